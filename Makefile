@@ -1,0 +1,56 @@
+# sluice: `make demo` and `make test` work on a fresh Debian 12 machine as root.
+SHELL := /bin/bash
+CARGO ?= cargo
+DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev \
+	python3-scapy tshark iproute2 curl socat valgrind
+FUZZ_SECONDS ?= 15
+
+.PHONY: all deps build release demo test lint unit fuzz-smoke fuzz e2e bench clean
+
+all: build
+
+# Install only what is missing; silent when everything is there.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing) >/tmp/sluice-apt.log 2>&1 \
+	    || { cat /tmp/sluice-apt.log; exit 1; }; \
+	fi
+
+build: deps
+	$(CARGO) build --workspace --all-targets
+
+release: deps
+	$(CARGO) build --release
+
+demo: release
+	./target/release/sluice demo --seconds 10
+
+lint: deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit: deps
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+fuzz-smoke: deps
+	@bash tests/fuzz-smoke.sh $(FUZZ_SECONDS)
+
+fuzz: deps
+	@bash tests/fuzz-smoke.sh $${FUZZ_SECONDS:-600}
+
+e2e: release
+	@bash tests/run-e2e.sh
+
+test: lint unit fuzz-smoke e2e
+
+bench: release
+	@bash bench/run.sh
+
+clean:
+	$(CARGO) clean

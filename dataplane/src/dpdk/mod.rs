@@ -1,0 +1,1 @@
+//! Safe wrappers over dpdk-sys (placeholder until the dpdk work lands).

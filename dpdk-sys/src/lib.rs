@@ -1,0 +1,1 @@
+//! Raw FFI to DPDK (placeholder until the dpdk-sys work lands).

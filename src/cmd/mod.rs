@@ -1,0 +1,7 @@
+//! One module per subcommand; each exposes `main(..) -> ExitCode`.
+pub mod check;
+pub mod demo;
+pub mod maglev;
+pub mod plan;
+pub mod run;
+pub mod version;

@@ -1,0 +1,78 @@
+//! sluice: the command line (run, check, plan, maglev, demo, version).
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Parser)]
+#[command(name = "sluice", about = "Layer-4 load balancer on DPDK", version = env!("SLUICE_VERSION_LONG"))]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the appliance. SIGHUP reloads the config; SIGTERM/SIGINT stop cleanly.
+    Run {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Validate a config: exit 0 with a summary, or print every error and exit 1.
+    Check {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Show what a new config would move, per service; nothing is applied.
+    Plan {
+        #[arg(short, long)]
+        config: PathBuf,
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 when any service would move more than this share of its table.
+        #[arg(long, value_name = "PERCENT")]
+        max_move: Option<f64>,
+    },
+    /// Build one Maglev table and print its balance.
+    Maglev {
+        #[arg(long)]
+        size: u32,
+        /// A backend as NAME or NAME=WEIGHT; repeat for each backend.
+        #[arg(long = "backend", value_name = "NAME[=WEIGHT]", required = true)]
+        backends: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the appliance on virtual ports with a built-in traffic generator and live stats.
+    Demo {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Print sluice's version, git revision and DPDK version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => cmd::run::main(&config),
+        Command::Check { config } => cmd::check::main(&config),
+        Command::Plan {
+            config,
+            from,
+            json,
+            max_move,
+        } => cmd::plan::main(&config, &from, json, max_move),
+        Command::Maglev {
+            size,
+            backends,
+            json,
+        } => cmd::maglev::main(size, &backends, json),
+        Command::Demo { seconds } => cmd::demo::main(seconds),
+        Command::Version => cmd::version::main(),
+    }
+}

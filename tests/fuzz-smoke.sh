@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Short run of every cargo-fuzz target (needs the nightly toolchain; cargo-fuzz is installed if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-15}"
+if ! cargo +nightly --version >/dev/null 2>&1; then
+  echo "fuzz-smoke: no nightly toolchain on this machine; the corpus replay in 'cargo test' still ran" >&2
+  exit 0
+fi
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz >/tmp/sluice-cargo-fuzz.log 2>&1 \
+  || { cat /tmp/sluice-cargo-fuzz.log; exit 1; }
+for dir in */fuzz; do
+  crate="$(dirname "$dir")"
+  for target in $(cd "$crate" && cargo +nightly fuzz list); do
+    echo "fuzz-smoke: $crate/$target for ${secs}s"
+    corpus="$crate/fuzz/corpus/$target"
+    mkdir -p "$corpus"
+    (cd "$crate" && cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- \
+      -max_total_time="$secs" -rss_limit_mb=4096 -print_final_stats=0 >/tmp/sluice-fuzz-"$target".log 2>&1) \
+      || { tail -50 /tmp/sluice-fuzz-"$target".log; exit 1; }
+  done
+done
+echo "fuzz-smoke: done"

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev \
-	python3-scapy tshark iproute2 curl socat valgrind
+	python3-scapy python3-prometheus-client tshark iproute2 curl socat valgrind ethtool
 FUZZ_SECONDS ?= 15
 
 .PHONY: all deps build release demo test lint unit fuzz-smoke fuzz e2e bench clean
@@ -37,6 +37,11 @@ lint: deps
 unit: deps
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+	# The DPDK tests again with DPDK linked statically (static-dpdk: whole-archive drivers).
+	$(CARGO) test -p dataplane --features static-dpdk --test dpdk_eal_ring --test dpdk_runtime
+	# The RCU protocol under loom's model checker (its own target dir: --cfg loom rebuilds deps).
+	RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/loom \
+	  $(CARGO) test -p dataplane --lib --release rcu::loom_tests
 
 fuzz-smoke: deps
 	@bash tests/fuzz-smoke.sh $(FUZZ_SECONDS)

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod appliance;
 mod cmd;
+mod demo;
 
 #[derive(Parser)]
 #[command(name = "sluice", about = "Layer-4 load balancer on DPDK", version = env!("SLUICE_VERSION_LONG"))]

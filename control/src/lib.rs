@@ -1,1 +1,8 @@
 //! sluice control plane: configuration, reload, health checks and metrics.
+
+pub mod config;
+pub mod forwarding;
+pub mod health;
+pub mod http;
+pub mod metrics;
+pub mod neighbour;

@@ -1,5 +1,36 @@
 //! sluice fast path: pure packet logic (no DPDK) plus the thin DPDK I/O glue.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+#[cfg(feature = "dpdk")]
+pub mod runtime;
+
+pub mod rcu;
+#[cfg(feature = "dpdk")]
+pub mod worker;
+
+pub mod checksum;
+pub mod counters;
+pub mod flow;
+pub mod frame;
+pub mod fuzzing;
+pub mod parse;
+pub mod pipeline;
+pub mod ratelimit;
+pub mod reply;
+pub mod rewrite;
+pub mod snapshot;
+pub mod wire;
+
+pub use counters::{Counters, DropReason};
+pub use flow::{FlowConfig, FlowTable};
+pub use frame::Frame;
+pub use pipeline::{Pipeline, PipelineConfig, Verdict};
+pub use snapshot::{
+    BackendSpec, Egress, Forwarding, HashKind, InterfaceSpec, Proto, ServiceSpec, Snapshot,
+    SnapshotBuilder, SnapshotError, WhenAllDown,
+};

@@ -57,7 +57,9 @@ fn fold(h: u64) -> u32 {
 /// The IPv4-mapped IPv6 form `::ffff:a.b.c.d` of an IPv4 address.
 #[inline]
 pub const fn v4_mapped(a: [u8; 4]) -> [u8; 16] {
-    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3]]
+    [
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3],
+    ]
 }
 
 /// Hash of the full 5-tuple. Ports are in host order; addresses are 16 bytes (see [`v4_mapped`]).
@@ -95,7 +97,9 @@ mod tests {
         // Changing these values re-routes every flow of every deployed instance.
         assert_eq!(five_tuple(&A, &B, 40000, 443, 6), GOLDEN_V4_TCP);
         let c6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-        let v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
+        let v6 = [
+            0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
         assert_eq!(five_tuple(&c6, &v6, 5353, 53, 17), GOLDEN_V6_UDP);
         assert_eq!(source_ip(&A), GOLDEN_SRC);
     }
@@ -111,7 +115,10 @@ mod tests {
         assert_ne!(base, five_tuple(&A, &B, 1001, 80, 6));
         assert_ne!(base, five_tuple(&A, &B, 1000, 81, 6));
         assert_ne!(base, five_tuple(&A, &B, 1000, 80, 17));
-        assert_ne!(base, five_tuple(&v4_mapped([192, 0, 2, 2]), &B, 1000, 80, 6));
+        assert_ne!(
+            base,
+            five_tuple(&v4_mapped([192, 0, 2, 2]), &B, 1000, 80, 6)
+        );
     }
 
     #[test]

@@ -1,3 +1,14 @@
 //! Maglev consistent hashing: deterministic lookup tables, flow hashing and table diffs.
 
+mod backend;
+pub mod diff;
 pub mod flow;
+pub mod fuzzing;
+pub mod hash;
+mod prime;
+mod table;
+
+pub use backend::{Backend, ParseBackendError};
+pub use diff::{diff, BackendDiff, Diff};
+pub use prime::is_prime;
+pub use table::{permutation, Balance, Fingerprint, MaglevError, Table, MAX_SIZE};

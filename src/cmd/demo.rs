@@ -1,7 +1,6 @@
-//! `sluice demo` (placeholder: its issue has not landed yet).
+//! `sluice demo [--seconds N]`: the appliance on a virtual wire with built-in traffic.
 use std::process::ExitCode;
 
-pub fn main(_seconds: u64) -> ExitCode {
-    eprintln!("sluice demo: not available in this build yet");
-    ExitCode::from(2)
+pub fn main(seconds: u64) -> ExitCode {
+    crate::demo::main(seconds)
 }

@@ -1,7 +1,7 @@
-//! `sluice run` (placeholder: its issue has not landed yet).
+//! `sluice run -c FILE`: the appliance on the configured ports until SIGINT/SIGTERM.
+use std::path::Path;
 use std::process::ExitCode;
 
-pub fn main(_config: &std::path::Path) -> ExitCode {
-    eprintln!("sluice run: not available in this build yet");
-    ExitCode::from(2)
+pub fn main(config: &Path) -> ExitCode {
+    crate::appliance::run_file(config)
 }

@@ -1,0 +1,958 @@
+//! Walk yaml_serde's value tree into typed sections, reporting every bad key or value (not just the first).
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use yaml_serde::{Mapping, Value};
+
+use super::duration::{format_duration, parse_duration, EXPECTED as DURATION};
+use super::error::{ConfigError, Location, Problem, Severity};
+use super::location::LocationIndex;
+use super::schema::*;
+
+/// The largest table the Maglev builder accepts (the largest prime below it is 16,777,213).
+pub const MAX_TABLE_SIZE: u32 = maglev::MAX_SIZE;
+pub const MAX_WEIGHT: u32 = 1_000_000;
+pub const MAX_QUEUES: u16 = 1024;
+pub const MTU_RANGE: (u16, u16) = (68, 9702);
+pub const MAX_FLOW_CAPACITY: u32 = 1 << 27;
+pub const MAX_MBUFS: u32 = (1 << 28) - 1;
+
+const TOP_KEYS: &[&str] = &["dpdk", "interfaces", "flows", "services", "metrics"];
+const DPDK_KEYS: &[&str] = &["args", "mbufs"];
+const INTERFACE_KEYS: &[&str] = &[
+    "name",
+    "device",
+    "queues",
+    "mtu",
+    "address",
+    "address6",
+    "gateway",
+    "gateway_mac",
+];
+const FLOWS_KEYS: &[&str] = &[
+    "capacity",
+    "tcp_established_timeout",
+    "tcp_closing_timeout",
+    "tcp_syn_timeout",
+    "udp_timeout",
+    "max_new_flows_per_second",
+];
+const SERVICE_KEYS: &[&str] = &[
+    "name",
+    "vip",
+    "port",
+    "protocol",
+    "hash",
+    "table_size",
+    "forwarding",
+    "backends",
+    "health_check",
+    "when_all_down",
+];
+const BACKEND_KEYS: &[&str] = &["address", "weight"];
+const HEALTH_KEYS: &[&str] = &[
+    "kind", "port", "interval", "timeout", "rise", "fall", "path",
+];
+const METRICS_KEYS: &[&str] = &["listen"];
+
+const NAME: &str = "a name of 1-64 letters, digits, '-', '_' or '.'";
+
+/// Which mark of a node an error points at.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum At {
+    Key,
+    Value,
+}
+
+/// Collects diagnostics, locating each by its key path.
+pub(crate) struct Ctx<'a> {
+    pub file: &'a str,
+    pub index: &'a LocationIndex,
+    pub diags: Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    pub fn report(&mut self, severity: Severity, path: &str, at: At, problem: Problem) {
+        let location = self.index.spot(path).map(|s| match at {
+            At::Key => s.key.unwrap_or(s.value),
+            At::Value => s.value,
+        });
+        self.push(severity, path, location, problem);
+    }
+
+    pub fn push(
+        &mut self,
+        severity: Severity,
+        path: &str,
+        location: Option<Location>,
+        problem: Problem,
+    ) {
+        self.diags.push(ConfigError {
+            file: self.file.to_owned(),
+            location,
+            path: path.to_owned(),
+            severity,
+            problem,
+        });
+    }
+
+    pub fn invalid(&mut self, path: &str, expected: impl Into<String>, got: impl Into<String>) {
+        let problem = Problem::Invalid {
+            expected: expected.into(),
+            got: got.into(),
+        };
+        self.report(Severity::Error, path, At::Value, problem);
+    }
+
+    pub fn warn(&mut self, path: &str, expected: impl Into<String>, got: impl Into<String>) {
+        let problem = Problem::Invalid {
+            expected: expected.into(),
+            got: got.into(),
+        };
+        self.report(Severity::Warning, path, At::Value, problem);
+    }
+
+    pub fn errors(&self) -> usize {
+        self.diags.iter().filter(|d| d.is_error()).count()
+    }
+}
+
+/// The sections as decoded; an item is `None` when it had an error (already reported).
+pub(crate) struct Parts {
+    pub dpdk: Option<Dpdk>,
+    pub interfaces: Option<Vec<Option<Interface>>>,
+    pub flows: Option<Flows>,
+    pub services: Option<Vec<Option<Service>>>,
+    pub metrics: Option<Metrics>,
+}
+
+impl Parts {
+    /// The config, if every part decoded.
+    pub fn complete(self) -> Option<Config> {
+        Some(Config {
+            dpdk: self.dpdk?,
+            interfaces: self.interfaces?.into_iter().collect::<Option<_>>()?,
+            flows: self.flows?,
+            services: self.services?.into_iter().collect::<Option<_>>()?,
+            metrics: self.metrics?,
+        })
+    }
+}
+
+pub(crate) fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// A short description of a value for "got ..." messages.
+pub(crate) fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "nothing".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => quote(s),
+        Value::Sequence(_) => "a list".to_owned(),
+        Value::Mapping(_) => "a mapping".to_owned(),
+        Value::Tagged(t) => format!("a value tagged {}", t.tag),
+    }
+}
+
+pub(crate) fn quote(s: &str) -> String {
+    if s.chars().count() > 60 {
+        let cut: String = s.chars().take(57).collect();
+        format!("{:?}", cut + "...")
+    } else {
+        format!("{s:?}")
+    }
+}
+
+/// A mapping whose keys were checked against the allowed set.
+struct Fields<'v> {
+    path: String,
+    map: &'v Mapping,
+}
+
+impl<'v> Fields<'v> {
+    fn child(&self, key: &str) -> String {
+        join(&self.path, key)
+    }
+
+    /// The value of `key`; an explicit null counts as absent.
+    fn get(&self, key: &str) -> Option<&'v Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+}
+
+fn fields<'v>(
+    ctx: &mut Ctx<'_>,
+    v: &'v Value,
+    path: &str,
+    what: &str,
+    allowed: &'static [&'static str],
+) -> Option<Fields<'v>> {
+    let Value::Mapping(map) = v else {
+        ctx.invalid(path, format!("a mapping ({what})"), describe(v));
+        return None;
+    };
+    for key in map.keys() {
+        match key {
+            Value::String(k) if allowed.contains(&k.as_str()) => {}
+            Value::String(k) => {
+                let problem = Problem::UnknownKey {
+                    key: k.clone(),
+                    allowed,
+                };
+                ctx.report(Severity::Error, &join(path, k), At::Key, problem);
+            }
+            other => ctx.invalid(path, "string keys", format!("the key {}", describe(other))),
+        }
+    }
+    Some(Fields {
+        path: path.to_owned(),
+        map,
+    })
+}
+
+fn required<'v>(
+    ctx: &mut Ctx<'_>,
+    f: &Fields<'v>,
+    key: &'static str,
+    expected: &'static str,
+) -> Option<&'v Value> {
+    match f.map.get(key) {
+        None => {
+            let problem = Problem::MissingKey { key, expected };
+            ctx.report(Severity::Error, &f.path, At::Value, problem);
+            None
+        }
+        Some(Value::Null) => {
+            ctx.invalid(&f.child(key), expected, "nothing");
+            None
+        }
+        Some(v) => Some(v),
+    }
+}
+
+/// `parse` the value of an optional key, or take `default` when it is absent.
+fn or_default<'v, T>(
+    v: Option<&'v Value>,
+    default: T,
+    parse: impl FnOnce(&'v Value) -> Option<T>,
+) -> Option<T> {
+    match v {
+        None => Some(default),
+        Some(v) => parse(v),
+    }
+}
+
+fn int(ctx: &mut Ctx<'_>, v: &Value, path: &str, lo: u64, hi: u64) -> Option<u64> {
+    match v.as_u64() {
+        Some(n) if (lo..=hi).contains(&n) => Some(n),
+        _ => {
+            ctx.invalid(path, format!("an integer from {lo} to {hi}"), describe(v));
+            None
+        }
+    }
+}
+
+fn string<'v>(ctx: &mut Ctx<'_>, v: &'v Value, path: &str, expected: &str) -> Option<&'v str> {
+    match v {
+        Value::String(s) => Some(s),
+        _ => {
+            ctx.invalid(path, expected, describe(v));
+            None
+        }
+    }
+}
+
+/// A string, parsed by `parse`, which says what it expected on failure.
+fn parsed<T>(
+    ctx: &mut Ctx<'_>,
+    v: &Value,
+    path: &str,
+    expected: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Option<T> {
+    let s = string(ctx, v, path, expected)?;
+    let parsed = parse(s);
+    if parsed.is_none() {
+        ctx.invalid(path, expected, quote(s));
+    }
+    parsed
+}
+
+fn keyword<T: Copy>(ctx: &mut Ctx<'_>, v: &Value, path: &str, all: &[(T, &str)]) -> Option<T> {
+    let found = v
+        .as_str()
+        .and_then(|s| all.iter().find(|(_, text)| *text == s));
+    if found.is_none() {
+        let names: Vec<&str> = all.iter().map(|(_, text)| *text).collect();
+        ctx.invalid(path, format!("one of {}", names.join(", ")), describe(v));
+    }
+    found.map(|(t, _)| *t)
+}
+
+fn duration(
+    ctx: &mut Ctx<'_>,
+    v: &Value,
+    path: &str,
+    lo: Duration,
+    hi: Duration,
+) -> Option<Duration> {
+    let d = parsed(ctx, v, path, DURATION, parse_duration)?;
+    if d < lo || d > hi {
+        let expected = format!(
+            "a duration from {} to {}",
+            format_duration(lo),
+            format_duration(hi)
+        );
+        ctx.invalid(path, expected, format_duration(d));
+        return None;
+    }
+    Some(d)
+}
+
+fn name(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<String> {
+    let ok = |s: &str| {
+        (1..=64).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    };
+    parsed(ctx, v, path, NAME, |s| ok(s).then(|| s.to_owned()))
+}
+
+/// A unicast address (not unspecified, multicast or broadcast).
+fn unicast(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<IpAddr> {
+    let ip: IpAddr = parsed(ctx, v, path, "an IPv4 or IPv6 address", |s| s.parse().ok())?;
+    let bad = ip.is_unspecified() || ip.is_multicast() || ip == IpAddr::V4(Ipv4Addr::BROADCAST);
+    if bad {
+        ctx.invalid(path, "a unicast address", ip.to_string());
+        return None;
+    }
+    Some(ip)
+}
+
+fn prefix<A: std::str::FromStr>(s: &str, max_len: u8) -> Option<Prefix<A>> {
+    let (addr, len) = s.split_once('/')?;
+    if len.is_empty() || len.len() > 3 || !len.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let len: u8 = len.parse().ok()?;
+    if !(1..=max_len).contains(&len) {
+        return None;
+    }
+    Some(Prefix {
+        addr: addr.parse().ok()?,
+        len,
+    })
+}
+
+fn mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for byte in &mut out {
+        let p = parts.next()?;
+        if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        *byte = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+/// Decode the whole document.
+pub(crate) fn document(ctx: &mut Ctx<'_>, root: &Value) -> Parts {
+    let empty = Parts {
+        dpdk: None,
+        interfaces: None,
+        flows: None,
+        services: None,
+        metrics: None,
+    };
+    let Some(f) = fields(
+        ctx,
+        root,
+        "",
+        "the config: interfaces, services, ...",
+        TOP_KEYS,
+    ) else {
+        return empty;
+    };
+    let dpdk = match f.get("dpdk") {
+        None => Some(Dpdk {
+            args: Vec::new(),
+            mbufs: DEFAULT_MBUFS,
+        }),
+        Some(v) => dpdk(ctx, v, "dpdk"),
+    };
+    let interfaces = required(ctx, &f, "interfaces", "a list of interfaces")
+        .and_then(|v| {
+            list(
+                ctx,
+                v,
+                "interfaces",
+                "a non-empty list of interfaces",
+                false,
+            )
+        })
+        .map(|items| {
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| interface(ctx, v, &format!("interfaces[{i}]")))
+                .collect()
+        });
+    let flows = match f.get("flows") {
+        None => Some(default_flows()),
+        Some(v) => flows(ctx, v, "flows"),
+    };
+    let services = match f.get("services") {
+        None => {
+            ctx.warn(
+                "services",
+                "at least one service",
+                "none: every packet will be dropped",
+            );
+            Some(Vec::new())
+        }
+        Some(v) => list(ctx, v, "services", "a list of services", true).map(|items| {
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| service(ctx, v, &format!("services[{i}]")))
+                .collect()
+        }),
+    };
+    let metrics = match f.get("metrics") {
+        None => Some(Metrics {
+            listen: DEFAULT_METRICS_LISTEN,
+        }),
+        Some(v) => metrics(ctx, v, "metrics"),
+    };
+    Parts {
+        dpdk,
+        interfaces,
+        flows,
+        services,
+        metrics,
+    }
+}
+
+fn list<'v>(
+    ctx: &mut Ctx<'_>,
+    v: &'v Value,
+    path: &str,
+    expected: &str,
+    may_be_empty: bool,
+) -> Option<&'v [Value]> {
+    match v {
+        Value::Sequence(items) if may_be_empty || !items.is_empty() => Some(items),
+        Value::Sequence(_) => {
+            ctx.invalid(path, expected, "an empty list");
+            None
+        }
+        _ => {
+            ctx.invalid(path, expected, describe(v));
+            None
+        }
+    }
+}
+
+fn dpdk(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Dpdk> {
+    let f = fields(ctx, v, path, "args, mbufs", DPDK_KEYS)?;
+    let args = or_default(f.get("args"), Vec::new(), |v| {
+        let items = list(ctx, v, &f.child("args"), "a list of EAL arguments", true)?;
+        let args: Vec<Option<String>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, a)| match a {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                other => {
+                    ctx.invalid(&format!("{path}.args[{i}]"), "a string", describe(other));
+                    None
+                }
+            })
+            .collect();
+        args.into_iter().collect()
+    });
+    let mbufs = or_default(f.get("mbufs"), DEFAULT_MBUFS, |v| {
+        int(ctx, v, &f.child("mbufs"), 1, u64::from(MAX_MBUFS)).map(|n| n as u32)
+    });
+    Some(Dpdk {
+        args: args?,
+        mbufs: mbufs?,
+    })
+}
+
+fn interface(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Interface> {
+    let f = fields(ctx, v, path, "an interface", INTERFACE_KEYS)?;
+    let name = required(ctx, &f, "name", NAME).and_then(|v| name(ctx, v, &f.child("name")));
+    let device = required(ctx, &f, "device", "a PCI address or vdev name").and_then(|v| {
+        parsed(
+            ctx,
+            v,
+            &f.child("device"),
+            "a PCI address or vdev name",
+            |s| (!s.is_empty() && !s.contains(char::is_whitespace)).then(|| s.to_owned()),
+        )
+    });
+    let queues = or_default(f.get("queues"), DEFAULT_QUEUES, |v| {
+        int(ctx, v, &f.child("queues"), 1, u64::from(MAX_QUEUES)).map(|n| n as u16)
+    });
+    let mtu = or_default(f.get("mtu"), DEFAULT_MTU, |v| {
+        int(
+            ctx,
+            v,
+            &f.child("mtu"),
+            u64::from(MTU_RANGE.0),
+            u64::from(MTU_RANGE.1),
+        )
+        .map(|n| n as u16)
+    });
+    let expect4 = "an IPv4 address with a prefix length 1-32, e.g. 192.0.2.10/24";
+    let address =
+        required(ctx, &f, "address", "the interface's IPv4 address/prefix").and_then(|v| {
+            let path = f.child("address");
+            let p = parsed(ctx, v, &path, expect4, |s| prefix::<Ipv4Addr>(s, 32))?;
+            host_address(
+                ctx,
+                &path,
+                p,
+                u32::from(p.addr).into(),
+                32,
+                p.addr.is_multicast(),
+            )
+        });
+    let expect6 = "an IPv6 address with a prefix length 1-128, e.g. 2001:db8::10/64";
+    let address6 = or_default(f.get("address6"), None, |v| {
+        let path = f.child("address6");
+        let p = parsed(ctx, v, &path, expect6, |s| prefix::<Ipv6Addr>(s, 128))?;
+        host_address(ctx, &path, p, p.addr.into(), 128, p.addr.is_multicast()).map(Some)
+    });
+    let gateway_path = f.child("gateway");
+    let gateway = or_default(f.get("gateway"), None, |v| {
+        unicast(ctx, v, &gateway_path).map(Some)
+    });
+    if let (Some(Some(gw)), Some(a4), Some(a6)) = (gateway, address, address6) {
+        let inside = match gw {
+            IpAddr::V4(g) => a4.contains(g) && g != a4.addr,
+            IpAddr::V6(g) => a6.is_some_and(|p| p.contains(g) && g != p.addr),
+        };
+        if !inside {
+            let own = match gw {
+                IpAddr::V4(_) => a4.to_string(),
+                IpAddr::V6(_) => a6.map_or("no address6".to_owned(), |p| p.to_string()),
+            };
+            ctx.invalid(
+                &gateway_path,
+                format!("an on-link next hop other than the interface's own address ({own})"),
+                gw.to_string(),
+            );
+        }
+    }
+    let mac_path = f.child("gateway_mac");
+    let gateway_mac = or_default(f.get("gateway_mac"), None, |v| {
+        let m = parsed(ctx, v, &mac_path, "a MAC address aa:bb:cc:dd:ee:ff", mac)?;
+        if m[0] & 1 == 1 || m == [0; 6] {
+            ctx.invalid(
+                &mac_path,
+                "a unicast MAC address",
+                super::schema::format_mac(m),
+            );
+            return None;
+        }
+        Some(Some(m))
+    });
+    if matches!(gateway_mac, Some(Some(_))) && matches!(gateway, Some(None)) {
+        ctx.invalid(
+            &mac_path,
+            "gateway_mac only together with a gateway",
+            "no gateway",
+        );
+    }
+    Some(Interface {
+        name: name?,
+        device: device?,
+        queues: queues?,
+        mtu: mtu?,
+        address: address?,
+        address6: address6?,
+        gateway: gateway?,
+        gateway_mac: gateway_mac?,
+    })
+}
+
+/// The appliance's own address must be a unicast host address, not its subnet's network (or,
+/// for IPv4, broadcast) address; /31, /32, /127 and /128 have no such addresses.
+fn host_address<A: std::fmt::Display + Copy>(
+    ctx: &mut Ctx<'_>,
+    path: &str,
+    p: Prefix<A>,
+    bits: u128,
+    width: u8,
+    multicast: bool,
+) -> Option<Prefix<A>> {
+    let host_bits = u32::from(width - p.len);
+    let mask = if host_bits == 0 {
+        0
+    } else {
+        u128::MAX >> (128 - host_bits)
+    };
+    let host = bits & mask;
+    let special = host_bits >= 2 && (host == 0 || (width == 32 && host == mask));
+    if multicast || bits == 0 || special {
+        let what = if special {
+            "a subnet's network or broadcast address"
+        } else {
+            "not unicast"
+        };
+        ctx.invalid(
+            path,
+            "the interface's own unicast host address with its prefix length",
+            format!("{p} ({what})"),
+        );
+        return None;
+    }
+    Some(p)
+}
+
+fn default_flows() -> Flows {
+    Flows {
+        capacity: DEFAULT_FLOW_CAPACITY,
+        tcp_established_timeout: DEFAULT_TCP_ESTABLISHED_TIMEOUT,
+        tcp_closing_timeout: DEFAULT_TCP_CLOSING_TIMEOUT,
+        tcp_syn_timeout: DEFAULT_TCP_SYN_TIMEOUT,
+        udp_timeout: DEFAULT_UDP_TIMEOUT,
+        max_new_flows_per_second: DEFAULT_MAX_NEW_FLOWS_PER_SECOND,
+    }
+}
+
+fn flows(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Flows> {
+    let f = fields(ctx, v, path, "flow table settings", FLOWS_KEYS)?;
+    let d = default_flows();
+    let capacity = or_default(f.get("capacity"), d.capacity, |v| {
+        int(
+            ctx,
+            v,
+            &f.child("capacity"),
+            1,
+            u64::from(MAX_FLOW_CAPACITY),
+        )
+        .map(|n| n as u32)
+    });
+    let (lo, hi) = (Duration::from_millis(1), Duration::from_secs(7 * 24 * 3600));
+    let mut timeout = |key: &str, default: Duration| {
+        or_default(f.get(key), default, |v| {
+            duration(ctx, v, &f.child(key), lo, hi)
+        })
+    };
+    let tcp_established_timeout = timeout("tcp_established_timeout", d.tcp_established_timeout);
+    let tcp_closing_timeout = timeout("tcp_closing_timeout", d.tcp_closing_timeout);
+    let tcp_syn_timeout = timeout("tcp_syn_timeout", d.tcp_syn_timeout);
+    let udp_timeout = timeout("udp_timeout", d.udp_timeout);
+    let max_new_flows_per_second = or_default(
+        f.get("max_new_flows_per_second"),
+        d.max_new_flows_per_second,
+        |v| {
+            int(
+                ctx,
+                v,
+                &f.child("max_new_flows_per_second"),
+                1,
+                u64::from(u32::MAX),
+            )
+            .map(|n| n as u32)
+        },
+    );
+    Some(Flows {
+        capacity: capacity?,
+        tcp_established_timeout: tcp_established_timeout?,
+        tcp_closing_timeout: tcp_closing_timeout?,
+        tcp_syn_timeout: tcp_syn_timeout?,
+        udp_timeout: udp_timeout?,
+        max_new_flows_per_second: max_new_flows_per_second?,
+    })
+}
+
+fn metrics(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Metrics> {
+    let f = fields(ctx, v, path, "listen", METRICS_KEYS)?;
+    let expected = "an address:port to listen on, e.g. 127.0.0.1:9610 or [::1]:9610";
+    // Port 0 picks a free port (the demo and tests use it; the log says which was bound).
+    let listen = or_default(f.get("listen"), DEFAULT_METRICS_LISTEN, |v| {
+        parsed(ctx, v, &f.child("listen"), expected, |s| {
+            s.parse::<SocketAddr>().ok()
+        })
+    });
+    Some(Metrics { listen: listen? })
+}
+
+fn service(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Service> {
+    let f = fields(ctx, v, path, "a service", SERVICE_KEYS)?;
+    let name = required(ctx, &f, "name", NAME).and_then(|v| name(ctx, v, &f.child("name")));
+    let vip = required(ctx, &f, "vip", "an IPv4 or IPv6 address")
+        .and_then(|v| unicast(ctx, v, &f.child("vip")));
+    let port = required(ctx, &f, "port", "a port 0-65535, 0 = every port")
+        .and_then(|v| int(ctx, v, &f.child("port"), 0, 65535))
+        .map(|n| n as u16);
+    let protocol = required(ctx, &f, "protocol", "tcp or udp")
+        .and_then(|v| keyword(ctx, v, &f.child("protocol"), Protocol::ALL));
+    let hash = or_default(f.get("hash"), HashKind::FiveTuple, |v| {
+        keyword(ctx, v, &f.child("hash"), HashKind::ALL)
+    });
+    let table_path = f.child("table_size");
+    let table_size = or_default(f.get("table_size"), DEFAULT_TABLE_SIZE, |v| {
+        let n = int(ctx, v, &table_path, 2, u64::from(MAX_TABLE_SIZE))? as u32;
+        if !maglev::is_prime(n) {
+            ctx.invalid(
+                &table_path,
+                "a prime number (e.g. 251, 65537, 655373)",
+                n.to_string(),
+            );
+            return None;
+        }
+        Some(n)
+    });
+    let forwarding = or_default(f.get("forwarding"), Forwarding::Ipip, |v| {
+        keyword(ctx, v, &f.child("forwarding"), Forwarding::ALL)
+    });
+    let backends_path = f.child("backends");
+    let items = required(ctx, &f, "backends", "a non-empty list of backends").and_then(|v| {
+        list(
+            ctx,
+            v,
+            &backends_path,
+            "a non-empty list of backends",
+            false,
+        )
+    });
+    let backends: Option<Vec<Option<Backend>>> = items.map(|items| {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| backend(ctx, v, &format!("{backends_path}[{i}]")))
+            .collect()
+    });
+    if let (Some(items), Some(backends)) = (items, &backends) {
+        check_backends(ctx, &backends_path, items, backends, vip, forwarding);
+        if let Some(size) = table_size {
+            let count = backends.len() as u64;
+            let at = if f.get("table_size").is_some() {
+                &table_path
+            } else {
+                path
+            };
+            if u64::from(size) < count {
+                ctx.invalid(
+                    at,
+                    format!("a table_size of at least the number of backends ({count})"),
+                    size.to_string(),
+                );
+            } else if u64::from(size) < 100 * count {
+                ctx.warn(
+                    at,
+                    format!(
+                        "a table_size of at least 100 x backends ({}) for even balance",
+                        100 * count
+                    ),
+                    size.to_string(),
+                );
+            }
+        }
+    }
+    let health_check = or_default(f.get("health_check"), None, |v| {
+        health_check(ctx, v, &f.child("health_check"), port).map(Some)
+    });
+    let when_all_down = or_default(f.get("when_all_down"), WhenAllDown::Drop, |v| {
+        keyword(ctx, v, &f.child("when_all_down"), WhenAllDown::ALL)
+    });
+    Some(Service {
+        name: name?,
+        vip: vip?,
+        port: port?,
+        protocol: protocol?,
+        hash: hash?,
+        table_size: table_size?,
+        forwarding: forwarding?,
+        backends: backends?.into_iter().collect::<Option<_>>()?,
+        health_check: health_check?,
+        when_all_down: when_all_down?,
+    })
+}
+
+fn backend(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Backend> {
+    let f = fields(ctx, v, path, "a backend: address, weight", BACKEND_KEYS)?;
+    let address = required(ctx, &f, "address", "the backend's IP address")
+        .and_then(|v| unicast(ctx, v, &f.child("address")));
+    let weight = or_default(f.get("weight"), DEFAULT_WEIGHT, |v| {
+        int(ctx, v, &f.child("weight"), 0, u64::from(MAX_WEIGHT)).map(|n| n as u32)
+    });
+    Some(Backend {
+        address: address?,
+        weight: weight?,
+    })
+}
+
+/// Rules among one service's backends: unique addresses, VIP family for tunnels, someone to send to.
+/// Addresses are read from the raw `items`, so a backend with a bad weight is still compared.
+fn check_backends(
+    ctx: &mut Ctx<'_>,
+    path: &str,
+    items: &[Value],
+    backends: &[Option<Backend>],
+    vip: Option<IpAddr>,
+    forwarding: Option<Forwarding>,
+) {
+    let addresses: Vec<Option<IpAddr>> = items
+        .iter()
+        .map(|b| {
+            b.get("address")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok())
+        })
+        .collect();
+    for (i, address) in addresses.iter().enumerate() {
+        let Some(address) = *address else { continue };
+        let here = format!("{path}[{i}].address");
+        if let Some(j) = addresses[..i].iter().position(|o| *o == Some(address)) {
+            let problem = Problem::Duplicate {
+                what: format!("backend {address}"),
+                first: location_name(ctx, &format!("{path}[{j}]")),
+            };
+            ctx.report(Severity::Error, &here, At::Value, problem);
+        }
+        let tunnel = matches!(forwarding, Some(Forwarding::Ipip | Forwarding::Gue));
+        if let (true, Some(vip)) = (tunnel, vip) {
+            if vip.is_ipv4() != address.is_ipv4() {
+                let family = if vip.is_ipv4() { "IPv4" } else { "IPv6" };
+                let expected = format!("an {family} backend like the VIP (ipip and gue tunnel within one address family)");
+                ctx.invalid(&here, expected, address.to_string());
+            }
+        }
+    }
+    let parsed: Vec<&Backend> = backends.iter().flatten().collect();
+    if parsed.len() == backends.len() && parsed.iter().all(|b| b.weight == 0) {
+        ctx.warn(
+            path,
+            "at least one backend with weight > 0",
+            "every backend draining: no new flows will be accepted",
+        );
+    }
+}
+
+/// `services[0] (line 12)`: a path and, when known, where it is.
+pub(crate) fn location_name(ctx: &Ctx<'_>, path: &str) -> String {
+    match ctx.index.spot(path) {
+        Some(s) => format!("{path} (line {})", s.value.line),
+        None => path.to_owned(),
+    }
+}
+
+fn health_check(
+    ctx: &mut Ctx<'_>,
+    v: &Value,
+    path: &str,
+    service_port: Option<u16>,
+) -> Option<HealthCheck> {
+    let f = fields(ctx, v, path, "a health check", HEALTH_KEYS)?;
+    let kind = or_default(f.get("kind"), HealthKind::Tcp, |v| {
+        keyword(ctx, v, &f.child("kind"), HealthKind::ALL)
+    });
+    let port = match (f.get("port"), service_port) {
+        (Some(v), _) => int(ctx, v, &f.child("port"), 1, 65535).map(|n| n as u16),
+        (None, Some(0)) if kind.is_some_and(|k| k != HealthKind::None) => {
+            let problem = Problem::MissingKey {
+                key: "port",
+                expected: "the service port is 0 = every port, so the check needs its own",
+            };
+            ctx.report(Severity::Error, path, At::Value, problem);
+            None
+        }
+        (None, p) => p,
+    };
+    let (lo, hi) = (Duration::from_millis(10), Duration::from_secs(3600));
+    let interval = or_default(f.get("interval"), DEFAULT_HEALTH_INTERVAL, |v| {
+        duration(ctx, v, &f.child("interval"), lo, hi)
+    });
+    let timeout = or_default(f.get("timeout"), DEFAULT_HEALTH_TIMEOUT, |v| {
+        duration(ctx, v, &f.child("timeout"), lo, hi)
+    });
+    if let (Some(i), Some(t)) = (interval, timeout) {
+        if t >= i {
+            let at = if f.get("timeout").is_some() {
+                f.child("timeout")
+            } else {
+                f.child("interval")
+            };
+            let expected = format!(
+                "a timeout shorter than the interval ({})",
+                format_duration(i)
+            );
+            ctx.invalid(&at, expected, format!("timeout {}", format_duration(t)));
+        }
+    }
+    let rise = or_default(f.get("rise"), DEFAULT_HEALTH_RISE, |v| {
+        int(ctx, v, &f.child("rise"), 1, 100).map(|n| n as u32)
+    });
+    let fall = or_default(f.get("fall"), DEFAULT_HEALTH_FALL, |v| {
+        int(ctx, v, &f.child("fall"), 1, 100).map(|n| n as u32)
+    });
+    let path_key = f.child("path");
+    let http_path = or_default(f.get("path"), DEFAULT_HEALTH_PATH.to_owned(), |v| {
+        let expected = "an HTTP path starting with '/', without spaces";
+        parsed(ctx, v, &path_key, expected, |s| {
+            (s.starts_with('/') && !s.chars().any(|c| c.is_whitespace() || c.is_control()))
+                .then(|| s.to_owned())
+        })
+    });
+    Some(HealthCheck {
+        kind: kind?,
+        port: port?,
+        interval: interval?,
+        timeout: timeout?,
+        rise: rise?,
+        fall: fall?,
+        path: http_path?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_are_six_hex_pairs() {
+        assert_eq!(mac("02:00:00:00:00:0a"), Some([2, 0, 0, 0, 0, 10]));
+        for bad in [
+            "+2:00:00:00:00:00",
+            "02:00:00:00:00",
+            "02:00:00:00:00:00:00",
+            "2:00:00:00:00:00",
+            "zz:00:00:00:00:00",
+            "020000000000",
+        ] {
+            assert_eq!(mac(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn prefixes_need_a_length_in_range() {
+        assert_eq!(
+            prefix::<Ipv4Addr>("192.0.2.1/24", 32).map(|p| p.len),
+            Some(24)
+        );
+        for bad in [
+            "192.0.2.1",
+            "192.0.2.1/33",
+            "192.0.2.1/0",
+            "192.0.2.1/+4",
+            "2001:db8::1/64",
+            "x/8",
+        ] {
+            assert!(prefix::<Ipv4Addr>(bad, 32).is_none(), "{bad}");
+        }
+    }
+}

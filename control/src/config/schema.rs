@@ -1,0 +1,247 @@
+//! The validated, typed configuration the rest of sluice uses, with the documented defaults.
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+pub const DEFAULT_MBUFS: u32 = 16383;
+pub const DEFAULT_QUEUES: u16 = 1;
+pub const DEFAULT_MTU: u16 = 1500;
+pub const DEFAULT_FLOW_CAPACITY: u32 = 1_048_576;
+pub const DEFAULT_TCP_ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_TCP_CLOSING_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_TCP_SYN_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_UDP_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_NEW_FLOWS_PER_SECOND: u32 = 125_000;
+pub const DEFAULT_TABLE_SIZE: u32 = 65537;
+pub const DEFAULT_WEIGHT: u32 = 100;
+pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(2);
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+pub const DEFAULT_HEALTH_RISE: u32 = 2;
+pub const DEFAULT_HEALTH_FALL: u32 = 3;
+pub const DEFAULT_HEALTH_PATH: &str = "/healthz";
+pub const DEFAULT_METRICS_LISTEN: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 9610);
+
+/// The whole config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub dpdk: Dpdk,
+    pub interfaces: Vec<Interface>,
+    pub flows: Flows,
+    pub services: Vec<Service>,
+    pub metrics: Metrics,
+}
+
+/// EAL arguments and the mbuf pool size. Optional section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dpdk {
+    /// Passed to `rte_eal_init` as given (default: none).
+    pub args: Vec<String>,
+    /// Mbufs per port (default 16383).
+    pub mbufs: u32,
+}
+
+/// One NIC port (at least one is required).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    pub name: String,
+    /// PCI address or vdev name.
+    pub device: String,
+    /// RX/TX queues, one worker each (default 1).
+    pub queues: u16,
+    /// Default 1500.
+    pub mtu: u16,
+    /// The appliance's own IPv4 address and on-link prefix (required).
+    pub address: Prefix<Ipv4Addr>,
+    pub address6: Option<Prefix<Ipv6Addr>>,
+    /// Next hop for off-link backends; inside `address` (IPv4) or `address6` (IPv6).
+    pub gateway: Option<IpAddr>,
+    /// Static MAC of the gateway instead of resolving it; only with `gateway`.
+    pub gateway_mac: Option<[u8; 6]>,
+}
+
+/// Per-worker flow table settings. Optional section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flows {
+    pub capacity: u32,
+    pub tcp_established_timeout: Duration,
+    pub tcp_closing_timeout: Duration,
+    pub tcp_syn_timeout: Duration,
+    pub udp_timeout: Duration,
+    /// Above this rate (per worker) new flows are forwarded statelessly.
+    pub max_new_flows_per_second: u32,
+}
+
+/// One virtual service: (vip, port, protocol) is unique, and port 0 covers every port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub name: String,
+    pub vip: IpAddr,
+    /// Required; 0 = every port.
+    pub port: u16,
+    /// Required.
+    pub protocol: Protocol,
+    pub hash: HashKind,
+    /// Prime, at least the number of backends.
+    pub table_size: u32,
+    pub forwarding: Forwarding,
+    /// At least one; addresses unique.
+    pub backends: Vec<Backend>,
+    /// `None` when absent: backends are always up.
+    pub health_check: Option<HealthCheck>,
+    pub when_all_down: WhenAllDown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    pub address: IpAddr,
+    /// 0 = draining (no new flows, existing kept); default 100.
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub kind: HealthKind,
+    /// Defaults to the service port (required when that is 0).
+    pub port: u16,
+    pub interval: Duration,
+    /// Always less than `interval`.
+    pub timeout: Duration,
+    /// Consecutive successes to mark a backend up.
+    pub rise: u32,
+    /// Consecutive failures to mark a backend down.
+    pub fall: u32,
+    /// HTTP request path (starts with `/`); used by `kind: http` only.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    pub listen: SocketAddr,
+}
+
+/// An address with a prefix length, e.g. `192.0.2.10/24` (host bits kept: it is an address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Prefix<A> {
+    pub addr: A,
+    pub len: u8,
+}
+
+impl Prefix<Ipv4Addr> {
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let mask = u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0);
+        u32::from(self.addr) & mask == u32::from(ip) & mask
+    }
+}
+
+impl Prefix<Ipv6Addr> {
+    pub fn contains(&self, ip: Ipv6Addr) -> bool {
+        let mask = u128::MAX
+            .checked_shl(128 - u32::from(self.len))
+            .unwrap_or(0);
+        u128::from(self.addr) & mask == u128::from(ip) & mask
+    }
+}
+
+impl<A: fmt::Display> fmt::Display for Prefix<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl Interface {
+    /// Whether `ip` is on-link: inside `address` or `address6`.
+    pub fn on_link(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) => self.address.contains(v4),
+            IpAddr::V6(v6) => self.address6.is_some_and(|p| p.contains(v6)),
+        }
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff`.
+pub fn format_mac(mac: [u8; 6]) -> String {
+    let [a, b, c, d, e, f] = mac;
+    format!("{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}")
+}
+
+/// The keyword enums: each lists its config spellings once, for parsing, errors and display.
+macro_rules! keyword_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [($name, &'static str)] = &[$(($name::$variant, $text)),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+keyword_enum!(Protocol { Tcp = "tcp", Udp = "udp" });
+keyword_enum!(
+    /// What Maglev hashes: the whole 5-tuple, or the client address only (affinity).
+    HashKind { FiveTuple = "five-tuple", SourceIp = "source-ip" }
+);
+keyword_enum!(
+    /// IP-in-IP and GUE encapsulate (same address family as the VIP); L2 DSR rewrites the MAC only.
+    Forwarding { Ipip = "ipip", Gue = "gue", L2Dsr = "l2-dsr" }
+);
+keyword_enum!(HealthKind { Tcp = "tcp", Http = "http", UdpDns = "udp-dns", None = "none" });
+keyword_enum!(WhenAllDown { Drop = "drop", ForwardAnyway = "forward-anyway" });
+
+impl Protocol {
+    /// The IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_contain_their_network_only() {
+        let p = Prefix {
+            addr: Ipv4Addr::new(192, 0, 2, 10),
+            len: 24,
+        };
+        assert!(p.contains(Ipv4Addr::new(192, 0, 2, 200)));
+        assert!(!p.contains(Ipv4Addr::new(192, 0, 3, 1)));
+        let all = Prefix {
+            addr: Ipv4Addr::new(192, 0, 2, 10),
+            len: 0,
+        };
+        assert!(all.contains(Ipv4Addr::new(203, 0, 113, 1)));
+        let host = Prefix {
+            addr: Ipv4Addr::new(192, 0, 2, 10),
+            len: 32,
+        };
+        assert!(!host.contains(Ipv4Addr::new(192, 0, 2, 11)));
+        let p6 = Prefix {
+            addr: "2001:db8::10".parse::<Ipv6Addr>().unwrap(),
+            len: 64,
+        };
+        assert!(p6.contains("2001:db8::ffff".parse().unwrap()));
+        assert!(!p6.contains("2001:db8:1::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn macs_format_as_colon_hex() {
+        assert_eq!(format_mac([2, 0, 0, 0, 0, 0xab]), "02:00:00:00:00:ab");
+    }
+}

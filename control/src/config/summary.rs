@@ -1,0 +1,100 @@
+//! A one-screen, human summary of a valid config (what `sluice check` prints).
+use std::fmt::Write as _;
+
+use super::duration::format_duration;
+use super::lcores::{eal_cores, format_cores};
+use super::schema::{format_mac, Config, HealthKind};
+use super::validate::endpoint;
+
+pub fn summary(config: &Config) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_summary(&mut out, config);
+    out
+}
+
+fn write_summary(out: &mut String, c: &Config) -> std::fmt::Result {
+    let cores = match eal_cores(&c.dpdk.args) {
+        Ok(Some(cores)) => format!(
+            "lcores {} (main {}, {} workers)",
+            format_cores(&cores.lcores),
+            cores.main,
+            cores.workers()
+        ),
+        _ => "lcores: EAL default".to_owned(),
+    };
+    writeln!(out, "dpdk: {cores}, {} mbufs per port", c.dpdk.mbufs)?;
+    writeln!(out, "interfaces: {}", c.interfaces.len())?;
+    for i in &c.interfaces {
+        write!(
+            out,
+            "  {} ({}): {} queue(s), mtu {}, {}",
+            i.name, i.device, i.queues, i.mtu, i.address
+        )?;
+        if let Some(a6) = i.address6 {
+            write!(out, ", {a6}")?;
+        }
+        if let Some(gw) = i.gateway {
+            write!(out, ", gateway {gw}")?;
+            if let Some(mac) = i.gateway_mac {
+                write!(out, " at {}", format_mac(mac))?;
+            }
+        }
+        writeln!(out)?;
+    }
+    let f = &c.flows;
+    writeln!(
+        out,
+        "flows: {} per worker, timeouts tcp {}/{}/{} (established/closing/syn), udp {}, stateless above {} new/s",
+        f.capacity,
+        format_duration(f.tcp_established_timeout),
+        format_duration(f.tcp_closing_timeout),
+        format_duration(f.tcp_syn_timeout),
+        format_duration(f.udp_timeout),
+        f.max_new_flows_per_second
+    )?;
+    writeln!(out, "services: {}", c.services.len())?;
+    for s in &c.services {
+        writeln!(
+            out,
+            "  {} {}: {}, hash {}, table {}, when all down {}",
+            s.name,
+            endpoint(s),
+            s.forwarding,
+            s.hash,
+            s.table_size,
+            s.when_all_down
+        )?;
+        let backends: Vec<String> = s
+            .backends
+            .iter()
+            .map(|b| format!("{}={}", b.address, b.weight))
+            .collect();
+        writeln!(
+            out,
+            "    backends ({}): {}",
+            s.backends.len(),
+            backends.join(", ")
+        )?;
+        match &s.health_check {
+            None => writeln!(out, "    health check: none (backends always up)")?,
+            Some(h) => {
+                write!(
+                    out,
+                    "    health check: {} port {} every {} (timeout {}, rise {}, fall {})",
+                    h.kind,
+                    h.port,
+                    format_duration(h.interval),
+                    format_duration(h.timeout),
+                    h.rise,
+                    h.fall
+                )?;
+                if h.kind == HealthKind::Http {
+                    write!(out, " GET {}", h.path)?;
+                }
+                writeln!(out)?;
+            }
+        }
+    }
+    writeln!(out, "metrics: http://{}/metrics", c.metrics.listen)
+}

@@ -1,0 +1,305 @@
+//! Rules across sections: unique names and services, reachability of backends, cores for the queues.
+use std::net::IpAddr;
+
+use yaml_serde::Value;
+
+use super::decode::{location_name, At, Ctx, Parts};
+use super::error::{Problem, Severity};
+use super::lcores::{eal_cores, format_cores};
+use super::schema::{Forwarding, Interface, Protocol, Service};
+
+pub(crate) fn cross_checks(ctx: &mut Ctx<'_>, root: &Value, parts: &Parts) {
+    let interfaces: Vec<(usize, &Interface)> = indexed(parts.interfaces.as_deref());
+    // Reachability rules need every interface; with one undecodable they would guess.
+    let all_interfaces = parts
+        .interfaces
+        .as_ref()
+        .is_some_and(|v| v.iter().all(Option::is_some));
+    let services: Vec<(usize, &Service)> = indexed(parts.services.as_deref());
+
+    // Uniqueness is read leniently from the raw items, so an item with an unrelated error
+    // still takes part (its own error is reported by the decoder).
+    let raw_interfaces = raw_items(root, "interfaces");
+    let raw_services = raw_items(root, "services");
+    unique(
+        ctx,
+        raw_interfaces,
+        "interfaces",
+        "name",
+        "interface name",
+        |v| raw_str(v, "name").map(str::to_owned),
+    );
+    unique(ctx, raw_interfaces, "interfaces", "device", "device", |v| {
+        raw_str(v, "device").map(str::to_owned)
+    });
+    unique(ctx, raw_services, "services", "name", "service name", |v| {
+        raw_str(v, "name").map(str::to_owned)
+    });
+    overlapping_services(ctx, raw_services);
+    if all_interfaces {
+        for &(i, s) in &services {
+            reachability(ctx, i, s, &interfaces);
+        }
+        if let Some(dpdk) = &parts.dpdk {
+            cores_for_queues(ctx, &dpdk.args, &interfaces);
+            devices_in_eal_args(ctx, &dpdk.args, &interfaces);
+        }
+    }
+}
+
+fn indexed<T>(items: Option<&[Option<T>]>) -> Vec<(usize, &T)> {
+    items
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.as_ref().map(|t| (i, t)))
+        .collect()
+}
+
+fn raw_items<'v>(root: &'v Value, list: &str) -> &'v [Value] {
+    match root.get(list) {
+        Some(Value::Sequence(items)) => items,
+        _ => &[],
+    }
+}
+
+pub(crate) fn raw_str<'v>(item: &'v Value, key: &str) -> Option<&'v str> {
+    item.get(key).and_then(Value::as_str)
+}
+
+/// The (vip, port, protocol) of a raw service item, when all three are valid.
+fn raw_endpoint(item: &Value) -> Option<(IpAddr, u16, Protocol)> {
+    let vip = raw_str(item, "vip")?.parse().ok()?;
+    let port = u16::try_from(item.get("port")?.as_u64()?).ok()?;
+    let protocol = raw_str(item, "protocol")?;
+    let protocol = Protocol::ALL.iter().find(|(_, text)| *text == protocol)?.0;
+    Some((vip, port, protocol))
+}
+
+fn unique(
+    ctx: &mut Ctx<'_>,
+    items: &[Value],
+    list: &str,
+    key: &str,
+    what: &str,
+    value: impl Fn(&Value) -> Option<String>,
+) {
+    let values: Vec<Option<String>> = items.iter().map(value).collect();
+    for (i, v) in values.iter().enumerate() {
+        let Some(v) = v else { continue };
+        if let Some(j) = values[..i].iter().position(|o| o.as_ref() == Some(v)) {
+            let problem = Problem::Duplicate {
+                what: format!("{what} {v:?}"),
+                first: location_name(ctx, &format!("{list}[{j}]")),
+            };
+            ctx.report(
+                Severity::Error,
+                &format!("{list}[{i}].{key}"),
+                At::Value,
+                problem,
+            );
+        }
+    }
+}
+
+/// Two services on one VIP and protocol must not share a port; port 0 takes every port.
+fn overlapping_services(ctx: &mut Ctx<'_>, items: &[Value]) {
+    let endpoints: Vec<Option<(IpAddr, u16, Protocol)>> = items.iter().map(raw_endpoint).collect();
+    for (i, e) in endpoints.iter().enumerate() {
+        let Some(s) = *e else { continue };
+        let clash = endpoints[..i].iter().enumerate().find_map(|(j, o)| {
+            let o = (*o)?;
+            (o.0 == s.0 && o.2 == s.2 && (o.1 == s.1 || o.1 == 0 || s.1 == 0)).then_some((j, o))
+        });
+        if let Some((j, o)) = clash {
+            let what = if o.1 == s.1 {
+                format!("service {}", format_endpoint(s.0, s.1, s.2))
+            } else {
+                let (new, old) = (
+                    format_endpoint(s.0, s.1, s.2),
+                    format_endpoint(o.0, o.1, o.2),
+                );
+                format!("service {new} (overlaps {old}: port 0 is every port)")
+            };
+            let problem = Problem::Duplicate {
+                what,
+                first: location_name(ctx, &format!("services[{j}]")),
+            };
+            ctx.report(
+                Severity::Error,
+                &format!("services[{i}].port"),
+                At::Value,
+                problem,
+            );
+        }
+    }
+}
+
+fn format_endpoint(vip: IpAddr, port: u16, protocol: Protocol) -> String {
+    match vip {
+        IpAddr::V4(v4) => format!("{v4}:{port}/{protocol}"),
+        IpAddr::V6(v6) => format!("[{v6}]:{port}/{protocol}"),
+    }
+}
+
+/// `198.51.100.10:443/tcp`, `[2001:db8::1]:53/udp`.
+pub fn endpoint(s: &Service) -> String {
+    format_endpoint(s.vip, s.port, s.protocol)
+}
+
+/// The VIP is not an interface's own address, IPv6 has an interface, and every backend has a way out.
+fn reachability(ctx: &mut Ctx<'_>, i: usize, s: &Service, interfaces: &[(usize, &Interface)]) {
+    let vip_path = format!("services[{i}].vip");
+    let own = interfaces.iter().find(|(_, itf)| {
+        IpAddr::V4(itf.address.addr) == s.vip
+            || itf.address6.is_some_and(|a| IpAddr::V6(a.addr) == s.vip)
+    });
+    if let Some((_, itf)) = own {
+        ctx.invalid(
+            &vip_path,
+            format!("a VIP other than interface {}'s own address", itf.name),
+            s.vip.to_string(),
+        );
+    }
+    if s.vip.is_ipv6() && !interfaces.iter().any(|(_, itf)| itf.address6.is_some()) {
+        ctx.invalid(
+            &vip_path,
+            "an interface with address6 to serve an IPv6 VIP",
+            "none has one",
+        );
+    }
+    let has_gateway = interfaces.iter().any(|(_, itf)| itf.gateway.is_some());
+    for (b, backend) in s.backends.iter().enumerate() {
+        let on_link = interfaces
+            .iter()
+            .any(|(_, itf)| itf.on_link(backend.address));
+        let path = format!("services[{i}].backends[{b}].address");
+        if s.forwarding == Forwarding::L2Dsr && !on_link {
+            let expected =
+                "an on-link backend for l2-dsr (inside an interface's address or address6 prefix)";
+            ctx.invalid(&path, expected, backend.address.to_string());
+        } else if !on_link && !has_gateway {
+            let expected = "an on-link backend, or an interface with a gateway to reach it";
+            ctx.invalid(&path, expected, backend.address.to_string());
+        }
+    }
+}
+
+/// One worker lcore per queue: `dpdk.args` must enable enough lcores besides the main one.
+fn cores_for_queues(ctx: &mut Ctx<'_>, args: &[String], interfaces: &[(usize, &Interface)]) {
+    let cores = match eal_cores(args) {
+        Ok(Some(cores)) => cores,
+        Ok(None) => return,
+        Err(e) => {
+            ctx.invalid(&format!("dpdk.args[{}]", e.arg), e.expected, e.got);
+            return;
+        }
+    };
+    let queues: usize = interfaces
+        .iter()
+        .map(|(_, itf)| usize::from(itf.queues))
+        .sum();
+    if cores.workers() < queues {
+        let per: Vec<String> = interfaces
+            .iter()
+            .map(|(_, itf)| format!("{} {}", itf.name, itf.queues))
+            .collect();
+        let expected = format!(
+            "at least {queues} worker lcores, one per queue ({})",
+            per.join(", ")
+        );
+        let got = format!(
+            "{} (lcores {} minus main lcore {})",
+            cores.workers(),
+            format_cores(&cores.lcores),
+            cores.main
+        );
+        ctx.invalid(&format!("dpdk.args[{}]", cores.list_arg), expected, got);
+    }
+}
+
+/// The values of an EAL option given as `-x V`, `-xV`, `--opt V` or `--opt=V`.
+fn option_values<'a>(args: &'a [String], short: &str, long: &str) -> Vec<&'a str> {
+    let mut values = Vec::new();
+    let mut iter = args.iter().map(String::as_str);
+    while let Some(arg) = iter.next() {
+        if arg == short || arg == long {
+            values.extend(iter.next());
+        } else if let Some(v) = arg.strip_prefix(long).and_then(|v| v.strip_prefix('=')) {
+            values.push(v);
+        } else if let Some(v) = arg.strip_prefix(short).filter(|_| !arg.starts_with("--")) {
+            values.push(v);
+        }
+    }
+    values
+}
+
+/// `0000:3b:00.0` for `3b:00.0` or `0000:3B:00.0`; `None` if `s` is not a PCI address.
+fn pci_address(s: &str) -> Option<String> {
+    let s = s.to_ascii_lowercase();
+    let full = if s.matches(':').count() == 1 {
+        format!("0000:{s}")
+    } else {
+        s
+    };
+    let (domain, rest) = full.split_once(':')?;
+    let (bus, rest) = rest.split_once(':')?;
+    let (device, function) = rest.split_once('.')?;
+    let hex = |t: &str, n: usize| t.len() == n && t.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex(domain, 4) && hex(bus, 2) && hex(device, 2) && hex(function, 1)).then_some(full)
+}
+
+/// With an allow list (`-a`) DPDK probes only the listed PCI devices: a port missing there
+/// would fail at startup. (vdevs are not checked: the runtime may create them itself.)
+fn devices_in_eal_args(ctx: &mut Ctx<'_>, args: &[String], interfaces: &[(usize, &Interface)]) {
+    let allowed: Vec<String> = option_values(args, "-a", "--allow")
+        .into_iter()
+        .filter_map(|v| pci_address(v.split(',').next().unwrap_or_default()))
+        .collect();
+    for &(i, itf) in interfaces {
+        match pci_address(&itf.device) {
+            Some(pci) if !allowed.is_empty() && !allowed.contains(&pci) => {
+                let expected = format!(
+                    "a PCI device in the EAL allow list ({})",
+                    allowed.join(", ")
+                );
+                let got = format!("{} (DPDK will not probe it)", itf.device);
+                ctx.warn(&format!("interfaces[{i}].device"), expected, got);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pci_addresses_are_normalised() {
+        assert_eq!(pci_address("3B:00.1").as_deref(), Some("0000:3b:00.1"));
+        assert_eq!(pci_address("0000:3b:00.0").as_deref(), Some("0000:3b:00.0"));
+        for not_pci in ["net_memif0", "3b:00", "0000:3b:00.10", "x:3b:00.0", ""] {
+            assert_eq!(pci_address(not_pci), None, "{not_pci}");
+        }
+    }
+
+    #[test]
+    fn eal_option_values_in_every_spelling() {
+        let args: Vec<String> = [
+            "-a",
+            "A",
+            "-aB",
+            "--allow",
+            "C",
+            "--allow=D",
+            "--a",
+            "-l",
+            "0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(option_values(&args, "-a", "--allow"), ["A", "B", "C", "D"]);
+    }
+}

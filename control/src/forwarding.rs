@@ -1,0 +1,295 @@
+//! From a validated config plus health and neighbour state to the data plane's `Snapshot`.
+//!
+//! Everything expensive (every Maglev table) is built here, on the control thread, before the
+//! swap. Services and backends get stable ids that survive reloads ([`Ids`]): a flow entry
+//! names its backend by id, so it keeps its backend across a reload whenever that backend is
+//! still present and up.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use dataplane::snapshot::{
+    BackendSpec, Egress, Forwarding as DpForwarding, HashKind as DpHashKind, InterfaceSpec, Proto,
+    ServiceSpec, Snapshot, SnapshotBuilder, SnapshotError, WhenAllDown as DpWhenAllDown,
+};
+use maglev::{Backend as MaglevBackend, Fingerprint, MaglevError, Table};
+
+use crate::config::{Config, Forwarding, HashKind, HealthKind, Protocol, WhenAllDown};
+use crate::health::{CheckKind, HealthCheckSpec, Target};
+
+/// What a DPDK port contributes to the snapshot: its id and MAC, and what it offloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortInfo {
+    pub port: u16,
+    pub mac: [u8; 6],
+    pub ipv4_checksum_offload: bool,
+}
+
+/// Why forwarding state could not be built from a config.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("interface {name}: no DPDK port was given for it (have {ports} ports)")]
+    MissingPort { name: String, ports: usize },
+    #[error("service {service}: Maglev table: {source}")]
+    Maglev {
+        service: String,
+        #[source]
+        source: MaglevError,
+    },
+    #[error("service {service}: backend {backend} is on no interface's link and no interface has a gateway")]
+    NoRoute { service: String, backend: IpAddr },
+    #[error("snapshot: {0}")]
+    Snapshot(#[from] SnapshotError),
+}
+
+/// Stable ids for services (by name) and backends (by service name and address).
+#[derive(Debug, Default, Clone)]
+pub struct Ids {
+    services: HashMap<String, u32>,
+    backends: HashMap<(String, IpAddr), u32>,
+    next_service: u32,
+    next_backend: u32,
+}
+
+impl Ids {
+    pub fn service(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.services.get(name) {
+            return id;
+        }
+        let id = self.next_service;
+        self.next_service += 1;
+        self.services.insert(name.to_owned(), id);
+        id
+    }
+
+    pub fn backend(&mut self, service: &str, address: IpAddr) -> u32 {
+        let key = (service.to_owned(), address);
+        if let Some(&id) = self.backends.get(&key) {
+            return id;
+        }
+        let id = self.next_backend;
+        self.next_backend += 1;
+        self.backends.insert(key, id);
+        id
+    }
+
+    /// The id of a service, if one was assigned.
+    pub fn service_id(&self, name: &str) -> Option<u32> {
+        self.services.get(name).copied()
+    }
+
+    /// The id of a backend of a service, if one was assigned.
+    pub fn backend_id(&self, service: &str, address: IpAddr) -> Option<u32> {
+        self.backends.get(&(service.to_owned(), address)).copied()
+    }
+
+    /// The backend with this id, if one was ever assigned.
+    pub fn backend_by_id(&self, id: u32) -> Option<(&str, IpAddr)> {
+        self.backends
+            .iter()
+            .find(|(_, &v)| v == id)
+            .map(|((s, a), _)| (s.as_str(), *a))
+    }
+}
+
+/// The Maglev table of one service as built, for metrics, `/state` and `sluice plan`.
+#[derive(Debug, Clone)]
+pub struct ServiceTable {
+    pub service: String,
+    pub id: u32,
+    /// The table over the usable backends (None when no backend is usable).
+    pub table: Option<Table>,
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// Everything one build produced.
+#[derive(Debug)]
+pub struct Built {
+    pub snapshot: Snapshot,
+    pub tables: Vec<ServiceTable>,
+}
+
+/// Where a backend leaves: `(port, next-hop address)` by design.md's egress rule: on-link on an
+/// interface -> that interface, to the backend itself; otherwise the first interface with a
+/// gateway, to the gateway.
+pub fn egress_of(cfg: &Config, backend: IpAddr) -> Option<(usize, IpAddr)> {
+    if let Some(i) = cfg.interfaces.iter().position(|i| i.on_link(backend)) {
+        return Some((i, backend));
+    }
+    cfg.interfaces
+        .iter()
+        .enumerate()
+        .find_map(|(i, iface)| iface.gateway.map(|g| (i, g)))
+}
+
+/// The static MAC configured for a next hop (`gateway_mac`), if any.
+pub fn static_mac(cfg: &Config, iface: usize, next_hop: IpAddr) -> Option<[u8; 6]> {
+    let i = cfg.interfaces.get(iface)?;
+    (i.gateway == Some(next_hop))
+        .then_some(i.gateway_mac)
+        .flatten()
+}
+
+/// The name a backend has in its service's Maglev table: its address, so every instance agrees.
+pub fn maglev_name(address: IpAddr) -> String {
+    address.to_string()
+}
+
+/// Builds the snapshot for `cfg`. `up(service, backend)` is the health state; `neighbour(ip)`
+/// the resolved MAC of a next hop (None: unresolved, packets to it are dropped and counted).
+pub fn build(
+    cfg: &Config,
+    ports: &[PortInfo],
+    ids: &mut Ids,
+    up: &dyn Fn(&str, IpAddr) -> bool,
+    neighbour: &dyn Fn(IpAddr) -> Option<[u8; 6]>,
+) -> Result<Built, BuildError> {
+    let mut builder = SnapshotBuilder::new();
+    for (i, iface) in cfg.interfaces.iter().enumerate() {
+        let port = ports.get(i).ok_or_else(|| BuildError::MissingPort {
+            name: iface.name.clone(),
+            ports: ports.len(),
+        })?;
+        builder = builder.interface(InterfaceSpec {
+            port: port.port,
+            mac: port.mac,
+            ipv4: Some((iface.address.addr, iface.address.len)),
+            ipv6: iface.address6.map(|p| (p.addr, p.len)),
+            mtu: iface.mtu,
+            ipv4_checksum_offload: port.ipv4_checksum_offload,
+        });
+    }
+    let mut tables = Vec::with_capacity(cfg.services.len());
+    for s in &cfg.services {
+        let service_id = ids.service(&s.name);
+        let mut backends = Vec::with_capacity(s.backends.len());
+        for b in &s.backends {
+            let (iface, next_hop) = egress_of(cfg, b.address).ok_or(BuildError::NoRoute {
+                service: s.name.clone(),
+                backend: b.address,
+            })?;
+            let port = ports[iface].port;
+            let mac = static_mac(cfg, iface, next_hop).or_else(|| neighbour(next_hop));
+            backends.push(BackendSpec {
+                id: ids.backend(&s.name, b.address),
+                address: b.address,
+                weight: b.weight,
+                up: up(&s.name, b.address),
+                egress: Egress {
+                    port,
+                    next_hop_mac: mac,
+                },
+            });
+        }
+        let usable = |b: &BackendSpec| b.weight > 0 && b.up;
+        let (table, entries) = maglev_table(&s.name, s.table_size, &backends, usable)?;
+        let (_, fallback) = maglev_table(&s.name, s.table_size, &backends, |b| b.weight > 0)?;
+        tables.push(ServiceTable {
+            service: s.name.clone(),
+            id: service_id,
+            fingerprint: table.as_ref().map(Table::fingerprint),
+            table,
+        });
+        builder = builder.service(ServiceSpec {
+            id: service_id,
+            name: s.name.clone(),
+            vip: s.vip,
+            port: s.port,
+            proto: match s.protocol {
+                Protocol::Tcp => Proto::Tcp,
+                Protocol::Udp => Proto::Udp,
+            },
+            hash: match s.hash {
+                HashKind::FiveTuple => DpHashKind::FiveTuple,
+                HashKind::SourceIp => DpHashKind::SourceIp,
+            },
+            forwarding: match s.forwarding {
+                Forwarding::Ipip => DpForwarding::Ipip,
+                Forwarding::Gue => DpForwarding::Gue,
+                Forwarding::L2Dsr => DpForwarding::L2Dsr,
+            },
+            when_all_down: match s.when_all_down {
+                WhenAllDown::Drop => DpWhenAllDown::Drop,
+                WhenAllDown::ForwardAnyway => DpWhenAllDown::ForwardAnyway,
+            },
+            backends,
+            table: entries,
+            fallback_table: fallback,
+        });
+    }
+    Ok(Built {
+        snapshot: builder.build()?,
+        tables,
+    })
+}
+
+/// The Maglev table over the backends `keep` selects, as indices into `backends`
+/// (empty when none is kept).
+fn maglev_table(
+    service: &str,
+    size: u32,
+    backends: &[BackendSpec],
+    keep: impl Fn(&BackendSpec) -> bool,
+) -> Result<(Option<Table>, Vec<u32>), BuildError> {
+    let chosen: Vec<usize> = (0..backends.len())
+        .filter(|&i| keep(&backends[i]))
+        .collect();
+    if chosen.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let input: Vec<MaglevBackend> = chosen
+        .iter()
+        .map(|&i| MaglevBackend::new(maglev_name(backends[i].address), backends[i].weight))
+        .collect();
+    let table = Table::build(size, &input).map_err(|source| BuildError::Maglev {
+        service: service.to_owned(),
+        source,
+    })?;
+    // The table indexes its own canonical order; map each to the index in `backends`.
+    let by_name: HashMap<String, u32> = chosen
+        .iter()
+        .map(|&i| (maglev_name(backends[i].address), i as u32))
+        .collect();
+    let canon: Vec<u32> = table
+        .backends()
+        .iter()
+        .map(|b| by_name.get(&b.name).copied().unwrap_or(u32::MAX))
+        .collect();
+    let entries = table
+        .entries()
+        .iter()
+        .map(|&e| canon.get(e as usize).copied().unwrap_or(u32::MAX))
+        .collect();
+    Ok((Some(table), entries))
+}
+
+/// The health-check targets of a config: one per backend of every service with a check.
+pub fn health_targets(cfg: &Config) -> Vec<Target> {
+    let mut targets = Vec::new();
+    for s in &cfg.services {
+        let Some(hc) = &s.health_check else { continue };
+        let kind = match hc.kind {
+            HealthKind::Tcp => CheckKind::Tcp,
+            HealthKind::Http => CheckKind::Http,
+            HealthKind::UdpDns => CheckKind::UdpDns,
+            HealthKind::None => CheckKind::None,
+        };
+        for b in &s.backends {
+            targets.push(Target {
+                service: s.name.clone(),
+                backend: b.address,
+                spec: HealthCheckSpec {
+                    kind,
+                    port: hc.port,
+                    interval: hc.interval,
+                    timeout: hc.timeout,
+                    rise: hc.rise,
+                    fall: hc.fall,
+                    path: hc.path.clone(),
+                    host: None,
+                },
+            });
+        }
+    }
+    targets
+}

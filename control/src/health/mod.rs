@@ -1,0 +1,109 @@
+//! Backend health checks: what to probe (`Target`), the rise/fall state machine, the probes and their scheduler.
+//!
+//! Probes run on control-side threads (never the workers) and leave through the host
+//! kernel's own stack, i.e. a management interface that can reach the backends; they do
+//! not go through the DPDK ports.
+//!
+//! A backend is UP when it is first seen (as HAProxy does by default): a restart or a
+//! reload must not blackhole a healthy fleet while `rise` probes are pending. A dead
+//! backend is marked DOWN after `fall` consecutive failed probes.
+
+pub mod fuzzing;
+pub mod probe;
+pub mod schedule;
+pub mod scheduler;
+pub mod state;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+pub use probe::{probe, ProbeError};
+pub use schedule::{Change, Engine, Job, TargetStatus};
+pub use scheduler::{Scheduler, SchedulerOptions};
+pub use state::{Health, Thresholds, Transition};
+
+/// Which probe a check sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CheckKind {
+    /// A TCP connection is accepted.
+    Tcp,
+    /// `GET path` is answered with a 2xx status.
+    Http,
+    /// A DNS query (SOA of `host`, default the root) is answered with NOERROR or NXDOMAIN.
+    UdpDns,
+    /// No probe: the backend is always up.
+    None,
+}
+
+impl CheckKind {
+    /// The name used in the config file and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Tcp => "tcp",
+            CheckKind::Http => "http",
+            CheckKind::UdpDns => "udp-dns",
+            CheckKind::None => "none",
+        }
+    }
+}
+
+/// How one backend is checked; the control plane maps a service's `health_check` onto it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HealthCheckSpec {
+    pub kind: CheckKind,
+    /// The port probed on the backend's address.
+    pub port: u16,
+    /// Time between the starts of two probes.
+    pub interval: Duration,
+    /// Deadline of one probe, connect to answer.
+    pub timeout: Duration,
+    /// Consecutive successes that bring a DOWN backend UP.
+    pub rise: u32,
+    /// Consecutive failures that take an UP backend DOWN.
+    pub fall: u32,
+    /// `http`: the request path.
+    pub path: String,
+    /// `http`: the Host header (default `ip:port`); `udp-dns`: the name queried (default `.`).
+    pub host: Option<String>,
+}
+
+impl HealthCheckSpec {
+    /// A check that never probes: the backend is always up.
+    pub fn none() -> Self {
+        HealthCheckSpec {
+            kind: CheckKind::None,
+            port: 0,
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            rise: 1,
+            fall: 1,
+            path: String::new(),
+            host: None,
+        }
+    }
+
+    /// The rise/fall thresholds; zero is read as one so a bad value can't disable a check.
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds::new(self.rise, self.fall)
+    }
+}
+
+/// One backend of one service, checked by `spec`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Target {
+    pub service: String,
+    pub backend: IpAddr,
+    pub spec: HealthCheckSpec,
+}
+
+impl Target {
+    /// The socket address the probe connects to.
+    pub fn probe_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.backend, self.spec.port)
+    }
+
+    /// The identity health state is kept under across reloads.
+    pub fn key(&self) -> (String, IpAddr) {
+        (self.service.clone(), self.backend)
+    }
+}

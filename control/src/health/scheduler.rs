@@ -1,0 +1,256 @@
+//! The health checker's threads: one scheduler driving the `Engine` and a bounded pool of probers.
+//!
+//! Every change is logged to stderr and handed to the caller's callback, on the scheduler
+//! thread, so the caller can publish a new forwarding snapshot.
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::probe::probe;
+use super::schedule::{Change, Engine, Job, TargetStatus};
+use super::Target;
+
+/// How the health checker runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchedulerOptions {
+    /// Prober threads: at most this many probes run at once (at least one).
+    pub workers: usize,
+    /// Pin every health-check thread to this core (the control core), if set.
+    pub core: Option<usize>,
+}
+
+impl Default for SchedulerOptions {
+    fn default() -> Self {
+        SchedulerOptions {
+            workers: 4,
+            core: None,
+        }
+    }
+}
+
+enum Msg {
+    Done {
+        id: u64,
+        target: Target,
+        result: Result<(), String>,
+    },
+    /// Changes made by `set_targets`, to log and report; also wakes the scheduler.
+    Changes(Vec<Change>),
+    Stop,
+}
+
+/// A running health checker; dropping it stops and joins its threads.
+pub struct Scheduler {
+    engine: Arc<Mutex<Engine>>,
+    tx: Sender<Msg>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Scheduler {
+    /// Starts checking `targets`; `on_change` is called on every change of a backend's health.
+    pub fn start<F>(
+        targets: Vec<Target>,
+        options: SchedulerOptions,
+        on_change: F,
+    ) -> std::io::Result<Scheduler>
+    where
+        F: FnMut(&Change) + Send + 'static,
+    {
+        let mut engine = Engine::new();
+        let initial = engine.set_targets(targets, Instant::now());
+        let engine = Arc::new(Mutex::new(engine));
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let (job_tx, job_rx) = mpsc::channel::<Job>();
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let mut scheduler = Scheduler {
+            engine: Arc::clone(&engine),
+            tx: tx.clone(),
+            threads: Vec::new(),
+        };
+        for n in 0..options.workers.max(1) {
+            let job_rx = Arc::clone(&job_rx);
+            let tx = tx.clone();
+            let core = options.core;
+            let handle = thread::Builder::new()
+                .name(format!("health-probe-{n}"))
+                .spawn(move || {
+                    pin(core);
+                    run_prober(&job_rx, &tx)
+                })?;
+            scheduler.threads.push(handle);
+        }
+        let core = options.core;
+        let handle = thread::Builder::new()
+            .name("health-sched".to_string())
+            .spawn(move || {
+                pin(core);
+                run_scheduler(&engine, &rx, job_tx, on_change)
+            })?;
+        scheduler.threads.push(handle);
+        if !initial.is_empty() {
+            let _ = scheduler.tx.send(Msg::Changes(initial));
+        }
+        Ok(scheduler)
+    }
+
+    /// Replaces the target set (a reload): targets that stay keep their health.
+    pub fn set_targets(&self, targets: Vec<Target>) {
+        let changes = lock(&self.engine).set_targets(targets, Instant::now());
+        // Also wakes the scheduler, whose next probe may now be earlier.
+        let _ = self.tx.send(Msg::Changes(changes));
+    }
+
+    /// Every target's current status, ordered by (service, backend).
+    pub fn statuses(&self) -> Vec<TargetStatus> {
+        lock(&self.engine).statuses()
+    }
+
+    /// Whether `backend` of `service` is up; `None` for a target not being checked.
+    pub fn is_up(&self, service: &str, backend: std::net::IpAddr) -> Option<bool> {
+        lock(&self.engine).is_up(service, backend)
+    }
+
+    /// Stops and joins the threads; a probe in progress finishes first (within its timeout).
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Msg::Stop);
+        for handle in self.threads.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn run_scheduler<F>(
+    engine: &Mutex<Engine>,
+    rx: &Receiver<Msg>,
+    job_tx: Sender<Job>,
+    mut on_change: F,
+) where
+    F: FnMut(&Change),
+{
+    loop {
+        let (jobs, wakeup) = {
+            let mut engine = lock(engine);
+            let jobs = engine.due(Instant::now());
+            (jobs, engine.next_wakeup())
+        };
+        for job in jobs {
+            if job_tx.send(job).is_err() {
+                return;
+            }
+        }
+        // Nothing due: sleep until a message (a result, a reload, stop) arrives.
+        let msg = match wakeup {
+            Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        let changes = match msg {
+            Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Ok(Msg::Changes(changes)) => changes,
+            Ok(Msg::Done { id, target, result }) => lock(engine)
+                .complete(id, &target, result, Instant::now())
+                .into_iter()
+                .collect(),
+        };
+        for change in &changes {
+            log_change(change);
+            on_change(change);
+        }
+    }
+}
+
+fn run_prober(jobs: &Mutex<Receiver<Job>>, tx: &Sender<Msg>) {
+    loop {
+        // The guard is dropped at the end of this statement, before the probe runs.
+        let job = lock(jobs).recv();
+        let Ok(job) = job else { return };
+        let result = probe(&job.target).map_err(|e| e.to_string());
+        let done = Msg::Done {
+            id: job.id,
+            target: job.target,
+            result,
+        };
+        if tx.send(done).is_err() {
+            return;
+        }
+    }
+}
+
+fn log_change(change: &Change) {
+    let t = &change.target;
+    eprintln!(
+        "{} sluice health: service={} backend={} check={} port={} now {}: {}",
+        utc_timestamp(SystemTime::now()),
+        t.service,
+        t.backend,
+        t.spec.kind.as_str(),
+        t.spec.port,
+        if change.up { "UP" } else { "DOWN" },
+        change.reason
+    );
+}
+
+fn pin(core: Option<usize>) {
+    if let Some(id) = core {
+        if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
+            eprintln!("sluice health: could not pin thread to core {id}; running unpinned");
+        }
+    }
+}
+
+/// A poisoned lock only means another health thread panicked; the engine stays consistent
+/// because every mutation completes before it returns.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `2026-11-22T00:51:01.123Z`, without pulling in a date crate for one log prefix.
+fn utc_timestamp(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_rfc3339() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_308_661_123);
+        assert_eq!(utc_timestamp(t), "2026-11-22T00:51:01.123Z");
+        assert_eq!(utc_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(&utc_timestamp(leap)[..10], "2000-02-29");
+    }
+}

@@ -1,0 +1,486 @@
+//! The /metrics exposition: renders a scrape-time snapshot of sluice's counters as OpenMetrics text.
+//!
+//! The control thread sums the per-core counters into a [`MetricsInput`] when a scrape arrives
+//! and calls [`render`]; nothing here is on the packet path. Encoding goes through the official
+//! `prometheus-client` crate: a throw-away [`Registry`] holds one [`Collector`] that writes
+//! every family as const metrics, so names, label escaping, `_total` suffixes, `# UNIT` lines and
+//! the cumulative histogram buckets all come from the reference encoder. That encoder only speaks
+//! OpenMetrics 1.0 text, so the HTTP layer must answer with [`CONTENT_TYPE`].
+
+use std::fmt;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet,
+};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+
+/// The content type of [`render`]'s output (OpenMetrics 1.0 text; Prometheus scrapes it natively).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Everything one scrape exposes, already summed over worker cores.
+///
+/// Keys within each list (port+queue, reason, service, backend, core) are expected to be unique:
+/// duplicates would be exposed as duplicate series, which Prometheus rejects.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsInput {
+    /// `sluice_build_info{version,dpdk} 1`.
+    pub version: String,
+    pub dpdk: String,
+    /// `sluice_rx_packets_total{port,queue}` and `sluice_tx_packets_total{port,queue}`.
+    pub queues: Vec<QueueMetrics>,
+    /// `sluice_mempool_free{port}`: (interface name, free mbufs).
+    pub mempool_free: Vec<(String, u64)>,
+    /// `sluice_dropped_packets_total{reason}`: (reason, packets).
+    pub dropped: Vec<(String, u64)>,
+    /// Per-service and per-backend families, and `sluice_table_info`.
+    pub services: Vec<ServiceMetrics>,
+    /// `sluice_flows{core}`: (EAL lcore id, live flow-table entries).
+    pub flows_per_core: Vec<(u32, u64)>,
+    /// `sluice_flows_created_total`.
+    pub flows_created: u64,
+    /// `sluice_flows_evicted_total{reason}`: (reason such as `timeout` or `capacity`, entries).
+    pub flows_evicted: Vec<(String, u64)>,
+    /// `sluice_flows_stateless_total`: packets forwarded by Maglev alone above the new-flow limit.
+    pub flows_stateless: u64,
+    /// `sluice_replies_total`: ARP, ND and ICMP replies the appliance made itself.
+    pub replies: u64,
+    /// `sluice_icmp_too_big_sent_total`: ICMP fragmentation-needed / packet-too-big sent.
+    pub ptb_sent: u64,
+    /// `sluice_config_reloads_total{result="success"|"failure"}`.
+    pub reloads_success: u64,
+    pub reloads_failure: u64,
+    /// `sluice_config_epoch`: the RCU epoch of the snapshot workers forward with.
+    pub config_epoch: u64,
+    /// `sluice_packet_latency_seconds`.
+    pub latency: LatencyInput,
+}
+
+/// Packet counts of one RX/TX queue pair.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueMetrics {
+    /// The interface name from the config (`interfaces[].name`).
+    pub port: String,
+    pub queue: u16,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+}
+
+/// One service's counters and its backends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceMetrics {
+    pub name: String,
+    pub packets: u64,
+    pub bytes: u64,
+    /// The Maglev table fingerprint as 16 hex digits; `None` while the service has no table.
+    pub fingerprint: Option<String>,
+    pub backends: Vec<BackendMetrics>,
+}
+
+/// One backend of a service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendMetrics {
+    /// The backend address as written in the config.
+    pub address: String,
+    pub packets: u64,
+    pub up: bool,
+    /// Live flow-table entries pinned to this backend, over all cores.
+    pub flows: u64,
+    pub weight: u32,
+}
+
+/// The rx-burst-to-tx latency histogram, in nanoseconds, as the workers record it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LatencyInput {
+    /// Ascending finite upper bounds; `+Inf` is implicit.
+    pub bounds_ns: Vec<u64>,
+    /// Non-cumulative counts, `bounds_ns.len() + 1` of them, the last one for `+Inf`.
+    pub counts: Vec<u64>,
+    pub sum_ns: u64,
+    /// Number of observations; authoritative for `_count` and the `+Inf` bucket.
+    pub count: u64,
+}
+
+/// Renders the whole exposition, ending with `# EOF`; serve it with [`CONTENT_TYPE`].
+pub fn render(input: &MetricsInput) -> String {
+    let mut registry = Registry::default();
+    // A collector must be 'static, so it gets its own copy; a scrape-sized clone is cheap.
+    registry.register_collector(Box::new(Exposition(input.clone())));
+    let mut out = String::with_capacity(8192);
+    match prometheus_client::encoding::text::encode(&mut out, &registry) {
+        Ok(()) => out,
+        // Unreachable: writing to a String cannot fail and no encoder call used here returns Err;
+        // if it ever did, an empty but well-formed exposition beats a truncated one.
+        Err(fmt::Error) => String::from("# EOF\n"),
+    }
+}
+
+/// The scrape's snapshot as a `prometheus-client` collector.
+#[derive(Debug)]
+struct Exposition(MetricsInput);
+
+impl Collector for Exposition {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        encode_all(&self.0, &mut encoder)
+    }
+}
+
+const SECONDS: Unit = Unit::Seconds;
+const BYTES: Unit = Unit::Bytes;
+
+/// Writes every family in design.md's order. Counter names go in without `_total`: the
+/// encoder appends it to the sample name, as OpenMetrics requires.
+fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
+    counters(
+        enc,
+        "sluice_rx_packets",
+        "Packets received, per interface and RX queue.",
+        None,
+        m.queues.iter().map(|q| {
+            (
+                ([("port", q.port.as_str())], [("queue", q.queue)]),
+                q.rx_packets,
+            )
+        }),
+    )?;
+    counters(
+        enc,
+        "sluice_tx_packets",
+        "Packets transmitted, per interface and TX queue.",
+        None,
+        m.queues.iter().map(|q| {
+            (
+                ([("port", q.port.as_str())], [("queue", q.queue)]),
+                q.tx_packets,
+            )
+        }),
+    )?;
+    counters(
+        enc,
+        "sluice_dropped_packets",
+        "Packets dropped, by reason.",
+        None,
+        m.dropped
+            .iter()
+            .map(|(reason, n)| ([("reason", reason.as_str())], *n)),
+    )?;
+    counters(
+        enc,
+        "sluice_service_packets",
+        "Packets forwarded for a service.",
+        None,
+        m.services
+            .iter()
+            .map(|s| ([("service", s.name.as_str())], s.packets)),
+    )?;
+    counters(
+        enc,
+        "sluice_service",
+        "Bytes forwarded for a service.",
+        Some(&BYTES),
+        m.services
+            .iter()
+            .map(|s| ([("service", s.name.as_str())], s.bytes)),
+    )?;
+    counters(
+        enc,
+        "sluice_backend_packets",
+        "Packets forwarded to a backend.",
+        None,
+        backends(m).map(|(labels, b)| (labels, b.packets)),
+    )?;
+    gauges(
+        enc,
+        "sluice_backend_up",
+        "1 if the backend passes its health check (or has none), else 0.",
+        None,
+        backends(m).map(|(labels, b)| (labels, u64::from(b.up))),
+    )?;
+    gauges(
+        enc,
+        "sluice_backend_flows",
+        "Flow-table entries pinned to a backend, summed over cores.",
+        None,
+        backends(m).map(|(labels, b)| (labels, b.flows)),
+    )?;
+    gauges(
+        enc,
+        "sluice_backend_weight",
+        "Configured Maglev weight of a backend (0 = draining).",
+        None,
+        backends(m).map(|(labels, b)| (labels, u64::from(b.weight))),
+    )?;
+    gauges(
+        enc,
+        "sluice_flows",
+        "Flow-table entries, per worker core (EAL lcore id).",
+        None,
+        m.flows_per_core
+            .iter()
+            .map(|(core, n)| ([("core", *core)], *n)),
+    )?;
+    counter(
+        enc,
+        "sluice_flows_created",
+        "Flow-table entries created.",
+        m.flows_created,
+    )?;
+    counters(
+        enc,
+        "sluice_flows_evicted",
+        "Flow-table entries removed, by reason.",
+        None,
+        m.flows_evicted
+            .iter()
+            .map(|(reason, n)| ([("reason", reason.as_str())], *n)),
+    )?;
+    counter(
+        enc,
+        "sluice_flows_stateless",
+        "Packets forwarded by Maglev alone because the new-flow rate limit was exceeded.",
+        m.flows_stateless,
+    )?;
+    counter(
+        enc,
+        "sluice_replies",
+        "ARP, ND and ICMP replies sent by the appliance itself.",
+        m.replies,
+    )?;
+    counter(
+        enc,
+        "sluice_icmp_too_big_sent",
+        "ICMP fragmentation-needed and packet-too-big messages sent.",
+        m.ptb_sent,
+    )?;
+    counters(
+        enc,
+        "sluice_config_reloads",
+        "Configuration reloads, by result.",
+        None,
+        [
+            ([("result", "success")], m.reloads_success),
+            ([("result", "failure")], m.reloads_failure),
+        ],
+    )?;
+    gauge(
+        enc,
+        "sluice_config_epoch",
+        "RCU epoch of the forwarding snapshot in use.",
+        m.config_epoch,
+    )?;
+    gauges(
+        enc,
+        "sluice_table_info",
+        "Fingerprint of a service's Maglev table; equal on every instance with the same config.",
+        None,
+        m.services.iter().filter_map(|s| {
+            let fingerprint = s.fingerprint.as_deref()?;
+            Some((
+                [("service", s.name.as_str()), ("fingerprint", fingerprint)],
+                1,
+            ))
+        }),
+    )?;
+    let latency = enc.encode_descriptor(
+        "sluice_packet_latency",
+        "Time from rx burst to tx burst, per packet.",
+        Some(&SECONDS),
+        MetricType::Histogram,
+    )?;
+    encode_latency(&m.latency, latency)?;
+    gauges(
+        enc,
+        "sluice_mempool_free",
+        "Free mbufs in an interface's mempool.",
+        None,
+        m.mempool_free
+            .iter()
+            .map(|(port, n)| ([("port", port.as_str())], *n)),
+    )?;
+    gauges(
+        enc,
+        "sluice_build_info",
+        "Build metadata; the value is always 1.",
+        None,
+        [(
+            [("version", m.version.as_str()), ("dpdk", m.dpdk.as_str())],
+            1,
+        )],
+    )
+}
+
+/// Every backend with its `{service, backend}` labels.
+fn backends(
+    m: &MetricsInput,
+) -> impl Iterator<Item = ([(&'static str, &str); 2], &BackendMetrics)> {
+    m.services.iter().flat_map(|s| {
+        s.backends.iter().map(move |b| {
+            (
+                [
+                    ("service", s.name.as_str()),
+                    ("backend", b.address.as_str()),
+                ],
+                b,
+            )
+        })
+    })
+}
+
+/// One counter family: a descriptor, then one `_total` sample per label set.
+fn counters<L: EncodeLabelSet>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    samples: impl IntoIterator<Item = (L, u64)>,
+) -> fmt::Result {
+    let mut family = enc.encode_descriptor(name, help, unit, MetricType::Counter)?;
+    for (labels, value) in samples {
+        ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// A counter without labels.
+fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {
+    let family = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    ConstCounter::new(value).encode(family)
+}
+
+/// A gauge without labels.
+fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {
+    let family = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    ConstGauge::new(value).encode(family)
+}
+
+/// One gauge family: a descriptor, then one sample per label set.
+fn gauges<L: EncodeLabelSet>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    samples: impl IntoIterator<Item = (L, u64)>,
+) -> fmt::Result {
+    let mut family = enc.encode_descriptor(name, help, unit, MetricType::Gauge)?;
+    for (labels, value) in samples {
+        ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+fn encode_latency(l: &LatencyInput, mut family: MetricEncoder) -> fmt::Result {
+    let sum_seconds = l.sum_ns as f64 / NANOS_PER_SECOND;
+    family.encode_histogram::<NoLabelSet>(sum_seconds, l.count, &latency_buckets(l), None)
+}
+
+const NANOS_PER_SECOND: f64 = 1e9;
+
+/// Non-cumulative `(upper bound in seconds, count)` buckets ending with `+Inf`.
+///
+/// OpenMetrics requires the `+Inf` bucket to equal `_count` and buckets to ascend, but the
+/// per-core counters are read while workers update them, so the snapshot can be off by a few:
+/// `count` is taken as the truth, finite buckets are clamped so they never exceed it, the
+/// `+Inf` bucket gets the rest, and a bound that does not ascend is folded into the next one.
+pub(crate) fn latency_buckets(l: &LatencyInput) -> Vec<(f64, u64)> {
+    let mut buckets = Vec::with_capacity(l.bounds_ns.len() + 1);
+    let mut placed = 0u64;
+    let mut carried = 0u64;
+    let mut previous = f64::NEG_INFINITY;
+    for (i, &bound_ns) in l.bounds_ns.iter().enumerate() {
+        let n = l.counts.get(i).copied().unwrap_or(0);
+        let n = n.saturating_add(carried);
+        // Compared as emitted: huge distinct nanosecond bounds can round to the same f64.
+        let bound = bound_ns as f64 / NANOS_PER_SECOND;
+        if bound <= previous {
+            carried = n;
+            continue;
+        }
+        carried = 0;
+        let n = n.min(l.count - placed);
+        placed += n;
+        buckets.push((bound, n));
+        previous = bound;
+    }
+    buckets.push((f64::INFINITY, l.count - placed));
+    buckets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn latency(bounds_ns: &[u64], counts: &[u64], count: u64) -> LatencyInput {
+        LatencyInput {
+            bounds_ns: bounds_ns.to_vec(),
+            counts: counts.to_vec(),
+            sum_ns: 0,
+            count,
+        }
+    }
+
+    #[test]
+    fn consistent_latency_is_passed_through() {
+        let buckets = latency_buckets(&latency(&[100, 1_000, 1_000_000], &[1, 2, 3, 4], 10));
+        assert_eq!(
+            buckets,
+            vec![(1e-7, 1), (1e-6, 2), (1e-3, 3), (f64::INFINITY, 4)]
+        );
+    }
+
+    #[test]
+    fn latency_count_behind_buckets_clamps_them() {
+        // A worker bumped its buckets, and the scrape read `count` before its increment.
+        let buckets = latency_buckets(&latency(&[100, 1_000], &[3, 4, 0], 5));
+        assert_eq!(buckets, vec![(1e-7, 3), (1e-6, 2), (f64::INFINITY, 0)]);
+    }
+
+    #[test]
+    fn latency_count_ahead_of_buckets_fills_inf() {
+        let buckets = latency_buckets(&latency(&[100], &[2, 1], 7));
+        assert_eq!(buckets, vec![(1e-7, 2), (f64::INFINITY, 5)]);
+    }
+
+    #[test]
+    fn latency_with_missing_counts_and_unsorted_bounds_stays_valid() {
+        let buckets = latency_buckets(&latency(&[500, 500, 200, 900], &[1, 2, 3], 9));
+        assert_eq!(buckets, vec![(5e-7, 1), (9e-7, 5), (f64::INFINITY, 3)]);
+    }
+
+    #[test]
+    fn latency_without_bounds_is_one_inf_bucket() {
+        assert_eq!(
+            latency_buckets(&latency(&[], &[], 3)),
+            vec![(f64::INFINITY, 3)]
+        );
+    }
+
+    #[test]
+    fn counters_get_total_suffix_and_output_ends_with_eof() {
+        let text = render(&MetricsInput {
+            flows_created: 42,
+            ..MetricsInput::default()
+        });
+        assert!(text.contains("# TYPE sluice_flows_created counter\n"));
+        assert!(text.contains("\nsluice_flows_created_total 42\n"));
+        assert!(text.ends_with("\n# EOF\n"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let text = render(&MetricsInput {
+            services: vec![ServiceMetrics {
+                name: "we\"b\\x\ny".to_string(),
+                packets: 7,
+                ..ServiceMetrics::default()
+            }],
+            ..MetricsInput::default()
+        });
+        assert!(
+            text.contains("sluice_service_packets_total{service=\"we\\\"b\\\\x\\ny\"} 7\n"),
+            "{text}"
+        );
+    }
+}

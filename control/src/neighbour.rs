@@ -1,0 +1,272 @@
+//! Next-hop resolution (ARP for IPv4, neighbour discovery for IPv6), run by control.
+//!
+//! Workers never resolve anything: they hand ARP packets and neighbour advertisements to
+//! control (`Verdict::ToControl`), and drop-and-count packets whose next hop is unresolved.
+//! Control keeps this table, sends requests out of its own TX queue, and publishes a new
+//! snapshot when a MAC is learned, changes or expires. Entries are refreshed at half their
+//! lifetime, so a live neighbour never expires between two snapshots.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant};
+
+use dataplane::checksum;
+use dataplane::parse::{self, Parsed, L4};
+use dataplane::wire::icmp::{v6, IcmpPacket};
+use dataplane::wire::proto;
+
+/// How long a learned MAC is trusted without a fresh answer.
+pub const REACHABLE: Duration = Duration::from_secs(60);
+/// How often an unanswered request is repeated.
+pub const RETRY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Entry {
+    mac: Option<[u8; 6]>,
+    learned_at: Option<Instant>,
+    last_request: Option<Instant>,
+}
+
+/// The next hops control must resolve, what it learned, and when to ask again.
+#[derive(Debug, Default)]
+pub struct Neighbours {
+    entries: HashMap<IpAddr, Entry>,
+}
+
+impl Neighbours {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the next hops to resolve; forgets the others and keeps what is known of the rest.
+    pub fn set_wanted(&mut self, wanted: impl IntoIterator<Item = IpAddr>) {
+        let mut next = HashMap::new();
+        for ip in wanted {
+            let e = self.entries.get(&ip).copied().unwrap_or_default();
+            next.insert(ip, e);
+        }
+        self.entries = next;
+    }
+
+    pub fn lookup(&self, ip: IpAddr) -> Option<[u8; 6]> {
+        self.entries.get(&ip).and_then(|e| e.mac)
+    }
+
+    /// Next hops to send a request for now: unresolved ones every [`RETRY`], resolved ones
+    /// once past half of [`REACHABLE`]. Marks them as asked.
+    pub fn due_requests(&mut self, now: Instant) -> Vec<IpAddr> {
+        let mut due = Vec::new();
+        for (ip, e) in &mut self.entries {
+            let asked_recently = e
+                .last_request
+                .is_some_and(|t| now.saturating_duration_since(t) < RETRY);
+            let stale = match e.learned_at {
+                None => true,
+                Some(t) => now.saturating_duration_since(t) >= REACHABLE / 2,
+            };
+            if stale && !asked_recently {
+                e.last_request = Some(now);
+                due.push(*ip);
+            }
+        }
+        due.sort();
+        due
+    }
+
+    /// Records an answer; true when the MAC of a wanted next hop is new or changed.
+    /// Answers for addresses nobody asked about are ignored (no cache poisoning by chatter).
+    pub fn learn(&mut self, ip: IpAddr, mac: [u8; 6], now: Instant) -> bool {
+        let Some(e) = self.entries.get_mut(&ip) else {
+            return false;
+        };
+        let changed = e.mac != Some(mac);
+        e.mac = Some(mac);
+        e.learned_at = Some(now);
+        changed
+    }
+
+    /// Forgets MACs not confirmed within [`REACHABLE`]; true when any was forgotten.
+    pub fn expire(&mut self, now: Instant) -> bool {
+        let mut changed = false;
+        for e in self.entries.values_mut() {
+            if e.learned_at
+                .is_some_and(|t| now.saturating_duration_since(t) >= REACHABLE)
+            {
+                e.mac = None;
+                e.learned_at = None;
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// (next hop, MAC or None) for every wanted next hop, sorted by address.
+    pub fn entries(&self) -> Vec<(IpAddr, Option<[u8; 6]>)> {
+        let mut v: Vec<_> = self.entries.iter().map(|(ip, e)| (*ip, e.mac)).collect();
+        v.sort();
+        v
+    }
+}
+
+/// What an ARP packet or neighbour advertisement tells about a neighbour: (address, MAC).
+pub fn learned_from(frame: &[u8]) -> Option<(IpAddr, [u8; 6])> {
+    match parse::parse(frame).ok()? {
+        Parsed::Arp(arp) => {
+            let ip = Ipv4Addr::from(arp.sender_ip);
+            (!ip.is_unspecified()).then_some((IpAddr::V4(ip), arp.sender_mac))
+        }
+        Parsed::Ip(ip) if ip.v6 && ip.proto == proto::ICMPV6 => {
+            if !matches!(ip.l4, L4::NeighborAdvert) {
+                return None;
+            }
+            let icmp = frame.get(ip.l2_len + ip.l4_off..ip.l2_len + ip.ip_len)?;
+            let view = IcmpPacket::new_checked(icmp).ok()?;
+            let target = view.nd_target().ok()?;
+            // Without a target link-layer option the advertisement came from the target itself.
+            let mac = match view.nd_link_layer_option(v6::OPT_TARGET_LL).ok()? {
+                Some(mac) => mac,
+                None => frame.get(6..12)?.try_into().ok()?,
+            };
+            Some((IpAddr::V6(Ipv6Addr::from(target)), mac))
+        }
+        Parsed::Ip(_) => None,
+    }
+}
+
+/// An ARP request (broadcast) for `target`, padded to the 60-byte Ethernet minimum.
+pub fn arp_request(src_mac: [u8; 6], src_ip: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    let mut f = Vec::with_capacity(60);
+    f.extend_from_slice(&[0xff; 6]);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x08, 0x06]); // ARP
+    f.extend_from_slice(&[0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01]); // Ethernet/IPv4, request
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&src_ip.octets());
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&target.octets());
+    f.resize(60, 0);
+    f
+}
+
+/// A neighbour solicitation for `target`, to its solicited-node multicast group.
+pub fn neighbour_solicit(src_mac: [u8; 6], src_ip: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
+    let t = target.octets();
+    let group: [u8; 16] = [
+        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff, t[13], t[14], t[15],
+    ];
+    let mut icmp = Vec::with_capacity(32);
+    icmp.extend_from_slice(&[v6::NEIGHBOR_SOLICIT, 0, 0, 0, 0, 0, 0, 0]);
+    icmp.extend_from_slice(&t);
+    icmp.extend_from_slice(&[v6::OPT_SOURCE_LL, 1]);
+    icmp.extend_from_slice(&src_mac);
+    let sum = checksum::add(
+        checksum::pseudo_v6(&src_ip.octets(), &group, proto::ICMPV6, icmp.len() as u32),
+        &icmp,
+    );
+    icmp[2..4].copy_from_slice(&checksum::finish(sum).to_be_bytes());
+
+    let mut f = Vec::with_capacity(14 + 40 + icmp.len());
+    f.extend_from_slice(&[0x33, 0x33, group[12], group[13], group[14], group[15]]);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x86, 0xdd]);
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[proto::ICMPV6, 255]); // ND requires hop limit 255
+    f.extend_from_slice(&src_ip.octets());
+    f.extend_from_slice(&group);
+    f.extend_from_slice(&icmp);
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
+    const PEER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x11];
+
+    #[test]
+    fn arp_request_is_well_formed_and_a_reply_teaches_the_mac() {
+        let req = arp_request(
+            MAC,
+            Ipv4Addr::new(192, 0, 2, 10),
+            Ipv4Addr::new(192, 0, 2, 11),
+        );
+        assert_eq!(req.len(), 60);
+        match parse::parse(&req) {
+            Ok(Parsed::Arp(a)) => {
+                assert_eq!(a.op, 1);
+                assert_eq!(a.target_ip, [192, 0, 2, 11]);
+            }
+            other => panic!("not ARP: {other:?}"),
+        }
+        // The peer's reply: swap roles.
+        let mut reply = req.clone();
+        reply[0..6].copy_from_slice(&MAC);
+        reply[6..12].copy_from_slice(&PEER);
+        reply[21] = 2;
+        reply[22..28].copy_from_slice(&PEER);
+        reply[28..32].copy_from_slice(&[192, 0, 2, 11]);
+        reply[32..38].copy_from_slice(&MAC);
+        reply[38..42].copy_from_slice(&[192, 0, 2, 10]);
+        assert_eq!(
+            learned_from(&reply),
+            Some((IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11)), PEER))
+        );
+    }
+
+    #[test]
+    fn solicitation_checksum_verifies() {
+        let src: Ipv6Addr = "2001:db8::10".parse().unwrap();
+        let target: Ipv6Addr = "2001:db8::11".parse().unwrap();
+        let ns = neighbour_solicit(MAC, src, target);
+        let icmp = &ns[54..];
+        let dst: [u8; 16] = ns[38..54].try_into().unwrap();
+        let sum = checksum::add(
+            checksum::pseudo_v6(&src.octets(), &dst, proto::ICMPV6, icmp.len() as u32),
+            icmp,
+        );
+        assert_eq!(
+            checksum::finish(sum),
+            0,
+            "checksum over the message verifies"
+        );
+        assert_eq!(&ns[0..6], &[0x33, 0x33, 0xff, 0, 0, 0x11]);
+        match parse::parse(&ns) {
+            Ok(Parsed::Ip(ip)) => assert!(matches!(ip.l4, L4::NeighborSolicit { .. })),
+            other => panic!("not an NS: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn requests_retry_refresh_and_expire() {
+        let t0 = Instant::now();
+        let a: IpAddr = "192.0.2.11".parse().unwrap();
+        let b: IpAddr = "192.0.2.12".parse().unwrap();
+        let mut n = Neighbours::new();
+        n.set_wanted([a, b]);
+        assert_eq!(n.due_requests(t0), vec![a, b]);
+        assert!(n.due_requests(t0 + RETRY / 2).is_empty(), "asked recently");
+        assert_eq!(
+            n.due_requests(t0 + RETRY),
+            vec![a, b],
+            "unanswered: retried"
+        );
+        assert!(n.learn(a, PEER, t0 + RETRY));
+        assert!(!n.learn(a, PEER, t0 + RETRY), "same MAC again is no change");
+        assert!(
+            !n.learn("192.0.2.99".parse().unwrap(), PEER, t0),
+            "unwanted: ignored"
+        );
+        assert_eq!(n.lookup(a), Some(PEER));
+        let t1 = t0 + RETRY * 2;
+        assert_eq!(n.due_requests(t1), vec![b], "a is fresh");
+        let t2 = t0 + RETRY + REACHABLE / 2;
+        assert!(n.due_requests(t2).contains(&a), "refreshed at half life");
+        assert!(!n.expire(t2));
+        assert!(n.expire(t0 + RETRY + REACHABLE), "unconfirmed: forgotten");
+        assert_eq!(n.lookup(a), None);
+        n.set_wanted([b]);
+        assert_eq!(n.entries(), vec![(b, None)]);
+    }
+}

@@ -1,0 +1,409 @@
+//! Invalid configs: each fails with the expected message at the expected key path and line:column.
+use control::config::{check_str, load_str, ConfigError, Location, Severity};
+
+/// A valid config; the cases below edit it. Lines: 1 interfaces, 2 `- name`, 3 device, 4 address,
+/// 5 gateway, 6 services, 7 `- name`, 8 vip, 9 port, 10 protocol, 11 backends, 12 `- address`.
+const BASE: &str = "\
+interfaces:
+  - name: uplink
+    device: net_memif0
+    address: 192.0.2.10/24
+    gateway: 192.0.2.1
+services:
+  - name: web
+    vip: 198.51.100.10
+    port: 443
+    protocol: tcp
+    backends:
+      - address: 203.0.113.11
+";
+
+/// BASE with each `(from, to)` replaced exactly once.
+fn edit(edits: &[(&str, &str)]) -> String {
+    let mut text = BASE.to_owned();
+    for (from, to) in edits {
+        assert_eq!(text.matches(from).count(), 1, "{from:?} must occur once");
+        text = text.replacen(from, to, 1);
+    }
+    text
+}
+
+fn append(extra: &str) -> String {
+    format!("{BASE}{extra}")
+}
+
+/// Another service on the same VIP, at lines 13-19.
+fn second_service(name: &str, port: u16) -> String {
+    append(&format!(
+        "  - name: {name}\n    vip: 198.51.100.10\n    port: {port}\n    protocol: tcp\n    backends:\n      - address: 203.0.113.12\n"
+    ))
+}
+
+struct Case {
+    name: &'static str,
+    text: String,
+    message: &'static str,
+    path: &'static str,
+    at: Option<(usize, usize)>,
+}
+
+fn case(
+    name: &'static str,
+    text: String,
+    message: &'static str,
+    path: &'static str,
+    at: (usize, usize),
+) -> Case {
+    Case {
+        name,
+        text,
+        message,
+        path,
+        at: Some(at),
+    }
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        case("unknown top-level key", append("colour: blue\n"), "unknown key `colour`, expected one of: dpdk, interfaces", "colour", (13, 1)),
+        case(
+            "misspelt service key",
+            edit(&[("    protocol: tcp\n", "    protocol: tcp\n    protcol: udp\n")]),
+            "unknown key `protcol`",
+            "services[0].protcol",
+            (11, 5),
+        ),
+        case(
+            "table size not prime",
+            edit(&[("    port: 443\n", "    port: 443\n    table_size: 65536\n")]),
+            "expected a prime number (e.g. 251, 65537, 655373), got 65536",
+            "services[0].table_size",
+            (10, 17),
+        ),
+        case(
+            "table size above the maximum",
+            edit(&[("    port: 443\n", "    port: 443\n    table_size: 16777259\n")]),
+            "expected an integer from 2 to 16777216, got 16777259",
+            "services[0].table_size",
+            (10, 17),
+        ),
+        case(
+            "table smaller than the backends",
+            edit(&[
+                ("    port: 443\n", "    port: 443\n    table_size: 2\n"),
+                ("      - address: 203.0.113.11\n", "      - address: 203.0.113.11\n      - address: 203.0.113.12\n      - address: 203.0.113.13\n"),
+            ]),
+            "expected a table_size of at least the number of backends (3), got 2",
+            "services[0].table_size",
+            (10, 17),
+        ),
+        case("port out of range", edit(&[("port: 443", "port: 70000")]), "expected an integer from 0 to 65535, got 70000", "services[0].port", (9, 11)),
+        case("unknown protocol", edit(&[("protocol: tcp", "protocol: sctp")]), "expected one of tcp, udp, got \"sctp\"", "services[0].protocol", (10, 15)),
+        case("missing vip", edit(&[("    vip: 198.51.100.10\n", "")]), "missing required key `vip`", "services[0]", (7, 5)),
+        case("bad vip", edit(&[("vip: 198.51.100.10", "vip: 198.51.100.300")]), "expected an IPv4 or IPv6 address, got \"198.51.100.300\"", "services[0].vip", (8, 10)),
+        case("multicast vip", edit(&[("vip: 198.51.100.10", "vip: 239.1.2.3")]), "expected a unicast address, got 239.1.2.3", "services[0].vip", (8, 10)),
+        case(
+            "no backends",
+            edit(&[("    backends:\n      - address: 203.0.113.11\n", "    backends: []\n")]),
+            "expected a non-empty list of backends, got an empty list",
+            "services[0].backends",
+            (11, 15),
+        ),
+        case(
+            "duplicate backend",
+            append("      - address: 203.0.113.11\n"),
+            "duplicate backend 203.0.113.11, first defined at services[0].backends[0] (line 12)",
+            "services[0].backends[1].address",
+            (13, 18),
+        ),
+        case("weight out of range", append("        weight: 2000000\n"), "expected an integer from 0 to 1000000, got 2000000", "services[0].backends[0].weight", (13, 17)),
+        case("negative weight", append("        weight: -1\n"), "expected an integer from 0 to 1000000, got -1", "services[0].backends[0].weight", (13, 17)),
+        case(
+            "duplicate service",
+            second_service("web2", 443),
+            "duplicate service 198.51.100.10:443/tcp, first defined at services[0] (line 7)",
+            "services[1].port",
+            (15, 11),
+        ),
+        case(
+            "port 0 overlaps another service",
+            second_service("all", 0),
+            "duplicate service 198.51.100.10:0/tcp (overlaps 198.51.100.10:443/tcp: port 0 is every port)",
+            "services[1].port",
+            (15, 11),
+        ),
+        case("duplicate service name", second_service("web", 80), "duplicate service name \"web\", first defined at services[0]", "services[1].name", (13, 11)),
+        case(
+            "IPv6 backend behind an IPv4 VIP",
+            edit(&[("address: 203.0.113.11", "address: 2001:db8::11")]),
+            "expected an IPv4 backend like the VIP (ipip and gue tunnel within one address family), got 2001:db8::11",
+            "services[0].backends[0].address",
+            (12, 18),
+        ),
+        case(
+            "l2-dsr backend off-link",
+            edit(&[("    port: 443\n", "    port: 443\n    forwarding: l2-dsr\n")]),
+            "expected an on-link backend for l2-dsr",
+            "services[0].backends[0].address",
+            (13, 18),
+        ),
+        case(
+            "off-link backend without a gateway",
+            edit(&[("    gateway: 192.0.2.1\n", "")]),
+            "expected an on-link backend, or an interface with a gateway to reach it, got 203.0.113.11",
+            "services[0].backends[0].address",
+            (11, 18),
+        ),
+        case(
+            "IPv6 VIP without address6",
+            edit(&[("vip: 198.51.100.10", "vip: 2001:db8::80"), ("address: 203.0.113.11", "address: 2001:db8:1::11")]),
+            "expected an interface with address6 to serve an IPv6 VIP, got none has one",
+            "services[0].vip",
+            (8, 10),
+        ),
+        case("VIP is the interface's own address", edit(&[("vip: 198.51.100.10", "vip: 192.0.2.10")]), "expected a VIP other than interface uplink's own address", "services[0].vip", (8, 10)),
+        case(
+            "duration without a unit",
+            append("flows:\n  udp_timeout: 30\n"),
+            "expected a duration: an integer with a unit ms, s, m or h (e.g. 300ms, 2s, 5m), got 30",
+            "flows.udp_timeout",
+            (14, 16),
+        ),
+        case("duration with an unknown unit", append("flows:\n  tcp_established_timeout: 2d\n"), "expected a duration", "flows.tcp_established_timeout", (14, 28)),
+        case("zero flow capacity", append("flows:\n  capacity: 0\n"), "expected an integer from 1 to 134217728, got 0", "flows.capacity", (14, 13)),
+        case(
+            "health timeout not below interval",
+            append("    health_check:\n      interval: 1s\n      timeout: 1s\n"),
+            "expected a timeout shorter than the interval (1s), got timeout 1s",
+            "services[0].health_check.timeout",
+            (15, 16),
+        ),
+        case("health rise of 0", append("    health_check:\n      rise: 0\n"), "expected an integer from 1 to 100, got 0", "services[0].health_check.rise", (14, 13)),
+        case(
+            "http path without a slash",
+            append("    health_check:\n      kind: http\n      path: healthz\n"),
+            "expected an HTTP path starting with '/'",
+            "services[0].health_check.path",
+            (15, 13),
+        ),
+        case(
+            "health check with no port for a port-0 service",
+            edit(&[("port: 443", "port: 0")]) + "    health_check:\n      kind: tcp\n",
+            "missing required key `port` (the service port is 0 = every port",
+            "services[0].health_check",
+            (14, 7),
+        ),
+        case("unknown health kind", append("    health_check:\n      kind: icmp\n"), "expected one of tcp, http, udp-dns, none, got \"icmp\"", "services[0].health_check.kind", (14, 13)),
+        case("mtu out of range", edit(&[("    device: net_memif0\n", "    device: net_memif0\n    mtu: 20000\n")]), "expected an integer from 68 to 9702, got 20000", "interfaces[0].mtu", (4, 10)),
+        case("address without a prefix", edit(&[("address: 192.0.2.10/24", "address: 192.0.2.10")]), "expected an IPv4 address with a prefix length 1-32", "interfaces[0].address", (4, 14)),
+        case(
+            "gateway off the interface's prefix",
+            edit(&[("gateway: 192.0.2.1", "gateway: 198.51.100.1")]),
+            "expected an on-link next hop other than the interface's own address (192.0.2.10/24), got 198.51.100.1",
+            "interfaces[0].gateway",
+            (5, 14),
+        ),
+        case(
+            "malformed gateway MAC",
+            edit(&[("    gateway: 192.0.2.1\n", "    gateway: 192.0.2.1\n    gateway_mac: 02-00-00-00-00-01\n")]),
+            "expected a MAC address aa:bb:cc:dd:ee:ff, got \"02-00-00-00-00-01\"",
+            "interfaces[0].gateway_mac",
+            (6, 18),
+        ),
+        case(
+            "gateway MAC without a gateway",
+            edit(&[("    gateway: 192.0.2.1\n", "    gateway_mac: \"02:00:00:00:00:01\"\n"), ("address: 203.0.113.11", "address: 192.0.2.11")]),
+            "expected gateway_mac only together with a gateway",
+            "interfaces[0].gateway_mac",
+            (5, 18),
+        ),
+        case(
+            "duplicate interface name",
+            edit(&[("services:\n", "  - name: uplink\n    device: net_memif1\n    address: 198.51.100.2/24\nservices:\n")]),
+            "duplicate interface name \"uplink\", first defined at interfaces[0] (line 2)",
+            "interfaces[1].name",
+            (6, 11),
+        ),
+        case(
+            "duplicate device",
+            edit(&[("services:\n", "  - name: downlink\n    device: net_memif0\n    address: 198.51.100.2/24\nservices:\n")]),
+            "duplicate device \"net_memif0\"",
+            "interfaces[1].device",
+            (7, 13),
+        ),
+        case(
+            "bad interface address",
+            edit(&[("address: 192.0.2.10/24", "address: 192.0.2.0/24")]),
+            "expected the interface's own unicast host address with its prefix length, got 192.0.2.0/24 (a subnet's network or broadcast address)",
+            "interfaces[0].address",
+            (4, 14),
+        ),
+        case(
+            "more queues than worker lcores",
+            format!("dpdk:\n  args: [-l, 0-1]\n{}", edit(&[("    device: net_memif0\n", "    device: net_memif0\n    queues: 2\n")])),
+            "expected at least 2 worker lcores, one per queue (uplink 2), got 1 (lcores 0-1 minus main lcore 0)",
+            "dpdk.args[1]",
+            (2, 14),
+        ),
+        case("main lcore outside the core list", format!("dpdk:\n  args: [-l, 1-2, --main-lcore, 0]\n{BASE}"), "expected a main lcore from the core list 1-2, got 0", "dpdk.args[3]", (2, 33)),
+        case("bad metrics listen address", append("metrics:\n  listen: localhost:9610\n"), "expected an address:port to listen on", "metrics.listen", (14, 11)),
+        case("service name with a space", edit(&[("name: web", "name: web front")]), "expected a name of 1-64 letters, digits", "services[0].name", (7, 11)),
+        case("interfaces is not a list", "interfaces: eth0\nservices: []\n".to_owned(), "expected a non-empty list of interfaces, got \"eth0\"", "interfaces", (1, 13)),
+        case("missing interfaces", "services: []\n".to_owned(), "missing required key `interfaces`", "", (1, 1)),
+        case("string where a number belongs", edit(&[("port: 443", "port: \"443\"")]), "expected an integer from 0 to 65535, got \"443\"", "services[0].port", (9, 11)),
+        case("YAML syntax error", edit(&[("    port: 443\n", "    port: [443\n")]), "invalid YAML: did not find expected ',' or ']'", "", (10, 13)),
+        case("tab indentation", "interfaces:\n\t- name: uplink\n".to_owned(), "invalid YAML", "", (2, 1)),
+        case("duplicate key", edit(&[("    port: 443\n", "    port: 443\n    port: 80\n")]), "invalid YAML: services[0]: duplicate entry with key \"port\"", "", (7, 5)),
+    ]
+}
+
+fn describe(errors: &[ConfigError]) -> String {
+    errors.iter().map(|e| format!("  {e}\n")).collect()
+}
+
+#[test]
+fn the_base_config_is_valid() {
+    let checked = check_str(BASE, "base.yaml");
+    assert!(checked.result.is_ok(), "{:?}", checked.result);
+}
+
+#[test]
+fn each_invalid_config_fails_with_its_message_path_and_location() {
+    let cases = cases();
+    assert!(cases.len() >= 20);
+    let mut failures = String::new();
+    for c in &cases {
+        let errors = match load_str(&c.text, "bad.yaml") {
+            Ok(_) => {
+                failures += &format!("{}: loaded, expected an error\n", c.name);
+                continue;
+            }
+            Err(e) => e.0,
+        };
+        let matching = errors.iter().find(|e| e.to_string().contains(c.message));
+        let Some(e) = matching else {
+            failures += &format!(
+                "{}: no error contains {:?}; got:\n{}",
+                c.name,
+                c.message,
+                describe(&errors)
+            );
+            continue;
+        };
+        let at = e.location.map(|l| (l.line, l.column));
+        if e.path != c.path || at != c.at || e.severity != Severity::Error {
+            failures += &format!(
+                "{}: expected {} at {:?}, got {} at {:?}\n",
+                c.name, c.path, c.at, e.path, at
+            );
+        }
+        if errors.len() != 1 {
+            failures += &format!(
+                "{}: expected exactly one error, got:\n{}",
+                c.name,
+                describe(&errors)
+            );
+        }
+    }
+    assert!(failures.is_empty(), "\n{failures}");
+}
+
+#[test]
+fn errors_render_as_file_line_column_path_message() {
+    let errors = load_str(&edit(&[("port: 443", "port: 70000")]), "sluice.yaml").unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "sluice.yaml:9:11: services[0].port: expected an integer from 0 to 65535, got 70000"
+    );
+}
+
+#[test]
+fn every_error_in_one_file_is_reported_in_text_order() {
+    // Duplicates are found even when the items involved have other errors (lines 19-22).
+    let text = "\
+dpdk:
+  mbufs: 0
+interfaces:
+  - name: uplink
+    device: net_memif0
+    address: 192.0.2.10/24
+    gateway: 192.0.2.1
+    speed: 100G
+flows:
+  udp_timeout: 30
+services:
+  - name: web
+    vip: 198.51.100.10
+    port: 443
+    protocol: tcp
+    table_size: 1000
+    backends:
+      - address: 203.0.113.11
+        weight: -1
+      - address: 203.0.113.11
+  - name: web
+    vip: 198.51.100.300
+    port: 53
+    protocol: udp
+    backends:
+      - address: 203.0.113.20
+        weight: lots
+metrics:
+  listen: nowhere
+";
+    let errors = load_str(text, "many.yaml").unwrap_err();
+    let got: Vec<(String, Option<Location>)> = errors
+        .iter()
+        .map(|e| (e.path.clone(), e.location))
+        .collect();
+    let expected = [
+        ("dpdk.mbufs", 2, 10),
+        ("interfaces[0].speed", 8, 5),
+        ("flows.udp_timeout", 10, 16),
+        ("services[0].table_size", 16, 17),
+        ("services[0].backends[0].weight", 19, 17),
+        ("services[0].backends[1].address", 20, 18),
+        ("services[1].name", 21, 11),
+        ("services[1].vip", 22, 10),
+        ("services[1].backends[0].weight", 27, 17),
+        ("metrics.listen", 29, 11),
+    ];
+    let expected: Vec<(String, Option<Location>)> = expected
+        .iter()
+        .map(|&(p, line, column)| (p.to_owned(), Some(Location { line, column })))
+        .collect();
+    assert_eq!(got, expected, "\n{errors}");
+}
+
+#[test]
+fn a_pci_device_outside_the_eal_allow_list_is_a_warning() {
+    let text = format!(
+        "dpdk:\n  args: [-a, '3b:00.0,txq_inline=128', --allow=0000:5e:00.1]\n{}",
+        edit(&[("device: net_memif0", "device: 0000:3B:00.1")])
+    );
+    let checked = check_str(&text, "allow.yaml");
+    assert!(checked.result.is_ok(), "{:?}", checked.result);
+    let warnings: Vec<String> = checked.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["allow.yaml:5:13: warning: interfaces[0].device: expected a PCI device in the EAL allow list (0000:3b:00.0, 0000:5e:00.1), got 0000:3B:00.1 (DPDK will not probe it)"]
+    );
+    let listed = text.replace("0000:5e:00.1", "0000:3b:00.1");
+    assert_eq!(check_str(&listed, "allow.yaml").warnings, vec![]);
+}
+
+#[test]
+fn warnings_do_not_fail_the_load() {
+    let text =
+        edit(&[("    port: 443\n", "    port: 443\n    table_size: 13\n")]) + "        weight: 0\n";
+    let checked = check_str(&text, "warn.yaml");
+    assert!(checked.result.is_ok(), "{:?}", checked.result);
+    let warnings: Vec<String> = checked.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "warn.yaml:10:17: warning: services[0].table_size: expected a table_size of at least 100 x backends (100) for even balance, got 13",
+            "warn.yaml:13:7: warning: services[0].backends: expected at least one backend with weight > 0, got every backend draining: no new flows will be accepted",
+        ]
+    );
+}

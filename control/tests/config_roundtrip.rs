@@ -1,0 +1,301 @@
+//! Property: any valid config, written out as YAML, loads back to the same typed value.
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use control::config::duration::format_duration;
+use control::config::*;
+use proptest::prelude::*;
+
+fn keyword<T: Copy + std::fmt::Debug + 'static>(
+    all: &'static [(T, &'static str)],
+) -> impl Strategy<Value = T> {
+    proptest::sample::select(all).prop_map(|(t, _)| t)
+}
+
+fn millis(lo: u64, hi: u64) -> impl Strategy<Value = Duration> {
+    (lo..=hi).prop_map(Duration::from_millis)
+}
+
+fn interface(i: u8) -> impl Strategy<Value = Interface> {
+    (
+        1u16..=4,
+        68u16..=9702,
+        any::<bool>(),
+        proptest::option::of(any::<[u8; 6]>()),
+    )
+        .prop_map(move |(queues, mtu, has_v6, mac)| Interface {
+            name: format!("if{i}"),
+            device: format!("net_memif{i}"),
+            queues,
+            mtu,
+            address: Prefix {
+                addr: Ipv4Addr::new(192, 0, 2, i + 1),
+                len: 24,
+            },
+            // Interface 0 always has IPv6, so IPv6 VIPs are allowed.
+            address6: (i == 0 || has_v6).then(|| Prefix {
+                addr: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(i) + 1),
+                len: 64,
+            }),
+            gateway: (i == 0).then_some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 254))),
+            // Unicast, non-zero MACs only, and only with a gateway.
+            gateway_mac: mac
+                .filter(|_| i == 0)
+                .map(|m| [m[0] & 0xfe | 0x02, m[1], m[2], m[3], m[4], m[5]]),
+        })
+}
+
+fn health() -> impl Strategy<Value = HealthCheck> {
+    (
+        keyword(HealthKind::ALL),
+        1u16..=65535,
+        20u64..=3_600_000,
+        1u32..=100,
+        1u32..=100,
+        "/[a-z0-9/]{0,12}",
+    )
+        .prop_flat_map(|(kind, port, interval, rise, fall, path)| {
+            (10..interval).prop_map(move |timeout| HealthCheck {
+                kind,
+                port,
+                interval: Duration::from_millis(interval),
+                timeout: Duration::from_millis(timeout),
+                rise,
+                fall,
+                path: path.clone(),
+            })
+        })
+}
+
+fn service(i: u8) -> impl Strategy<Value = Service> {
+    (
+        any::<bool>(),
+        0u16..=65535,
+        keyword(Protocol::ALL),
+        keyword(HashKind::ALL),
+        proptest::sample::select(vec![251u32, 1021, 65537, 655_373, 16_777_213]),
+        keyword(Forwarding::ALL),
+        proptest::collection::vec(0u32..=1_000_000, 1..6),
+        proptest::option::of(health()),
+        keyword(WhenAllDown::ALL),
+    )
+        .prop_map(
+            move |(
+                v6,
+                port,
+                protocol,
+                hash,
+                table_size,
+                forwarding,
+                weights,
+                health,
+                when_all_down,
+            )| {
+                let on_link = forwarding == Forwarding::L2Dsr;
+                let address = |j: usize| -> IpAddr {
+                    let j = u8::try_from(j).unwrap() + 1;
+                    match (v6, on_link) {
+                        (false, false) => Ipv4Addr::new(203, 0, 113, j).into(),
+                        (false, true) => Ipv4Addr::new(192, 0, 2, 100 + j).into(),
+                        (true, false) => {
+                            Ipv6Addr::new(0x2001, 0xdb8, 5, 0, 0, 0, 0, j.into()).into()
+                        }
+                        (true, true) => {
+                            Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, j.into()).into()
+                        }
+                    }
+                };
+                Service {
+                    name: format!("svc-{i}"),
+                    // One VIP per service, so ports and protocols never clash.
+                    vip: if v6 {
+                        Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, u16::from(i) + 1).into()
+                    } else {
+                        Ipv4Addr::new(198, 51, 100, i + 1).into()
+                    },
+                    port,
+                    protocol,
+                    hash,
+                    table_size,
+                    forwarding,
+                    backends: weights
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &weight)| Backend {
+                            address: address(j),
+                            weight,
+                        })
+                        .collect(),
+                    // A port-0 service's check needs its own port, which the generator always gives.
+                    health_check: health,
+                    when_all_down,
+                }
+            },
+        )
+}
+
+fn config() -> impl Strategy<Value = Config> {
+    let interfaces = (1u8..=3).prop_flat_map(|n| (0..n).map(interface).collect::<Vec<_>>());
+    let services = (0u8..=4).prop_flat_map(|n| (0..n).map(service).collect::<Vec<_>>());
+    let flows = (
+        1u32..=(1 << 27),
+        millis(1, 604_800_000),
+        millis(1, 604_800_000),
+        millis(1, 604_800_000),
+        millis(1, 604_800_000),
+        1u32..=u32::MAX,
+    )
+        .prop_map(|(capacity, e, c, s, u, rate)| Flows {
+            capacity,
+            tcp_established_timeout: e,
+            tcp_closing_timeout: c,
+            tcp_syn_timeout: s,
+            udp_timeout: u,
+            max_new_flows_per_second: rate,
+        });
+    (
+        interfaces,
+        services,
+        flows,
+        1u32..=100_000,
+        any::<bool>(),
+        1u16..=65535,
+    )
+        .prop_map(|(interfaces, services, flows, mbufs, core_list, port)| {
+            let queues: u32 = interfaces.iter().map(|i| u32::from(i.queues)).sum();
+            let args = if core_list {
+                vec![
+                    "-l".to_owned(),
+                    format!("0-{queues}"),
+                    "-a".to_owned(),
+                    "0000:3b:00.0".to_owned(),
+                ]
+            } else {
+                vec!["--no-huge".to_owned()]
+            };
+            Config {
+                dpdk: Dpdk { args, mbufs },
+                interfaces,
+                flows,
+                services,
+                metrics: Metrics {
+                    listen: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
+                },
+            }
+        })
+}
+
+/// Write `c` in the config format, every key explicit.
+fn to_yaml(c: &Config) -> String {
+    let mut y = String::new();
+    let args: Vec<String> = c.dpdk.args.iter().map(|a| format!("{a:?}")).collect();
+    writeln!(
+        y,
+        "dpdk:\n  args: [{}]\n  mbufs: {}",
+        args.join(", "),
+        c.dpdk.mbufs
+    )
+    .unwrap();
+    writeln!(y, "interfaces:").unwrap();
+    for i in &c.interfaces {
+        writeln!(
+            y,
+            "  - name: {}\n    device: {}\n    queues: {}\n    mtu: {}",
+            i.name, i.device, i.queues, i.mtu
+        )
+        .unwrap();
+        writeln!(y, "    address: {}", i.address).unwrap();
+        if let Some(a6) = i.address6 {
+            writeln!(y, "    address6: {a6}").unwrap();
+        }
+        if let Some(gw) = i.gateway {
+            writeln!(y, "    gateway: {gw}").unwrap();
+        }
+        if let Some(mac) = i.gateway_mac {
+            writeln!(y, "    gateway_mac: \"{}\"", format_mac(mac)).unwrap();
+        }
+    }
+    let f = &c.flows;
+    writeln!(y, "flows:\n  capacity: {}", f.capacity).unwrap();
+    for (key, d) in [
+        ("tcp_established_timeout", f.tcp_established_timeout),
+        ("tcp_closing_timeout", f.tcp_closing_timeout),
+        ("tcp_syn_timeout", f.tcp_syn_timeout),
+        ("udp_timeout", f.udp_timeout),
+    ] {
+        writeln!(y, "  {key}: {}", format_duration(d)).unwrap();
+    }
+    writeln!(
+        y,
+        "  max_new_flows_per_second: {}",
+        f.max_new_flows_per_second
+    )
+    .unwrap();
+    writeln!(
+        y,
+        "services:{}",
+        if c.services.is_empty() { " []" } else { "" }
+    )
+    .unwrap();
+    for s in &c.services {
+        writeln!(
+            y,
+            "  - name: {}\n    vip: {}\n    port: {}\n    protocol: {}",
+            s.name, s.vip, s.port, s.protocol
+        )
+        .unwrap();
+        writeln!(
+            y,
+            "    hash: {}\n    table_size: {}\n    forwarding: {}",
+            s.hash, s.table_size, s.forwarding
+        )
+        .unwrap();
+        writeln!(y, "    backends:").unwrap();
+        for b in &s.backends {
+            writeln!(
+                y,
+                "      - address: {}\n        weight: {}",
+                b.address, b.weight
+            )
+            .unwrap();
+        }
+        if let Some(h) = &s.health_check {
+            writeln!(
+                y,
+                "    health_check:\n      kind: {}\n      port: {}",
+                h.kind, h.port
+            )
+            .unwrap();
+            writeln!(
+                y,
+                "      interval: {}\n      timeout: {}",
+                format_duration(h.interval),
+                format_duration(h.timeout)
+            )
+            .unwrap();
+            writeln!(
+                y,
+                "      rise: {}\n      fall: {}\n      path: {}",
+                h.rise, h.fall, h.path
+            )
+            .unwrap();
+        }
+        writeln!(y, "    when_all_down: {}", s.when_all_down).unwrap();
+    }
+    writeln!(y, "metrics:\n  listen: \"{}\"", c.metrics.listen).unwrap();
+    y
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn written_configs_load_back_equal(c in config()) {
+        let text = to_yaml(&c);
+        match load_str(&text, "roundtrip.yaml") {
+            Ok(loaded) => prop_assert_eq!(loaded, c, "\n{}", text),
+            Err(e) => prop_assert!(false, "{}\n---\n{}", e, text),
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Valid configs load into the typed values and documented defaults.
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use control::config::*;
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn the_design_example_loads_with_its_values() {
+    let checked = check_file(&fixture("design-example.yaml"));
+    assert_eq!(checked.warnings, vec![], "the example has no warnings");
+    let c = checked.result.unwrap();
+    assert_eq!(
+        c.dpdk.args,
+        ["-l", "0-2", "--main-lcore", "0", "-a", "0000:3b:00.0"]
+    );
+    assert_eq!(c.dpdk.mbufs, 16383);
+
+    let i = &c.interfaces[..];
+    assert_eq!(i.len(), 1);
+    assert_eq!(
+        (i[0].name.as_str(), i[0].device.as_str()),
+        ("uplink", "0000:3b:00.0")
+    );
+    assert_eq!((i[0].queues, i[0].mtu), (2, 1500));
+    assert_eq!(
+        i[0].address,
+        Prefix {
+            addr: Ipv4Addr::new(192, 0, 2, 10),
+            len: 24
+        }
+    );
+    assert_eq!(
+        i[0].address6,
+        Some(Prefix {
+            addr: "2001:db8::10".parse::<Ipv6Addr>().unwrap(),
+            len: 64
+        })
+    );
+    assert_eq!(i[0].gateway, Some(ip("192.0.2.1")));
+    assert_eq!(i[0].gateway_mac, Some([2, 0, 0, 0, 0, 1]));
+
+    assert_eq!(c.flows.capacity, 1_048_576);
+    assert_eq!(c.flows.tcp_established_timeout, Duration::from_secs(300));
+    assert_eq!(c.flows.tcp_closing_timeout, Duration::from_secs(10));
+    assert_eq!(c.flows.tcp_syn_timeout, Duration::from_secs(5));
+    assert_eq!(c.flows.udp_timeout, Duration::from_secs(30));
+    assert_eq!(c.flows.max_new_flows_per_second, 125_000);
+
+    let s = &c.services[0];
+    assert_eq!(c.services.len(), 1);
+    assert_eq!(
+        (s.name.as_str(), s.vip, s.port, s.protocol),
+        ("web", ip("198.51.100.10"), 443, Protocol::Tcp)
+    );
+    assert_eq!(
+        (s.hash, s.table_size, s.forwarding),
+        (HashKind::FiveTuple, 65537, Forwarding::Ipip)
+    );
+    assert_eq!(
+        s.backends,
+        [
+            Backend {
+                address: ip("203.0.113.11"),
+                weight: 100
+            },
+            Backend {
+                address: ip("203.0.113.12"),
+                weight: 100
+            },
+        ]
+    );
+    let h = s.health_check.as_ref().unwrap();
+    assert_eq!(
+        (h.kind, h.port, h.rise, h.fall, h.path.as_str()),
+        (HealthKind::Tcp, 443, 2, 3, "/healthz")
+    );
+    assert_eq!(
+        (h.interval, h.timeout),
+        (Duration::from_secs(2), Duration::from_secs(1))
+    );
+    assert_eq!(s.when_all_down, WhenAllDown::Drop);
+    assert_eq!(
+        c.metrics.listen,
+        "127.0.0.1:9610".parse::<SocketAddr>().unwrap()
+    );
+}
+
+#[test]
+fn the_repository_example_is_the_design_example() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sluice.example.yaml");
+    let ours = load_file(&root).unwrap();
+    assert_eq!(ours, load_file(&fixture("design-example.yaml")).unwrap());
+}
+
+#[test]
+fn omitted_keys_take_the_documented_defaults() {
+    let text = "\
+interfaces:
+  - name: uplink
+    device: net_memif0
+    address: 192.0.2.10/24
+services:
+  - name: dns
+    vip: 192.0.2.53
+    port: 53
+    protocol: udp
+    backends:
+      - address: 192.0.2.20
+    health_check:
+      kind: http
+";
+    let c = load_str(text, "min.yaml").unwrap();
+    assert_eq!(
+        c.dpdk,
+        Dpdk {
+            args: vec![],
+            mbufs: 16383
+        }
+    );
+    let i = &c.interfaces[0];
+    assert_eq!(
+        (i.queues, i.mtu, i.address6, i.gateway, i.gateway_mac),
+        (1, 1500, None, None, None)
+    );
+    assert_eq!(
+        c.flows,
+        Flows {
+            capacity: 1_048_576,
+            tcp_established_timeout: Duration::from_secs(300),
+            tcp_closing_timeout: Duration::from_secs(10),
+            tcp_syn_timeout: Duration::from_secs(5),
+            udp_timeout: Duration::from_secs(30),
+            max_new_flows_per_second: 125_000,
+        }
+    );
+    let s = &c.services[0];
+    assert_eq!(
+        (s.hash, s.table_size, s.forwarding, s.when_all_down),
+        (
+            HashKind::FiveTuple,
+            65537,
+            Forwarding::Ipip,
+            WhenAllDown::Drop
+        )
+    );
+    assert_eq!(s.backends[0].weight, 100);
+    let h = s.health_check.as_ref().unwrap();
+    assert_eq!(
+        *h,
+        HealthCheck {
+            kind: HealthKind::Http,
+            port: 53,
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            rise: 2,
+            fall: 3,
+            path: "/healthz".into(),
+        }
+    );
+    assert_eq!(c.metrics.listen, DEFAULT_METRICS_LISTEN);
+}
+
+#[test]
+fn ipv6_l2_dsr_port_zero_aliases_and_merges_are_accepted() {
+    let text = "\
+dpdk:
+  args: [-l, 0-4, --main-lcore, 4]
+interfaces:
+  - name: a
+    device: net_memif0
+    queues: 2
+    address: 192.0.2.10/24
+    address6: 2001:db8::10/64
+    gateway: 2001:db8::1
+  - name: b
+    device: net_memif1
+    queues: 2
+    address: 198.51.100.2/24
+services:
+  - name: game
+    vip: 2001:db8:ffff::1
+    port: 0
+    protocol: udp
+    hash: source-ip
+    table_size: 199
+    forwarding: l2-dsr
+    backends:
+      - address: 2001:db8::20
+        weight: 0
+      - address: 198.51.100.30
+    health_check: &hc
+      kind: udp-dns
+      port: 53
+      interval: 500ms
+      timeout: 300ms
+    when_all_down: forward-anyway
+  - name: game-tcp
+    vip: 2001:db8:ffff::1
+    port: 0
+    protocol: tcp
+    table_size: 251
+    forwarding: gue
+    backends:
+      - address: 2001:db8:5::1
+    health_check:
+      <<: *hc
+      kind: tcp
+metrics:
+  listen: '[::1]:9100'
+";
+    let checked = check_str(text, "v6.yaml");
+    let c = checked.result.unwrap();
+    assert_eq!(c.services[0].vip, ip("2001:db8:ffff::1"));
+    assert_eq!(c.services[0].forwarding, Forwarding::L2Dsr);
+    assert_eq!(c.services[0].backends[0].weight, 0);
+    let merged = c.services[1].health_check.as_ref().unwrap();
+    assert_eq!(
+        (merged.kind, merged.port, merged.timeout),
+        (HealthKind::Tcp, 53, Duration::from_millis(300))
+    );
+    assert_eq!(
+        c.metrics.listen,
+        "[::1]:9100".parse::<SocketAddr>().unwrap()
+    );
+    // A small table for 2 backends is allowed but warned about.
+    assert!(
+        checked
+            .warnings
+            .iter()
+            .any(|w| w.path == "services[0].table_size"),
+        "{:?}",
+        checked.warnings
+    );
+}
+
+#[test]
+fn the_summary_names_every_service_and_backend() {
+    let c = load_file(&fixture("design-example.yaml")).unwrap();
+    let s = summary(&c);
+    for needle in [
+        "uplink",
+        "198.51.100.10:443/tcp",
+        "203.0.113.11=100",
+        "203.0.113.12=100",
+        "table 65537",
+        "lcores 0-2",
+    ] {
+        assert!(s.contains(needle), "{needle} missing from:\n{s}");
+    }
+    assert!(s.lines().count() <= 24, "one screen:\n{s}");
+}

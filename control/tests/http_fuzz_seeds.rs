@@ -1,0 +1,38 @@
+//! Replays the http_request fuzz target's seed corpus and hostile heads through the fuzz body on stable.
+use control::http::fuzzing::fuzz_http_request;
+
+#[test]
+fn the_seed_corpus_replays_without_panicking() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/http_request");
+    let mut seeds = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("seed-")
+        {
+            fuzz_http_request(&std::fs::read(&path).unwrap());
+            seeds += 1;
+        }
+    }
+    assert!(seeds >= 5, "only {seeds} seeds in {}", dir.display());
+}
+
+#[test]
+fn hostile_heads_are_refused_not_crashed_on() {
+    let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(100_000));
+    for head in [
+        &b""[..],
+        b"\r\n\r\n",
+        b"GET",
+        b"GET / HTTP/1.1\r\n:\r\n\r\n",
+        b"GET / HTTP/1.1\r\nContent-Length: 99999999999999999999999999\r\n\r\n",
+        b"GET /\xff HTTP/1.1\r\n\r\n",
+        b"GET \x00 HTTP/1.1\r\n\r\n",
+        long.as_bytes(),
+    ] {
+        fuzz_http_request(head);
+    }
+}

@@ -1,0 +1,203 @@
+//! Per-core counters of one pipeline: plain integers, single writer; the worker glue
+//! publishes them and the exporter sums them across cores at scrape time.
+
+use hashbrown::HashMap;
+
+/// Why a packet was dropped: the `reason` label of `sluice_dropped_packets_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DropReason {
+    /// A header is cut short by the end of the frame.
+    Truncated,
+    /// A header field is impossible (bad version, IHL, length, option, chain).
+    Malformed,
+    /// The IPv4 header checksum does not verify.
+    BadChecksum,
+    /// Neither IPv4, IPv6 nor ARP.
+    UnsupportedEthertype,
+    /// An IP protocol we do not balance (not TCP or UDP) addressed to a VIP.
+    UnsupportedProtocol,
+    /// The destination is neither a VIP nor (for ARP/ND/echo) one of our addresses.
+    NotVip,
+    /// The destination is a VIP but no service matches the port and protocol.
+    NoService,
+    /// The service has no usable backend and its policy is to drop.
+    NoBackend,
+    /// The next hop's MAC address is not resolved yet (control is resolving it).
+    UnresolvedNextHop,
+    /// IPv4 TTL or IPv6 hop limit is zero on arrival.
+    TtlExceeded,
+    /// The packet would exceed the egress MTU after encapsulation.
+    MtuExceeded,
+    /// A fragment addressed to a VIP with several services on its protocol.
+    FragmentUnclassifiable,
+    /// An ICMP message we do not answer or forward.
+    IcmpUnsupported,
+    /// An ARP packet that is not a request for one of our addresses.
+    ArpNotOurs,
+    /// A neighbour solicitation that is not for one of our addresses, or is invalid.
+    NdNotOurs,
+    /// The buffer has no room for the headers to add.
+    NoRoom,
+    /// The packet arrived on a port the snapshot does not know.
+    UnknownPort,
+    /// The egress interface has no address of the outer header's family.
+    NoSourceAddress,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 18] = [
+        DropReason::Truncated,
+        DropReason::Malformed,
+        DropReason::BadChecksum,
+        DropReason::UnsupportedEthertype,
+        DropReason::UnsupportedProtocol,
+        DropReason::NotVip,
+        DropReason::NoService,
+        DropReason::NoBackend,
+        DropReason::UnresolvedNextHop,
+        DropReason::TtlExceeded,
+        DropReason::MtuExceeded,
+        DropReason::FragmentUnclassifiable,
+        DropReason::IcmpUnsupported,
+        DropReason::ArpNotOurs,
+        DropReason::NdNotOurs,
+        DropReason::NoRoom,
+        DropReason::UnknownPort,
+        DropReason::NoSourceAddress,
+    ];
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// The stable metric label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Truncated => "truncated",
+            DropReason::Malformed => "malformed",
+            DropReason::BadChecksum => "bad_checksum",
+            DropReason::UnsupportedEthertype => "unsupported_ethertype",
+            DropReason::UnsupportedProtocol => "unsupported_protocol",
+            DropReason::NotVip => "not_vip",
+            DropReason::NoService => "no_service",
+            DropReason::NoBackend => "no_backend",
+            DropReason::UnresolvedNextHop => "unresolved_next_hop",
+            DropReason::TtlExceeded => "ttl_exceeded",
+            DropReason::MtuExceeded => "mtu_exceeded",
+            DropReason::FragmentUnclassifiable => "fragment_unclassifiable",
+            DropReason::IcmpUnsupported => "icmp_unsupported",
+            DropReason::ArpNotOurs => "arp_not_ours",
+            DropReason::NdNotOurs => "nd_not_ours",
+            DropReason::NoRoom => "no_room",
+            DropReason::UnknownPort => "unknown_port",
+            DropReason::NoSourceAddress => "no_source_address",
+        }
+    }
+}
+
+impl From<crate::wire::WireError> for DropReason {
+    fn from(e: crate::wire::WireError) -> Self {
+        match e {
+            crate::wire::WireError::Truncated { .. } => DropReason::Truncated,
+            crate::wire::WireError::Malformed { .. } => DropReason::Malformed,
+            crate::wire::WireError::BadChecksum { .. } => DropReason::BadChecksum,
+        }
+    }
+}
+
+/// Packets and bytes of one service (bytes are IP bytes as received, before encapsulation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServiceCounters {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// Everything one pipeline counts. Service and backend counters are keyed by the stable ids
+/// control assigns, so they survive reloads; slots are added when a snapshot is adopted,
+/// never on the packet path.
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    pub rx_packets: u64,
+    pub forwarded: u64,
+    pub dropped: [u64; DropReason::COUNT],
+    /// ARP replies, neighbour advertisements and echo replies sent.
+    pub replies: u64,
+    /// ICMP fragmentation-needed / packet-too-big messages sent.
+    pub ptb_sent: u64,
+    /// Oversize packets for which the PTB rate limit suppressed the message.
+    pub ptb_suppressed: u64,
+    /// ARP replies and neighbour advertisements handed to control.
+    pub to_control: u64,
+    pub flows_created: u64,
+    pub flows_evicted_timeout: u64,
+    pub flows_evicted_capacity: u64,
+    /// Flow entries whose backend left the snapshot or went down, re-hashed by Maglev.
+    pub flows_rehashed: u64,
+    /// New flows forwarded by Maglev alone because the per-core new-flow cap was reached.
+    pub flows_stateless: u64,
+    pub(crate) service: Vec<ServiceCounters>,
+    pub(crate) backend: Vec<u64>,
+    pub(crate) service_slot: HashMap<u32, usize>,
+    pub(crate) backend_slot: HashMap<u32, usize>,
+}
+
+impl Counters {
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped[reason as usize]
+    }
+
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+
+    /// Drop counters with their labels, in [`DropReason::ALL`] order.
+    pub fn drops(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL.iter().map(|&r| (r, self.dropped(r)))
+    }
+
+    /// Counters of the service with stable id `id`, if a snapshot ever held it.
+    pub fn service(&self, id: u32) -> Option<ServiceCounters> {
+        self.service_slot.get(&id).map(|&s| self.service[s])
+    }
+
+    /// Packets forwarded to the backend with stable id `id`.
+    pub fn backend_packets(&self, id: u32) -> Option<u64> {
+        self.backend_slot.get(&id).map(|&s| self.backend[s])
+    }
+
+    /// Every (service id, counters) pair.
+    pub fn services(&self) -> impl Iterator<Item = (u32, ServiceCounters)> + '_ {
+        self.service_slot
+            .iter()
+            .map(|(&id, &s)| (id, self.service[s]))
+    }
+
+    /// Every (backend id, packets) pair.
+    pub fn backends(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.backend_slot
+            .iter()
+            .map(|(&id, &s)| (id, self.backend[s]))
+    }
+
+    #[inline]
+    pub(crate) fn drop(&mut self, reason: DropReason) {
+        self.dropped[reason as usize] += 1;
+    }
+
+    /// Slot of a stable id, created if new (called when a snapshot is adopted).
+    pub(crate) fn service_slot_for(&mut self, id: u32) -> usize {
+        let next = self.service.len();
+        let slot = *self.service_slot.entry(id).or_insert(next);
+        if slot == next {
+            self.service.push(ServiceCounters::default());
+        }
+        slot
+    }
+
+    pub(crate) fn backend_slot_for(&mut self, id: u32) -> usize {
+        let next = self.backend.len();
+        let slot = *self.backend_slot.entry(id).or_insert(next);
+        if slot == next {
+            self.backend.push(0);
+        }
+        slot
+    }
+}

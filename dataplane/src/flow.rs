@@ -1,0 +1,406 @@
+//! Per-core flow table: set-associative (8-way buckets), preallocated, never resized.
+//!
+//! A flow hashes to one bucket; a bucket holds 8 16-bit tags (low bits of the flow hash,
+//! 0 = empty) in 16 bytes, so one cache line holds four buckets' tags and a burst can prefetch
+//! them before probing; each entry fills exactly one cache line. Entries live in a parallel array. When a bucket is full, the entry that
+//! expired or, failing that, the least recently seen one is evicted (counted). Expiry is
+//! checked on access and by a small sweep per burst; nothing ever walks the whole table.
+
+use std::time::Duration;
+
+use crate::wire::{proto, tcp};
+
+pub const WAYS: usize = 8;
+/// Buckets the amortised sweep visits per call.
+pub const SWEEP_BUCKETS: usize = 4;
+
+/// Flow-table settings (the `flows:` section of the config), per worker core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowConfig {
+    /// Entries to preallocate (rounded up to a power of two times 8).
+    pub capacity: usize,
+    pub tcp_syn_timeout: Duration,
+    pub tcp_established_timeout: Duration,
+    pub tcp_closing_timeout: Duration,
+    pub udp_timeout: Duration,
+    /// New flow entries per second per core; 0 disables the cap.
+    pub max_new_flows_per_second: u32,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 1 << 20,
+            tcp_syn_timeout: Duration::from_secs(5),
+            tcp_established_timeout: Duration::from_secs(300),
+            tcp_closing_timeout: Duration::from_secs(10),
+            udp_timeout: Duration::from_secs(30),
+            max_new_flows_per_second: 125_000,
+        }
+    }
+}
+
+/// The full 5-tuple of a client-to-VIP packet; IPv4 addresses are IPv4-mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FlowKey {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+}
+
+impl FlowKey {
+    /// The hash used by the table and by five-tuple services' Maglev lookups.
+    #[inline]
+    pub fn hash(&self) -> u32 {
+        maglev::flow::five_tuple(&self.src, &self.dst, self.sport, self.dport, self.proto)
+    }
+}
+
+/// TCP progress as seen from the client side only (replies bypass us).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowState {
+    SynSeen,
+    Established,
+    Closing,
+    Udp,
+}
+
+impl FlowState {
+    /// The state after a packet with `flags` (TCP) in state `self`.
+    fn next(self, proto_num: u8, flags: u8) -> FlowState {
+        if proto_num != proto::TCP {
+            return FlowState::Udp;
+        }
+        if flags & (tcp::FIN | tcp::RST) != 0 || self == FlowState::Closing {
+            FlowState::Closing
+        } else if flags & tcp::SYN != 0 && flags & tcp::ACK == 0 {
+            FlowState::SynSeen
+        } else {
+            FlowState::Established
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
+struct Entry {
+    key: FlowKey,
+    backend: u32,
+    state: FlowState,
+    last_seen: u64,
+    expires: u64,
+}
+
+const EMPTY_ENTRY: Entry = Entry {
+    key: FlowKey {
+        src: [0; 16],
+        dst: [0; 16],
+        sport: 0,
+        dport: 0,
+        proto: 0,
+    },
+    backend: 0,
+    state: FlowState::Udp,
+    last_seen: 0,
+    expires: 0,
+};
+
+/// Where a found entry lives; valid until the table is next modified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot(usize);
+
+/// Evictions and insertions since the table was created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    pub created: u64,
+    pub evicted_timeout: u64,
+    pub evicted_capacity: u64,
+}
+
+/// A per-core flow table. Not `Sync` by design: one worker owns it.
+pub struct FlowTable {
+    tags: Box<[[u16; WAYS]]>,
+    entries: Box<[Entry]>,
+    mask: usize,
+    len: usize,
+    cursor: usize,
+    timeouts: [u64; 4],
+    pub stats: FlowStats,
+}
+
+/// The bucket comes from the high bits, the tag from the low 16 (0 is reserved for empty).
+#[inline]
+fn tag_of(hash: u32) -> u16 {
+    let t = hash as u16;
+    if t == 0 {
+        1
+    } else {
+        t
+    }
+}
+
+impl FlowTable {
+    /// Allocates every bucket now; the table never grows afterwards.
+    pub fn new(cfg: &FlowConfig) -> Self {
+        let buckets = cfg.capacity.div_ceil(WAYS).max(1).next_power_of_two();
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Self {
+            tags: vec![[0u16; WAYS]; buckets].into_boxed_slice(),
+            entries: vec![EMPTY_ENTRY; buckets * WAYS].into_boxed_slice(),
+            mask: buckets - 1,
+            len: 0,
+            cursor: 0,
+            timeouts: [
+                ns(cfg.tcp_syn_timeout),
+                ns(cfg.tcp_established_timeout),
+                ns(cfg.tcp_closing_timeout),
+                ns(cfg.udp_timeout),
+            ],
+            stats: FlowStats::default(),
+        }
+    }
+
+    /// Entries in use.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Slots allocated (buckets x ways).
+    pub fn capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    #[inline]
+    fn bucket(&self, hash: u32) -> usize {
+        // The high bits pick the bucket (beyond 2^16 buckets the low bits join in).
+        (hash.rotate_left(16) as usize) & self.mask
+    }
+
+    #[inline]
+    fn timeout(&self, state: FlowState) -> u64 {
+        self.timeouts[state as usize]
+    }
+
+    /// Hints the CPU to fetch the bucket's tags (used between hashing and probing a burst).
+    #[inline]
+    pub fn prefetch(&self, hash: u32) {
+        let b = self.bucket(hash);
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
+        // SAFETY: `_mm_prefetch` is a hint that never faults; the pointer is in bounds of
+        // `self.tags` because `b <= mask < tags.len()`.
+        unsafe {
+            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(self.tags.as_ptr().add(b).cast::<i8>());
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
+        let _ = b;
+    }
+
+    /// Finds the live entry for `key`; an expired one is removed (counted) and not returned.
+    #[inline]
+    pub fn find(&mut self, key: &FlowKey, hash: u32, now: u64) -> Option<Slot> {
+        let b = self.bucket(hash);
+        let tag = tag_of(hash);
+        for w in 0..WAYS {
+            if self.tags[b][w] == tag {
+                let i = b * WAYS + w;
+                if self.entries[i].key == *key {
+                    if self.entries[i].expires <= now {
+                        self.tags[b][w] = 0;
+                        self.len -= 1;
+                        self.stats.evicted_timeout += 1;
+                        return None;
+                    }
+                    return Some(Slot(i));
+                }
+            }
+        }
+        None
+    }
+
+    /// The stored backend id of a found entry.
+    #[inline]
+    pub fn backend(&self, slot: Slot) -> u32 {
+        self.entries[slot.0].backend
+    }
+
+    pub fn state(&self, slot: Slot) -> FlowState {
+        self.entries[slot.0].state
+    }
+
+    /// Records a packet of the flow: state transition, last-seen time and expiry.
+    #[inline]
+    pub fn touch(&mut self, slot: Slot, now: u64, tcp_flags: u8) {
+        let timeouts = self.timeouts;
+        let e = &mut self.entries[slot.0];
+        e.state = e.state.next(e.key.proto, tcp_flags);
+        e.last_seen = now;
+        e.expires = now.saturating_add(timeouts[e.state as usize]);
+    }
+
+    pub fn set_backend(&mut self, slot: Slot, backend: u32) {
+        self.entries[slot.0].backend = backend;
+    }
+
+    /// Inserts or overwrites the entry for `key`. When the bucket is full an expired entry,
+    /// else the least recently seen one, makes room (counted in `stats`).
+    pub fn insert(&mut self, key: &FlowKey, hash: u32, backend: u32, tcp_flags: u8, now: u64) {
+        let b = self.bucket(hash);
+        let tag = tag_of(hash);
+        let mut free = None;
+        let mut victim = 0;
+        let mut victim_seen = u64::MAX;
+        for w in 0..WAYS {
+            let t = self.tags[b][w];
+            let e = &self.entries[b * WAYS + w];
+            if t == tag && e.key == *key {
+                free = Some((w, false));
+                break;
+            }
+            if t == 0 {
+                if free.is_none() {
+                    free = Some((w, true));
+                }
+            } else if e.expires <= now {
+                if free.is_none() {
+                    self.stats.evicted_timeout += 1;
+                    self.len -= 1;
+                    self.tags[b][w] = 0;
+                    free = Some((w, true));
+                }
+            } else if e.last_seen < victim_seen {
+                victim_seen = e.last_seen;
+                victim = w;
+            }
+        }
+        let w = match free {
+            Some((w, fresh)) => {
+                if fresh {
+                    self.len += 1;
+                }
+                w
+            }
+            None => {
+                self.stats.evicted_capacity += 1;
+                victim
+            }
+        };
+        self.stats.created += 1;
+        // A flow first seen mid-stream (no SYN) is taken as established.
+        let state = FlowState::Established.next(key.proto, tcp_flags);
+        self.tags[b][w] = tag;
+        self.entries[b * WAYS + w] = Entry {
+            key: *key,
+            backend,
+            state,
+            last_seen: now,
+            expires: now.saturating_add(self.timeout(state)),
+        };
+    }
+
+    /// Removes expired entries from the next few buckets: amortised expiry, a bounded
+    /// amount of work per call.
+    pub fn sweep(&mut self, now: u64) {
+        for _ in 0..SWEEP_BUCKETS {
+            let b = self.cursor;
+            self.cursor = (self.cursor + 1) & self.mask;
+            for w in 0..WAYS {
+                if self.tags[b][w] != 0 && self.entries[b * WAYS + w].expires <= now {
+                    self.tags[b][w] = 0;
+                    self.len -= 1;
+                    self.stats.evicted_timeout += 1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: u32) -> FlowKey {
+        let mut k = FlowKey {
+            sport: 1000,
+            dport: 80,
+            proto: proto::TCP,
+            ..FlowKey::default()
+        };
+        k.src[12..].copy_from_slice(&i.to_be_bytes());
+        k
+    }
+
+    fn small() -> FlowTable {
+        FlowTable::new(&FlowConfig {
+            capacity: 64,
+            ..FlowConfig::default()
+        })
+    }
+
+    #[test]
+    fn insert_then_find_and_expire() {
+        let mut t = small();
+        let k = key(1);
+        t.insert(&k, k.hash(), 7, tcp::SYN, 0);
+        let s = t.find(&k, k.hash(), 1).unwrap();
+        assert_eq!(t.backend(s), 7);
+        assert_eq!(t.state(s), FlowState::SynSeen);
+        // SYN timeout is 5 s.
+        assert!(t.find(&k, k.hash(), 5_000_000_001).is_none());
+        assert_eq!(t.stats.evicted_timeout, 1);
+        assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn state_machine() {
+        let mut t = small();
+        let k = key(2);
+        t.insert(&k, k.hash(), 1, tcp::SYN, 0);
+        let s = t.find(&k, k.hash(), 1).unwrap();
+        t.touch(s, 1, tcp::ACK);
+        assert_eq!(t.state(s), FlowState::Established);
+        t.touch(s, 2, tcp::ACK | tcp::FIN);
+        assert_eq!(t.state(s), FlowState::Closing);
+        t.touch(s, 3, tcp::ACK);
+        assert_eq!(t.state(s), FlowState::Closing);
+    }
+
+    #[test]
+    fn full_bucket_evicts_least_recently_seen() {
+        let mut t = small();
+        // Same hash for all: force one bucket.
+        let h = 12345;
+        for i in 0..WAYS as u32 {
+            t.insert(&key(i), h, i, tcp::ACK, u64::from(i) + 10);
+        }
+        assert_eq!(t.len(), WAYS);
+        t.insert(&key(100), h, 100, tcp::ACK, 100);
+        assert_eq!(t.stats.evicted_capacity, 1);
+        assert!(t.find(&key(0), h, 101).is_none());
+        assert!(t.find(&key(1), h, 101).is_some());
+        assert!(t.find(&key(100), h, 101).is_some());
+        assert_eq!(t.len(), WAYS);
+    }
+
+    #[test]
+    fn sweep_removes_expired_over_time() {
+        let mut t = small();
+        for i in 0..40 {
+            let k = key(i);
+            t.insert(&k, k.hash(), 1, 0, 0);
+        }
+        let n = t.len();
+        assert!(n > 0);
+        for _ in 0..t.capacity() / WAYS / SWEEP_BUCKETS + 1 {
+            t.sweep(u64::MAX);
+        }
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.stats.evicted_timeout, n as u64);
+    }
+}

@@ -1,0 +1,124 @@
+//! A packet in a buffer with headroom (an mbuf's shape): bytes `start..start+len` of `buf`.
+
+/// Why a frame could not be grown or shrunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame does not fit its buffer: start {start} + len {len} > {cap}")]
+    OutOfBounds {
+        start: usize,
+        len: usize,
+        cap: usize,
+    },
+    #[error("not enough headroom: need {need}, have {have}")]
+    NoHeadroom { need: usize, have: usize },
+    #[error("not enough tailroom: need {need}, have {have}")]
+    NoTailroom { need: usize, have: usize },
+    #[error("cannot remove {need} bytes from a {have}-byte frame")]
+    TooShort { need: usize, have: usize },
+}
+
+/// Checksum work left to the NIC; the DPDK glue turns it into mbuf offload flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TxOffload {
+    /// The outer IPv4 header checksum was left at zero for the NIC to fill.
+    pub outer_ipv4_checksum: bool,
+    pub l2_len: u8,
+    pub l3_len: u8,
+}
+
+/// A packet inside a larger buffer: `buf` is the whole mbuf data room, the packet is
+/// `buf[start..start + len]`, so headers can be prepended into the headroom in place.
+#[derive(Debug)]
+pub struct Frame<'a> {
+    buf: &'a mut [u8],
+    start: usize,
+    len: usize,
+    /// Set by the pipeline when it asks the NIC to finish a checksum.
+    pub offload: TxOffload,
+}
+
+impl<'a> Frame<'a> {
+    /// A frame over `buf` whose packet is `buf[start..start + len]`.
+    pub fn new(buf: &'a mut [u8], start: usize, len: usize) -> Result<Self, FrameError> {
+        let cap = buf.len();
+        match start.checked_add(len) {
+            Some(end) if end <= cap => {}
+            _ => return Err(FrameError::OutOfBounds { start, len, cap }),
+        }
+        Ok(Self {
+            buf,
+            start,
+            len,
+            offload: TxOffload::default(),
+        })
+    }
+
+    /// Offset of the packet's first byte in the buffer (DPDK's `data_off`).
+    pub fn start(&self) -> usize {
+        self.start
+    }
+
+    /// Length of the packet (DPDK's `data_len`).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn headroom(&self) -> usize {
+        self.start
+    }
+
+    pub fn tailroom(&self) -> usize {
+        self.buf.len() - self.start - self.len
+    }
+
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.start + self.len]
+    }
+
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
+
+    /// Grows the packet by `n` bytes at the front (into the headroom).
+    pub fn prepend(&mut self, n: usize) -> Result<(), FrameError> {
+        if n > self.start {
+            return Err(FrameError::NoHeadroom {
+                need: n,
+                have: self.start,
+            });
+        }
+        self.start -= n;
+        self.len += n;
+        Ok(())
+    }
+
+    /// Removes `n` bytes from the front.
+    pub fn adj(&mut self, n: usize) -> Result<(), FrameError> {
+        if n > self.len {
+            return Err(FrameError::TooShort {
+                need: n,
+                have: self.len,
+            });
+        }
+        self.start += n;
+        self.len -= n;
+        Ok(())
+    }
+
+    /// Sets the packet length, growing into the tailroom or cutting the tail.
+    pub fn set_len(&mut self, len: usize) -> Result<(), FrameError> {
+        let room = self.buf.len() - self.start;
+        if len > room {
+            return Err(FrameError::NoTailroom {
+                need: len - self.len,
+                have: room - self.len,
+            });
+        }
+        self.len = len;
+        Ok(())
+    }
+}

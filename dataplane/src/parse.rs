@@ -1,0 +1,306 @@
+//! From frame bytes to what the pipeline decides on: addresses, ports, flags and offsets.
+//! Every failure is a [`DropReason`]; nothing here panics or allocates.
+
+use maglev::flow::v4_mapped;
+
+use crate::counters::DropReason;
+use crate::wire::arp::ArpPacket;
+use crate::wire::ethernet::{self, parse_l2};
+use crate::wire::icmp::{self, IcmpPacket};
+use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::ipv6::{self, Ipv6Packet};
+use crate::wire::tcp::TcpPacket;
+use crate::wire::udp::UdpPacket;
+use crate::wire::{be16, proto, WireError};
+
+/// An ARP packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arp {
+    pub l2_len: usize,
+    pub op: u16,
+    pub sender_mac: [u8; 6],
+    pub sender_ip: [u8; 4],
+    pub target_ip: [u8; 4],
+}
+
+/// Where a fragment sits in its datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frag {
+    First,
+    /// Middle or last: no transport header.
+    Later,
+}
+
+/// The flow a packet embedded in an ICMP error belongs to, already reversed into the
+/// client-to-VIP direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Embedded {
+    pub client: [u8; 16],
+    pub vip: [u8; 16],
+    pub client_port: u16,
+    pub vip_port: u16,
+    pub proto: u8,
+}
+
+/// What the transport part of an IP packet is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L4 {
+    /// TCP or UDP with its ports (not fragmented, or a first fragment).
+    Ports {
+        sport: u16,
+        dport: u16,
+        flags: u8,
+    },
+    /// A non-first fragment, or any fragment of another protocol.
+    NoPorts,
+    EchoRequest,
+    /// An ICMP error (destination unreachable, time exceeded, packet too big).
+    IcmpError(Embedded),
+    NeighborSolicit {
+        target: [u8; 16],
+        source_mac: Option<[u8; 6]>,
+    },
+    NeighborAdvert,
+    /// Other ICMP types, or ICMP we only answer without extension headers.
+    IcmpOther,
+    /// Any other protocol.
+    Other,
+}
+
+/// An IPv4 or IPv6 packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ip {
+    pub v6: bool,
+    pub l2_len: usize,
+    /// The datagram's length (header included), Ethernet padding excluded.
+    pub ip_len: usize,
+    /// Offset of the transport header from the start of the IP header.
+    pub l4_off: usize,
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    /// The upper-layer protocol (after IPv6 extension headers).
+    pub proto: u8,
+    /// IPv4 TOS / IPv6 traffic class (DSCP and ECN).
+    pub tos: u8,
+    pub ttl: u8,
+    /// IPv4 DF (always true for IPv6: routers never fragment it).
+    pub df: bool,
+    pub frag: Option<Frag>,
+    pub l4: L4,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parsed {
+    Arp(Arp),
+    Ip(Ip),
+}
+
+/// Parses one frame.
+pub fn parse(frame: &[u8]) -> Result<Parsed, DropReason> {
+    let l2 = parse_l2(frame)?;
+    let rest = &frame[l2.len..];
+    match l2.ethertype {
+        ethernet::ETHERTYPE_ARP => {
+            let a = ArpPacket::new_checked(rest)?;
+            Ok(Parsed::Arp(Arp {
+                l2_len: l2.len,
+                op: a.operation(),
+                sender_mac: a.sender_mac(),
+                sender_ip: a.sender_ip(),
+                target_ip: a.target_ip(),
+            }))
+        }
+        ethernet::ETHERTYPE_IPV4 => parse_v4(rest, l2.len).map(Parsed::Ip),
+        ethernet::ETHERTYPE_IPV6 => parse_v6(rest, l2.len).map(Parsed::Ip),
+        _ => Err(DropReason::UnsupportedEthertype),
+    }
+}
+
+fn parse_v4(b: &[u8], l2_len: usize) -> Result<Ip, DropReason> {
+    let p = Ipv4Packet::new_checked(b)?;
+    if !p.verify_checksum() {
+        return Err(DropReason::BadChecksum);
+    }
+    let frag = if p.frag_offset() != 0 {
+        Some(Frag::Later)
+    } else if p.more_frags() {
+        Some(Frag::First)
+    } else {
+        None
+    };
+    let hl = p.header_len();
+    let l4 = transport(
+        p.protocol(),
+        &b[hl..usize::from(p.total_len())],
+        frag,
+        false,
+    )?;
+    Ok(Ip {
+        v6: false,
+        l2_len,
+        ip_len: usize::from(p.total_len()),
+        l4_off: hl,
+        src: v4_mapped(p.src()),
+        dst: v4_mapped(p.dst()),
+        proto: p.protocol(),
+        tos: p.tos(),
+        ttl: p.ttl(),
+        df: p.dont_frag(),
+        frag,
+        l4,
+    })
+}
+
+fn parse_v6(b: &[u8], l2_len: usize) -> Result<Ip, DropReason> {
+    let p = Ipv6Packet::new_checked(b)?;
+    let ip_len = ipv6::HEADER_LEN + usize::from(p.payload_len());
+    let packet = &b[..ip_len];
+    let up = ipv6::walk_extensions(packet)?;
+    let frag = up.fragment.map(|f| {
+        if f.offset != 0 {
+            Frag::Later
+        } else {
+            Frag::First
+        }
+    });
+    // A lone fragment header with offset 0 and no M flag is an atomic fragment (RFC 6946):
+    // the whole datagram, treat it as unfragmented.
+    let frag = match (frag, up.fragment) {
+        (Some(Frag::First), Some(f)) if !f.more => None,
+        (f, _) => f,
+    };
+    let mut l4 = transport(up.protocol, &packet[up.offset..], frag, true)?;
+    // We answer ICMPv6 only without extension headers (a routing header would need reversing).
+    if up.offset != ipv6::HEADER_LEN
+        && matches!(
+            l4,
+            L4::EchoRequest | L4::NeighborSolicit { .. } | L4::NeighborAdvert
+        )
+    {
+        l4 = L4::IcmpOther;
+    }
+    Ok(Ip {
+        v6: true,
+        l2_len,
+        ip_len,
+        l4_off: up.offset,
+        src: p.src(),
+        dst: p.dst(),
+        proto: up.protocol,
+        tos: p.traffic_class(),
+        ttl: p.hop_limit(),
+        df: true,
+        frag,
+        l4,
+    })
+}
+
+fn transport(protocol: u8, b: &[u8], frag: Option<Frag>, v6: bool) -> Result<L4, DropReason> {
+    if frag == Some(Frag::Later) {
+        return Ok(L4::NoPorts);
+    }
+    match protocol {
+        proto::TCP => {
+            let t = TcpPacket::new_checked(b)?;
+            Ok(L4::Ports {
+                sport: t.src_port(),
+                dport: t.dst_port(),
+                flags: t.flags(),
+            })
+        }
+        proto::UDP => {
+            let u = UdpPacket::new_checked(b)?;
+            if frag.is_none() && usize::from(u.length()) > b.len() {
+                return Err(DropReason::Truncated);
+            }
+            Ok(L4::Ports {
+                sport: u.src_port(),
+                dport: u.dst_port(),
+                flags: 0,
+            })
+        }
+        _ if frag.is_some() => Ok(L4::NoPorts),
+        proto::ICMP if !v6 => icmp_v4(b),
+        proto::ICMPV6 if v6 => icmp_v6(b),
+        _ => Ok(L4::Other),
+    }
+}
+
+fn icmp_v4(b: &[u8]) -> Result<L4, DropReason> {
+    let m = IcmpPacket::new_checked(b)?;
+    match m.msg_type() {
+        icmp::v4::ECHO_REQUEST => Ok(L4::EchoRequest),
+        icmp::v4::DEST_UNREACH | icmp::v4::TIME_EXCEEDED => {
+            embedded_v4(m.body()).map(L4::IcmpError)
+        }
+        _ => Ok(L4::IcmpOther),
+    }
+}
+
+fn icmp_v6(b: &[u8]) -> Result<L4, DropReason> {
+    let m = IcmpPacket::new_checked(b)?;
+    match m.msg_type() {
+        icmp::v6::ECHO_REQUEST => Ok(L4::EchoRequest),
+        icmp::v6::DEST_UNREACH | icmp::v6::PACKET_TOO_BIG | icmp::v6::TIME_EXCEEDED => {
+            embedded_v6(m.body()).map(L4::IcmpError)
+        }
+        icmp::v6::NEIGHBOR_SOLICIT => {
+            let target = m.nd_target()?;
+            let source_mac = m.nd_link_layer_option(icmp::v6::OPT_SOURCE_LL)?;
+            Ok(L4::NeighborSolicit { target, source_mac })
+        }
+        icmp::v6::NEIGHBOR_ADVERT => {
+            m.nd_target()?;
+            Ok(L4::NeighborAdvert)
+        }
+        _ => Ok(L4::IcmpOther),
+    }
+}
+
+/// The embedded IPv4 header plus the first 8 bytes of its payload (RFC 792).
+fn embedded_v4(b: &[u8]) -> Result<Embedded, DropReason> {
+    let p = Ipv4Packet::new_unchecked(b);
+    crate::wire::need("icmp embedded ipv4", 20, b.len())?;
+    let hl = p.header_len();
+    if b[0] >> 4 != 4 || hl < 20 {
+        return Err(WireError::Malformed {
+            layer: "icmp embedded ipv4",
+            field: "header",
+        }
+        .into());
+    }
+    crate::wire::need("icmp embedded ipv4", hl + 4, b.len())?;
+    embedded(
+        v4_mapped(p.src()),
+        v4_mapped(p.dst()),
+        p.protocol(),
+        &b[hl..],
+    )
+}
+
+fn embedded_v6(b: &[u8]) -> Result<Embedded, DropReason> {
+    let p = Ipv6Packet::new_unchecked(b);
+    crate::wire::need("icmpv6 embedded ipv6", ipv6::HEADER_LEN + 4, b.len())?;
+    if b[0] >> 4 != 6 {
+        return Err(WireError::Malformed {
+            layer: "icmpv6 embedded ipv6",
+            field: "version",
+        }
+        .into());
+    }
+    embedded(p.src(), p.dst(), p.next_header(), &b[ipv6::HEADER_LEN..])
+}
+
+/// The embedded packet went from the VIP to the client: reverse it.
+fn embedded(src: [u8; 16], dst: [u8; 16], protocol: u8, l4: &[u8]) -> Result<Embedded, DropReason> {
+    if protocol != proto::TCP && protocol != proto::UDP {
+        return Err(DropReason::IcmpUnsupported);
+    }
+    Ok(Embedded {
+        client: dst,
+        vip: src,
+        client_port: be16(l4, 2),
+        vip_port: be16(l4, 0),
+        proto: protocol,
+    })
+}

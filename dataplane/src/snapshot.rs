@@ -1,0 +1,444 @@
+//! The forwarding state a worker reads: interfaces, services, backends and the lookup
+//! structures built from them once, immutable afterwards (published to workers by RCU).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hashbrown::{HashMap, HashSet};
+use maglev::flow::v4_mapped;
+
+use crate::wire::proto;
+
+/// A transport protocol a service balances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub const fn number(self) -> u8 {
+        match self {
+            Proto::Tcp => proto::TCP,
+            Proto::Udp => proto::UDP,
+        }
+    }
+}
+
+/// What a service hashes to pick a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashKind {
+    FiveTuple,
+    /// Client affinity: every flow of one client address goes to one backend.
+    SourceIp,
+}
+
+/// How packets reach a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forwarding {
+    /// IP-in-IP: outer IPv4 (protocol 4 or 41) or IPv6 (next header 4 or 41).
+    Ipip,
+    /// IP-in-UDP to port 6080 (GUE variant 1, direct IP encapsulation).
+    Gue,
+    /// Only the destination MAC changes; the backend holds the VIP on its loopback.
+    L2Dsr,
+}
+
+/// What a service does when no backend is usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenAllDown {
+    Drop,
+    /// Use the table over every weighted backend, healthy or not.
+    ForwardAnyway,
+}
+
+/// How to reach a backend: out of which port, to which next-hop MAC (None = unresolved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Egress {
+    pub port: u16,
+    pub next_hop_mac: Option<[u8; 6]>,
+}
+
+/// One of the appliance's interfaces (a DPDK port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceSpec {
+    pub port: u16,
+    pub mac: [u8; 6],
+    pub ipv4: Option<(Ipv4Addr, u8)>,
+    pub ipv6: Option<(Ipv6Addr, u8)>,
+    /// IP MTU of the link (the largest IP packet it carries).
+    pub mtu: u16,
+    /// The port computes outer IPv4 header checksums (DPDK `RTE_ETH_TX_OFFLOAD_IPV4_CKSUM`).
+    pub ipv4_checksum_offload: bool,
+}
+
+/// One backend of one service, with the stable id control assigns (survives reloads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendSpec {
+    pub id: u32,
+    pub address: IpAddr,
+    /// 0 = draining: no new flows (it should not be in `table`), existing flows kept.
+    pub weight: u32,
+    pub up: bool,
+    pub egress: Egress,
+}
+
+/// One service: what it matches, how it picks and reaches a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSpec {
+    pub id: u32,
+    pub name: String,
+    pub vip: IpAddr,
+    /// 0 = every port.
+    pub port: u16,
+    pub proto: Proto,
+    pub hash: HashKind,
+    pub forwarding: Forwarding,
+    pub when_all_down: WhenAllDown,
+    pub backends: Vec<BackendSpec>,
+    /// The Maglev table over the usable backends (up, weight > 0): indices into `backends`.
+    /// Empty when none is usable.
+    pub table: Vec<u32>,
+    /// The Maglev table over every weighted backend regardless of health, used only with
+    /// `WhenAllDown::ForwardAnyway` when `table` is empty.
+    pub fallback_table: Vec<u32>,
+}
+
+/// Why a snapshot could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("two interfaces on port {0}")]
+    DuplicatePort(u16),
+    #[error("service {name}: another service already matches {vip} port {port} {proto:?}")]
+    DuplicateService {
+        name: String,
+        vip: IpAddr,
+        port: u16,
+        proto: Proto,
+    },
+    #[error("two services with id {0}")]
+    DuplicateServiceId(u32),
+    #[error("backend id {0} is used twice")]
+    DuplicateBackendId(u32),
+    #[error(
+        "service {service}: table entry {index} at slot {slot} is not a backend (have {backends})"
+    )]
+    TableIndex {
+        service: String,
+        slot: usize,
+        index: u32,
+        backends: usize,
+    },
+    #[error("service {service}: backend {backend} leaves by port {port}, which is no interface")]
+    UnknownEgressPort {
+        service: String,
+        backend: u32,
+        port: u16,
+    },
+    #[error("service {service}: backend {backend} needs an {family} address on port {port} for the outer header")]
+    NoSourceAddress {
+        service: String,
+        backend: u32,
+        port: u16,
+        family: &'static str,
+    },
+    #[error("too many backends ({0}); at most 2^31")]
+    TooManyBackends(usize),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Interface {
+    pub port: u16,
+    pub mac: [u8; 6],
+    pub ipv4: Option<[u8; 4]>,
+    pub ipv6: Option<[u8; 16]>,
+    pub mtu: u16,
+    pub ipv4_checksum_offload: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Service {
+    pub id: u32,
+    pub hash: HashKind,
+    pub forwarding: Forwarding,
+    pub when_all_down: WhenAllDown,
+    /// Global backend indices.
+    pub table: Box<[u32]>,
+    pub fallback_table: Box<[u32]>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Backend {
+    pub id: u32,
+    pub service: u32,
+    pub addr: [u8; 16],
+    pub v4: bool,
+    pub up: bool,
+    pub iface: u32,
+    pub next_hop_mac: Option<[u8; 6]>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ServiceKey {
+    vip: [u8; 16],
+    port: u16,
+    proto: u8,
+}
+
+/// (VIP, IP protocol).
+type VipProto = ([u8; 16], u8);
+
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// Immutable forwarding state; build with [`SnapshotBuilder`].
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    generation: u64,
+    pub(crate) interfaces: Vec<Interface>,
+    pub(crate) services: Vec<Service>,
+    pub(crate) backends: Vec<Backend>,
+    classify: HashMap<ServiceKey, u32>,
+    /// (VIP, protocol) -> the one service fragments go to (the port-0 service, or the
+    /// only service on that VIP and protocol); None when ambiguous.
+    fragments: HashMap<VipProto, Option<u32>>,
+    vips: HashSet<[u8; 16]>,
+    backend_by_id: HashMap<u32, u32>,
+}
+
+/// Collects plain values and validates them into a [`Snapshot`].
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotBuilder {
+    interfaces: Vec<InterfaceSpec>,
+    services: Vec<ServiceSpec>,
+}
+
+fn ip16(a: IpAddr) -> ([u8; 16], bool) {
+    match a {
+        IpAddr::V4(v4) => (v4_mapped(v4.octets()), true),
+        IpAddr::V6(v6) => (v6.octets(), false),
+    }
+}
+
+impl SnapshotBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn interface(mut self, spec: InterfaceSpec) -> Self {
+        self.interfaces.push(spec);
+        self
+    }
+
+    pub fn service(mut self, spec: ServiceSpec) -> Self {
+        self.services.push(spec);
+        self
+    }
+
+    pub fn build(self) -> Result<Snapshot, SnapshotError> {
+        let mut interfaces: Vec<Interface> = Vec::with_capacity(self.interfaces.len());
+        for i in &self.interfaces {
+            if interfaces.iter().any(|x| x.port == i.port) {
+                return Err(SnapshotError::DuplicatePort(i.port));
+            }
+            interfaces.push(Interface {
+                port: i.port,
+                mac: i.mac,
+                ipv4: i.ipv4.map(|(a, _)| a.octets()),
+                ipv6: i.ipv6.map(|(a, _)| a.octets()),
+                mtu: i.mtu,
+                ipv4_checksum_offload: i.ipv4_checksum_offload,
+            });
+        }
+        let mut services = Vec::with_capacity(self.services.len());
+        let mut backends: Vec<Backend> = Vec::new();
+        let mut classify = HashMap::new();
+        let mut by_proto: HashMap<VipProto, Vec<(u16, u32)>> = HashMap::new();
+        let mut vips = HashSet::new();
+        let mut backend_by_id = HashMap::new();
+        let mut service_ids = HashSet::new();
+        for s in &self.services {
+            let si = services.len() as u32;
+            if !service_ids.insert(s.id) {
+                return Err(SnapshotError::DuplicateServiceId(s.id));
+            }
+            let (vip, _) = ip16(s.vip);
+            let key = ServiceKey {
+                vip,
+                port: s.port,
+                proto: s.proto.number(),
+            };
+            if classify.insert(key, si).is_some() {
+                return Err(SnapshotError::DuplicateService {
+                    name: s.name.clone(),
+                    vip: s.vip,
+                    port: s.port,
+                    proto: s.proto,
+                });
+            }
+            by_proto
+                .entry((vip, s.proto.number()))
+                .or_default()
+                .push((s.port, si));
+            vips.insert(vip);
+            let base = backends.len();
+            for b in &s.backends {
+                let (addr, v4) = ip16(b.address);
+                let Some(iface) = interfaces.iter().position(|i| i.port == b.egress.port) else {
+                    return Err(SnapshotError::UnknownEgressPort {
+                        service: s.name.clone(),
+                        backend: b.id,
+                        port: b.egress.port,
+                    });
+                };
+                let needs_source = s.forwarding != Forwarding::L2Dsr;
+                let has_source = if v4 {
+                    interfaces[iface].ipv4.is_some()
+                } else {
+                    interfaces[iface].ipv6.is_some()
+                };
+                if needs_source && !has_source {
+                    return Err(SnapshotError::NoSourceAddress {
+                        service: s.name.clone(),
+                        backend: b.id,
+                        port: b.egress.port,
+                        family: if v4 { "IPv4" } else { "IPv6" },
+                    });
+                }
+                let gi = u32::try_from(backends.len())
+                    .ok()
+                    .filter(|&g| g < 1 << 31)
+                    .ok_or(SnapshotError::TooManyBackends(backends.len()))?;
+                if backend_by_id.insert(b.id, gi).is_some() {
+                    return Err(SnapshotError::DuplicateBackendId(b.id));
+                }
+                backends.push(Backend {
+                    id: b.id,
+                    service: si,
+                    addr,
+                    v4,
+                    up: b.up,
+                    iface: iface as u32,
+                    next_hop_mac: b.egress.next_hop_mac,
+                });
+            }
+            let map = |t: &[u32]| -> Result<Box<[u32]>, SnapshotError> {
+                t.iter()
+                    .enumerate()
+                    .map(|(slot, &index)| {
+                        if (index as usize) < s.backends.len() {
+                            Ok(base as u32 + index)
+                        } else {
+                            Err(SnapshotError::TableIndex {
+                                service: s.name.clone(),
+                                slot,
+                                index,
+                                backends: s.backends.len(),
+                            })
+                        }
+                    })
+                    .collect()
+            };
+            services.push(Service {
+                id: s.id,
+                hash: s.hash,
+                forwarding: s.forwarding,
+                when_all_down: s.when_all_down,
+                table: map(&s.table)?,
+                fallback_table: map(&s.fallback_table)?,
+            });
+        }
+        let fragments = by_proto
+            .into_iter()
+            .map(|(k, list)| {
+                let pick = list
+                    .iter()
+                    .find(|(port, _)| *port == 0)
+                    .map(|&(_, si)| si)
+                    .or(if list.len() == 1 {
+                        Some(list[0].1)
+                    } else {
+                        None
+                    });
+                (k, pick)
+            })
+            .collect();
+        Ok(Snapshot {
+            generation: GENERATION.fetch_add(1, Ordering::Relaxed),
+            interfaces,
+            services,
+            backends,
+            classify,
+            fragments,
+            vips,
+            backend_by_id,
+        })
+    }
+}
+
+/// The result of classifying a destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    Service(u32),
+    /// A VIP, but no service on that port and protocol.
+    VipOnly,
+    NotVip,
+}
+
+impl Snapshot {
+    /// Unique per built snapshot in this process: lets a pipeline notice a new one.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Stable ids of the services, in snapshot order.
+    pub fn service_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.services.iter().map(|s| s.id)
+    }
+
+    /// Stable ids of the backends, in snapshot order.
+    pub fn backend_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.backends.iter().map(|b| b.id)
+    }
+
+    /// Service for (VIP, port, protocol), falling back to the port-0 service.
+    #[inline]
+    pub(crate) fn classify(&self, vip: &[u8; 16], port: u16, proto: u8) -> Class {
+        if self.vips.is_empty() {
+            return Class::NotVip;
+        }
+        let exact = ServiceKey {
+            vip: *vip,
+            port,
+            proto,
+        };
+        if let Some(&s) = self.classify.get(&exact) {
+            return Class::Service(s);
+        }
+        let any = ServiceKey { port: 0, ..exact };
+        if let Some(&s) = self.classify.get(&any) {
+            return Class::Service(s);
+        }
+        if self.vips.contains(vip) {
+            Class::VipOnly
+        } else {
+            Class::NotVip
+        }
+    }
+
+    /// The service fragments of (VIP, protocol) go to: Ok(None) when ambiguous.
+    pub(crate) fn fragment_service(&self, vip: &[u8; 16], proto: u8) -> Option<Option<u32>> {
+        self.fragments.get(&(*vip, proto)).copied()
+    }
+
+    pub(crate) fn is_vip(&self, addr: &[u8; 16]) -> bool {
+        self.vips.contains(addr)
+    }
+
+    pub(crate) fn interface(&self, port: u16) -> Option<&Interface> {
+        self.interfaces.iter().find(|i| i.port == port)
+    }
+
+    pub(crate) fn backend_by_id(&self, id: u32) -> Option<u32> {
+        self.backend_by_id.get(&id).copied()
+    }
+}

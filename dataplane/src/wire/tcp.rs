@@ -1,0 +1,62 @@
+//! TCP header (RFC 9293): ports, data offset and flags; the payload is never touched.
+
+use super::{be16, need, WireError};
+
+pub const MIN_HEADER_LEN: usize = 20;
+pub const FIN: u8 = 0x01;
+pub const SYN: u8 = 0x02;
+pub const RST: u8 = 0x04;
+pub const ACK: u8 = 0x10;
+
+mod field {
+    pub const SRC_PORT: usize = 0;
+    pub const DST_PORT: usize = 2;
+    pub const DATA_OFF: usize = 12;
+    pub const FLAGS: usize = 13;
+}
+
+/// A checked view of a TCP header.
+pub struct TcpPacket<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> TcpPacket<T> {
+    pub fn new_unchecked(buffer: T) -> Self {
+        Self { buffer }
+    }
+
+    pub fn new_checked(buffer: T) -> Result<Self, WireError> {
+        let p = Self::new_unchecked(buffer);
+        p.check_len()?;
+        Ok(p)
+    }
+
+    pub fn check_len(&self) -> Result<(), WireError> {
+        let b = self.buffer.as_ref();
+        need("tcp", MIN_HEADER_LEN, b.len())?;
+        let hl = self.header_len();
+        if hl < MIN_HEADER_LEN {
+            return Err(WireError::Malformed {
+                layer: "tcp",
+                field: "data offset",
+            });
+        }
+        need("tcp", hl, b.len())
+    }
+
+    pub fn src_port(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::SRC_PORT)
+    }
+
+    pub fn dst_port(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::DST_PORT)
+    }
+
+    pub fn header_len(&self) -> usize {
+        usize::from(self.buffer.as_ref()[field::DATA_OFF] >> 4) * 4
+    }
+
+    pub fn flags(&self) -> u8 {
+        self.buffer.as_ref()[field::FLAGS]
+    }
+}

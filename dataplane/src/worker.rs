@@ -1,0 +1,272 @@
+//! The load-balancing worker: rx burst -> pipeline -> per-port tx, with RCU and published stats.
+//!
+//! This is the thin glue between mbufs and the pure [`Pipeline`]: it lends each mbuf's buffer
+//! to the pipeline as a [`Frame`], writes the new data window back, and sorts the burst by
+//! verdict. Per burst: one snapshot load, one quiescent-state report, no allocation, no lock.
+//! The pipeline's counters are copied out for control about once a millisecond (a `try_lock`
+//! that never waits: if control is reading, the copy is skipped until the next time).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrayvec::ArrayVec;
+use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
+
+use crate::counters::{Counters, DropReason};
+use crate::dpdk::{Burst, RxQueue, TxQueue};
+use crate::frame::Frame;
+use crate::pipeline::{Pipeline, Verdict, BURST};
+use crate::rcu::Reader;
+use crate::runtime::CounterWriter;
+use crate::snapshot::Snapshot;
+
+/// How many times the unsent tail of a tx burst is offered again before it is dropped.
+const TX_RETRIES: usize = 3;
+
+/// Upper bounds (ns) of the rx-to-tx latency histogram buckets; the last bucket is +Inf.
+pub const LATENCY_BUCKETS_NS: [u64; 13] = [
+    100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000,
+    1_000_000,
+];
+
+/// A frame a worker hands to control (ARP packets, neighbour advertisements): fixed size, so
+/// the hand-over allocates nothing.
+#[derive(Clone, Copy)]
+pub struct ControlFrame {
+    pub port: u16,
+    pub len: u16,
+    pub bytes: [u8; 128],
+}
+
+impl ControlFrame {
+    pub fn data(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len).min(self.bytes.len())]
+    }
+}
+
+/// The rx-to-tx latency histogram of one worker: single writer, read by control.
+#[derive(Default)]
+pub struct LatencyHistogram {
+    /// Non-cumulative counts; index `LATENCY_BUCKETS_NS.len()` is +Inf.
+    pub buckets: [AtomicU64; LATENCY_BUCKETS_NS.len() + 1],
+    pub sum_ns: AtomicU64,
+    pub count: AtomicU64,
+}
+
+impl LatencyHistogram {
+    /// Records `n` packets that took `ns` (single writer: plain load + store, no RMW).
+    #[inline]
+    fn record(&self, ns: u64, n: u64) {
+        let i = LATENCY_BUCKETS_NS
+            .iter()
+            .position(|&b| ns <= b)
+            .unwrap_or(LATENCY_BUCKETS_NS.len());
+        bump(&self.buckets[i], n);
+        bump(&self.sum_ns, ns * n);
+        bump(&self.count, n);
+    }
+}
+
+#[inline]
+fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+/// What control can read of one worker.
+#[derive(Default)]
+pub struct WorkerStats {
+    /// The pipeline's counters as of the last publication (about once a millisecond).
+    pub counters: Mutex<Counters>,
+    /// Entries in this worker's flow table.
+    pub flows: CachePadded<AtomicU64>,
+    pub latency: LatencyHistogram,
+    /// Frames for control dropped because its queue was full.
+    pub control_overflow: AtomicU64,
+    /// Packets dropped because a tx queue stayed full (or the verdict named no port we have).
+    pub tx_dropped: AtomicU64,
+}
+
+/// One transmit path: a port's tx queue owned by this worker, and its pending burst.
+pub struct TxPath {
+    pub port: u16,
+    pub queue: TxQueue,
+    burst: Burst<BURST>,
+}
+
+impl TxPath {
+    pub fn new(queue: TxQueue) -> Self {
+        Self {
+            port: queue.port(),
+            queue,
+            burst: Burst::new(),
+        }
+    }
+}
+
+/// Everything one load-balancing worker owns.
+pub struct LbWorker {
+    pub rx: RxQueue,
+    /// One per port, so a packet may leave by any interface.
+    pub tx: Vec<TxPath>,
+    pub pipeline: Pipeline,
+    pub snapshot: Reader<Snapshot>,
+    pub to_control: Arc<ArrayQueue<ControlFrame>>,
+    pub stats: Arc<WorkerStats>,
+    pub counters: CounterWriter,
+    /// TSC ticks per second.
+    pub tsc_hz: u64,
+}
+
+/// TSC ticks per second as EAL measured them (never 0).
+pub fn tsc_hz() -> u64 {
+    // SAFETY: rte_get_tsc_hz only reads a value EAL measured at init.
+    let hz = unsafe { dpdk_sys::rte_get_tsc_hz() };
+    hz.max(1)
+}
+
+fn rdtsc() -> u64 {
+    // SAFETY: rte_rdtsc only reads the time-stamp counter.
+    unsafe { dpdk_sys::rte_rdtsc() }
+}
+
+impl LbWorker {
+    /// Runs bursts until `stop()` returns true; every mbuf is freed or sent on return.
+    pub fn run(&mut self, stop: impl Fn() -> bool) {
+        let mut burst = Burst::<BURST>::new();
+        let mut verdicts = [Verdict::Drop(DropReason::Truncated); BURST];
+        let publish_every = (self.tsc_hz / 1000).max(1);
+        let mut last_publish = 0u64;
+        let in_port = self.rx.port();
+        while !stop() {
+            let received = self.rx.rx_burst(&mut burst);
+            let t0 = rdtsc();
+            if received == 0 {
+                self.snapshot.quiescent();
+                if t0.wrapping_sub(last_publish) >= publish_every {
+                    self.publish();
+                    last_publish = t0;
+                }
+                continue;
+            }
+            self.counters.add_rx(received as u64);
+            let now_ns = (u128::from(t0) * 1_000_000_000 / u128::from(self.tsc_hz.max(1))) as u64;
+            {
+                let snap = self.snapshot.read();
+                let mut windows = [(0usize, 0usize); BURST];
+                {
+                    let mut frames: ArrayVec<Frame<'_>, BURST> = ArrayVec::new();
+                    for m in burst.iter_mut() {
+                        let segments = m.segments();
+                        let b = m.buffer_mut();
+                        // A chained mbuf's first segment is not the whole packet: give the
+                        // pipeline an empty frame, which it drops and counts as truncated.
+                        let (off, len) = if segments > 1 {
+                            (0, 0)
+                        } else {
+                            (b.data_off, b.data_len)
+                        };
+                        let fits = off.checked_add(len).is_some_and(|e| e <= b.buffer.len());
+                        let f = if fits {
+                            Frame::new(b.buffer, off, len)
+                        } else {
+                            Frame::new(&mut [], 0, 0)
+                        };
+                        // An empty frame keeps verdicts aligned with the burst; it is dropped.
+                        if let Ok(f) = f {
+                            frames.push(f);
+                        } else if let Ok(f) = Frame::new(&mut [], 0, 0) {
+                            frames.push(f);
+                        }
+                    }
+                    let n = self.pipeline.process_burst(
+                        &mut frames,
+                        in_port,
+                        &snap,
+                        now_ns,
+                        &mut verdicts,
+                    );
+                    for (w, f) in windows.iter_mut().zip(&frames[..n]) {
+                        *w = (f.start(), f.len());
+                    }
+                }
+                for (m, (off, len)) in burst.iter_mut().zip(windows) {
+                    if len > 0 && m.set_data_range(off, len).is_err() {
+                        // Cannot happen for a window the pipeline kept inside the buffer.
+                        continue;
+                    }
+                }
+            }
+            self.snapshot.quiescent();
+            let mut dropped = 0u64;
+            let mut tx_dropped = 0u64;
+            for (m, v) in burst.drain().zip(verdicts) {
+                match v {
+                    Verdict::Forward { port } | Verdict::Reply { port } => {
+                        match self.tx.iter_mut().find(|t| t.port == port) {
+                            Some(t) => {
+                                if let Err(m) = t.burst.push(m) {
+                                    drop(m);
+                                    tx_dropped += 1;
+                                }
+                            }
+                            None => tx_dropped += 1,
+                        }
+                    }
+                    Verdict::ToControl => {
+                        let data = m.data();
+                        let mut cf = ControlFrame {
+                            port: in_port,
+                            len: data.len().min(128) as u16,
+                            bytes: [0; 128],
+                        };
+                        cf.bytes[..usize::from(cf.len)]
+                            .copy_from_slice(&data[..usize::from(cf.len)]);
+                        if self.to_control.push(cf).is_err() {
+                            bump(&self.stats.control_overflow, 1);
+                        }
+                    }
+                    Verdict::Drop(_) => dropped += 1,
+                }
+            }
+            let mut sent = 0u64;
+            for t in &mut self.tx {
+                if t.burst.is_empty() {
+                    continue;
+                }
+                for _ in 0..TX_RETRIES {
+                    sent += t.queue.tx_burst(&mut t.burst) as u64;
+                    if t.burst.is_empty() {
+                        break;
+                    }
+                }
+                tx_dropped += t.burst.clear() as u64;
+            }
+            if tx_dropped > 0 {
+                bump(&self.stats.tx_dropped, tx_dropped);
+            }
+            let t1 = rdtsc();
+            let ns = (u128::from(t1.wrapping_sub(t0)) * 1_000_000_000
+                / u128::from(self.tsc_hz.max(1))) as u64;
+            self.stats.latency.record(ns, sent);
+            self.counters.add_tx(sent);
+            self.counters.add_dropped(dropped + tx_dropped);
+            if t1.wrapping_sub(last_publish) >= publish_every {
+                self.publish();
+                last_publish = t1;
+            }
+        }
+        self.publish();
+        self.snapshot.offline();
+    }
+
+    /// Copies the pipeline's counters out for control, unless control is reading them now.
+    fn publish(&self) {
+        self.stats
+            .flows
+            .store(self.pipeline.flow_count() as u64, Ordering::Relaxed);
+        if let Ok(mut c) = self.stats.counters.try_lock() {
+            c.clone_from(self.pipeline.counters());
+        }
+    }
+}

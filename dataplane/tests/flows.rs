@@ -1,0 +1,346 @@
+//! Scenario tests of the flow table through the whole pipeline: SYN flood cap, reloads,
+//! stale entries, eviction, expiry, rate-limited PTB, and burst/one-by-one equivalence.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use dataplane::{
+    DropReason, FlowConfig, Forwarding, HashKind, Pipeline, PipelineConfig, Proto, ServiceSpec,
+    Snapshot, SnapshotBuilder, Verdict, WhenAllDown,
+};
+
+const MS: u64 = 1_000_000;
+const SEC: u64 = 1_000_000_000;
+
+fn multi(table: Vec<u32>, up: [bool; 3]) -> Snapshot {
+    let mut s = spec(Svc {
+        id: 14,
+        vip: a4(VIP4_MULTI),
+        port: 0,
+        proto: Proto::Tcp,
+        forwarding: Forwarding::Ipip,
+        backends: (0..3)
+            .map(|i| (a4(b4(31 + i as u8)), Some(GW_MAC), up[i]))
+            .collect(),
+        hash: HashKind::FiveTuple,
+        when_all_down: WhenAllDown::Drop,
+    });
+    s.table = table;
+    build(s)
+}
+
+fn build(s: ServiceSpec) -> Snapshot {
+    try_build(s).unwrap()
+}
+
+fn try_build(s: ServiceSpec) -> Result<Snapshot, dataplane::SnapshotError> {
+    SnapshotBuilder::new()
+        .interface(interface())
+        .service(s)
+        .build()
+}
+
+/// Sends one packet; returns the verdict and, when forwarded, the outer destination.
+fn send(p: &mut Pipeline, snap: &Snapshot, pkt: &[u8], now: u64) -> (Verdict, Option<[u8; 4]>) {
+    let mut buf = buffer(pkt);
+    let mut f = frame(&mut buf, pkt.len());
+    let v = p.process(&mut f, PORT, snap, now);
+    let dst = match v {
+        Verdict::Forward { .. } if f.data()[12..14] == [8, 0] => {
+            Some(f.data()[30..34].try_into().unwrap())
+        }
+        _ => None,
+    };
+    (v, dst)
+}
+
+fn pipeline(capacity: usize, cap: u32) -> Pipeline {
+    Pipeline::new(&PipelineConfig {
+        flows: FlowConfig {
+            capacity,
+            max_new_flows_per_second: cap,
+            ..FlowConfig::default()
+        },
+        ptb_per_second: 1000,
+    })
+}
+
+#[test]
+fn syn_flood_above_cap_is_stateless_and_spares_established_flows() {
+    let snap = multi(round_robin(3), [true; 3]);
+    // 100 new flows/s, burst 10; a table of one bucket's worth (8 ways x 1 bucket rounded).
+    let mut p = pipeline(64, 100);
+    let est = tcp4(CLIENT4, VIP4_MULTI, 1111, 80, Tcp::Syn, b"");
+    let (_, b0) = send(&mut p, &snap, &est, 0);
+    let ack = tcp4(CLIENT4, VIP4_MULTI, 1111, 80, Tcp::Ack, b"");
+    send(&mut p, &snap, &ack, MS);
+    assert_eq!(p.counters().flows_created, 1);
+    for i in 0..10_000u32 {
+        let src = [203, 0, 113, (i % 200) as u8];
+        let syn = tcp4(src, VIP4_MULTI, 2000 + (i / 200) as u16, 80, Tcp::Syn, b"");
+        let (v, _) = send(&mut p, &snap, &syn, 2 * MS);
+        assert_eq!(v, Verdict::Forward { port: PORT });
+    }
+    let c = p.counters();
+    // Burst of 10 (a tenth of a second of 100/s), minus the one the first flow used.
+    assert_eq!(c.flows_created, 10);
+    assert_eq!(c.flows_stateless, 10_000 - 9);
+    assert_eq!(c.flows_evicted_capacity, 0);
+    // The established flow is still there and still on its backend.
+    let (_, b1) = send(&mut p, &snap, &ack, 3 * MS);
+    assert_eq!(b0, b1);
+    assert_eq!(p.counters().flows_created, 10);
+    // Tokens refill with time: after a second, new flows get entries again.
+    let syn = tcp4(CLIENT4, VIP4_MULTI, 9999, 80, Tcp::Syn, b"");
+    send(&mut p, &snap, &syn, 2 * SEC);
+    assert_eq!(p.counters().flows_created, 11);
+}
+
+#[test]
+fn reload_keeps_flows_whose_backend_stays_and_rehashes_the_rest() {
+    let pkt = |sport| tcp4(CLIENT4, VIP4_MULTI, sport, 80, Tcp::Ack, b"");
+    let snap1 = multi(round_robin(3), [true; 3]);
+    let mut p = pipeline(1024, 0);
+    let mut on = Vec::new();
+    for sport in 3000..3060 {
+        on.push(send(&mut p, &snap1, &pkt(sport), 0).1.unwrap());
+    }
+    // New table sends every new flow to backend 2; everything is still up.
+    let snap2 = multi(vec![2; TABLE_SIZE], [true; 3]);
+    for (i, sport) in (3000..3060).enumerate() {
+        assert_eq!(send(&mut p, &snap2, &pkt(sport), MS).1.unwrap(), on[i]);
+    }
+    assert_eq!(p.counters().flows_rehashed, 0);
+    // Backend 0 goes down: its flows move (to backend 2), the others stay.
+    let snap3 = multi(vec![2; TABLE_SIZE], [false, true, true]);
+    let mut moved = 0;
+    for (i, sport) in (3000..3060).enumerate() {
+        let now = send(&mut p, &snap3, &pkt(sport), 2 * MS).1.unwrap();
+        if on[i] == b4(31) {
+            assert_eq!(now, b4(33));
+            moved += 1;
+        } else {
+            assert_eq!(now, on[i]);
+        }
+    }
+    assert!(moved > 0);
+    assert_eq!(p.counters().flows_rehashed, moved);
+    // Moved flows stay on their new backend when backend 0 returns.
+    for (i, sport) in (3000..3060).enumerate() {
+        let now = send(&mut p, &snap1, &pkt(sport), 3 * MS).1.unwrap();
+        if on[i] == b4(31) {
+            assert_eq!(now, b4(33));
+        }
+    }
+}
+
+#[test]
+fn a_syn_never_follows_a_stale_entry() {
+    let snap1 = multi(vec![0; TABLE_SIZE], [true; 3]);
+    let snap2 = multi(vec![1; TABLE_SIZE], [true; 3]);
+    let mut p = pipeline(1024, 0);
+    let syn = tcp4(CLIENT4, VIP4_MULTI, 4000, 80, Tcp::Syn, b"");
+    let ack = tcp4(CLIENT4, VIP4_MULTI, 4000, 80, Tcp::Ack, b"");
+    assert_eq!(send(&mut p, &snap1, &syn, 0).1, Some(b4(31)));
+    assert_eq!(send(&mut p, &snap2, &ack, MS).1, Some(b4(31)));
+    // A new SYN on the same tuple is a new connection: Maglev decides, the entry follows.
+    assert_eq!(send(&mut p, &snap2, &syn, 2 * MS).1, Some(b4(32)));
+    assert_eq!(send(&mut p, &snap1, &ack, 3 * MS).1, Some(b4(32)));
+}
+
+#[test]
+fn timeouts_follow_tcp_state_and_udp_config() {
+    let snap1 = multi(vec![0; TABLE_SIZE], [true; 3]);
+    let snap2 = multi(vec![1; TABLE_SIZE], [true; 3]);
+    let mut p = Pipeline::new(&PipelineConfig {
+        flows: FlowConfig {
+            capacity: 1024,
+            tcp_syn_timeout: Duration::from_secs(5),
+            tcp_established_timeout: Duration::from_secs(300),
+            tcp_closing_timeout: Duration::from_secs(10),
+            udp_timeout: Duration::from_secs(30),
+            max_new_flows_per_second: 0,
+        },
+        ptb_per_second: 1,
+    });
+    let ack = |sport| tcp4(CLIENT4, VIP4_MULTI, sport, 80, Tcp::Ack, b"");
+    // Established: alive after 200 s idle, gone after 301 s.
+    send(&mut p, &snap1, &ack(5000), 0);
+    assert_eq!(send(&mut p, &snap2, &ack(5000), 200 * SEC).1, Some(b4(31)));
+    assert_eq!(send(&mut p, &snap2, &ack(5000), 501 * SEC).1, Some(b4(32)));
+    // SYN only: 5 s.
+    let syn = tcp4(CLIENT4, VIP4_MULTI, 5001, 80, Tcp::Syn, b"");
+    send(&mut p, &snap1, &syn, 1000 * SEC);
+    assert_eq!(send(&mut p, &snap2, &ack(5001), 1004 * SEC).1, Some(b4(31)));
+    // That ACK made it established: 300 s from now.
+    assert_eq!(send(&mut p, &snap2, &ack(5001), 1100 * SEC).1, Some(b4(31)));
+    // FIN: closing, 10 s.
+    let fin = tcp4(CLIENT4, VIP4_MULTI, 5001, 80, Tcp::Fin, b"");
+    send(&mut p, &snap2, &fin, 1101 * SEC);
+    assert_eq!(send(&mut p, &snap2, &ack(5001), 1112 * SEC).1, Some(b4(32)));
+    assert!(p.counters().flows_evicted_timeout >= 2);
+}
+
+#[test]
+fn a_full_bucket_evicts_the_least_recently_seen_flow() {
+    let snap = multi(round_robin(3), [true; 3]);
+    // 8 entries: one bucket of 8 ways.
+    let mut p = pipeline(8, 0);
+    for i in 0..20u16 {
+        let pkt = tcp4(CLIENT4, VIP4_MULTI, 6000 + i, 80, Tcp::Syn, b"");
+        send(&mut p, &snap, &pkt, u64::from(i) * MS);
+    }
+    let c = p.counters();
+    assert_eq!(c.flows_created, 20);
+    assert_eq!(c.flows_evicted_capacity, 12);
+    assert_eq!(p.flow_count(), 8);
+}
+
+#[test]
+fn ptb_messages_are_rate_limited() {
+    let snap = snapshot();
+    let mut p = Pipeline::new(&PipelineConfig {
+        flows: FlowConfig::default(),
+        ptb_per_second: 1,
+    });
+    let big = tcp4(CLIENT4, VIP4, 1, 80, Tcp::Ack, &[0; 1460]);
+    assert_eq!(
+        send(&mut p, &snap, &big, 0).0,
+        Verdict::Reply { port: PORT }
+    );
+    assert_eq!(
+        send(&mut p, &snap, &big, MS).0,
+        Verdict::Drop(DropReason::MtuExceeded)
+    );
+    assert_eq!(
+        send(&mut p, &snap, &big, 2 * SEC).0,
+        Verdict::Reply { port: PORT }
+    );
+    let c = p.counters();
+    assert_eq!((c.ptb_sent, c.ptb_suppressed), (2, 1));
+    assert_eq!(c.dropped(DropReason::MtuExceeded), 3);
+}
+
+#[test]
+fn source_ip_affinity_keeps_a_client_on_one_backend() {
+    let snap = snapshot();
+    let mut p = pipeline(1024, 0);
+    let mut seen = std::collections::HashSet::new();
+    for sport in 100..140 {
+        let pkt = tcp4(CLIENT4, VIP4_AFFINITY, sport, 80, Tcp::Syn, b"");
+        seen.insert(send(&mut p, &snap, &pkt, 0).1.unwrap());
+    }
+    assert_eq!(seen.len(), 1);
+    let expected = b4(61 + rr_pick(maglev::flow::source_ip(&m4(CLIENT4)), 3) as u8);
+    assert!(seen.contains(&expected));
+}
+
+#[test]
+fn a_burst_gives_the_same_results_as_one_by_one() {
+    let snap = snapshot();
+    let inputs: Vec<Vec<u8>> = (0..70u16)
+        .map(|i| match i % 5 {
+            0 => tcp4(CLIENT4, VIP4, 7000 + i, 80, Tcp::Syn, b""),
+            1 => udp6(CLIENT6, VIP6, 7000 + i, 443, b"x"),
+            2 => tcp4(CLIENT4, VIP4_MULTI, 7000 + i, 22, Tcp::Ack, b""),
+            3 => tcp4(CLIENT4, [198, 51, 100, 99], 1, 80, Tcp::Syn, b""),
+            _ => tcp4(CLIENT4, VIP4, 7000 + i - 4, 80, Tcp::Ack, b"y"),
+        })
+        .collect();
+    let mut one = pipeline(4096, 0);
+    let mut expected = Vec::new();
+    for pkt in &inputs {
+        let mut buf = buffer(pkt);
+        let mut f = frame(&mut buf, pkt.len());
+        let v = one.process(&mut f, PORT, &snap, 5);
+        expected.push((v, f.data().to_vec()));
+    }
+    let mut burst = pipeline(4096, 0);
+    let mut bufs: Vec<Vec<u8>> = inputs.iter().map(|p| buffer(p)).collect();
+    let mut frames: Vec<_> = bufs
+        .iter_mut()
+        .zip(&inputs)
+        .map(|(b, p)| frame(b, p.len()))
+        .collect();
+    let mut verdicts = vec![Verdict::Drop(DropReason::Truncated); frames.len()];
+    assert_eq!(
+        burst.process_burst(&mut frames, PORT, &snap, 5, &mut verdicts),
+        70
+    );
+    for (i, f) in frames.iter().enumerate() {
+        assert_eq!((verdicts[i], f.data().to_vec()), expected[i], "packet {i}");
+    }
+    assert_eq!(one.counters().forwarded, burst.counters().forwarded);
+    assert_eq!(one.counters().flows_created, burst.counters().flows_created);
+}
+
+#[test]
+fn unknown_ingress_port_is_a_counted_drop() {
+    let snap = snapshot();
+    let mut p = pipeline(64, 0);
+    let pkt = tcp4(CLIENT4, VIP4, 1, 80, Tcp::Syn, b"");
+    let mut buf = buffer(&pkt);
+    let mut f = frame(&mut buf, pkt.len());
+    assert_eq!(
+        p.process(&mut f, 9, &snap, 0),
+        Verdict::Drop(DropReason::UnknownPort)
+    );
+    assert_eq!(p.counters().dropped(DropReason::UnknownPort), 1);
+}
+
+#[test]
+fn checksum_offload_leaves_the_outer_checksum_to_the_nic() {
+    let mut iface = interface();
+    iface.ipv4_checksum_offload = true;
+    let snap = services()
+        .into_iter()
+        .take(1)
+        .fold(SnapshotBuilder::new().interface(iface), |b, s| {
+            b.service(spec(s))
+        })
+        .build()
+        .unwrap();
+    let mut p = pipeline(64, 0);
+    let pkt = tcp4(CLIENT4, VIP4, 1, 80, Tcp::Syn, b"");
+    let mut buf = buffer(&pkt);
+    let mut f = frame(&mut buf, pkt.len());
+    assert_eq!(
+        p.process(&mut f, PORT, &snap, 0),
+        Verdict::Forward { port: PORT }
+    );
+    assert_eq!(f.data()[24..26], [0, 0]);
+    assert!(f.offload.outer_ipv4_checksum);
+    assert_eq!((f.offload.l2_len, f.offload.l3_len), (14, 20));
+}
+
+#[test]
+fn snapshot_builder_rejects_inconsistent_state() {
+    use dataplane::SnapshotError;
+    let mut bad_table = spec(services().remove(0));
+    bad_table.table = vec![5];
+    assert!(matches!(
+        try_build(bad_table),
+        Err(SnapshotError::TableIndex { .. })
+    ));
+    let mut bad_port = spec(services().remove(0));
+    bad_port.backends[0].egress.port = 7;
+    assert!(matches!(
+        try_build(bad_port),
+        Err(SnapshotError::UnknownEgressPort { .. })
+    ));
+    let mut no_v6 = interface();
+    no_v6.ipv6 = None;
+    let r = SnapshotBuilder::new()
+        .interface(no_v6)
+        .service(spec(services().remove(2)))
+        .build();
+    assert!(matches!(r, Err(SnapshotError::NoSourceAddress { .. })));
+    let dup = SnapshotBuilder::new()
+        .interface(interface())
+        .service(spec(services().remove(0)))
+        .service(spec(services().remove(0)))
+        .build();
+    assert!(dup.is_err());
+}

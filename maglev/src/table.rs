@@ -1,0 +1,586 @@
+//! The Maglev lookup table: validation, the weighted build of the paper's section 3.4, lookup,
+//! per-backend counts and the fingerprint.
+//!
+//! Build: backends are sorted by name (the canonical order; table entries are indices into it).
+//! Each backend gets the permutation `offset = h1(name) % M`, `skip = h2(name) % (M - 1) + 1`
+//! of the prime table size `M`. Each backend's number of entries (its quota) is fixed first by
+//! largest-remainder apportionment of `M` in proportion to the weights. Backends then take
+//! turns: backend `i`'s `k`-th turn (k = 0, 1, ...) comes at virtual time `k / weight_i`, ties
+//! going to the lower index, and in its turn a backend claims the next slot of its permutation
+//! that is still empty, until it has its quota. With equal weights this is exactly the paper's
+//! round robin (quotas `floor(M/N)` or `ceil(M/N)`, the first `M mod N` backends getting the
+//! larger), and the build takes that faster path.
+use std::cmp::Ordering;
+use std::collections::binary_heap::PeekMut;
+use std::collections::BinaryHeap;
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::backend::Backend;
+use crate::flow;
+use crate::hash::{absorb, fmix64, hash64, SEED_FINGERPRINT, SEED_OFFSET, SEED_SKIP};
+use crate::prime::is_prime;
+
+/// The largest accepted table size (2^24; a table of that size takes 64 MiB).
+pub const MAX_SIZE: u32 = 1 << 24;
+
+/// Why a table cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum MaglevError {
+    #[error("table size {size} is not prime (Maglev needs a prime size so that every backend's permutation visits every slot)")]
+    NotPrime { size: u32 },
+    #[error("table size {size} is too large (at most {max})")]
+    TooLarge { size: u32, max: u32 },
+    #[error("table size {size} is smaller than the number of backends ({backends})")]
+    SmallerThanBackends { size: u32, backends: usize },
+    #[error("no backend has a weight above 0 (of {backends} given)")]
+    NoActiveBackend { backends: usize },
+    #[error("backend {name:?} is listed more than once")]
+    DuplicateBackend { name: String },
+    #[error("a backend has an empty name")]
+    EmptyName,
+}
+
+/// A table's fingerprint: a hash of its size and of the backend name in every slot, so it
+/// depends on what the table routes where, not on index order, weights or input order. Shown
+/// as 16 lowercase hex digits (the `sluice_table_info{fingerprint}` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Fingerprint(pub u64);
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// The permutation `(offset, skip)` of a table of `size` slots for the backend `name`: its
+/// `j`-th preferred slot is `(offset + j * skip) % size`. `size` must be at least 2.
+pub fn permutation(name: &str, size: u32) -> (u32, u32) {
+    let m = u64::from(size);
+    let offset = hash64(SEED_OFFSET, name.as_bytes()) % m;
+    let skip = hash64(SEED_SKIP, name.as_bytes()) % (m - 1) + 1;
+    (offset as u32, skip as u32)
+}
+
+/// A built Maglev lookup table (immutable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    size: u32,
+    backends: Vec<Backend>,
+    entries: Vec<u32>,
+}
+
+/// How evenly a table spreads over its backends with a weight above 0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Balance {
+    /// Fewest entries of any backend with weight > 0.
+    pub min: u32,
+    /// Most entries of any backend with weight > 0.
+    pub max: u32,
+    /// `max / min` (infinite when some backend with weight > 0 got no entry).
+    pub max_over_min: f64,
+    /// Largest `|entries - expected|` over all backends, in entries (always below 1).
+    pub max_error: f64,
+}
+
+impl Table {
+    /// Builds the table of `size` slots (a prime, at least the number of backends) for
+    /// `backends` (any order; unique non-empty names; at least one weight above 0).
+    pub fn build(size: u32, backends: &[Backend]) -> Result<Table, MaglevError> {
+        let backends = validate(size, backends)?;
+        let entries = if equal_weights(&backends) {
+            fill_round_robin(size, &backends)
+        } else {
+            fill_weighted(size, &backends, &quotas(size, &backends))
+        };
+        Ok(Table {
+            size,
+            backends,
+            entries,
+        })
+    }
+
+    /// The number of slots `M`.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// The backends in canonical order (sorted by name): the order table entries index.
+    pub fn backends(&self) -> &[Backend] {
+        &self.backends
+    }
+
+    /// The backend index of every slot.
+    pub fn entries(&self) -> &[u32] {
+        &self.entries
+    }
+
+    /// The backend index for a flow hash (see [`crate::flow`]), via [`flow::slot`].
+    #[inline]
+    pub fn lookup(&self, hash: u32) -> u32 {
+        self.entries[flow::slot(hash, self.size)]
+    }
+
+    /// The number of slots of each backend, in canonical order.
+    pub fn entries_per_backend(&self) -> Vec<u32> {
+        let mut counts = vec![0u32; self.backends.len()];
+        for &e in &self.entries {
+            counts[e as usize] += 1;
+        }
+        counts
+    }
+
+    /// The entries backend `index` should have: `M * weight / total weight`.
+    pub fn expected_entries(&self, index: usize) -> f64 {
+        let total: u64 = self.backends.iter().map(|b| u64::from(b.weight)).sum();
+        f64::from(self.size) * f64::from(self.backends[index].weight) / total as f64
+    }
+
+    /// Entry counts over the backends with weight > 0, and the largest error against weights.
+    pub fn balance(&self) -> Balance {
+        let counts = self.entries_per_backend();
+        let (mut min, mut max, mut max_error) = (u32::MAX, 0u32, 0f64);
+        for (i, (&c, b)) in counts.iter().zip(&self.backends).enumerate() {
+            max_error = max_error.max((f64::from(c) - self.expected_entries(i)).abs());
+            if b.weight > 0 {
+                min = min.min(c);
+                max = max.max(c);
+            }
+        }
+        Balance {
+            min,
+            max,
+            max_over_min: f64::from(max) / f64::from(min),
+            max_error,
+        }
+    }
+
+    /// The table's fingerprint (see [`Fingerprint`]); costs one pass over the table.
+    pub fn fingerprint(&self) -> Fingerprint {
+        let ids: Vec<u64> = self
+            .backends
+            .iter()
+            .map(|b| hash64(SEED_FINGERPRINT, b.name.as_bytes()))
+            .collect();
+        let mut h = hash64(SEED_FINGERPRINT, &self.size.to_le_bytes());
+        for &e in &self.entries {
+            h = absorb(h, ids[e as usize]);
+        }
+        Fingerprint(fmix64(h ^ u64::from(self.size)))
+    }
+}
+
+/// Checks the inputs and returns the backends in canonical order.
+fn validate(size: u32, backends: &[Backend]) -> Result<Vec<Backend>, MaglevError> {
+    if size > MAX_SIZE {
+        return Err(MaglevError::TooLarge {
+            size,
+            max: MAX_SIZE,
+        });
+    }
+    if !is_prime(size) {
+        return Err(MaglevError::NotPrime { size });
+    }
+    if (size as usize) < backends.len() {
+        return Err(MaglevError::SmallerThanBackends {
+            size,
+            backends: backends.len(),
+        });
+    }
+    if backends.iter().any(|b| b.name.is_empty()) {
+        return Err(MaglevError::EmptyName);
+    }
+    // Sort references (cheaper than moving strings), and not at all when already in order.
+    let mut order: Vec<&Backend> = backends.iter().collect();
+    if !order.windows(2).all(|p| p[0].name < p[1].name) {
+        order.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    }
+    if let Some(pair) = order.windows(2).find(|p| p[0].name == p[1].name) {
+        return Err(MaglevError::DuplicateBackend {
+            name: pair[0].name.clone(),
+        });
+    }
+    if order.iter().all(|b| b.weight == 0) {
+        return Err(MaglevError::NoActiveBackend {
+            backends: order.len(),
+        });
+    }
+    Ok(order.into_iter().cloned().collect())
+}
+
+/// Whether every backend with weight > 0 has the same weight.
+fn equal_weights(backends: &[Backend]) -> bool {
+    let mut active = backends.iter().filter(|b| b.weight > 0).map(|b| b.weight);
+    let first = active.next();
+    active.all(|w| Some(w) == first)
+}
+
+/// Each backend's number of slots: `floor(M * w / W)`, plus one for the `M - sum` backends with
+/// the largest remainders (ties to the lower index), so every share is within one entry of exact.
+pub(crate) fn quotas(size: u32, backends: &[Backend]) -> Vec<u32> {
+    let total: u64 = backends.iter().map(|b| u64::from(b.weight)).sum();
+    let m = u64::from(size);
+    let mut quotas = Vec::with_capacity(backends.len());
+    let mut remainders = Vec::with_capacity(backends.len());
+    for (i, b) in backends.iter().enumerate() {
+        // M < 2^25 and w < 2^32, so the product fits in 64 bits.
+        let exact = m * u64::from(b.weight);
+        quotas.push((exact / total) as u32);
+        if b.weight > 0 {
+            remainders.push((exact % total, i));
+        }
+    }
+    let assigned: u64 = quotas.iter().map(|&q| u64::from(q)).sum();
+    let left = (m - assigned) as usize;
+    remainders.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for &(_, i) in remainders.iter().take(left) {
+        quotas[i] += 1;
+    }
+    quotas
+}
+
+/// A backend's walk through its permutation: the next candidate slot, the step, and the step's
+/// inverse modulo M (0 until the endgame needs it).
+#[derive(Clone, Copy)]
+struct Cursor {
+    pos: u32,
+    skip: u32,
+    inverse: u32,
+}
+
+impl Cursor {
+    fn new(name: &str, size: u32) -> Cursor {
+        let (pos, skip) = permutation(name, size);
+        Cursor {
+            pos,
+            skip,
+            inverse: 0,
+        }
+    }
+}
+
+/// `x` with `x * a = 1 (mod m)`, for a prime `m` and `0 < a < m` (extended Euclid).
+fn inverse_mod(a: u32, m: u32) -> u32 {
+    let (mut r0, mut r1) = (i64::from(m), i64::from(a));
+    let (mut t0, mut t1) = (0i64, 1i64);
+    while r1 != 0 {
+        let q = r0 / r1;
+        (r0, r1) = (r1, r0 - q * r1);
+        (t0, t1) = (t1, t0 - q * t1);
+    }
+    t0.rem_euclid(i64::from(m)) as u32
+}
+
+/// Endgame switch: once at most `ENDGAME_FACTOR * sqrt(M)` slots are empty, a claim scans the
+/// list of empty slots (cost: the number of empty slots) instead of walking the permutation
+/// (expected cost: M / empty slots), which is where most of a plain build's time goes.
+const ENDGAME_FACTOR: u32 = 1;
+
+/// The table being filled: entries, plus a bitset of taken slots that probing reads (M/8 bytes,
+/// small enough to stay in cache where the entries would not).
+struct Filler {
+    size: u32,
+    entries: Vec<u32>,
+    taken: Vec<u64>,
+    /// Empty slots left.
+    empty: u32,
+    /// At or below this many empty slots, claims scan `empty_list`.
+    endgame: u32,
+    /// The empty slots, in no order (filled when the endgame starts).
+    empty_list: Vec<u32>,
+    /// `floor((2^64 - 1) / M)`, for Barrett reduction modulo M.
+    barrett: u64,
+}
+
+impl Filler {
+    fn new(size: u32) -> Filler {
+        let endgame = (f64::from(size).sqrt() as u32)
+            .saturating_mul(ENDGAME_FACTOR)
+            .min(size - 1);
+        Filler {
+            size,
+            entries: vec![0; size as usize],
+            taken: vec![0; (size as usize).div_ceil(64)],
+            empty: size,
+            endgame,
+            empty_list: Vec::new(),
+            barrett: u64::MAX / u64::from(size),
+        }
+    }
+
+    /// Gives `backend` the first empty slot of its permutation from `cursor` on (one must exist).
+    #[inline(always)]
+    fn claim(&mut self, cursor: &mut Cursor, backend: u32) {
+        let c = if self.empty > self.endgame {
+            self.walk(cursor)
+        } else {
+            self.scan(cursor)
+        };
+        self.take(c, cursor, backend);
+    }
+
+    /// Whether slot `c` is taken.
+    #[inline(always)]
+    fn is_taken(&self, c: u32) -> bool {
+        self.taken[(c >> 6) as usize] & (1u64 << (c & 63)) != 0
+    }
+
+    /// The first empty slot from `cursor` on, by probing the bitset slot after slot.
+    #[inline(always)]
+    fn walk(&self, cursor: &Cursor) -> u32 {
+        let mut c = cursor.pos;
+        while self.is_taken(c) {
+            c = self.step(c, cursor.skip);
+        }
+        c
+    }
+
+    /// `(c + skip) % M` for `c, skip < M <= 2^24`: never overflows, and one subtraction replaces `%`.
+    #[inline(always)]
+    fn step(&self, c: u32, skip: u32) -> u32 {
+        let n = c + skip;
+        if n >= self.size {
+            n - self.size
+        } else {
+            n
+        }
+    }
+
+    /// Takes slot `c` for `backend`, whose cursor moves past it.
+    #[inline(always)]
+    fn take(&mut self, c: u32, cursor: &mut Cursor, backend: u32) {
+        self.taken[(c >> 6) as usize] |= 1u64 << (c & 63);
+        self.entries[c as usize] = backend;
+        cursor.pos = self.step(c, cursor.skip);
+        self.empty -= 1;
+        if self.empty == self.endgame {
+            self.start_endgame();
+        }
+    }
+
+    /// The first empty slot from `cursor` on, as the empty slot fewest steps away: slot `s` is
+    /// `(s - pos) * skip^-1 mod M` steps from `pos`. Removes it from the list.
+    #[cold]
+    fn scan(&mut self, cursor: &mut Cursor) -> u32 {
+        let (m, pos) = (self.size, cursor.pos);
+        if cursor.inverse == 0 {
+            cursor.inverse = inverse_mod(cursor.skip, m);
+        }
+        let (inv, mu, m64) = (u64::from(cursor.inverse), self.barrett, u64::from(m));
+        let (mut best, mut at) = (u64::MAX, 0);
+        for (k, &s) in self.empty_list.iter().enumerate() {
+            let d = if s >= pos { s - pos } else { s + m - pos };
+            let x = u64::from(d) * inv;
+            let q = ((u128::from(x) * u128::from(mu)) >> 64) as u64;
+            // x < 2^48, so the Barrett quotient is at most one short: one correction suffices.
+            let mut steps = x - q * m64;
+            if steps >= m64 {
+                steps -= m64;
+            }
+            if steps < best {
+                (best, at) = (steps, k);
+            }
+        }
+        self.empty_list.swap_remove(at)
+    }
+
+    #[cold]
+    fn start_endgame(&mut self) {
+        self.empty_list.reserve(self.empty as usize);
+        for (w, &bits) in self.taken.iter().enumerate() {
+            let mut free = !bits;
+            while free != 0 {
+                let s = (w as u32) * 64 + free.trailing_zeros();
+                if s < self.size {
+                    self.empty_list.push(s);
+                }
+                free &= free - 1;
+            }
+        }
+    }
+}
+
+/// Equal weights: the paper's loop, every backend with weight > 0 in turn until the table is full.
+pub(crate) fn fill_round_robin(size: u32, backends: &[Backend]) -> Vec<u32> {
+    let mut turns: Vec<(Cursor, u32)> = backends
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.weight > 0)
+        .map(|(i, b)| (Cursor::new(&b.name, size), i as u32))
+        .collect();
+    let mut filler = Filler::new(size);
+    loop {
+        for (cursor, index) in turns.iter_mut() {
+            filler.claim(cursor, *index);
+            if filler.empty == 0 {
+                return filler.entries;
+            }
+        }
+    }
+}
+
+/// A backend's next turn in the weighted build: its `k`-th, at virtual time `k / weight`.
+struct Turn {
+    k: u32,
+    weight: u32,
+    index: u32,
+    quota: u32,
+    cursor: Cursor,
+}
+
+impl Turn {
+    /// Earlier time first, then lower index (reversed, because `BinaryHeap` is a max-heap).
+    fn order(&self, other: &Turn) -> Ordering {
+        let this = u64::from(self.k) * u64::from(other.weight);
+        let that = u64::from(other.k) * u64::from(self.weight);
+        that.cmp(&this).then(other.index.cmp(&self.index))
+    }
+}
+
+impl PartialEq for Turn {
+    fn eq(&self, other: &Turn) -> bool {
+        self.order(other) == Ordering::Equal
+    }
+}
+impl Eq for Turn {}
+impl PartialOrd for Turn {
+    fn partial_cmp(&self, other: &Turn) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Turn {
+    fn cmp(&self, other: &Turn) -> Ordering {
+        self.order(other)
+    }
+}
+
+/// Any weights: turns in virtual-time order, each backend stopping at its quota.
+pub(crate) fn fill_weighted(size: u32, backends: &[Backend], quotas: &[u32]) -> Vec<u32> {
+    let mut heap: BinaryHeap<Turn> = backends
+        .iter()
+        .zip(quotas)
+        .enumerate()
+        .filter(|(_, (_, &q))| q > 0)
+        .map(|(i, (b, &quota))| Turn {
+            k: 0,
+            weight: b.weight,
+            index: i as u32,
+            quota,
+            cursor: Cursor::new(&b.name, size),
+        })
+        .collect();
+    let mut filler = Filler::new(size);
+    // The quotas sum to M, so the table is full exactly when the heap is empty.
+    while let Some(mut top) = heap.peek_mut() {
+        let turn = &mut *top;
+        filler.claim(&mut turn.cursor, turn.index);
+        turn.k += 1;
+        if turn.k == turn.quota {
+            PeekMut::pop(top);
+        }
+    }
+    filler.entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(n: usize) -> Vec<Backend> {
+        (0..n)
+            .map(|i| Backend::new(format!("10.0.{}.{}", i / 256, i % 256), 1))
+            .collect()
+    }
+
+    #[test]
+    fn rejects_bad_inputs_with_data() {
+        let two = named(2);
+        assert_eq!(
+            Table::build(65535, &two),
+            Err(MaglevError::NotPrime { size: 65535 })
+        );
+        assert_eq!(
+            Table::build(0, &two),
+            Err(MaglevError::NotPrime { size: 0 })
+        );
+        assert_eq!(
+            Table::build(1, &two),
+            Err(MaglevError::NotPrime { size: 1 })
+        );
+        assert_eq!(
+            Table::build(16_777_259, &two),
+            Err(MaglevError::TooLarge {
+                size: 16_777_259,
+                max: MAX_SIZE
+            })
+        );
+        assert_eq!(
+            Table::build(7, &named(8)),
+            Err(MaglevError::SmallerThanBackends {
+                size: 7,
+                backends: 8
+            })
+        );
+        assert_eq!(
+            Table::build(7, &[Backend::new("a", 0), Backend::new("b", 0)]),
+            Err(MaglevError::NoActiveBackend { backends: 2 })
+        );
+        assert_eq!(
+            Table::build(7, &[]),
+            Err(MaglevError::NoActiveBackend { backends: 0 })
+        );
+        assert_eq!(
+            Table::build(
+                7,
+                &[
+                    Backend::new("b", 1),
+                    Backend::new("a", 1),
+                    Backend::new("b", 2)
+                ]
+            ),
+            Err(MaglevError::DuplicateBackend { name: "b".into() })
+        );
+        assert_eq!(
+            Table::build(7, &[Backend::new("", 1)]),
+            Err(MaglevError::EmptyName)
+        );
+        let msg = Table::build(10, &two).unwrap_err().to_string();
+        assert!(msg.contains("10") && msg.contains("not prime"), "{msg}");
+    }
+
+    #[test]
+    fn quotas_are_largest_remainder() {
+        let b = |w: &[u32]| -> Vec<Backend> {
+            w.iter()
+                .enumerate()
+                .map(|(i, &w)| Backend::new(i.to_string(), w))
+                .collect()
+        };
+        assert_eq!(quotas(7, &b(&[1, 1, 1])), vec![3, 2, 2]);
+        assert_eq!(quotas(11, &b(&[1, 0, 2])), vec![4, 0, 7]);
+        assert_eq!(quotas(13, &b(&[u32::MAX, 1])), vec![13, 0]);
+        assert_eq!(quotas(5, &b(&[1, 1, 1, 1, 1])), vec![1; 5]);
+    }
+
+    #[test]
+    fn weighted_path_equals_round_robin_for_equal_weights() {
+        for (size, n) in [(7, 3), (251, 10), (4099, 64), (65537, 100)] {
+            let backends = named(n);
+            let q = quotas(size, &backends);
+            assert_eq!(
+                fill_round_robin(size, &backends),
+                fill_weighted(size, &backends, &q)
+            );
+        }
+    }
+
+    #[test]
+    fn lookup_uses_flow_slot() {
+        let t = Table::build(13, &named(3)).unwrap();
+        for h in [0, 1, u32::MAX / 2, u32::MAX] {
+            assert_eq!(t.lookup(h), t.entries()[flow::slot(h, 13)]);
+        }
+        assert_eq!(Fingerprint(0xab).to_string(), "00000000000000ab");
+    }
+}

@@ -1,0 +1,613 @@
+//! The running appliance: EAL, ports, LB workers, and the control loop that feeds them.
+//!
+//! The main thread is the EAL main lcore and runs control: reloads, health changes, next-hop
+//! resolution, snapshot publication (RCU) and reclamation. Workers run on the other lcores.
+//! Health checks and the HTTP listener run on threads pinned to the control core.
+
+mod reload;
+mod status;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use control::config::{self, Config};
+use control::forwarding::{self, Ids, PortInfo, ServiceTable};
+use control::health::{Change, Scheduler, SchedulerOptions};
+use control::http::{HttpServer, Response, Router, ServerOptions};
+use control::neighbour::{self, Neighbours};
+use crossbeam_queue::ArrayQueue;
+use dataplane::dpdk::{Burst, Eal, Mempool, Port, TxQueue};
+use dataplane::rcu::{self, Publisher};
+use dataplane::runtime::{self, control::control_cpu, signals, Workers};
+use dataplane::worker::{ControlFrame, LbWorker, TxPath, WorkerStats};
+use dataplane::{FlowConfig, Pipeline, PipelineConfig, Snapshot};
+
+pub use status::Shared;
+
+/// Frames workers may queue for control before further ones are dropped (and counted).
+const CONTROL_QUEUE: usize = 1024;
+/// How often the control loop wakes.
+const TICK: Duration = Duration::from_millis(5);
+
+/// Why the appliance could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("DPDK: {0}")]
+    Dpdk(#[from] dataplane::dpdk::DpdkError),
+    #[error("forwarding state: {0}")]
+    Build(#[from] forwarding::BuildError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A hook to create virtual devices after EAL init and before the ports are opened (the demo).
+pub type DeviceHook<'a> = &'a mut dyn FnMut(&Eal) -> Result<(), StartError>;
+
+static RELOAD_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sighup(_sig: libc::c_int) {
+    // Only an atomic store: async-signal-safe. A storm of SIGHUPs coalesces into one reload.
+    RELOAD_REQUESTED.store(true, Ordering::SeqCst);
+}
+
+fn install_sighup() -> std::io::Result<()> {
+    // SAFETY: sigaction is plain old data; zeroed is a valid empty value we then fill.
+    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+    act.sa_sigaction = on_sighup as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    act.sa_flags = libc::SA_RESTART;
+    // SAFETY: act.sa_mask is a valid sigset_t; the handler only stores an atomic.
+    let rc = unsafe {
+        libc::sigemptyset(&mut act.sa_mask);
+        libc::sigaction(libc::SIGHUP, &act, std::ptr::null_mut())
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Asks the control loop to reload the config file (as SIGHUP does).
+pub fn request_reload() {
+    RELOAD_REQUESTED.store(true, Ordering::SeqCst);
+}
+
+/// One interface's DPDK side, as control keeps it.
+struct Iface {
+    name: String,
+    port: Port,
+    pool: Mempool,
+    /// Control's own tx queue on this port (ARP requests, neighbour solicitations).
+    control_tx: TxQueue,
+    mac: [u8; 6],
+}
+
+/// The appliance while it runs.
+pub struct Appliance {
+    config_path: Option<PathBuf>,
+    config: Config,
+    eal: Eal,
+    ifaces: Vec<Iface>,
+    ports: Vec<PortInfo>,
+    ids: Ids,
+    publisher: Publisher<Snapshot>,
+    workers: Option<Workers>,
+    worker_stop: Arc<AtomicBool>,
+    to_control: Arc<ArrayQueue<ControlFrame>>,
+    neighbours: Neighbours,
+    health: Option<Scheduler>,
+    health_rx: mpsc::Receiver<Change>,
+    health_tx: mpsc::Sender<Change>,
+    http: Option<HttpServer>,
+    shared: Arc<Shared>,
+    /// Health as last reported, by (service, backend); absent = up.
+    down: std::collections::HashSet<(String, IpAddr)>,
+}
+
+impl Appliance {
+    /// Initialises DPDK, opens the ports, builds the first snapshot and starts the workers.
+    pub fn start(
+        config: Config,
+        config_path: Option<PathBuf>,
+        devices: Option<DeviceHook<'_>>,
+    ) -> Result<Self, StartError> {
+        let mut args = vec!["sluice".to_owned()];
+        args.extend(config.dpdk.args.iter().cloned());
+        let eal = Eal::init(&args)?;
+        if let Some(hook) = devices {
+            hook(&eal)?;
+        }
+        let workers_total: usize = config
+            .interfaces
+            .iter()
+            .map(|i| usize::from(i.queues))
+            .sum();
+        let lcores = eal.worker_lcores();
+        if lcores.len() < workers_total {
+            return Err(StartError::Config(format!(
+                "{workers_total} queues need {workers_total} worker lcores, but EAL has {} (give more cores with -l, one more than the queues for control)",
+                lcores.len()
+            )));
+        }
+        let tx_queues = u16::try_from(workers_total + 1).unwrap_or(u16::MAX);
+        let mut ifaces = Vec::new();
+        for (i, ic) in config.interfaces.iter().enumerate() {
+            let pool = Mempool::with_default_buffers(
+                &eal,
+                &format!("sluice_pool_{i}"),
+                config.dpdk.mbufs,
+            )?;
+            let port = Port::builder(&eal, &ic.device, &pool)
+                .queues(ic.queues, tx_queues)
+                .mtu(ic.mtu)
+                .start()?;
+            let mac = port.mac()?;
+            let control_tx = port.tx_queue(tx_queues - 1)?;
+            ifaces.push(Iface {
+                name: ic.name.clone(),
+                port,
+                pool,
+                control_tx,
+                mac,
+            });
+        }
+        let ports: Vec<PortInfo> = ifaces
+            .iter()
+            .map(|i| PortInfo {
+                port: i.port.id(),
+                mac: i.mac,
+                // Outer IPv4 checksums are computed in software until the mbuf offload flags
+                // are wired through the worker.
+                ipv4_checksum_offload: false,
+            })
+            .collect();
+        let mut ids = Ids::default();
+        let mut neighbours = Neighbours::new();
+        neighbours.set_wanted(next_hops(&config));
+        let built = forwarding::build(&config, &ports, &mut ids, &|_, _| true, &|ip| {
+            neighbours.lookup(ip)
+        })?;
+        let shared = Arc::new(Shared::new(&config, &ids, lcores[..workers_total].to_vec()));
+        shared.set_tables(&built.tables);
+        let (publisher, readers) = rcu::new(built.snapshot, workers_total);
+        let to_control = Arc::new(ArrayQueue::new(CONTROL_QUEUE));
+        let worker_stop = Arc::new(AtomicBool::new(false));
+        let tsc_hz = dataplane::worker::tsc_hz();
+
+        // Every worker: rx queue q of its interface, tx queue `w` of every port.
+        let mut parts = Vec::new();
+        let mut pairs = Vec::new();
+        let mut readers = readers.into_iter();
+        let flow_cfg = flow_config(&config);
+        let mut w = 0u16;
+        for (i, ic) in config.interfaces.iter().enumerate() {
+            for q in 0..ic.queues {
+                let rx = ifaces[i].port.rx_queue(q)?;
+                let own_tx = ifaces[i].port.tx_queue(w)?;
+                let mut others = Vec::new();
+                for (j, other) in ifaces.iter().enumerate() {
+                    if j != i {
+                        others.push(TxPath::new(other.port.tx_queue(w)?));
+                    }
+                }
+                let Some(reader) = readers.next() else {
+                    return Err(StartError::Config(
+                        "internal: fewer RCU readers than workers".into(),
+                    ));
+                };
+                let stats = Arc::clone(&shared.workers[usize::from(w)]);
+                parts.push(Mutex::new(Some(WorkerParts {
+                    others,
+                    reader,
+                    stats,
+                    pipeline: Pipeline::new(&PipelineConfig {
+                        flows: flow_cfg,
+                        ..PipelineConfig::default()
+                    }),
+                })));
+                pairs.push((rx, own_tx));
+                w += 1;
+            }
+        }
+        let parts = Arc::new(parts);
+        let queue = Arc::clone(&to_control);
+        let stop = Arc::clone(&worker_stop);
+        let workers = runtime::launch(&eal, pairs, move |ctx| {
+            let runtime::WorkerContext {
+                index,
+                rx,
+                tx,
+                counters,
+                ..
+            } = ctx;
+            let Some(p) = parts
+                .get(index)
+                .and_then(|m| m.lock().ok().and_then(|mut g| g.take()))
+            else {
+                return;
+            };
+            let mut tx_paths = vec![TxPath::new(tx)];
+            tx_paths.extend(p.others);
+            let mut worker = LbWorker {
+                rx,
+                tx: tx_paths,
+                pipeline: p.pipeline,
+                snapshot: p.reader,
+                to_control: Arc::clone(&queue),
+                stats: p.stats,
+                counters,
+                tsc_hz,
+            };
+            let stop = Arc::clone(&stop);
+            worker.run(move || stop.load(Ordering::Relaxed));
+        })?;
+        shared.set_worker_counters(Arc::clone(workers.counters()));
+
+        let (health_tx, health_rx) = mpsc::channel();
+        let mut app = Appliance {
+            config_path,
+            config,
+            eal,
+            ifaces,
+            ports,
+            ids,
+            publisher,
+            workers: Some(workers),
+            worker_stop,
+            to_control,
+            neighbours,
+            health: None,
+            health_rx,
+            health_tx,
+            http: None,
+            shared,
+            down: Default::default(),
+        };
+        app.start_health()?;
+        app.start_http()?;
+        app.shared
+            .epoch
+            .store(app.publisher.epoch(), Ordering::Relaxed);
+        Ok(app)
+    }
+
+    fn start_health(&mut self) -> Result<(), StartError> {
+        let targets = forwarding::health_targets(&self.config);
+        if targets.is_empty() && self.health.is_none() {
+            return Ok(());
+        }
+        if let Some(h) = &self.health {
+            h.set_targets(targets);
+            return Ok(());
+        }
+        let tx = self.health_tx.clone();
+        let scheduler = Scheduler::start(
+            targets,
+            SchedulerOptions {
+                core: control_cpu(&self.eal),
+                ..SchedulerOptions::default()
+            },
+            move |c: &Change| {
+                let _ = tx.send(c.clone());
+            },
+        )
+        .map_err(|source| StartError::Io {
+            what: "health checks".into(),
+            source,
+        })?;
+        self.health = Some(scheduler);
+        Ok(())
+    }
+
+    fn start_http(&mut self) -> Result<(), StartError> {
+        let listen = self.config.metrics.listen;
+        let metrics = Arc::clone(&self.shared);
+        let state = Arc::clone(&self.shared);
+        let router = Router::new()
+            .get("/metrics", move |_| {
+                Response::new(
+                    200,
+                    control::metrics::CONTENT_TYPE,
+                    metrics.render_metrics(),
+                )
+            })
+            .get("/healthz", |_| Response::text(200, "ok\n"))
+            .get("/state", move |_| Response::json(200, state.render_state()))
+            .post("/-/reload", |_| {
+                request_reload();
+                Response::text(200, "reload requested\n")
+            });
+        let server = HttpServer::bind(
+            listen,
+            router,
+            ServerOptions {
+                core: control_cpu(&self.eal),
+                ..ServerOptions::default()
+            },
+        )
+        .map_err(|source| StartError::Io {
+            what: format!("metrics listener on {listen}"),
+            source,
+        })?;
+        eprintln!("sluice: metrics on http://{}/metrics", server.local_addr());
+        self.http = Some(server);
+        Ok(())
+    }
+
+    /// Runs control until SIGINT/SIGTERM (or `should_stop`), then stops everything cleanly.
+    pub fn run(&mut self, mut tick: impl FnMut(&Appliance) -> bool) {
+        let mut last_neigh = Instant::now() - Duration::from_secs(10);
+        let mut last_status = Instant::now() - Duration::from_secs(10);
+        loop {
+            if signals::stop_requested() || !tick(self) {
+                break;
+            }
+            let mut dirty = false;
+            if RELOAD_REQUESTED.swap(false, Ordering::SeqCst) {
+                self.reload();
+            }
+            while let Ok(change) = self.health_rx.try_recv() {
+                let key = (change.target.service.clone(), change.target.backend);
+                let was_down = self.down.contains(&key);
+                if change.up {
+                    self.down.remove(&key);
+                } else {
+                    self.down.insert(key);
+                }
+                dirty |= was_down == change.up;
+            }
+            let now = Instant::now();
+            while let Some(frame) = self.to_control.pop() {
+                if let Some((ip, mac)) = neighbour::learned_from(frame.data()) {
+                    if self.neighbours.learn(ip, mac, now) {
+                        eprintln!("sluice: neighbour {ip} is at {}", config::format_mac(mac));
+                        dirty = true;
+                    }
+                }
+            }
+            if now.duration_since(last_neigh) >= Duration::from_millis(100) {
+                last_neigh = now;
+                dirty |= self.neighbours.expire(now);
+                for ip in self.neighbours.due_requests(now) {
+                    self.send_request(ip);
+                }
+            }
+            if dirty {
+                if let Err(e) = self.republish() {
+                    eprintln!("sluice: could not rebuild forwarding state: {e}");
+                }
+            }
+            self.publisher.reclaim();
+            if now.duration_since(last_status) >= Duration::from_millis(200) {
+                last_status = now;
+                self.refresh_status();
+            }
+            std::thread::sleep(TICK);
+        }
+    }
+
+    /// Builds a snapshot from the current config, health and neighbours, and publishes it.
+    fn republish(&mut self) -> Result<(), forwarding::BuildError> {
+        let down = &self.down;
+        let neighbours = &self.neighbours;
+        let built = forwarding::build(
+            &self.config,
+            &self.ports,
+            &mut self.ids,
+            &|s, b| !down.contains(&(s.to_owned(), b)),
+            &|ip| neighbours.lookup(ip),
+        )?;
+        self.shared.set_tables(&built.tables);
+        let epoch = self.publisher.publish(built.snapshot);
+        self.shared.epoch.store(epoch, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Re-reads the config file; applies it whole, or changes nothing and says why.
+    fn reload(&mut self) {
+        let Some(path) = self.config_path.clone() else {
+            return;
+        };
+        match self.try_reload(&path) {
+            Ok(()) => {
+                self.shared.reloads_success.fetch_add(1, Ordering::Relaxed);
+                eprintln!(
+                    "sluice: reloaded {} (epoch {})",
+                    path.display(),
+                    self.publisher.epoch()
+                );
+            }
+            Err(msg) => {
+                self.shared.reloads_failure.fetch_add(1, Ordering::Relaxed);
+                eprintln!(
+                    "sluice: reload of {} refused, nothing changed:\n{msg}",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    fn try_reload(&mut self, path: &Path) -> Result<(), String> {
+        let new = config::load_file(path).map_err(|e| e.to_string())?;
+        reload::restart_only_changes(&self.config, &new)?;
+        let old = std::mem::replace(&mut self.config, new);
+        self.neighbours.set_wanted(next_hops(&self.config));
+        if let Err(e) = self.republish() {
+            self.config = old;
+            self.neighbours.set_wanted(next_hops(&self.config));
+            return Err(e.to_string());
+        }
+        self.shared.set_config(&self.config, &self.ids);
+        self.start_health().map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    fn send_request(&mut self, ip: IpAddr) {
+        let Some((i, _)) = self
+            .config
+            .interfaces
+            .iter()
+            .enumerate()
+            .find(|(_, ic)| ic.on_link(ip))
+        else {
+            return;
+        };
+        let ic = &self.config.interfaces[i];
+        let iface = &mut self.ifaces[i];
+        let bytes = match ip {
+            IpAddr::V4(v4) => neighbour::arp_request(iface.mac, ic.address.addr, v4),
+            IpAddr::V6(v6) => match ic.address6 {
+                Some(src) => neighbour::neighbour_solicit(iface.mac, src.addr, v6),
+                None => return,
+            },
+        };
+        let Ok(mut m) = iface.pool.alloc() else {
+            return;
+        };
+        if m.copy_from_slice(&bytes).is_err() {
+            return;
+        }
+        let mut burst = Burst::<1>::new();
+        if burst.push(m).is_ok() {
+            iface.control_tx.tx_burst(&mut burst);
+        }
+        // Anything the NIC did not take is freed here with the burst.
+    }
+
+    fn refresh_status(&self) {
+        let free: Vec<(String, u64)> = self
+            .ifaces
+            .iter()
+            .map(|i| (i.name.clone(), u64::from(i.pool.available())))
+            .collect();
+        let health = self
+            .health
+            .as_ref()
+            .map(|h| h.statuses())
+            .unwrap_or_default();
+        self.shared
+            .set_status(free, health, &self.down, self.neighbours.entries());
+    }
+
+    /// Stops workers, frees every mbuf, stops and closes the ports. Returns how many workers failed.
+    pub fn shutdown(mut self) -> usize {
+        self.worker_stop.store(true, Ordering::Relaxed);
+        let failed = self.workers.take().map(Workers::join).unwrap_or(0);
+        if let Some(h) = self.health.take() {
+            h.stop();
+        }
+        if let Some(s) = self.http.take() {
+            s.stop();
+        }
+        while self.to_control.pop().is_some() {}
+        self.publisher.reclaim();
+        failed
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Where the metrics listener is bound (the real port when the config said 0).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http.as_ref().map(HttpServer::local_addr)
+    }
+
+    pub fn eal(&self) -> &Eal {
+        &self.eal
+    }
+
+    /// The MAC of each interface's port, in config order.
+    pub fn port_macs(&self) -> Vec<[u8; 6]> {
+        self.ifaces.iter().map(|i| i.mac).collect()
+    }
+
+    pub fn port_ids(&self) -> Vec<u16> {
+        self.ifaces.iter().map(|i| i.port.id()).collect()
+    }
+}
+
+struct WorkerParts {
+    others: Vec<TxPath>,
+    reader: rcu::Reader<Snapshot>,
+    stats: Arc<WorkerStats>,
+    pipeline: Pipeline,
+}
+
+/// Every next hop some backend needs resolved (static `gateway_mac`s excluded).
+fn next_hops(cfg: &Config) -> Vec<IpAddr> {
+    let mut v: Vec<IpAddr> = cfg
+        .services
+        .iter()
+        .flat_map(|s| s.backends.iter())
+        .filter_map(|b| forwarding::egress_of(cfg, b.address))
+        .filter(|&(i, nh)| forwarding::static_mac(cfg, i, nh).is_none())
+        .map(|(_, nh)| nh)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn flow_config(cfg: &Config) -> FlowConfig {
+    FlowConfig {
+        capacity: cfg.flows.capacity as usize,
+        tcp_syn_timeout: cfg.flows.tcp_syn_timeout,
+        tcp_established_timeout: cfg.flows.tcp_established_timeout,
+        tcp_closing_timeout: cfg.flows.tcp_closing_timeout,
+        udp_timeout: cfg.flows.udp_timeout,
+        max_new_flows_per_second: cfg.flows.max_new_flows_per_second,
+    }
+}
+
+/// Loads the config for `sluice run`, printing every error.
+pub fn load(path: &Path) -> Option<Config> {
+    match config::load_file(path) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("{e}");
+            None
+        }
+    }
+}
+
+/// `sluice run`: the appliance until SIGINT/SIGTERM; exit 0 when it stopped cleanly.
+pub fn run_file(path: &Path) -> std::process::ExitCode {
+    let Some(cfg) = load(path) else {
+        return std::process::ExitCode::from(1);
+    };
+    if let Err(e) = signals::install().and_then(|()| install_sighup()) {
+        eprintln!("sluice: cannot install signal handlers: {e}");
+        return std::process::ExitCode::from(1);
+    }
+    let mut app = match Appliance::start(cfg, Some(path.to_owned()), None) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("sluice: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    eprintln!(
+        "sluice: running (epoch {}); SIGHUP reloads, SIGTERM stops",
+        app.publisher.epoch()
+    );
+    app.run(|_| true);
+    eprintln!("sluice: stopping");
+    let failed = app.shutdown();
+    if failed > 0 {
+        eprintln!("sluice: {failed} worker(s) failed");
+        return std::process::ExitCode::from(1);
+    }
+    eprintln!("sluice: stopped cleanly");
+    std::process::ExitCode::SUCCESS
+}

@@ -1,0 +1,346 @@
+//! What the HTTP threads read: per-core counters summed at scrape time, and control's view.
+//!
+//! Workers write their own counters (single writer); control refreshes the slow-moving parts
+//! (health, mempools, the service list) a few times a second. A scrape locks nothing a worker
+//! waits on: the per-worker counter copies use `try_lock` on the worker side.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use control::config::{self, Config};
+use control::forwarding::{Ids, ServiceTable};
+use control::health::TargetStatus;
+use control::metrics::{BackendMetrics, LatencyInput, MetricsInput, QueueMetrics, ServiceMetrics};
+use dataplane::runtime::PerCoreCounters;
+use dataplane::worker::{WorkerStats, LATENCY_BUCKETS_NS};
+use dataplane::DropReason;
+
+/// One service as configured, for labels.
+#[derive(Debug, Clone)]
+struct ServiceInfo {
+    id: u32,
+    name: String,
+    vip: IpAddr,
+    port: u16,
+    protocol: String,
+    forwarding: String,
+    /// (address, weight, stable id).
+    backends: Vec<(IpAddr, u32, u32)>,
+}
+
+/// Every worker's pipeline counters added up.
+#[derive(Default)]
+struct Totals {
+    dropped: [u64; DropReason::COUNT],
+    /// Service id -> (packets, bytes).
+    service: HashMap<u32, (u64, u64)>,
+    backend: HashMap<u32, u64>,
+    backend_flows: HashMap<u32, u64>,
+    flows_created: u64,
+    evicted_timeout: u64,
+    evicted_capacity: u64,
+    stateless: u64,
+    replies: u64,
+    ptb_sent: u64,
+}
+
+#[derive(Default)]
+struct Slow {
+    services: Vec<ServiceInfo>,
+    fingerprints: Vec<(String, String)>,
+    mempool_free: Vec<(String, u64)>,
+    health: Vec<TargetStatus>,
+    down: HashSet<(String, IpAddr)>,
+    neighbours: Vec<(IpAddr, Option<[u8; 6]>)>,
+}
+
+/// State shared between control, the workers' published stats and the HTTP threads.
+pub struct Shared {
+    pub workers: Vec<Arc<WorkerStats>>,
+    /// (interface name, queue, lcore) of each worker.
+    queues: Vec<(String, u16, u32)>,
+    core_counters: OnceLock<Arc<PerCoreCounters>>,
+    pub epoch: AtomicU64,
+    pub reloads_success: AtomicU64,
+    pub reloads_failure: AtomicU64,
+    slow: Mutex<Slow>,
+}
+
+fn services_of(cfg: &Config, ids: &Ids) -> Vec<ServiceInfo> {
+    cfg.services
+        .iter()
+        .map(|s| ServiceInfo {
+            id: ids.service_id(&s.name).unwrap_or(u32::MAX),
+            name: s.name.clone(),
+            vip: s.vip,
+            port: s.port,
+            protocol: s.protocol.to_string(),
+            forwarding: s.forwarding.to_string(),
+            backends: s
+                .backends
+                .iter()
+                .map(|b| {
+                    let id = ids.backend_id(&s.name, b.address).unwrap_or(u32::MAX);
+                    (b.address, b.weight, id)
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+impl Shared {
+    pub fn new(cfg: &Config, ids: &Ids, lcores: Vec<u32>) -> Self {
+        let mut queues = Vec::new();
+        for i in &cfg.interfaces {
+            for q in 0..i.queues {
+                let lcore = lcores.get(queues.len()).copied().unwrap_or(0);
+                queues.push((i.name.clone(), q, lcore));
+            }
+        }
+        Shared {
+            workers: queues
+                .iter()
+                .map(|_| Arc::new(WorkerStats::default()))
+                .collect(),
+            queues,
+            core_counters: OnceLock::new(),
+            epoch: AtomicU64::new(0),
+            reloads_success: AtomicU64::new(0),
+            reloads_failure: AtomicU64::new(0),
+            slow: Mutex::new(Slow {
+                services: services_of(cfg, ids),
+                ..Slow::default()
+            }),
+        }
+    }
+
+    fn slow(&self) -> std::sync::MutexGuard<'_, Slow> {
+        self.slow.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_worker_counters(&self, c: Arc<PerCoreCounters>) {
+        let _ = self.core_counters.set(c);
+    }
+
+    pub fn set_config(&self, cfg: &Config, ids: &Ids) {
+        self.slow().services = services_of(cfg, ids);
+    }
+
+    pub fn set_tables(&self, tables: &[ServiceTable]) {
+        self.slow().fingerprints = tables
+            .iter()
+            .filter_map(|t| t.fingerprint.map(|f| (t.service.clone(), f.to_string())))
+            .collect();
+    }
+
+    pub fn set_status(
+        &self,
+        mempool_free: Vec<(String, u64)>,
+        health: Vec<TargetStatus>,
+        down: &HashSet<(String, IpAddr)>,
+        neighbours: Vec<(IpAddr, Option<[u8; 6]>)>,
+    ) {
+        let mut s = self.slow();
+        s.mempool_free = mempool_free;
+        s.health = health;
+        s.down = down.clone();
+        s.neighbours = neighbours;
+    }
+
+    /// The sum of every worker's published pipeline counters, and flows per worker.
+    fn pipeline_totals(&self) -> (Totals, Vec<u64>) {
+        let mut t = Totals::default();
+        let mut flows = Vec::with_capacity(self.workers.len());
+        for w in &self.workers {
+            flows.push(w.flows.load(Ordering::Relaxed));
+            let c = w.counters.lock().unwrap_or_else(|p| p.into_inner());
+            for (r, n) in c.drops() {
+                t.dropped[r as usize] += n;
+            }
+            for (id, sc) in c.services() {
+                let e = t.service.entry(id).or_default();
+                e.0 += sc.packets;
+                e.1 += sc.bytes;
+            }
+            for (id, n) in c.backends() {
+                *t.backend.entry(id).or_default() += n;
+            }
+            // TODO(backend_flows): per-backend flow counts from the flow table.
+            t.flows_created += c.flows_created;
+            t.evicted_timeout += c.flows_evicted_timeout;
+            t.evicted_capacity += c.flows_evicted_capacity;
+            t.stateless += c.flows_stateless;
+            t.replies += c.replies;
+            t.ptb_sent += c.ptb_sent;
+        }
+        (t, flows)
+    }
+
+    /// Everything a scrape reports, gathered now.
+    pub fn metrics_input(&self) -> MetricsInput {
+        let (totals, flows) = self.pipeline_totals();
+        let slow = self.slow();
+        let cores = self.core_counters.get();
+        let queues = self
+            .queues
+            .iter()
+            .enumerate()
+            .map(|(w, (port, queue, _))| {
+                let c = cores.and_then(|c| c.core(w)).unwrap_or_default();
+                QueueMetrics {
+                    port: port.clone(),
+                    queue: *queue,
+                    rx_packets: c.rx,
+                    tx_packets: c.tx,
+                }
+            })
+            .collect();
+        let mut dropped: Vec<(String, u64)> = DropReason::ALL
+            .iter()
+            .map(|&r| (r.as_str().to_owned(), totals.dropped[r as usize]))
+            .collect();
+        let tx_full: u64 = self
+            .workers
+            .iter()
+            .map(|w| w.tx_dropped.load(Ordering::Relaxed))
+            .sum();
+        dropped.push(("tx_queue_full".to_owned(), tx_full));
+        let services = slow
+            .services
+            .iter()
+            .map(|s| {
+                let (packets, bytes) = totals.service.get(&s.id).copied().unwrap_or_default();
+                ServiceMetrics {
+                    name: s.name.clone(),
+                    packets,
+                    bytes,
+                    fingerprint: slow
+                        .fingerprints
+                        .iter()
+                        .find(|(n, _)| n == &s.name)
+                        .map(|(_, f)| f.clone()),
+                    backends: s
+                        .backends
+                        .iter()
+                        .map(|&(addr, weight, id)| BackendMetrics {
+                            address: addr.to_string(),
+                            packets: totals.backend.get(&id).copied().unwrap_or(0),
+                            up: !slow.down.contains(&(s.name.clone(), addr)),
+                            flows: totals.backend_flows.get(&id).copied().unwrap_or(0),
+                            weight,
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let mut counts = vec![0u64; LATENCY_BUCKETS_NS.len() + 1];
+        let (mut sum_ns, mut count) = (0u64, 0u64);
+        for w in &self.workers {
+            for (c, b) in counts.iter_mut().zip(&w.latency.buckets) {
+                *c += b.load(Ordering::Relaxed);
+            }
+            sum_ns += w.latency.sum_ns.load(Ordering::Relaxed);
+            count += w.latency.count.load(Ordering::Relaxed);
+        }
+        MetricsInput {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            dpdk: env!("SLUICE_DPDK_VERSION").to_owned(),
+            queues,
+            mempool_free: slow.mempool_free.clone(),
+            dropped,
+            services,
+            flows_per_core: self
+                .queues
+                .iter()
+                .zip(&flows)
+                .map(|((_, _, lcore), &f)| (*lcore, f))
+                .collect(),
+            flows_created: totals.flows_created,
+            flows_evicted: vec![
+                ("timeout".to_owned(), totals.evicted_timeout),
+                ("capacity".to_owned(), totals.evicted_capacity),
+            ],
+            flows_stateless: totals.stateless,
+            replies: totals.replies,
+            ptb_sent: totals.ptb_sent,
+            reloads_success: self.reloads_success.load(Ordering::Relaxed),
+            reloads_failure: self.reloads_failure.load(Ordering::Relaxed),
+            config_epoch: self.epoch.load(Ordering::Relaxed),
+            latency: LatencyInput {
+                bounds_ns: LATENCY_BUCKETS_NS.to_vec(),
+                counts,
+                sum_ns,
+                count,
+            },
+        }
+    }
+
+    pub fn render_metrics(&self) -> String {
+        control::metrics::render(&self.metrics_input())
+    }
+
+    /// `/state`: epoch, services, backends with health, weight and flow count.
+    pub fn render_state(&self) -> String {
+        let m = self.metrics_input();
+        let slow = self.slow();
+        let services: Vec<serde_json::Value> = slow
+            .services
+            .iter()
+            .zip(&m.services)
+            .map(|(s, sm)| {
+                let backends: Vec<serde_json::Value> = sm
+                    .backends
+                    .iter()
+                    .map(|b| {
+                        let health = slow.health.iter().find(|h| {
+                            h.target.service == s.name && h.target.backend.to_string() == b.address
+                        });
+                        serde_json::json!({
+                            "address": b.address,
+                            "weight": b.weight,
+                            "up": b.up,
+                            "flows": b.flows,
+                            "packets": b.packets,
+                            "health_check": health.map(|h| serde_json::json!({
+                                "kind": h.target.spec.kind.as_str(),
+                                "consecutive_ok": h.consecutive_ok,
+                                "consecutive_fail": h.consecutive_fail,
+                                "last_error": h.last_error,
+                                "probes": h.probes,
+                                "failures": h.failures,
+                            })),
+                        })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "name": s.name,
+                    "vip": s.vip.to_string(),
+                    "port": s.port,
+                    "protocol": s.protocol,
+                    "forwarding": s.forwarding,
+                    "fingerprint": sm.fingerprint,
+                    "packets": sm.packets,
+                    "bytes": sm.bytes,
+                    "backends": backends,
+                })
+            })
+            .collect();
+        let neighbours: Vec<serde_json::Value> = slow
+            .neighbours
+            .iter()
+            .map(|(ip, mac)| serde_json::json!({"address": ip.to_string(), "mac": mac.map(config::format_mac)}))
+            .collect();
+        let state = serde_json::json!({
+            "epoch": m.config_epoch,
+            "reloads": {"success": m.reloads_success, "failure": m.reloads_failure},
+            "flows": m.flows_per_core.iter().map(|(c, f)| serde_json::json!({"core": c, "flows": f})).collect::<Vec<_>>(),
+            "services": services,
+            "neighbours": neighbours,
+        });
+        let mut s = serde_json::to_string_pretty(&state).unwrap_or_else(|_| "{}".to_owned());
+        s.push('\n');
+        s
+    }
+}

@@ -1,0 +1,609 @@
+//! The demo's traffic generator and sink, and its live report.
+//!
+//! Flows are (client address, source port) pairs to a service's VIP; each flow sends a few
+//! dozen packets (TCP: a SYN, then ACKs) and is then replaced by a new one, so the flow table
+//! sees a steady churn of misses and hits. The sink reads the appliance's output, answers its
+//! ARP requests as the backends would, and counts each backend's share from the outer headers.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use control::config::{Config, Forwarding, Protocol};
+use dataplane::checksum;
+use dataplane::dpdk::{Burst, Mempool, Port};
+
+use crate::appliance::Appliance;
+
+/// Packets per second the generator aims for (the wire and two cores set the real ceiling).
+const TARGET_PPS: u64 = 300_000;
+/// Concurrent flows.
+const FLOWS: usize = 20_000;
+const GEN_MAC: [u8; 6] = [0x02, 0x5c, 0, 0, 0, 0x99];
+
+/// One service as the generator sees it.
+#[derive(Debug, Clone)]
+pub struct DemoService {
+    pub name: String,
+    pub vip: Ipv4Addr,
+    pub port: u16,
+    pub tcp: bool,
+    pub forwarding: Forwarding,
+    /// (address, weight).
+    pub backends: Vec<(Ipv4Addr, u32)>,
+}
+
+pub fn services_of(cfg: &Config) -> Vec<DemoService> {
+    cfg.services
+        .iter()
+        .filter_map(|s| {
+            let IpAddr::V4(vip) = s.vip else { return None };
+            Some(DemoService {
+                name: s.name.clone(),
+                vip,
+                port: s.port,
+                tcp: s.protocol == Protocol::Tcp,
+                forwarding: s.forwarding,
+                backends: s
+                    .backends
+                    .iter()
+                    .filter_map(|b| match b.address {
+                        IpAddr::V4(a) => Some((a, b.weight)),
+                        IpAddr::V6(_) => None,
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// What the generator counted (written by its thread, read by the report).
+pub struct GeneratorStats {
+    pub sent: AtomicU64,
+    /// Frames the wire refused (counted, not retried).
+    pub send_failed: AtomicU64,
+    /// Frames forwarded to a backend, per backend (services in order, backends in order).
+    pub per_backend: Vec<AtomicU64>,
+    pub arp_answered: AtomicU64,
+    /// Forwarded frames whose outer destination is no backend, or whose inner packet is wrong.
+    pub misrouted: AtomicU64,
+    /// Flows whose packets reached more than one backend (must stay 0).
+    pub split_flows: AtomicU64,
+    pub flows_started: AtomicU64,
+}
+
+impl GeneratorStats {
+    pub fn new(services: &[DemoService]) -> Self {
+        let n = services.iter().map(|s| s.backends.len()).sum();
+        GeneratorStats {
+            sent: AtomicU64::new(0),
+            send_failed: AtomicU64::new(0),
+            per_backend: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            arp_answered: AtomicU64::new(0),
+            misrouted: AtomicU64::new(0),
+            split_flows: AtomicU64::new(0),
+            flows_started: AtomicU64::new(0),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Flow {
+    service: u8,
+    client: [u8; 4],
+    sport: u16,
+    sent: u16,
+    lifetime: u16,
+}
+
+/// A small deterministic PRNG (xorshift64*): the demo's traffic is the same on every run.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+pub struct Generator {
+    thread: JoinHandle<()>,
+}
+
+impl Generator {
+    pub fn start(
+        app: &Appliance,
+        services: Vec<DemoService>,
+        stats: Arc<GeneratorStats>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Self, String> {
+        let eal = app.eal().clone();
+        let pool = Mempool::with_default_buffers(&eal, "demo_gen_pool", 8191)
+            .map_err(|e| e.to_string())?;
+        let port = Port::builder(&eal, "net_ring_gen0", &pool)
+            .queues(2, 1)
+            .start()
+            .map_err(|e| e.to_string())?;
+        let mut rx = [
+            port.rx_queue(0).map_err(|e| e.to_string())?,
+            port.rx_queue(1).map_err(|e| e.to_string())?,
+        ];
+        let mut tx = port.tx_queue(0).map_err(|e| e.to_string())?;
+        let dst_mac = *app.port_macs().first().ok_or("the appliance has no port")?;
+        let cpu = dataplane::runtime::control::control_cpu(&eal);
+        let thread = std::thread::Builder::new()
+            .name("demo-generator".into())
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    dataplane::runtime::control::pin_current_thread(cpu);
+                }
+                let _keep = (&port, &pool);
+                let mut g = Gen {
+                    services,
+                    stats,
+                    rng: Rng(0x5eed_1234_abcd_0001),
+                    flows: Vec::with_capacity(FLOWS),
+                    next_flow: 0,
+                    dst_mac,
+                    seen: HashMap::with_capacity(FLOWS * 2),
+                };
+                for i in 0..FLOWS {
+                    let f = g.new_flow(i);
+                    g.flows.push(f);
+                }
+                let start = Instant::now();
+                let mut out = Burst::<32>::new();
+                let mut inb = Burst::<32>::new();
+                let mut replies = Burst::<32>::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let due = (start.elapsed().as_nanos() as u64).saturating_mul(TARGET_PPS)
+                        / 1_000_000_000;
+                    let sent = g.stats.sent.load(Ordering::Relaxed)
+                        + g.stats.send_failed.load(Ordering::Relaxed);
+                    if sent < due {
+                        let n = (due - sent).min(32) as usize;
+                        for _ in 0..n {
+                            let Ok(mut m) = pool.alloc() else { break };
+                            let mut buf = [0u8; 128];
+                            let len = g.next_packet(&mut buf);
+                            if m.copy_from_slice(&buf[..len]).is_ok() {
+                                let _ = out.push(m);
+                            }
+                        }
+                        let pushed = out.len() as u64;
+                        let ok = tx.tx_burst(&mut out) as u64;
+                        let failed = out.clear() as u64;
+                        debug_assert_eq!(pushed, ok + failed);
+                        g.stats.sent.fetch_add(ok, Ordering::Relaxed);
+                        g.stats.send_failed.fetch_add(failed, Ordering::Relaxed);
+                    }
+                    let mut got = 0;
+                    for q in &mut rx {
+                        got += q.rx_burst(&mut inb);
+                        for mut m in inb.drain() {
+                            if g.sink(&mut m) {
+                                let _ = replies.push(m);
+                            }
+                        }
+                    }
+                    if !replies.is_empty() {
+                        tx.tx_burst(&mut replies);
+                        replies.clear();
+                    }
+                    if got == 0 && sent >= due {
+                        std::thread::yield_now();
+                    }
+                }
+                // Collect what is still in flight for a moment, so the summary adds up.
+                let until = Instant::now() + Duration::from_millis(20);
+                while Instant::now() < until {
+                    for q in &mut rx {
+                        q.rx_burst(&mut inb);
+                        for mut m in inb.drain() {
+                            g.sink(&mut m);
+                        }
+                    }
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Generator { thread })
+    }
+
+    pub fn join(self) {
+        let _ = self.thread.join();
+    }
+}
+
+struct Gen {
+    services: Vec<DemoService>,
+    stats: Arc<GeneratorStats>,
+    rng: Rng,
+    flows: Vec<Flow>,
+    next_flow: usize,
+    dst_mac: [u8; 6],
+    /// The backend each live flow reached first: (client, source port, service) -> backend.
+    seen: HashMap<([u8; 4], u16, u8), usize>,
+}
+
+impl Gen {
+    fn new_flow(&mut self, i: usize) -> Flow {
+        let r = self.rng.next();
+        // Three flows in five are TCP (to the first service), the rest UDP.
+        let service = if self.services.len() > 1 && r % 5 >= 3 {
+            1
+        } else {
+            0
+        };
+        self.stats.flows_started.fetch_add(1, Ordering::Relaxed);
+        Flow {
+            service,
+            client: [203, 0, 113, 1 + ((i as u64 + (r >> 8)) % 250) as u8],
+            sport: 1024 + ((r >> 16) % 60000) as u16,
+            sent: 0,
+            lifetime: 8 + ((r >> 40) % 56) as u16,
+        }
+    }
+
+    /// Writes the next packet of the next flow into `buf`; returns its length.
+    fn next_packet(&mut self, buf: &mut [u8; 128]) -> usize {
+        let i = self.next_flow;
+        self.next_flow = (self.next_flow + 1) % self.flows.len();
+        if self.flows[i].sent >= self.flows[i].lifetime {
+            let old = self.flows[i];
+            self.seen.remove(&(old.client, old.sport, old.service));
+            self.flows[i] = self.new_flow(i);
+        }
+        let f = &mut self.flows[i];
+        f.sent += 1;
+        let svc = &self.services[usize::from(f.service)];
+        let (proto, l4_len) = if svc.tcp {
+            (6u8, 20usize)
+        } else {
+            (17u8, 8 + 32)
+        };
+        let ip_len = 20 + l4_len;
+        buf[0..6].copy_from_slice(&self.dst_mac);
+        buf[6..12].copy_from_slice(&GEN_MAC);
+        buf[12..14].copy_from_slice(&[0x08, 0x00]);
+        let ip = &mut buf[14..14 + 20];
+        ip.copy_from_slice(&[
+            0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, proto, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]);
+        ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
+        ip[12..16].copy_from_slice(&f.client);
+        ip[16..20].copy_from_slice(&svc.vip.octets());
+        let c = checksum::of(ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        let l4 = &mut buf[34..34 + l4_len];
+        l4.fill(0);
+        l4[0..2].copy_from_slice(&f.sport.to_be_bytes());
+        l4[2..4].copy_from_slice(&svc.port.to_be_bytes());
+        if svc.tcp {
+            let flags = if f.sent == 1 {
+                0x02
+            } else if f.sent == f.lifetime {
+                0x11
+            } else {
+                0x10
+            };
+            l4[4..8].copy_from_slice(&u32::from(f.sent).to_be_bytes());
+            l4[12] = 5 << 4;
+            l4[13] = flags;
+            l4[14..16].copy_from_slice(&64240u16.to_be_bytes());
+        } else {
+            l4[4..6].copy_from_slice(&(l4_len as u16).to_be_bytes());
+            l4[8..12].copy_from_slice(b"demo");
+        }
+        let sum = checksum::add(
+            checksum::pseudo_v4(&f.client, &svc.vip.octets(), proto, l4_len as u16),
+            l4,
+        );
+        let csum_at = if svc.tcp { 16 } else { 6 };
+        l4[csum_at..csum_at + 2].copy_from_slice(&checksum::finish(sum).to_be_bytes());
+        14 + ip_len
+    }
+
+    /// Consumes one frame from the appliance; true when it was turned into a reply to send.
+    fn sink(&mut self, m: &mut dataplane::dpdk::Mbuf) -> bool {
+        let d = m.data();
+        if d.len() < 14 {
+            self.stats.misrouted.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        match u16::from_be_bytes([d[12], d[13]]) {
+            0x0806 => self.answer_arp(m),
+            0x0800 => {
+                self.count_forwarded(d);
+                false
+            }
+            _ => {
+                self.stats.misrouted.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Answers an ARP request for a backend as that backend would.
+    fn answer_arp(&mut self, m: &mut dataplane::dpdk::Mbuf) -> bool {
+        let d = m.data();
+        if d.len() < 42 || d[20..22] != [0, 1] {
+            return false;
+        }
+        let target: [u8; 4] = [d[38], d[39], d[40], d[41]];
+        let known = self
+            .services
+            .iter()
+            .flat_map(|s| s.backends.iter())
+            .any(|(a, _)| a.octets() == target);
+        if !known {
+            return false;
+        }
+        let mut r = [0u8; 60];
+        let requester_mac: [u8; 6] = [d[22], d[23], d[24], d[25], d[26], d[27]];
+        let requester_ip: [u8; 4] = [d[28], d[29], d[30], d[31]];
+        let mac = backend_mac(target);
+        r[0..6].copy_from_slice(&requester_mac);
+        r[6..12].copy_from_slice(&mac);
+        r[12..14].copy_from_slice(&[0x08, 0x06]);
+        r[14..22].copy_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 2]);
+        r[22..28].copy_from_slice(&mac);
+        r[28..32].copy_from_slice(&target);
+        r[32..38].copy_from_slice(&requester_mac);
+        r[38..42].copy_from_slice(&requester_ip);
+        if m.copy_from_slice(&r).is_err() {
+            return false;
+        }
+        self.stats.arp_answered.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Finds the backend from the outer header (IPIP or GUE) and checks the inner packet.
+    fn count_forwarded(&mut self, d: &[u8]) {
+        let bad = |s: &Self| {
+            s.stats.misrouted.fetch_add(1, Ordering::Relaxed);
+        };
+        if d.len() < 34 {
+            return bad(self);
+        }
+        let outer_dst: [u8; 4] = [d[30], d[31], d[32], d[33]];
+        let inner = match d[23] {
+            4 => 34,
+            // GUE on port 6080: variant 1 puts the inner IP header right after UDP (its first
+            // bits are the IP version); variant 0 has a 4-byte GUE header first.
+            17 if d.len() >= 46 && u16::from_be_bytes([d[36], d[37]]) == 6080 => {
+                if d[42] >> 6 == 0 {
+                    34 + 8 + 4
+                } else {
+                    34 + 8
+                }
+            }
+            _ => return bad(self),
+        };
+        if d.len() < inner + 20 {
+            return bad(self);
+        }
+        let inner_src: [u8; 4] = [d[inner + 12], d[inner + 13], d[inner + 14], d[inner + 15]];
+        let inner_dst: [u8; 4] = [d[inner + 16], d[inner + 17], d[inner + 18], d[inner + 19]];
+        let ihl = usize::from(d[inner] & 0x0f) * 4;
+        let Some(sport) = d.get(inner + ihl..inner + ihl + 2) else {
+            return bad(self);
+        };
+        let sport = u16::from_be_bytes([sport[0], sport[1]]);
+        let mut global = 0usize;
+        for (si, s) in self.services.iter().enumerate() {
+            if s.vip.octets() == inner_dst {
+                if let Some(b) = s.backends.iter().position(|(a, _)| a.octets() == outer_dst) {
+                    self.stats.per_backend[global + b].fetch_add(1, Ordering::Relaxed);
+                    let first = *self
+                        .seen
+                        .entry((inner_src, sport, si as u8))
+                        .or_insert(global + b);
+                    if first != global + b {
+                        self.stats.split_flows.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return;
+                }
+            }
+            global += s.backends.len();
+        }
+        bad(self)
+    }
+}
+
+fn backend_mac(ip: [u8; 4]) -> [u8; 6] {
+    [0x02, 0x5c, 0, 0, ip[2], ip[3]]
+}
+
+/// One reading of every counter the report shows.
+pub struct Sample {
+    at: Instant,
+    rx: u64,
+    tx: u64,
+    flows: u64,
+    sent: u64,
+    per_backend: Vec<u64>,
+    drops: Vec<(String, u64)>,
+    flows_created: u64,
+    latency: control::metrics::LatencyInput,
+    arp: u64,
+    misrouted: u64,
+    split: u64,
+}
+
+impl Sample {
+    pub fn take(app: &Appliance, g: &GeneratorStats) -> Self {
+        let m = app.shared().metrics_input();
+        Sample {
+            at: Instant::now(),
+            rx: m.queues.iter().map(|q| q.rx_packets).sum(),
+            tx: m.queues.iter().map(|q| q.tx_packets).sum(),
+            flows: m.flows_per_core.iter().map(|(_, f)| f).sum(),
+            sent: g.sent.load(Ordering::Relaxed),
+            per_backend: g
+                .per_backend
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect(),
+            drops: m.dropped.into_iter().filter(|(_, n)| *n > 0).collect(),
+            flows_created: m.flows_created,
+            latency: m.latency,
+            arp: g.arp_answered.load(Ordering::Relaxed),
+            misrouted: g.misrouted.load(Ordering::Relaxed),
+            split: g.split_flows.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn shares(services: &[DemoService], counts: &[u64]) -> String {
+    let mut out = String::new();
+    let mut g = 0;
+    for s in services {
+        let n = s.backends.len();
+        let slice = &counts[g..g + n];
+        let total: u64 = slice.iter().sum();
+        out.push_str(&format!(" | {}", s.name));
+        for c in slice {
+            let pct = if total == 0 {
+                0.0
+            } else {
+                *c as f64 * 100.0 / total as f64
+            };
+            out.push_str(&format!(" {pct:4.1}"));
+        }
+        g += n;
+    }
+    out
+}
+
+pub fn print_header(services: &[DemoService]) {
+    let mut h = String::from("  time    in pps   out pps    flows  drops");
+    for s in services {
+        h.push_str(&format!(
+            " | {} share % ({} backends, {})",
+            s.name,
+            s.backends.len(),
+            s.forwarding
+        ));
+    }
+    println!("{h}");
+}
+
+pub fn print_line(t: Duration, a: &Sample, b: &Sample, services: &[DemoService]) {
+    let secs = b.at.duration_since(a.at).as_secs_f64().max(1e-9);
+    let pps_in = (b.rx - a.rx) as f64 / secs;
+    let pps_out = (b.tx - a.tx) as f64 / secs;
+    let delta: Vec<u64> = b
+        .per_backend
+        .iter()
+        .zip(&a.per_backend)
+        .map(|(x, y)| x - y)
+        .collect();
+    let drops: u64 =
+        b.drops.iter().map(|(_, n)| n).sum::<u64>() - a.drops.iter().map(|(_, n)| n).sum::<u64>();
+    println!(
+        "{:>5.0}s {:>9.0} {:>9.0} {:>8} {:>6}{}",
+        t.as_secs_f64(),
+        pps_in,
+        pps_out,
+        b.flows,
+        drops,
+        shares(services, &delta)
+    );
+}
+
+/// The closing summary; true when the run shows a working balancer.
+pub fn print_summary(
+    elapsed: Duration,
+    s: &Sample,
+    app: &Appliance,
+    services: &[DemoService],
+) -> bool {
+    let _ = app;
+    println!();
+    println!("summary after {:.1} s", elapsed.as_secs_f64());
+    println!("  generator sent      {:>12}", s.sent);
+    println!("  appliance received  {:>12}", s.rx);
+    println!(
+        "  appliance sent      {:>12}  (forwarded + ARP requests)",
+        s.tx
+    );
+    println!(
+        "  reached a backend   {:>12}",
+        s.per_backend.iter().sum::<u64>()
+    );
+    println!("  flows created       {:>12}", s.flows_created);
+    println!("  ARP answered        {:>12}", s.arp);
+    println!("  misrouted           {:>12}", s.misrouted);
+    println!("  packets off their flow's backend {:>5}", s.split);
+    if s.drops.is_empty() {
+        println!("  drops               {:>12}", 0);
+    } else {
+        for (reason, n) in &s.drops {
+            println!("  dropped: {reason:<18} {n:>8}");
+        }
+    }
+    let mut g = 0;
+    for svc in services {
+        let total: u64 = s.per_backend[g..g + svc.backends.len()].iter().sum();
+        let wsum: u64 = svc.backends.iter().map(|(_, w)| u64::from(*w)).sum();
+        println!(
+            "  {} ({}:{} {}, {}):",
+            svc.name,
+            svc.vip,
+            svc.port,
+            if svc.tcp { "tcp" } else { "udp" },
+            svc.forwarding
+        );
+        for (k, (addr, w)) in svc.backends.iter().enumerate() {
+            let c = s.per_backend[g + k];
+            let got = if total == 0 {
+                0.0
+            } else {
+                c as f64 * 100.0 / total as f64
+            };
+            let want = u64::from(*w) as f64 * 100.0 / wsum.max(1) as f64;
+            println!("    {addr:<15} weight {w:>4}  {c:>10} packets  {got:5.1}% (weight share {want:4.1}%)");
+        }
+        g += svc.backends.len();
+    }
+    let q = |p: f64| -> String {
+        let total = s.latency.count;
+        if total == 0 {
+            return "-".into();
+        }
+        let want = (total as f64 * p).ceil() as u64;
+        let mut acc = 0;
+        for (i, c) in s.latency.counts.iter().enumerate() {
+            acc += c;
+            if acc >= want {
+                return match s.latency.bounds_ns.get(i) {
+                    Some(b) => format!("<= {b} ns"),
+                    None => "> 1 ms".into(),
+                };
+            }
+        }
+        "-".into()
+    };
+    println!(
+        "  rx-to-tx latency    p50 {}   p99 {}   p99.9 {}",
+        q(0.5),
+        q(0.99),
+        q(0.999)
+    );
+    let reached: u64 = s.per_backend.iter().sum();
+    let every_backend = s.per_backend.iter().all(|&c| c > 0);
+    let ok = reached > 0 && every_backend && s.misrouted == 0 && s.split == 0;
+    println!(
+        "  result: {}",
+        if ok {
+            "OK: every backend served traffic, every flow stayed on one backend, nothing misrouted"
+        } else {
+            "FAILED: see above"
+        }
+    );
+    ok
+}

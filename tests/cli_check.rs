@@ -1,0 +1,88 @@
+//! `sluice check` as an operator runs it: summary and exit 0, or every error and exit 1.
+use std::process::{Command, Output};
+
+fn check(path: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["check", "-c"])
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
+fn temp_config(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "sluice-cli-check-{}-{name}.yaml",
+        std::process::id()
+    ));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_example_config_passes_with_a_summary() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sluice.example.yaml");
+    let out = check(&example);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "uplink",
+        "198.51.100.10:443/tcp",
+        "203.0.113.12=100",
+        ": OK",
+    ] {
+        assert!(stdout.contains(needle), "{needle} not in:\n{stdout}");
+    }
+}
+
+#[test]
+fn a_bad_config_prints_every_error_and_exits_1() {
+    let text = "\
+interfaces:
+  - name: uplink
+    device: net_memif0
+    address: 192.0.2.10/24
+    gateway: 192.0.2.1
+services:
+  - name: web
+    vip: 198.51.100.10
+    port: 443
+    protocol: tcp
+    table_size: 65536
+    backends:
+      - address: 203.0.113.11
+        weight: -5
+";
+    let path = temp_config("bad", text);
+    let out = check(&path);
+    std::fs::remove_file(&path).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let p = path.display();
+    let expected = format!(
+        "{p}:11:17: services[0].table_size: expected a prime number (e.g. 251, 65537, 655373), got 65536\n\
+         {p}:14:17: services[0].backends[0].weight: expected an integer from 0 to 1000000, got -5\n\
+         2 errors in {p}\n"
+    );
+    assert_eq!(stderr, expected);
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn an_unreadable_file_is_a_clear_error() {
+    let out = check(std::path::Path::new("/nonexistent/sluice.yaml"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.starts_with("/nonexistent/sluice.yaml: cannot read the config: No such file"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with("1 error in /nonexistent/sluice.yaml\n"),
+        "{stderr}"
+    );
+}

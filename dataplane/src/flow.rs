@@ -128,6 +128,10 @@ pub struct FlowTable {
     cursor: usize,
     timeouts: [u64; 4],
     pub stats: FlowStats,
+    /// Live entries per backend id (`sluice_backend_flows`); updated when an entry is created,
+    /// re-pointed or removed, never on a plain hit. Zero counts are kept, so after the first
+    /// flow of a backend no update allocates.
+    per_backend: hashbrown::HashMap<u32, u64>,
 }
 
 /// The bucket comes from the high bits, the tag from the low 16 (0 is reserved for empty).
@@ -159,6 +163,24 @@ impl FlowTable {
                 ns(cfg.udp_timeout),
             ],
             stats: FlowStats::default(),
+            per_backend: hashbrown::HashMap::with_capacity(1024),
+        }
+    }
+
+    /// Live entries per backend id (ids that ever had one; counts may be zero).
+    pub fn flows_per_backend(&self) -> &hashbrown::HashMap<u32, u64> {
+        &self.per_backend
+    }
+
+    #[inline]
+    fn gained(&mut self, backend: u32) {
+        *self.per_backend.entry(backend).or_insert(0) += 1;
+    }
+
+    #[inline]
+    fn lost(&mut self, backend: u32) {
+        if let Some(c) = self.per_backend.get_mut(&backend) {
+            *c = c.saturating_sub(1);
         }
     }
 
@@ -215,6 +237,7 @@ impl FlowTable {
                         self.tags[b][w] = 0;
                         self.len -= 1;
                         self.stats.evicted_timeout += 1;
+                        self.lost(self.entries[i].backend);
                         return None;
                     }
                     return Some(Slot(i));
@@ -245,6 +268,11 @@ impl FlowTable {
     }
 
     pub fn set_backend(&mut self, slot: Slot, backend: u32) {
+        let old = self.entries[slot.0].backend;
+        if old != backend {
+            self.lost(old);
+            self.gained(backend);
+        }
         self.entries[slot.0].backend = backend;
     }
 
@@ -260,6 +288,8 @@ impl FlowTable {
             let t = self.tags[b][w];
             let e = &self.entries[b * WAYS + w];
             if t == tag && e.key == *key {
+                let old = e.backend;
+                self.lost(old);
                 free = Some((w, false));
                 break;
             }
@@ -269,9 +299,11 @@ impl FlowTable {
                 }
             } else if e.expires <= now {
                 if free.is_none() {
+                    let old = e.backend;
                     self.stats.evicted_timeout += 1;
                     self.len -= 1;
                     self.tags[b][w] = 0;
+                    self.lost(old);
                     free = Some((w, true));
                 }
             } else if e.last_seen < victim_seen {
@@ -288,9 +320,11 @@ impl FlowTable {
             }
             None => {
                 self.stats.evicted_capacity += 1;
+                self.lost(self.entries[b * WAYS + victim].backend);
                 victim
             }
         };
+        self.gained(backend);
         self.stats.created += 1;
         // A flow first seen mid-stream (no SYN) is taken as established.
         let state = FlowState::Established.next(key.proto, tcp_flags);
@@ -315,6 +349,7 @@ impl FlowTable {
                     self.tags[b][w] = 0;
                     self.len -= 1;
                     self.stats.evicted_timeout += 1;
+                    self.lost(self.entries[b * WAYS + w].backend);
                 }
             }
         }
@@ -402,5 +437,33 @@ mod tests {
         }
         assert_eq!(t.len(), 0);
         assert_eq!(t.stats.evicted_timeout, n as u64);
+    }
+
+    #[test]
+    fn per_backend_counts_always_add_up_to_the_live_entries() {
+        let mut t = small();
+        let mut rng = 0x1234_5678_9abc_def0u64;
+        let mut now = 0u64;
+        for step in 0..20_000u32 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            now += rng % 50_000_000;
+            let k = key((rng >> 20) as u32 % 300);
+            let h = k.hash();
+            let backend = (rng >> 40) as u32 % 5;
+            match rng % 4 {
+                0 | 1 => t.insert(&k, h, backend, tcp::SYN, now),
+                2 => {
+                    if let Some(slot) = t.find(&k, h, now) {
+                        t.set_backend(slot, backend);
+                    }
+                }
+                _ => t.sweep(now),
+            }
+            let sum: u64 = t.flows_per_backend().values().sum();
+            assert_eq!(sum, t.len() as u64, "step {step}");
+        }
+        assert!(t.len() > 0);
     }
 }

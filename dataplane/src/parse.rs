@@ -304,3 +304,104 @@ fn embedded(src: [u8; 16], dst: [u8; 16], protocol: u8, l4: &[u8]) -> Result<Emb
         proto: protocol,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eth(ethertype: u16) -> Vec<u8> {
+        let mut v = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
+        v.extend_from_slice(&ethertype.to_be_bytes());
+        v
+    }
+
+    /// An IPv6 packet whose payload is `chain` (next header = `first`).
+    fn v6(first: u8, chain: &[u8]) -> Vec<u8> {
+        let mut v = eth(0x86dd);
+        v.extend_from_slice(&[0x60, 0, 0, 0]);
+        v.extend_from_slice(&(chain.len() as u16).to_be_bytes());
+        v.extend_from_slice(&[first, 64]);
+        v.extend_from_slice(&[0x20, 1, 0x0d, 0xb8, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        v.extend_from_slice(&[0x20, 1, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10]);
+        v.extend_from_slice(chain);
+        v
+    }
+
+    const UDP: [u8; 8] = [0x13, 0x88, 0, 53, 0, 8, 0, 0];
+
+    #[test]
+    fn a_chain_of_eight_extensions_is_walked_and_nine_is_malformed() {
+        let mut chain = Vec::new();
+        for _ in 0..7 {
+            chain.extend_from_slice(&[proto::DEST_OPTS, 0, 1, 4, 0, 0, 0, 0]);
+        }
+        let mut eight = chain.clone();
+        eight.extend_from_slice(&[proto::UDP, 0, 1, 4, 0, 0, 0, 0]);
+        eight.extend_from_slice(&UDP);
+        let Ok(Parsed::Ip(ip)) = parse(&v6(proto::DEST_OPTS, &eight)) else {
+            panic!("eight extension headers should parse")
+        };
+        assert_eq!((ip.proto, ip.l4_off), (proto::UDP, 40 + 64));
+        assert_eq!(
+            ip.l4,
+            L4::Ports {
+                sport: 5000,
+                dport: 53,
+                flags: 0
+            }
+        );
+        let mut nine = chain;
+        nine.extend_from_slice(&[proto::DEST_OPTS, 0, 1, 4, 0, 0, 0, 0]);
+        nine.extend_from_slice(&[proto::UDP, 0, 1, 4, 0, 0, 0, 0]);
+        nine.extend_from_slice(&UDP);
+        assert_eq!(
+            parse(&v6(proto::DEST_OPTS, &nine)),
+            Err(DropReason::Malformed)
+        );
+    }
+
+    #[test]
+    fn hop_by_hop_after_another_header_is_malformed() {
+        let mut chain = vec![proto::HOP_BY_HOP, 0, 1, 4, 0, 0, 0, 0];
+        chain.extend_from_slice(&[proto::UDP, 0, 1, 4, 0, 0, 0, 0]);
+        chain.extend_from_slice(&UDP);
+        assert_eq!(
+            parse(&v6(proto::DEST_OPTS, &chain)),
+            Err(DropReason::Malformed)
+        );
+    }
+
+    #[test]
+    fn an_atomic_fragment_is_an_ordinary_packet() {
+        let mut chain = vec![proto::UDP, 0, 0, 0, 0, 0, 0, 7];
+        chain.extend_from_slice(&UDP);
+        let Ok(Parsed::Ip(ip)) = parse(&v6(proto::FRAGMENT, &chain)) else {
+            panic!("atomic fragment should parse")
+        };
+        assert_eq!(ip.frag, None);
+        assert!(matches!(ip.l4, L4::Ports { dport: 53, .. }));
+    }
+
+    #[test]
+    fn udp_length_beyond_the_packet_is_truncated() {
+        let mut chain = UDP;
+        chain[5] = 9;
+        assert_eq!(parse(&v6(proto::UDP, &chain)), Err(DropReason::Truncated));
+    }
+
+    #[test]
+    fn a_jumbogram_is_malformed() {
+        let mut p = v6(proto::UDP, &UDP);
+        p[18] = 0;
+        p[19] = 0;
+        assert_eq!(parse(&p), Err(DropReason::Malformed));
+    }
+
+    #[test]
+    fn arp_with_other_hardware_type_is_malformed() {
+        let mut p = eth(0x0806);
+        p.extend_from_slice(&[0, 6, 8, 0, 6, 4, 0, 1]);
+        p.extend_from_slice(&[0; 20]);
+        assert_eq!(parse(&p), Err(DropReason::Malformed));
+    }
+}

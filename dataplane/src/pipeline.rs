@@ -121,6 +121,11 @@ impl Pipeline {
         self.flows.len()
     }
 
+    /// Live flow entries per backend id.
+    pub fn flows_per_backend(&self) -> &hashbrown::HashMap<u32, u64> {
+        self.flows.flows_per_backend()
+    }
+
     /// Processes one frame that arrived on `in_port` at `now` (nanoseconds, monotonic).
     pub fn process(
         &mut self,

@@ -14,7 +14,7 @@ use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 
 use crate::counters::{Counters, DropReason};
-use crate::dpdk::{Burst, RxQueue, TxQueue};
+use crate::dpdk::{Burst, Mbuf, RxQueue, TxQueue};
 use crate::frame::Frame;
 use crate::pipeline::{Pipeline, Verdict, BURST};
 use crate::rcu::Reader;
@@ -80,6 +80,8 @@ pub struct WorkerStats {
     pub counters: Mutex<Counters>,
     /// Entries in this worker's flow table.
     pub flows: CachePadded<AtomicU64>,
+    /// Live flow entries per backend id, as of the last publication.
+    pub backend_flows: Mutex<hashbrown::HashMap<u32, u64>>,
     pub latency: LatencyHistogram,
     /// Frames for control dropped because its queue was full.
     pub control_overflow: AtomicU64,
@@ -112,6 +114,9 @@ pub struct LbWorker {
     pub pipeline: Pipeline,
     pub snapshot: Reader<Snapshot>,
     pub to_control: Arc<ArrayQueue<ControlFrame>>,
+    /// Frames control made (ARP requests, solicitations) for a port that has no tx queue to
+    /// spare for control (af_packet: one queue pair), sent by this worker: (port, frame).
+    pub from_control: Option<Arc<ArrayQueue<(u16, Mbuf)>>>,
     pub stats: Arc<WorkerStats>,
     pub counters: CounterWriter,
     /// TSC ticks per second.
@@ -139,6 +144,7 @@ impl LbWorker {
         let mut last_publish = 0u64;
         let in_port = self.rx.port();
         while !stop() {
+            self.send_from_control();
             let received = self.rx.rx_burst(&mut burst);
             let t0 = rdtsc();
             if received == 0 {
@@ -260,6 +266,28 @@ impl LbWorker {
         self.snapshot.offline();
     }
 
+    /// Sends what control handed over (rare: an empty queue costs a few loads, no write).
+    fn send_from_control(&mut self) {
+        let Some(q) = &self.from_control else {
+            return;
+        };
+        let mut tx_dropped = 0u64;
+        while let Some((port, m)) = q.pop() {
+            let Some(t) = self.tx.iter_mut().find(|t| t.port == port) else {
+                tx_dropped += 1;
+                continue;
+            };
+            let mut one = Burst::<1>::new();
+            if one.push(m).is_ok() {
+                t.queue.tx_burst(&mut one);
+            }
+            tx_dropped += one.clear() as u64;
+        }
+        if tx_dropped > 0 {
+            bump(&self.stats.tx_dropped, tx_dropped);
+        }
+    }
+
     /// Copies the pipeline's counters out for control, unless control is reading them now.
     fn publish(&self) {
         self.stats
@@ -267,6 +295,9 @@ impl LbWorker {
             .store(self.pipeline.flow_count() as u64, Ordering::Relaxed);
         if let Ok(mut c) = self.stats.counters.try_lock() {
             c.clone_from(self.pipeline.counters());
+        }
+        if let Ok(mut f) = self.stats.backend_flows.try_lock() {
+            f.clone_from(self.pipeline.flows_per_backend());
         }
     }
 }

@@ -25,7 +25,7 @@ fn main() {
     } else {
         vec![100, 1000]
     };
-    println!("| M | N | change | moved | of which forced | excess |");
+    println!("| M | N | change | moved | must move | excess |");
     println!("|---|---|---|---|---|---|");
     for n in sizes {
         let all = backends(n);
@@ -54,7 +54,7 @@ fn main() {
                 .sum();
             let forced = f64::from(forced) / f64::from(size);
             println!(
-                "| {size} | {n} | remove {k} ({:.0}%) | {:.3}% | {:.3}% | {:.3} pp |",
+                "| {size} | {n} | remove {k} ({:.1}%) | {:.3}% | {:.3}% | {:.3} pp |",
                 100.0 * k as f64 / n as f64,
                 100.0 * moved,
                 100.0 * forced,

@@ -69,6 +69,7 @@ pub struct Table {
     size: u32,
     backends: Vec<Backend>,
     entries: Vec<u32>,
+    total_weight: u64,
 }
 
 /// How evenly a table spreads over its backends with a weight above 0.
@@ -94,10 +95,12 @@ impl Table {
         } else {
             fill_weighted(size, &backends, &quotas(size, &backends))
         };
+        let total_weight = backends.iter().map(|b| u64::from(b.weight)).sum();
         Ok(Table {
             size,
             backends,
             entries,
+            total_weight,
         })
     }
 
@@ -133,8 +136,7 @@ impl Table {
 
     /// The entries backend `index` should have: `M * weight / total weight`.
     pub fn expected_entries(&self, index: usize) -> f64 {
-        let total: u64 = self.backends.iter().map(|b| u64::from(b.weight)).sum();
-        f64::from(self.size) * f64::from(self.backends[index].weight) / total as f64
+        f64::from(self.size) * f64::from(self.backends[index].weight) / self.total_weight as f64
     }
 
     /// Entry counts over the backends with weight > 0, and the largest error against weights.
@@ -347,6 +349,35 @@ impl Filler {
         }
     }
 
+    /// Claims for the `LANES` backends of `group`, in order, exactly as `claim` one after the
+    /// other would. First each walk takes `probes` steps, all lanes together and without a
+    /// branch: a lane stays on the first slot it finds empty (slots only fill up, so that is its
+    /// answer unless an earlier lane of the group takes it). Then, lane by lane, a short checked
+    /// walk from there finishes the rare walk that needs more steps or lost its slot. This trades
+    /// a few wasted probes for the mispredicted branch that ends every variable-length walk.
+    #[inline(always)]
+    fn claim_lanes(&mut self, group: &mut [(Cursor, u32); LANES], probes: u32) {
+        let mut pos: [u32; LANES] = std::array::from_fn(|g| group[g].0.pos);
+        let skip: [u32; LANES] = std::array::from_fn(|g| group[g].0.skip);
+        for _ in 0..probes {
+            for g in 0..LANES {
+                let word = self.taken[(pos[g] >> 6) as usize];
+                let busy = (word >> (pos[g] & 63)) & 1;
+                let next = self.step(pos[g], skip[g]);
+                // Branch-free select: `next` if the slot is taken, else stay.
+                let mask = 0u32.wrapping_sub(busy as u32);
+                pos[g] = (next & mask) | (pos[g] & !mask);
+            }
+        }
+        for (g, (cursor, backend)) in group.iter_mut().enumerate() {
+            let mut c = pos[g];
+            while self.is_taken(c) {
+                c = self.step(c, skip[g]);
+            }
+            self.take(c, cursor, *backend);
+        }
+    }
+
     /// Takes slot `c` for `backend`, whose cursor moves past it.
     #[inline(always)]
     fn take(&mut self, c: u32, cursor: &mut Cursor, backend: u32) {
@@ -401,6 +432,9 @@ impl Filler {
     }
 }
 
+/// Walks per lockstep group in [`Filler::claim_lanes`].
+const LANES: usize = 4;
+
 /// Equal weights: the paper's loop, every backend with weight > 0 in turn until the table is full.
 pub(crate) fn fill_round_robin(size: u32, backends: &[Backend]) -> Vec<u32> {
     let mut turns: Vec<(Cursor, u32)> = backends
@@ -410,8 +444,27 @@ pub(crate) fn fill_round_robin(size: u32, backends: &[Backend]) -> Vec<u32> {
         .map(|(i, b)| (Cursor::new(&b.name, size), i as u32))
         .collect();
     let mut filler = Filler::new(size);
+    // Lockstep groups until the table is 31/32 full; past that, walks are long enough that
+    // their ends are rare, and the lockstep's fixed probe count would waste more than it saves.
+    let lanes_until = (size / 32).max(filler.endgame + LANES as u32);
     loop {
-        for (cursor, index) in turns.iter_mut() {
+        let mut groups = turns.chunks_exact_mut(LANES);
+        for chunk in &mut groups {
+            if filler.empty > lanes_until {
+                if let Ok(group) = <&mut [(Cursor, u32); LANES]>::try_from(&mut *chunk) {
+                    // The mean walk is M / empty probes; one more lets most walks end in lockstep.
+                    filler.claim_lanes(group, size / filler.empty + 1);
+                    continue;
+                }
+            }
+            for (cursor, index) in chunk.iter_mut() {
+                filler.claim(cursor, *index);
+                if filler.empty == 0 {
+                    return filler.entries;
+                }
+            }
+        }
+        for (cursor, index) in groups.into_remainder() {
             filler.claim(cursor, *index);
             if filler.empty == 0 {
                 return filler.entries;
@@ -573,6 +626,24 @@ mod tests {
                 fill_weighted(size, &backends, &q)
             );
         }
+    }
+
+    #[test]
+    fn balance_reports_counts_and_error() {
+        let b = [
+            Backend::new("a", 2),
+            Backend::new("b", 1),
+            Backend::new("c", 0),
+        ];
+        let t = Table::build(13, &b).unwrap();
+        // Quotas: 26/3 -> 8 (+1, largest remainder), 13/3 -> 4, 0.
+        assert_eq!(t.entries_per_backend(), vec![9, 4, 0]);
+        let bal = t.balance();
+        assert_eq!((bal.min, bal.max), (4, 9));
+        assert!((bal.max_over_min - 2.25).abs() < 1e-12);
+        assert!((bal.max_error - 1.0 / 3.0).abs() < 1e-12);
+        assert!((t.expected_entries(0) - 26.0 / 3.0).abs() < 1e-12);
+        assert_eq!(t.expected_entries(2), 0.0);
     }
 
     #[test]

@@ -15,12 +15,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use control::config::{self, Config};
-use control::forwarding::{self, Ids, PortInfo, ServiceTable};
+use control::forwarding::{self, Ids, PortInfo};
 use control::health::{Change, Scheduler, SchedulerOptions};
 use control::http::{HttpServer, Response, Router, ServerOptions};
 use control::neighbour::{self, Neighbours};
 use crossbeam_queue::ArrayQueue;
-use dataplane::dpdk::{Burst, Eal, Mempool, Port, TxQueue};
+use dataplane::dpdk::{Burst, DpdkError, Eal, Mbuf, Mempool, Port, TxQueue};
 use dataplane::rcu::{self, Publisher};
 use dataplane::runtime::{self, control::control_cpu, signals, Workers};
 use dataplane::worker::{ControlFrame, LbWorker, TxPath, WorkerStats};
@@ -87,8 +87,9 @@ struct Iface {
     name: String,
     port: Port,
     pool: Mempool,
-    /// Control's own tx queue on this port (ARP requests, neighbour solicitations).
-    control_tx: TxQueue,
+    /// Control's own tx queue on this port (ARP requests, neighbour solicitations); None when
+    /// the device has no queue to spare, and worker 0 sends control's frames instead.
+    control_tx: Option<TxQueue>,
     mac: [u8; 6],
 }
 
@@ -104,6 +105,8 @@ pub struct Appliance {
     workers: Option<Workers>,
     worker_stop: Arc<AtomicBool>,
     to_control: Arc<ArrayQueue<ControlFrame>>,
+    /// Control's frames for ports without a control tx queue, sent by worker 0.
+    via_worker: Arc<ArrayQueue<(u16, Mbuf)>>,
     neighbours: Neighbours,
     health: Option<Scheduler>,
     health_rx: mpsc::Receiver<Change>,
@@ -147,12 +150,27 @@ impl Appliance {
                 &format!("sluice_pool_{i}"),
                 config.dpdk.mbufs,
             )?;
-            let port = Port::builder(&eal, &ic.device, &pool)
-                .queues(ic.queues, tx_queues)
-                .mtu(ic.mtu)
-                .start()?;
+            let open = |tx| {
+                Port::builder(&eal, &ic.device, &pool)
+                    .queues(ic.queues, tx)
+                    .mtu(ic.mtu)
+                    .start()
+            };
+            // One tx queue per worker plus one for control; a device with exactly one per
+            // worker (af_packet's single queue pair) still works, control then sends via worker 0.
+            let (port, control_tx) = match open(tx_queues) {
+                Ok(port) => {
+                    let q = port.tx_queue(tx_queues - 1)?;
+                    (port, Some(q))
+                }
+                Err(DpdkError::OutOfRange {
+                    what: "tx queues",
+                    max,
+                    ..
+                }) if max == u32::from(tx_queues - 1) => (open(tx_queues - 1)?, None),
+                Err(e) => return Err(e.into()),
+            };
             let mac = port.mac()?;
-            let control_tx = port.tx_queue(tx_queues - 1)?;
             ifaces.push(Iface {
                 name: ic.name.clone(),
                 port,
@@ -181,6 +199,8 @@ impl Appliance {
         shared.set_tables(&built.tables);
         let (publisher, readers) = rcu::new(built.snapshot, workers_total);
         let to_control = Arc::new(ArrayQueue::new(CONTROL_QUEUE));
+        let via_worker = Arc::new(ArrayQueue::new(CONTROL_QUEUE));
+        let needs_via_worker = ifaces.iter().any(|i| i.control_tx.is_none());
         let worker_stop = Arc::new(AtomicBool::new(false));
         let tsc_hz = dataplane::worker::tsc_hz();
 
@@ -221,6 +241,7 @@ impl Appliance {
         }
         let parts = Arc::new(parts);
         let queue = Arc::clone(&to_control);
+        let from_control = needs_via_worker.then(|| Arc::clone(&via_worker));
         let stop = Arc::clone(&worker_stop);
         let workers = runtime::launch(&eal, pairs, move |ctx| {
             let runtime::WorkerContext {
@@ -244,6 +265,11 @@ impl Appliance {
                 pipeline: p.pipeline,
                 snapshot: p.reader,
                 to_control: Arc::clone(&queue),
+                from_control: if index == 0 {
+                    from_control.clone()
+                } else {
+                    None
+                },
                 stats: p.stats,
                 counters,
                 tsc_hz,
@@ -265,6 +291,7 @@ impl Appliance {
             workers: Some(workers),
             worker_stop,
             to_control,
+            via_worker,
             neighbours,
             health: None,
             health_rx,
@@ -477,9 +504,14 @@ impl Appliance {
         if m.copy_from_slice(&bytes).is_err() {
             return;
         }
+        let Some(control_tx) = iface.control_tx.as_mut() else {
+            // A full hand-over queue drops the request; the next one is due soon anyway.
+            let _ = self.via_worker.push((iface.port.id(), m));
+            return;
+        };
         let mut burst = Burst::<1>::new();
         if burst.push(m).is_ok() {
-            iface.control_tx.tx_burst(&mut burst);
+            control_tx.tx_burst(&mut burst);
         }
         // Anything the NIC did not take is freed here with the burst.
     }
@@ -510,6 +542,7 @@ impl Appliance {
             s.stop();
         }
         while self.to_control.pop().is_some() {}
+        while self.via_worker.pop().is_some() {}
         self.publisher.reclaim();
         failed
     }
@@ -530,10 +563,6 @@ impl Appliance {
     /// The MAC of each interface's port, in config order.
     pub fn port_macs(&self) -> Vec<[u8; 6]> {
         self.ifaces.iter().map(|i| i.mac).collect()
-    }
-
-    pub fn port_ids(&self) -> Vec<u16> {
-        self.ifaces.iter().map(|i| i.port.id()).collect()
     }
 }
 

@@ -167,13 +167,17 @@ impl Shared {
             for (id, n) in c.backends() {
                 *t.backend.entry(id).or_default() += n;
             }
-            // TODO(backend_flows): per-backend flow counts from the flow table.
             t.flows_created += c.flows_created;
             t.evicted_timeout += c.flows_evicted_timeout;
             t.evicted_capacity += c.flows_evicted_capacity;
             t.stateless += c.flows_stateless;
             t.replies += c.replies;
             t.ptb_sent += c.ptb_sent;
+            drop(c);
+            let f = w.backend_flows.lock().unwrap_or_else(|p| p.into_inner());
+            for (&id, &n) in f.iter() {
+                *t.backend_flows.entry(id).or_default() += n;
+            }
         }
         (t, flows)
     }

@@ -138,3 +138,59 @@ fn write_text(out: &mut impl Write, table: &Table, took: Duration) -> io::Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Table {
+        let b = [
+            Backend::new("a", 2),
+            Backend::new("b", 1),
+            Backend::new("c", 0),
+        ];
+        Table::build(13, &b).unwrap()
+    }
+
+    #[test]
+    fn json_has_the_documented_shape() {
+        let t = table();
+        let mut out = Vec::new();
+        write_json(&mut out, &t).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["size"], 13);
+        assert_eq!(v["backends"][0]["name"], "a");
+        assert_eq!(v["backends"][0]["weight"], 2);
+        assert_eq!(v["backends"][0]["entries"], 9);
+        assert_eq!(v["backends"][2]["entries"], 0);
+        let slots: Vec<u64> = v["table"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_u64().unwrap())
+            .collect();
+        assert_eq!(slots.len(), 13);
+        assert!(slots.iter().all(|&i| i < 2), "only a and b have weight");
+        assert_eq!(v["fingerprint"], t.fingerprint().to_string());
+    }
+
+    #[test]
+    fn text_reports_balance_fingerprint_and_time() {
+        let t = table();
+        let mut out = Vec::new();
+        write_text(&mut out, &t, Duration::from_micros(1500)).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("M (table size)       13"), "{text}");
+        assert!(text.contains("3 (2 with weight > 0)"), "{text}");
+        assert!(text.contains("min 4, max 9"), "{text}");
+        assert!(text.contains(&t.fingerprint().to_string()), "{text}");
+        assert!(text.contains("1.500 ms"), "{text}");
+    }
+
+    #[test]
+    fn bad_input_exits_1() {
+        assert_eq!(main(13, &["a=x".into()], false), ExitCode::from(1));
+        assert_eq!(main(12, &["a".into()], false), ExitCode::from(1));
+        assert_eq!(main(13, &["a=0".into()], true), ExitCode::from(1));
+    }
+}

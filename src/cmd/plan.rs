@@ -1,12 +1,249 @@
-//! `sluice plan` (placeholder: its issue has not landed yet).
+//! `sluice plan -c new.yaml --from old.yaml`: what a config change would move, per service.
+//!
+//! Each service's Maglev table is built from both files (over backends with weight > 0, as the
+//! appliance builds them when every backend is healthy) and compared with `maglev::diff`.
+//! Nothing is applied. With `--max-move P` the exit code gates a rollout: 1 when any service
+//! would move more than P percent of its flows.
+use std::path::Path;
 use std::process::ExitCode;
 
-pub fn main(
-    _config: &std::path::Path,
-    _from: &std::path::Path,
-    _json: bool,
-    _max_move: Option<f64>,
-) -> ExitCode {
-    eprintln!("sluice plan: not available in this build yet");
-    ExitCode::from(2)
+use control::config::{self, Config, Service};
+use control::forwarding::maglev_name;
+use maglev::{diff, Backend, Diff, Table};
+use serde_json::json;
+
+/// One service's plan.
+struct ServicePlan {
+    name: String,
+    status: &'static str,
+    /// Share of flows (0..=1) whose backend changes.
+    moved: f64,
+    diff: Option<Diff>,
+    fingerprints: (Option<String>, Option<String>),
+}
+
+fn table_of(s: &Service) -> Result<Option<Table>, String> {
+    let backends: Vec<Backend> = s
+        .backends
+        .iter()
+        .filter(|b| b.weight > 0)
+        .map(|b| Backend::new(maglev_name(b.address), b.weight))
+        .collect();
+    if backends.is_empty() {
+        return Ok(None);
+    }
+    Table::build(s.table_size, &backends)
+        .map(Some)
+        .map_err(|e| format!("service {}: {e}", s.name))
+}
+
+fn plan(old: &Config, new: &Config) -> Result<Vec<ServicePlan>, String> {
+    let mut out = Vec::new();
+    for s in &new.services {
+        let before = old.services.iter().find(|o| o.name == s.name);
+        let new_table = table_of(s)?;
+        let old_table = before.map(table_of).transpose()?.flatten();
+        let fingerprints = (
+            old_table.as_ref().map(|t| t.fingerprint().to_string()),
+            new_table.as_ref().map(|t| t.fingerprint().to_string()),
+        );
+        let endpoint_changed =
+            before.is_some_and(|o| (o.vip, o.port, o.protocol) != (s.vip, s.port, s.protocol));
+        let (status, moved, d) = match (before, &old_table, &new_table) {
+            (None, _, _) => ("added", 1.0, None),
+            (Some(_), _, _) if endpoint_changed => ("endpoint changed", 1.0, None),
+            (Some(_), Some(o), Some(n)) => {
+                let d = diff(o, n);
+                let moved = d.moved_share();
+                (
+                    if moved == 0.0 { "unchanged" } else { "changed" },
+                    moved,
+                    Some(d),
+                )
+            }
+            (Some(_), None, None) => ("no usable backend before or after", 0.0, None),
+            (Some(_), None, Some(_)) => ("backends return", 1.0, None),
+            (Some(_), Some(_), None) => ("every backend drained", 1.0, None),
+        };
+        out.push(ServicePlan {
+            name: s.name.clone(),
+            status,
+            moved,
+            diff: d,
+            fingerprints,
+        });
+    }
+    for o in &old.services {
+        if !new.services.iter().any(|s| s.name == o.name) {
+            out.push(ServicePlan {
+                name: o.name.clone(),
+                status: "removed",
+                moved: 1.0,
+                diff: None,
+                fingerprints: (table_of(o)?.map(|t| t.fingerprint().to_string()), None),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn print_text(plans: &[ServicePlan]) {
+    for p in plans {
+        println!(
+            "service {}: {} — {:.3}% of flows move",
+            p.name,
+            p.status,
+            p.moved * 100.0
+        );
+        if let (Some(a), Some(b)) = &p.fingerprints {
+            if a != b {
+                println!("  table fingerprint {a} -> {b}");
+            }
+        }
+        let Some(d) = &p.diff else { continue };
+        for b in &d.backends {
+            let weight = match (b.old_weight, b.new_weight) {
+                (Some(o), Some(n)) if o == n => format!("weight {n}"),
+                (Some(o), Some(n)) => format!("weight {o} -> {n}"),
+                (None, Some(n)) => format!("new, weight {n}"),
+                (Some(o), None) => format!("removed (was weight {o})"),
+                (None, None) => String::new(),
+            };
+            println!(
+                "  {:<40} {:<24} entries {:>7} -> {:<7} gains {:>7.3}%  loses {:>7.3}%",
+                b.name,
+                weight,
+                b.old_entries,
+                b.new_entries,
+                b.gained_share() * 100.0,
+                b.lost_share() * 100.0
+            );
+        }
+    }
+}
+
+fn to_json(plans: &[ServicePlan]) -> serde_json::Value {
+    json!({
+        "services": plans.iter().map(|p| json!({
+            "name": p.name,
+            "status": p.status,
+            "moved_percent": p.moved * 100.0,
+            "fingerprint_before": p.fingerprints.0,
+            "fingerprint_after": p.fingerprints.1,
+            "backends": p.diff.as_ref().map(|d| d.backends.iter().map(|b| json!({
+                "name": b.name,
+                "old_weight": b.old_weight,
+                "new_weight": b.new_weight,
+                "old_entries": b.old_entries,
+                "new_entries": b.new_entries,
+                "gained_percent": b.gained_share() * 100.0,
+                "lost_percent": b.lost_share() * 100.0,
+            })).collect::<Vec<_>>()).unwrap_or_default(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn main(config: &Path, from: &Path, json: bool, max_move: Option<f64>) -> ExitCode {
+    if let Some(m) = max_move {
+        if !(0.0..=100.0).contains(&m) {
+            eprintln!("sluice plan: --max-move expects a percentage from 0 to 100, got {m}");
+            return ExitCode::from(1);
+        }
+    }
+    let (old, new) = match (config::load_file(from), config::load_file(config)) {
+        (Ok(o), Ok(n)) => (o, n),
+        (o, n) => {
+            for e in [o.err(), n.err()].into_iter().flatten() {
+                eprintln!("{e}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    let plans = match plan(&old, &new) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("sluice plan: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&to_json(&plans)).unwrap_or_default()
+        );
+    } else {
+        print_text(&plans);
+    }
+    if let Some(limit) = max_move {
+        let over: Vec<&ServicePlan> = plans.iter().filter(|p| p.moved * 100.0 > limit).collect();
+        if !over.is_empty() {
+            for p in over {
+                eprintln!(
+                    "sluice plan: service {} would move {:.3}% of its flows, more than --max-move {limit}%",
+                    p.name,
+                    p.moved * 100.0
+                );
+            }
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(backends: &[(&str, u32)]) -> Config {
+        let mut y = String::from(
+            "interfaces:\n  - name: u\n    device: net_null0\n    address: 192.0.2.10/24\n    gateway: 192.0.2.1\nservices:\n  - name: web\n    vip: 198.51.100.10\n    port: 80\n    protocol: tcp\n    table_size: 65537\n    backends:\n",
+        );
+        for (a, w) in backends {
+            y.push_str(&format!("      - address: {a}\n        weight: {w}\n"));
+        }
+        config::load_str(&y, "t.yaml").unwrap()
+    }
+
+    #[test]
+    fn removing_one_of_four_moves_its_quarter_and_little_else() {
+        let old = cfg(&[
+            ("203.0.113.1", 1),
+            ("203.0.113.2", 1),
+            ("203.0.113.3", 1),
+            ("203.0.113.4", 1),
+        ]);
+        let new = cfg(&[("203.0.113.1", 1), ("203.0.113.2", 1), ("203.0.113.3", 1)]);
+        let p = plan(&old, &new).unwrap();
+        assert_eq!(p.len(), 1);
+        assert!((0.24..0.27).contains(&p[0].moved), "moved {}", p[0].moved);
+        let d = p[0].diff.as_ref().unwrap();
+        let gone = d.backends.iter().find(|b| b.name == "203.0.113.4").unwrap();
+        assert_eq!(gone.new_weight, None);
+        // Every flow of the removed backend moves; Maglev moves few others (the paper's bound).
+        assert!(
+            (gone.lost_share() - 0.25).abs() < 0.01,
+            "lost {}",
+            gone.lost_share()
+        );
+        assert!(
+            p[0].moved <= gone.lost_share() + 0.015,
+            "moved {}",
+            p[0].moved
+        );
+    }
+
+    #[test]
+    fn identical_configs_move_nothing_and_a_new_service_moves_all() {
+        let a = cfg(&[("203.0.113.1", 1), ("203.0.113.2", 1)]);
+        let p = plan(&a, &a).unwrap();
+        assert_eq!(p[0].status, "unchanged");
+        assert_eq!(p[0].moved, 0.0);
+        let mut b = a.clone();
+        b.services[0].name = "web2".into();
+        let p = plan(&a, &b).unwrap();
+        assert_eq!(
+            p.iter().map(|p| p.status).collect::<Vec<_>>(),
+            vec!["added", "removed"]
+        );
+    }
 }

@@ -155,7 +155,11 @@ impl PortBuilder {
             // Virtual devices without an MTU setting (net_ring) carry any frame up to their
             // mbuf size: accept that when the MTU asked for is the Ethernet default or less.
             let fixed_but_fine = rc == -libc::ENOTSUP && mtu <= 1500;
-            if !fixed_but_fine {
+            // af_packet reports a fixed 1518-byte max frame, but what it carries is whatever
+            // its kernel interface does: accept the MTU when the kernel's is large enough.
+            let kernel_carries_it = rc == -libc::EINVAL
+                && kernel_mtu(info.if_index).is_some_and(|k| k >= u32::from(mtu));
+            if !fixed_but_fine && !kernel_carries_it {
                 check("rte_eth_dev_set_mtu", rc)?;
             }
         }
@@ -225,6 +229,33 @@ impl PortBuilder {
             tx: tx & info.tx_offload_capa,
         }
     }
+}
+
+/// The MTU of the kernel interface behind a device (af_packet, tap), if it has one.
+fn kernel_mtu(if_index: u32) -> Option<u32> {
+    if if_index == 0 {
+        return None;
+    }
+    // SAFETY: ifreq is plain old data; zeroed is a valid value that we then fill.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    // SAFETY: ifr_name has room for IF_NAMESIZE bytes, which if_indextoname writes at most.
+    let named = unsafe { libc::if_indextoname(if_index, ifr.ifr_name.as_mut_ptr()) };
+    if named.is_null() {
+        return None;
+    }
+    // SAFETY: a plain datagram socket, only used for the ioctl and closed right after.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fd is an open socket and ifr a valid ifreq naming the interface.
+    let rc = unsafe { libc::ioctl(fd, libc::SIOCGIFMTU, &mut ifr) };
+    // SAFETY: fd is ours and closed once.
+    unsafe { libc::close(fd) };
+    // SAFETY: on success SIOCGIFMTU filled the ifru_mtu member of the union.
+    (rc == 0)
+        .then(|| unsafe { ifr.ifr_ifru.ifru_mtu })
+        .and_then(|m| u32::try_from(m).ok())
 }
 
 fn in_range(what: &'static str, requested: u16, min: u16, max: u16) -> Result<(), DpdkError> {

@@ -105,7 +105,8 @@ pub fn walk_extensions(packet: &[u8]) -> Result<UpperLayer, WireError> {
     let mut next = packet[field::NEXT_HEADER];
     let mut off = HEADER_LEN;
     let mut fragment = None;
-    for _ in 0..MAX_EXT_HEADERS {
+    // One step per extension header plus the final step that meets the upper layer.
+    for _ in 0..=MAX_EXT_HEADERS {
         match next {
             proto::HOP_BY_HOP | proto::ROUTING | proto::DEST_OPTS => {
                 if next == proto::HOP_BY_HOP && off != HEADER_LEN {

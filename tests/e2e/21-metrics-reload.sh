@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# /metrics and reloads of the real `sluice run` on a net_pcap vdev.
+# (a) The scrape, parsed by prometheus_client's OpenMetrics parser, has every design.md family
+#     with its type and label names; the counters match the capture fed in; sluice_table_info's
+#     fingerprint equals `sluice maglev --json` for the same backends; a backend whose http
+#     health check is refused goes down (sluice_backend_up 0, out of the table) while one
+#     served by a local http.server stays up.
+# (b) Reloads: SIGHUP with a backend added applies (success +1, epoch up, /state shows it); a
+#     YAML syntax error and a non-prime table_size are refused with file:line:column in the
+#     log and nothing changed; a restart-only change is refused and says so; a storm of 100
+#     SIGHUPs coalesces (1..100 reloads) and sluice stays healthy; POST /-/reload applies;
+#     counters survive reloads; SIGTERM exits 0.
+# Environment: SLUICE (default: build target/release).
+set -euo pipefail
+E2E_NAME=metrics-reload
+source "$(dirname "$0")/lib/sluice.sh"
+W=$E2E_WORK
+e2e_binary
+export PYTHONPATH="$E2E_REPO/tests/pcap"
+RW=("$PY" "$E2E_REPO/tests/pcap/reload_world.py")
+OM=("$PY" "$E2E_REPO/tests/pcap/om.py")
+CFG=$W/sluice.yaml
+LOG=$W/sluice.log
+
+jget() { "$PY" -c 'import json,sys; d=json.loads(sys.argv[1])
+for k in sys.argv[2:]: d=d[int(k) if isinstance(d, list) else k]
+print(d)' "$@"; }
+# metric NAME K=V...: the sample's value as the OpenMetrics parser reads it ("" if absent).
+metric() { "${OM[@]}" get "$METRICS" "$@" || true; }
+expect() { # expect WHAT GOT WANT
+  if [ "$2" = "$3" ]; then e2e_pass "$1 = $3"; else e2e_fail "$1: got '${2}', want '$3'"; fi
+}
+# wait_for SECONDS CMD...: until CMD succeeds.
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    kill -0 "$SLUICE_PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+}
+fingerprint() { # fingerprint BACKEND...: what `sluice maglev --json` says for these backends
+  local args=()
+  for b in "$@"; do args+=(--backend "$b=100"); done
+  "$SLUICE" maglev --json --size 4099 "${args[@]}" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["fingerprint"])'
+}
+# The services' static view in /state (names, backends, weights, fingerprints), and its epoch.
+state_view() {
+  e2e_get /state | "$PY" -c 'import json,sys; s=json.load(sys.stdin)
+print(json.dumps({"epoch": s["epoch"], "services": [{"name": x["name"], "vip": x["vip"], "port": x["port"],
+  "fingerprint": x["fingerprint"], "backends": [(b["address"], b["weight"], b["up"]) for b in x["backends"]]}
+  for x in s["services"]]}, sort_keys=True))'
+}
+backends_of() { e2e_get /state | "$PY" -c 'import json,sys; s=json.load(sys.stdin)
+print(" ".join("%s=%s" % (b["address"], b["weight"]) for x in s["services"] if x["name"] == sys.argv[1] for b in x["backends"]))' "$1"; }
+
+# The health-check target: an http.server on 127.0.0.3 (nothing listens on 127.0.0.2).
+mkdir -p "$W/www"
+"$PY" -u -m http.server --bind 127.0.0.3 --directory "$W/www" 0 >"$W/http.log" 2>&1 &
+E2E_PIDS+=("$!")
+deadline=$((SECONDS + 10))
+until hc_port=$(sed -n 's/^Serving HTTP on 127.0.0.3 port \([0-9]*\).*/\1/p' "$W/http.log") && [ -n "$hc_port" ]; do
+  [ "$SECONDS" -lt "$deadline" ] || e2e_die "http.server on 127.0.0.3 did not start: $(cat "$W/http.log")"
+  sleep 0.1
+done
+
+want=$("${RW[@]}" traffic "$W/in.pcap")
+EAL=$("$PY" -c 'import json,sys; w,p=sys.argv[1:3]; print(json.dumps(["--no-huge","--no-pci","-m","256","-l","0-1",
+  "--main-lcore","0","--file-prefix",p,"--log-level","lib.eal:error",
+  f"--vdev=net_pcap0,rx_pcap={w}/in.pcap,tx_pcap={w}/out0.pcap,tx_pcap={w}/out1.pcap"]))' "$W" "$E2E_PREFIX")
+config() { "${RW[@]}" config "$CFG" "$1" --eal "$EAL" --hc-port "$hc_port"; }
+
+config base >/dev/null
+"$SLUICE" check -c "$CFG" >"$W/check.log" 2>&1 || e2e_die "sluice check rejects the config: $(cat "$W/check.log")"
+e2e_start "$CFG" "$LOG"
+e2e_wait_metrics "$LOG" 30 || e2e_die "sluice did not start (no metrics address)"
+e2e_log "sluice pid $SLUICE_PID, metrics at $METRICS"
+
+# --- (a) the scrape ---------------------------------------------------------------------
+frames=$(jget "$want" frames)
+rx_done() { [ "$(metric sluice_rx_packets_total port=uplink queue=0)" = "$frames" ]; }
+wait_for 20 rx_done || e2e_die "sluice did not receive all $frames frames"
+sleep 0.5 # workers publish their counters within a millisecond of going idle
+"${OM[@]}" families "$METRICS" | sed "s/^/    /" | tee "$W/families.txt"
+grep -q '^    FAIL' "$W/families.txt" && e2e_fail "some metric families are missing or wrong" \
+  || e2e_pass "every design.md metric family, with its type and labels (OpenMetrics parser)"
+
+expect "sluice_rx_packets_total (frames in the capture)" "$(metric sluice_rx_packets_total port=uplink queue=0)" "$frames"
+tx_want=$(($(jget "$want" forwarded) + $(jget "$want" replies)))
+expect "sluice_tx_packets_total (forwarded + ARP replies)" "$(metric sluice_tx_packets_total port=uplink queue=0)" "$tx_want"
+for s in web dns hc; do
+  expect "sluice_service_packets_total{service=$s}" "$(metric sluice_service_packets_total service=$s)" "$(jget "$want" "$s")"
+  expect "sluice_service_bytes_total{service=$s}" "$(metric sluice_service_bytes_total service=$s)" "$(jget "$want" "${s}_bytes")"
+done
+for s in web dns; do
+  sum=0
+  for b in $(backends_of "$s"); do
+    n=$(metric sluice_backend_packets_total service=$s backend="${b%=*}")
+    [ "${n:-0}" -gt 0 ] || e2e_fail "backend ${b%=*} of $s got no packets"
+    sum=$((sum + ${n:-0}))
+  done
+  expect "sum of sluice_backend_packets_total{service=$s}" "$sum" "$(jget "$want" "$s")"
+done
+expect 'sluice_dropped_packets_total{reason="not_vip"}' "$(metric sluice_dropped_packets_total reason=not_vip)" "$(jget "$want" not_vip)"
+expect "sluice_replies_total" "$(metric sluice_replies_total)" "$(jget "$want" replies)"
+expect "sluice_flows_created_total" "$(metric sluice_flows_created_total)" "$(jget "$want" flows)"
+core=$(e2e_get /metrics | sed -n 's/^sluice_flows{core="\([0-9]*\)"}.*/\1/p' | head -n 1)
+expect "sluice_flows{core=$core}" "$(metric sluice_flows core="$core")" "$(jget "$want" flows)"
+expect "sluice_packet_latency_seconds_count (one per packet sent)" "$(metric sluice_packet_latency_seconds_count)" "$tx_want"
+free=$(metric sluice_mempool_free port=uplink)
+if [ -n "$free" ] && [ "$free" -gt 0 ] && [ "$free" -le 4095 ]; then e2e_pass "sluice_mempool_free{port=uplink} = $free (of 4095)"; else e2e_fail "sluice_mempool_free{port=uplink} = '$free'"; fi
+version=$("$SLUICE" version | sed -n 's/^sluice //p')
+dpdk=$("$SLUICE" version | sed -n 's/^dpdk: //p')
+expect "sluice_build_info{version=$version,dpdk=$dpdk}" "$(metric sluice_build_info version="$version" dpdk="$dpdk")" 1
+expect "sluice_table_info{service=web} fingerprint = sluice maglev" \
+  "$(metric sluice_table_info service=web fingerprint="$(fingerprint 203.0.113.11 203.0.113.12)")" 1
+expect "sluice_table_info{service=dns} fingerprint = sluice maglev" \
+  "$(metric sluice_table_info service=dns fingerprint="$(fingerprint 203.0.113.21 203.0.113.22)")" 1
+
+# Health: 127.0.0.2 refuses the http probe (down after fall=2 x 300ms); 127.0.0.3 answers.
+hc_settled() {
+  [ "$(metric sluice_backend_up service=hc backend=127.0.0.2)" = 0 ] &&
+    [ "$(metric sluice_backend_up service=hc backend=127.0.0.3)" = 1 ]
+}
+if wait_for 15 hc_settled; then
+  e2e_pass "health: sluice_backend_up{hc,127.0.0.2} = 0 (refused), {hc,127.0.0.3} = 1 (http 200)"
+else
+  e2e_fail "health: backend_up 127.0.0.2=$(metric sluice_backend_up service=hc backend=127.0.0.2) 127.0.0.3=$(metric sluice_backend_up service=hc backend=127.0.0.3), want 0 and 1"
+fi
+expect "sluice_table_info{service=hc} = sluice maglev of the healthy backend only" \
+  "$(metric sluice_table_info service=hc fingerprint="$(fingerprint 127.0.0.3)")" 1
+err=$(e2e_get /state | "$PY" -c 'import json,sys; s=json.load(sys.stdin)
+print([b for x in s["services"] if x["name"]=="hc" for b in x["backends"] if b["address"]=="127.0.0.2"][0]["health_check"]["last_error"])')
+[ "$err" != None ] && e2e_pass "/state names the failed probe: $err" || e2e_fail "/state has no last_error for 127.0.0.2"
+
+# --- (b) reloads ------------------------------------------------------------------------
+reloads() { metric sluice_config_reloads_total result="$1"; }
+epoch() { metric sluice_config_epoch; }
+[ "$(reloads success)" = 0 ] && [ "$(reloads failure)" = 0 ] || e2e_fail "reload counters are not 0 at start"
+
+# A backend added: applied.
+e0=$(epoch)
+config more >/dev/null
+kill -HUP "$SLUICE_PID"
+ok1() { [ "$(reloads success)" = 1 ]; }
+wait_for 10 ok1 && e2e_pass "SIGHUP with a backend added: sluice_config_reloads_total{result=success} = 1" \
+  || e2e_fail "SIGHUP with a backend added: success = $(reloads success), failure = $(reloads failure)"
+e1=$(epoch)
+[ "$e1" -gt "$e0" ] && e2e_pass "sluice_config_epoch rose: $e0 -> $e1" || e2e_fail "sluice_config_epoch $e0 -> $e1"
+expect "/state web backends" "$(backends_of web)" "203.0.113.11=100 203.0.113.12=100 203.0.113.13=100"
+expect "sluice_table_info{service=web} after the reload = sluice maglev of 3 backends" \
+  "$(metric sluice_table_info service=web fingerprint="$(fingerprint 203.0.113.11 203.0.113.12 203.0.113.13)")" 1
+grep -q "^sluice: reloaded $CFG" "$LOG" && e2e_pass "the log says the reload was applied" || e2e_fail "no 'reloaded' line in the log"
+
+# Invalid files: refused whole, nothing changes, the log says where.
+failures=0
+for bad in bad-syntax bad-table; do
+  before=$(state_view)
+  line=$(jget "$(config "$bad")" line)
+  kill -HUP "$SLUICE_PID"
+  failures=$((failures + 1))
+  okf() { [ "$(reloads failure)" = "$failures" ]; }
+  wait_for 10 okf && e2e_pass "$bad: sluice_config_reloads_total{result=failure} = $failures" \
+    || e2e_fail "$bad: failure = $(reloads failure), want $failures"
+  expect "$bad: success count" "$(reloads success)" 1
+  expect "$bad: sluice_config_epoch" "$(epoch)" "$e1"
+  [ "$(state_view)" = "$before" ] && e2e_pass "$bad: /state unchanged" || e2e_fail "$bad: /state changed: $(state_view)"
+  if grep -Eq "^$CFG:$line:[0-9]+: " "$LOG"; then
+    e2e_pass "$bad: the log names file:line:column ($(grep -Eo "^$CFG:$line:[0-9]+: .*" "$LOG" | head -n 1 | cut -c1-110))"
+  else
+    e2e_fail "$bad: no '$CFG:$line:COLUMN:' in the log"
+  fi
+done
+
+# A restart-only setting: refused, and the log says a restart is needed.
+before=$(state_view)
+config restart >/dev/null
+kill -HUP "$SLUICE_PID"
+failures=$((failures + 1))
+wait_for 10 okf && e2e_pass "restart-only change (flows.capacity): failure = $failures" \
+  || e2e_fail "restart-only change: failure = $(reloads failure), want $failures"
+expect "restart-only change: sluice_config_epoch" "$(epoch)" "$e1"
+[ "$(state_view)" = "$before" ] && e2e_pass "restart-only change: /state unchanged" || e2e_fail "restart-only change: /state changed"
+grep -q "need a restart: flows" "$LOG" && e2e_pass "the log says flows need a restart" || e2e_fail "no 'need a restart: flows' in the log"
+
+# A storm of 100 SIGHUPs within a second: coalesced, applied at least once, sluice healthy.
+config storm >/dev/null
+s0=$(reloads success)
+e_before=$(epoch)
+started=$(date +%s%N)
+for _ in $(seq 100); do kill -HUP "$SLUICE_PID"; done
+took_ms=$((($(date +%s%N) - started) / 1000000))
+sleep 1
+settled() { local a b; a=$(reloads success); sleep 0.3; b=$(reloads success); [ "$a" = "$b" ]; }
+wait_for 10 settled || true
+kill -0 "$SLUICE_PID" 2>/dev/null || e2e_die "sluice died in the SIGHUP storm"
+s1=$(reloads success)
+n=$((s1 - s0))
+if [ "$n" -ge 1 ] && [ "$n" -le 100 ]; then
+  e2e_pass "100 SIGHUPs in ${took_ms} ms: $n reload(s) applied (coalesced), sluice up"
+else
+  e2e_fail "100 SIGHUPs: $n reloads applied, want 1..100"
+fi
+expect "storm: failure count" "$(reloads failure)" "$failures"
+e_after=$(epoch)
+[ $((e_after - e_before)) -ge "$n" ] && e2e_pass "storm: epoch $e_before -> $e_after (at least one per applied reload)" \
+  || e2e_fail "storm: epoch $e_before -> $e_after for $n reloads"
+expect "storm: /state epoch = sluice_config_epoch" "$(e2e_get /state | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["epoch"])')" "$e_after"
+expect "storm: /state web backends" "$(backends_of web)" "203.0.113.11=100 203.0.113.12=50 203.0.113.13=100"
+code=$(curl -s --noproxy '*' --max-time 2 -o /dev/null -w '%{http_code}' "$METRICS/healthz" || true)
+expect "storm: /healthz status" "$code" 200
+
+# POST /-/reload applies the file like SIGHUP.
+config post >/dev/null
+s0=$(reloads success)
+code=$(curl -s --noproxy '*' --max-time 2 -o /dev/null -w '%{http_code}' -X POST "$METRICS/-/reload" || true)
+expect "POST /-/reload status" "$code" 200
+okp() { [ "$(reloads success)" = $((s0 + 1)) ]; }
+wait_for 10 okp && e2e_pass "POST /-/reload: success = $((s0 + 1))" || e2e_fail "POST /-/reload: success = $(reloads success), want $((s0 + 1))"
+expect "POST /-/reload: /state dns backends" "$(backends_of dns)" "203.0.113.21=100 203.0.113.22=100 203.0.113.23=100"
+
+# Counters are not reset by reloads.
+for s in web dns; do
+  expect "after the reloads: sluice_service_packets_total{service=$s}" "$(metric sluice_service_packets_total service=$s)" "$(jget "$want" "$s")"
+done
+expect "after the reloads: sluice_rx_packets_total" "$(metric sluice_rx_packets_total port=uplink queue=0)" "$frames"
+
+e2e_stop 20
+[ "$SLUICE_RC" -eq 0 ] && e2e_pass "SIGTERM: exit 0" || e2e_fail "sluice exited with $SLUICE_RC after SIGTERM (want 0)"
+grep -q '^sluice: stopped cleanly$' "$LOG" || e2e_fail "sluice did not log a clean stop"
+[ "$E2E_FAILED" -eq 0 ] || exit 1
+e2e_pass "metrics and reloads end to end"

@@ -1,0 +1,105 @@
+# Shared helpers for the end-to-end tests that drive the real `sluice run` binary.
+# Source it after setting E2E_NAME; it creates $E2E_WORK, and its EXIT trap stops every process
+# the test started (by pid), removes the work directory and the test's DPDK runtime directory.
+# shellcheck shell=bash
+
+E2E_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+# Debian's interpreter: it has scapy and prometheus_client (a pyenv `python3` may not).
+PY=${PY:-/usr/bin/python3}
+SLUICE=${SLUICE:-}
+E2E_PREFIX="sluice-e2e-${E2E_NAME:?set E2E_NAME}-$$"
+E2E_WORK=$(mktemp -d "/tmp/sluice-e2e-${E2E_NAME}.XXXXXX")
+E2E_PIDS=()
+E2E_FAILED=0
+
+e2e_log() { printf '%s: %s\n' "$E2E_NAME" "$*" >&2; }
+e2e_pass() { printf 'PASS: %s: %s\n' "$E2E_NAME" "$*"; }
+e2e_fail() {
+  printf 'FAIL: %s: %s\n' "$E2E_NAME" "$*"
+  E2E_FAILED=1
+}
+e2e_die() {
+  e2e_fail "$*"
+  exit 1
+}
+
+e2e_cleanup() {
+  local rc=$? pid
+  for pid in "${E2E_PIDS[@]}"; do
+    kill -0 "$pid" 2>/dev/null || continue
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if [ "$rc" -ne 0 ] && [ -z "${E2E_KEEP:-}" ]; then
+    for f in "$E2E_WORK"/*.log; do
+      [ -f "$f" ] || continue
+      echo "--- $f (last 40 lines)" >&2
+      tail -n 40 "$f" >&2
+    done
+  fi
+  if [ -n "${E2E_KEEP:-}" ]; then
+    echo "kept $E2E_WORK" >&2
+  else
+    rm -rf "$E2E_WORK"
+  fi
+  rm -rf "/var/run/dpdk/$E2E_PREFIX"
+  exit "$rc"
+}
+trap e2e_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Finds (or builds) the release binary; SLUICE overrides.
+e2e_binary() {
+  if [ -z "$SLUICE" ]; then
+    # Another build may hold cargo's lock: cargo waits for it.
+    (cd "$E2E_REPO" && timeout 900 cargo build --release -q --bin sluice) || e2e_die "cargo build --release --bin sluice failed"
+    SLUICE="${CARGO_TARGET_DIR:-$E2E_REPO/target}/release/sluice"
+  fi
+  [ -x "$SLUICE" ] || e2e_die "no sluice binary at $SLUICE"
+}
+
+# e2e_start CONFIG LOG: starts `sluice run -c CONFIG` in the background; sets SLUICE_PID.
+e2e_start() {
+  "$SLUICE" run -c "$1" >"$2" 2>&1 &
+  SLUICE_PID=$!
+  E2E_PIDS+=("$SLUICE_PID")
+}
+
+# e2e_wait_metrics LOG SECONDS: waits for "sluice: metrics on http://ADDR/metrics"; sets METRICS.
+e2e_wait_metrics() {
+  local log=$1 deadline=$((SECONDS + $2)) addr
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    addr=$(sed -n 's|^sluice: metrics on http://\([^/]*\)/metrics$|\1|p' "$log" | head -n 1)
+    if [ -n "$addr" ]; then
+      METRICS="http://$addr"
+      return 0
+    fi
+    kill -0 "$SLUICE_PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# e2e_get PATH: the body of GET $METRICS/PATH (2 s timeout, no proxy).
+e2e_get() { curl -sS --noproxy '*' --max-time 2 -f "$METRICS$1"; }
+
+# e2e_sample NAME{LABELS}: one sample's value from /metrics (exact series match), or nothing.
+e2e_sample() {
+  e2e_get /metrics | awk -v s="$1" '$1 == s { v = $2 } END { if (v != "") print v }'
+}
+
+# e2e_stop SECONDS: SIGTERM, then waits for the exit; sets SLUICE_RC (124 when it hung).
+e2e_stop() {
+  local deadline=$((SECONDS + $1))
+  kill -TERM "$SLUICE_PID" 2>/dev/null || true
+  while kill -0 "$SLUICE_PID" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+  if kill -0 "$SLUICE_PID" 2>/dev/null; then
+    SLUICE_RC=124
+    kill -KILL "$SLUICE_PID" 2>/dev/null || true
+    wait "$SLUICE_PID" 2>/dev/null || true
+  else
+    SLUICE_RC=0
+    wait "$SLUICE_PID" || SLUICE_RC=$?
+  fi
+}

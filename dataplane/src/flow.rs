@@ -464,6 +464,6 @@ mod tests {
             let sum: u64 = t.flows_per_backend().values().sum();
             assert_eq!(sum, t.len() as u64, "step {step}");
         }
-        assert!(t.len() > 0);
+        assert!(!t.is_empty());
     }
 }

@@ -3,51 +3,11 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Bencher, BenchmarkId, Criterion, Throughput};
-use maglev::{flow, permutation, Backend, Table};
+use maglev::{flow, Backend, Table};
 
-fn backends(n: usize) -> Vec<Backend> {
-    (0..n)
-        .map(|i| {
-            Backend::new(
-                format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256),
-                1,
-            )
-        })
-        .collect()
-}
-
-/// The paper's loop (section 3.4, Pseudocode 1) written directly: the permutation computed as
-/// `(offset + next * skip) % M`, `entry` initialised to -1 and probed for emptiness.
-fn paper_build(size: u32, backends: &[Backend]) -> Vec<i32> {
-    let m = u64::from(size);
-    let perm: Vec<(u64, u64)> = backends
-        .iter()
-        .map(|b| {
-            let (offset, skip) = permutation(&b.name, size);
-            (u64::from(offset), u64::from(skip))
-        })
-        .collect();
-    let n = backends.len();
-    let mut next = vec![0u64; n];
-    let mut entry = vec![-1i32; size as usize];
-    let mut filled = 0u64;
-    loop {
-        for i in 0..n {
-            let (offset, skip) = perm[i];
-            let mut c = (offset + next[i] * skip) % m;
-            while entry[c as usize] >= 0 {
-                next[i] += 1;
-                c = (offset + next[i] * skip) % m;
-            }
-            entry[c as usize] = i as i32;
-            next[i] += 1;
-            filled += 1;
-            if filled == m {
-                return entry;
-            }
-        }
-    }
-}
+#[path = "common/paper.rs"]
+mod paper;
+use paper::{backends, paper_build};
 
 /// Times `timed`, running `other` (untimed) before each run: the two benchmarks of a pair then
 /// share the same load over time, which on a busy 2-core machine matters more than anything.
@@ -67,9 +27,9 @@ fn interleaved(b: &mut Bencher, timed: impl Fn(), other: impl Fn()) {
 fn build(c: &mut Criterion) {
     let mut group = c.benchmark_group("build");
     group
-        .sample_size(10)
+        .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
+        .measurement_time(Duration::from_secs(4));
     for size in [65537u32, 655_373] {
         for n in [10usize, 100, 1000] {
             // The baseline gets the canonical (sorted) order, so the two tables must be equal.

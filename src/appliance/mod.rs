@@ -167,7 +167,13 @@ impl Appliance {
                     what: "tx queues",
                     max,
                     ..
-                }) if max == u32::from(tx_queues - 1) => (open(tx_queues - 1)?, None),
+                }) if max == u32::from(tx_queues - 1) => {
+                    eprintln!(
+                        "sluice: {}: {} has no tx queue to spare for control; worker 0 sends its ARP/ND requests",
+                        ic.name, ic.device
+                    );
+                    (open(tx_queues - 1)?, None)
+                }
                 Err(e) => return Err(e.into()),
             };
             let mac = port.mac()?;

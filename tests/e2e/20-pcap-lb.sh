@@ -6,7 +6,8 @@
 # over backends, one backend per flow, the appliance's replies, and /metrics counters.
 #
 # The input is a FIFO fed in phases (tests/pcap/lb_feed.py) so the l2-dsr backends' ARP
-# replies arrive after sluice asked for them. tx_pcap is given twice: queue 0 is the worker's,
+# replies arrive after sluice asked for them (a FIFO read blocks until a 32-frame burst is full,
+# so that phase ends with 32 filler frames). tx_pcap is given twice: queue 0 is the worker's,
 # queue 1 control's (its ARP requests). Environment: SLUICE (default: build target/release).
 set -euo pipefail
 E2E_NAME=pcap-lb
@@ -67,5 +68,21 @@ e2e_pass "SIGTERM: sluice stopped cleanly, exit 0"
 PYTHONPATH="$E2E_REPO/tests/pcap" timeout 120 "$PY" "$E2E_REPO/tests/pcap/lb_verify.py" \
   --input "$W/in.pcap" --manifest "$W/manifest.json" --output "$W/out0.pcap" \
   --ctl-output "$W/out1.pcap" --metrics "$W/metrics.txt" || e2e_fail "the captures or counters are wrong"
+
+# A second opinion on every checksum in the capture (outer and inner), from Wireshark's
+# dissectors. TCP inside an ICMP error is excluded: the quote is cut short on purpose.
+if command -v tshark >/dev/null; then
+  ts() { tshark -n -r "$W/out0.pcap" -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE \
+    -o tcp.check_checksum:TRUE "$@" 2>/dev/null | wc -l; }
+  total=$(ts) arp=$(ts -Y arp) good=$(ts -Y 'ip.checksum.status == 1')
+  bad=$(ts -Y 'ip.checksum.status == 0 || udp.checksum.status == 0 || icmp.checksum.status == 0 || (tcp.checksum.status == 0 && !icmp)')
+  if [ "$total" -gt 0 ] && [ "$bad" -eq 0 ] && [ $((good + arp)) -eq "$total" ]; then
+    e2e_pass "tshark: $good IP frames with good checksums, none bad, $arp ARP"
+  else
+    e2e_fail "tshark: $total frames, $good with a good IP checksum, $arp ARP, $bad with a bad checksum"
+  fi
+else
+  e2e_log "tshark not installed: skipping its checksum cross-check"
+fi
 [ "$E2E_FAILED" -eq 0 ] || exit 1
 e2e_pass "pcap load balancing end to end"

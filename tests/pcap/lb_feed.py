@@ -85,9 +85,12 @@ def main():
     rec = open(a.record, "wb")
     rec.write(PCAP_HEADER)
     db = lb_traffic.BY_NAME["db"]
-    mac, _ = wait("sluice's ARP requests for the l2-dsr backends", deadline,
-                  lambda: (lambda m, s: (m, s) if set(db.backends) <= s else None)(
-                      *arp_requests(a.ctl_capture)))
+
+    def asked_for_every_backend():
+        mac, asked = arp_requests(a.ctl_capture)
+        return mac if set(db.backends) <= asked else None
+
+    mac = wait("sluice's ARP requests for the l2-dsr backends", deadline, asked_for_every_backend)
     phase_a, phase_b, phase_c = lb_traffic.build(mac)
     fed = []
 

@@ -9,8 +9,7 @@ capture sluice wrote against that intent, reading every packet with scapy.
 import random
 from dataclasses import dataclass, field
 
-from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, Raw  # noqa: F401 (re-exported)
-from scapy.layers.inet import GRE
+from scapy.all import ARP, GRE, ICMP, IP, TCP, UDP, Ether, Raw
 
 APPLIANCE_IP = "192.0.2.10"
 GATEWAY_IP = "192.0.2.1"
@@ -78,21 +77,17 @@ def config_yaml(eal_args, listen="127.0.0.1:0", services=SERVICES, table_size=65
 
 
 class Traffic:
-    """Frames in feed order, each with what sluice must do with it."""
+    """Packet factory: random clients (seeded), whole flows, a unique tag in every payload."""
 
     def __init__(self, appliance_mac, seed=20):
         self.mac = appliance_mac
         self.rng = random.Random(seed)
-        self.frames = []  # (bytes, intent dict)
         self._seq = 0
 
     def _tag(self):
         # Every frame carries a unique tag in its payload: no two inputs are alike.
         self._seq += 1
         return b"sluice-e2e-%06d;" % self._seq
-
-    def add(self, pkt, **intent):
-        self.frames.append((bytes(pkt), intent))
 
     def eth(self, src=CLIENT_L2_SRC):
         return Ether(src=src, dst=self.mac)
@@ -115,9 +110,9 @@ class Traffic:
             if payload:
                 p = p / Raw(payload)
             else:
-                # An empty TCP segment would repeat another flow's bytes: make each unique.
+                # No payload to tag: a unique IP id keeps every input packet distinct.
+                self._seq += 1
                 p[IP].id = self._seq % 65536
-                self._tag()
             seq += max(len(payload), 1)
             out.append((p, dict(kind="forward", service=svc.name, flow=flow)))
         return out

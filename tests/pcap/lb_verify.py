@@ -12,7 +12,7 @@ import sys
 from collections import Counter, defaultdict
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
-from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, IPerror, rdpcap
+from scapy.all import ARP, ICMP, IP, UDP, IPerror, rdpcap
 
 import lb_traffic
 

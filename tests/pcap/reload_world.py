@@ -33,6 +33,10 @@ interfaces:
     address: 192.0.2.10/24
     gateway: 192.0.2.1
     gateway_mac: "{gw}"
+flows:
+  # Longer than the test: the flow counts it checks must not age out.
+  udp_timeout: 10m
+  tcp_established_timeout: 10m
 services:
   - name: web
     vip: {web_vip}
@@ -65,10 +69,10 @@ services:
       kind: http
       port: {probe_port}
       path: /
-      interval: 300ms
-      timeout: 200ms
+      interval: 500ms
+      timeout: 400ms
       rise: 1
-      fall: 2
+      fall: 3
 metrics:
   listen: 127.0.0.1:0
 """
@@ -88,7 +92,7 @@ VARIANTS = {
     "bad-table": ("    forwarding: gue\n    table_size: 4099\n",
                   "    forwarding: gue\n    table_size: 4000\n"),
     # A restart-only setting.
-    "restart": ("metrics:\n", "flows:\n  capacity: 4096\nmetrics:\n"),
+    "restart": ("  udp_timeout: 10m\n", "  udp_timeout: 10m\n  capacity: 4096\n"),
     # Valid: "more" plus a draining-weight change, for the SIGHUP storm.
     "storm": ("      - address: 203.0.113.12\n",
               "      - address: 203.0.113.12\n        weight: 50\n      - address: 203.0.113.13\n"),
@@ -152,7 +156,7 @@ def traffic(path):
     for vip in (WEB[0], DNS[0]):
         streams.append([("replies", Ether(src="02:00:00:00:03:01", dst="ff:ff:ff:ff:ff:ff")
                          / ARP(op=1, hwsrc="02:00:00:00:03:01", psrc="192.0.2.77", pdst=vip))])
-    want["flows"] = 70
+    want.update(web_flows=40, dns_flows=30, flows=70)
     while streams:
         i = rng.randrange(len(streams))
         kind, p = streams[i].pop(0)

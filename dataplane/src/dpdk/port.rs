@@ -252,10 +252,12 @@ fn kernel_mtu(if_index: u32) -> Option<u32> {
     let rc = unsafe { libc::ioctl(fd, libc::SIOCGIFMTU, &mut ifr) };
     // SAFETY: fd is ours and closed once.
     unsafe { libc::close(fd) };
-    // SAFETY: on success SIOCGIFMTU filled the ifru_mtu member of the union.
-    (rc == 0)
-        .then(|| unsafe { ifr.ifr_ifru.ifru_mtu })
-        .and_then(|m| u32::try_from(m).ok())
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: SIOCGIFMTU succeeded, so it filled the ifru_mtu member of the union.
+    let mtu = unsafe { ifr.ifr_ifru.ifru_mtu };
+    u32::try_from(mtu).ok()
 }
 
 fn in_range(what: &'static str, requested: u16, min: u16, max: u16) -> Result<(), DpdkError> {

@@ -6,6 +6,7 @@
 E2E_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 # Debian's interpreter: it has scapy and prometheus_client (a pyenv `python3` may not).
 PY=${PY:-/usr/bin/python3}
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
 SLUICE=${SLUICE:-}
 E2E_PREFIX="sluice-e2e-${E2E_NAME:?set E2E_NAME}-$$"
 E2E_WORK=$(mktemp -d "/tmp/sluice-e2e-${E2E_NAME}.XXXXXX")
@@ -13,7 +14,7 @@ E2E_PIDS=()
 E2E_FAILED=0
 
 e2e_log() { printf '%s: %s\n' "$E2E_NAME" "$*" >&2; }
-e2e_pass() { printf 'PASS: %s: %s\n' "$E2E_NAME" "$*"; }
+e2e_pass() { printf 'PASS: %s: %s [%ss]\n' "$E2E_NAME" "$*" "$SECONDS"; }
 e2e_fail() {
   printf 'FAIL: %s: %s\n' "$E2E_NAME" "$*"
   E2E_FAILED=1
@@ -70,7 +71,7 @@ e2e_start() {
 e2e_wait_metrics() {
   local log=$1 deadline=$((SECONDS + $2)) addr
   while [ "$SECONDS" -lt "$deadline" ]; do
-    addr=$(sed -n 's|^sluice: metrics on http://\([^/]*\)/metrics$|\1|p' "$log" | head -n 1)
+    addr=$(sed -n 's|^sluice: metrics on http://\([^/]*\)/metrics$|\1|p' "$log" 2>/dev/null | head -n 1)
     if [ -n "$addr" ]; then
       METRICS="http://$addr"
       return 0

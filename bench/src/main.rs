@@ -1,0 +1,473 @@
+//! sluice-gen: a DPDK traffic generator for sluice's tests and benchmarks. It sends many flows
+//! to the VIPs, receives what the load balancer forwards, and prints one JSON result: rates,
+//! one-way latency (TSC stamped in each packet), packets per backend and flow affinity.
+//!
+//! usage: sluice-gen EAL-ARGS... -- --port DEV --vip ADDR [options]   (see --help)
+
+mod packet;
+mod stats;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use dataplane::dpdk::{Burst, Eal, Mempool, Port, RxQueue, TxQueue};
+use dataplane::runtime::signals;
+use serde_json::json;
+
+use packet::{BackendKey, Received, Target, Template, L4};
+use stats::{Affinity, Backends, Histogram};
+
+const BURST: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// TCP ACK packets: established flows, each flow sent round-robin.
+    Ack,
+    /// TCP SYN, every packet a new 5-tuple (all flow-table misses).
+    Syn,
+    /// UDP datagrams, each flow sent round-robin.
+    Udp,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice-gen",
+    about = "DPDK traffic generator for sluice (EAL args before --)"
+)]
+struct Options {
+    /// Device to send on (and receive on unless --rx-port).
+    #[arg(long)]
+    port: String,
+    /// Device to receive on, if not --port.
+    #[arg(long)]
+    rx_port: Option<String>,
+    /// Target VIP; repeat for several (IPv4 and IPv6 may be mixed; flow i goes to VIP i % n).
+    #[arg(long = "vip", required = true)]
+    vips: Vec<IpAddr>,
+    /// Destination port.
+    #[arg(long, default_value_t = 80)]
+    dport: u16,
+    #[arg(long, value_enum, default_value_t = Mode::Ack)]
+    mode: Mode,
+    /// Distinct flows (ack, udp); syn mode uses a new 5-tuple per packet.
+    #[arg(long, default_value_t = 1024)]
+    flows: u32,
+    /// Frame size in bytes without FCS (raised to what the headers and stamp need).
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Packets per second (TSC-paced); 0 = as fast as the port takes them.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Stop sending after this many seconds.
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Stop sending after this many packets (measured phase).
+    #[arg(long)]
+    count: Option<u64>,
+    /// Before measuring, send every flow once at --prewarm-rate (fills the flow tables).
+    #[arg(long)]
+    prewarm: bool,
+    #[arg(long, default_value_t = 500_000)]
+    prewarm_rate: u64,
+    /// After sending, keep receiving this long (or until everything came back).
+    #[arg(long, default_value_t = 500)]
+    drain_ms: u64,
+    /// Give up if the link is not up within this many seconds.
+    #[arg(long, default_value_t = 30)]
+    link_timeout: u64,
+    #[arg(long, default_value = "02:00:00:00:00:01", value_parser = parse_mac)]
+    src_mac: [u8; 6],
+    #[arg(long, default_value = "02:00:00:00:00:02", value_parser = parse_mac)]
+    dst_mac: [u8; 6],
+    /// A backend (IP, or MAC for l2-dsr) flows may move away from; repeat for several.
+    #[arg(long = "allow-moves-from", value_parser = parse_backend)]
+    allow_moves_from: Vec<BackendKey>,
+    /// Write "flow first last" for every flow seen to FILE.
+    #[arg(long)]
+    dump_flows: Option<std::path::PathBuf>,
+    /// Answer ARP requests for any IPv4 address with 02:00:<address> (l2-dsr backends).
+    #[arg(long)]
+    arp_reply: bool,
+    /// Mbufs in the generator's pool.
+    #[arg(long, default_value_t = 16383)]
+    mbufs: u32,
+}
+
+fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        return Err(format!("{s:?}: want six hex bytes separated by ':'"));
+    }
+    let mut mac = [0u8; 6];
+    for (m, p) in mac.iter_mut().zip(parts) {
+        *m = u8::from_str_radix(p, 16).map_err(|e| format!("{s:?}: {e}"))?;
+    }
+    Ok(mac)
+}
+
+fn parse_backend(s: &str) -> Result<BackendKey, String> {
+    match s.parse::<IpAddr>() {
+        Ok(ip) => Ok(BackendKey::Ip(ip)),
+        Err(_) => parse_mac(s).map(BackendKey::Mac),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let split = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let eal_args = args.get(1..split).unwrap_or(&[]).to_vec();
+    let app = std::iter::once(args[0].clone())
+        .chain(args.get(split + 1..).unwrap_or(&[]).iter().cloned());
+    let o = Options::parse_from(app);
+    match run(&eal_args, &o) {
+        Ok(result) => {
+            println!("{result}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sluice-gen: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn rdtsc() -> u64 {
+    // SAFETY: rte_rdtsc only reads the time-stamp counter.
+    unsafe { dpdk_sys::rte_rdtsc() }
+}
+
+fn tsc_hz() -> u64 {
+    // SAFETY: rte_get_tsc_hz reads a value EAL measured at init.
+    unsafe { dpdk_sys::rte_get_tsc_hz() }.max(1)
+}
+
+/// Flow numbers syn mode cycles through before a 5-tuple repeats (IPv4 client space).
+const SYN_SPACE: u32 = packet::MAX_V4_CLIENTS * packet::PORTS_PER_CLIENT;
+
+/// Everything the receive side keeps.
+struct Rx {
+    backends: Backends,
+    affinity: Affinity,
+    latency: Histogram,
+    /// Packets of the measured phase back, and of the prewarm.
+    received: u64,
+    prewarm_received: u64,
+    other: u64,
+    arp_replies: u64,
+    first_rx_tsc: u64,
+    last_rx_tsc: u64,
+    last_key: Option<(BackendKey, u16)>,
+}
+
+struct Gen<'a> {
+    o: &'a Options,
+    pool: Mempool,
+    tx: TxQueue,
+    rx: RxQueue,
+    templates: Vec<Template>,
+    hz: u64,
+    /// Packets the port took, and offers it refused (freed and offered again: backpressure).
+    sent: u64,
+    refused: u64,
+    state: Rx,
+    /// TSC at which the measured phase began (packets stamped before it are prewarm).
+    measure_start: u64,
+}
+
+impl Gen<'_> {
+    /// Sends up to `n` packets of consecutive flow numbers from `next`; returns how many left.
+    fn send(&mut self, next: &mut u64, n: usize, flows: u64) -> Result<usize, String> {
+        let mut burst = Burst::<BURST>::new();
+        let now = rdtsc();
+        for _ in 0..n.min(BURST) {
+            let flow = (*next % flows) as u32;
+            let t = &self.templates[flow as usize % self.templates.len()];
+            let mut m = self.pool.alloc().map_err(|e| e.to_string())?;
+            let buf = m.append(t.len()).map_err(|e| e.to_string())?;
+            t.write(buf, flow, now);
+            if burst.push(m).is_err() {
+                break;
+            }
+            *next += 1;
+        }
+        let want = burst.len();
+        let sent = self.tx.tx_burst(&mut burst);
+        // The port is full: free the refused tail and offer those flows again next time.
+        let refused = burst.clear();
+        *next -= refused as u64;
+        self.refused += refused as u64;
+        debug_assert_eq!(want, sent + refused);
+        self.sent += sent as u64;
+        Ok(sent)
+    }
+
+    /// Receives one burst and accounts for it.
+    fn receive(&mut self) -> usize {
+        let mut burst = Burst::<BURST>::new();
+        let n = self.rx.rx_burst(&mut burst);
+        if n == 0 {
+            return 0;
+        }
+        let now = rdtsc();
+        let mut replies = Burst::<BURST>::new();
+        for mut m in burst.drain() {
+            match packet::parse(m.data()) {
+                Received::Ours(r) => {
+                    let s = &mut self.state;
+                    let id = match s.last_key {
+                        Some((k, id)) if k == r.backend => id,
+                        _ => {
+                            let id = s.backends.id(r.backend);
+                            s.last_key = Some((r.backend, id));
+                            id
+                        }
+                    };
+                    if let Some(c) = s.backends.packets.get_mut(usize::from(id) - 1) {
+                        *c += 1;
+                    }
+                    s.affinity.see(r.flow, id, &s.backends);
+                    if r.tsc >= self.measure_start {
+                        s.received += 1;
+                        s.latency.record(
+                            now.saturating_sub(r.tsc).saturating_mul(1_000_000_000) / self.hz,
+                        );
+                        if s.first_rx_tsc == 0 {
+                            s.first_rx_tsc = now;
+                        }
+                        s.last_rx_tsc = now;
+                    } else {
+                        s.prewarm_received += 1;
+                    }
+                }
+                Received::ArpRequest { target } if self.o.arp_reply => {
+                    if packet::arp_reply(m.data_mut(), packet::mac_for(target))
+                        && replies.push(m).is_ok()
+                    {
+                        self.state.arp_replies += 1;
+                    }
+                }
+                _ => self.state.other += 1,
+            }
+        }
+        if !replies.is_empty() {
+            self.tx.tx_burst(&mut replies);
+        }
+        n
+    }
+
+    /// Sends `flows` flow numbers from `next` at `rate` pps (0 = max) until `until` says stop.
+    fn stream(
+        &mut self,
+        next: &mut u64,
+        flows: u64,
+        rate: u64,
+        mut until: impl FnMut(u64, u64) -> bool,
+    ) -> Result<(), String> {
+        let start = rdtsc();
+        let first = *next;
+        loop {
+            let now = rdtsc();
+            let done = *next - first;
+            if signals::stop_requested() || until(now - start, done) {
+                return Ok(());
+            }
+            let room = if rate == 0 {
+                BURST as u64
+            } else {
+                let due = u128::from(now - start) * u128::from(rate) / u128::from(self.hz);
+                (due as u64).saturating_sub(done).min(BURST as u64)
+            };
+            if room > 0 {
+                self.send(next, room as usize, flows)?;
+            }
+            self.receive();
+        }
+    }
+
+    /// Receives until `expected` measured packets are back or `quiet` passes without any.
+    fn drain(&mut self, quiet: Duration, expected: impl Fn(&Rx) -> bool) {
+        let mut last = Instant::now();
+        while last.elapsed() < quiet && !expected(&self.state) {
+            if self.receive() > 0 {
+                last = Instant::now();
+            }
+        }
+    }
+}
+
+fn run(eal_args: &[String], o: &Options) -> Result<serde_json::Value, String> {
+    if o.flows == 0 {
+        return Err("--flows must be at least 1".into());
+    }
+    if o.flows > SYN_SPACE {
+        return Err(format!("--flows at most {SYN_SPACE}"));
+    }
+    signals::install().map_err(|e| format!("signal handlers: {e}"))?;
+    let eal = Eal::init(eal_args).map_err(|e| e.to_string())?;
+    let pool =
+        Mempool::with_default_buffers(&eal, "sluice_gen", o.mbufs).map_err(|e| e.to_string())?;
+    let open = |dev: &str| {
+        Port::builder(&eal, dev, &pool)
+            .queues(1, 1)
+            .descriptors(1024, 1024)
+            .start()
+            .map_err(|e| format!("{dev}: {e}"))
+    };
+    let tx_port = open(&o.port)?;
+    let rx_port = match &o.rx_port {
+        Some(dev) if dev != &o.port => open(dev)?,
+        _ => tx_port.clone(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(o.link_timeout);
+    for p in [&tx_port, &rx_port] {
+        while !p.link().map(|l| l.up).unwrap_or(false) {
+            if Instant::now() > deadline || signals::stop_requested() {
+                return Err(format!(
+                    "{}: link not up after {} s",
+                    p.name(),
+                    o.link_timeout
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let l4 = match o.mode {
+        Mode::Ack => L4::TcpAck,
+        Mode::Syn => L4::TcpSyn,
+        Mode::Udp => L4::Udp,
+    };
+    let templates: Vec<Template> = o
+        .vips
+        .iter()
+        .map(|vip| {
+            Template::new(
+                Target {
+                    vip: *vip,
+                    port: o.dport,
+                },
+                l4,
+                o.size,
+                o.src_mac,
+                o.dst_mac,
+            )
+        })
+        .collect();
+    let tracked = if o.mode == Mode::Syn { 0 } else { o.flows };
+    let hz = tsc_hz();
+    let mut g = Gen {
+        o,
+        pool: pool.clone(),
+        tx: tx_port.tx_queue(0).map_err(|e| e.to_string())?,
+        rx: rx_port.rx_queue(0).map_err(|e| e.to_string())?,
+        templates,
+        hz,
+        sent: 0,
+        refused: 0,
+        state: Rx {
+            backends: Backends::default(),
+            affinity: Affinity::new(
+                tracked,
+                o.allow_moves_from.iter().copied().collect::<BTreeSet<_>>(),
+            ),
+            latency: Histogram::default(),
+            received: 0,
+            prewarm_received: 0,
+            other: 0,
+            arp_replies: 0,
+            first_rx_tsc: 0,
+            last_rx_tsc: 0,
+            last_key: None,
+        },
+        measure_start: 0,
+    };
+    eprintln!(
+        "sluice-gen: link up on {}, tsc {} Hz, sending",
+        tx_port.name(),
+        hz
+    );
+
+    let mut next = 0u64;
+    let mut prewarm_sent = 0;
+    if o.prewarm {
+        let flows = u64::from(o.flows);
+        g.stream(&mut next, flows, o.prewarm_rate, |_, done| done >= flows)?;
+        prewarm_sent = g.sent;
+        g.drain(Duration::from_millis(o.drain_ms), |s| {
+            s.prewarm_received >= prewarm_sent
+        });
+    }
+    let flows = if o.mode == Mode::Syn {
+        u64::from(SYN_SPACE)
+    } else {
+        u64::from(o.flows)
+    };
+    g.measure_start = rdtsc();
+    let sent_before = g.sent;
+    let started = Instant::now();
+    let limit_tsc = o.seconds.map(|s| (s * hz as f64) as u64);
+    g.stream(&mut next, flows, o.rate, |elapsed, done| {
+        limit_tsc.is_some_and(|l| elapsed >= l) || o.count.is_some_and(|c| done >= c)
+    })?;
+    let duration = started.elapsed().as_secs_f64();
+    let sent = g.sent - sent_before;
+    g.drain(Duration::from_millis(o.drain_ms), |s| s.received >= sent);
+
+    let s = &g.state;
+    let rx_span = s.last_rx_tsc.saturating_sub(s.first_rx_tsc) as f64 / hz as f64;
+    let q = |x| s.latency.quantile(x);
+    let mut result = json!({
+        "mode": format!("{:?}", o.mode).to_lowercase(),
+        "frame_size": g.templates.iter().map(Template::len).max(),
+        "vips": o.vips.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "flows": if o.mode == Mode::Syn { serde_json::Value::Null } else { o.flows.into() },
+        "rate_asked_pps": o.rate,
+        "sent": sent,
+        "received": s.received,
+        "lost": sent.saturating_sub(s.received),
+        "tx_refused": g.refused,
+        "rx_other": s.other,
+        "arp_replies": s.arp_replies,
+        "duration_s": duration,
+        "tx_pps": sent as f64 / duration.max(1e-9),
+        "rx_pps": s.received as f64 / duration.max(1e-9),
+        "rx_span_pps": if rx_span > 0.0 { s.received as f64 / rx_span } else { 0.0 },
+        "latency_ns": {
+            "count": s.latency.count(),
+            "p50": q(0.5), "p99": q(0.99), "p99.9": q(0.999),
+            "max": if s.latency.count() > 0 { Some(s.latency.max()) } else { None },
+        },
+        "per_backend": s.backends.per_backend(),
+        "prewarm": { "sent": prewarm_sent, "received": s.prewarm_received },
+    });
+    if tracked > 0 {
+        result["flows_seen"] = s.affinity.flows_seen.into();
+        result["flows_moved"] = s.affinity.flows_moved.into();
+        result["moves"] = s.affinity.moves.into();
+        result["moves_disallowed"] = s.affinity.moves_disallowed.into();
+        result["disallowed_examples"] = s
+            .affinity
+            .disallowed_examples
+            .iter()
+            .map(|(f, a, b)| json!([f, a.to_string(), b.to_string()]))
+            .collect::<Vec<_>>()
+            .into();
+    }
+    if let Some(path) = &o.dump_flows {
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        );
+        for (flow, first, last) in s.affinity.dump(&s.backends) {
+            writeln!(out, "{flow} {first} {last}")
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        out.flush()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    drop(g);
+    drop((tx_port, rx_port));
+    Ok(result)
+}

@@ -1,0 +1,372 @@
+//! Instructions per packet of the pure pipeline for a flow hit and a flow miss, meant to run
+//! under `valgrind --tool=callgrind --toggle-collect='*ipp_measured_region*'` (bench/callgrind.sh):
+//! everything outside `ipp_measured_region` (snapshot, Maglev tables, packet building, warm-up)
+//! is left out of the count.
+//!
+//! usage: ipp --mode ipip|gue|l2-dsr --path hit|miss-syn|miss-ack [--packets N] [--flows F]
+//!        [--api burst|one] [--time REPEATS]
+//!
+//! hit: F flows are opened (SYN, then one ACK) before the region; the region sends N ACKs
+//! cycling over them. miss-syn: every packet of the region is a SYN of a new flow (Maglev and
+//! insert). miss-ack: every packet is a non-SYN of an unknown flow (lookup fails, then Maglev
+//! and insert; what a failover or a lost entry costs). Frames are 60 bytes (a 64-byte frame
+//! without its FCS). Exits 1 unless every packet was forwarded and the flow table grew as the
+//! path says. `--time R` also runs the region R times natively and prints ns/packet (noisy).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use dataplane::{
+    BackendSpec, Egress, FlowConfig, Forwarding, Frame, HashKind, InterfaceSpec, Pipeline,
+    PipelineConfig, Proto, ServiceSpec, Snapshot, SnapshotBuilder, Verdict, WhenAllDown,
+};
+use etherparse::PacketBuilder;
+
+const HEADROOM: usize = 128;
+const BUF: usize = 256;
+const FRAME_LEN: usize = 60;
+const BURST: usize = 32;
+const PORT: u16 = 0;
+const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
+const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xc1];
+const BACKENDS: u8 = 10;
+const TABLE_SIZE: u32 = 65537;
+/// One VIP per forwarding mode, port 80, TCP.
+const VIP_PORT: u16 = 80;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Path {
+    Hit,
+    MissSyn,
+    MissAck,
+}
+
+struct Options {
+    mode: Forwarding,
+    mode_name: String,
+    path: Path,
+    packets: usize,
+    flows: usize,
+    burst: bool,
+    time: usize,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut o = Options {
+        mode: Forwarding::Ipip,
+        mode_name: "ipip".into(),
+        path: Path::Hit,
+        packets: 4096,
+        flows: 10_000,
+        burst: true,
+        time: 0,
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let v = args
+            .get(i + 1)
+            .ok_or(format!("{} needs a value", args[i]))?;
+        let num = || v.parse::<usize>().map_err(|e| format!("{}: {e}", args[i]));
+        match args[i].as_str() {
+            "--mode" => {
+                o.mode = match v.as_str() {
+                    "ipip" => Forwarding::Ipip,
+                    "gue" => Forwarding::Gue,
+                    "l2-dsr" => Forwarding::L2Dsr,
+                    m => return Err(format!("--mode: ipip, gue or l2-dsr, not {m}")),
+                };
+                o.mode_name = v.clone();
+            }
+            "--path" => {
+                o.path = match v.as_str() {
+                    "hit" => Path::Hit,
+                    "miss-syn" => Path::MissSyn,
+                    "miss-ack" => Path::MissAck,
+                    p => return Err(format!("--path: hit, miss-syn or miss-ack, not {p}")),
+                }
+            }
+            "--packets" => o.packets = num()?,
+            "--flows" => o.flows = num()?,
+            "--api" => o.burst = v == "burst",
+            "--time" => o.time = num()?,
+            a => return Err(format!("unknown argument {a}")),
+        }
+        i += 2;
+    }
+    if o.packets == 0 || o.packets % BURST != 0 {
+        return Err(format!("--packets must be a positive multiple of {BURST}"));
+    }
+    if o.flows == 0 || o.flows > 250 * 60_000 {
+        return Err("--flows must be 1..=15000000".into());
+    }
+    Ok(o)
+}
+
+fn vip(mode: Forwarding) -> [u8; 4] {
+    match mode {
+        Forwarding::Ipip => [198, 51, 100, 10],
+        Forwarding::Gue => [198, 51, 100, 11],
+        Forwarding::L2Dsr => [198, 51, 100, 12],
+    }
+}
+
+/// Ten on-link backends behind each VIP, in a real Maglev table (M = 65537).
+fn snapshot() -> Result<Snapshot, String> {
+    let mut b = SnapshotBuilder::new().interface(InterfaceSpec {
+        port: PORT,
+        mac: OUR_MAC,
+        ipv4: Some((Ipv4Addr::new(192, 0, 2, 10), 24)),
+        ipv6: None,
+        mtu: 1500,
+        ipv4_checksum_offload: false,
+    });
+    for (id, mode) in [
+        (1u32, Forwarding::Ipip),
+        (2, Forwarding::Gue),
+        (3, Forwarding::L2Dsr),
+    ] {
+        let names: Vec<maglev::Backend> = (0..BACKENDS)
+            .map(|i| maglev::Backend::new(format!("192.0.2.{}", 101 + i), 100))
+            .collect();
+        let table = maglev::Table::build(TABLE_SIZE, &names).map_err(|e| e.to_string())?;
+        let backends: Vec<BackendSpec> = table
+            .backends()
+            .iter()
+            .enumerate()
+            .map(|(i, be)| {
+                let address: Ipv4Addr = be.name.parse().map_err(|e| format!("{e}"))?;
+                Ok(BackendSpec {
+                    id: id * 100 + i as u32,
+                    address: IpAddr::V4(address),
+                    weight: 100,
+                    up: true,
+                    egress: Egress {
+                        port: PORT,
+                        next_hop_mac: Some([0x02, 0, 0, 0, 1, address.octets()[3]]),
+                    },
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        b = b.service(ServiceSpec {
+            id,
+            name: format!("bench-{id}"),
+            vip: IpAddr::V4(Ipv4Addr::from(vip(mode))),
+            port: VIP_PORT,
+            proto: Proto::Tcp,
+            hash: HashKind::FiveTuple,
+            forwarding: mode,
+            when_all_down: WhenAllDown::Drop,
+            table: table.entries().to_vec(),
+            fallback_table: table.entries().to_vec(),
+            backends,
+        });
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+/// The i-th client flow: 203.0.113.0/24 (250 hosts) times source ports from 1024.
+fn client(i: usize) -> ([u8; 4], u16) {
+    ([203, 0, 113, 1 + (i % 250) as u8], 1024 + (i / 250) as u16)
+}
+
+/// A 60-byte TCP frame of flow `i` in a buffer with headroom, as an mbuf holds it.
+fn frame_buf(mode: Forwarding, i: usize, syn: bool) -> Result<[u8; BUF], String> {
+    let (src, sport) = client(i);
+    let b = PacketBuilder::ethernet2(CLIENT_MAC, OUR_MAC)
+        .ipv4(src, vip(mode), 64)
+        .tcp(sport, VIP_PORT, 1000, 64240);
+    let b = if syn { b.syn() } else { b.ack(1) };
+    let mut pkt = Vec::with_capacity(FRAME_LEN);
+    b.write(&mut pkt, &[]).map_err(|e| e.to_string())?;
+    // Ethernet padding up to the 60-byte minimum, as it arrives from the wire.
+    pkt.resize(FRAME_LEN, 0);
+    let mut buf = [0u8; BUF];
+    buf[HEADROOM..HEADROOM + FRAME_LEN].copy_from_slice(&pkt);
+    Ok(buf)
+}
+
+/// The counted region: the pipeline over prepared buffers, verdicts stored for checking.
+#[inline(never)]
+fn ipp_measured_region(
+    p: &mut Pipeline,
+    snap: &Snapshot,
+    bufs: &mut [[u8; BUF]],
+    verdicts: &mut [Verdict],
+    now: u64,
+    burst: bool,
+) {
+    if burst {
+        for (chunk, vs) in bufs.chunks_mut(BURST).zip(verdicts.chunks_mut(BURST)) {
+            let mut it = chunk.iter_mut();
+            let mut frames: [Frame<'_>; BURST] = std::array::from_fn(|_| {
+                match it.next() {
+                    Some(b) => Frame::new(b, HEADROOM, FRAME_LEN),
+                    None => Frame::new(&mut [], 0, 0),
+                }
+                .unwrap_or_else(|_| std::process::abort())
+            });
+            p.process_burst(&mut frames, PORT, snap, now, vs);
+        }
+    } else {
+        for (b, v) in bufs.iter_mut().zip(verdicts.iter_mut()) {
+            match Frame::new(b, HEADROOM, FRAME_LEN) {
+                Ok(mut f) => *v = p.process(&mut f, PORT, snap, now),
+                Err(_) => std::process::abort(),
+            }
+        }
+    }
+    std::hint::black_box(&verdicts);
+}
+
+/// Fresh buffers for the region (the pipeline rewrites frames in place).
+fn region_bufs(o: &Options) -> Result<Vec<[u8; BUF]>, String> {
+    (0..o.packets)
+        .map(|k| match o.path {
+            // Visit the flows with a stride so consecutive packets are not neighbours.
+            Path::Hit => frame_buf(o.mode, (k * 7919) % o.flows, false),
+            Path::MissSyn => frame_buf(o.mode, o.flows + k, true),
+            Path::MissAck => frame_buf(o.mode, o.flows + k, false),
+        })
+        .collect()
+}
+
+fn run(o: &Options) -> Result<(), String> {
+    let snap = snapshot()?;
+    let cfg = PipelineConfig {
+        flows: FlowConfig {
+            capacity: 1 << 20,
+            // The new-flow cap would make a long miss run stateless; the cost of the
+            // stateful miss is what is measured.
+            max_new_flows_per_second: 0,
+            ..FlowConfig::default()
+        },
+        ptb_per_second: 1000,
+    };
+    let mut p = Pipeline::new(&cfg);
+    let now = 1_000_000_000u64;
+    // Warm-up: open the hit path's flows (SYN then ACK); the miss paths warm the same
+    // table so both measure against F live entries.
+    let mut warm = vec![Verdict::ToControl; BURST];
+    for syn in [true, false] {
+        for start in (0..o.flows).step_by(BURST) {
+            let mut bufs: Vec<[u8; BUF]> = (start..(start + BURST).min(o.flows))
+                .map(|i| frame_buf(o.mode, i, syn))
+                .collect::<Result<_, _>>()?;
+            let n = bufs.len();
+            ipp_warm(&mut p, &snap, &mut bufs, &mut warm[..n], now)?;
+        }
+    }
+    let flows_before = p.flow_count();
+    if flows_before != o.flows {
+        return Err(format!("warm-up: {flows_before} flows, want {}", o.flows));
+    }
+    let mut bufs = region_bufs(o)?;
+    let mut verdicts = vec![Verdict::ToControl; o.packets];
+    let fwd_before = p.counters().forwarded;
+    ipp_measured_region(&mut p, &snap, &mut bufs, &mut verdicts, now + 1000, o.burst);
+    check(o, &p, &verdicts, fwd_before, flows_before)?;
+
+    let mut ns = Vec::new();
+    for _ in 0..o.time {
+        // A fresh pipeline per repeat so the miss path always misses.
+        let mut q = Pipeline::new(&cfg);
+        for syn in [true, false] {
+            for start in (0..o.flows).step_by(BURST) {
+                let mut wb: Vec<[u8; BUF]> = (start..(start + BURST).min(o.flows))
+                    .map(|i| frame_buf(o.mode, i, syn))
+                    .collect::<Result<_, _>>()?;
+                let n = wb.len();
+                ipp_warm(&mut q, &snap, &mut wb, &mut warm[..n], now)?;
+            }
+        }
+        let mut bufs = region_bufs(o)?;
+        let t = Instant::now();
+        ipp_measured_region(&mut q, &snap, &mut bufs, &mut verdicts, now + 1000, o.burst);
+        ns.push(t.elapsed().as_nanos() as f64 / o.packets as f64);
+    }
+    ns.sort_by(f64::total_cmp);
+    let timing = if ns.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ",\"ns_per_packet\":{{\"min\":{:.1},\"median\":{:.1},\"max\":{:.1}}}",
+            ns[0],
+            ns[ns.len() / 2],
+            ns[ns.len() - 1]
+        )
+    };
+    println!(
+        "{{\"mode\":\"{}\",\"path\":\"{}\",\"api\":\"{}\",\"packets\":{},\"flows\":{},\"flows_after\":{}{}}}",
+        o.mode_name,
+        match o.path {
+            Path::Hit => "hit",
+            Path::MissSyn => "miss-syn",
+            Path::MissAck => "miss-ack",
+        },
+        if o.burst { "burst" } else { "one" },
+        o.packets,
+        o.flows,
+        p.flow_count(),
+        timing
+    );
+    Ok(())
+}
+
+/// Warm-up bursts: every packet must be forwarded.
+fn ipp_warm(
+    p: &mut Pipeline,
+    snap: &Snapshot,
+    bufs: &mut [[u8; BUF]],
+    verdicts: &mut [Verdict],
+    now: u64,
+) -> Result<(), String> {
+    let mut frames: Vec<Frame<'_>> = bufs
+        .iter_mut()
+        .map(|b| Frame::new(b, HEADROOM, FRAME_LEN).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    p.process_burst(&mut frames, PORT, snap, now, verdicts);
+    match verdicts
+        .iter()
+        .find(|v| !matches!(v, Verdict::Forward { .. }))
+    {
+        Some(v) => Err(format!("warm-up packet not forwarded: {v:?}")),
+        None => Ok(()),
+    }
+}
+
+fn check(
+    o: &Options,
+    p: &Pipeline,
+    verdicts: &[Verdict],
+    fwd_before: u64,
+    flows_before: usize,
+) -> Result<(), String> {
+    if let Some(v) = verdicts
+        .iter()
+        .find(|v| !matches!(v, Verdict::Forward { .. }))
+    {
+        return Err(format!("a measured packet was not forwarded: {v:?}"));
+    }
+    let fwd = p.counters().forwarded - fwd_before;
+    if fwd != o.packets as u64 {
+        return Err(format!("forwarded {fwd}, want {}", o.packets));
+    }
+    let grew = p.flow_count() - flows_before;
+    let want = if o.path == Path::Hit { 0 } else { o.packets };
+    if grew != want {
+        return Err(format!("flow table grew by {grew}, want {want}"));
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match parse_args().and_then(|o| run(&o)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ipp: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

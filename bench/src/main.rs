@@ -187,7 +187,7 @@ impl Gen<'_> {
             let flow = (*next % flows) as u32;
             let t = &self.templates[flow as usize % self.templates.len()];
             let mut m = self.pool.alloc().map_err(|e| e.to_string())?;
-            let buf = m.append(t.len()).map_err(|e| e.to_string())?;
+            let buf = m.append(t.frame_len()).map_err(|e| e.to_string())?;
             t.write(buf, flow, now);
             if burst.push(m).is_err() {
                 break;
@@ -421,7 +421,7 @@ fn run(eal_args: &[String], o: &Options) -> Result<serde_json::Value, String> {
     let q = |x| s.latency.quantile(x);
     let mut result = json!({
         "mode": format!("{:?}", o.mode).to_lowercase(),
-        "frame_size": g.templates.iter().map(Template::len).max(),
+        "frame_size": g.templates.iter().map(Template::frame_len).max(),
         "vips": o.vips.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "flows": if o.mode == Mode::Syn { serde_json::Value::Null } else { o.flows.into() },
         "rate_asked_pps": o.rate,

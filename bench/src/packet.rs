@@ -109,12 +109,9 @@ impl Template {
         }
     }
 
-    pub fn len(&self) -> usize {
+    /// The frame size in bytes.
+    pub fn frame_len(&self) -> usize {
         self.bytes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
     }
 
     /// Writes the frame of flow `flow` stamped with `tsc` into `out` (exactly `len()` bytes).
@@ -145,7 +142,7 @@ impl Template {
     /// The TCP/UDP checksum; the zero padding after the stamp adds nothing to the sum.
     fn l4_checksum(&self, out: &mut [u8], t: usize, sum_end: usize) {
         let ip = ETH_LEN;
-        let l4_total = out.len() - t;
+        let l4_total = out.frame_len() - t;
         let proto = if self.l4 == L4::Udp {
             PROTO_UDP
         } else {
@@ -428,10 +425,10 @@ mod tests {
         ] {
             let t = Template::new(target(vip), l4, size, SRC, DST);
             assert_eq!(
-                t.len(),
+                t.frame_len(),
                 size.max(Template::min_frame(vip.contains(':'), l4))
             );
-            let mut out = vec![0u8; t.len()];
+            let mut out = vec![0u8; t.frame_len()];
             t.write(&mut out, 70_123, 0x0102_0304_0506_0708);
             let v6 = vip.contains(':');
             let l3 = l3_len(v6);
@@ -506,9 +503,9 @@ mod tests {
     fn encapsulated_packets_name_the_backend_by_outer_destination() {
         let t4 = Template::new(target("198.51.100.10"), L4::TcpAck, 64, SRC, DST);
         let t6 = Template::new(target("2001:db8::10"), L4::Udp, 64, SRC, DST);
-        let mut p4 = vec![0u8; t4.len()];
+        let mut p4 = vec![0u8; t4.frame_len()];
         t4.write(&mut p4, 5, 99);
-        let mut p6 = vec![0u8; t6.len()];
+        let mut p6 = vec![0u8; t6.frame_len()];
         t6.write(&mut p6, 6, 100);
         let cases = [
             (false, PROTO_IPIP, false, &p4[14..], "203.0.113.5", 5, 99),
@@ -535,7 +532,7 @@ mod tests {
     #[test]
     fn foreign_and_cut_frames_are_other_never_a_panic() {
         let t = Template::new(target("198.51.100.10"), L4::TcpAck, 64, SRC, DST);
-        let mut p = vec![0u8; t.len()];
+        let mut p = vec![0u8; t.frame_len()];
         t.write(&mut p, 5, 99);
         for cut in 0..p.len() - 1 {
             assert_eq!(parse(&p[..cut]), Received::Other, "cut at {cut}");

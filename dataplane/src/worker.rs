@@ -15,7 +15,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::counters::{Counters, DropReason};
 use crate::dpdk::{Burst, Mbuf, RxQueue, TxQueue};
-use crate::frame::Frame;
+use crate::frame::{Frame, TxOffload};
 use crate::pipeline::{Pipeline, Verdict, BURST};
 use crate::rcu::Reader;
 use crate::runtime::CounterWriter;
@@ -159,7 +159,7 @@ impl LbWorker {
             let now_ns = (u128::from(t0) * 1_000_000_000 / u128::from(self.tsc_hz.max(1))) as u64;
             {
                 let snap = self.snapshot.read();
-                let mut windows = [(0usize, 0usize); BURST];
+                let mut windows = [(0usize, 0usize, TxOffload::default()); BURST];
                 {
                     let mut frames: ArrayVec<Frame<'_>, BURST> = ArrayVec::new();
                     for m in burst.iter_mut() {
@@ -193,13 +193,16 @@ impl LbWorker {
                         &mut verdicts,
                     );
                     for (w, f) in windows.iter_mut().zip(&frames[..n]) {
-                        *w = (f.start(), f.len());
+                        *w = (f.start(), f.len(), f.offload);
                     }
                 }
-                for (m, (off, len)) in burst.iter_mut().zip(windows) {
+                for (m, (off, len, offload)) in burst.iter_mut().zip(windows) {
                     if len > 0 && m.set_data_range(off, len).is_err() {
                         // Cannot happen for a window the pipeline kept inside the buffer.
                         continue;
+                    }
+                    if offload.outer_ipv4_checksum {
+                        m.request_ipv4_checksum(offload.l2_len, u16::from(offload.l3_len));
                     }
                 }
             }

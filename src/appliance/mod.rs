@@ -190,9 +190,8 @@ impl Appliance {
             .map(|i| PortInfo {
                 port: i.port.id(),
                 mac: i.mac,
-                // Outer IPv4 checksums are computed in software until the mbuf offload flags
-                // are wired through the worker.
-                ipv4_checksum_offload: false,
+                // The NIC fills the outer IPv4 checksum when it offers to; else software does.
+                ipv4_checksum_offload: i.port.offloads().tx_ipv4_checksum(),
             })
             .collect();
         let mut ids = Ids::default();

@@ -86,6 +86,27 @@ impl Mbuf {
         self.raw().ol_flags
     }
 
+    /// Asks the NIC to compute the IPv4 header checksum of the packet whose IPv4 header
+    /// starts `l2_len` bytes in and is `l3_len` bytes long (the port must have
+    /// RTE_ETH_TX_OFFLOAD_IPV4_CKSUM enabled).
+    pub fn request_ipv4_checksum(&mut self, l2_len: u8, l3_len: u16) {
+        // SAFETY: the flag constants are plain data defined by shim.c.
+        let flags =
+            unsafe { dpdk_sys::sluice_mbuf_f_tx_ipv4 | dpdk_sys::sluice_mbuf_f_tx_ip_cksum };
+        let m = self.raw_mut();
+        m.ol_flags |= flags;
+        // SAFETY: both views of the tx_offload union are plain integers; the bindgen
+        // accessors write only the l2_len and l3_len bit-fields DPDK defines.
+        unsafe {
+            m.__bindgen_anon_3
+                .__bindgen_anon_1
+                .set_l2_len(u64::from(l2_len));
+            m.__bindgen_anon_3
+                .__bindgen_anon_1
+                .set_l3_len(u64::from(l3_len));
+        }
+    }
+
     /// Size of the data buffer (headroom + data room).
     pub fn buf_len(&self) -> usize {
         usize::from(self.raw().buf_len)

@@ -35,6 +35,14 @@ pub struct Offloads {
     pub tx: u64,
 }
 
+impl Offloads {
+    /// Whether the NIC computes IPv4 header checksums on transmit.
+    pub fn tx_ipv4_checksum(&self) -> bool {
+        // SAFETY: the flag is a plain constant defined in shim.c.
+        self.tx & unsafe { dpdk_sys::sluice_eth_tx_offload_ipv4_cksum } != 0
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkStatus {
     pub up: bool,

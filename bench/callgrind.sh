@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Instructions per packet of the pure pipeline (hit, new flow by SYN, new flow by non-SYN) for
+# each forwarding mode, counted by callgrind inside ipp_measured_region only, as the difference
+# between a run of N2 and one of N1 packets (so fixed costs in the region cancel out).
+# Writes bench/results/callgrind.json and prints a table with the miss/hit ratios.
+# usage: bench/callgrind.sh   (env: N1, N2, FLOWS, MODES, PATHS, APIS, TIME_REPEATS, OUT)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N1=${N1:-1024}
+N2=${N2:-5120}
+FLOWS=${FLOWS:-10000}
+MODES=${MODES:-"ipip gue l2-dsr"}
+PATHS=${PATHS:-"hit miss-syn miss-ack"}
+APIS=${APIS:-"burst one"}
+TIME_REPEATS=${TIME_REPEATS:-5}
+OUT=${OUT:-bench/results/callgrind.json}
+
+command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind is not installed (Debian: valgrind)" >&2; exit 1; }
+cargo build --release -q -p dataplane --example ipp
+bin="${CARGO_TARGET_DIR:-target}/release/examples/ipp"
+work=$(mktemp -d /tmp/sluice-callgrind.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+# perf stat gives real cycles where the (virtual) machine exposes the PMU.
+perf_note="perf not installed (Debian: linux-perf)"
+if command -v perf >/dev/null; then
+  if perf stat -x, -e cycles,instructions true 2>"$work/perf.txt" >/dev/null \
+      && ! grep -q "not supported" "$work/perf.txt"; then
+    perf_note="supported"
+  else
+    perf_note="perf stat -e cycles,instructions: $(grep -o 'not supported' "$work/perf.txt" | head -1 || echo failed) on this machine"
+  fi
+fi
+
+for api in $APIS; do
+  for mode in $MODES; do
+    for path in $PATHS; do
+      for n in "$N1" "$N2"; do
+        tag="$api.$mode.$path.$n"
+        valgrind --tool=callgrind --cache-sim=yes --callgrind-out-file="$work/cg.$tag" \
+          --toggle-collect='*ipp_measured_region*' \
+          "$bin" --api "$api" --mode "$mode" --path "$path" --packets "$n" --flows "$FLOWS" \
+          >"$work/out.$tag" 2>"$work/err.$tag" \
+          || { cat "$work/err.$tag" >&2; exit 1; }
+        callgrind_annotate --inclusive=yes "$work/cg.$tag" >"$work/ann.$tag" 2>/dev/null
+      done
+      # Native wall-clock ns/packet (noisy on a shared machine; cycles are not available).
+      if [ "$TIME_REPEATS" -gt 0 ]; then
+        "$bin" --api "$api" --mode "$mode" --path "$path" --packets "$N2" --flows "$FLOWS" \
+          --time "$TIME_REPEATS" >"$work/time.$api.$mode.$path"
+      fi
+    done
+  done
+done
+
+python3 - "$work" "$OUT" "$N1" "$N2" "$FLOWS" "$APIS" "$MODES" "$PATHS" "$perf_note" <<'PY'
+import json, os, platform, re, subprocess, sys, time
+work, out, n1, n2, flows = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+apis, modes, paths, perf_note = sys.argv[6].split(), sys.argv[7].split(), sys.argv[8].split(), sys.argv[9]
+
+def totals(path):
+    events = summary = None
+    for line in open(path):
+        if line.startswith("events:"):
+            events = line.split()[1:]
+        elif line.startswith("summary:") or line.startswith("totals:"):
+            summary = [int(x) for x in line.split()[1:]]
+    vals = dict(zip(events, summary + [0] * (len(events) - len(summary))))
+    return vals
+
+# Inclusive Ir of the pipeline's stages, from callgrind_annotate's function list.
+STAGES = {
+    "parse": r"dataplane::parse::parse \[",
+    "classify": r"dataplane::snapshot::Snapshot::classify \[",
+    "flow_find": r"dataplane::flow::FlowTable::find \[",
+    "flow_insert": r"dataplane::flow::FlowTable::insert \[",
+    "flow_sweep": r"dataplane::flow::FlowTable::sweep \[",
+    "maglev": r"dataplane::pipeline::Pipeline::maglev \[",
+    "forward": r"dataplane::pipeline::Pipeline::forward \[",
+    "transport": r"dataplane::pipeline::Pipeline::transport \[",
+}
+
+def stages(path):
+    found = {}
+    for line in open(path):
+        m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+\S*?:(.*)$", line)
+        if not m:
+            continue
+        for k, pat in STAGES.items():
+            if k not in found and re.search(pat, m.group(2)):
+                found[k] = int(m.group(1).replace(",", ""))
+    return found
+
+def cpu():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+vg = subprocess.run(["valgrind", "--version"], capture_output=True, text=True).stdout.strip()
+results = []
+for api in apis:
+    for mode in modes:
+        for path in paths:
+            a = totals(f"{work}/cg.{api}.{mode}.{path}.{n1}")
+            b = totals(f"{work}/cg.{api}.{mode}.{path}.{n2}")
+            per = lambda k: round((b.get(k, 0) - a.get(k, 0)) / (n2 - n1), 2)
+            sa, sb = stages(f"{work}/ann.{api}.{mode}.{path}.{n1}"), stages(f"{work}/ann.{api}.{mode}.{path}.{n2}")
+            r = {
+                "api": api, "mode": mode, "path": path,
+                "ir": [a["Ir"], b["Ir"]],
+                "ir_per_packet": per("Ir"),
+                "d1_misses_per_packet": round(per("D1mr") + per("D1mw"), 2),
+                "ll_misses_per_packet": round(per("DLmr") + per("DLmw"), 2),
+                "stages_ir_per_packet": {k: round((sb.get(k, 0) - sa.get(k, 0)) / (n2 - n1), 1)
+                                         for k in STAGES if k in sa or k in sb},
+            }
+            tpath = f"{work}/time.{api}.{mode}.{path}"
+            if os.path.exists(tpath):
+                r["native_ns_per_packet"] = json.loads(open(tpath).read())["ns_per_packet"]
+            results.append(r)
+
+def find(api, mode, path):
+    return next((r for r in results if (r["api"], r["mode"], r["path"]) == (api, mode, path)), None)
+
+ratios = []
+for api in apis:
+    for mode in modes:
+        hit = find(api, mode, "hit")
+        for miss in ("miss-syn", "miss-ack"):
+            m = find(api, mode, miss)
+            if hit and m:
+                ratios.append({"api": api, "mode": mode, "miss": miss,
+                               "ratio": round(m["ir_per_packet"] / hit["ir_per_packet"], 3)})
+
+doc = {
+    "what": "instructions per packet of dataplane::Pipeline (process_burst / process), callgrind, "
+            "ipp_measured_region only, (Ir(N2) - Ir(N1)) / (N2 - N1)",
+    "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    "machine": {"cpu": cpu(), "cpus": os.cpu_count(), "kernel": platform.release()},
+    "valgrind": vg,
+    "perf_stat": perf_note,
+    "packets": [n1, n2], "flows": flows, "frame_bytes": 60,
+    "command": "bench/callgrind.sh",
+    "results": results,
+    "miss_over_hit": ratios,
+}
+os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+with open(out, "w") as f:
+    json.dump(doc, f, indent=1)
+    f.write("\n")
+
+print(f"instructions per packet (callgrind, {n2 - n1} packets, {flows} live flows; {vg}); perf: {perf_note}")
+print(f"{'api':6} {'mode':7} {'path':9} {'Ir/pkt':>8} {'D1miss':>7} {'LLmiss':>7} {'ns/pkt med':>10}")
+for r in results:
+    ns = r.get("native_ns_per_packet", {}).get("median", "")
+    print(f"{r['api']:6} {r['mode']:7} {r['path']:9} {r['ir_per_packet']:8.1f} "
+          f"{r['d1_misses_per_packet']:7.2f} {r['ll_misses_per_packet']:7.2f} {ns:>10}")
+for q in ratios:
+    verdict = "meets" if q["ratio"] <= 2.0 else "MISSES"
+    print(f"{q['api']:6} {q['mode']:7} {q['miss']}/hit = {q['ratio']:.3f}  ({verdict} the 2x target)")
+print(f"wrote {out}")
+PY

@@ -1,24 +1,11 @@
 //! Replays the config fuzz target's seed corpus and hostile inputs through the fuzz body on stable.
+mod common;
 use control::config::fuzzing::fuzz_config;
 use control::config::{check_str, load_str};
 
 #[test]
 fn the_seed_corpus_replays_without_panicking() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/config");
-    let mut seeds = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("seed-")
-        {
-            fuzz_config(&std::fs::read(&path).unwrap());
-            seeds += 1;
-        }
-    }
-    assert!(seeds >= 5, "only {seeds} seeds in {}", dir.display());
+    common::replay_seeds("config", fuzz_config);
 }
 
 #[test]

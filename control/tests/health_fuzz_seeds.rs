@@ -1,23 +1,10 @@
 //! Replays the probe_answer fuzz target's seed corpus and hostile answers through the fuzz body on stable.
+mod common;
 use control::health::fuzzing::fuzz_probe_answer;
 
 #[test]
 fn the_seed_corpus_replays_without_panicking() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/probe_answer");
-    let mut seeds = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("seed-")
-        {
-            fuzz_probe_answer(&std::fs::read(&path).unwrap());
-            seeds += 1;
-        }
-    }
-    assert!(seeds >= 5, "only {seeds} seeds in {}", dir.display());
+    common::replay_seeds("probe_answer", fuzz_probe_answer);
 }
 
 #[test]

@@ -1,23 +1,10 @@
 //! Replays the http_request fuzz target's seed corpus and hostile heads through the fuzz body on stable.
+mod common;
 use control::http::fuzzing::fuzz_http_request;
 
 #[test]
 fn the_seed_corpus_replays_without_panicking() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/http_request");
-    let mut seeds = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("seed-")
-        {
-            fuzz_http_request(&std::fs::read(&path).unwrap());
-            seeds += 1;
-        }
-    }
-    assert!(seeds >= 5, "only {seeds} seeds in {}", dir.display());
+    common::replay_seeds("http_request", fuzz_http_request);
 }
 
 #[test]

@@ -92,6 +92,15 @@ struct Options {
     /// Answer ARP requests for any IPv4 address with 02:00:<address> (l2-dsr backends).
     #[arg(long)]
     arp_reply: bool,
+    /// After printing the result, keep the ports open until SIGINT/SIGTERM (so the other end
+    /// can be read and stopped first: DPDK 22.11's memif peers may crash on a disconnect).
+    #[arg(long)]
+    hold: bool,
+    /// Receive queues to open and poll. A memif server needs exactly as many as its client has
+    /// tx queues (sluice: one per worker plus one for control; testpmd: 1): fewer and the
+    /// client is refused, more and DPDK 22.11's server reads unconnected rings (duplicates).
+    #[arg(long, default_value_t = 1)]
+    rx_queues: u16,
     /// Mbufs in the generator's pool.
     #[arg(long, default_value_t = 16383)]
     mbufs: u32,
@@ -124,10 +133,7 @@ fn main() -> ExitCode {
         .chain(args.get(split + 1..).unwrap_or(&[]).iter().cloned());
     let o = Options::parse_from(app);
     match run(&eal_args, &o) {
-        Ok(result) => {
-            println!("{result}");
-            ExitCode::SUCCESS
-        }
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sluice-gen: {e}");
             ExitCode::FAILURE
@@ -167,7 +173,7 @@ struct Gen<'a> {
     o: &'a Options,
     pool: Mempool,
     tx: TxQueue,
-    rx: RxQueue,
+    rx: Vec<RxQueue>,
     templates: Vec<Template>,
     hz: u64,
     /// Packets the port took, and offers it refused (freed and offered again: backpressure).
@@ -205,10 +211,18 @@ impl Gen<'_> {
         Ok(sent)
     }
 
-    /// Receives one burst and accounts for it.
+    /// Receives one burst from each queue and accounts for it.
     fn receive(&mut self) -> usize {
+        let mut n = 0;
+        for q in 0..self.rx.len() {
+            n += self.receive_queue(q);
+        }
+        n
+    }
+
+    fn receive_queue(&mut self, q: usize) -> usize {
         let mut burst = Burst::<BURST>::new();
-        let n = self.rx.rx_burst(&mut burst);
+        let n = self.rx[q].rx_burst(&mut burst);
         if n == 0 {
             return 0;
         }
@@ -299,7 +313,7 @@ impl Gen<'_> {
     }
 }
 
-fn run(eal_args: &[String], o: &Options) -> Result<serde_json::Value, String> {
+fn run(eal_args: &[String], o: &Options) -> Result<(), String> {
     if o.flows == 0 {
         return Err("--flows must be at least 1".into());
     }
@@ -312,7 +326,7 @@ fn run(eal_args: &[String], o: &Options) -> Result<serde_json::Value, String> {
         Mempool::with_default_buffers(&eal, "sluice_gen", o.mbufs).map_err(|e| e.to_string())?;
     let open = |dev: &str| {
         Port::builder(&eal, dev, &pool)
-            .queues(1, 1)
+            .queues(o.rx_queues, 1)
             .descriptors(1024, 1024)
             .start()
             .map_err(|e| format!("{dev}: {e}"))
@@ -362,7 +376,9 @@ fn run(eal_args: &[String], o: &Options) -> Result<serde_json::Value, String> {
         o,
         pool: pool.clone(),
         tx: tx_port.tx_queue(0).map_err(|e| e.to_string())?,
-        rx: rx_port.rx_queue(0).map_err(|e| e.to_string())?,
+        rx: (0..rx_port.rx_queue_count())
+            .map(|q| rx_port.rx_queue(q).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?,
         templates,
         hz,
         sent: 0,
@@ -467,7 +483,14 @@ fn run(eal_args: &[String], o: &Options) -> Result<serde_json::Value, String> {
         out.flush()
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
+    println!("{result}");
+    std::io::stdout()
+        .flush()
+        .map_err(|e| format!("stdout: {e}"))?;
+    while o.hold && !signals::stop_requested() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     drop(g);
     drop((tx_port, rx_port));
-    Ok(result)
+    Ok(())
 }

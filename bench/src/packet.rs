@@ -142,7 +142,7 @@ impl Template {
     /// The TCP/UDP checksum; the zero padding after the stamp adds nothing to the sum.
     fn l4_checksum(&self, out: &mut [u8], t: usize, sum_end: usize) {
         let ip = ETH_LEN;
-        let l4_total = out.frame_len() - t;
+        let l4_total = out.len() - t;
         let proto = if self.l4 == L4::Udp {
             PROTO_UDP
         } else {

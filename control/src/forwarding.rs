@@ -111,15 +111,18 @@ pub struct Built {
 
 /// Where a backend leaves: `(port, next-hop address)` by design.md's egress rule: on-link on an
 /// interface -> that interface, to the backend itself; otherwise the first interface with a
-/// gateway, to the gateway.
+/// gateway of the backend's address family, to the gateway.
 pub fn egress_of(cfg: &Config, backend: IpAddr) -> Option<(usize, IpAddr)> {
     if let Some(i) = cfg.interfaces.iter().position(|i| i.on_link(backend)) {
         return Some((i, backend));
     }
-    cfg.interfaces
-        .iter()
-        .enumerate()
-        .find_map(|(i, iface)| iface.gateway.map(|g| (i, g)))
+    // The gateway must speak the backend's family: an IPv6 backend never goes to an IPv4 one.
+    cfg.interfaces.iter().enumerate().find_map(|(i, iface)| {
+        iface
+            .gateway
+            .filter(|g| g.is_ipv4() == backend.is_ipv4())
+            .map(|g| (i, g))
+    })
 }
 
 /// The static MAC configured for a next hop (`gateway_mac`), if any.
@@ -292,4 +295,104 @@ pub fn health_targets(cfg: &Config) -> Vec<Target> {
         }
     }
     targets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CFG: &str = "
+interfaces:
+  - name: a
+    device: net_null0
+    address: 192.0.2.10/24
+    address6: 2001:db8::10/64
+    gateway: 192.0.2.1
+  - name: b
+    device: net_null1
+    address: 198.51.100.2/24
+    address6: 2001:db8:1::2/64
+    gateway: 2001:db8:1::1
+services:
+  - name: web
+    vip: 203.0.113.10
+    port: 80
+    protocol: tcp
+    backends:
+      - address: 192.0.2.11
+      - address: 203.0.113.50
+";
+
+    #[test]
+    fn egress_follows_the_design_rule_and_the_family() {
+        let cfg = crate::config::load_str(CFG, "t.yaml").unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            egress_of(&cfg, ip("192.0.2.11")),
+            Some((0, ip("192.0.2.11"))),
+            "on-link"
+        );
+        assert_eq!(
+            egress_of(&cfg, ip("2001:db8:1::7")),
+            Some((1, ip("2001:db8:1::7"))),
+            "on-link v6"
+        );
+        assert_eq!(
+            egress_of(&cfg, ip("203.0.113.50")),
+            Some((0, ip("192.0.2.1"))),
+            "IPv4 gateway"
+        );
+        assert_eq!(
+            egress_of(&cfg, ip("2001:db8:9::1")),
+            Some((1, ip("2001:db8:1::1"))),
+            "IPv6 gateway, not the first"
+        );
+    }
+
+    #[test]
+    fn stable_ids_survive_a_rebuild_and_tables_name_only_usable_backends() {
+        let cfg = crate::config::load_str(CFG, "t.yaml").unwrap();
+        let ports = [
+            PortInfo {
+                port: 0,
+                mac: [2, 0, 0, 0, 0, 1],
+                ipv4_checksum_offload: false,
+            },
+            PortInfo {
+                port: 1,
+                mac: [2, 0, 0, 0, 0, 2],
+                ipv4_checksum_offload: false,
+            },
+        ];
+        let mut ids = Ids::default();
+        let all_up = build(&cfg, &ports, &mut ids, &|_, _| true, &|_| {
+            Some([2, 0, 0, 0, 0, 9])
+        })
+        .unwrap();
+        let b1 = ids
+            .backend_id("web", "192.0.2.11".parse().unwrap())
+            .unwrap();
+        let one_down = build(
+            &cfg,
+            &ports,
+            &mut ids,
+            &|_, b| b.to_string() != "192.0.2.11",
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(
+            ids.backend_id("web", "192.0.2.11".parse().unwrap()),
+            Some(b1),
+            "ids are stable"
+        );
+        assert!(all_up.tables[0].table.as_ref().unwrap().backends().len() == 2);
+        let t = one_down.tables[0].table.as_ref().unwrap();
+        assert_eq!(
+            t.backends().len(),
+            1,
+            "the down backend is not in the table"
+        );
+        assert_eq!(t.backends()[0].name, "203.0.113.50");
+        assert_ne!(all_up.tables[0].fingerprint, one_down.tables[0].fingerprint);
+    }
 }

@@ -4,14 +4,15 @@
 //! is left out of the count.
 //!
 //! usage: ipp --mode ipip|gue|l2-dsr --path hit|miss-syn|miss-ack [--packets N] [--flows F]
-//!        [--api burst|one] [--time REPEATS]
+//!        [--api burst|one] [--time ROUNDS]
 //!
 //! hit: F flows are opened (SYN, then one ACK) before the region; the region sends N ACKs
 //! cycling over them. miss-syn: every packet of the region is a SYN of a new flow (Maglev and
 //! insert). miss-ack: every packet is a non-SYN of an unknown flow (lookup fails, then Maglev
 //! and insert; what a failover or a lost entry costs). Frames are 60 bytes (a 64-byte frame
 //! without its FCS). Exits 1 unless every packet was forwarded and the flow table grew as the
-//! path says. `--time R` also runs the region R times natively and prints ns/packet (noisy).
+//! path says. `--time R` instead times the three paths natively, alternating them R times in
+//! this one process, and prints ns/packet and the per-round miss/hit ratios.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
@@ -221,9 +222,9 @@ fn ipp_measured_region(
 }
 
 /// Fresh buffers for the region (the pipeline rewrites frames in place).
-fn region_bufs(o: &Options) -> Result<Vec<[u8; BUF]>, String> {
+fn region_bufs(o: &Options, path: Path) -> Result<Vec<[u8; BUF]>, String> {
     (0..o.packets)
-        .map(|k| match o.path {
+        .map(|k| match path {
             // Visit the flows with a stride so consecutive packets are not neighbours.
             Path::Hit => frame_buf(o.mode, (k * 7919) % o.flows, false),
             Path::MissSyn => frame_buf(o.mode, o.flows + k, true),
@@ -232,9 +233,10 @@ fn region_bufs(o: &Options) -> Result<Vec<[u8; BUF]>, String> {
         .collect()
 }
 
-fn run(o: &Options) -> Result<(), String> {
-    let snap = snapshot()?;
-    let cfg = PipelineConfig {
+const NOW: u64 = 1_000_000_000;
+
+fn pipeline_config() -> PipelineConfig {
+    PipelineConfig {
         flows: FlowConfig {
             capacity: 1 << 20,
             // The new-flow cap would make a long miss run stateless; the cost of the
@@ -243,11 +245,13 @@ fn run(o: &Options) -> Result<(), String> {
             ..FlowConfig::default()
         },
         ptb_per_second: 1000,
-    };
-    let mut p = Pipeline::new(&cfg);
-    let now = 1_000_000_000u64;
-    // Warm-up: open the hit path's flows (SYN then ACK); the miss paths warm the same
-    // table so both measure against F live entries.
+    }
+}
+
+/// A pipeline holding the F flows of the hit path (SYN then ACK each), so every path runs
+/// against the same F live entries.
+fn warmed(o: &Options, snap: &Snapshot) -> Result<Pipeline, String> {
+    let mut p = Pipeline::new(&pipeline_config());
     let mut warm = vec![Verdict::ToControl; BURST];
     for syn in [true, false] {
         for start in (0..o.flows).step_by(BURST) {
@@ -255,61 +259,98 @@ fn run(o: &Options) -> Result<(), String> {
                 .map(|i| frame_buf(o.mode, i, syn))
                 .collect::<Result<_, _>>()?;
             let n = bufs.len();
-            ipp_warm(&mut p, &snap, &mut bufs, &mut warm[..n], now)?;
+            ipp_warm(&mut p, snap, &mut bufs, &mut warm[..n], NOW)?;
         }
     }
-    let flows_before = p.flow_count();
-    if flows_before != o.flows {
-        return Err(format!("warm-up: {flows_before} flows, want {}", o.flows));
+    if p.flow_count() != o.flows {
+        return Err(format!(
+            "warm-up: {} flows, want {}",
+            p.flow_count(),
+            o.flows
+        ));
     }
-    let mut bufs = region_bufs(o)?;
-    let mut verdicts = vec![Verdict::ToControl; o.packets];
-    let fwd_before = p.counters().forwarded;
-    ipp_measured_region(&mut p, &snap, &mut bufs, &mut verdicts, now + 1000, o.burst);
-    check(o, &p, &verdicts, fwd_before, flows_before)?;
+    Ok(p)
+}
 
-    let mut ns = Vec::new();
-    for _ in 0..o.time {
-        // A fresh pipeline per repeat so the miss path always misses.
-        let mut q = Pipeline::new(&cfg);
-        for syn in [true, false] {
-            for start in (0..o.flows).step_by(BURST) {
-                let mut wb: Vec<[u8; BUF]> = (start..(start + BURST).min(o.flows))
-                    .map(|i| frame_buf(o.mode, i, syn))
-                    .collect::<Result<_, _>>()?;
-                let n = wb.len();
-                ipp_warm(&mut q, &snap, &mut wb, &mut warm[..n], now)?;
-            }
-        }
-        let mut bufs = region_bufs(o)?;
-        let t = Instant::now();
-        ipp_measured_region(&mut q, &snap, &mut bufs, &mut verdicts, now + 1000, o.burst);
-        ns.push(t.elapsed().as_nanos() as f64 / o.packets as f64);
+/// Runs `path`'s region once on a warmed pipeline, checks it, returns ns per packet.
+fn measure(o: &Options, snap: &Snapshot, path: Path) -> Result<f64, String> {
+    let mut p = warmed(o, snap)?;
+    let mut bufs = region_bufs(o, path)?;
+    let mut verdicts = vec![Verdict::ToControl; o.packets];
+    let (fwd, flows) = (p.counters().forwarded, p.flow_count());
+    let t = Instant::now();
+    ipp_measured_region(&mut p, snap, &mut bufs, &mut verdicts, NOW + 1000, o.burst);
+    let ns = t.elapsed().as_nanos() as f64 / o.packets as f64;
+    check(o, path, &p, &verdicts, fwd, flows)?;
+    Ok(ns)
+}
+
+fn path_name(path: Path) -> &'static str {
+    match path {
+        Path::Hit => "hit",
+        Path::MissSyn => "miss-syn",
+        Path::MissAck => "miss-ack",
     }
-    ns.sort_by(f64::total_cmp);
-    let timing = if ns.is_empty() {
-        String::new()
-    } else {
-        format!(
-            ",\"ns_per_packet\":{{\"min\":{:.1},\"median\":{:.1},\"max\":{:.1}}}",
-            ns[0],
-            ns[ns.len() / 2],
-            ns[ns.len() - 1]
-        )
-    };
+}
+
+/// min/median/max as JSON with `digits` decimals.
+fn stats(v: &mut [f64], digits: usize) -> String {
+    v.sort_by(f64::total_cmp);
+    format!(
+        "{{\"min\":{:.d$},\"median\":{:.d$},\"max\":{:.d$}}}",
+        v[0],
+        v[v.len() / 2],
+        v[v.len() - 1],
+        d = digits
+    )
+}
+
+fn run(o: &Options) -> Result<(), String> {
+    let snap = snapshot()?;
+    if o.time == 0 {
+        // The counted run: one region of the chosen path.
+        measure(o, &snap, o.path)?;
+        println!(
+            "{{\"mode\":\"{}\",\"path\":\"{}\",\"api\":\"{}\",\"packets\":{},\"flows\":{}}}",
+            o.mode_name,
+            path_name(o.path),
+            if o.burst { "burst" } else { "one" },
+            o.packets,
+            o.flows
+        );
+        return Ok(());
+    }
+    // Wall clock, side by side: the three paths alternate R times in this one process, so
+    // they share the machine's load; the per-round miss/hit ratios are what mean something.
+    let paths = [Path::Hit, Path::MissSyn, Path::MissAck];
+    let mut ns: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
+    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); 2];
+    for _ in 0..o.time {
+        let round: Vec<f64> = paths
+            .iter()
+            .map(|&path| measure(o, &snap, path))
+            .collect::<Result<_, _>>()?;
+        for (i, t) in round.iter().enumerate() {
+            ns[i].push(*t);
+        }
+        ratios[0].push(round[1] / round[0]);
+        ratios[1].push(round[2] / round[0]);
+    }
+    let per_path: Vec<String> = paths
+        .iter()
+        .zip(ns.iter_mut())
+        .map(|(&path, v)| format!("\"{}\":{}", path_name(path), stats(v, 1)))
+        .collect();
     println!(
-        "{{\"mode\":\"{}\",\"path\":\"{}\",\"api\":\"{}\",\"packets\":{},\"flows\":{},\"flows_after\":{}{}}}",
+        "{{\"mode\":\"{}\",\"api\":\"{}\",\"packets\":{},\"flows\":{},\"rounds\":{},\"ns_per_packet\":{{{}}},\"miss_syn_over_hit\":{},\"miss_ack_over_hit\":{}}}",
         o.mode_name,
-        match o.path {
-            Path::Hit => "hit",
-            Path::MissSyn => "miss-syn",
-            Path::MissAck => "miss-ack",
-        },
         if o.burst { "burst" } else { "one" },
         o.packets,
         o.flows,
-        p.flow_count(),
-        timing
+        o.time,
+        per_path.join(","),
+        stats(&mut ratios[0], 3),
+        stats(&mut ratios[1], 3)
     );
     Ok(())
 }
@@ -338,6 +379,7 @@ fn ipp_warm(
 
 fn check(
     o: &Options,
+    path: Path,
     p: &Pipeline,
     verdicts: &[Verdict],
     fwd_before: u64,
@@ -354,7 +396,7 @@ fn check(
         return Err(format!("forwarded {fwd}, want {}", o.packets));
     }
     let grew = p.flow_count() - flows_before;
-    let want = if o.path == Path::Hit { 0 } else { o.packets };
+    let want = if path == Path::Hit { 0 } else { o.packets };
     if grew != want {
         return Err(format!("flow table grew by {grew}, want {want}"));
     }

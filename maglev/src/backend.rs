@@ -42,10 +42,11 @@ pub enum ParseBackendError {
 impl FromStr for Backend {
     type Err = ParseBackendError;
 
-    /// Parses `NAME` (weight 1) or `NAME=WEIGHT`; the weight follows the last `=`.
+    /// Parses `NAME` (weight 100, as a config backend without `weight`) or `NAME=WEIGHT`; the
+    /// weight follows the last `=`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (name, weight) = match s.rsplit_once('=') {
-            None => (s, 1),
+            None => (s, 100),
             Some((name, w)) => {
                 let weight = w.parse::<u32>().map_err(|_| ParseBackendError::BadWeight {
                     input: s.to_owned(),

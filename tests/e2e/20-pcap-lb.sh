@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # pcap end to end: the real `sluice run` on a net_pcap vdev. Mixed traffic goes in (TCP and UDP
-# flows to an ipip, a gue and an l2-dsr service, non-VIP packets, ARP and ICMP echo for the
-# VIPs, an oversized packet, malformed frames); the tx captures are checked field by field with
-# scapy (tests/pcap/lb_verify.py): encapsulation headers, checksums, inner bytes, the spread
-# over backends, one backend per flow, the appliance's replies, and /metrics counters.
+# flows to IPv4 ipip, gue and l2-dsr services and IPv6 ipip and gue services, non-VIP packets,
+# ARP, neighbour solicitation and ICMP echo for the VIPs, an oversized packet, malformed
+# frames); the tx captures are checked field by field with scapy (tests/pcap/lb_verify.py):
+# encapsulation headers, checksums, inner bytes, the spread over backends, one backend (and one
+# IPv6 flow label) per flow, the appliance's replies and requests, and /metrics counters;
+# tshark re-checks every checksum.
 #
-# The input is a FIFO fed in phases (tests/pcap/lb_feed.py) so the l2-dsr backends' ARP
-# replies arrive after sluice asked for them (a FIFO read blocks until a 32-frame burst is full,
-# so that phase ends with 32 filler frames). tx_pcap is given twice: queue 0 is the worker's,
-# queue 1 control's (its ARP requests). Environment: SLUICE (default: build target/release).
+# The input is a FIFO fed in phases (tests/pcap/lb_feed.py) so the on-link backends' ARP
+# replies and neighbour advertisements arrive after sluice asked for them (a FIFO read blocks
+# until a 32-frame burst is full, so that phase ends with 32 filler frames). tx_pcap is given
+# twice: queue 0 is the worker's, queue 1 control's (its ARP and ND requests).
+# Environment: SLUICE (default: build target/release).
 set -euo pipefail
 E2E_NAME=pcap-lb
 source "$(dirname "$0")/lib/sluice.sh"
@@ -74,8 +77,8 @@ PYTHONPATH="$E2E_REPO/tests/pcap" timeout 120 "$PY" "$E2E_REPO/tests/pcap/lb_ver
 if command -v tshark >/dev/null; then
   ts() { tshark -n -r "$W/out0.pcap" -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE \
     -o tcp.check_checksum:TRUE "$@" 2>/dev/null | wc -l; }
-  total=$(ts) arp=$(ts -Y arp) good=$(ts -Y 'ip.checksum.status == 1')
-  bad=$(ts -Y 'ip.checksum.status == 0 || udp.checksum.status == 0 || icmp.checksum.status == 0 || (tcp.checksum.status == 0 && !icmp)')
+  total=$(ts) arp=$(ts -Y arp) good=$(ts -Y 'ip.checksum.status == 1 || (ipv6 && !ip)')
+  bad=$(ts -Y 'ip.checksum.status == 0 || udp.checksum.status == 0 || icmp.checksum.status == 0 || icmpv6.checksum.status == 0 || (tcp.checksum.status == 0 && !icmp)')
   if [ "$total" -gt 0 ] && [ "$bad" -eq 0 ] && [ $((good + arp)) -eq "$total" ]; then
     e2e_pass "tshark: $good IP frames with good checksums, none bad, $arp ARP"
   else

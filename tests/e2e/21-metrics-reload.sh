@@ -186,6 +186,18 @@ for bad in bad-syntax bad-table; do
   fi
 done
 
+# The file gone: refused, the log says it cannot be read.
+before=$(state_view)
+mv "$CFG" "$CFG.away"
+kill -HUP "$SLUICE_PID"
+failures=$((failures + 1))
+wait_for 10 okf && e2e_pass "config file missing: failure = $failures" \
+  || e2e_fail "config file missing: failure = $(reloads failure), want $failures"
+[ "$(state_view)" = "$before" ] && e2e_pass "config file missing: /state unchanged" || e2e_fail "config file missing: /state changed"
+grep -q "^$CFG: .*cannot read the config" "$LOG" && e2e_pass "the log says the file cannot be read" \
+  || e2e_fail "no '$CFG: ... cannot read the config' in the log"
+mv "$CFG.away" "$CFG"
+
 # A restart-only setting: refused, and the log says a restart is needed.
 before=$(state_view)
 config restart >/dev/null

@@ -4,9 +4,10 @@
 net_pcap replays a file as fast as the worker polls, so an ARP reply in a plain file would
 arrive before sluice asks (and be ignored: it learns only next hops it is resolving). Through
 a FIFO the feed waits: the pcap header first (EAL blocks opening the FIFO until then), then,
-once sluice's ARP requests for the l2-dsr backends appear in the control queue's tx capture,
-phases A and B (unresolved packets, the backends' ARP replies), then, once /state shows every
-backend MAC learned, phase C (the mixed traffic); closing the FIFO ends the input.
+once sluice's ARP and ND requests for the on-link backends appear in control's tx capture,
+phases A and B (unresolved packets, the backends' ARP replies and neighbour advertisements),
+then, once /state shows every backend MAC learned, phase C (the mixed traffic); closing the
+FIFO ends the input.
 Everything fed is also written to --record (a plain pcap) with the intents in --manifest.
 """
 
@@ -18,7 +19,7 @@ import sys
 import time
 import urllib.request
 
-from scapy.all import ARP, Ether, RawPcapReader
+from scapy.all import ARP, Ether, ICMPv6ND_NS, RawPcapReader
 
 import lb_traffic
 
@@ -29,8 +30,8 @@ def record(frame, ts):
     return struct.pack("<IIII", int(ts), int(ts * 1e6) % 1000000, len(frame), len(frame)) + frame
 
 
-def arp_requests(path):
-    """(appliance MAC, set of asked addresses) from a capture still being written."""
+def requests(path):
+    """(appliance MAC, addresses asked by ARP or ND) from a capture still being written."""
     asked, mac = set(), None
     try:
         for data, _ in RawPcapReader(path):
@@ -38,6 +39,8 @@ def arp_requests(path):
             if ARP in p and p[ARP].op == 1 and p[ARP].psrc == lb_traffic.APPLIANCE_IP:
                 asked.add(p[ARP].pdst)
                 mac = p[ARP].hwsrc
+            elif ICMPv6ND_NS in p:
+                asked.add(p[ICMPv6ND_NS].tgt)
     except Exception:  # a record cut short by the writer: read what is complete
         pass
     return mac, asked
@@ -84,13 +87,14 @@ def main():
     fifo.write(PCAP_HEADER)
     rec = open(a.record, "wb")
     rec.write(PCAP_HEADER)
-    db = lb_traffic.BY_NAME["db"]
+    on_link = lb_traffic.ON_LINK
 
     def asked_for_every_backend():
-        mac, asked = arp_requests(a.ctl_capture)
-        return mac if set(db.backends) <= asked else None
+        mac, asked = requests(a.ctl_capture)
+        return mac if set(on_link) <= asked else None
 
-    mac = wait("sluice's ARP requests for the l2-dsr backends", deadline, asked_for_every_backend)
+    mac = wait("sluice's ARP and ND requests for the on-link backends", deadline,
+               asked_for_every_backend)
     phase_a, phase_b, phase_c = lb_traffic.build(mac)
     fed = []
 
@@ -104,7 +108,7 @@ def main():
 
     send(phase_a + phase_b)
     base = wait("sluice's metrics address", deadline, lambda: metrics_url(a.log))
-    wait("/state to show the l2-dsr backends' MACs", deadline, lambda: resolved(base, db.macs))
+    wait("/state to show every on-link backend's MAC", deadline, lambda: resolved(base, on_link))
     send(phase_c)
     fifo.close()
     rec.close()

@@ -10,9 +10,12 @@ import argparse
 import json
 import sys
 from collections import Counter, defaultdict
+from socket import AF_INET6, inet_ntop, inet_pton
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
-from scapy.all import ARP, ICMP, IP, UDP, IPerror, rdpcap
+from scapy.all import (ARP, ICMP, IP, UDP, ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6ND_NA,
+                       ICMPv6ND_NS, ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr, IPerror, IPv6,
+                       in6_getnsma, in6_getnsmac, rdpcap)
 
 import lb_traffic
 
@@ -30,17 +33,11 @@ def check(ok, what, detail=""):
     return ok
 
 
-def ip_checksum_ok(ip):
-    """The IPv4 header checksum as scapy computes it equals the one on the wire."""
-    fresh = ip.copy()
-    del fresh.chksum
-    return IP(bytes(fresh)).chksum == ip.chksum
-
-
-def l4_checksum_ok(pkt, layer):
+def checksum_ok(pkt, layer, field):
+    """The checksum `field` of `layer`, as scapy computes it afresh, equals the one on the wire."""
     fresh = pkt.copy()
-    del fresh[layer].chksum
-    return type(pkt)(bytes(fresh))[layer].chksum == pkt[layer].chksum
+    delattr(fresh[layer], field)
+    return getattr(type(pkt)(bytes(fresh))[layer], field) == getattr(pkt[layer], field)
 
 
 def samples(text):
@@ -78,18 +75,20 @@ def main():
     forward = {}
     for i, (p, intent) in enumerate(zip(inp, intents)):
         if intent["kind"] == "forward":
-            forward[bytes(p[IP])] = i
+            forward[bytes(p)[14:]] = i
     check(len(forward) == sum(1 for x in intents if x["kind"] == "forward"),
           "every input packet to forward is unique (so outputs map back to one input)")
     dropped_inputs = {bytes(p)[14:] for p, x in zip(inp, intents) if x["kind"] == "drop"}
 
     seen = Counter()  # input index -> times it came out
     flow_backends = defaultdict(set)
+    flow_labels = defaultdict(set)
     backend_packets = Counter()
     service_bytes = Counter()
     replies = Counter()
     problems = defaultdict(list)
-    gw, app_ip = lb_traffic.GATEWAY_MAC, lb_traffic.APPLIANCE_IP
+    gw, app_ip, app_ip6 = lb_traffic.GATEWAY_MAC, lb_traffic.APPLIANCE_IP, lb_traffic.APPLIANCE_IP6
+    asker_mac = "02:00:00:00:03:01"
 
     def bad(kind, msg):
         problems[kind].append(msg)
@@ -100,40 +99,64 @@ def main():
             bad("source MAC", f"out #{n}: {p.src}")
         if ARP in p:
             x = p[ARP]
-            if (x.op != 2 or x.hwsrc != mac or p.dst != "02:00:00:00:03:01"
-                    or x.hwdst != "02:00:00:00:03:01" or x.pdst != "192.0.2.77"):
+            if (x.op != 2 or x.hwsrc != mac or p.dst != asker_mac
+                    or x.hwdst != asker_mac or x.pdst != "192.0.2.77"):
                 bad("ARP reply", f"out #{n}: {x.summary()}")
             replies[("arp", x.psrc)] += 1
             continue
-        if IP not in p:
+        if p.type == 0x86DD and IPv6 in p:
+            o, v6 = p[IPv6], True
+            if ICMPv6ND_NA in p:
+                na = p[ICMPv6ND_NA]
+                opt = p.getlayer(ICMPv6NDOptDstLLAddr)
+                if (not checksum_ok(p, ICMPv6ND_NA, "cksum") or o.hlim != 255 or na.S != 1
+                        or o.src != na.tgt or o.dst != "2001:db8::77" or p.dst != asker_mac
+                        or opt is None or opt.lladdr != mac):
+                    bad("neighbour advertisement", f"out #{n}: {p.summary()}")
+                replies[("na", na.tgt)] += 1
+                continue
+            if ICMPv6EchoReply in p:
+                e = p[ICMPv6EchoReply]
+                if not checksum_ok(p, ICMPv6EchoReply, "cksum") or p.dst != lb_traffic.CLIENT_L2_SRC:
+                    bad("ICMPv6 echo reply", f"out #{n}: {p.summary()}")
+                replies[("echo", o.src, o.dst, e.id, e.seq, bytes(e.data))] += 1
+                continue
+            if o.nh == 41:
+                inner, mode = bytes(o.payload), "ipip"
+            elif o.nh == 17 and UDP in p and p[UDP].dport == GUE_PORT:
+                inner, mode = bytes(p[UDP].payload), "gue"
+            else:
+                inner, mode = raw[14:], "l2-dsr"
+        elif p.type == 0x0800 and IP in p:
+            o, v6 = p[IP], False
+            if not checksum_ok(o, IP, "chksum"):
+                bad("IP checksum", f"out #{n}: {o.summary()}")
+            if o.proto == 1 and ICMP in p:
+                ic = p[ICMP]
+                if not checksum_ok(p, ICMP, "chksum"):
+                    bad("ICMP checksum", f"out #{n}")
+                if ic.type == 0:
+                    replies[("echo", o.src, o.dst, ic.id, ic.seq, bytes(ic.payload))] += 1
+                    if p.dst != lb_traffic.CLIENT_L2_SRC:
+                        bad("echo reply", f"out #{n}: {o.summary()} to {p.dst}")
+                elif ic.type == 3 and ic.code == 4:
+                    replies[("too_big", o.dst, ic.nexthopmtu)] += 1
+                    q = p[IPerror] if IPerror in p else None
+                    if q is None or q.src != o.dst or q.dst != o.src:
+                        bad("too-big quote", f"out #{n}: {p.summary()}")
+                else:
+                    bad("unexpected", f"out #{n}: ICMP {ic.type}/{ic.code}")
+                continue
+            if o.proto == 4:
+                inner, mode = bytes(o.payload), "ipip"
+            elif o.proto == 17 and UDP in p and p[UDP].dport == GUE_PORT:
+                inner, mode = bytes(p[UDP].payload), "gue"
+            else:
+                inner, mode = raw[14:], "l2-dsr"
+        else:
             bad("unexpected", f"out #{n}: {p.summary()}")
             continue
-        o = p[IP]
-        if not ip_checksum_ok(o):
-            bad("IP checksum", f"out #{n}: {o.summary()}")
-        if o.proto == 1 and ICMP in p:
-            ic = p[ICMP]
-            if not l4_checksum_ok(p, ICMP):
-                bad("ICMP checksum", f"out #{n}")
-            if ic.type == 0:
-                replies[("echo", o.src, ic.id, ic.seq, bytes(ic.payload))] += 1
-                if o.dst != "192.0.2.150" or p.dst != lb_traffic.CLIENT_L2_SRC:
-                    bad("echo reply", f"out #{n}: {o.summary()} to {p.dst}")
-            elif ic.type == 3 and ic.code == 4:
-                replies[("too_big", o.dst, ic.nexthopmtu)] += 1
-                q = p[IPerror] if IPerror in p else None
-                if q is None or q.src != o.dst or q.dst != o.src:
-                    bad("too-big quote", f"out #{n}: {p.summary()}")
-            else:
-                bad("unexpected", f"out #{n}: ICMP {ic.type}/{ic.code}")
-            continue
         # Forwarded: find the input packet and its service, then check the encapsulation.
-        if o.proto == 4:
-            inner, mode = bytes(o.payload), "ipip"
-        elif o.proto == 17 and UDP in p and p[UDP].dport == GUE_PORT:
-            inner, mode = bytes(p[UDP].payload), "gue"
-        else:
-            inner, mode = raw[14:], "l2-dsr"
         i = forward.get(inner)
         if i is None:
             bad("unexpected", f"out #{n}: {p.summary()}"
@@ -142,7 +165,8 @@ def main():
         seen[i] += 1
         intent = intents[i]
         svc = lb_traffic.BY_NAME[intent["service"]]
-        src_ip = inp[i][IP]
+        flow = tuple(intent["flow"])
+        src = inp[i].payload  # the client's IP header
         if svc.forwarding != mode:
             bad("forwarding mode", f"out #{n}: {mode} for service {svc.name} ({svc.forwarding})")
             continue
@@ -151,28 +175,38 @@ def main():
             if backend is None:
                 bad("l2-dsr next hop", f"out #{n}: to {p.dst}, not a backend MAC")
                 continue
-            if p.type != 0x0800:
+            if p.type != inp[i].type:
                 bad("l2-dsr ethertype", f"out #{n}: {p.type:#x}")
+        elif v6:
+            backend = o.dst
+            ok = (p.dst == svc.macs.get(o.dst) and o.version == 6 and o.src == app_ip6
+                  and o.dst in svc.backends and o.hlim == 64 and o.tc == src.tc
+                  and o.plen == len(inner) + (8 if mode == "gue" else 0)
+                  and o.nh == (41 if mode == "ipip" else 17))
+            if not ok:
+                bad(f"{mode} outer header", f"out #{n}: {p.dst} {o.summary()} hlim {o.hlim} "
+                    f"plen {o.plen} tc {o.tc}/{src.tc}")
+            # The flow label is the flow's: routers' ECMP keeps a flow on one path.
+            flow_labels[(svc.name, flow)].add(o.fl)
         else:
             backend = o.dst
             outer_len = 20 + len(inner) + (8 if mode == "gue" else 0)
-            ok = (p.dst == gw and p.type == 0x0800 and o.version == 4 and o.ihl == 5
+            ok = (p.dst == gw and o.version == 4 and o.ihl == 5
                   and o.src == app_ip and o.dst in svc.backends and o.ttl == 64
-                  and o.len == outer_len and o.tos == src_ip.tos and o.frag == 0
+                  and o.len == outer_len and o.tos == src.tos and o.frag == 0
                   and o.flags.MF == 0 and o.proto == (4 if mode == "ipip" else 17))
             if not ok:
                 bad(f"{mode} outer header", f"out #{n}: {p.dst} {o.summary()} ttl {o.ttl} "
-                    f"len {o.len} tos {o.tos}/{src_ip.tos}")
-            if mode == "gue":
-                u = p[UDP]
-                # GUE variant 1: the inner IP header follows the UDP header directly.
-                if u.len != 8 + len(inner) or inner[0] >> 6 != 1 or not 49152 <= u.sport:
-                    bad("gue header", f"out #{n}: sport {u.sport} len {u.len} "
-                        f"first byte {inner[0]:#x}")
-                # RFC 768 / 8086: zero means no checksum over IPv4; anything else must verify.
-                if u.chksum != 0 and not l4_checksum_ok(p, UDP):
-                    bad("gue UDP checksum", f"out #{n}: {u.chksum:#x}")
-        flow = tuple(intent["flow"])
+                    f"len {o.len} tos {o.tos}/{src.tos}")
+        if mode == "gue":
+            u = p[UDP]
+            # GUE variant 1: the inner IP header follows the UDP header directly.
+            if u.len != 8 + len(inner) or inner[0] >> 6 != 1 or not 49152 <= u.sport:
+                bad("gue header", f"out #{n}: sport {u.sport} len {u.len} "
+                    f"first byte {inner[0]:#x}")
+            # RFC 768 / 6935: a zero checksum means none over IPv4 only; any other must verify.
+            if (u.chksum != 0 or v6) and not checksum_ok(p, UDP, "chksum"):
+                bad("gue UDP checksum", f"out #{n}: {u.chksum:#x} over IPv{6 if v6 else 4}")
         flow_backends[(svc.name, flow)].add(backend)
         backend_packets[(svc.name, backend)] += 1
         service_bytes[svc.name] += len(inner)
@@ -185,13 +219,17 @@ def main():
     check(not missing, f"every one of {nfwd} packets to forward came out",
           f"{len(missing)} missing, e.g. inputs {missing[:5]}")
     check(not dup, "no packet came out twice", f"inputs {dup[:5]}")
-    for mode in ("ipip", "gue", "l2-dsr"):
+    for mode in ("ipip", "gue", "l2-dsr"):  # over IPv4 and IPv6
         check(not any(k.startswith(mode) for k in problems),
               f"{mode}: outer Ethernet/IP/UDP headers, checksums and inner bytes as expected")
 
     split = {k: v for k, v in flow_backends.items() if len(v) != 1}
     check(not split, f"each of {len(flow_backends)} flows reached exactly one backend",
           f"{len(split)} flows split, e.g. {list(split.items())[:2]}")
+    labels = {k: v for k, v in flow_labels.items() if len(v) != 1}
+    check(flow_labels and not labels,
+          f"each of {len(flow_labels)} IPv6 flows kept one outer flow label",
+          f"{len(labels)} flows with several, e.g. {list(labels.items())[:2]}")
     for svc in lb_traffic.SERVICES:
         flows = Counter()
         for (name, _), bs in flow_backends.items():
@@ -209,27 +247,44 @@ def main():
             check(replies[("arp", x["asked"])] == 1, f"ARP request for {x['asked']} answered once",
                   f"{replies[('arp', x['asked'])]} replies")
         elif x["kind"] == "echo_reply":
-            ic = p[ICMP]
-            key = ("echo", p[IP].dst, ic.id, ic.seq, bytes(ic.payload))
-            check(replies[key] == 1, f"ICMP echo to {p[IP].dst} answered once, same id, seq, data",
+            if ICMPv6EchoRequest in p:
+                ip, e = p[IPv6], p[ICMPv6EchoRequest]
+                key = ("echo", ip.dst, ip.src, e.id, e.seq, bytes(e.data))
+            else:
+                ip, e = p[IP], p[ICMP]
+                key = ("echo", ip.dst, ip.src, e.id, e.seq, bytes(e.payload))
+            check(replies[key] == 1, f"ICMP echo to {ip.dst} answered once, same id, seq, data",
                   f"{replies[key]} replies")
+        elif x["kind"] == "na_reply":
+            check(replies[("na", x["asked"])] == 1,
+                  f"neighbour solicitation for {x['asked']} answered once",
+                  f"{replies[('na', x['asked'])]} advertisements")
         elif x["kind"] == "too_big":
             key = ("too_big", p[IP].src, x["mtu"])
             check(replies[key] == 1, f"oversized packet answered by fragmentation-needed "
                   f"(next-hop MTU {x['mtu']})", f"{dict(replies)}")
 
-    # Control's queue: ARP requests for each l2-dsr backend, well formed.
-    db = lb_traffic.BY_NAME["db"]
+    # Control's queue: one kind of request per on-link backend (ARP or ND), well formed.
     asked = Counter()
     for p in ctl:
-        x = p.getlayer(ARP)
+        x, ns = p.getlayer(ARP), p.getlayer(ICMPv6ND_NS)
         if (x is not None and x.op == 1 and p.dst == "ff:ff:ff:ff:ff:ff" and p.src == mac
                 and x.hwsrc == mac and x.psrc == app_ip):
             asked[x.pdst] += 1
+        elif ns is not None and IPv6 in p:
+            group = inet_ntop(AF_INET6, in6_getnsma(inet_pton(AF_INET6, ns.tgt)))
+            opt = p.getlayer(ICMPv6NDOptSrcLLAddr)
+            ok = (p.src == mac and p.dst == in6_getnsmac(inet_pton(AF_INET6, group))
+                  and p[IPv6].src == app_ip6 and p[IPv6].dst == group and p[IPv6].hlim == 255
+                  and opt is not None and opt.lladdr == mac
+                  and checksum_ok(p, ICMPv6ND_NS, "cksum"))
+            check(ok, f"neighbour solicitation for {ns.tgt} well formed", p.summary())
+            asked[ns.tgt] += 1
         else:
-            check(False, "control queue sends only ARP requests", p.summary())
-    check(set(asked) == set(db.backends), "ARP requests for exactly the l2-dsr backends",
-          f"{dict(asked)}")
+            check(False, "control queue sends only ARP requests and neighbour solicitations",
+                  p.summary())
+    check(set(asked) == set(lb_traffic.ON_LINK),
+          "ARP/ND requests for exactly the on-link backends", f"{dict(asked)}")
 
     # The counters tell the same story.
     values, _ = samples(open(a.metrics).read())

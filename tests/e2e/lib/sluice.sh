@@ -58,6 +58,7 @@ e2e_binary() {
     SLUICE="${CARGO_TARGET_DIR:-$E2E_REPO/target}/release/sluice"
   fi
   [ -x "$SLUICE" ] || e2e_die "no sluice binary at $SLUICE"
+  SLUICE=$(realpath "$SLUICE")
 }
 
 # e2e_start CONFIG LOG: starts `sluice run -c CONFIG` in the background; sets SLUICE_PID.

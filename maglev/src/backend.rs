@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn parses_name_and_weight() {
-        assert_eq!("a".parse(), Ok(Backend::new("a", 1)));
+        assert_eq!("a".parse(), Ok(Backend::new("a", 100)));
         assert_eq!(
             "203.0.113.11=7".parse(),
             Ok(Backend::new("203.0.113.11", 7))

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev \
-	python3-scapy python3-prometheus-client tshark iproute2 curl socat valgrind ethtool
+	python3-scapy python3-prometheus-client python3-matplotlib lua5.4 tshark iproute2 curl socat valgrind ethtool
 FUZZ_SECONDS ?= 15
 
 .PHONY: all deps build release demo test lint unit fuzz-smoke fuzz e2e bench clean
@@ -25,7 +25,7 @@ build: deps
 	$(CARGO) build --workspace --all-targets
 
 release: deps
-	$(CARGO) build --release
+	$(CARGO) build --release -p sluice -p sluice-bench
 
 demo: release
 	./target/release/sluice demo --seconds 10

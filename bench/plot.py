@@ -1,18 +1,23 @@
 #!/usr/bin/env python3
 """Plots the raw benchmark results: throughput against the number of flows and the latency
-distribution, as PNGs, plus a min/median/max table (Markdown) of the same numbers.
+distribution, as PNGs, plus min/median/max tables (Markdown) of the same numbers.
 
-Inputs (JSON lines, written by bench/run.sh; either may be missing):
-  throughput.jsonl  {"system": "sluice"|"testpmd-io"|..., "flows": N, "mode": "ipip",
-                     "pps": X, "repeat": k}            one line per run
-  latency.jsonl     {"load_pct": 10, "p50_ns": .., "p99_ns": .., "p999_ns": ..,
-                     "hist": [[upper_ns, count], ...]} one line per run (optional "mode",
-                     "system", "repeat")
-usage: bench/plot.py [--results DIR] [--out DIR]   (both default to bench/results)
+Throughput input, one JSON line per run, either shape:
+  bench/run.sh:   {"scenario": "sluice-ipip"|"testpmd-io"|..., "flows": N, "rx_pps": X,
+                   "round": k, "latency_ns": {"p50": .., "p99": .., "p99.9": .., "max": ..,
+                   "count": ..}, ...}
+  hand-made:      {"system": "sluice", "mode": "ipip", "flows": N, "pps": X, "repeat": k}
+Latency input: the run.sh lines' latency_ns percentiles, or a latency.jsonl of
+  {"load_pct": 10, "p50_ns": .., "p99_ns": .., "p999_ns": .., "hist": [[upper_ns, count], ...]}
+  (optional "system", "mode", "repeat").
+usage: bench/plot.py [--results DIR] [--throughput FILE] [--latency FILE] [--out DIR]
+  --throughput defaults to DIR/throughput.jsonl, else the newest DIR/throughput-*.jsonl;
+  --latency to DIR/latency.jsonl, else the throughput file's latency percentiles.
 Exit status: 0 if at least one plot was written, 2 if there was nothing to plot.
 """
 
 import argparse
+import glob
 import json
 import math
 import os
@@ -20,6 +25,8 @@ import statistics
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Percentiles a run.sh line carries, as (key, share of packets slower).
+QUANTILES = (("p50", 0.5), ("p99", 0.01), ("p99.9", 0.001))
 
 
 def import_pyplot():
@@ -38,8 +45,8 @@ def import_pyplot():
     return plt
 
 
-def read_jsonl(path, required):
-    """The valid records of a JSON-lines file; bad lines are reported and skipped."""
+def read_jsonl(path):
+    """The JSON objects of a JSON-lines file; bad lines are reported and skipped."""
     records = []
     with open(path) as f:
         for n, line in enumerate(f, 1):
@@ -51,13 +58,26 @@ def read_jsonl(path, required):
             except json.JSONDecodeError as e:
                 print(f"plot.py: {path}:{n}: not JSON ({e.msg}); skipped", file=sys.stderr)
                 continue
-            missing = [k for k in required if k not in r]
-            if not isinstance(r, dict) or missing:
-                print(f"plot.py: {path}:{n}: missing {', '.join(missing) or 'an object'}; skipped",
-                      file=sys.stderr)
+            if not isinstance(r, dict):
+                print(f"plot.py: {path}:{n}: not an object; skipped", file=sys.stderr)
                 continue
+            r["_where"] = f"{path}:{n}"
             records.append(r)
     return records
+
+
+def system_mode(r):
+    """(system, mode) of a throughput record; run.sh's scenario "sluice-ipip" is sluice, ipip."""
+    if "system" in r:
+        return str(r["system"]), str(r.get("mode") or "")
+    sc = str(r.get("scenario", ""))
+    if sc.startswith("sluice-"):
+        return "sluice", sc[len("sluice-"):]
+    return sc, ""
+
+
+def label(system, mode):
+    return f"{system} {mode}" if mode else system
 
 
 def summarize(values):
@@ -65,21 +85,27 @@ def summarize(values):
 
 
 def throughput_groups(records):
-    """{(system, mode): {flows: [pps, ...]}}"""
+    """{(system, mode): {flows or None: [pps, ...]}}; None = a new flow per packet (SYN)."""
     groups = {}
     for r in records:
-        key = (str(r["system"]), str(r.get("mode", "")))
-        groups.setdefault(key, {}).setdefault(int(r["flows"]), []).append(float(r["pps"]))
+        if str(r.get("scenario", "")).startswith("latency-"):
+            continue  # a light fixed rate, not a throughput measurement
+        pps = r.get("pps", r.get("rx_pps"))
+        if pps is None or "flows" not in r:
+            print(f"plot.py: {r['_where']}: no pps/rx_pps or flows; skipped", file=sys.stderr)
+            continue
+        flows = None if r["flows"] is None else int(r["flows"])
+        groups.setdefault(system_mode(r), {}).setdefault(flows, []).append(float(pps))
     return groups
 
 
 def throughput_table(groups):
-    lines = ["| system | mode | flows | runs | min Mpps | median Mpps | max Mpps |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| run | flows | runs | min Mpps | median Mpps | max Mpps |", "|---|---|---|---|---|---|"]
     for (system, mode), by_flows in sorted(groups.items()):
-        for flows, pps in sorted(by_flows.items()):
+        for flows, pps in sorted(by_flows.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
             lo, med, hi = summarize(pps)
-            lines.append(f"| {system} | {mode or '-'} | {flows} | {len(pps)} | {lo / 1e6:.3f} | "
+            shown = "new per packet" if flows is None else str(flows)
+            lines.append(f"| {label(system, mode)} | {shown} | {len(pps)} | {lo / 1e6:.3f} | "
                          f"{med / 1e6:.3f} | {hi / 1e6:.3f} |")
     return "\n".join(lines)
 
@@ -87,115 +113,170 @@ def throughput_table(groups):
 def plot_throughput(plt, groups, out):
     fig, ax = plt.subplots(figsize=(8, 5))
     for (system, mode), by_flows in sorted(groups.items()):
-        flows = sorted(by_flows)
+        flows = sorted(f for f in by_flows if f is not None)
+        if not flows:
+            continue  # SYN runs have no flow count: in the table only
         stats = [summarize(by_flows[f]) for f in flows]
         med = [s[1] / 1e6 for s in stats]
         err = [[(s[1] - s[0]) / 1e6 for s in stats], [(s[2] - s[1]) / 1e6 for s in stats]]
-        label = system if not mode or system.startswith("testpmd") else f"{system} ({mode})"
-        ax.errorbar(flows, med, yerr=err, marker="o", capsize=3, label=label)
+        ax.errorbar(flows, med, yerr=err, marker="o", capsize=3, label=label(system, mode))
     ax.set_xscale("log")
     ax.set_xlabel("concurrent flows")
-    ax.set_ylabel("forwarded Mpps (median; bars: min-max over repeats)")
+    ax.set_ylabel("forwarded Mpps (median; bars: min-max)")
     ax.set_ylim(bottom=0)
     ax.set_title("Throughput against the number of flows")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
 
 
-def latency_label(r):
-    parts = [str(r[k]) for k in ("system", "mode") if k in r]
-    return " ".join(parts + [f"{r['load_pct']}% load"])
-
-
-def latency_groups(records):
-    """{label: (merged histogram {upper_ns: count}, [(p50, p99, p999) per run])}"""
+def latency_from_hist(records):
+    """{label: {"points": [(ns, share slower)], "pct": {name: [ns per run]}}} from histograms."""
     groups = {}
+    hists = {}
     for r in records:
-        hist, pcts = groups.setdefault(latency_label(r), ({}, []))
+        missing = [k for k in ("load_pct", "p50_ns", "p99_ns", "p999_ns", "hist") if k not in r]
+        if missing:
+            print(f"plot.py: {r['_where']}: missing {', '.join(missing)}; skipped", file=sys.stderr)
+            continue
+        parts = [str(r[k]) for k in ("system", "mode") if k in r]
+        name = " ".join(parts + [f"{r['load_pct']}% load"])
+        g = groups.setdefault(name, {"points": [], "pct": {"p50": [], "p99": [], "p99.9": []},
+                                     "steps": True})
+        for key, field in (("p50", "p50_ns"), ("p99", "p99_ns"), ("p99.9", "p999_ns")):
+            g["pct"][key].append(float(r[field]))
+        h = hists.setdefault(name, {})
         for upper, count in r["hist"]:
-            hist[float(upper)] = hist.get(float(upper), 0) + int(count)
-        pcts.append((float(r["p50_ns"]), float(r["p99_ns"]), float(r["p999_ns"])))
+            h[float(upper)] = h.get(float(upper), 0) + int(count)
+    for name, h in hists.items():
+        total, above = sum(h.values()), sum(h.values())
+        for upper in sorted(h):
+            above -= h[upper]
+            # An open last bucket has no bound, and a share of 0 has no place on a log axis.
+            if total and not math.isinf(upper) and above > 0:
+                groups[name]["points"].append((upper, above / total))
     return groups
 
 
+def latency_from_percentiles(records):
+    """The same shape from run.sh lines: their percentiles are points of the distribution."""
+    groups = {}
+    for r in records:
+        lat = r.get("latency_ns")
+        if not isinstance(lat, dict):
+            continue
+        system, mode = system_mode(r)
+        g = groups.setdefault(label(system, mode), {"points": [], "pct": {}, "runs": [],
+                                                    "steps": False})
+        g["runs"].append(lat)
+    for g in groups.values():
+        for key, share in QUANTILES + (("max", None),):
+            vals = [float(lat[key]) for lat in g["runs"] if lat.get(key) is not None]
+            if vals:
+                g["pct"][key] = vals
+                counts = [lat.get("count") for lat in g["runs"] if lat.get("count")]
+                if share is None:  # the slowest packet: a share of one in count
+                    share = 1.0 / statistics.median(counts) if counts else None
+                if share:
+                    g["points"].append((statistics.median(vals), share))
+        g["points"].sort()
+    return {k: g for k, g in groups.items() if g["pct"]}
+
+
 def latency_table(groups):
-    lines = ["| run | runs | p50 us (min/median/max) | p99 us | p99.9 us |", "|---|---|---|---|---|"]
-    for label, (_, pcts) in sorted(groups.items(), key=lambda kv: kv[0]):
+    keys = [k for k in ("p50", "p99", "p99.9", "max") if any(k in g["pct"] for g in groups.values())]
+    lines = ["| run | runs | " + " | ".join(f"{k} us (min / median / max)" for k in keys) + " |",
+             "|---|---|" + "---|" * len(keys)]
+    for name, g in sorted(groups.items()):
         cells = []
-        for i in range(3):
-            lo, med, hi = summarize([p[i] for p in pcts])
-            cells.append(f"{lo / 1e3:.1f} / {med / 1e3:.1f} / {hi / 1e3:.1f}")
-        lines.append(f"| {label} | {len(pcts)} | " + " | ".join(cells) + " |")
+        for k in keys:
+            if k in g["pct"]:
+                lo, med, hi = summarize(g["pct"][k])
+                cells.append(f"{lo / 1e3:.1f} / {med / 1e3:.1f} / {hi / 1e3:.1f}")
+            else:
+                cells.append("-")
+        runs = max(len(v) for v in g["pct"].values())
+        lines.append(f"| {name} | {runs} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def plot_latency(plt, groups, out):
     fig, ax = plt.subplots(figsize=(8, 5))
-    for label, (hist, pcts) in sorted(groups.items()):
-        total = sum(hist.values())
-        if total == 0:
+    for name, g in sorted(groups.items()):
+        if not g["points"]:
             continue
-        # Complementary CDF at each bucket's upper bound: the share of packets slower than it.
-        xs, ys, above = [], [], total
-        for upper in sorted(hist):
-            above -= hist[upper]
-            # An open last bucket has no bound, and a share of 0 has no place on a log axis.
-            if math.isinf(upper) or above <= 0:
-                continue
-            xs.append(upper / 1e3)
-            ys.append(above / total)
-        p99 = statistics.median(p[1] for p in pcts) / 1e3
-        ax.step(xs, ys, where="post", label=f"{label} (p99 {p99:.1f} us)")
+        xs = [p[0] / 1e3 for p in g["points"]]
+        ys = [p[1] for p in g["points"]]
+        p99 = statistics.median(g["pct"]["p99"]) / 1e3 if g["pct"].get("p99") else float("nan")
+        name = f"{name} (p99 {p99:.1f} us)"
+        if g["steps"]:  # histogram buckets: the share is flat between bucket bounds
+            ax.step(xs, ys, where="post", label=name)
+        else:  # a few percentiles: points joined by lines
+            ax.plot(xs, ys, marker="o", label=name)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("latency, rx to tx (us)")
+    ax.set_xlabel("latency (us)")
     ax.set_ylabel("share of packets slower")
-    ax.set_title("Latency distribution (complementary CDF)")
+    ax.set_title("Latency distribution (complementary CDF; medians over runs)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
 
 
+def default_throughput(results):
+    plain = os.path.join(results, "throughput.jsonl")
+    if os.path.exists(plain):
+        return plain
+    stamped = sorted(glob.glob(os.path.join(results, "throughput-*.jsonl")))
+    return stamped[-1] if stamped else plain
+
+
 def main():
-    default = os.path.join(HERE, "results")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--results", default=default, help="directory of the .jsonl files")
-    ap.add_argument("--out", default=None, help="where the PNGs go (default: --results)")
+    ap.add_argument("--results", default=os.path.join(HERE, "results"), help="raw results directory")
+    ap.add_argument("--throughput", help="throughput JSON lines (see above for the default)")
+    ap.add_argument("--latency", help="latency JSON lines with histograms")
+    ap.add_argument("--out", help="where the PNGs go (default: --results)")
     a = ap.parse_args()
     out = a.out or a.results
-    tput = os.path.join(a.results, "throughput.jsonl")
-    lat = os.path.join(a.results, "latency.jsonl")
+    tput = a.throughput or default_throughput(a.results)
+    lat = a.latency or os.path.join(a.results, "latency.jsonl")
 
     # Before any output: this may re-run the script under Debian's Python.
     plt = import_pyplot() if os.path.exists(tput) or os.path.exists(lat) else None
-    jobs = []
+    tput_records = []
     if os.path.exists(tput):
-        recs = read_jsonl(tput, ("system", "flows", "pps"))
-        if recs:
-            jobs.append(("throughput", throughput_groups(recs)))
-        else:
-            print(f"plot.py: {tput} has no valid records; no throughput plot")
+        tput_records = read_jsonl(tput)
     else:
-        print(f"plot.py: no {tput} (written by `make bench`); no throughput plot")
+        print(f"plot.py: no {tput} (`make bench` writes bench/results/throughput-<time>.jsonl); "
+              "no throughput plot")
+    jobs = []
+    groups = throughput_groups(tput_records)
+    if groups:
+        jobs.append(("throughput", groups, f"from {tput}"))
+    elif tput_records:
+        print(f"plot.py: {tput} has no throughput records; no throughput plot")
     if os.path.exists(lat):
-        recs = read_jsonl(lat, ("load_pct", "p50_ns", "p99_ns", "p999_ns", "hist"))
-        if recs:
-            jobs.append(("latency", latency_groups(recs)))
-        else:
-            print(f"plot.py: {lat} has no valid records; no latency plot")
+        groups = latency_from_hist(read_jsonl(lat))
+        source = f"from {lat}"
     else:
-        print(f"plot.py: no {lat} (written by `make bench`); no latency plot")
+        groups = latency_from_percentiles(tput_records)
+        source = f"percentiles from {tput}"
+    if groups:
+        jobs.append(("latency", groups, source))
+    else:
+        print(f"plot.py: no latency data (no {lat}, no latency_ns in the throughput file); "
+              "no latency plot")
     if not jobs:
         print("plot.py: nothing to plot", file=sys.stderr)
         return 2
 
     os.makedirs(out, exist_ok=True)
-    for kind, groups in jobs:
+    for kind, groups, source in jobs:
         png = os.path.join(out, f"{kind}.png")
         if kind == "throughput":
             plot_throughput(plt, groups, png)
@@ -203,7 +284,7 @@ def main():
         else:
             plot_latency(plt, groups, png)
             print(latency_table(groups))
-        print(f"plot.py: wrote {png}")
+        print(f"plot.py: wrote {png} ({source})")
     return 0
 
 

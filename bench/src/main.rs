@@ -179,6 +179,7 @@ struct Gen<'a> {
     /// Packets the port took, and offers it refused (freed and offered again: backpressure).
     sent: u64,
     refused: u64,
+    alloc_failed: u64,
     state: Rx,
     /// TSC at which the measured phase began (packets stamped before it are prewarm).
     measure_start: u64,
@@ -192,7 +193,11 @@ impl Gen<'_> {
         for _ in 0..n.min(BURST) {
             let flow = (*next % flows) as u32;
             let t = &self.templates[flow as usize % self.templates.len()];
-            let mut m = self.pool.alloc().map_err(|e| e.to_string())?;
+            // An empty pool (mbufs parked in rings) just means a shorter burst this time.
+            let Ok(mut m) = self.pool.alloc() else {
+                self.alloc_failed += 1;
+                break;
+            };
             let buf = m.append(t.frame_len()).map_err(|e| e.to_string())?;
             t.write(buf, flow, now);
             if burst.push(m).is_err() {
@@ -383,6 +388,7 @@ fn run(eal_args: &[String], o: &Options) -> Result<(), String> {
         hz,
         sent: 0,
         refused: 0,
+        alloc_failed: 0,
         state: Rx {
             backends: Backends::default(),
             affinity: Affinity::new(
@@ -398,7 +404,8 @@ fn run(eal_args: &[String], o: &Options) -> Result<(), String> {
             last_rx_tsc: 0,
             last_key: None,
         },
-        measure_start: 0,
+        // Until the measured phase starts, everything that comes back is prewarm.
+        measure_start: u64::MAX,
     };
     eprintln!(
         "sluice-gen: link up on {}, tsc {} Hz, sending",
@@ -445,6 +452,7 @@ fn run(eal_args: &[String], o: &Options) -> Result<(), String> {
         "received": s.received,
         "lost": sent.saturating_sub(s.received),
         "tx_refused": g.refused,
+        "alloc_failed": g.alloc_failed,
         "rx_other": s.other,
         "arp_replies": s.arp_replies,
         "duration_s": duration,

@@ -102,10 +102,16 @@ def register():
     return SluiceProfile()
 
 
-if __name__ == "__main__":  # print the streams without a TRex server: python3 sluice_profile.py -t ...
+if __name__ == "__main__":  # show the streams without a TRex server: python3 sluice_profile.py -t ...
+    import json
     import sys
     args = sys.argv[1:]
     if args[:1] == ["-t"]:
         args = args[1:]
-    prof = STLProfile(register().get_streams(tunables=args))
-    prof.dump_to_code() if hasattr(prof, "dump_to_code") else print(prof.to_json())
+    for i, s in enumerate(register().get_streams(tunables=args)):
+        j = s.to_json()
+        print("stream %d: %d-byte frames, %s %s, %s" % (
+            i, s.get_pkt_len(), j["mode"]["rate"]["value"], j["mode"]["rate"]["type"],
+            Ether(s.get_pkt()).summary()))
+        for ins in j["vm"]["instructions"]:
+            print("  " + json.dumps(ins, sort_keys=True))

@@ -4,7 +4,7 @@
 //! is left out of the count.
 //!
 //! usage: ipp --mode ipip|gue|l2-dsr --path hit|miss-syn|miss-ack [--packets N] [--flows F]
-//!        [--api burst|one] [--time ROUNDS]
+//!        [--api burst|one] [--capacity ENTRIES] [--time ROUNDS]
 //!
 //! hit: F flows are opened (SYN, then one ACK) before the region; the region sends N ACKs
 //! cycling over them. miss-syn: every packet of the region is a SYN of a new flow (Maglev and
@@ -51,6 +51,7 @@ struct Options {
     flows: usize,
     burst: bool,
     time: usize,
+    capacity: usize,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -63,6 +64,7 @@ fn parse_args() -> Result<Options, String> {
         flows: 10_000,
         burst: true,
         time: 0,
+        capacity: 1 << 20,
     };
     let mut i = 0;
     while i < args.len() {
@@ -92,11 +94,12 @@ fn parse_args() -> Result<Options, String> {
             "--flows" => o.flows = num()?,
             "--api" => o.burst = v == "burst",
             "--time" => o.time = num()?,
+            "--capacity" => o.capacity = num()?,
             a => return Err(format!("unknown argument {a}")),
         }
         i += 2;
     }
-    if o.packets == 0 || o.packets % BURST != 0 {
+    if o.packets == 0 || !o.packets.is_multiple_of(BURST) {
         return Err(format!("--packets must be a positive multiple of {BURST}"));
     }
     if o.flows == 0 || o.flows > 250 * 60_000 {
@@ -235,10 +238,10 @@ fn region_bufs(o: &Options, path: Path) -> Result<Vec<[u8; BUF]>, String> {
 
 const NOW: u64 = 1_000_000_000;
 
-fn pipeline_config() -> PipelineConfig {
+fn pipeline_config(o: &Options) -> PipelineConfig {
     PipelineConfig {
         flows: FlowConfig {
-            capacity: 1 << 20,
+            capacity: o.capacity,
             // The new-flow cap would make a long miss run stateless; the cost of the
             // stateful miss is what is measured.
             max_new_flows_per_second: 0,
@@ -251,8 +254,8 @@ fn pipeline_config() -> PipelineConfig {
 /// A pipeline holding the F flows of the hit path (SYN then ACK each), so every path runs
 /// against the same F live entries.
 fn warmed(o: &Options, snap: &Snapshot) -> Result<Pipeline, String> {
-    let mut p = Pipeline::new(&pipeline_config());
-    let mut warm = vec![Verdict::ToControl; BURST];
+    let mut p = Pipeline::new(&pipeline_config(o));
+    let mut warm = [Verdict::ToControl; BURST];
     for syn in [true, false] {
         for start in (0..o.flows).step_by(BURST) {
             let mut bufs: Vec<[u8; BUF]> = (start..(start + BURST).min(o.flows))

@@ -1,10 +1,14 @@
-//! Per-core flow table: set-associative (8-way buckets), preallocated, never resized.
+//! Per-core flow table: set-associative (8-way buckets, two choices), preallocated, never resized.
 //!
-//! A flow hashes to one bucket; a bucket holds 8 16-bit tags (low bits of the flow hash,
-//! 0 = empty) in 16 bytes, so one cache line holds four buckets' tags and a burst can prefetch
-//! them before probing; each entry fills exactly one cache line. Entries live in a parallel array. When a bucket is full, the entry that
-//! expired or, failing that, the least recently seen one is evicted (counted). Expiry is
-//! checked on access and by a small sweep per burst; nothing ever walks the whole table.
+//! A flow has two candidate buckets (the second derived from the first and the flow's tag);
+//! a bucket holds 8 16-bit tags (low bits of the flow hash, 0 = empty) in 16 bytes, so one
+//! cache line holds four buckets' tags and a burst can prefetch them before probing; each entry
+//! fills exactly one cache line in a parallel array. A new flow goes to the emptier candidate:
+//! with one choice, 8-way buckets overflow (and evict live flows) already at 20% fill; with two
+//! they do not until the table is nearly full (the "power of two choices"). When both are full,
+//! the entry that expired or, failing that, the least recently seen one of the 16 is evicted
+//! (counted). Expiry is checked on access and by a small sweep per burst; nothing ever walks
+//! the whole table.
 
 use std::time::Duration;
 
@@ -204,6 +208,16 @@ impl FlowTable {
         (hash.rotate_left(16) as usize) & self.mask
     }
 
+    /// The flow's two candidate buckets (equal only in a one-bucket table).
+    #[inline]
+    fn buckets(&self, hash: u32) -> [usize; 2] {
+        let b = self.bucket(hash);
+        // The alternative depends on the tag too, so flows sharing a first bucket spread out.
+        let alt =
+            ((u32::from(tag_of(hash)).wrapping_mul(0x9E37_79B1) >> 7) as usize | 1) & self.mask;
+        [b, b ^ alt]
+    }
+
     #[inline]
     fn timeout(&self, state: FlowState) -> u64 {
         self.timeouts[state as usize]
@@ -212,39 +226,43 @@ impl FlowTable {
     /// Hints the CPU to fetch the bucket's tags (used between hashing and probing a burst).
     #[inline]
     pub fn prefetch(&self, hash: u32) {
-        let b = self.bucket(hash);
-        #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
-        // SAFETY: `_mm_prefetch` is a hint that never faults; the pointer is in bounds of
-        // `self.tags` because `b <= mask < tags.len()`.
-        unsafe {
-            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(self.tags.as_ptr().add(b).cast::<i8>());
+        for b in self.buckets(hash) {
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
+            // SAFETY: `_mm_prefetch` is a hint that never faults; the pointer is in bounds of
+            // `self.tags` because `b <= mask < tags.len()`.
+            unsafe {
+                use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(self.tags.as_ptr().add(b).cast::<i8>());
+            }
+            #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
+            let _ = b;
         }
-        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
-        let _ = b;
     }
 
     /// Finds the live entry for `key`; an expired one is removed (counted) and not returned.
     #[inline]
     pub fn find(&mut self, key: &FlowKey, hash: u32, now: u64) -> Option<Slot> {
-        let b = self.bucket(hash);
         let tag = tag_of(hash);
-        for w in 0..WAYS {
-            if self.tags[b][w] == tag {
-                let i = b * WAYS + w;
-                if self.entries[i].key == *key {
-                    if self.entries[i].expires <= now {
-                        self.tags[b][w] = 0;
-                        self.len -= 1;
-                        self.stats.evicted_timeout += 1;
-                        self.lost(self.entries[i].backend);
-                        return None;
-                    }
-                    return Some(Slot(i));
-                }
-            }
+        let [b1, b2] = self.buckets(hash);
+        let i = self
+            .position(b1, tag, key)
+            .or_else(|| self.position(b2, tag, key))?;
+        if self.entries[i].expires <= now {
+            self.tags[i / WAYS][i % WAYS] = 0;
+            self.len -= 1;
+            self.stats.evicted_timeout += 1;
+            self.lost(self.entries[i].backend);
+            return None;
         }
-        None
+        Some(Slot(i))
+    }
+
+    /// The entry index of `key` in bucket `b`, if it is there.
+    #[inline]
+    fn position(&self, b: usize, tag: u16, key: &FlowKey) -> Option<usize> {
+        (0..WAYS)
+            .find(|&w| self.tags[b][w] == tag && self.entries[b * WAYS + w].key == *key)
+            .map(|w| b * WAYS + w)
     }
 
     /// The stored backend id of a found entry.
@@ -276,66 +294,70 @@ impl FlowTable {
         self.entries[slot.0].backend = backend;
     }
 
-    /// Inserts or overwrites the entry for `key`. When the bucket is full an expired entry,
-    /// else the least recently seen one, makes room (counted in `stats`).
+    /// Inserts or overwrites the entry for `key`. A new entry takes a free way of the emptier
+    /// candidate bucket, else an expired entry, else the least recently seen of both buckets
+    /// (counted in `stats`).
     pub fn insert(&mut self, key: &FlowKey, hash: u32, backend: u32, tcp_flags: u8, now: u64) {
-        let b = self.bucket(hash);
         let tag = tag_of(hash);
-        let mut free = None;
-        let mut victim = 0;
-        let mut victim_seen = u64::MAX;
-        for w in 0..WAYS {
-            let t = self.tags[b][w];
-            let e = &self.entries[b * WAYS + w];
-            if t == tag && e.key == *key {
-                let old = e.backend;
-                self.lost(old);
-                free = Some((w, false));
-                break;
+        let [b1, b2] = self.buckets(hash);
+        let i = match self
+            .position(b1, tag, key)
+            .or_else(|| self.position(b2, tag, key))
+        {
+            Some(i) => {
+                self.lost(self.entries[i].backend);
+                i
             }
-            if t == 0 {
-                if free.is_none() {
-                    free = Some((w, true));
-                }
-            } else if e.expires <= now {
-                if free.is_none() {
-                    let old = e.backend;
-                    self.stats.evicted_timeout += 1;
-                    self.len -= 1;
-                    self.tags[b][w] = 0;
-                    self.lost(old);
-                    free = Some((w, true));
-                }
-            } else if e.last_seen < victim_seen {
-                victim_seen = e.last_seen;
-                victim = w;
-            }
-        }
-        let w = match free {
-            Some((w, fresh)) => {
-                if fresh {
-                    self.len += 1;
-                }
-                w
-            }
-            None => {
-                self.stats.evicted_capacity += 1;
-                self.lost(self.entries[b * WAYS + victim].backend);
-                victim
-            }
+            None => self.make_room(b1, b2, now),
         };
-        self.gained(backend);
         self.stats.created += 1;
+        self.gained(backend);
         // A flow first seen mid-stream (no SYN) is taken as established.
         let state = FlowState::Established.next(key.proto, tcp_flags);
-        self.tags[b][w] = tag;
-        self.entries[b * WAYS + w] = Entry {
+        self.tags[i / WAYS][i % WAYS] = tag;
+        self.entries[i] = Entry {
             key: *key,
             backend,
             state,
             last_seen: now,
             expires: now.saturating_add(self.timeout(state)),
         };
+    }
+
+    /// An entry index for a new flow in bucket `b1` or `b2`, freed (and counted) if need be.
+    fn make_room(&mut self, b1: usize, b2: usize, now: u64) -> usize {
+        let used = |t: &[u16; WAYS]| t.iter().filter(|&&x| x != 0).count();
+        let (first, second) = if used(&self.tags[b2]) < used(&self.tags[b1]) {
+            (b2, b1)
+        } else {
+            (b1, b2)
+        };
+        for b in [first, second] {
+            if let Some(w) = self.tags[b].iter().position(|&t| t == 0) {
+                self.len += 1;
+                return b * WAYS + w;
+            }
+        }
+        let mut victim = first * WAYS;
+        let mut victim_seen = u64::MAX;
+        for b in [first, second] {
+            for w in 0..WAYS {
+                let i = b * WAYS + w;
+                let e = &self.entries[i];
+                if e.expires <= now {
+                    self.stats.evicted_timeout += 1;
+                    self.lost(e.backend);
+                    return i;
+                }
+                if e.last_seen < victim_seen {
+                    victim_seen = e.last_seen;
+                    victim = i;
+                }
+            }
+        }
+        self.stats.evicted_capacity += 1;
+        self.lost(self.entries[victim].backend);
+        victim
     }
 
     /// Removes expired entries from the next few buckets: amortised expiry, a bounded
@@ -407,20 +429,48 @@ mod tests {
     }
 
     #[test]
-    fn full_bucket_evicts_least_recently_seen() {
+    fn full_buckets_evict_least_recently_seen() {
         let mut t = small();
-        // Same hash for all: force one bucket.
+        // Same hash for all: the same two candidate buckets.
         let h = 12345;
-        for i in 0..WAYS as u32 {
+        for i in 0..2 * WAYS as u32 {
             t.insert(&key(i), h, i, tcp::ACK, u64::from(i) + 10);
         }
-        assert_eq!(t.len(), WAYS);
+        assert_eq!(
+            t.len(),
+            2 * WAYS,
+            "both candidate buckets fill before anything is evicted"
+        );
+        assert_eq!(t.stats.evicted_capacity, 0);
         t.insert(&key(100), h, 100, tcp::ACK, 100);
         assert_eq!(t.stats.evicted_capacity, 1);
-        assert!(t.find(&key(0), h, 101).is_none());
+        assert!(
+            t.find(&key(0), h, 101).is_none(),
+            "the least recently seen went"
+        );
         assert!(t.find(&key(1), h, 101).is_some());
         assert!(t.find(&key(100), h, 101).is_some());
-        assert_eq!(t.len(), WAYS);
+        assert_eq!(t.len(), 2 * WAYS);
+    }
+
+    #[test]
+    fn half_full_table_evicts_nothing() {
+        // With one choice, 8-way buckets start evicting live flows at ~20% fill.
+        let mut t = FlowTable::new(&FlowConfig {
+            capacity: 1 << 16,
+            ..FlowConfig::default()
+        });
+        let n = t.capacity() as u32 * 6 / 10;
+        for i in 0..n {
+            let k = key(i);
+            t.insert(&k, k.hash(), 1, tcp::SYN, 0);
+        }
+        assert_eq!(t.stats.evicted_capacity, 0, "evicted at 60% fill");
+        assert_eq!(t.len(), n as usize);
+        for i in 0..n {
+            let k = key(i);
+            assert!(t.find(&k, k.hash(), 1).is_some(), "flow {i} lost");
+        }
     }
 
     #[test]

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# `make bench`: sluice's forwarding rate and latency against dpdk-testpmd on the same topology,
+#   sluice-gen (memif server) -> net_memif -> forwarder (memif client) -> back to sluice-gen,
+# every forwarder on the same lcores (main 0, one forwarding lcore 1; the generator on lcore 0).
+# Scenarios, interleaved (A/B/A/B) in each of REPEATS rounds so they see the same machine load:
+#   testpmd-io, testpmd-macswap          the ceiling of the topology (no packet work / MAC swap)
+#   sluice-ipip                          TCP ACK, IPv4, IPIP, 100 backends, FLOWS flows prewarmed
+#   sluice-syn                           TCP SYN, a new 5-tuple per packet (all flow-table misses)
+#   sluice-ipip6                         as sluice-ipip over IPv6 (IPv6-in-IPv6)
+#   sluice-gue, sluice-l2dsr             as sluice-ipip with the other forwarding modes
+#   latency-testpmd-io, latency-sluice   one-way latency at a light fixed rate (LAT_RATE pps)
+# Raw results: one JSON line per run in bench/results/throughput-<time>.jsonl; the summary
+# (min/median/max and ratios to testpmd per round) replaces the "Throughput and latency
+# (make bench)" section of bench/RESULTS.md.
+# usage: bash bench/run.sh [--smoke]    (env: REPEATS, SECONDS_PER_RUN, FLOWS, LAT_RATE, SIZE,
+#                                         SLUICE, SLUICE_GEN)
+# --smoke: one short round of testpmd-io and sluice-ipip; checks the results parse; writes
+# nothing into the repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+SMOKE=0
+[ "${1:-}" = "--smoke" ] && SMOKE=1
+PY=${PY:-/usr/bin/python3}
+REPEATS=${REPEATS:-3}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
+FLOWS=${FLOWS:-1000000}
+LAT_RATE=${LAT_RATE:-50000}
+SIZE=${SIZE:-64}
+SCENARIOS=${SCENARIOS:-"testpmd-io sluice-ipip testpmd-macswap sluice-syn sluice-ipip6 sluice-gue sluice-l2dsr latency-testpmd-io latency-sluice"}
+if [ "$SMOKE" -eq 1 ]; then
+  REPEATS=1 SECONDS_PER_RUN=1 FLOWS=2000
+  SCENARIOS="testpmd-io sluice-ipip"
+fi
+
+if [ -z "${SLUICE:-}" ] || [ -z "${SLUICE_GEN:-}" ]; then
+  cargo build --release -q -p sluice -p sluice-bench
+  SLUICE=${SLUICE:-${CARGO_TARGET_DIR:-$REPO/target}/release/sluice}
+  SLUICE_GEN=${SLUICE_GEN:-${CARGO_TARGET_DIR:-$REPO/target}/release/sluice-gen}
+fi
+command -v dpdk-testpmd >/dev/null || { echo "bench: dpdk-testpmd is not installed (Debian: dpdk)" >&2; exit 1; }
+
+W=$(mktemp -d /tmp/sluice-bench.XXXXXX)
+PREFIX="sluice-bench-$$"
+PIDS=()
+cleanup() {
+  local rc=$? p
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ "$rc" -ne 0 ] && for f in "$W"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 20 "$f"; }; done >&2
+  rm -rf "$W" /var/run/dpdk/"$PREFIX"-*
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+if [ "$SMOKE" -eq 1 ]; then OUT=$W/smoke.jsonl; else mkdir -p bench/results; OUT=bench/results/throughput-$stamp.jsonl; fi
+: >"$OUT"
+
+# sluice_config FILE FORWARDING FAMILY(4|6) SOCKET — one service, 100 backends (off-link via a
+# static gateway MAC, or on-link and resolved by ARP for l2-dsr). The flow table (8-way buckets)
+# gets 4 slots per flow: at 1 in 2, about 2% of buckets overflow and their flows keep evicting
+# each other (recreated on every round-robin pass), which would turn hits into misses.
+sluice_config() {
+  local file=$1 fwd=$2 fam=$3 sock=$4 vip gw i capacity=$((FLOWS * 4 > 65536 ? FLOWS * 4 : 65536))
+  if [ "$fam" = 6 ]; then vip=2001:db8::80 gw=2001:db8::1; else vip=198.51.100.10 gw=192.0.2.1; fi
+  {
+    cat <<EOF
+dpdk:
+  args: ["--no-huge", "--no-pci", "-m", "1024", "-l", "0-1", "--main-lcore", "0",
+         "--file-prefix", "$PREFIX-lb", "--log-level", "lib.eal:error",
+         "--vdev", "net_memif0,role=client,socket=$sock,socket-abstract=no"]
+  mbufs: 16383
+interfaces:
+  - name: uplink
+    device: net_memif0
+    address: 192.0.2.10/24
+    address6: 2001:db8::10/64
+    gateway: $gw
+    gateway_mac: "02:00:00:00:00:01"
+flows:
+  capacity: $capacity
+  max_new_flows_per_second: 100000000
+services:
+  - name: bench
+    vip: $vip
+    port: 80
+    protocol: tcp
+    table_size: 65537
+    forwarding: $fwd
+    backends:
+EOF
+    for i in $(seq 1 100); do
+      if [ "$fwd" = l2-dsr ]; then echo "      - address: 192.0.2.$((100 + i))"
+      elif [ "$fam" = 6 ]; then echo "      - address: 2001:db8:be::$i"
+      else echo "      - address: 203.0.113.$i"; fi
+    done
+    printf 'metrics:\n  listen: 127.0.0.1:0\n'
+  } >"$file"
+}
+
+wait_file() { # wait_file SECONDS PID TEST-ARGS...: until `test ARGS` holds (or PID died)
+  local deadline=$((SECONDS + $1)) pid=$2
+  shift 2
+  until test "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] && kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+}
+
+# run_one ROUND SCENARIO: one generator run against one forwarder; appends a JSON line.
+run_one() {
+  local round=$1 sc=$2 sock=$W/$2.sock fwd_pid gen_pid fam=4 vip=198.51.100.10 gen_mode=ack
+  local rate=0 flows=$FLOWS fwd_kind forwarding=ipip rxq=2 extra=() prewarm=(--prewarm)
+  rm -f "$sock" "$W/gen.json"
+  case $sc in
+    testpmd-io | latency-testpmd-io) fwd_kind=io ;;
+    testpmd-macswap) fwd_kind=macswap ;;
+    *) fwd_kind=sluice ;;
+  esac
+  case $sc in
+    sluice-syn) gen_mode=syn prewarm=() ;;
+    sluice-ipip6) fam=6 vip=2001:db8::80 ;;
+    sluice-gue) forwarding=gue ;;
+    sluice-l2dsr) forwarding=l2-dsr extra=(--arp-reply) ;;
+    latency-*) rate=$LAT_RATE flows=10000 ;;
+  esac
+  [ "$fwd_kind" = sluice ] || { rxq=1 prewarm=(); }
+  "$SLUICE_GEN" --no-huge --no-pci -m 1024 -l 0 --file-prefix "$PREFIX-gen" --log-level lib.eal:error \
+    --vdev "net_memif0,role=server,socket=$sock,socket-abstract=no" -- \
+    --port net_memif0 --rx-queues "$rxq" --vip "$vip" --mode "$gen_mode" --flows "$flows" --size "$SIZE" \
+    --rate "$rate" --seconds "$SECONDS_PER_RUN" "${prewarm[@]}" "${extra[@]}" --hold \
+    >"$W/gen.json" 2>"$W/gen.log" &
+  gen_pid=$!
+  PIDS+=("$gen_pid")
+  wait_file 30 "$gen_pid" -S "$sock" || { echo "bench: $sc: no memif socket" >&2; return 1; }
+  if [ "$fwd_kind" = sluice ]; then
+    sluice_config "$W/sluice.yaml" "$forwarding" "$fam" "$sock"
+    "$SLUICE" run -c "$W/sluice.yaml" >"$W/fwd.log" 2>&1 &
+  else
+    dpdk-testpmd --no-huge --no-pci -m 256 -l 0-1 --file-prefix "$PREFIX-pmd" --log-level lib.eal:error \
+      --vdev "net_memif0,role=client,socket=$sock,socket-abstract=no" -- \
+      --forward-mode="$fwd_kind" --stats-period 1 --total-num-mbufs=16384 </dev/null >"$W/fwd.log" 2>&1 &
+  fi
+  fwd_pid=$!
+  PIDS+=("$fwd_pid")
+  wait_file $((60 + SECONDS_PER_RUN)) "$gen_pid" -s "$W/gen.json" || { echo "bench: $sc: no result from sluice-gen" >&2; cat "$W/gen.log" >&2; return 1; }
+  local lb='{}'
+  if [ "$fwd_kind" = sluice ]; then
+    local addr
+    addr=$(sed -n 's|^sluice: metrics on http://\([^/]*\)/metrics$|\1|p' "$W/fwd.log" | head -n 1)
+    sleep 0.5
+    lb=$(curl -sS --noproxy '*' --max-time 5 "http://$addr/metrics" | awk '
+      { split($1, a, "{") }
+      a[1] == "sluice_rx_packets_total" { rx += $2 } a[1] == "sluice_tx_packets_total" { tx += $2 }
+      a[1] == "sluice_dropped_packets_total" && $2 > 0 { r = $1; sub(/.*reason="/, "", r); sub(/".*/, "", r); d = d sprintf("%s\"%s\":%d", (d == "" ? "" : ","), r, $2) }
+      a[1] == "sluice_flows_created_total" { fc = $2 }
+      a[1] == "sluice_flows_evicted_total" { ev += $2 }
+      END { printf "{\"rx\":%d,\"tx\":%d,\"flows_created\":%d,\"flows_evicted\":%d,\"dropped\":{%s}}", rx, tx, fc, ev, d }')
+  fi
+  # The forwarder (memif client) goes first, then the generator (see tests/e2e/11-*.sh).
+  kill -TERM "$fwd_pid" 2>/dev/null || true
+  wait "$fwd_pid" 2>/dev/null || true
+  kill -TERM "$gen_pid" 2>/dev/null || true
+  wait "$gen_pid" 2>/dev/null || true
+  "$PY" - "$W/gen.json" "$round" "$sc" "$lb" "$stamp" >>"$OUT" <<'EOF'
+import json, sys
+g = json.load(open(sys.argv[1]))
+row = {"time": sys.argv[5], "round": int(sys.argv[2]), "scenario": sys.argv[3]}
+for k in ("mode", "frame_size", "flows", "rate_asked_pps", "sent", "received", "lost", "duration_s",
+          "tx_pps", "rx_pps", "latency_ns", "prewarm", "flows_seen", "moves_disallowed"):
+    if k in g:
+        row[k] = g[k]
+row["tx_pps"], row["rx_pps"] = round(g["tx_pps"]), round(g["rx_pps"])
+row["duration_s"] = round(g["duration_s"], 3)
+row["backends_seen"] = len(g["per_backend"])
+lb = json.loads(sys.argv[4])
+if lb:
+    row["sluice"] = lb
+print(json.dumps(row, sort_keys=True))
+EOF
+  tail -n 1 "$OUT" | "$PY" -c 'import json,sys; r=json.load(sys.stdin)
+print("bench: round %d %-20s rx %9d pps  tx %9d pps  lost %8d  latency p50 %s ns p99 %s ns" % (r["round"], r["scenario"],
+  r["rx_pps"], r["tx_pps"], r["lost"], r["latency_ns"]["p50"], r["latency_ns"]["p99"]))' >&2
+}
+
+for round in $(seq 1 "$REPEATS"); do
+  for sc in $SCENARIOS; do run_one "$round" "$sc"; done
+done
+
+# Every run must have parsed and carried traffic.
+"$PY" - "$OUT" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+bad = [r["scenario"] for r in rows if r["received"] <= 0 or r["rx_pps"] <= 0]
+if not rows or bad:
+    sys.exit("bench: no traffic in %s" % (bad or "any run"))
+print("bench: %d runs, results parse, every run forwarded traffic" % len(rows), file=sys.stderr)
+EOF
+[ "$SMOKE" -eq 1 ] && { echo "bench: smoke OK"; exit 0; }
+
+"$PY" bench/summarize.py "$OUT" bench/RESULTS.md \
+  --command "make bench (REPEATS=$REPEATS SECONDS_PER_RUN=$SECONDS_PER_RUN FLOWS=$FLOWS SIZE=$SIZE LAT_RATE=$LAT_RATE)"
+echo "bench: raw results in $OUT; summary in bench/RESULTS.md"

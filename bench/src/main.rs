@@ -344,7 +344,10 @@ fn run(eal_args: &[String], o: &Options) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(o.link_timeout);
     for p in [&tx_port, &rx_port] {
         while !p.link().map(|l| l.up).unwrap_or(false) {
-            if Instant::now() > deadline || signals::stop_requested() {
+            if signals::stop_requested() {
+                return Err(format!("{}: stopped before the link came up", p.name()));
+            }
+            if Instant::now() > deadline {
                 return Err(format!(
                     "{}: link not up after {} s",
                     p.name(),

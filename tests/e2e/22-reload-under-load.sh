@@ -17,7 +17,8 @@ E2E_NAME=reload-under-load
 source "$(dirname "$0")/lib/sluice.sh"
 W=$E2E_WORK
 # The generator's DPDK runtime directory goes too (the library removes sluice's).
-trap 'rc=$?; rm -rf "/var/run/dpdk/$E2E_PREFIX-gen"; (exit $rc); e2e_cleanup' EXIT
+# (set +e: under errexit the `(exit $rc)` that hands the status on would end the trap early.)
+trap 'rc=$?; set +e; rm -rf "/var/run/dpdk/$E2E_PREFIX-gen"; (exit $rc); e2e_cleanup' EXIT
 if [ -z "$SLUICE" ] || [ -z "${SLUICE_GEN:-}" ]; then
   (cd "$E2E_REPO" && timeout 900 cargo build --release -q -p sluice -p sluice-bench) || e2e_die "cargo build --release failed"
   SLUICE=${SLUICE:-${CARGO_TARGET_DIR:-$E2E_REPO/target}/release/sluice}

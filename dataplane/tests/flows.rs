@@ -344,3 +344,68 @@ fn snapshot_builder_rejects_inconsistent_state() {
         .build();
     assert!(dup.is_err());
 }
+
+#[test]
+fn weight_zero_drains_existing_flows_stay_new_flows_avoid_and_the_count_falls_to_zero() {
+    let pkt = |sport, f| tcp4(CLIENT4, VIP4_MULTI, sport, 80, f, b"");
+    let snap1 = multi(round_robin(3), [true; 3]);
+    let mut p = pipeline(1024, 0);
+    let mut on = Vec::new();
+    for sport in 4000..4060 {
+        on.push(send(&mut p, &snap1, &pkt(sport, Tcp::Syn), 0).1.unwrap());
+    }
+    let drained = common::backend_id(14, 0);
+    let pinned = on.iter().filter(|&&b| b == b4(31)).count() as u64;
+    assert!(pinned > 0);
+    assert_eq!(p.flows_per_backend().get(&drained), Some(&pinned));
+    // Backend 0 drains (weight 0): up and present, but no longer in the table.
+    let mut s = spec(Svc {
+        id: 14,
+        vip: a4(VIP4_MULTI),
+        port: 0,
+        proto: Proto::Tcp,
+        forwarding: Forwarding::Ipip,
+        backends: (0..3)
+            .map(|i| (a4(b4(31 + i as u8)), Some(GW_MAC), true))
+            .collect(),
+        hash: HashKind::FiveTuple,
+        when_all_down: WhenAllDown::Drop,
+    });
+    s.backends[0].weight = 0;
+    s.table = round_robin(2).into_iter().map(|i| i + 1).collect();
+    let snap2 = build(s);
+    for (i, sport) in (4000..4060).enumerate() {
+        assert_eq!(
+            send(&mut p, &snap2, &pkt(sport, Tcp::Ack), MS).1.unwrap(),
+            on[i],
+            "existing flows keep their backend"
+        );
+    }
+    for sport in 5000..5100 {
+        assert_ne!(
+            send(&mut p, &snap2, &pkt(sport, Tcp::Syn), 2 * MS)
+                .1
+                .unwrap(),
+            b4(31),
+            "no new flow to a drained backend"
+        );
+    }
+    assert_eq!(p.counters().flows_rehashed, 0);
+    assert_eq!(p.flows_per_backend().get(&drained), Some(&pinned));
+    // The drained backend's connections close; their entries expire and its count reaches zero.
+    for (i, sport) in (4000..4060).enumerate() {
+        if on[i] == b4(31) {
+            send(&mut p, &snap2, &pkt(sport, Tcp::Fin), 3 * MS);
+        }
+    }
+    let later = 3 * MS + 11 * SEC; // past the 10 s closing timeout
+    for round in 0..2048u32 {
+        send(
+            &mut p,
+            &snap2,
+            &pkt(6000 + (round % 50) as u16, Tcp::Ack),
+            later,
+        );
+    }
+    assert_eq!(p.flows_per_backend().get(&drained), Some(&0));
+}

@@ -73,7 +73,7 @@ fn lookup(c: &mut Criterion) {
         .map(|i| {
             (
                 flow::v4_mapped([192, 0, 2, i as u8]),
-                1024 + (i * 7919) as u16,
+                1024u16.wrapping_add((i * 7919) as u16),
             )
         })
         .collect();

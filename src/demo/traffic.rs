@@ -155,10 +155,36 @@ impl Generator {
                     let f = g.new_flow(i);
                     g.flows.push(f);
                 }
-                let start = Instant::now();
                 let mut out = Burst::<32>::new();
                 let mut inb = Burst::<32>::new();
                 let mut replies = Burst::<32>::new();
+                // First let the appliance resolve every backend (we answer its ARP requests),
+                // so no packet is sent to a next hop it cannot reach yet; at most two seconds.
+                let backends = g
+                    .services
+                    .iter()
+                    .map(|s| s.backends.len() as u64)
+                    .sum::<u64>();
+                let resolve_until = Instant::now() + Duration::from_secs(2);
+                while g.stats.arp_answered.load(Ordering::Relaxed) < backends
+                    && Instant::now() < resolve_until
+                    && !stop.load(Ordering::Relaxed)
+                {
+                    for q in &mut rx {
+                        q.rx_burst(&mut inb);
+                        for mut m in inb.drain() {
+                            if g.sink(&mut m) {
+                                let _ = replies.push(m);
+                            }
+                        }
+                    }
+                    tx.tx_burst(&mut replies);
+                    replies.clear();
+                    std::thread::yield_now();
+                }
+                // The appliance publishes a new snapshot after learning; give it a moment.
+                std::thread::sleep(Duration::from_millis(50));
+                let start = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
                     let due = (start.elapsed().as_nanos() as u64).saturating_mul(TARGET_PPS)
                         / 1_000_000_000;

@@ -36,7 +36,7 @@ pub enum BuildError {
         #[source]
         source: MaglevError,
     },
-    #[error("service {service}: backend {backend} is on no interface's link and no interface has a gateway")]
+    #[error("service {service}: backend {backend} is on no interface's link and no interface has a gateway of its address family")]
     NoRoute { service: String, backend: IpAddr },
     #[error("snapshot: {0}")]
     Snapshot(#[from] SnapshotError),

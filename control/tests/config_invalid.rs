@@ -150,9 +150,20 @@ fn cases() -> Vec<Case> {
         case(
             "off-link backend without a gateway",
             edit(&[("    gateway: 192.0.2.1\n", "")]),
-            "expected an on-link backend, or an interface with a gateway to reach it, got 203.0.113.11",
+            "expected an on-link backend, or an interface with a gateway of its address family to reach it, got 203.0.113.11",
             "services[0].backends[0].address",
             (11, 18),
+        ),
+        case(
+            "off-link IPv6 backend with only an IPv4 gateway",
+            edit(&[
+                ("    address: 192.0.2.10/24\n", "    address: 192.0.2.10/24\n    address6: 2001:db8::10/64\n"),
+                ("vip: 198.51.100.10", "vip: 2001:db8::80"),
+                ("address: 203.0.113.11", "address: 2001:db8:1::11"),
+            ]),
+            "expected an on-link backend, or an interface with a gateway of its address family to reach it, got 2001:db8:1::11",
+            "services[0].backends[0].address",
+            (13, 18),
         ),
         case(
             "IPv6 VIP without address6",

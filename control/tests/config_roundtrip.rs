@@ -98,8 +98,10 @@ fn service(i: u8) -> impl Strategy<Value = Service> {
                     match (v6, on_link) {
                         (false, false) => Ipv4Addr::new(203, 0, 113, j).into(),
                         (false, true) => Ipv4Addr::new(192, 0, 2, 100 + j).into(),
+                        // IPv6 backends are on-link: the configs have an IPv4 gateway only,
+                        // and a gateway must be of the backend's family.
                         (true, false) => {
-                            Ipv6Addr::new(0x2001, 0xdb8, 5, 0, 0, 0, 0, j.into()).into()
+                            Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 2, j.into()).into()
                         }
                         (true, true) => {
                             Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, j.into()).into()

@@ -168,7 +168,12 @@ fn reachability(ctx: &mut Ctx<'_>, i: usize, s: &Service, interfaces: &[(usize, 
             "none has one",
         );
     }
-    let has_gateway = interfaces.iter().any(|(_, itf)| itf.gateway.is_some());
+    // The egress rule (forwarding::egress_of) takes a gateway of the backend's own family.
+    let has_gateway = |ip: IpAddr| {
+        interfaces
+            .iter()
+            .any(|(_, itf)| itf.gateway.is_some_and(|g| g.is_ipv4() == ip.is_ipv4()))
+    };
     for (b, backend) in s.backends.iter().enumerate() {
         let on_link = interfaces
             .iter()
@@ -178,8 +183,15 @@ fn reachability(ctx: &mut Ctx<'_>, i: usize, s: &Service, interfaces: &[(usize, 
             let expected =
                 "an on-link backend for l2-dsr (inside an interface's address or address6 prefix)";
             ctx.invalid(&path, expected, backend.address.to_string());
-        } else if !on_link && !has_gateway {
-            let expected = "an on-link backend, or an interface with a gateway to reach it";
+        } else if !on_link
+            && !has_gateway(backend.address)
+            // A family mismatch, or an IPv6 backend with no IPv6 on any interface, is
+            // reported once, by its own rule.
+            && backend.address.is_ipv4() == s.vip.is_ipv4()
+            && (backend.address.is_ipv4() || interfaces.iter().any(|(_, itf)| itf.address6.is_some()))
+        {
+            let expected =
+                "an on-link backend, or an interface with a gateway of its address family to reach it";
             ctx.invalid(&path, expected, backend.address.to_string());
         }
     }

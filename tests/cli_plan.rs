@@ -1,0 +1,87 @@
+//! `sluice plan` as a rollout gate runs it: per-service moves, `--json`, and `--max-move`'s exit code.
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn config(name: &str, backends: &[&str]) -> PathBuf {
+    let mut text = String::from(
+        "interfaces:\n  - name: uplink\n    device: net_null0\n    address: 192.0.2.10/24\n    gateway: 192.0.2.1\nservices:\n  - name: web\n    vip: 198.51.100.10\n    port: 443\n    protocol: tcp\n    backends:\n",
+    );
+    for b in backends {
+        text.push_str(&format!("      - address: {b}\n"));
+    }
+    let path = std::env::temp_dir().join(format!(
+        "sluice-cli-plan-{}-{name}.yaml",
+        std::process::id()
+    ));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn plan(new: &PathBuf, old: &PathBuf, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["plan", "-c"])
+        .arg(new)
+        .arg("--from")
+        .arg(old)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn removing_one_of_four_reports_a_quarter_and_gates_on_max_move() {
+    let old = config(
+        "old",
+        &[
+            "203.0.113.11",
+            "203.0.113.12",
+            "203.0.113.13",
+            "203.0.113.14",
+        ],
+    );
+    let new = config("new", &["203.0.113.11", "203.0.113.12", "203.0.113.13"]);
+
+    let out = plan(&new, &old, &["--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let web = &v["services"][0];
+    assert_eq!(web["name"], "web");
+    let moved = web["moved_percent"].as_f64().unwrap();
+    assert!((24.0..27.0).contains(&moved), "moved {moved}%");
+    let gone = web["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "203.0.113.14")
+        .unwrap();
+    assert!(gone["new_weight"].is_null());
+    assert!((gone["lost_percent"].as_f64().unwrap() - 25.0).abs() < 1.0);
+
+    let gated = plan(&new, &old, &["--max-move", "10"]);
+    assert_eq!(gated.status.code(), Some(1), "25% moves, the gate is 10%");
+    assert!(String::from_utf8_lossy(&gated.stderr).contains("more than --max-move 10%"));
+    assert_eq!(
+        plan(&new, &old, &["--max-move", "30"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        plan(&old, &old, &["--max-move", "0"]).status.code(),
+        Some(0),
+        "no change moves nothing"
+    );
+}
+
+#[test]
+fn an_invalid_file_is_reported_and_exits_1() {
+    let old = config("ok", &["203.0.113.11"]);
+    let bad = std::env::temp_dir().join(format!("sluice-cli-plan-{}-bad.yaml", std::process::id()));
+    std::fs::write(&bad, "services: [\n").unwrap();
+    let out = plan(&bad, &old, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml"));
+}

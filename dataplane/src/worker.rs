@@ -18,11 +18,8 @@ use crate::dpdk::{Burst, Mbuf, RxQueue, TxQueue};
 use crate::frame::{Frame, TxOffload};
 use crate::pipeline::{Pipeline, Verdict, BURST};
 use crate::rcu::Reader;
-use crate::runtime::CounterWriter;
+use crate::runtime::{CounterWriter, TX_RETRIES};
 use crate::snapshot::Snapshot;
-
-/// How many times the unsent tail of a tx burst is offered again before it is dropped.
-const TX_RETRIES: usize = 3;
 
 /// Upper bounds (ns) of the rx-to-tx latency histogram buckets; the last bucket is +Inf.
 pub const LATENCY_BUCKETS_NS: [u64; 13] = [

@@ -5,12 +5,7 @@ use maglev::{diff, Backend, Table};
 
 fn backends(n: usize) -> Vec<Backend> {
     (0..n)
-        .map(|i| {
-            Backend::new(
-                format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256),
-                1,
-            )
-        })
+        .map(|i| Backend::new(format!("2001:db8::{:x}:{:x}", i / 65536, i % 65536), 1))
         .collect()
 }
 

@@ -53,35 +53,6 @@ pub enum StartError {
 /// A hook to create virtual devices after EAL init and before the ports are opened (the demo).
 pub type DeviceHook<'a> = &'a mut dyn FnMut(&Eal) -> Result<(), StartError>;
 
-static RELOAD_REQUESTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_sighup(_sig: libc::c_int) {
-    // Only an atomic store: async-signal-safe. A storm of SIGHUPs coalesces into one reload.
-    RELOAD_REQUESTED.store(true, Ordering::SeqCst);
-}
-
-fn install_sighup() -> std::io::Result<()> {
-    // SAFETY: sigaction is plain old data; zeroed is a valid empty value we then fill.
-    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
-    act.sa_sigaction = on_sighup as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    act.sa_flags = libc::SA_RESTART;
-    // SAFETY: act.sa_mask is a valid sigset_t; the handler only stores an atomic.
-    let rc = unsafe {
-        libc::sigemptyset(&mut act.sa_mask);
-        libc::sigaction(libc::SIGHUP, &act, std::ptr::null_mut())
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// Asks the control loop to reload the config file (as SIGHUP does).
-pub fn request_reload() {
-    RELOAD_REQUESTED.store(true, Ordering::SeqCst);
-}
-
 /// One interface's DPDK side, as control keeps it.
 struct Iface {
     name: String,
@@ -356,7 +327,7 @@ impl Appliance {
             .get("/healthz", |_| Response::text(200, "ok\n"))
             .get("/state", move |_| Response::json(200, state.render_state()))
             .post("/-/reload", |_| {
-                request_reload();
+                signals::request_reload();
                 Response::text(200, "reload requested\n")
             });
         let server = HttpServer::bind(
@@ -385,7 +356,7 @@ impl Appliance {
                 break;
             }
             let mut dirty = false;
-            if RELOAD_REQUESTED.swap(false, Ordering::SeqCst) {
+            if signals::take_reload_request() {
                 self.reload();
             }
             while let Ok(change) = self.health_rx.try_recv() {
@@ -620,7 +591,7 @@ pub fn run_file(path: &Path) -> std::process::ExitCode {
     let Some(cfg) = load(path) else {
         return std::process::ExitCode::from(1);
     };
-    if let Err(e) = signals::install().and_then(|()| install_sighup()) {
+    if let Err(e) = signals::install() {
         eprintln!("sluice: cannot install signal handlers: {e}");
         return std::process::ExitCode::from(1);
     }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use control::config::{Config, Forwarding, Protocol};
 use dataplane::checksum;
 use dataplane::dpdk::{Burst, Mempool, Port};
+use dataplane::wire::arp::{self, ArpPacket};
 
 use crate::appliance::Appliance;
 
@@ -355,34 +356,28 @@ impl Gen {
 
     /// Answers an ARP request for a backend as that backend would.
     fn answer_arp(&mut self, m: &mut dataplane::dpdk::Mbuf) -> bool {
-        let d = m.data();
-        if d.len() < 42 || d[20..22] != [0, 1] {
+        let d = m.data_mut();
+        if d.len() < 14 {
             return false;
         }
-        let target: [u8; 4] = [d[38], d[39], d[40], d[41]];
+        let (eth, body) = d.split_at_mut(14);
+        let Ok(mut arp) = ArpPacket::new_checked(body) else {
+            return false;
+        };
+        let target = arp.target_ip();
         let known = self
             .services
             .iter()
             .flat_map(|s| s.backends.iter())
             .any(|(a, _)| a.octets() == target);
-        if !known {
+        if arp.operation() != arp::OP_REQUEST || !known {
             return false;
         }
-        let mut r = [0u8; 60];
-        let requester_mac: [u8; 6] = [d[22], d[23], d[24], d[25], d[26], d[27]];
-        let requester_ip: [u8; 4] = [d[28], d[29], d[30], d[31]];
         let mac = backend_mac(target);
-        r[0..6].copy_from_slice(&requester_mac);
-        r[6..12].copy_from_slice(&mac);
-        r[12..14].copy_from_slice(&[0x08, 0x06]);
-        r[14..22].copy_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 2]);
-        r[22..28].copy_from_slice(&mac);
-        r[28..32].copy_from_slice(&target);
-        r[32..38].copy_from_slice(&requester_mac);
-        r[38..42].copy_from_slice(&requester_ip);
-        if m.copy_from_slice(&r).is_err() {
-            return false;
-        }
+        let requester = arp.sender_mac();
+        arp.make_reply(mac);
+        eth[0..6].copy_from_slice(&requester);
+        eth[6..12].copy_from_slice(&mac);
         self.stats.arp_answered.fetch_add(1, Ordering::Relaxed);
         true
     }

@@ -1,17 +1,23 @@
-//! SIGINT/SIGTERM turn into a stop request that the control loop polls.
+//! SIGINT/SIGTERM turn into a stop request, SIGHUP into a reload request; the control loop
+//! polls both. A storm of SIGHUPs coalesces into one pending reload.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+static RELOAD_REQUESTED: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_signal(_sig: libc::c_int) {
+extern "C" fn on_signal(sig: libc::c_int) {
     // Only an atomic store: async-signal-safe.
-    STOP_REQUESTED.store(true, Ordering::SeqCst);
+    if sig == libc::SIGHUP {
+        RELOAD_REQUESTED.store(true, Ordering::SeqCst);
+    } else {
+        STOP_REQUESTED.store(true, Ordering::SeqCst);
+    }
 }
 
-/// Installs the SIGINT and SIGTERM handlers (idempotent).
+/// Installs the SIGINT, SIGTERM and SIGHUP handlers (idempotent).
 pub fn install() -> std::io::Result<()> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: sigaction is plain-old-data; zeroed is a valid empty value we then fill.
         let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
         act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
@@ -38,6 +44,16 @@ pub fn request_stop() {
     STOP_REQUESTED.store(true, Ordering::SeqCst);
 }
 
+/// Asks for a reload, as SIGHUP does (e.g. from `POST /-/reload`).
+pub fn request_reload() {
+    RELOAD_REQUESTED.store(true, Ordering::SeqCst);
+}
+
+/// True once per pending reload request (SIGHUP or [`request_reload`]); clears it.
+pub fn take_reload_request() -> bool {
+    RELOAD_REQUESTED.swap(false, Ordering::SeqCst)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +64,16 @@ mod tests {
         // SAFETY: raising a signal we handle; the handler only stores an atomic.
         assert_eq!(unsafe { libc::raise(libc::SIGTERM) }, 0);
         assert!(stop_requested());
+    }
+
+    #[test]
+    fn sighups_coalesce_into_one_reload_request() {
+        install().unwrap();
+        for _ in 0..5 {
+            // SAFETY: raising a signal we handle; the handler only stores an atomic.
+            assert_eq!(unsafe { libc::raise(libc::SIGHUP) }, 0);
+        }
+        assert!(take_reload_request());
+        assert!(!take_reload_request(), "five signals, one reload");
     }
 }

@@ -2,15 +2,10 @@
 //! implementation of the paper's loop, and the benchmark's backend names.
 use maglev::{permutation, Backend};
 
-/// `n` backends named like IPv4 addresses (`10.0.0.0`, `10.0.0.1`, ...).
+/// `n` backends named like documentation-range IPv6 addresses (`2001:db8::0:0`, `2001:db8::0:1`, ...).
 pub fn backends(n: usize) -> Vec<Backend> {
     (0..n)
-        .map(|i| {
-            Backend::new(
-                format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256),
-                1,
-            )
-        })
+        .map(|i| Backend::new(format!("2001:db8::{:x}:{:x}", i / 65536, i % 65536), 1))
         .collect()
 }
 

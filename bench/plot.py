@@ -163,13 +163,24 @@ def latency_from_hist(records):
 def latency_from_percentiles(records):
     """The same shape from run.sh lines: their percentiles are points of the distribution."""
     groups = {}
+    hists = {}
+    # Runs at a set load are the latency measurements; saturated runs only show ring queueing.
+    if any(str(r.get("scenario", "")).startswith("latency-") for r in records):
+        records = [r for r in records if str(r.get("scenario", "")).startswith("latency-")]
     for r in records:
         lat = r.get("latency_ns")
         if not isinstance(lat, dict):
             continue
+        hist = r.get("sluice", {}).get("latency_hist")
+        if hist and r.get("load_pct") is not None:
+            h = hists.setdefault(f"in sluice (rx to tx) {r['load_pct']}% load", {})
+            for le, cumulative in hist:
+                h[float(le)] = h.get(float(le), 0) + int(cumulative)
         system, mode = system_mode(r)
-        g = groups.setdefault(label(system, mode), {"points": [], "pct": {}, "runs": [],
-                                                    "steps": False})
+        name = label(system, mode)
+        if r.get("load_pct") is not None:
+            name += f" {r['load_pct']}% load"
+        g = groups.setdefault(name, {"points": [], "pct": {}, "runs": [], "steps": False})
         g["runs"].append(lat)
     for g in groups.values():
         for key, share in QUANTILES + (("max", None),):
@@ -182,6 +193,18 @@ def latency_from_percentiles(records):
                 if share:
                     g["points"].append((statistics.median(vals), share))
         g["points"].sort()
+    for name, h in hists.items():  # Prometheus buckets: cumulative counts per upper bound
+        bounds = sorted(h)
+        total = h[bounds[-1]] if bounds else 0
+        if total <= 0:
+            continue
+        g = {"points": [], "pct": {"p50": [], "p99": [], "p99.9": []}, "steps": True}
+        for key, share in QUANTILES:
+            g["pct"][key].append(next((b * 1e9 for b in bounds if h[b] >= (1 - share) * total), math.inf))
+        for b in bounds:
+            if not math.isinf(b) and total - h[b] > 0:
+                g["points"].append((b * 1e9, (total - h[b]) / total))
+        groups[name] = g
     return {k: g for k, g in groups.items() if g["pct"]}
 
 

@@ -8,14 +8,19 @@
 #   sluice-syn                           TCP SYN, a new 5-tuple per packet (all flow-table misses)
 #   sluice-ipip6                         as sluice-ipip over IPv6 (IPv6-in-IPv6)
 #   sluice-gue, sluice-l2dsr             as sluice-ipip with the other forwarding modes
-#   latency-testpmd-io, latency-sluice   one-way latency at a light fixed rate (LAT_RATE pps)
+#   NAME@F                               NAME with F flows instead of FLOWS (the flow-count sweep)
+#   latency-sluice@P%, latency-testpmd-io@P%
+#                                        latency at P% of this round's sluice-ipip rate (FLOWS
+#                                        flows, prewarmed): one-way from the generator's TSC stamps,
+#                                        and sluice's own rx-to-tx histogram over the measured phase
+#   latency-sluice, latency-testpmd-io   the same at a fixed rate (LAT_RATE pps)
 # Raw results: one JSON line per run in bench/results/throughput-<time>.jsonl; the summary
 # (min/median/max and ratios to testpmd per round) replaces the "Throughput and latency
 # (make bench)" section of bench/RESULTS.md.
-# usage: bash bench/run.sh [--smoke]    (env: REPEATS, SECONDS_PER_RUN, FLOWS, LAT_RATE, SIZE,
-#                                         SLUICE, SLUICE_GEN)
-# --smoke: one short round of testpmd-io and sluice-ipip; checks the results parse; writes
-# nothing into the repository.
+# usage: bash bench/run.sh [--smoke]    (env: REPEATS, SECONDS_PER_RUN, FLOWS, SWEEP, LOADS,
+#                                         LAT_RATE, SIZE, SCENARIOS, SLUICE, SLUICE_GEN)
+# --smoke: one short round of testpmd-io, sluice-ipip and sluice at 50% load; checks the results
+# parse; writes nothing into the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -27,10 +32,16 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
 FLOWS=${FLOWS:-1000000}
 LAT_RATE=${LAT_RATE:-50000}
 SIZE=${SIZE:-64}
-SCENARIOS=${SCENARIOS:-"testpmd-io sluice-ipip testpmd-macswap sluice-syn sluice-ipip6 sluice-gue sluice-l2dsr latency-testpmd-io latency-sluice"}
+SWEEP=${SWEEP:-"10000 100000 10000000"}
+LOADS=${LOADS:-"10 50 90"}
+if [ -z "${SCENARIOS:-}" ]; then
+  SCENARIOS="testpmd-io sluice-ipip testpmd-macswap sluice-syn sluice-ipip6 sluice-gue sluice-l2dsr"
+  for f in $SWEEP; do SCENARIOS+=" testpmd-macswap@$f sluice-ipip@$f"; done
+  for p in $LOADS; do SCENARIOS+=" latency-testpmd-io@$p% latency-sluice@$p%"; done
+fi
 if [ "$SMOKE" -eq 1 ]; then
   REPEATS=1 SECONDS_PER_RUN=1 FLOWS=2000
-  SCENARIOS="testpmd-io sluice-ipip"
+  SCENARIOS="testpmd-io sluice-ipip latency-sluice@50%"
 fi
 
 if [ -z "${SLUICE:-}" ] || [ -z "${SLUICE_GEN:-}" ]; then
@@ -59,11 +70,10 @@ if [ "$SMOKE" -eq 1 ]; then OUT=$W/smoke.jsonl; else mkdir -p bench/results; OUT
 : >"$OUT"
 
 # sluice_config FILE FORWARDING FAMILY(4|6) SOCKET — one service, 100 backends (off-link via a
-# static gateway MAC, or on-link and resolved by ARP for l2-dsr). The flow table (8-way buckets)
-# gets 4 slots per flow: at 1 in 2, about 2% of buckets overflow and their flows keep evicting
-# each other (recreated on every round-robin pass), which would turn hits into misses.
+# static gateway MAC, or on-link and resolved by ARP for l2-dsr). The flow table gets 2 slots
+# per flow: with two candidate 8-way buckets per flow, a half-full table evicts nothing.
 sluice_config() {
-  local file=$1 fwd=$2 fam=$3 sock=$4 vip gw i capacity=$((FLOWS * 4 > 65536 ? FLOWS * 4 : 65536))
+  local file=$1 fwd=$2 fam=$3 sock=$4 flows=$5 vip gw i capacity=$(($5 * 2 > 65536 ? $5 * 2 : 65536))
   if [ "$fam" = 6 ]; then vip=2001:db8::80 gw=2001:db8::1; else vip=198.51.100.10 gw=192.0.2.1; fi
   {
     cat <<EOF
@@ -109,34 +119,66 @@ wait_file() { # wait_file SECONDS PID TEST-ARGS...: until `test ARGS` holds (or 
   done
 }
 
+# metrics ADDR: sluice's counters and rx-to-tx histogram as one JSON object (worker sums).
+metrics() {
+  curl -sS --noproxy '*' --max-time 5 "http://$1/metrics" | awk '
+    { split($1, a, "{") }
+    a[1] == "sluice_rx_packets_total" { rx += $2 } a[1] == "sluice_tx_packets_total" { tx += $2 }
+    a[1] == "sluice_dropped_packets_total" && $2 > 0 { r = $1; sub(/.*reason="/, "", r); sub(/".*/, "", r); d = d sprintf("%s\"%s\":%d", (d == "" ? "" : ","), r, $2) }
+    a[1] == "sluice_flows_created_total" { fc = $2 }
+    a[1] == "sluice_flows_evicted_total" { ev += $2 }
+    a[1] == "sluice_packet_latency_seconds_bucket" { le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le); h = h sprintf("%s[\"%s\",%d]", (h == "" ? "" : ","), le, $2) }
+    END { printf "{\"rx\":%d,\"tx\":%d,\"flows_created\":%d,\"flows_evicted\":%d,\"dropped\":{%s},\"latency_buckets\":[%s]}", rx, tx, fc, ev, d, h }'
+}
+
 # run_one ROUND SCENARIO: one generator run against one forwarder; appends a JSON line.
+# SCENARIO is NAME, NAME@FLOWS or latency-*@PCT% (see the top of this file).
 run_one() {
-  local round=$1 sc=$2 sock=$W/$2.sock fwd_pid gen_pid fam=4 vip=198.51.100.10 gen_mode=ack
-  local rate=0 flows=$FLOWS fwd_kind forwarding=ipip rxq=2 extra=() prewarm=(--prewarm)
+  local round=$1 sc=$2 name=${2%@*} arg= sock=$W/run.sock fwd_pid gen_pid fam=4 vip=198.51.100.10
+  local gen_mode=ack rate=0 flows=$FLOWS fwd_kind forwarding=ipip rxq=2 extra=() prewarm=(--prewarm)
+  local load=null
+  [ "$sc" != "$name" ] && arg=${sc#*@}
   rm -f "$sock" "$W/gen.json"
-  case $sc in
+  case $name in
     testpmd-io | latency-testpmd-io) fwd_kind=io ;;
     testpmd-macswap) fwd_kind=macswap ;;
-    *) fwd_kind=sluice ;;
+    sluice-* | latency-sluice) fwd_kind=sluice ;;
+    *) echo "bench: unknown scenario $sc" >&2; return 1 ;;
   esac
-  case $sc in
+  case $name in
     sluice-syn) gen_mode=syn prewarm=() ;;
     sluice-ipip6) fam=6 vip=2001:db8::80 ;;
     sluice-gue) forwarding=gue ;;
     sluice-l2dsr) forwarding=l2-dsr extra=(--arp-reply) ;;
-    latency-*) rate=$LAT_RATE flows=10000 ;;
   esac
+  if [[ $name == latency-* ]]; then
+    if [ -z "$arg" ]; then
+      rate=$LAT_RATE flows=10000
+    else
+      load=${arg%\%}
+      # The round's own maximum: sluice-ipip at FLOWS flows, measured earlier in this round.
+      local max
+      max=$("$PY" -c 'import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+m = [r["rx_pps"] for r in rows if r["round"] == int(sys.argv[2]) and r["run"] == "sluice-ipip"]
+print(m[-1] if m else "")' "$OUT" "$round")
+      [ -n "$max" ] || { echo "bench: $sc needs sluice-ipip (FLOWS flows) earlier in the round" >&2; return 1; }
+      rate=$((max * load / 100))
+    fi
+  elif [ -n "$arg" ]; then
+    flows=$arg
+  fi
   [ "$fwd_kind" = sluice ] || { rxq=1 prewarm=(); }
   "$SLUICE_GEN" --no-huge --no-pci -m 1024 -l 0 --file-prefix "$PREFIX-gen" --log-level lib.eal:error \
     --vdev "net_memif0,role=server,socket=$sock,socket-abstract=no" -- \
     --port net_memif0 --rx-queues "$rxq" --vip "$vip" --mode "$gen_mode" --flows "$flows" --size "$SIZE" \
-    --rate "$rate" --seconds "$SECONDS_PER_RUN" "${prewarm[@]}" "${extra[@]}" --hold \
+    --rate "$rate" --seconds "$SECONDS_PER_RUN" "${prewarm[@]}" --prewarm-rate 1000000 "${extra[@]}" --hold \
     >"$W/gen.json" 2>"$W/gen.log" &
   gen_pid=$!
   PIDS+=("$gen_pid")
   wait_file 30 "$gen_pid" -S "$sock" || { echo "bench: $sc: no memif socket" >&2; return 1; }
   if [ "$fwd_kind" = sluice ]; then
-    sluice_config "$W/sluice.yaml" "$forwarding" "$fam" "$sock"
+    sluice_config "$W/sluice.yaml" "$forwarding" "$fam" "$sock" "$flows"
     "$SLUICE" run -c "$W/sluice.yaml" >"$W/fwd.log" 2>&1 &
   else
     dpdk-testpmd --no-huge --no-pci -m 256 -l 0-1 --file-prefix "$PREFIX-pmd" --log-level lib.eal:error \
@@ -145,29 +187,37 @@ run_one() {
   fi
   fwd_pid=$!
   PIDS+=("$fwd_pid")
-  wait_file $((60 + SECONDS_PER_RUN)) "$gen_pid" -s "$W/gen.json" || { echo "bench: $sc: no result from sluice-gen" >&2; cat "$W/gen.log" >&2; return 1; }
-  local lb='{}'
+  # sluice's counters are read when the generator starts measuring and again at the end, so
+  # the prewarm stays out of the histogram.
+  local addr= before='{}' deadline=$((SECONDS + 120 + SECONDS_PER_RUN))
+  until [ -s "$W/gen.json" ]; do
+    kill -0 "$gen_pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ] \
+      || { echo "bench: $sc: no result from sluice-gen" >&2; cat "$W/gen.log" >&2; return 1; }
+    if [ "$fwd_kind" = sluice ] && [ "$before" = '{}' ] && grep -q '^sluice-gen: measuring' "$W/gen.log"; then
+      addr=$(sed -n 's|^sluice: metrics on http://\([^/]*\)/metrics$|\1|p' "$W/fwd.log" | head -n 1)
+      before=$(metrics "$addr")
+    fi
+    sleep 0.05
+  done
+  local after='{}'
   if [ "$fwd_kind" = sluice ]; then
-    local addr
-    addr=$(sed -n 's|^sluice: metrics on http://\([^/]*\)/metrics$|\1|p' "$W/fwd.log" | head -n 1)
+    [ -n "$addr" ] || addr=$(sed -n 's|^sluice: metrics on http://\([^/]*\)/metrics$|\1|p' "$W/fwd.log" | head -n 1)
     sleep 0.5
-    lb=$(curl -sS --noproxy '*' --max-time 5 "http://$addr/metrics" | awk '
-      { split($1, a, "{") }
-      a[1] == "sluice_rx_packets_total" { rx += $2 } a[1] == "sluice_tx_packets_total" { tx += $2 }
-      a[1] == "sluice_dropped_packets_total" && $2 > 0 { r = $1; sub(/.*reason="/, "", r); sub(/".*/, "", r); d = d sprintf("%s\"%s\":%d", (d == "" ? "" : ","), r, $2) }
-      a[1] == "sluice_flows_created_total" { fc = $2 }
-      a[1] == "sluice_flows_evicted_total" { ev += $2 }
-      END { printf "{\"rx\":%d,\"tx\":%d,\"flows_created\":%d,\"flows_evicted\":%d,\"dropped\":{%s}}", rx, tx, fc, ev, d }')
+    after=$(metrics "$addr")
   fi
   # The forwarder (memif client) goes first, then the generator (see tests/e2e/11-*.sh).
   kill -TERM "$fwd_pid" 2>/dev/null || true
   wait "$fwd_pid" 2>/dev/null || true
   kill -TERM "$gen_pid" 2>/dev/null || true
   wait "$gen_pid" 2>/dev/null || true
-  "$PY" - "$W/gen.json" "$round" "$sc" "$lb" "$stamp" >>"$OUT" <<'EOF'
+  "$PY" - "$W/gen.json" "$round" "$sc" "$before" "$after" "$stamp" "$load" >>"$OUT" <<'EOF'
 import json, sys
 g = json.load(open(sys.argv[1]))
-row = {"time": sys.argv[5], "round": int(sys.argv[2]), "scenario": sys.argv[3]}
+sc = sys.argv[3]
+row = {"time": sys.argv[6], "round": int(sys.argv[2]), "scenario": sc.split("@")[0], "run": sc}
+load = json.loads(sys.argv[7])
+if load is not None:
+    row["load_pct"] = load
 for k in ("mode", "frame_size", "flows", "rate_asked_pps", "sent", "received", "lost", "duration_s",
           "tx_pps", "rx_pps", "latency_ns", "prewarm", "flows_seen", "moves_disallowed"):
     if k in g:
@@ -175,13 +225,17 @@ for k in ("mode", "frame_size", "flows", "rate_asked_pps", "sent", "received", "
 row["tx_pps"], row["rx_pps"] = round(g["tx_pps"]), round(g["rx_pps"])
 row["duration_s"] = round(g["duration_s"], 3)
 row["backends_seen"] = len(g["per_backend"])
-lb = json.loads(sys.argv[4])
-if lb:
-    row["sluice"] = lb
+before, after = json.loads(sys.argv[4]), json.loads(sys.argv[5])
+if after:
+    # Counters cover the whole run (prewarm included); the histogram only the measured phase.
+    hist = dict((le, n) for le, n in after.pop("latency_buckets"))
+    base = dict((le, n) for le, n in before.get("latency_buckets", []))
+    after["latency_hist"] = [[le, n - base.get(le, 0)] for le, n in hist.items()]
+    row["sluice"] = after
 print(json.dumps(row, sort_keys=True))
 EOF
   tail -n 1 "$OUT" | "$PY" -c 'import json,sys; r=json.load(sys.stdin)
-print("bench: round %d %-20s rx %9d pps  tx %9d pps  lost %8d  latency p50 %s ns p99 %s ns" % (r["round"], r["scenario"],
+print("bench: round %d %-24s rx %9d pps  tx %9d pps  lost %8d  latency p50 %s ns p99 %s ns" % (r["round"], r["run"],
   r["rx_pps"], r["tx_pps"], r["lost"], r["latency_ns"]["p50"], r["latency_ns"]["p99"]))' >&2
 }
 
@@ -196,10 +250,16 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 bad = [r["scenario"] for r in rows if r["received"] <= 0 or r["rx_pps"] <= 0]
 if not rows or bad:
     sys.exit("bench: no traffic in %s" % (bad or "any run"))
+# A load run must have read sluice's rx-to-tx histogram over its measured phase.
+nohist = [r["run"] for r in rows if r.get("load_pct") is not None and r["scenario"] == "latency-sluice"
+          and sum(n for _, n in r.get("sluice", {}).get("latency_hist", [])) <= 0]
+if nohist:
+    sys.exit("bench: no sluice_packet_latency_seconds samples in %s" % nohist)
 print("bench: %d runs, results parse, every run forwarded traffic" % len(rows), file=sys.stderr)
 EOF
 [ "$SMOKE" -eq 1 ] && { echo "bench: smoke OK"; exit 0; }
 
 "$PY" bench/summarize.py "$OUT" bench/RESULTS.md \
-  --command "make bench (REPEATS=$REPEATS SECONDS_PER_RUN=$SECONDS_PER_RUN FLOWS=$FLOWS SIZE=$SIZE LAT_RATE=$LAT_RATE)"
-echo "bench: raw results in $OUT; summary in bench/RESULTS.md"
+  --command "make bench (REPEATS=$REPEATS SECONDS_PER_RUN=$SECONDS_PER_RUN FLOWS=$FLOWS SWEEP=\"$SWEEP\" LOADS=\"$LOADS\" SIZE=$SIZE)"
+"$PY" bench/plot.py --throughput "$OUT" >/dev/null
+echo "bench: raw results in $OUT; summary in bench/RESULTS.md; plots in bench/results/*.png"

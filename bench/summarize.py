@@ -21,6 +21,7 @@ DESCRIPTIONS = {
     "sluice-l2dsr": "sluice, TCP ACK, IPv4, l2-dsr (MAC rewrite, ARP-resolved backends)",
     "latency-testpmd-io": "testpmd `io` at a fixed light rate",
     "latency-sluice": "sluice IPIP at the same fixed light rate",
+    # Sweep runs (NAME@FLOWS) share their scenario's description.
 }
 
 
@@ -54,10 +55,44 @@ def machine():
     return "%d vCPUs (%s), DPDK %s; load average at the end: %s" % (os.cpu_count() or 0, model, dpdk, " ".join(load))
 
 
+def run_of(r):
+    """The run's name: scenario, or scenario@flows for the flow-count sweep (older files lack it)."""
+    return r.get("run", r["scenario"])
+
+
+def hist_quantile(buckets, q):
+    """The upper bound of the histogram bucket holding quantile q ([[le, cumulative], ...])."""
+    total = buckets[-1][1] if buckets else 0
+    if total <= 0:
+        return None
+    for le, n in buckets:
+        if n >= q * total:
+            return float(le)
+    return float("inf")
+
+
+def fmt_bound(seconds):
+    if seconds is None:
+        return "-"
+    if seconds == float("inf"):
+        return "> %.0f us" % 1e3
+    return "<= %g us" % round(seconds * 1e6, 3)
+
+
+def per_round_ratios(by, run, ref, rounds):
+    ratios = []
+    for rd in rounds:
+        a = [r["rx_pps"] for r in by.get(run, []) if r["round"] == rd]
+        b = [r["rx_pps"] for r in by.get(ref, []) if r["round"] == rd]
+        if a and b and b[0] > 0:
+            ratios.append(a[0] / b[0])
+    return ratios
+
+
 def section(rows, source, command):
     by = {}
     for r in rows:
-        by.setdefault(r["scenario"], []).append(r)
+        by.setdefault(run_of(r), []).append(r)
     rounds = sorted({r["round"] for r in rows})
     first = rows[0]
     out = [HEADER, ""]
@@ -68,56 +103,127 @@ def section(rows, source, command):
                "to `sluice-gen`, which counts what returns and reads the TSC it stamped into each packet "
                "(one-way latency, same machine TSC). Each forwarder runs in its own process, started "
                "fresh for each run; the scenarios of a round run back to back (interleaved A/B/A/B), "
-               "%d rounds, %.0f s per run, %d-byte frames." % (command, len(rounds), first["duration_s"], first["frame_size"]))
+               "%d rounds, %.0f s per run, %d-byte frames. sluice's flow table has 2 slots per flow "
+               "(`flows.capacity`), and the generator sends every flow once before measuring "
+               "(prewarm), so the measured packets are hits." % (
+                   command, len(rounds), first["duration_s"], first["frame_size"]))
     out.append("")
     out.append("This is a *shared 2-vCPU virtual machine*: the generator and the forwarder's control "
-               "thread share one core, the forwarding lcore has the other, and other jobs ran at the "
-               "same time. Absolute rates are the memif topology's on this machine, not a NIC's; only "
-               "the ratios within a round mean much.")
+               "thread share one core, the forwarding lcore has the other. Absolute rates are the "
+               "memif topology's on this machine, not a NIC's; only the ratios within a round mean much.")
     out.append("")
     out.append("Forwarded rate (packets back at the generator per second of sending; Mpps):")
     out.append("")
-    out.append("| scenario | what | min | median | max | lost (median) |")
+    out.append("| run | what | min | median | max | lost (median) |")
     out.append("|---|---|---|---|---|---|")
-    for sc, rs in by.items():
+    for run, rs in by.items():
+        sc = rs[0]["scenario"]
         if sc.startswith("latency-"):
             continue
         lo, med, hi = mmm([r["rx_pps"] for r in rs])
         lost = statistics.median([r["lost"] for r in rs])
         flows = rs[0].get("flows")
         what = DESCRIPTIONS.get(sc, sc)
-        if flows and sc.startswith("sluice") and sc != "sluice-syn":
+        if flows:
             what += " (%d flows)" % flows
-        out.append("| %s | %s | %s | %s | %s | %d |" % (sc, what, fmt_pps(lo), fmt_pps(med), fmt_pps(hi), lost))
+        out.append("| %s | %s | %s | %s | %s | %d |" % (run, what, fmt_pps(lo), fmt_pps(med), fmt_pps(hi), lost))
     out.append("")
     out.append("Ratios to testpmd: computed per round (min / median / max over rounds), and best run over "
                "best run (other jobs only ever slow a run down, so the fastest run of each is the least "
-               "disturbed one):")
+               "disturbed one). A sweep run (`@flows`) is compared with testpmd at the same flow count:")
     out.append("")
-    out.append("| scenario | / testpmd io, per round | / testpmd macswap, per round | best / best io | best / best macswap |")
+    out.append("| run | / testpmd io, per round | / testpmd macswap, per round | best / best io | best / best macswap |")
     out.append("|---|---|---|---|---|")
-    for sc in by:
-        if not sc.startswith("sluice"):
+    for run, rs in by.items():
+        if not run.startswith("sluice"):
             continue
+        suffix = run[len(rs[0]["scenario"]):]
         cells = []
-        for ref in ("testpmd-io", "testpmd-macswap"):
+        refs = [ref + suffix if ref + suffix in by else ref for ref in ("testpmd-io", "testpmd-macswap")]
+        for ref in refs:
+            ratios = per_round_ratios(by, run, ref, rounds)
+            cells.append("%.2f / %.2f / %.2f" % mmm(ratios) if ratios else "-")
+        for ref in refs:
+            best_ref = max([r["rx_pps"] for r in by.get(ref, [])], default=0)
+            best = max(r["rx_pps"] for r in rs)
+            cells.append("%.2f" % (best / best_ref) if best_ref else "-")
+        out.append("| %s | %s | %s | %s | %s |" % (run, cells[0], cells[1], cells[2], cells[3]))
+
+    sweep = sorted({r["flows"] for r in rows if r["scenario"] == "sluice-ipip" and r.get("flows")})
+    if len(sweep) > 1:
+        out.append("")
+        out.append("Flow-count sweep (sluice IPIP, all hits, against testpmd `macswap` with the same "
+                   "generator settings; Mpps median over rounds, ratio = median of the per-round ratios):")
+        out.append("")
+        out.append("| flows | sluice-ipip | testpmd-macswap | sluice / macswap | flows created | evicted |")
+        out.append("|---|---|---|---|---|---|")
+        for f in sweep:
+            s_runs = [r for r in rows if r["scenario"] == "sluice-ipip" and r.get("flows") == f]
+            m_runs = [r for r in rows if r["scenario"] == "testpmd-macswap" and r.get("flows") == f]
             ratios = []
             for rd in rounds:
-                a = [r["rx_pps"] for r in by[sc] if r["round"] == rd]
-                b = [r["rx_pps"] for r in by.get(ref, []) if r["round"] == rd]
+                a = [r["rx_pps"] for r in s_runs if r["round"] == rd]
+                b = [r["rx_pps"] for r in m_runs if r["round"] == rd]
                 if a and b and b[0] > 0:
                     ratios.append(a[0] / b[0])
-            cells.append("%.2f / %.2f / %.2f" % mmm(ratios) if ratios else "-")
-        for ref in ("testpmd-io", "testpmd-macswap"):
-            best_ref = max([r["rx_pps"] for r in by.get(ref, [])], default=0)
-            best = max(r["rx_pps"] for r in by[sc])
-            cells.append("%.2f" % (best / best_ref) if best_ref else "-")
-        out.append("| %s | %s | %s | %s | %s |" % (sc, cells[0], cells[1], cells[2], cells[3]))
-    lat = {sc: rs for sc, rs in by.items() if sc.startswith("latency-")}
+            created = statistics.median([r.get("sluice", {}).get("flows_created", 0) for r in s_runs])
+            evicted = statistics.median([r.get("sluice", {}).get("flows_evicted", 0) for r in s_runs])
+            out.append("| %d | %s | %s | %s | %d | %d |" % (
+                f, fmt_pps(statistics.median([r["rx_pps"] for r in s_runs])),
+                fmt_pps(statistics.median([r["rx_pps"] for r in m_runs])) if m_runs else "-",
+                "%.2f" % statistics.median(ratios) if ratios else "-", created, evicted))
+
+    loads = sorted({r["load_pct"] for r in rows if r.get("load_pct") is not None})
+    if loads:
+        out.append("")
+        out.append("Latency under load: each round runs sluice and testpmd `io` at P%% of that round's "
+                   "`sluice-ipip` rate (%d flows, prewarmed). *One-way* is generator -> forwarder -> "
+                   "generator from the TSC stamps (median over rounds of each round's percentile); "
+                   "*added* is sluice's minus testpmd's in the same round (median over rounds); "
+                   "*in sluice* is `sluice_packet_latency_seconds` (rx burst to tx burst) over the "
+                   "measured phase of all rounds, given as the histogram bucket that holds the "
+                   "percentile. Microseconds." % first.get("flows", 0))
+        out.append("")
+        out.append("| load | rate (Mpps) | one-way sluice p50 / p99 / p99.9 | one-way testpmd io p50 / p99 / p99.9 "
+                   "| added p50 / p99 / p99.9 | in sluice p50 | p99 | p99.9 |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for p in loads:
+            sl = [r for r in rows if r.get("load_pct") == p and r["scenario"] == "latency-sluice"]
+            tp = [r for r in rows if r.get("load_pct") == p and r["scenario"] == "latency-testpmd-io"]
+
+            def pct(rs):
+                cells = []
+                for k in ("p50", "p99", "p99.9"):
+                    vals = [r["latency_ns"][k] for r in rs if r["latency_ns"][k] is not None]
+                    cells.append(fmt_us(statistics.median(vals)) if vals else "-")
+                return " / ".join(cells) if rs else "-"
+
+            added = []
+            for k in ("p50", "p99", "p99.9"):
+                diffs = []
+                for rd in rounds:
+                    a = [r["latency_ns"][k] for r in sl if r["round"] == rd and r["latency_ns"][k] is not None]
+                    b = [r["latency_ns"][k] for r in tp if r["round"] == rd and r["latency_ns"][k] is not None]
+                    if a and b:
+                        diffs.append(a[0] - b[0])
+                added.append("%.1f" % (statistics.median(diffs) / 1e3) if diffs else "-")
+            hist = {}
+            for r in sl:
+                for le, n in r.get("sluice", {}).get("latency_hist", []):
+                    hist[le] = hist.get(le, 0) + n
+            buckets = sorted(hist.items(), key=lambda kv: float(kv[0]))
+            rate = statistics.median([r["rate_asked_pps"] for r in sl + tp]) if sl + tp else 0
+            out.append("| %d%% | %s | %s | %s | %s | %s | %s | %s |" % (
+                p, fmt_pps(rate), pct(sl), pct(tp), " / ".join(added),
+                fmt_bound(hist_quantile(buckets, 0.5)), fmt_bound(hist_quantile(buckets, 0.99)),
+                fmt_bound(hist_quantile(buckets, 0.999))))
+
+    lat = {run: rs for run, rs in by.items() if rs[0]["scenario"].startswith("latency-")
+           and rs[0].get("load_pct") is None}
     if lat:
         rate = next(iter(lat.values()))[0]["rate_asked_pps"]
         out.append("")
-        out.append("One-way latency generator -> forwarder -> generator at %d pps (10 000 flows; "
+        out.append("One-way latency generator -> forwarder -> generator at a fixed %d pps (10 000 flows; "
                    "microseconds, median over rounds of each round's percentile; max is the largest seen; "
                    "the best round is the least disturbed by other jobs):" % rate)
         out.append("")
@@ -134,12 +240,12 @@ def section(rows, source, command):
     if sat:
         p50 = statistics.median([r["latency_ns"]["p50"] for r in sat if r["latency_ns"]["p50"]])
         out.append("")
-        out.append("At full rate the latency is queueing in the memif rings (median p50 over those runs: "
-                   "%s us), so it is only reported at the fixed light rate above." % fmt_us(p50))
+        out.append("At full rate the one-way latency is queueing in the memif rings (median p50 over those "
+                   "runs: %s us), so it is reported at fixed shares of the maximum above." % fmt_us(p50))
     drops = {}
     for r in rows:
         for reason, n in r.get("sluice", {}).get("dropped", {}).items():
-            key = (r["scenario"], reason)
+            key = (run_of(r), reason)
             drops[key] = drops.get(key, 0) + n
     out.append("")
     out.append("sluice's drop counters, summed over the rounds (prewarm included; `tx_queue_full` is the "
@@ -147,7 +253,7 @@ def section(rows, source, command):
                "packets sent before ARP for the on-link backends had completed): %s." % (
         ", ".join("%s %s %d" % (sc, reason, n) for (sc, reason), n in sorted(drops.items())) or "none"))
     out.append("")
-    return "\n".join(out)
+    return "\n".join(out) + "\n"
 
 
 def main():

@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use crate::hugepages;
 use crate::wire::{proto, tcp};
 
 pub const WAYS: usize = 8;
@@ -124,6 +125,10 @@ pub struct FlowStats {
 }
 
 /// A per-core flow table. Not `Sync` by design: one worker owns it.
+///
+/// An entry stores a backend *handle*, a small dense integer the caller picks (the pipeline
+/// uses the backend's counter slot, stable for the life of the process), so the per-backend
+/// flow counts are a vector and not a hash map.
 pub struct FlowTable {
     tags: Box<[[u16; WAYS]]>,
     entries: Box<[Entry]>,
@@ -132,10 +137,9 @@ pub struct FlowTable {
     cursor: usize,
     timeouts: [u64; 4],
     pub stats: FlowStats,
-    /// Live entries per backend id (`sluice_backend_flows`); updated when an entry is created,
-    /// re-pointed or removed, never on a plain hit. Zero counts are kept, so after the first
-    /// flow of a backend no update allocates.
-    per_backend: hashbrown::HashMap<u32, u64>,
+    /// Live entries per backend handle (`sluice_backend_flows`), indexed by the handle;
+    /// updated when an entry is created, re-pointed or removed, never on a plain hit.
+    per_backend: Vec<u64>,
 }
 
 /// The bucket comes from the high bits, the tag from the low 16 (0 is reserved for empty).
@@ -149,14 +153,38 @@ fn tag_of(hash: u32) -> u16 {
     }
 }
 
+/// Which ways of a bucket hold `tag`: two bits per way (way `w` is bits `2w` and `2w + 1`),
+/// all eight compared at once.
+#[inline(always)]
+fn ways_equal(row: &[u16; WAYS], tag: u16) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi16,
+        };
+        // SAFETY: SSE2 is part of every x86_64 target; `row` is 16 readable bytes and the
+        // load is unaligned.
+        unsafe {
+            let v = _mm_loadu_si128(row.as_ptr().cast::<__m128i>());
+            _mm_movemask_epi8(_mm_cmpeq_epi16(v, _mm_set1_epi16(tag as i16))) as u32
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        row.iter()
+            .enumerate()
+            .fold(0u32, |m, (w, &t)| m | (u32::from(t == tag) * 3) << (2 * w))
+    }
+}
+
 impl FlowTable {
     /// Allocates every bucket now; the table never grows afterwards.
     pub fn new(cfg: &FlowConfig) -> Self {
         let buckets = cfg.capacity.div_ceil(WAYS).max(1).next_power_of_two();
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         Self {
-            tags: vec![[0u16; WAYS]; buckets].into_boxed_slice(),
-            entries: vec![EMPTY_ENTRY; buckets * WAYS].into_boxed_slice(),
+            tags: hugepages::filled(buckets, [0u16; WAYS]),
+            entries: hugepages::filled(buckets * WAYS, EMPTY_ENTRY),
             mask: buckets - 1,
             len: 0,
             cursor: 0,
@@ -167,23 +195,42 @@ impl FlowTable {
                 ns(cfg.udp_timeout),
             ],
             stats: FlowStats::default(),
-            per_backend: hashbrown::HashMap::with_capacity(1024),
+            per_backend: Vec::new(),
         }
     }
 
-    /// Live entries per backend id (ids that ever had one; counts may be zero).
-    pub fn flows_per_backend(&self) -> &hashbrown::HashMap<u32, u64> {
+    /// Live entries per backend handle: element `h` counts the entries stored with handle `h`.
+    pub fn flows_per_backend(&self) -> &[u64] {
         &self.per_backend
+    }
+
+    /// Makes room for handles below `n`, so counting them never allocates on the packet path.
+    pub fn reserve_backends(&mut self, n: usize) {
+        if n > self.per_backend.len() {
+            self.per_backend.resize(n, 0);
+        }
     }
 
     #[inline]
     fn gained(&mut self, backend: u32) {
-        *self.per_backend.entry(backend).or_insert(0) += 1;
+        match self.per_backend.get_mut(backend as usize) {
+            Some(c) => *c += 1,
+            None => self.gained_new(backend),
+        }
+    }
+
+    /// A handle beyond [`FlowTable::reserve_backends`] (only when the table is used alone).
+    #[cold]
+    fn gained_new(&mut self, backend: u32) {
+        self.reserve_backends(backend as usize + 1);
+        if let Some(c) = self.per_backend.get_mut(backend as usize) {
+            *c += 1;
+        }
     }
 
     #[inline]
     fn lost(&mut self, backend: u32) {
-        if let Some(c) = self.per_backend.get_mut(&backend) {
+        if let Some(c) = self.per_backend.get_mut(backend as usize) {
             *c = c.saturating_sub(1);
         }
     }
@@ -240,7 +287,7 @@ impl FlowTable {
     }
 
     /// Finds the live entry for `key`; an expired one is removed (counted) and not returned.
-    #[inline]
+    #[inline(always)]
     pub fn find(&mut self, key: &FlowKey, hash: u32, now: u64) -> Option<Slot> {
         let tag = tag_of(hash);
         let [b1, b2] = self.buckets(hash);
@@ -258,14 +305,22 @@ impl FlowTable {
     }
 
     /// The entry index of `key` in bucket `b`, if it is there.
-    #[inline]
+    #[inline(always)]
     fn position(&self, b: usize, tag: u16, key: &FlowKey) -> Option<usize> {
-        (0..WAYS)
-            .find(|&w| self.tags[b][w] == tag && self.entries[b * WAYS + w].key == *key)
-            .map(|w| b * WAYS + w)
+        let mut m = ways_equal(&self.tags[b], tag);
+        while m != 0 {
+            let i = b * WAYS + (m.trailing_zeros() / 2) as usize;
+            if self.entries.get(i).is_some_and(|e| e.key == *key) {
+                return Some(i);
+            }
+            // Each way owns two bits of the mask.
+            m &= m - 1;
+            m &= m - 1;
+        }
+        None
     }
 
-    /// The stored backend id of a found entry.
+    /// The stored backend handle of a found entry.
     #[inline]
     pub fn backend(&self, slot: Slot) -> u32 {
         self.entries[slot.0].backend
@@ -278,11 +333,10 @@ impl FlowTable {
     /// Records a packet of the flow: state transition, last-seen time and expiry.
     #[inline]
     pub fn touch(&mut self, slot: Slot, now: u64, tcp_flags: u8) {
-        let timeouts = self.timeouts;
         let e = &mut self.entries[slot.0];
         e.state = e.state.next(e.key.proto, tcp_flags);
         e.last_seen = now;
-        e.expires = now.saturating_add(timeouts[e.state as usize]);
+        e.expires = now.saturating_add(self.timeouts[e.state as usize]);
     }
 
     pub fn set_backend(&mut self, slot: Slot, backend: u32) {
@@ -326,16 +380,16 @@ impl FlowTable {
 
     /// An entry index for a new flow in bucket `b1` or `b2`, freed (and counted) if need be.
     fn make_room(&mut self, b1: usize, b2: usize, now: u64) -> usize {
-        let used = |t: &[u16; WAYS]| t.iter().filter(|&&x| x != 0).count();
-        let (first, second) = if used(&self.tags[b2]) < used(&self.tags[b1]) {
-            (b2, b1)
+        let (free1, free2) = (ways_equal(&self.tags[b1], 0), ways_equal(&self.tags[b2], 0));
+        let (first, second, free) = if free2.count_ones() > free1.count_ones() {
+            (b2, b1, [free2, free1])
         } else {
-            (b1, b2)
+            (b1, b2, [free1, free2])
         };
-        for b in [first, second] {
-            if let Some(w) = self.tags[b].iter().position(|&t| t == 0) {
+        for (b, m) in [first, second].into_iter().zip(free) {
+            if m != 0 {
                 self.len += 1;
-                return b * WAYS + w;
+                return b * WAYS + (m.trailing_zeros() / 2) as usize;
             }
         }
         let mut victim = first * WAYS;
@@ -366,12 +420,17 @@ impl FlowTable {
         for _ in 0..SWEEP_BUCKETS {
             let b = self.cursor;
             self.cursor = (self.cursor + 1) & self.mask;
-            for w in 0..WAYS {
-                if self.tags[b][w] != 0 && self.entries[b * WAYS + w].expires <= now {
+            // Only the occupied ways' entries are read.
+            let mut used = !ways_equal(&self.tags[b], 0) & 0xffff;
+            while used != 0 {
+                let w = (used.trailing_zeros() / 2) as usize;
+                used &= !(0b11 << (2 * w));
+                let i = b * WAYS + w;
+                if self.entries[i].expires <= now {
                     self.tags[b][w] = 0;
                     self.len -= 1;
                     self.stats.evicted_timeout += 1;
-                    self.lost(self.entries[b * WAYS + w].backend);
+                    self.lost(self.entries[i].backend);
                 }
             }
         }
@@ -412,6 +471,14 @@ mod tests {
         assert!(t.find(&k, k.hash(), 5_000_000_001).is_none());
         assert_eq!(t.stats.evicted_timeout, 1);
         assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn ways_equal_marks_two_bits_per_matching_way() {
+        let row = [5, 0, 5, 7, 0, 0, 0, 5];
+        assert_eq!(ways_equal(&row, 5), 0b11 | 0b11 << 4 | 0b11 << 14);
+        assert_eq!(ways_equal(&row, 0), 0b11 << 2 | 0b11_1111 << 8);
+        assert_eq!(ways_equal(&row, 9), 0);
     }
 
     #[test]
@@ -511,7 +578,7 @@ mod tests {
                 }
                 _ => t.sweep(now),
             }
-            let sum: u64 = t.flows_per_backend().values().sum();
+            let sum: u64 = t.flows_per_backend().iter().sum();
             assert_eq!(sum, t.len() as u64, "step {step}");
         }
         assert!(!t.is_empty());

@@ -54,36 +54,44 @@ impl<'a> Frame<'a> {
     }
 
     /// Offset of the packet's first byte in the buffer (DPDK's `data_off`).
+    #[inline]
     pub fn start(&self) -> usize {
         self.start
     }
 
     /// Length of the packet (DPDK's `data_len`).
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    #[inline]
     pub fn headroom(&self) -> usize {
         self.start
     }
 
+    #[inline]
     pub fn tailroom(&self) -> usize {
         self.buf.len() - self.start - self.len
     }
 
+    #[inline]
     pub fn data(&self) -> &[u8] {
         &self.buf[self.start..self.start + self.len]
     }
 
+    #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
         &mut self.buf[self.start..self.start + self.len]
     }
 
     /// Grows the packet by `n` bytes at the front (into the headroom).
+    #[inline]
     pub fn prepend(&mut self, n: usize) -> Result<(), FrameError> {
         if n > self.start {
             return Err(FrameError::NoHeadroom {
@@ -97,6 +105,7 @@ impl<'a> Frame<'a> {
     }
 
     /// Removes `n` bytes from the front.
+    #[inline]
     pub fn adj(&mut self, n: usize) -> Result<(), FrameError> {
         if n > self.len {
             return Err(FrameError::TooShort {
@@ -110,6 +119,7 @@ impl<'a> Frame<'a> {
     }
 
     /// Sets the packet length, growing into the tailroom or cutting the tail.
+    #[inline]
     pub fn set_len(&mut self, len: usize) -> Result<(), FrameError> {
         let room = self.buf.len() - self.start;
         if len > room {

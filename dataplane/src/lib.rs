@@ -18,6 +18,7 @@ pub mod counters;
 pub mod flow;
 pub mod frame;
 pub mod fuzzing;
+mod hugepages;
 pub mod parse;
 pub mod pipeline;
 pub mod ratelimit;

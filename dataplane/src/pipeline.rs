@@ -14,6 +14,9 @@ use crate::rewrite::{self, overhead};
 use crate::snapshot::{Class, Forwarding, HashKind, Interface, Snapshot, WhenAllDown};
 use crate::wire::{arp, proto, tcp};
 
+/// `Pipeline::backend_index` of a backend the current snapshot does not hold.
+const NOT_HERE: u32 = u32::MAX;
+
 /// Packets a burst is processed in (DPDK's usual `rx_burst` size).
 pub const BURST: usize = 32;
 /// The most a forwarded packet grows: a new Ethernet header plus outer IPv6 and UDP.
@@ -61,36 +64,33 @@ pub struct Pipeline {
     ptb: TokenBucket,
     generation: u64,
     service_slot: Vec<usize>,
+    /// Snapshot backend index -> counter slot, which is also the backend's flow-table handle.
     backend_slot: Vec<usize>,
-    /// Per-burst parse results, kept here so a burst does not initialise them again.
-    scratch: Box<[Parsing; BURST]>,
+    /// Flow-table handle -> index of that backend in the current snapshot (`NOT_HERE` if it
+    /// is not in it): a hit finds its backend with one load instead of a lookup by id.
+    backend_index: Vec<u32>,
+    /// Per-burst parse results (BURST of them), kept here so a burst does not allocate.
+    scratch: Vec<Parsing>,
 }
 
 type Parsing = (Result<Parsed, DropReason>, Pre);
 
-/// A packet's flow key and hash, computed before probing so a burst can be prefetched.
+const EMPTY_PARSING: Parsing = (Err(DropReason::Truncated), Pre { hash: 0 });
+
+/// A packet's flow hash, computed before probing so a burst can be prefetched (0 for packets
+/// without a flow).
 #[derive(Debug, Clone, Copy, Default)]
 struct Pre {
-    key: FlowKey,
     hash: u32,
 }
 
+#[inline(always)]
 fn pre_of(p: &Parsed) -> Pre {
     match p {
         Parsed::Ip(ip) => match ip.l4 {
-            L4::Ports { sport, dport, .. } if ip.frag.is_none() => {
-                let key = FlowKey {
-                    src: ip.src,
-                    dst: ip.dst,
-                    sport,
-                    dport,
-                    proto: ip.proto,
-                };
-                Pre {
-                    hash: key.hash(),
-                    key,
-                }
-            }
+            L4::Ports { sport, dport, .. } if ip.frag.is_none() => Pre {
+                hash: five_tuple(&ip.src, &ip.dst, sport, dport, ip.proto),
+            },
             _ => Pre::default(),
         },
         Parsed::Arp(_) => Pre::default(),
@@ -108,7 +108,8 @@ impl Pipeline {
             generation: 0,
             service_slot: Vec::new(),
             backend_slot: Vec::new(),
-            scratch: Box::new([(Err(DropReason::Truncated), Pre::default()); BURST]),
+            backend_index: Vec::new(),
+            scratch: vec![EMPTY_PARSING; BURST],
         }
     }
 
@@ -121,9 +122,24 @@ impl Pipeline {
         self.flows.len()
     }
 
-    /// Live flow entries per backend id.
-    pub fn flows_per_backend(&self) -> &hashbrown::HashMap<u32, u64> {
-        self.flows.flows_per_backend()
+    /// Live flow entries per backend id (every id a snapshot of this pipeline held; counts
+    /// may be zero).
+    pub fn flows_per_backend(&self) -> hashbrown::HashMap<u32, u64> {
+        let mut m = hashbrown::HashMap::new();
+        self.flows_per_backend_into(&mut m);
+        m
+    }
+
+    /// [`Pipeline::flows_per_backend`] into `out`, reusing its memory.
+    pub fn flows_per_backend_into(&self, out: &mut hashbrown::HashMap<u32, u64>) {
+        let counts = self.flows.flows_per_backend();
+        out.clear();
+        out.extend(
+            self.counters
+                .backend_slot
+                .iter()
+                .map(|(&id, &slot)| (id, counts.get(slot).copied().unwrap_or(0))),
+        );
     }
 
     /// Processes one frame that arrived on `in_port` at `now` (nanoseconds, monotonic).
@@ -137,7 +153,7 @@ impl Pipeline {
         self.adopt(snap);
         let parsed = parse::parse(frame.data());
         let pre = parsed.as_ref().map(pre_of).unwrap_or_default();
-        let v = self.one(frame, parsed, pre, in_port, snap, now);
+        let v = self.one(frame, &parsed, &pre, in_port, snap, now);
         // BURST is a power of two: sweep once every BURST packets.
         if self.counters.rx_packets & (BURST as u64 - 1) == 0 {
             self.flows.sweep(now);
@@ -159,22 +175,25 @@ impl Pipeline {
     ) -> usize {
         self.adopt(snap);
         let n = frames.len().min(verdicts.len());
+        // Taken out of `self` for the burst so packets are read in place, not copied out.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.resize(BURST, EMPTY_PARSING);
         for (fs, vs) in frames[..n]
             .chunks_mut(BURST)
             .zip(verdicts[..n].chunks_mut(BURST))
         {
-            for (i, f) in fs.iter().enumerate() {
-                let parsed = parse::parse(f.data());
-                let pre = parsed.as_ref().map(pre_of).unwrap_or_default();
-                self.flows.prefetch(pre.hash);
-                self.scratch[i] = (parsed, pre);
+            for (f, slot) in fs.iter().zip(scratch.iter_mut()) {
+                // Field by field, so each result is written straight into its slot.
+                parse::parse_into(f.data(), &mut slot.0);
+                slot.1 = slot.0.as_ref().map(pre_of).unwrap_or_default();
+                self.flows.prefetch(slot.1.hash);
             }
-            for (i, (f, v)) in fs.iter_mut().zip(vs.iter_mut()).enumerate() {
-                let (parsed, pre) = self.scratch[i];
+            for ((f, v), (parsed, pre)) in fs.iter_mut().zip(vs.iter_mut()).zip(scratch.iter()) {
                 *v = self.one(f, parsed, pre, in_port, snap, now);
             }
             self.flows.sweep(now);
         }
+        self.scratch = scratch;
         self.sync_flow_stats();
         n
     }
@@ -201,13 +220,20 @@ impl Pipeline {
             .backend_ids()
             .map(|id| self.counters.backend_slot_for(id))
             .collect();
+        let handles = self.counters.backend.len();
+        self.backend_index = vec![NOT_HERE; handles];
+        for (b, &slot) in self.backend_slot.iter().enumerate() {
+            self.backend_index[slot] = b as u32;
+        }
+        self.flows.reserve_backends(handles);
     }
 
+    #[inline(always)]
     fn one(
         &mut self,
         frame: &mut Frame<'_>,
-        parsed: Result<Parsed, DropReason>,
-        pre: Pre,
+        parsed: &Result<Parsed, DropReason>,
+        pre: &Pre,
         in_port: u16,
         snap: &Snapshot,
         now: u64,
@@ -215,7 +241,7 @@ impl Pipeline {
         self.counters.rx_packets += 1;
         let v = match parsed {
             Ok(p) => self.decide(frame, p, pre, in_port, snap, now),
-            Err(r) => Verdict::Drop(r),
+            Err(r) => Verdict::Drop(*r),
         };
         match v {
             Verdict::Drop(r) => self.counters.drop(r),
@@ -226,11 +252,45 @@ impl Pipeline {
         v
     }
 
+    /// The common case (TCP or UDP, not a fragment, TTL > 0) inline; the rest out of line.
+    #[inline(always)]
     fn decide(
         &mut self,
         frame: &mut Frame<'_>,
-        p: Parsed,
-        pre: Pre,
+        p: &Parsed,
+        pre: &Pre,
+        in_port: u16,
+        snap: &Snapshot,
+        now: u64,
+    ) -> Verdict {
+        if let Parsed::Ip(ip) = p {
+            if let (
+                L4::Ports {
+                    sport,
+                    dport,
+                    flags,
+                },
+                None,
+                true,
+            ) = (
+                ip.l4,
+                ip.frag,
+                ip.ttl != 0 && snap.interface(in_port).is_some(),
+            ) {
+                return self
+                    .transport(frame, ip, sport, dport, flags, pre, in_port, snap, now)
+                    .unwrap_or_else(Verdict::Drop);
+            }
+        }
+        self.decide_general(frame, p, pre, in_port, snap, now)
+    }
+
+    #[inline(never)]
+    fn decide_general(
+        &mut self,
+        frame: &mut Frame<'_>,
+        p: &Parsed,
+        pre: &Pre,
         in_port: u16,
         snap: &Snapshot,
         now: u64,
@@ -239,20 +299,24 @@ impl Pipeline {
             return Verdict::Drop(DropReason::UnknownPort);
         };
         let ip = match p {
-            Parsed::Arp(a) => return self.arp(frame, &a, iface, snap),
+            Parsed::Arp(a) => return self.arp(frame, a, iface, snap),
             Parsed::Ip(ip) => ip,
         };
         if ip.ttl == 0 {
             return Verdict::Drop(DropReason::TtlExceeded);
         }
         let r = match ip.l4 {
-            L4::Ports { dport, flags, .. } if ip.frag.is_none() => {
-                self.transport(frame, &ip, dport, flags, pre, in_port, snap, now)
+            L4::Ports {
+                sport,
+                dport,
+                flags,
+            } if ip.frag.is_none() => {
+                self.transport(frame, ip, sport, dport, flags, pre, in_port, snap, now)
             }
-            L4::Ports { .. } | L4::NoPorts => self.fragment(frame, &ip, in_port, snap, now),
+            L4::Ports { .. } | L4::NoPorts => self.fragment(frame, ip, in_port, snap, now),
             L4::EchoRequest => {
                 if ours(&ip.dst, iface, snap) {
-                    reply::echo_reply(frame, &ip, iface.mac).map(|()| {
+                    reply::echo_reply(frame, ip, iface.mac).map(|()| {
                         self.counters.replies += 1;
                         Verdict::Reply { port: in_port }
                     })
@@ -260,11 +324,11 @@ impl Pipeline {
                     Err(DropReason::NotVip)
                 }
             }
-            L4::IcmpError(e) => self.icmp_error(frame, &ip, &e, in_port, snap, now),
+            L4::IcmpError(e) => self.icmp_error(frame, ip, &e, in_port, snap, now),
             L4::NeighborSolicit { target, source_mac } => {
                 let own = iface.ipv6 == Some(target) || snap.is_vip(&target);
                 if own && ip.ttl == 255 {
-                    reply::neighbor_advert(frame, &ip, target, source_mac, iface.mac).map(|()| {
+                    reply::neighbor_advert(frame, ip, target, source_mac, iface.mac).map(|()| {
                         self.counters.replies += 1;
                         Verdict::Reply { port: in_port }
                     })
@@ -312,13 +376,15 @@ impl Pipeline {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn transport(
         &mut self,
         frame: &mut Frame<'_>,
         ip: &Ip,
+        sport: u16,
         dport: u16,
         flags: u8,
-        pre: Pre,
+        pre: &Pre,
         in_port: u16,
         snap: &Snapshot,
         now: u64,
@@ -331,14 +397,21 @@ impl Pipeline {
         let is_tcp = ip.proto == proto::TCP;
         let syn = is_tcp && flags & tcp::SYN != 0 && flags & tcp::ACK == 0;
         let rst = is_tcp && flags & tcp::RST != 0;
+        let key = FlowKey {
+            src: ip.src,
+            dst: ip.dst,
+            sport,
+            dport,
+            proto: ip.proto,
+        };
         // A SYN starts a new connection: never follow a stale entry of an old one (Katran).
         if !syn {
-            if let Some(slot) = self.flows.find(&pre.key, pre.hash, now) {
+            if let Some(slot) = self.flows.find(&key, pre.hash, now) {
                 let b = match self.usable(snap, s, self.flows.backend(slot)) {
                     Some(b) => b,
                     None => {
                         let b = self.maglev(snap, s, ip, pre.hash)?;
-                        self.flows.set_backend(slot, snap.backends[b as usize].id);
+                        self.flows.set_backend(slot, self.handle(b));
                         self.counters.flows_rehashed += 1;
                         b
                     }
@@ -351,8 +424,8 @@ impl Pipeline {
         // A RST ends a flow: remembering it would only waste an entry.
         if !rst {
             if self.new_flows.admit(now) {
-                let id = snap.backends[b as usize].id;
-                self.flows.insert(&pre.key, pre.hash, id, flags, now);
+                let h = self.handle(b);
+                self.flows.insert(&key, pre.hash, h, flags, now);
             } else {
                 self.counters.flows_stateless += 1;
             }
@@ -430,10 +503,17 @@ impl Pipeline {
     }
 
     /// The backend a flow entry names, if it is still in this snapshot, in this service and up.
-    fn usable(&self, snap: &Snapshot, s: u32, id: u32) -> Option<u32> {
-        let b = snap.backend_by_id(id)?;
+    #[inline(always)]
+    fn usable(&self, snap: &Snapshot, s: u32, handle: u32) -> Option<u32> {
+        let b = *self.backend_index.get(handle as usize)?;
         let be = snap.backends.get(b as usize)?;
         (be.service == s && be.up).then_some(b)
+    }
+
+    /// The flow-table handle of snapshot backend `b` (its counter slot).
+    #[inline(always)]
+    fn handle(&self, b: u32) -> u32 {
+        self.backend_slot[b as usize] as u32
     }
 
     /// Maglev lookup with the service's hash kind.
@@ -470,6 +550,7 @@ impl Pipeline {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn forward(
         &mut self,
         frame: &mut Frame<'_>,

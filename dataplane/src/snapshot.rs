@@ -176,6 +176,9 @@ pub(crate) struct Backend {
     pub up: bool,
     pub iface: u32,
     pub next_hop_mac: Option<[u8; 6]>,
+    /// The Ethernet + outer IPv4 headers of ipip/gue packets to this backend, when it has an
+    /// IPv4 address and a resolved next hop.
+    pub outer_v4: Option<crate::rewrite::OuterV4>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -183,6 +186,72 @@ struct ServiceKey {
     vip: [u8; 16],
     port: u16,
     proto: u8,
+}
+
+/// A key of a [`Lookup`] table: its bits, mixed by the table.
+trait LookupKey: Eq + Copy {
+    fn bits(&self) -> u64;
+}
+
+impl LookupKey for ServiceKey {
+    #[inline(always)]
+    fn bits(&self) -> u64 {
+        let half = |o: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&self.vip[o..o + 8]);
+            u64::from_le_bytes(b)
+        };
+        half(0) ^ half(8).rotate_left(23) ^ (u64::from(self.port) << 8 | u64::from(self.proto))
+    }
+}
+
+/// A read-only map to indices, built once per snapshot: open addressing with linear probing
+/// in a table at most half full, so a hit is one multiply and usually one probe (a
+/// general-purpose hash map costs several times that, on every packet).
+#[derive(Debug, Clone)]
+struct Lookup<K> {
+    slots: Box<[Option<(K, u32)>]>,
+    mask: usize,
+}
+
+impl<K: LookupKey> Lookup<K> {
+    fn new<'a>(entries: impl ExactSizeIterator<Item = (&'a K, &'a u32)>) -> Self
+    where
+        K: 'a,
+    {
+        let size = (entries.len() * 2).max(2).next_power_of_two();
+        let mut t = Self {
+            slots: vec![None; size].into_boxed_slice(),
+            mask: size - 1,
+        };
+        for (k, &v) in entries {
+            let mut i = t.home(k);
+            while t.slots[i].is_some() {
+                i = (i + 1) & t.mask;
+            }
+            t.slots[i] = Some((*k, v));
+        }
+        t
+    }
+
+    #[inline(always)]
+    fn home(&self, k: &K) -> usize {
+        (k.bits().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & self.mask
+    }
+
+    #[inline(always)]
+    fn get(&self, k: &K) -> Option<u32> {
+        let mut i = self.home(k);
+        // At most half full: an empty slot ends every probe.
+        for _ in 0..self.slots.len() {
+            match self.slots.get(i)? {
+                Some((key, v)) if key == k => return Some(*v),
+                Some(_) => i = (i + 1) & self.mask,
+                None => return None,
+            }
+        }
+        None
+    }
 }
 
 /// (VIP, IP protocol).
@@ -197,12 +266,11 @@ pub struct Snapshot {
     pub(crate) interfaces: Vec<Interface>,
     pub(crate) services: Vec<Service>,
     pub(crate) backends: Vec<Backend>,
-    classify: HashMap<ServiceKey, u32>,
+    classify: Lookup<ServiceKey>,
     /// (VIP, protocol) -> the one service fragments go to (the port-0 service, or the
     /// only service on that VIP and protocol); None when ambiguous.
     fragments: HashMap<VipProto, Option<u32>>,
     vips: HashSet<[u8; 16]>,
-    backend_by_id: HashMap<u32, u32>,
 }
 
 /// Collects plain values and validates them into a [`Snapshot`].
@@ -254,7 +322,7 @@ impl SnapshotBuilder {
         let mut classify = HashMap::new();
         let mut by_proto: HashMap<VipProto, Vec<(u16, u32)>> = HashMap::new();
         let mut vips = HashSet::new();
-        let mut backend_by_id = HashMap::new();
+        let mut backend_ids = HashSet::new();
         let mut service_ids = HashSet::new();
         for s in &self.services {
             let si = services.len() as u32;
@@ -304,11 +372,11 @@ impl SnapshotBuilder {
                         family: if v4 { "IPv4" } else { "IPv6" },
                     });
                 }
-                let gi = u32::try_from(backends.len())
-                    .ok()
-                    .filter(|&g| g < 1 << 31)
-                    .ok_or(SnapshotError::TooManyBackends(backends.len()))?;
-                if backend_by_id.insert(b.id, gi).is_some() {
+                // Backend indices are u32 on the packet path.
+                if u32::try_from(backends.len()).map_or(true, |g| g >= 1 << 31) {
+                    return Err(SnapshotError::TooManyBackends(backends.len()));
+                }
+                if !backend_ids.insert(b.id) {
                     return Err(SnapshotError::DuplicateBackendId(b.id));
                 }
                 backends.push(Backend {
@@ -319,6 +387,12 @@ impl SnapshotBuilder {
                     up: b.up,
                     iface: iface as u32,
                     next_hop_mac: b.egress.next_hop_mac,
+                    outer_v4: match (b.egress.next_hop_mac, interfaces[iface].ipv4) {
+                        (Some(mac), Some(src)) if v4 && needs_source => Some(
+                            crate::rewrite::OuterV4::new(mac, &interfaces[iface], src, &addr),
+                        ),
+                        _ => None,
+                    },
                 });
             }
             let map = |t: &[u32]| -> Result<Box<[u32]>, SnapshotError> {
@@ -367,10 +441,9 @@ impl SnapshotBuilder {
             interfaces,
             services,
             backends,
-            classify,
+            classify: Lookup::new(classify.iter()),
             fragments,
             vips,
-            backend_by_id,
         })
     }
 }
@@ -401,24 +474,30 @@ impl Snapshot {
     }
 
     /// Service for (VIP, port, protocol), falling back to the port-0 service.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn classify(&self, vip: &[u8; 16], port: u16, proto: u8) -> Class {
-        if self.vips.is_empty() {
-            return Class::NotVip;
-        }
         let exact = ServiceKey {
             vip: *vip,
             port,
             proto,
         };
-        if let Some(&s) = self.classify.get(&exact) {
-            return Class::Service(s);
+        match self.classify.get(&exact) {
+            Some(s) => Class::Service(s),
+            None => self.classify_fallback(exact),
+        }
+    }
+
+    /// No service on exactly this port: the port-0 service, or why there is none.
+    #[inline(never)]
+    fn classify_fallback(&self, exact: ServiceKey) -> Class {
+        if self.vips.is_empty() {
+            return Class::NotVip;
         }
         let any = ServiceKey { port: 0, ..exact };
-        if let Some(&s) = self.classify.get(&any) {
+        if let Some(s) = self.classify.get(&any) {
             return Class::Service(s);
         }
-        if self.vips.contains(vip) {
+        if self.vips.contains(&exact.vip) {
             Class::VipOnly
         } else {
             Class::NotVip
@@ -434,11 +513,64 @@ impl Snapshot {
         self.vips.contains(addr)
     }
 
+    #[inline]
     pub(crate) fn interface(&self, port: u16) -> Option<&Interface> {
         self.interfaces.iter().find(|i| i.port == port)
     }
+}
 
-    pub(crate) fn backend_by_id(&self, id: u32) -> Option<u32> {
-        self.backend_by_id.get(&id).copied()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: u32) -> ServiceKey {
+        let mut vip = v4_mapped([198, 51, 100, (i % 7) as u8]);
+        if i.is_multiple_of(3) {
+            vip = [
+                0x20,
+                1,
+                0x0d,
+                0xb8,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                (i >> 8) as u8,
+                i as u8,
+            ];
+        }
+        ServiceKey {
+            vip,
+            port: (i / 7) as u16,
+            proto: if i.is_multiple_of(2) {
+                proto::TCP
+            } else {
+                proto::UDP
+            },
+        }
+    }
+
+    /// Every stored key is found with its value and nothing else is, at every table size
+    /// (small tables probe past collisions; the table is at most half full).
+    #[test]
+    fn lookup_finds_exactly_what_it_holds() {
+        for n in [0u32, 1, 2, 3, 5, 64, 1000] {
+            let map: HashMap<ServiceKey, u32> = (0..n).map(|i| (key(i), i * 10)).collect();
+            assert_eq!(map.len(), n as usize, "test keys are distinct");
+            let t = Lookup::new(map.iter());
+            assert!(t.slots.len() >= 2 * map.len());
+            for i in 0..n {
+                assert_eq!(t.get(&key(i)), Some(i * 10), "n {n} key {i}");
+            }
+            for i in n..n + 500 {
+                assert_eq!(t.get(&key(i)), None, "n {n} absent key {i}");
+            }
+        }
     }
 }

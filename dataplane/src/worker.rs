@@ -297,7 +297,7 @@ impl LbWorker {
             c.clone_from(self.pipeline.counters());
         }
         if let Ok(mut f) = self.stats.backend_flows.try_lock() {
-            f.clone_from(self.pipeline.flows_per_backend());
+            self.pipeline.flows_per_backend_into(&mut f);
         }
     }
 }

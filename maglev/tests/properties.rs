@@ -16,7 +16,8 @@ fn config() -> ProptestConfig {
     // Debug builds of 65537-slot tables take tens of milliseconds: keep the run short.
     // A fixed seed: the disruption bound below holds for typical backend sets but not for
     // every one (Maglev has rare bad sets: N = 25 with salt 28965919 moves 4.3 points beyond
-    // k/N, see the README), and CI must not fail by the luck of the draw.
+    // k/N because two of its backends share a skip, see the README), and CI must not fail by
+    // the luck of the draw.
     // PROPTEST_RNG_SEED overrides it to explore.
     let seed = std::env::var("PROPTEST_RNG_SEED")
         .ok()

@@ -286,6 +286,32 @@ impl FlowTable {
         }
     }
 
+    /// Hints the CPU to fetch the entry whose tag matches (the second, dependent miss of a
+    /// lookup); called once the tags of the whole burst are in flight.
+    #[inline]
+    pub fn prefetch_entry(&self, hash: u32) {
+        let tag = tag_of(hash);
+        let [b1, b2] = self.buckets(hash);
+        let (b, m) = match ways_equal(&self.tags[b1], tag) {
+            0 => (b2, ways_equal(&self.tags[b2], tag)),
+            m => (b1, m),
+        };
+        if m == 0 {
+            return;
+        }
+        let i = b * WAYS + (m.trailing_zeros() / 2) as usize;
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
+        if i < self.entries.len() {
+            // SAFETY: `_mm_prefetch` is a hint that never faults; `i` was bounds-checked.
+            unsafe {
+                use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(self.entries.as_ptr().add(i).cast::<i8>());
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
+        let _ = i;
+    }
+
     /// Finds the live entry for `key`; an expired one is removed (counted) and not returned.
     #[inline(always)]
     pub fn find(&mut self, key: &FlowKey, hash: u32, now: u64) -> Option<Slot> {

@@ -188,6 +188,9 @@ impl Pipeline {
                 slot.1 = slot.0.as_ref().map(pre_of).unwrap_or_default();
                 self.flows.prefetch(slot.1.hash);
             }
+            for (_, pre) in scratch.iter().take(fs.len()) {
+                self.flows.prefetch_entry(pre.hash);
+            }
             for ((f, v), (parsed, pre)) in fs.iter_mut().zip(vs.iter_mut()).zip(scratch.iter()) {
                 *v = self.one(f, parsed, pre, in_port, snap, now);
             }

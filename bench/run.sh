@@ -194,8 +194,9 @@ print(m[-1] if m else "")' "$OUT" "$round")
     kill -0 "$gen_pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ] \
       || { echo "bench: $sc: no result from sluice-gen" >&2; cat "$W/gen.log" >&2; return 1; }
     if [ "$fwd_kind" = sluice ] && [ "$before" = '{}' ] && grep -q '^sluice-gen: measuring' "$W/gen.log"; then
+      # Without prewarm the generator measures at once, maybe before sluice printed its address.
       addr=$(sed -n 's|^sluice: metrics on http://\([^/]*\)/metrics$|\1|p' "$W/fwd.log" | head -n 1)
-      before=$(metrics "$addr")
+      [ -z "$addr" ] || before=$(metrics "$addr")
     fi
     sleep 0.05
   done
@@ -203,6 +204,7 @@ print(m[-1] if m else "")' "$OUT" "$round")
   if [ "$fwd_kind" = sluice ]; then
     [ -n "$addr" ] || addr=$(sed -n 's|^sluice: metrics on http://\([^/]*\)/metrics$|\1|p' "$W/fwd.log" | head -n 1)
     sleep 0.5
+    [ -n "$addr" ] || { echo "bench: $sc: sluice printed no metrics address" >&2; cat "$W/fwd.log" >&2; return 1; }
     after=$(metrics "$addr")
   fi
   # The forwarder (memif client) goes first, then the generator (see tests/e2e/11-*.sh).

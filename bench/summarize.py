@@ -89,7 +89,68 @@ def per_round_ratios(by, run, ref, rounds):
     return ratios
 
 
-def section(rows, source, command):
+def verdict(ok, short):
+    return "**met**" if ok else "**not met** (%s)" % short
+
+
+def targets(by, rows, rounds, callgrind):
+    """Issue 6's three targets, judged from this run's rows (and the callgrind counts)."""
+    out = ["", "Targets (issue 6), judged from this run:", ""]
+    ratios = per_round_ratios(by, "sluice-ipip", "testpmd-macswap", rounds)
+    if ratios:
+        med = statistics.median(ratios)
+        best = max(r["rx_pps"] for r in by["sluice-ipip"]) / max(r["rx_pps"] for r in by["testpmd-macswap"])
+        out.append("- sluice >= 80%% of testpmd macswap with %d flows: per-round ratio median %.2f (min %.2f, "
+                   "max %.2f), best / best %.2f: %s." % (
+                       by["sluice-ipip"][0].get("flows") or 0, med, min(ratios), max(ratios), best,
+                       verdict(med >= 0.8, "%.0f%% short of 0.80" % ((0.8 - med) / 0.8 * 100))))
+    sl = [r for r in rows if r.get("load_pct") == 50 and r["scenario"] == "latency-sluice"]
+    if sl:
+        hist = {}
+        for r in sl:
+            for le, n in r.get("sluice", {}).get("latency_hist", []):
+                hist[le] = hist.get(le, 0) + n
+        bound = hist_quantile(sorted(hist.items(), key=lambda kv: float(kv[0])), 0.999)
+        tp = [r for r in rows if r.get("load_pct") == 50 and r["scenario"] == "latency-testpmd-io"]
+        diffs = []
+        for rd in rounds:
+            a = [r["latency_ns"]["p99.9"] for r in sl if r["round"] == rd and r["latency_ns"]["p99.9"] is not None]
+            b = [r["latency_ns"]["p99.9"] for r in tp if r["round"] == rd and r["latency_ns"]["p99.9"] is not None]
+            if a and b:
+                diffs.append(a[0] - b[0])
+        added = statistics.median(diffs) if diffs else None
+        ok = bound is not None and bound <= 5e-6
+        out.append("- p99.9 added latency under 5 us at 50%% load: inside sluice (rx burst to tx burst) "
+                   "p99.9 %s; one-way added over testpmd `io` (median over rounds) %s us, which also "
+                   "holds the generator's and memif's queueing: %s." % (
+                       fmt_bound(bound), fmt_us(added),
+                       verdict(ok, "in-sluice p99.9 %s" % fmt_bound(bound))))
+    ratios = []
+    for rd in rounds:
+        hit = [r["rx_pps"] for r in by.get("sluice-ipip", []) if r["round"] == rd]
+        miss = [r["rx_pps"] for r in by.get("sluice-syn", []) if r["round"] == rd]
+        if hit and miss and miss[0] > 0:
+            ratios.append(hit[0] / miss[0])
+    if ratios:
+        med = statistics.median(ratios)
+        out.append("- a miss costs at most 2x a hit: time per packet, all-miss (`sluice-syn`) over all-hit "
+                   "(`sluice-ipip`), per-round median %.2fx (min %.2f, max %.2f; memif's own cost "
+                   "included): %s." % (med, min(ratios), max(ratios),
+                                       verdict(med <= 2.0, "%.2fx" % med)))
+    try:
+        cells = json.load(open(callgrind))["results"]
+        ir = {(c["api"], c["mode"], c["path"]): c["ir_per_packet"] for c in cells}
+        pairs = ["%s %.2fx" % (m, ir[("burst", m, "miss-syn")] / ir[("burst", m, "hit")])
+                 for m in ("ipip", "gue", "l2-dsr") if ("burst", m, "hit") in ir and ("burst", m, "miss-syn") in ir]
+        if pairs:
+            out.append("  Instructions of the pure per-packet function (callgrind, `bench/callgrind.sh`), "
+                       "new flow by SYN over hit: %s." % ", ".join(pairs))
+    except (OSError, ValueError, KeyError, ZeroDivisionError):
+        pass
+    return out
+
+
+def section(rows, source, command, callgrind=""):
     by = {}
     for r in rows:
         by.setdefault(run_of(r), []).append(r)
@@ -242,6 +303,7 @@ def section(rows, source, command):
         out.append("")
         out.append("At full rate the one-way latency is queueing in the memif rings (median p50 over those "
                    "runs: %s us), so it is reported at fixed shares of the maximum above." % fmt_us(p50))
+    out.extend(targets(by, rows, rounds, callgrind))
     drops = {}
     for r in rows:
         for reason, n in r.get("sluice", {}).get("dropped", {}).items():
@@ -263,7 +325,8 @@ def main():
     ap.add_argument("--command", default="make bench")
     a = ap.parse_args()
     rows = [json.loads(l) for l in open(a.jsonl) if l.strip()]
-    new = section(rows, os.path.relpath(a.jsonl, os.path.dirname(os.path.abspath(a.results_md)) + "/.."), a.command)
+    new = section(rows, os.path.relpath(a.jsonl, os.path.dirname(os.path.abspath(a.results_md)) + "/.."), a.command,
+                  os.path.join(os.path.dirname(os.path.abspath(a.jsonl)), "callgrind.json"))
     text = open(a.results_md).read() if os.path.exists(a.results_md) else "# sluice benchmark results\n"
     start = text.find(HEADER)
     if start < 0:

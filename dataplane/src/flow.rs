@@ -1,14 +1,14 @@
 //! Per-core flow table: set-associative (8-way buckets, two choices), preallocated, never resized.
 //!
 //! A flow has two candidate buckets (the second derived from the first and the flow's tag);
-//! a bucket holds 8 16-bit tags (low bits of the flow hash, 0 = empty) in 16 bytes, so one
-//! cache line holds four buckets' tags and a burst can prefetch them before probing; each entry
-//! fills exactly one cache line in a parallel array. A new flow goes to the emptier candidate:
-//! with one choice, 8-way buckets overflow (and evict live flows) already at 20% fill; with two
-//! they do not until the table is nearly full (the "power of two choices"). When both are full,
-//! the entry that expired or, failing that, the least recently seen one of the 16 is evicted
-//! (counted). Expiry is checked on access and by a small sweep per burst; nothing ever walks
-//! the whole table.
+//! a bucket is 32 bytes: 8 16-bit tags (low bits of the flow hash, 0 = empty) and each way's
+//! coarse expiry, so a burst can prefetch them before probing and eviction never reads the
+//! entries it passes over; each entry fills exactly one cache line in a parallel array. A new
+//! flow goes to the emptier candidate: with one choice, 8-way buckets overflow (and evict live
+//! flows) already at 20% fill; with two they do not until the table is nearly full (the
+//! "power of two choices"). When both are full, the one of the 16 closest to expiry (expired
+//! first) is evicted (counted). Expiry is checked on access and by a small sweep per burst;
+//! nothing ever walks the whole table.
 
 use std::time::Duration;
 
@@ -18,6 +18,14 @@ use crate::wire::{proto, tcp};
 pub const WAYS: usize = 8;
 /// Buckets the amortised sweep visits per call.
 pub const SWEEP_BUCKETS: usize = 4;
+/// A coarse tick is 2^26 ns (about 67 ms); a u16 of them wraps after about 73 minutes.
+const TICK_SHIFT: u32 = 26;
+/// The furthest ahead a coarse expiry may be set (half the u16 range, about 36 minutes), so
+/// wrapping comparisons stay valid; longer timeouts are re-checked against the exact time.
+const MAX_AHEAD: u64 = 0x7fff;
+/// The sweep trusts coarse expiries only if it visited the bucket less than this long ago
+/// (half the u16 range, less rounding): older ones may have wrapped around.
+const TRUST_NS: u64 = (0x7fff - 2) << TICK_SHIFT;
 
 /// Flow-table settings (the `flows:` section of the config), per worker core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +102,6 @@ struct Entry {
     key: FlowKey,
     backend: u32,
     state: FlowState,
-    last_seen: u64,
     expires: u64,
 }
 
@@ -108,9 +115,47 @@ const EMPTY_ENTRY: Entry = Entry {
     },
     backend: 0,
     state: FlowState::Udp,
-    last_seen: 0,
     expires: 0,
 };
+
+/// One bucket's tags and, per way, the coarse tick at or after which it has surely expired
+/// (see [`coarse_expiry`]); two buckets share a cache line.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(32))]
+struct Bucket {
+    tags: [u16; WAYS],
+    expiry: [u16; WAYS],
+}
+
+const EMPTY_BUCKET: Bucket = Bucket {
+    tags: [0; WAYS],
+    expiry: [0; WAYS],
+};
+
+#[inline(always)]
+fn tick(now: u64) -> u16 {
+    (now >> TICK_SHIFT) as u16
+}
+
+/// The coarse expiry stored for an entry expiring at `expires`: a tick strictly after the one
+/// holding `expires` (so reaching it implies `expires < now`), at most [`MAX_AHEAD`] ticks on.
+#[inline(always)]
+fn coarse_expiry(expires: u64, now: u64) -> u16 {
+    ((expires >> TICK_SHIFT) + 1).min((now >> TICK_SHIFT) + MAX_AHEAD) as u16
+}
+
+/// The coarse expiry of an entry stored at `now` with a timeout of `ticks` (see
+/// [`FlowTable::timeout_ticks`]): one add, for the hit path.
+#[inline(always)]
+fn coarse_expiry_after(now: u64, ticks: u16) -> u16 {
+    tick(now).wrapping_add(ticks)
+}
+
+/// Ticks from `now_tick` until the coarse expiry `c`: zero or less once it has passed.
+#[inline(always)]
+fn ticks_left(c: u16, now_tick: u16) -> i16 {
+    c.wrapping_sub(now_tick) as i16
+}
 
 /// Where a found entry lives; valid until the table is next modified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,12 +175,22 @@ pub struct FlowStats {
 /// uses the backend's counter slot, stable for the life of the process), so the per-backend
 /// flow counts are a vector and not a hash map.
 pub struct FlowTable {
-    tags: Box<[[u16; WAYS]]>,
+    buckets: Box<[Bucket]>,
     entries: Box<[Entry]>,
     mask: usize,
     len: usize,
     cursor: usize,
     timeouts: [u64; 4],
+    /// Per state, the ticks from `tick(now)` to a coarse expiry at or after `tick(expires) +
+    /// 1` (rounding adds up to two), clamped to [`MAX_AHEAD`].
+    timeout_ticks: [u16; 4],
+    /// The most ticks a live entry's coarse expiry can be ahead of now; beyond it, the coarse
+    /// expiry is one that wrapped around (an entry idle for over an hour) and is not trusted.
+    max_ahead: i16,
+    /// When the sweep's current and previous passes over the table began (none yet: the
+    /// sweep reads every entry until a whole pass is recent enough to trust).
+    pass_started: Option<u64>,
+    previous_pass_started: Option<u64>,
     pub stats: FlowStats,
     /// Live entries per backend handle (`sluice_backend_flows`), indexed by the handle;
     /// updated when an entry is created, re-pointed or removed, never on a plain hit.
@@ -177,23 +232,90 @@ fn ways_equal(row: &[u16; WAYS], tag: u16) -> u32 {
     }
 }
 
+/// The free (tag 0) ways of two buckets, one bit per way (the first bucket's in bits 0-7, the
+/// second's in bits 8-15), and how many each has: on x86_64 a few SSE2 instructions, no
+/// popcount (not in the x86_64 baseline; the software one costs ~15 instructions a call).
+#[inline(always)]
+fn free_ways(a: &[u16; WAYS], b: &[u16; WAYS]) -> (u32, u64, u64) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi16, _mm_cvtsi128_si64, _mm_loadu_si128, _mm_movemask_epi8,
+            _mm_packs_epi16, _mm_sad_epu8, _mm_setzero_si128, _mm_unpackhi_epi64,
+        };
+        // SAFETY: SSE2 is part of every x86_64 target; `a` and `b` are 16 readable bytes
+        // each and the loads are unaligned.
+        unsafe {
+            let zero = _mm_setzero_si128();
+            let fa = _mm_cmpeq_epi16(_mm_loadu_si128(a.as_ptr().cast::<__m128i>()), zero);
+            let fb = _mm_cmpeq_epi16(_mm_loadu_si128(b.as_ptr().cast::<__m128i>()), zero);
+            // One byte per way, 0xff if free; the byte sums of each half are 255 x free ways.
+            let free = _mm_packs_epi16(fa, fb);
+            let sums = _mm_sad_epu8(free, zero);
+            let na = _mm_cvtsi128_si64(sums) as u64;
+            let nb = _mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums)) as u64;
+            (_mm_movemask_epi8(free) as u32, na, nb)
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mask = |row: &[u16; WAYS]| {
+            row.iter()
+                .enumerate()
+                .fold(0u32, |m, (w, &t)| m | u32::from(t == 0) << w)
+        };
+        let (ma, mb) = (mask(a), mask(b));
+        (
+            ma | mb << WAYS,
+            u64::from(ma.count_ones()),
+            u64::from(mb.count_ones()),
+        )
+    }
+}
+
+/// The first way set in a [`ways_equal`] mask.
+#[inline(always)]
+fn way(mask: u32) -> usize {
+    (mask.trailing_zeros() / 2) as usize
+}
+
+/// A hint to fetch the cache line holding `p` into L1.
+#[inline(always)]
+fn prefetch_line<T>(p: *const T) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
+    // SAFETY: `_mm_prefetch` is only a hint: it never faults and never reads into the program,
+    // whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
+    let _ = p;
+}
+
 impl FlowTable {
     /// Allocates every bucket now; the table never grows afterwards.
     pub fn new(cfg: &FlowConfig) -> Self {
         let buckets = cfg.capacity.div_ceil(WAYS).max(1).next_power_of_two();
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let timeouts = [
+            ns(cfg.tcp_syn_timeout),
+            ns(cfg.tcp_established_timeout),
+            ns(cfg.tcp_closing_timeout),
+            ns(cfg.udp_timeout),
+        ];
+        let timeout_ticks = timeouts.map(|t| ((t >> TICK_SHIFT) + 2).min(MAX_AHEAD) as u16);
+        let max_ahead = timeout_ticks.iter().copied().max().unwrap_or(0) as i16;
         Self {
-            tags: hugepages::filled(buckets, [0u16; WAYS]),
+            buckets: hugepages::filled(buckets, EMPTY_BUCKET),
             entries: hugepages::filled(buckets * WAYS, EMPTY_ENTRY),
             mask: buckets - 1,
             len: 0,
             cursor: 0,
-            timeouts: [
-                ns(cfg.tcp_syn_timeout),
-                ns(cfg.tcp_established_timeout),
-                ns(cfg.tcp_closing_timeout),
-                ns(cfg.udp_timeout),
-            ],
+            timeouts,
+            timeout_ticks,
+            max_ahead,
+            pass_started: None,
+            previous_pass_started: None,
             stats: FlowStats::default(),
             per_backend: Vec::new(),
         }
@@ -257,7 +379,7 @@ impl FlowTable {
 
     /// The flow's two candidate buckets (equal only in a one-bucket table).
     #[inline]
-    fn buckets(&self, hash: u32) -> [usize; 2] {
+    fn candidates(&self, hash: u32) -> [usize; 2] {
         let b = self.bucket(hash);
         // The alternative depends on the tag too, so flows sharing a first bucket spread out.
         let alt =
@@ -270,72 +392,59 @@ impl FlowTable {
         self.timeouts[state as usize]
     }
 
-    /// Hints the CPU to fetch the bucket's tags (used between hashing and probing a burst).
+    /// Hints the CPU to fetch a flow's two buckets (used between hashing and probing a burst).
     #[inline]
     pub fn prefetch(&self, hash: u32) {
-        for b in self.buckets(hash) {
-            #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
-            // SAFETY: `_mm_prefetch` is a hint that never faults; the pointer is in bounds of
-            // `self.tags` because `b <= mask < tags.len()`.
-            unsafe {
-                use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch::<_MM_HINT_T0>(self.tags.as_ptr().add(b).cast::<i8>());
-            }
-            #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
-            let _ = b;
+        for b in self.candidates(hash) {
+            prefetch_line(self.buckets.as_ptr().wrapping_add(b));
         }
     }
 
-    /// Hints the CPU to fetch the entry whose tag matches (the second, dependent miss of a
-    /// lookup); called once the tags of the whole burst are in flight.
+    /// Hints the CPU to fetch the entry a lookup (or, on a miss, the insert) will touch: the
+    /// second, dependent miss; called once the buckets of the whole burst are in flight.
     #[inline]
-    pub fn prefetch_entry(&self, hash: u32) {
+    pub fn prefetch_entry(&self, hash: u32, now: u64) {
         let tag = tag_of(hash);
-        let [b1, b2] = self.buckets(hash);
-        let (b, m) = match ways_equal(&self.tags[b1], tag) {
-            0 => (b2, ways_equal(&self.tags[b2], tag)),
-            m => (b1, m),
+        let [b1, b2] = self.candidates(hash);
+        let i = match ways_equal(&self.buckets[b1].tags, tag) {
+            0 => match ways_equal(&self.buckets[b2].tags, tag) {
+                0 => self.room(b1, b2, tick(now)).0,
+                m => b2 * WAYS + way(m),
+            },
+            m => b1 * WAYS + way(m),
         };
-        if m == 0 {
-            return;
-        }
-        let i = b * WAYS + (m.trailing_zeros() / 2) as usize;
-        #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
-        if i < self.entries.len() {
-            // SAFETY: `_mm_prefetch` is a hint that never faults; `i` was bounds-checked.
-            unsafe {
-                use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch::<_MM_HINT_T0>(self.entries.as_ptr().add(i).cast::<i8>());
-            }
-        }
-        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
-        let _ = i;
+        prefetch_line(self.entries.as_ptr().wrapping_add(i));
     }
 
     /// Finds the live entry for `key`; an expired one is removed (counted) and not returned.
     #[inline(always)]
     pub fn find(&mut self, key: &FlowKey, hash: u32, now: u64) -> Option<Slot> {
         let tag = tag_of(hash);
-        let [b1, b2] = self.buckets(hash);
+        let [b1, b2] = self.candidates(hash);
         let i = self
             .position(b1, tag, key)
             .or_else(|| self.position(b2, tag, key))?;
         if self.entries[i].expires <= now {
-            self.tags[i / WAYS][i % WAYS] = 0;
-            self.len -= 1;
-            self.stats.evicted_timeout += 1;
-            self.lost(self.entries[i].backend);
+            self.remove_expired(i);
             return None;
         }
         Some(Slot(i))
     }
 
+    #[inline]
+    fn remove_expired(&mut self, i: usize) {
+        self.buckets[i / WAYS].tags[i % WAYS] = 0;
+        self.len -= 1;
+        self.stats.evicted_timeout += 1;
+        self.lost(self.entries[i].backend);
+    }
+
     /// The entry index of `key` in bucket `b`, if it is there.
     #[inline(always)]
     fn position(&self, b: usize, tag: u16, key: &FlowKey) -> Option<usize> {
-        let mut m = ways_equal(&self.tags[b], tag);
+        let mut m = ways_equal(&self.buckets[b].tags, tag);
         while m != 0 {
-            let i = b * WAYS + (m.trailing_zeros() / 2) as usize;
+            let i = b * WAYS + way(m);
             if self.entries.get(i).is_some_and(|e| e.key == *key) {
                 return Some(i);
             }
@@ -356,13 +465,17 @@ impl FlowTable {
         self.entries[slot.0].state
     }
 
-    /// Records a packet of the flow: state transition, last-seen time and expiry.
+    /// Records a packet of the flow: state transition and expiry.
     #[inline]
     pub fn touch(&mut self, slot: Slot, now: u64, tcp_flags: u8) {
         let e = &mut self.entries[slot.0];
         e.state = e.state.next(e.key.proto, tcp_flags);
-        e.last_seen = now;
         e.expires = now.saturating_add(self.timeouts[e.state as usize]);
+        let c = coarse_expiry_after(now, self.timeout_ticks[e.state as usize]);
+        // The bucket's line is in cache already: the lookup just read its tags.
+        if let Some(b) = self.buckets.get_mut(slot.0 / WAYS) {
+            b.expiry[slot.0 % WAYS] = c;
+        }
     }
 
     pub fn set_backend(&mut self, slot: Slot, backend: u32) {
@@ -375,11 +488,10 @@ impl FlowTable {
     }
 
     /// Inserts or overwrites the entry for `key`. A new entry takes a free way of the emptier
-    /// candidate bucket, else an expired entry, else the least recently seen of both buckets
-    /// (counted in `stats`).
+    /// candidate bucket, else the way closest to expiry of both buckets (counted in `stats`).
     pub fn insert(&mut self, key: &FlowKey, hash: u32, backend: u32, tcp_flags: u8, now: u64) {
         let tag = tag_of(hash);
-        let [b1, b2] = self.buckets(hash);
+        let [b1, b2] = self.candidates(hash);
         let i = match self
             .position(b1, tag, key)
             .or_else(|| self.position(b2, tag, key))
@@ -394,69 +506,99 @@ impl FlowTable {
         self.gained(backend);
         // A flow first seen mid-stream (no SYN) is taken as established.
         let state = FlowState::Established.next(key.proto, tcp_flags);
-        self.tags[i / WAYS][i % WAYS] = tag;
+        let expires = now.saturating_add(self.timeout(state));
+        let bucket = &mut self.buckets[i / WAYS];
+        bucket.tags[i % WAYS] = tag;
+        bucket.expiry[i % WAYS] = coarse_expiry_after(now, self.timeout_ticks[state as usize]);
         self.entries[i] = Entry {
             key: *key,
             backend,
             state,
-            last_seen: now,
-            expires: now.saturating_add(self.timeout(state)),
+            expires,
         };
+    }
+
+    /// The entry index a new flow for buckets `b1` and `b2` would take, and whether it is
+    /// free: a free way of the emptier bucket, else the way closest to expiry. Reads only the
+    /// two buckets, never an entry.
+    #[inline]
+    fn room(&self, b1: usize, b2: usize, now_tick: u16) -> (usize, bool) {
+        let (k1, k2) = (&self.buckets[b1], &self.buckets[b2]);
+        let (free, n1, n2) = free_ways(&k1.tags, &k2.tags);
+        if n2 > n1 {
+            return (b2 * WAYS + (free >> WAYS).trailing_zeros() as usize, true);
+        }
+        if n1 > 0 {
+            return (b1 * WAYS + free.trailing_zeros() as usize, true);
+        }
+        let mut victim = (i16::MAX, b1 * WAYS);
+        for (b, k) in [(b1, k1), (b2, k2)] {
+            for (w, &c) in k.expiry.iter().enumerate() {
+                let left = self.trusted_ticks_left(c, now_tick);
+                if left < victim.0 {
+                    victim = (left, b * WAYS + w);
+                }
+            }
+        }
+        (victim.1, false)
+    }
+
+    /// Ticks until the coarse expiry `c`; one that wrapped around counts as long past.
+    #[inline(always)]
+    fn trusted_ticks_left(&self, c: u16, now_tick: u16) -> i16 {
+        match ticks_left(c, now_tick) {
+            left if left > self.max_ahead => i16::MIN,
+            left => left,
+        }
     }
 
     /// An entry index for a new flow in bucket `b1` or `b2`, freed (and counted) if need be.
     fn make_room(&mut self, b1: usize, b2: usize, now: u64) -> usize {
-        let (free1, free2) = (ways_equal(&self.tags[b1], 0), ways_equal(&self.tags[b2], 0));
-        let (first, second, free) = if free2.count_ones() > free1.count_ones() {
-            (b2, b1, [free2, free1])
+        let (i, free) = self.room(b1, b2, tick(now));
+        if free {
+            self.len += 1;
+            return i;
+        }
+        let e = &self.entries[i];
+        if e.expires <= now {
+            self.stats.evicted_timeout += 1;
         } else {
-            (b1, b2, [free1, free2])
-        };
-        for (b, m) in [first, second].into_iter().zip(free) {
-            if m != 0 {
-                self.len += 1;
-                return b * WAYS + (m.trailing_zeros() / 2) as usize;
-            }
+            self.stats.evicted_capacity += 1;
         }
-        let mut victim = first * WAYS;
-        let mut victim_seen = u64::MAX;
-        for b in [first, second] {
-            for w in 0..WAYS {
-                let i = b * WAYS + w;
-                let e = &self.entries[i];
-                if e.expires <= now {
-                    self.stats.evicted_timeout += 1;
-                    self.lost(e.backend);
-                    return i;
-                }
-                if e.last_seen < victim_seen {
-                    victim_seen = e.last_seen;
-                    victim = i;
-                }
-            }
-        }
-        self.stats.evicted_capacity += 1;
-        self.lost(self.entries[victim].backend);
-        victim
+        self.lost(e.backend);
+        i
     }
 
     /// Removes expired entries from the next few buckets: amortised expiry, a bounded
-    /// amount of work per call.
+    /// amount of work per call. Normally only entries whose coarse expiry has passed are read
+    /// (a live one among them, beyond the coarse range, gets it renewed); after an idle spell
+    /// long enough for coarse expiries to wrap, every occupied entry is, for one pass.
     pub fn sweep(&mut self, now: u64) {
+        let now_tick = tick(now);
         for _ in 0..SWEEP_BUCKETS {
             let b = self.cursor;
             self.cursor = (self.cursor + 1) & self.mask;
-            // Only the occupied ways' entries are read.
-            let mut used = !ways_equal(&self.tags[b], 0) & 0xffff;
+            if b == 0 {
+                self.previous_pass_started = self.pass_started.replace(now);
+            }
+            // This bucket was last visited no earlier than the previous pass began.
+            let trusted = self
+                .previous_pass_started
+                .is_some_and(|t| now.saturating_sub(t) <= TRUST_NS);
+            let k = self.buckets[b];
+            let mut used = !ways_equal(&k.tags, 0) & 0xffff;
             while used != 0 {
-                let w = (used.trailing_zeros() / 2) as usize;
+                let w = way(used);
                 used &= !(0b11 << (2 * w));
+                if trusted && ticks_left(k.expiry[w], now_tick) > 0 {
+                    continue;
+                }
                 let i = b * WAYS + w;
-                if self.entries[i].expires <= now {
-                    self.tags[b][w] = 0;
-                    self.len -= 1;
-                    self.stats.evicted_timeout += 1;
-                    self.lost(self.entries[i].backend);
+                let expires = self.entries[i].expires;
+                if expires <= now {
+                    self.remove_expired(i);
+                } else {
+                    self.buckets[b].expiry[w] = coarse_expiry(expires, now);
                 }
             }
         }
@@ -508,6 +650,21 @@ mod tests {
     }
 
     #[test]
+    fn free_ways_masks_and_counts_both_buckets() {
+        let a = [5, 0, 5, 7, 0, 0, 0, 5];
+        let b = [0, 1, 1, 1, 1, 1, 1, 1];
+        let (m, na, nb) = free_ways(&a, &b);
+        assert_eq!(m, 0b0111_0010 | 1 << 8);
+        // The counts only need to order correctly (they are 255 x the count on x86_64).
+        assert!(na > nb && nb > 0);
+        let full = [1; WAYS];
+        assert_eq!(free_ways(&full, &full), (0, 0, 0));
+        let (m, na, nb) = free_ways(&[0; WAYS], &full);
+        assert_eq!((m, nb), (0xff, 0));
+        assert!(na > 0);
+    }
+
+    #[test]
     fn state_machine() {
         let mut t = small();
         let k = key(2);
@@ -521,13 +678,16 @@ mod tests {
         assert_eq!(t.state(s), FlowState::Closing);
     }
 
+    const MS: u64 = 1_000_000;
+    const SEC: u64 = 1_000 * MS;
+
     #[test]
-    fn full_buckets_evict_least_recently_seen() {
+    fn full_buckets_evict_the_flow_closest_to_expiry() {
         let mut t = small();
         // Same hash for all: the same two candidate buckets.
         let h = 12345;
         for i in 0..2 * WAYS as u32 {
-            t.insert(&key(i), h, i, tcp::ACK, u64::from(i) + 10);
+            t.insert(&key(i), h, i, tcp::ACK, u64::from(i) * 100 * MS);
         }
         assert_eq!(
             t.len(),
@@ -535,15 +695,150 @@ mod tests {
             "both candidate buckets fill before anything is evicted"
         );
         assert_eq!(t.stats.evicted_capacity, 0);
-        t.insert(&key(100), h, 100, tcp::ACK, 100);
+        t.insert(&key(100), h, 100, tcp::ACK, 2 * SEC);
         assert_eq!(t.stats.evicted_capacity, 1);
         assert!(
-            t.find(&key(0), h, 101).is_none(),
+            t.find(&key(0), h, 2 * SEC).is_none(),
             "the least recently seen went"
         );
-        assert!(t.find(&key(1), h, 101).is_some());
-        assert!(t.find(&key(100), h, 101).is_some());
+        assert!(t.find(&key(1), h, 2 * SEC).is_some());
+        assert!(t.find(&key(100), h, 2 * SEC).is_some());
         assert_eq!(t.len(), 2 * WAYS);
+        assert_eq!(t.flows_per_backend()[0], 0);
+    }
+
+    #[test]
+    fn full_buckets_evict_an_expired_flow_first_then_a_half_open_one() {
+        let mut t = small();
+        let h = 999;
+        for i in 0..2 * WAYS as u32 {
+            let flags = if i == 7 || i == 9 { tcp::SYN } else { tcp::ACK };
+            t.insert(&key(i), h, i, flags, u64::from(i) * 100 * MS);
+        }
+        // Flow 7's SYN expired at 5.7 s; flow 9's (5.9 s) has not yet at 5.8 s.
+        t.insert(&key(100), h, 100, tcp::ACK, 5_800 * MS);
+        assert_eq!((t.stats.evicted_timeout, t.stats.evicted_capacity), (1, 0));
+        assert!(t.find(&key(7), h, 5_800 * MS).is_none());
+        // Next, the half-open flow 9 goes before any established one.
+        t.insert(&key(101), h, 101, tcp::ACK, 5_800 * MS);
+        assert_eq!((t.stats.evicted_timeout, t.stats.evicted_capacity), (1, 1));
+        assert!(t.find(&key(9), h, 5_800 * MS).is_none());
+        assert!(t.find(&key(0), h, 5_800 * MS).is_some());
+        assert_eq!(t.len(), 2 * WAYS);
+    }
+
+    #[test]
+    fn touch_renews_the_coarse_expiry_eviction_goes_by() {
+        let mut t = small();
+        let h = 4242;
+        for i in 0..2 * WAYS as u32 {
+            t.insert(&key(i), h, i, tcp::ACK, u64::from(i) * 100 * MS);
+        }
+        let s = t.find(&key(0), h, 3 * SEC).unwrap();
+        t.touch(s, 3 * SEC, tcp::ACK);
+        t.insert(&key(100), h, 100, tcp::ACK, 3 * SEC);
+        assert!(
+            t.find(&key(0), h, 3 * SEC).is_some(),
+            "flow 0 was just seen"
+        );
+        assert!(t.find(&key(1), h, 3 * SEC).is_none());
+    }
+
+    fn table_with_timeouts(established: Duration) -> FlowTable {
+        FlowTable::new(&FlowConfig {
+            capacity: 64,
+            tcp_established_timeout: established,
+            ..FlowConfig::default()
+        })
+    }
+
+    fn sweep_all(t: &mut FlowTable, now: u64) {
+        for _ in 0..t.capacity() / WAYS / SWEEP_BUCKETS + 1 {
+            t.sweep(now);
+        }
+    }
+
+    #[test]
+    fn sweep_keeps_a_flow_whose_timeout_is_beyond_the_coarse_range() {
+        // Two hours is beyond the ~36 minutes a coarse expiry can be ahead.
+        let mut t = table_with_timeouts(Duration::from_secs(7200));
+        let k = key(1);
+        t.insert(&k, k.hash(), 1, tcp::ACK, 0);
+        for minutes in [30, 60, 90, 119] {
+            sweep_all(&mut t, minutes * 60 * SEC);
+            assert_eq!(t.len(), 1, "swept at {minutes} min");
+        }
+        assert!(t.find(&k, k.hash(), 119 * 60 * SEC).is_some());
+        sweep_all(&mut t, 7201 * SEC);
+        assert_eq!((t.len(), t.stats.evicted_timeout), (0, 1));
+    }
+
+    #[test]
+    fn sweep_removes_a_flow_whose_coarse_expiry_wrapped_around() {
+        // The u16 tick wraps every 2^16 ticks (~73 min): just after the wrap-around, or
+        // 10,000 ticks before it, a 5 s SYN expiry stored at 0 reads as still ahead.
+        for later in [(1u64 << 16) + 10, (1u64 << 16) - 10_000] {
+            let mut t = small();
+            let k = key(1);
+            t.insert(&k, k.hash(), 1, tcp::SYN, 0);
+            // Two passes at 1 s: the sweep now trusts coarse expiries.
+            sweep_all(&mut t, SEC);
+            sweep_all(&mut t, SEC);
+            assert_eq!(t.len(), 1);
+            sweep_all(&mut t, later << TICK_SHIFT);
+            assert_eq!(
+                (t.len(), t.stats.evicted_timeout),
+                (0, 1),
+                "at tick {later}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_table_agrees_with_a_model_over_hours_with_idle_gaps() {
+        // Big enough that nothing is evicted for capacity: every answer is exact.
+        let mut t = FlowTable::new(&FlowConfig {
+            capacity: 1 << 12,
+            ..FlowConfig::default()
+        });
+        let mut model = std::collections::HashMap::new();
+        let mut rng = 0x0123_4567_89ab_cdefu64;
+        let mut now = 0u64;
+        for step in 0..50_000u32 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            // Mostly milliseconds apart, now and then an idle gap of up to three hours.
+            now += match rng % 1000 {
+                0 => rng % (3 * 3600 * SEC),
+                _ => rng % (20 * MS),
+            };
+            let k = key((rng >> 20) as u32 % 500);
+            let h = k.hash();
+            match (rng >> 8) % 4 {
+                0 => {
+                    let flags = if rng >> 40 & 1 == 0 {
+                        tcp::SYN
+                    } else {
+                        tcp::ACK
+                    };
+                    t.insert(&k, h, 0, flags, now);
+                    let timeout = if flags == tcp::SYN { 5 } else { 300 };
+                    model.insert(k, now + timeout * SEC);
+                }
+                1 => t.sweep(now),
+                _ => {
+                    let live = model.get(&k).is_some_and(|&e| e > now);
+                    assert_eq!(t.find(&k, h, now).is_some(), live, "step {step}");
+                    if !live {
+                        model.remove(&k);
+                    }
+                }
+            }
+            let live = model.values().filter(|&&e| e > now).count();
+            assert!(t.len() >= live, "step {step}: a live flow was dropped");
+        }
+        assert_eq!(t.stats.evicted_capacity, 0);
     }
 
     #[test]

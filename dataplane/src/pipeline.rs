@@ -189,7 +189,7 @@ impl Pipeline {
                 self.flows.prefetch(slot.1.hash);
             }
             for (_, pre) in scratch.iter().take(fs.len()) {
-                self.flows.prefetch_entry(pre.hash);
+                self.flows.prefetch_entry(pre.hash, now);
             }
             for ((f, v), (parsed, pre)) in fs.iter_mut().zip(vs.iter_mut()).zip(scratch.iter()) {
                 *v = self.one(f, parsed, pre, in_port, snap, now);

@@ -184,7 +184,7 @@ fn timeouts_follow_tcp_state_and_udp_config() {
 }
 
 #[test]
-fn a_full_bucket_evicts_the_least_recently_seen_flow() {
+fn a_full_bucket_evicts_one_flow_per_new_flow() {
     let snap = multi(round_robin(3), [true; 3]);
     // 8 entries: one bucket of 8 ways.
     let mut p = pipeline(8, 0);

@@ -681,20 +681,27 @@ mod tests {
     const MS: u64 = 1_000_000;
     const SEC: u64 = 1_000 * MS;
 
-    #[test]
-    fn full_buckets_evict_the_flow_closest_to_expiry() {
+    /// Fills both candidate buckets of `h` with flows 0..16, flow `i` stored at `i` x 100 ms
+    /// with the flags `flags(i)` and backend handle `i`.
+    fn fill_both_buckets(h: u32, flags: impl Fn(u32) -> u8) -> FlowTable {
         let mut t = small();
-        // Same hash for all: the same two candidate buckets.
-        let h = 12345;
         for i in 0..2 * WAYS as u32 {
-            t.insert(&key(i), h, i, tcp::ACK, u64::from(i) * 100 * MS);
+            t.insert(&key(i), h, i, flags(i), u64::from(i) * 100 * MS);
         }
         assert_eq!(
             t.len(),
             2 * WAYS,
-            "both candidate buckets fill before anything is evicted"
+            "both buckets fill before anything is evicted"
         );
-        assert_eq!(t.stats.evicted_capacity, 0);
+        assert_eq!(t.stats.evicted_capacity + t.stats.evicted_timeout, 0);
+        t
+    }
+
+    #[test]
+    fn full_buckets_evict_the_flow_closest_to_expiry() {
+        // Same hash for all: the same two candidate buckets.
+        let h = 12345;
+        let mut t = fill_both_buckets(h, |_| tcp::ACK);
         t.insert(&key(100), h, 100, tcp::ACK, 2 * SEC);
         assert_eq!(t.stats.evicted_capacity, 1);
         assert!(
@@ -709,12 +716,8 @@ mod tests {
 
     #[test]
     fn full_buckets_evict_an_expired_flow_first_then_a_half_open_one() {
-        let mut t = small();
         let h = 999;
-        for i in 0..2 * WAYS as u32 {
-            let flags = if i == 7 || i == 9 { tcp::SYN } else { tcp::ACK };
-            t.insert(&key(i), h, i, flags, u64::from(i) * 100 * MS);
-        }
+        let mut t = fill_both_buckets(h, |i| if i == 7 || i == 9 { tcp::SYN } else { tcp::ACK });
         // Flow 7's SYN expired at 5.7 s; flow 9's (5.9 s) has not yet at 5.8 s.
         t.insert(&key(100), h, 100, tcp::ACK, 5_800 * MS);
         assert_eq!((t.stats.evicted_timeout, t.stats.evicted_capacity), (1, 0));
@@ -729,11 +732,8 @@ mod tests {
 
     #[test]
     fn touch_renews_the_coarse_expiry_eviction_goes_by() {
-        let mut t = small();
         let h = 4242;
-        for i in 0..2 * WAYS as u32 {
-            t.insert(&key(i), h, i, tcp::ACK, u64::from(i) * 100 * MS);
-        }
+        let mut t = fill_both_buckets(h, |_| tcp::ACK);
         let s = t.find(&key(0), h, 3 * SEC).unwrap();
         t.touch(s, 3 * SEC, tcp::ACK);
         t.insert(&key(100), h, 100, tcp::ACK, 3 * SEC);

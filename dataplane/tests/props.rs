@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use dataplane::flow::FlowKey;
 use dataplane::fuzzing::fuzz_process;
+use dataplane::wire::tcp;
 use dataplane::{FlowConfig, FlowTable, Pipeline, PipelineConfig, Verdict};
 use proptest::prelude::*;
 
@@ -84,27 +85,32 @@ proptest! {
     }
 }
 
-/// One flow-table operation: which of 48 keys (several share buckets in a 64-slot table),
-/// how far time moves first (up to ~3 h: past the coarse expiry's 73-minute wrap), the TCP
-/// flags and a backend handle.
+/// One flow-table operation on one of 48 keys (several share buckets in a 64-slot table):
+/// store with TCP flags and a backend handle, look up (and record a packet with these flags),
+/// or sweep.
 #[derive(Debug, Clone)]
 enum Op {
-    Insert(u8, u64, u8, u32),
-    Find(u8, u64),
-    Touch(u8, u64, u8),
-    Sweep(u64),
+    Insert(u8, u8, u32),
+    Lookup(u8, Option<u8>),
+    Sweep,
 }
 
-fn op() -> impl Strategy<Value = Op> {
+fn op() -> impl Strategy<Value = (u64, Op)> {
+    // How far time moves first: mostly seconds, now and then up to ~3 h (past the coarse
+    // expiry's 73-minute wrap).
     let dt = prop_oneof![8 => 0u64..50_000_000_000, 1 => 0u64..11_000_000_000_000];
-    let flags = prop_oneof![Just(0x02u8), Just(0x10), Just(0x11), Just(0x04)];
-    prop_oneof![
-        (0u8..48, dt.clone(), flags.clone(), 0u32..6)
-            .prop_map(|(k, t, f, b)| Op::Insert(k, t, f, b)),
-        (0u8..48, dt.clone()).prop_map(|(k, t)| Op::Find(k, t)),
-        (0u8..48, dt.clone(), flags).prop_map(|(k, t, f)| Op::Touch(k, t, f)),
-        dt.prop_map(Op::Sweep),
-    ]
+    let flags = prop_oneof![
+        Just(tcp::SYN),
+        Just(tcp::ACK),
+        Just(tcp::FIN | tcp::ACK),
+        Just(tcp::RST)
+    ];
+    let op = prop_oneof![
+        (0u8..48, flags.clone(), 0u32..6).prop_map(|(k, f, b)| Op::Insert(k, f, b)),
+        (0u8..48, proptest::option::of(flags)).prop_map(|(k, f)| Op::Lookup(k, f)),
+        Just(Op::Sweep),
+    ];
+    (dt, op)
 }
 
 fn flow_key(k: u8) -> FlowKey {
@@ -128,75 +134,57 @@ proptest! {
     #[test]
     fn the_flow_table_never_answers_wrongly(ops in proptest::collection::vec(op(), 1..400)) {
         let cfg = FlowConfig { capacity: 64, ..FlowConfig::default() };
-        let secs = |d: std::time::Duration| d.as_nanos() as u64;
-        // FIN or RST: closing (and closing stays); a bare SYN: half-open; else established.
-        let timeout = |flags: u8| match flags {
-            f if f & 0x05 != 0 => secs(cfg.tcp_closing_timeout),
-            0x02 => secs(cfg.tcp_syn_timeout),
-            _ => secs(cfg.tcp_established_timeout),
+        let ns = |d: std::time::Duration| d.as_nanos() as u64;
+        // FIN or RST: closing, and closing stays; a bare SYN: half-open; else established.
+        let timeout = |flags: u8, closing: bool| match flags {
+            _ if closing || flags & (tcp::FIN | tcp::RST) != 0 => ns(cfg.tcp_closing_timeout),
+            tcp::SYN => ns(cfg.tcp_syn_timeout),
+            _ => ns(cfg.tcp_established_timeout),
         };
         let mut t = FlowTable::new(&cfg);
         // key -> (backend, expires, closing)
         let mut model = std::collections::HashMap::<u8, (u32, u64, bool)>::new();
         let mut now = 0u64;
         let mut inserts = 0u64;
-        for op in ops {
+        for (dt, op) in ops {
+            now += dt;
             match op {
-                Op::Insert(k, dt, flags, b) => {
-                    now += dt;
+                Op::Insert(k, flags, b) => {
                     let key = flow_key(k);
                     t.insert(&key, key.hash(), b, flags, now);
                     inserts += 1;
-                    let closing = flags & 0x05 != 0;
-                    model.insert(k, (b, now + timeout(flags), closing));
+                    let closing = flags & (tcp::FIN | tcp::RST) != 0;
+                    model.insert(k, (b, now + timeout(flags, false), closing));
                     let slot = t.find(&key, key.hash(), now);
                     prop_assert!(slot.is_some(), "a flow just stored is not found");
                     prop_assert_eq!(t.backend(slot.unwrap()), b);
                 }
-                Op::Find(k, dt) | Op::Touch(k, dt, _) if !model.contains_key(&k) => {
-                    now += dt;
+                Op::Lookup(k, touch) => {
                     let key = flow_key(k);
-                    prop_assert!(t.find(&key, key.hash(), now).is_none(), "a flow never stored");
-                }
-                Op::Find(k, dt) => {
-                    now += dt;
-                    let key = flow_key(k);
-                    let (b, expires, _) = model[&k];
                     let found = t.find(&key, key.hash(), now);
+                    let Some(&(b, expires, closing)) = model.get(&k) else {
+                        prop_assert!(found.is_none(), "a flow never stored");
+                        continue;
+                    };
                     if t.stats.evicted_capacity == 0 {
                         prop_assert_eq!(found.is_some(), expires > now, "flow {} at {}", k, now);
                     }
-                    if let Some(slot) = found {
-                        prop_assert!(expires > now, "an expired flow was returned");
-                        prop_assert_eq!(t.backend(slot), b);
+                    match (found, touch) {
+                        (None, _) => {
+                            model.remove(&k);
+                        }
+                        (Some(slot), flags) => {
+                            prop_assert!(expires > now, "an expired flow was returned");
+                            prop_assert_eq!(t.backend(slot), b);
+                            if let Some(flags) = flags {
+                                t.touch(slot, now, flags);
+                                let closing = closing || flags & (tcp::FIN | tcp::RST) != 0;
+                                model.insert(k, (b, now + timeout(flags, closing), closing));
+                            }
+                        }
                     }
                 }
-                Op::Touch(k, dt, flags) => {
-                    now += dt;
-                    let key = flow_key(k);
-                    let (b, expires, closing) = model[&k];
-                    let found = t.find(&key, key.hash(), now);
-                    if t.stats.evicted_capacity == 0 {
-                        prop_assert_eq!(found.is_some(), expires > now, "flow {} at {}", k, now);
-                    }
-                    if let Some(slot) = found {
-                        prop_assert!(expires > now, "an expired flow was returned");
-                        t.touch(slot, now, flags);
-                        let closing = closing || flags & 0x05 != 0;
-                        let until = if closing {
-                            secs(cfg.tcp_closing_timeout)
-                        } else {
-                            timeout(flags)
-                        };
-                        model.insert(k, (b, now + until, closing));
-                    } else {
-                        model.remove(&k);
-                    }
-                }
-                Op::Sweep(dt) => {
-                    now += dt;
-                    t.sweep(now);
-                }
+                Op::Sweep => t.sweep(now),
             }
             let counted: u64 = t.flows_per_backend().iter().sum();
             prop_assert_eq!(counted, t.len() as u64);

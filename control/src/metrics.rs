@@ -40,6 +40,9 @@ pub struct MetricsInput {
     pub services: Vec<ServiceMetrics>,
     /// `sluice_flows{core}`: (EAL lcore id, live flow-table entries).
     pub flows_per_core: Vec<(u32, u64)>,
+    /// `sluice_worker_busy_seconds_total{core}`: (EAL lcore id, nanoseconds spent on bursts
+    /// that received packets, rx through tx). Over the packets it is the busy time per packet.
+    pub busy_ns_per_core: Vec<(u32, u64)>,
     /// `sluice_flows_created_total`.
     pub flows_created: u64,
     /// `sluice_flows_evicted_total{reason}`: (reason such as `timeout` or `capacity`, entries).
@@ -222,6 +225,16 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
             .iter()
             .map(|(core, n)| ([("core", *core)], *n)),
     )?;
+    let mut busy = enc.encode_descriptor(
+        "sluice_worker_busy",
+        "Time a worker core spent on bursts that received packets (rx through tx), per core.",
+        Some(&SECONDS),
+        MetricType::Counter,
+    )?;
+    for (core, ns) in &m.busy_ns_per_core {
+        ConstCounter::new(*ns as f64 / NANOS_PER_SECOND)
+            .encode(busy.encode_family(&[("core", *core)])?)?;
+    }
     counter(
         enc,
         "sluice_flows_created",

@@ -175,6 +175,7 @@ fn example() -> MetricsInput {
             },
         ],
         flows_per_core: vec![(1, 25), (2, 17)],
+        busy_ns_per_core: vec![(1, 2_500_000_000), (2, 7)],
         flows_created: 99,
         flows_evicted: vec![("timeout".to_string(), 50), ("capacity".to_string(), 3)],
         flows_stateless: 4,
@@ -211,6 +212,7 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
         "sluice_backend_flows",
         "sluice_backend_weight",
         "sluice_flows",
+        "sluice_worker_busy_seconds",
         "sluice_flows_created",
         "sluice_flows_evicted",
         "sluice_flows_stateless",
@@ -271,6 +273,11 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
     let per_core = family(&families, "sluice_flows", "gauge");
     assert_eq!(value(per_core, "sluice_flows", &[("core", "1")]), 25.0);
     assert_eq!(value(per_core, "sluice_flows", &[("core", "2")]), 17.0);
+    let busy = family(&families, "sluice_worker_busy_seconds", "counter");
+    assert_eq!(busy.unit, "seconds");
+    let total = "sluice_worker_busy_seconds_total";
+    assert_eq!(value(busy, total, &[("core", "1")]), 2.5);
+    assert_eq!(value(busy, total, &[("core", "2")]), 7e-9);
     let created = family(&families, "sluice_flows_created", "counter");
     assert_eq!(value(created, "sluice_flows_created_total", &[]), 99.0);
     let evicted = family(&families, "sluice_flows_evicted", "counter");
@@ -475,6 +482,7 @@ fn metrics_input() -> impl Strategy<Value = MetricsInput> {
                         .into_iter()
                         .map(|(name, service)| ServiceMetrics { name, ..service })
                         .collect(),
+                    busy_ns_per_core: cores.iter().map(|(&c, &n)| (c, n / 3)).collect(),
                     flows_per_core: cores.into_iter().collect(),
                     flows_created: n[0],
                     flows_evicted: evicted.into_iter().collect(),
@@ -501,7 +509,7 @@ fn arbitrary_inputs_render_valid_openmetrics() {
     for ((input, text), parsed) in inputs.iter().zip(&texts).zip(parse_all(&texts)) {
         let families = parsed
             .unwrap_or_else(|error| panic!("rejected: {error}\ninput: {input:#?}\ntext:\n{text}"));
-        assert_eq!(families.len(), 21);
+        assert_eq!(families.len(), 22);
         let backend_up = family(&families, "sluice_backend_up", "gauge");
         let backends: usize = input.services.iter().map(|s| s.backends.len()).sum();
         assert_eq!(backend_up.samples.len(), backends);

@@ -25,6 +25,7 @@ pub mod ratelimit;
 pub mod reply;
 pub mod rewrite;
 pub mod snapshot;
+pub mod tsc;
 pub mod wire;
 
 pub use counters::{Counters, DropReason};

@@ -20,6 +20,7 @@ use crate::pipeline::{Pipeline, Verdict, BURST};
 use crate::rcu::Reader;
 use crate::runtime::{CounterWriter, TX_RETRIES};
 use crate::snapshot::Snapshot;
+use crate::tsc::TscToNs;
 
 /// Upper bounds (ns) of the rx-to-tx latency histogram buckets; the last bucket is +Inf.
 pub const LATENCY_BUCKETS_NS: [u64; 13] = [
@@ -84,6 +85,9 @@ pub struct WorkerStats {
     pub control_overflow: AtomicU64,
     /// Packets dropped because a tx queue stayed full (or the verdict named no port we have).
     pub tx_dropped: AtomicU64,
+    /// Nanoseconds spent on bursts that received packets, from before `rx_burst` to after the
+    /// last `tx_burst` (what testpmd's `--record-core-cycles` counts): busy time per packet.
+    pub busy_ns: AtomicU64,
 }
 
 /// One transmit path: a port's tx queue owned by this worker, and its pending burst.
@@ -138,10 +142,12 @@ impl LbWorker {
         let mut burst = Burst::<BURST>::new();
         let mut verdicts = [Verdict::Drop(DropReason::Truncated); BURST];
         let publish_every = (self.tsc_hz / 1000).max(1);
+        let to_ns = TscToNs::new(self.tsc_hz);
         let mut last_publish = 0u64;
         let in_port = self.rx.port();
         while !stop() {
             self.send_from_control();
+            let polled = rdtsc();
             let received = self.rx.rx_burst(&mut burst);
             let t0 = rdtsc();
             if received == 0 {
@@ -153,7 +159,7 @@ impl LbWorker {
                 continue;
             }
             self.counters.add_rx(received as u64);
-            let now_ns = (u128::from(t0) * 1_000_000_000 / u128::from(self.tsc_hz.max(1))) as u64;
+            let now_ns = to_ns.ns(t0);
             {
                 let snap = self.snapshot.read();
                 let mut windows = [(0usize, 0usize, TxOffload::default()); BURST];
@@ -252,9 +258,10 @@ impl LbWorker {
                 bump(&self.stats.tx_dropped, tx_dropped);
             }
             let t1 = rdtsc();
-            let ns = (u128::from(t1.wrapping_sub(t0)) * 1_000_000_000
-                / u128::from(self.tsc_hz.max(1))) as u64;
-            self.stats.latency.record(ns, sent);
+            self.stats
+                .latency
+                .record(to_ns.ns(t1.wrapping_sub(t0)), sent);
+            bump(&self.stats.busy_ns, to_ns.ns(t1.wrapping_sub(polled)));
             self.counters.add_tx(sent);
             self.counters.add_dropped(dropped + tx_dropped);
             if t1.wrapping_sub(last_publish) >= publish_every {

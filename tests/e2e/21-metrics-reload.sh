@@ -118,6 +118,11 @@ expect "sluice_replies_total" "$(metric sluice_replies_total)" "$(jget "$want" r
 expect "sluice_flows_created_total" "$(metric sluice_flows_created_total)" "$(jget "$want" flows)"
 core=$(e2e_get /metrics | sed -n 's/^sluice_flows{core="\([0-9]*\)"}.*/\1/p' | head -n 1)
 expect "sluice_flows{core=$core}" "$(metric sluice_flows core="$core")" "$(jget "$want" flows)"
+busy=$(metric sluice_worker_busy_seconds_total core="$core")
+# The worker was busy for the bursts it forwarded: more than nothing, less than it has run.
+if awk -v b="${busy:-x}" -v up="$SECONDS" 'BEGIN { exit !(b + 0 > 0 && b + 0 < up) }'; then
+  e2e_pass "sluice_worker_busy_seconds_total{core=$core} = $busy s"
+else e2e_fail "sluice_worker_busy_seconds_total{core=$core} = '$busy' (expected > 0, < ${SECONDS} s)"; fi
 expect "sluice_packet_latency_seconds_count (one per packet sent)" "$(metric sluice_packet_latency_seconds_count)" "$tx_want"
 free=$(metric sluice_mempool_free port=uplink)
 if [ -n "$free" ] && [ "$free" -gt 0 ] && [ "$free" -le 4095 ]; then e2e_pass "sluice_mempool_free{port=uplink} = $free (of 4095)"; else e2e_fail "sluice_mempool_free{port=uplink} = '$free'"; fi

@@ -31,6 +31,8 @@ FAMILIES = {
     "sluice_packet_latency_seconds": ("histogram", set()),
     "sluice_mempool_free": ("gauge", {"port"}),
     "sluice_build_info": ("gauge", {"version", "dpdk"}),
+    # sluice's own, beyond design.md's list.
+    "sluice_worker_busy_seconds": ("counter", {"core"}),
 }
 
 

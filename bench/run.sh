@@ -127,8 +127,9 @@ metrics() {
     a[1] == "sluice_dropped_packets_total" && $2 > 0 { r = $1; sub(/.*reason="/, "", r); sub(/".*/, "", r); d = d sprintf("%s\"%s\":%d", (d == "" ? "" : ","), r, $2) }
     a[1] == "sluice_flows_created_total" { fc = $2 }
     a[1] == "sluice_flows_evicted_total" { ev += $2 }
+    a[1] == "sluice_worker_busy_seconds_total" { busy += $2 }
     a[1] == "sluice_packet_latency_seconds_bucket" { le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le); h = h sprintf("%s[\"%s\",%d]", (h == "" ? "" : ","), le, $2) }
-    END { printf "{\"rx\":%d,\"tx\":%d,\"flows_created\":%d,\"flows_evicted\":%d,\"dropped\":{%s},\"latency_buckets\":[%s]}", rx, tx, fc, ev, d, h }'
+    END { printf "{\"rx\":%d,\"tx\":%d,\"flows_created\":%d,\"flows_evicted\":%d,\"busy_s\":%.9f,\"dropped\":{%s},\"latency_buckets\":[%s]}", rx, tx, fc, ev, busy, d, h }'
 }
 
 # run_one ROUND SCENARIO: one generator run against one forwarder; appends a JSON line.
@@ -183,7 +184,8 @@ print(m[-1] if m else "")' "$OUT" "$round")
   else
     dpdk-testpmd --no-huge --no-pci -m 256 -l 0-1 --file-prefix "$PREFIX-pmd" --log-level lib.eal:error \
       --vdev "net_memif0,role=client,socket=$sock,socket-abstract=no" -- \
-      --forward-mode="$fwd_kind" --stats-period 1 --total-num-mbufs=16384 </dev/null >"$W/fwd.log" 2>&1 &
+      --forward-mode="$fwd_kind" --stats-period 1 --total-num-mbufs=16384 --record-core-cycles \
+      </dev/null >"$W/fwd.log" 2>&1 &
   fi
   fwd_pid=$!
   PIDS+=("$fwd_pid")
@@ -212,7 +214,7 @@ print(m[-1] if m else "")' "$OUT" "$round")
   wait "$fwd_pid" 2>/dev/null || true
   kill -TERM "$gen_pid" 2>/dev/null || true
   wait "$gen_pid" 2>/dev/null || true
-  "$PY" - "$W/gen.json" "$round" "$sc" "$before" "$after" "$stamp" "$load" >>"$OUT" <<'EOF'
+  "$PY" - "$W/gen.json" "$round" "$sc" "$before" "$after" "$stamp" "$load" "$W/fwd.log" >>"$OUT" <<'EOF'
 import json, sys
 g = json.load(open(sys.argv[1]))
 sc = sys.argv[3]
@@ -234,11 +236,22 @@ if after:
     base = dict((le, n) for le, n in before.get("latency_buckets", []))
     after["latency_hist"] = [[le, n - base.get(le, 0)] for le, n in hist.items()]
     row["sluice"] = after
+    # Busy time per packet over the measured phase (sluice_worker_busy_seconds_total).
+    rx = after["rx"] - before.get("rx", 0)
+    if rx > 0:
+        row["busy_ns_per_packet"] = round((after["busy_s"] - before.get("busy_s", 0)) * 1e9 / rx, 1)
+else:
+    # testpmd --record-core-cycles, printed when it stops: cycles of the bursts that received
+    # packets over the packets received, at the TSC's rate.
+    import re
+    m = re.search(r"CPU cycles/packet=([0-9.]+) .* at ([0-9]+) MHz", open(sys.argv[8], errors="replace").read())
+    if m and float(m.group(2)) > 0:
+        row["busy_ns_per_packet"] = round(float(m.group(1)) * 1e3 / float(m.group(2)), 1)
 print(json.dumps(row, sort_keys=True))
 EOF
   tail -n 1 "$OUT" | "$PY" -c 'import json,sys; r=json.load(sys.stdin)
-print("bench: round %d %-24s rx %9d pps  tx %9d pps  lost %8d  latency p50 %s ns p99 %s ns" % (r["round"], r["run"],
-  r["rx_pps"], r["tx_pps"], r["lost"], r["latency_ns"]["p50"], r["latency_ns"]["p99"]))' >&2
+print("bench: round %d %-24s rx %9d pps  tx %9d pps  lost %8d  latency p50 %s ns p99 %s ns  busy %s ns/packet" % (r["round"], r["run"],
+  r["rx_pps"], r["tx_pps"], r["lost"], r["latency_ns"]["p50"], r["latency_ns"]["p99"], r.get("busy_ns_per_packet", "-")))' >&2
 }
 
 for round in $(seq 1 "$REPEATS"); do

@@ -128,8 +128,9 @@ metrics() {
     a[1] == "sluice_flows_created_total" { fc = $2 }
     a[1] == "sluice_flows_evicted_total" { ev += $2 }
     a[1] == "sluice_worker_busy_seconds_total" { busy += $2 }
+    a[1] == "sluice_worker_bursts_total" { bursts += $2 }
     a[1] == "sluice_packet_latency_seconds_bucket" { le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le); h = h sprintf("%s[\"%s\",%d]", (h == "" ? "" : ","), le, $2) }
-    END { printf "{\"rx\":%d,\"tx\":%d,\"flows_created\":%d,\"flows_evicted\":%d,\"busy_s\":%.9f,\"dropped\":{%s},\"latency_buckets\":[%s]}", rx, tx, fc, ev, busy, d, h }'
+    END { printf "{\"rx\":%d,\"tx\":%d,\"flows_created\":%d,\"flows_evicted\":%d,\"busy_s\":%.9f,\"bursts\":%d,\"dropped\":{%s},\"latency_buckets\":[%s]}", rx, tx, fc, ev, busy, bursts, d, h }'
 }
 
 # run_one ROUND SCENARIO: one generator run against one forwarder; appends a JSON line.
@@ -240,6 +241,9 @@ if after:
     rx = after["rx"] - before.get("rx", 0)
     if rx > 0:
         row["busy_ns_per_packet"] = round((after["busy_s"] - before.get("busy_s", 0)) * 1e9 / rx, 1)
+        bursts = after["bursts"] - before.get("bursts", 0)
+        if bursts > 0:
+            row["mean_burst"] = round(rx / bursts, 2)
 else:
     # testpmd --record-core-cycles, printed when it stops: cycles of the bursts that received
     # packets over the packets received, at the TSC's rate.

@@ -261,9 +261,9 @@ def section(rows, source, command, callgrind=""):
                    "gets fuller bursts). Capacity ratio = testpmd's busy time per packet over sluice's in "
                    "the same round (the rate ratio if both were CPU-bound):")
         out.append("")
-        out.append("| run | busy ns / packet, min / median / max | core busy (median) | capacity / testpmd io, "
-                   "per round | capacity / testpmd macswap, per round |")
-        out.append("|---|---|---|---|---|")
+        out.append("| run | busy ns / packet, min / median / max | core busy (median) | mean burst (median) "
+                   "| capacity / testpmd io, per round | capacity / testpmd macswap, per round |")
+        out.append("|---|---|---|---|---|---|")
         for run, rs in costed.items():
             vals = [r["busy_ns_per_packet"] for r in rs if r.get("busy_ns_per_packet")]
             shares = [busy_share(r) for r in rs if busy_share(r) is not None]
@@ -273,8 +273,10 @@ def section(rows, source, command, callgrind=""):
                 ref = ref + suffix if ref + suffix in by else ref
                 ratios = per_round_busy_ratios(by, run, ref, rounds) if run.startswith("sluice") else []
                 cells.append("%.2f / %.2f / %.2f" % mmm(ratios) if ratios else "-")
-            out.append("| %s | %.1f / %.1f / %.1f | %.0f%% | %s | %s |" % (
-                (run,) + mmm(vals) + (statistics.median(shares) * 100, cells[0], cells[1])))
+            bursts = [r["mean_burst"] for r in rs if r.get("mean_burst")]
+            out.append("| %s | %.1f / %.1f / %.1f | %.0f%% | %s | %s | %s |" % (
+                (run,) + mmm(vals) + (statistics.median(shares) * 100,
+                                      "%.1f" % statistics.median(bursts) if bursts else "-", cells[0], cells[1])))
 
     sweep = sorted({r["flows"] for r in rows if r["scenario"] == "sluice-ipip" and r.get("flows")})
     if len(sweep) > 1:
@@ -312,8 +314,8 @@ def section(rows, source, command, callgrind=""):
                    "percentile. Microseconds." % first.get("flows", 0))
         out.append("")
         out.append("| load | rate (Mpps) | one-way sluice p50 / p99 / p99.9 | one-way testpmd io p50 / p99 / p99.9 "
-                   "| added p50 / p99 / p99.9 | in sluice p50 | p99 | p99.9 |")
-        out.append("|---|---|---|---|---|---|---|---|")
+                   "| added p50 / p99 / p99.9 | in sluice p50 | p99 | p99.9 | sluice's mean burst |")
+        out.append("|---|---|---|---|---|---|---|---|---|")
         for p in loads:
             sl = [r for r in rows if r.get("load_pct") == p and r["scenario"] == "latency-sluice"]
             tp = [r for r in rows if r.get("load_pct") == p and r["scenario"] == "latency-testpmd-io"]
@@ -340,10 +342,12 @@ def section(rows, source, command, callgrind=""):
                     hist[le] = hist.get(le, 0) + n
             buckets = sorted(hist.items(), key=lambda kv: float(kv[0]))
             rate = statistics.median([r["rate_asked_pps"] for r in sl + tp]) if sl + tp else 0
-            out.append("| %d%% | %s | %s | %s | %s | %s | %s | %s |" % (
+            bursts = [r["mean_burst"] for r in sl if r.get("mean_burst")]
+            out.append("| %d%% | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 p, fmt_pps(rate), pct(sl), pct(tp), " / ".join(added),
                 fmt_bound(hist_quantile(buckets, 0.5)), fmt_bound(hist_quantile(buckets, 0.99)),
-                fmt_bound(hist_quantile(buckets, 0.999))))
+                fmt_bound(hist_quantile(buckets, 0.999)),
+                "%.1f" % statistics.median(bursts) if bursts else "-"))
 
     lat = {run: rs for run, rs in by.items() if rs[0]["scenario"].startswith("latency-")
            and rs[0].get("load_pct") is None}

@@ -43,6 +43,8 @@ pub struct MetricsInput {
     /// `sluice_worker_busy_seconds_total{core}`: (EAL lcore id, nanoseconds spent on bursts
     /// that received packets, rx through tx). Over the packets it is the busy time per packet.
     pub busy_ns_per_core: Vec<(u32, u64)>,
+    /// `sluice_worker_bursts_total{core}`: (EAL lcore id, bursts that received packets).
+    pub bursts_per_core: Vec<(u32, u64)>,
     /// `sluice_flows_created_total`.
     pub flows_created: u64,
     /// `sluice_flows_evicted_total{reason}`: (reason such as `timeout` or `capacity`, entries).
@@ -235,6 +237,15 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
         ConstCounter::new(*ns as f64 / NANOS_PER_SECOND)
             .encode(busy.encode_family(&[("core", *core)])?)?;
     }
+    counters(
+        enc,
+        "sluice_worker_bursts",
+        "Bursts that received packets, per worker core (packets / bursts = the mean burst).",
+        None,
+        m.bursts_per_core
+            .iter()
+            .map(|(core, n)| ([("core", *core)], *n)),
+    )?;
     counter(
         enc,
         "sluice_flows_created",

@@ -176,6 +176,7 @@ fn example() -> MetricsInput {
         ],
         flows_per_core: vec![(1, 25), (2, 17)],
         busy_ns_per_core: vec![(1, 2_500_000_000), (2, 7)],
+        bursts_per_core: vec![(1, 40), (2, 3)],
         flows_created: 99,
         flows_evicted: vec![("timeout".to_string(), 50), ("capacity".to_string(), 3)],
         flows_stateless: 4,
@@ -213,6 +214,7 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
         "sluice_backend_weight",
         "sluice_flows",
         "sluice_worker_busy_seconds",
+        "sluice_worker_bursts",
         "sluice_flows_created",
         "sluice_flows_evicted",
         "sluice_flows_stateless",
@@ -278,6 +280,10 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
     let total = "sluice_worker_busy_seconds_total";
     assert_eq!(value(busy, total, &[("core", "1")]), 2.5);
     assert_eq!(value(busy, total, &[("core", "2")]), 7e-9);
+    let bursts = family(&families, "sluice_worker_bursts", "counter");
+    let total = "sluice_worker_bursts_total";
+    assert_eq!(value(bursts, total, &[("core", "1")]), 40.0);
+    assert_eq!(value(bursts, total, &[("core", "2")]), 3.0);
     let created = family(&families, "sluice_flows_created", "counter");
     assert_eq!(value(created, "sluice_flows_created_total", &[]), 99.0);
     let evicted = family(&families, "sluice_flows_evicted", "counter");
@@ -483,6 +489,7 @@ fn metrics_input() -> impl Strategy<Value = MetricsInput> {
                         .map(|(name, service)| ServiceMetrics { name, ..service })
                         .collect(),
                     busy_ns_per_core: cores.iter().map(|(&c, &n)| (c, n / 3)).collect(),
+                    bursts_per_core: cores.iter().map(|(&c, &n)| (c, n / 7)).collect(),
                     flows_per_core: cores.into_iter().collect(),
                     flows_created: n[0],
                     flows_evicted: evicted.into_iter().collect(),
@@ -509,7 +516,7 @@ fn arbitrary_inputs_render_valid_openmetrics() {
     for ((input, text), parsed) in inputs.iter().zip(&texts).zip(parse_all(&texts)) {
         let families = parsed
             .unwrap_or_else(|error| panic!("rejected: {error}\ninput: {input:#?}\ntext:\n{text}"));
-        assert_eq!(families.len(), 22);
+        assert_eq!(families.len(), 23);
         let backend_up = family(&families, "sluice_backend_up", "gauge");
         let backends: usize = input.services.iter().map(|s| s.backends.len()).sum();
         assert_eq!(backend_up.samples.len(), backends);

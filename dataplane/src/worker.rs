@@ -88,6 +88,9 @@ pub struct WorkerStats {
     /// Nanoseconds spent on bursts that received packets, from before `rx_burst` to after the
     /// last `tx_burst` (what testpmd's `--record-core-cycles` counts): busy time per packet.
     pub busy_ns: AtomicU64,
+    /// Bursts that received packets: packets over bursts is the mean burst, which sets both
+    /// the per-packet cost (fixed costs shared) and the rx-to-tx latency (a burst leaves whole).
+    pub bursts: AtomicU64,
 }
 
 /// One transmit path: a port's tx queue owned by this worker, and its pending burst.
@@ -262,6 +265,7 @@ impl LbWorker {
                 .latency
                 .record(to_ns.ns(t1.wrapping_sub(t0)), sent);
             bump(&self.stats.busy_ns, to_ns.ns(t1.wrapping_sub(polled)));
+            bump(&self.stats.bursts, 1);
             self.counters.add_tx(sent);
             self.counters.add_dropped(dropped + tx_dropped);
             if t1.wrapping_sub(last_publish) >= publish_every {

@@ -267,6 +267,12 @@ impl Shared {
                 .zip(&self.workers)
                 .map(|((_, _, lcore), w)| (*lcore, w.busy_ns.load(Ordering::Relaxed)))
                 .collect(),
+            bursts_per_core: self
+                .queues
+                .iter()
+                .zip(&self.workers)
+                .map(|((_, _, lcore), w)| (*lcore, w.bursts.load(Ordering::Relaxed)))
+                .collect(),
             flows_created: totals.flows_created,
             flows_evicted: vec![
                 ("timeout".to_owned(), totals.evicted_timeout),

@@ -123,6 +123,11 @@ busy=$(metric sluice_worker_busy_seconds_total core="$core")
 if awk -v b="${busy:-x}" -v up="$SECONDS" 'BEGIN { exit !(b + 0 > 0 && b + 0 < up) }'; then
   e2e_pass "sluice_worker_busy_seconds_total{core=$core} = $busy s"
 else e2e_fail "sluice_worker_busy_seconds_total{core=$core} = '$busy' (expected > 0, < ${SECONDS} s)"; fi
+bursts=$(metric sluice_worker_bursts_total core="$core")
+# At least one burst carried the capture, and no burst was empty.
+if [ -n "$bursts" ] && [ "$bursts" -ge 1 ] && [ "$bursts" -le "$frames" ]; then
+  e2e_pass "sluice_worker_bursts_total{core=$core} = $bursts (for $frames frames)"
+else e2e_fail "sluice_worker_bursts_total{core=$core} = '$bursts' (expected 1..$frames)"; fi
 expect "sluice_packet_latency_seconds_count (one per packet sent)" "$(metric sluice_packet_latency_seconds_count)" "$tx_want"
 free=$(metric sluice_mempool_free port=uplink)
 if [ -n "$free" ] && [ "$free" -gt 0 ] && [ "$free" -le 4095 ]; then e2e_pass "sluice_mempool_free{port=uplink} = $free (of 4095)"; else e2e_fail "sluice_mempool_free{port=uplink} = '$free'"; fi

@@ -33,6 +33,7 @@ FAMILIES = {
     "sluice_build_info": ("gauge", {"version", "dpdk"}),
     # sluice's own, beyond design.md's list.
     "sluice_worker_busy_seconds": ("counter", {"core"}),
+    "sluice_worker_bursts": ("counter", {"core"}),
 }
 
 

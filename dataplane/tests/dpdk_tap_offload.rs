@@ -1,0 +1,247 @@
+//! The outer IPv4 checksum offload end to end: on an interface that offers it, the pipeline
+//! leaves the outer checksum at zero and says where the header is; the worker's glue
+//! (`Mbuf::request_ipv4_checksum`) turns that into mbuf offload fields; DPDK's tap PMD, which
+//! implements the offload in software as a NIC would in hardware, fills it in. The frames are
+//! read back on the kernel side of the tap with an AF_PACKET socket.
+#![cfg(feature = "dpdk")]
+
+mod common;
+
+use std::ffi::CString;
+use std::time::{Duration, Instant};
+
+use common::*;
+use dataplane::dpdk::{Burst, Eal, Mempool, Port};
+use dataplane::frame::TxOffload;
+use dataplane::{
+    FlowConfig, Forwarding, HashKind, Pipeline, PipelineConfig, Proto, SnapshotBuilder, Verdict,
+    WhenAllDown,
+};
+
+/// The outer IPv4 header starts after the Ethernet header; its checksum is bytes 10-11.
+const OUTER: usize = 14;
+const CHECKSUM: usize = OUTER + 10;
+
+/// True if the one's-complement sum of the header (checksum included) is all ones.
+fn header_checksum_ok(header: &[u8]) -> bool {
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum == 0xffff
+}
+
+/// A raw AF_PACKET socket on one interface, closed on drop (pass or fail).
+struct PacketSocket(i32);
+
+impl PacketSocket {
+    fn bind(ifname: &str) -> Self {
+        let name = CString::new(ifname).unwrap();
+        let all = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket(2) with constant arguments.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(all)) };
+        assert!(
+            fd >= 0,
+            "AF_PACKET socket: {}",
+            std::io::Error::last_os_error()
+        );
+        let sock = Self(fd);
+        // SAFETY: `name` is a valid NUL-terminated string.
+        let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        assert!(index > 0, "no interface {ifname}");
+        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_protocol = all;
+        addr.sll_ifindex = index as i32;
+        // SAFETY: `addr` is a live sockaddr_ll and the length is its size.
+        let rc = unsafe {
+            libc::bind(
+                sock.0,
+                (&addr as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+        let timeout = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 200_000,
+        };
+        // SAFETY: `timeout` is a live timeval and the length is its size.
+        let rc = unsafe {
+            libc::setsockopt(
+                sock.0,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&timeout as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as u32,
+            )
+        };
+        assert_eq!(rc, 0, "SO_RCVTIMEO: {}", std::io::Error::last_os_error());
+        sock
+    }
+
+    /// One frame, or None after the receive timeout.
+    fn recv(&self) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; 2048];
+        // SAFETY: `buf` is writable for its whole length.
+        let n = unsafe { libc::recv(self.0, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let n = usize::try_from(n).ok()?;
+        buf.truncate(n);
+        Some(buf)
+    }
+}
+
+impl Drop for PacketSocket {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor is ours and closed once.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// The same frame but for the outer IPv4 checksum.
+fn same_but_checksum(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a[..CHECKSUM] == b[..CHECKSUM] && a[CHECKSUM + 2..] == b[CHECKSUM + 2..]
+}
+
+#[test]
+fn the_tap_pmd_fills_in_the_outer_checksum_the_pipeline_left_to_it() {
+    let pid = std::process::id();
+    let ifname = format!("sltap{}", pid % 1_000_000);
+    let prefix = format!("sluice-test-tap-{pid}");
+    let vdev = format!("net_tap0,iface={ifname}");
+    let eal = Eal::init(&[
+        "--no-huge",
+        "--no-pci",
+        "-m",
+        "256",
+        "-l",
+        "0",
+        "--log-level",
+        "lib.eal:error",
+        "--file-prefix",
+        &prefix,
+        "--vdev",
+        &vdev,
+    ])
+    .expect("EAL init");
+    let pool = Mempool::new(&eal, "tap_pool", 4095, 32, 2176, -1).expect("pool");
+    let port = Port::builder(&eal, "net_tap0", &pool)
+        .start()
+        .expect("tap port");
+    assert!(
+        port.offloads().tx_ipv4_checksum(),
+        "net_tap offers RTE_ETH_TX_OFFLOAD_IPV4_CKSUM and the port enabled it"
+    );
+    let mut tx = port.tx_queue(0).expect("tx queue");
+    let sock = PacketSocket::bind(&ifname);
+
+    let mut iface = interface();
+    iface.ipv4_checksum_offload = true;
+    let service = |id, port, forwarding, backend| {
+        spec(Svc {
+            id,
+            vip: a4(VIP4),
+            port,
+            proto: Proto::Tcp,
+            forwarding,
+            backends: vec![(a4(b4(backend)), Some(GW_MAC), true)],
+            hash: HashKind::FiveTuple,
+            when_all_down: WhenAllDown::Drop,
+        })
+    };
+    let snap = SnapshotBuilder::new()
+        .interface(iface)
+        .service(service(1, 80, Forwarding::Ipip, 11))
+        .service(service(5, 443, Forwarding::Gue, 13))
+        .build()
+        .unwrap();
+    let mut pipeline = Pipeline::new(&PipelineConfig {
+        flows: FlowConfig {
+            capacity: 1024,
+            ..FlowConfig::default()
+        },
+        ..PipelineConfig::default()
+    });
+
+    // (what, frame as the pipeline left it, the offload it asked for)
+    let mut cases: Vec<(String, Vec<u8>, Option<TxOffload>)> = Vec::new();
+    for (what, dport) in [("ipip", 80), ("gue", 443)] {
+        for i in 0..4u16 {
+            let pkt = tcp4(CLIENT4, VIP4, 40_000 + i, dport, Tcp::Syn, b"offload");
+            let mut buf = buffer(&pkt);
+            let mut f = frame(&mut buf, pkt.len());
+            let v = pipeline.process(&mut f, PORT, &snap, 1);
+            assert!(matches!(v, Verdict::Forward { .. }), "{what}: {v:?}");
+            let o = f.offload;
+            assert!(o.outer_ipv4_checksum, "{what}: offload not asked for");
+            assert_eq!((o.l2_len, o.l3_len), (14, 20), "{what}");
+            let out = f.data().to_vec();
+            assert_eq!(
+                out[CHECKSUM..CHECKSUM + 2],
+                [0, 0],
+                "{what}: checksum left at 0"
+            );
+            cases.push((format!("{what} {i}"), out, Some(o)));
+        }
+    }
+    // The control: a frame with a zero checksum and no request leaves the tap unchanged.
+    let (_, plain, _) = cases[0].clone();
+    cases.push(("not requested".into(), plain, None));
+
+    let mut burst = Burst::<32>::new();
+    for (what, bytes, request) in &cases {
+        let mut m = pool.alloc().expect("mbuf");
+        m.copy_from_slice(bytes).expect("fill");
+        if let Some(o) = request {
+            // What LbWorker::run does with the pipeline's TxOffload.
+            m.request_ipv4_checksum(o.l2_len, u16::from(o.l3_len));
+        }
+        burst
+            .push(m)
+            .unwrap_or_else(|_| panic!("{what}: burst full"));
+    }
+    let mut sent = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !burst.is_empty() && Instant::now() < deadline {
+        sent += tx.tx_burst(&mut burst);
+    }
+    assert_eq!(sent, cases.len(), "the tap took every frame");
+
+    // Frames may arrive in any order, among the kernel's own (IPv6 router solicitations).
+    let mut seen = vec![false; cases.len()];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.iter().any(|s| !s) && Instant::now() < deadline {
+        let Some(got) = sock.recv() else { continue };
+        // The request matters, so the unrequested control is matched on its exact bytes.
+        let Some(k) = (0..cases.len()).find(|&k| {
+            !seen[k]
+                && if cases[k].2.is_some() {
+                    same_but_checksum(&got, &cases[k].1) && got[CHECKSUM..CHECKSUM + 2] != [0, 0]
+                } else {
+                    got == cases[k].1
+                }
+        }) else {
+            continue;
+        };
+        let (what, _, request) = &cases[k];
+        if request.is_some() {
+            assert!(
+                header_checksum_ok(&got[OUTER..OUTER + 20]),
+                "{what}: outer IPv4 checksum {:02x?} is wrong",
+                &got[CHECKSUM..CHECKSUM + 2]
+            );
+        }
+        seen[k] = true;
+    }
+    let missing: Vec<&str> = cases
+        .iter()
+        .zip(&seen)
+        .filter(|(_, s)| !**s)
+        .map(|(c, _)| c.0.as_str())
+        .collect();
+    assert!(missing.is_empty(), "not seen on {ifname}: {missing:?}");
+}

@@ -18,7 +18,9 @@
 # (min/median/max and ratios to testpmd per round) replaces the "Throughput and latency
 # (make bench)" section of bench/RESULTS.md.
 # usage: bash bench/run.sh [--smoke]    (env: REPEATS, SECONDS_PER_RUN, FLOWS, SWEEP, LOADS,
-#                                         LAT_RATE, SIZE, SCENARIOS, SLUICE, SLUICE_GEN)
+#                                         LAT_RATE, SIZE, SCENARIOS, SLUICE, SLUICE_GEN, OUT)
+# OUT=FILE.jsonl: an ad-hoc run; raw results go there, the summary to FILE.md and the plots
+# beside it, and the repository is left alone.
 # --smoke: one short round of testpmd-io, sluice-ipip and sluice at 50% load; checks the results
 # parse; writes nothing into the repository.
 set -euo pipefail
@@ -66,7 +68,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-if [ "$SMOKE" -eq 1 ]; then OUT=$W/smoke.jsonl; else mkdir -p bench/results; OUT=bench/results/throughput-$stamp.jsonl; fi
+ADHOC=${OUT:+1}
+if [ "$SMOKE" -eq 1 ]; then OUT=$W/smoke.jsonl
+elif [ -z "$ADHOC" ]; then mkdir -p bench/results; OUT=bench/results/throughput-$stamp.jsonl
+else OUT=$(realpath -m "$OUT"); mkdir -p "$(dirname "$OUT")"; fi
 : >"$OUT"
 
 # sluice_config FILE FORWARDING FAMILY(4|6) SOCKET — one service, 100 backends (off-link via a
@@ -278,6 +283,12 @@ print("bench: %d runs, results parse, every run forwarded traffic" % len(rows), 
 EOF
 [ "$SMOKE" -eq 1 ] && { echo "bench: smoke OK"; exit 0; }
 
+if [ -n "$ADHOC" ]; then
+  "$PY" bench/summarize.py "$OUT" "${OUT%.jsonl}.md" --command "bench/run.sh (OUT=$OUT SCENARIOS=\"$SCENARIOS\")"
+  "$PY" bench/plot.py --throughput "$OUT" --out "$(dirname "$OUT")" >/dev/null
+  echo "bench: raw results in $OUT; summary in ${OUT%.jsonl}.md; plots in $(dirname "$OUT")"
+  exit 0
+fi
 "$PY" bench/summarize.py "$OUT" bench/RESULTS.md \
   --command "make bench (REPEATS=$REPEATS SECONDS_PER_RUN=$SECONDS_PER_RUN FLOWS=$FLOWS SWEEP=\"$SWEEP\" LOADS=\"$LOADS\" SIZE=$SIZE)"
 "$PY" bench/plot.py --throughput "$OUT" >/dev/null

@@ -79,25 +79,20 @@ def fmt_bound(seconds):
     return "<= %g us" % round(seconds * 1e6, 3)
 
 
-def per_round_ratios(by, run, ref, rounds):
+def per_round_ratios(by, run, ref, rounds, key="rx_pps"):
+    """run's `key` over ref's, in each round where both have it."""
     ratios = []
     for rd in rounds:
-        a = [r["rx_pps"] for r in by.get(run, []) if r["round"] == rd]
-        b = [r["rx_pps"] for r in by.get(ref, []) if r["round"] == rd]
-        if a and b and b[0] > 0:
+        a = [r[key] for r in by.get(run, []) if r["round"] == rd and r.get(key)]
+        b = [r[key] for r in by.get(ref, []) if r["round"] == rd and r.get(key)]
+        if a and b:
             ratios.append(a[0] / b[0])
     return ratios
 
 
-def per_round_busy_ratios(by, run, ref, rounds):
+def capacity_ratios(by, run, ref, rounds):
     """ref's busy time per packet over run's, per round: the rate ratio if both were CPU-bound."""
-    ratios = []
-    for rd in rounds:
-        a = [r["busy_ns_per_packet"] for r in by.get(run, []) if r["round"] == rd and r.get("busy_ns_per_packet")]
-        b = [r["busy_ns_per_packet"] for r in by.get(ref, []) if r["round"] == rd and r.get("busy_ns_per_packet")]
-        if a and b:
-            ratios.append(b[0] / a[0])
-    return ratios
+    return per_round_ratios(by, ref, run, rounds, "busy_ns_per_packet")
 
 
 def busy_share(r):
@@ -116,7 +111,7 @@ def targets(by, rows, rounds, callgrind):
     if ratios:
         med = statistics.median(ratios)
         best = max(r["rx_pps"] for r in by["sluice-ipip"]) / max(r["rx_pps"] for r in by["testpmd-macswap"])
-        busy = per_round_busy_ratios(by, "sluice-ipip", "testpmd-macswap", rounds)
+        busy = capacity_ratios(by, "sluice-ipip", "testpmd-macswap", rounds)
         shares = [busy_share(r) for r in by["testpmd-macswap"] if busy_share(r) is not None]
         # The rate ratio measures the forwarders only if macswap saturated its core; when the
         # generator bounded both, busy time per packet is what compares them.
@@ -156,13 +151,9 @@ def targets(by, rows, rounds, callgrind):
                    "holds the generator's and memif's queueing: %s." % (
                        fmt_bound(bound), fmt_us(added),
                        verdict(ok, "in-sluice p99.9 %s" % fmt_bound(bound))))
-    ratios = []
-    for rd in rounds:
-        hit = [r["rx_pps"] for r in by.get("sluice-ipip", []) if r["round"] == rd]
-        miss = [r["rx_pps"] for r in by.get("sluice-syn", []) if r["round"] == rd]
-        if hit and miss and miss[0] > 0:
-            ratios.append(hit[0] / miss[0])
-    busy = [1 / x for x in per_round_busy_ratios(by, "sluice-syn", "sluice-ipip", rounds)]
+    # Time per packet, miss over hit: by rate, the hit's rate over the miss's.
+    ratios = per_round_ratios(by, "sluice-ipip", "sluice-syn", rounds)
+    busy = per_round_ratios(by, "sluice-syn", "sluice-ipip", rounds, "busy_ns_per_packet")
     if ratios and busy:
         med, bmed = statistics.median(ratios), statistics.median(busy)
         out.append("- a miss costs at most 2x a hit: busy time per packet, all-miss (`sluice-syn`) over "
@@ -271,7 +262,7 @@ def section(rows, source, command, callgrind=""):
             suffix = run[len(rs[0]["scenario"]):]
             for ref in ("testpmd-io", "testpmd-macswap"):
                 ref = ref + suffix if ref + suffix in by else ref
-                ratios = per_round_busy_ratios(by, run, ref, rounds) if run.startswith("sluice") else []
+                ratios = capacity_ratios(by, run, ref, rounds) if run.startswith("sluice") else []
                 cells.append("%.2f / %.2f / %.2f" % mmm(ratios) if ratios else "-")
             bursts = [r["mean_burst"] for r in rs if r.get("mean_burst")]
             out.append("| %s | %.1f / %.1f / %.1f | %.0f%% | %s | %s | %s |" % (

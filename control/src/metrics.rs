@@ -11,7 +11,7 @@ use std::fmt;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet,
+    DescriptorEncoder, EncodeCounterValue, EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet,
 };
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -227,16 +227,15 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
             .iter()
             .map(|(core, n)| ([("core", *core)], *n)),
     )?;
-    let mut busy = enc.encode_descriptor(
+    counters(
+        enc,
         "sluice_worker_busy",
         "Time a worker core spent on bursts that received packets (rx through tx), per core.",
         Some(&SECONDS),
-        MetricType::Counter,
+        m.busy_ns_per_core
+            .iter()
+            .map(|(core, ns)| ([("core", *core)], *ns as f64 / NANOS_PER_SECOND)),
     )?;
-    for (core, ns) in &m.busy_ns_per_core {
-        ConstCounter::new(*ns as f64 / NANOS_PER_SECOND)
-            .encode(busy.encode_family(&[("core", *core)])?)?;
-    }
     counters(
         enc,
         "sluice_worker_bursts",
@@ -354,12 +353,12 @@ fn backends(
 }
 
 /// One counter family: a descriptor, then one `_total` sample per label set.
-fn counters<L: EncodeLabelSet>(
+fn counters<L: EncodeLabelSet, V: EncodeCounterValue>(
     enc: &mut DescriptorEncoder,
     name: &str,
     help: &str,
     unit: Option<&Unit>,
-    samples: impl IntoIterator<Item = (L, u64)>,
+    samples: impl IntoIterator<Item = (L, V)>,
 ) -> fmt::Result {
     let mut family = enc.encode_descriptor(name, help, unit, MetricType::Counter)?;
     for (labels, value) in samples {

@@ -609,6 +609,13 @@ impl FlowTable {
 mod tests {
     use super::*;
 
+    /// Advances a xorshift64 generator: repeatable pseudo-random steps.
+    fn xorshift(rng: &mut u64) {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+    }
+
     fn key(i: u32) -> FlowKey {
         let mut k = FlowKey {
             sport: 1000,
@@ -805,9 +812,7 @@ mod tests {
         let mut rng = 0x0123_4567_89ab_cdefu64;
         let mut now = 0u64;
         for step in 0..50_000u32 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
+            xorshift(&mut rng);
             // Mostly milliseconds apart, now and then an idle gap of up to three hours.
             now += match rng % 1000 {
                 0 => rng % (3 * 3600 * SEC),
@@ -883,9 +888,7 @@ mod tests {
         let mut rng = 0x1234_5678_9abc_def0u64;
         let mut now = 0u64;
         for step in 0..20_000u32 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
+            xorshift(&mut rng);
             now += rng % 50_000_000;
             let k = key((rng >> 20) as u32 % 300);
             let h = k.hash();

@@ -11,6 +11,7 @@ use std::ffi::CString;
 use std::time::{Duration, Instant};
 
 use common::*;
+use dataplane::checksum::ipv4_header20_ok;
 use dataplane::dpdk::{Burst, Eal, Mempool, Port};
 use dataplane::frame::TxOffload;
 use dataplane::{
@@ -21,18 +22,6 @@ use dataplane::{
 /// The outer IPv4 header starts after the Ethernet header; its checksum is bytes 10-11.
 const OUTER: usize = 14;
 const CHECKSUM: usize = OUTER + 10;
-
-/// True if the one's-complement sum of the header (checksum included) is all ones.
-fn header_checksum_ok(header: &[u8]) -> bool {
-    let mut sum: u32 = header
-        .chunks(2)
-        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum == 0xffff
-}
 
 /// A raw AF_PACKET socket on one interface, closed on drop (pass or fail).
 struct PacketSocket(i32);
@@ -230,7 +219,7 @@ fn the_tap_pmd_fills_in_the_outer_checksum_the_pipeline_left_to_it() {
         let (what, _, request) = &cases[k];
         if request.is_some() {
             assert!(
-                header_checksum_ok(&got[OUTER..OUTER + 20]),
+                ipv4_header20_ok(got[OUTER..OUTER + 20].try_into().unwrap()),
                 "{what}: outer IPv4 checksum {:02x?} is wrong",
                 &got[CHECKSUM..CHECKSUM + 2]
             );

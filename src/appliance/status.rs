@@ -149,12 +149,10 @@ impl Shared {
         s.neighbours = neighbours;
     }
 
-    /// The sum of every worker's published pipeline counters, and flows per worker.
-    fn pipeline_totals(&self) -> (Totals, Vec<u64>) {
+    /// The sum of every worker's published pipeline counters.
+    fn pipeline_totals(&self) -> Totals {
         let mut t = Totals::default();
-        let mut flows = Vec::with_capacity(self.workers.len());
         for w in &self.workers {
-            flows.push(w.flows.load(Ordering::Relaxed));
             let c = w.counters.lock().unwrap_or_else(|p| p.into_inner());
             for (r, n) in c.drops() {
                 t.dropped[r as usize] += n;
@@ -179,12 +177,12 @@ impl Shared {
                 *t.backend_flows.entry(id).or_default() += n;
             }
         }
-        (t, flows)
+        t
     }
 
     /// Everything a scrape reports, gathered now.
     pub fn metrics_input(&self) -> MetricsInput {
-        let (totals, flows) = self.pipeline_totals();
+        let totals = self.pipeline_totals();
         let slow = self.slow();
         let cores = self.core_counters.get();
         let queues = self
@@ -255,24 +253,9 @@ impl Shared {
             mempool_free: slow.mempool_free.clone(),
             dropped,
             services,
-            flows_per_core: self
-                .queues
-                .iter()
-                .zip(&flows)
-                .map(|((_, _, lcore), &f)| (*lcore, f))
-                .collect(),
-            busy_ns_per_core: self
-                .queues
-                .iter()
-                .zip(&self.workers)
-                .map(|((_, _, lcore), w)| (*lcore, w.busy_ns.load(Ordering::Relaxed)))
-                .collect(),
-            bursts_per_core: self
-                .queues
-                .iter()
-                .zip(&self.workers)
-                .map(|((_, _, lcore), w)| (*lcore, w.bursts.load(Ordering::Relaxed)))
-                .collect(),
+            flows_per_core: self.per_core(|w| &w.flows),
+            busy_ns_per_core: self.per_core(|w| &w.busy_ns),
+            bursts_per_core: self.per_core(|w| &w.bursts),
             flows_created: totals.flows_created,
             flows_evicted: vec![
                 ("timeout".to_owned(), totals.evicted_timeout),
@@ -291,6 +274,15 @@ impl Shared {
                 count,
             },
         }
+    }
+
+    /// One worker counter as (EAL lcore id, value) per worker.
+    fn per_core(&self, counter: impl Fn(&WorkerStats) -> &AtomicU64) -> Vec<(u32, u64)> {
+        self.queues
+            .iter()
+            .zip(&self.workers)
+            .map(|((_, _, lcore), w)| (*lcore, counter(w).load(Ordering::Relaxed)))
+            .collect()
     }
 
     pub fn render_metrics(&self) -> String {

@@ -157,6 +157,35 @@ fn ticks_left(c: u16, now_tick: u16) -> i16 {
     c.wrapping_sub(now_tick) as i16
 }
 
+/// A flow's tag and candidate buckets, from [`FlowTable::probe`], and the entry
+/// [`FlowTable::prefetch_entry`] expects it in: a hint, checked before it is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    tag: u16,
+    b1: u32,
+    b2: u32,
+    hint: u32,
+}
+
+/// No entry expected yet (a lookup then searches both buckets).
+const NO_HINT: u32 = u32::MAX;
+
+impl Probe {
+    /// A placeholder for packets without a flow (never used for a lookup).
+    pub const NONE: Probe = Probe {
+        tag: 1,
+        b1: 0,
+        b2: 0,
+        hint: NO_HINT,
+    };
+}
+
+impl Default for Probe {
+    fn default() -> Self {
+        Self::NONE
+    }
+}
+
 /// Where a found entry lives; valid until the table is next modified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slot(usize);
@@ -392,43 +421,74 @@ impl FlowTable {
         self.timeouts[state as usize]
     }
 
-    /// Hints the CPU to fetch a flow's two buckets (used between hashing and probing a burst).
+    /// Where the flow with `hash` lives: its tag and two candidate buckets, worked out once
+    /// per packet; the buckets are prefetched (a burst probes all its packets before looking).
     #[inline]
-    pub fn prefetch(&self, hash: u32) {
-        for b in self.candidates(hash) {
-            prefetch_line(self.buckets.as_ptr().wrapping_add(b));
+    pub fn probe(&self, hash: u32) -> Probe {
+        let [b1, b2] = self.candidates(hash);
+        prefetch_line(self.buckets.as_ptr().wrapping_add(b1));
+        prefetch_line(self.buckets.as_ptr().wrapping_add(b2));
+        // Buckets come from 32 hash bits, so they fit; see `new` for the entry count.
+        Probe {
+            tag: tag_of(hash),
+            b1: b1 as u32,
+            b2: b2 as u32,
+            hint: NO_HINT,
         }
     }
 
     /// Hints the CPU to fetch the entry a lookup (or, on a miss, the insert) will touch: the
-    /// second, dependent miss; called once the buckets of the whole burst are in flight.
+    /// second, dependent miss; called once the buckets of the whole burst are in flight. The
+    /// entry is kept in `p` so the lookup tries it first.
     #[inline]
-    pub fn prefetch_entry(&self, hash: u32, now: u64) {
-        let tag = tag_of(hash);
-        let [b1, b2] = self.candidates(hash);
-        let i = match ways_equal(&self.buckets[b1].tags, tag) {
-            0 => match ways_equal(&self.buckets[b2].tags, tag) {
+    pub fn prefetch_entry(&self, p: &mut Probe, now: u64) {
+        let (b1, b2) = (p.b1 as usize, p.b2 as usize);
+        let (Some(k1), Some(k2)) = (self.buckets.get(b1), self.buckets.get(b2)) else {
+            return;
+        };
+        let i = match ways_equal(&k1.tags, p.tag) {
+            0 => match ways_equal(&k2.tags, p.tag) {
                 0 => self.room(b1, b2, tick(now)).0,
                 m => b2 * WAYS + way(m),
             },
             m => b1 * WAYS + way(m),
         };
+        p.hint = u32::try_from(i).unwrap_or(NO_HINT);
         prefetch_line(self.entries.as_ptr().wrapping_add(i));
     }
 
-    /// Finds the live entry for `key`; an expired one is removed (counted) and not returned.
-    #[inline(always)]
+    /// Finds the live entry for `key` (whose hash is `hash`); an expired one is removed
+    /// (counted) and not returned.
+    #[inline]
     pub fn find(&mut self, key: &FlowKey, hash: u32, now: u64) -> Option<Slot> {
-        let tag = tag_of(hash);
-        let [b1, b2] = self.candidates(hash);
-        let i = self
-            .position(b1, tag, key)
-            .or_else(|| self.position(b2, tag, key))?;
+        let p = self.probe(hash);
+        self.find_probed(key, &p, now)
+    }
+
+    /// [`FlowTable::find`] for a flow already probed: the entry [`FlowTable::prefetch_entry`]
+    /// noted is tried first, and only if it is not the flow's are the buckets searched.
+    #[inline(always)]
+    pub fn find_probed(&mut self, key: &FlowKey, p: &Probe, now: u64) -> Option<Slot> {
+        let i = if self.holds(p.hint as usize, p.tag, key) {
+            p.hint as usize
+        } else {
+            self.position(p.b1 as usize, p.tag, key)
+                .or_else(|| self.position(p.b2 as usize, p.tag, key))?
+        };
         if self.entries[i].expires <= now {
             self.remove_expired(i);
             return None;
         }
         Some(Slot(i))
+    }
+
+    /// Whether entry `i` is live with `tag` and holds `key` (keys are unique in the table).
+    #[inline(always)]
+    fn holds(&self, i: usize, tag: u16, key: &FlowKey) -> bool {
+        self.buckets
+            .get(i / WAYS)
+            .is_some_and(|b| b.tags[i % WAYS] == tag)
+            && self.entries.get(i).is_some_and(|e| e.key == *key)
     }
 
     #[inline]
@@ -490,8 +550,20 @@ impl FlowTable {
     /// Inserts or overwrites the entry for `key`. A new entry takes a free way of the emptier
     /// candidate bucket, else the way closest to expiry of both buckets (counted in `stats`).
     pub fn insert(&mut self, key: &FlowKey, hash: u32, backend: u32, tcp_flags: u8, now: u64) {
-        let tag = tag_of(hash);
-        let [b1, b2] = self.candidates(hash);
+        let p = self.probe(hash);
+        self.insert_probed(key, &p, backend, tcp_flags, now);
+    }
+
+    /// [`FlowTable::insert`] for a flow already probed.
+    pub fn insert_probed(
+        &mut self,
+        key: &FlowKey,
+        p: &Probe,
+        backend: u32,
+        tcp_flags: u8,
+        now: u64,
+    ) {
+        let (tag, b1, b2) = (p.tag, p.b1 as usize, p.b2 as usize);
         let i = match self
             .position(b1, tag, key)
             .or_else(|| self.position(b2, tag, key))
@@ -702,6 +774,34 @@ mod tests {
         );
         assert_eq!(t.stats.evicted_capacity + t.stats.evicted_timeout, 0);
         t
+    }
+
+    #[test]
+    fn a_probe_hint_is_checked_never_trusted() {
+        // 16 flows share one hash, so one tag: the hint names the first way with that tag,
+        // which holds only one of them; every other lookup must fall back to the search.
+        let h = 777;
+        let mut t = fill_both_buckets(h, |_| tcp::ACK);
+        let mut p = t.probe(h);
+        t.prefetch_entry(&mut p, SEC);
+        for i in 0..2 * WAYS as u32 {
+            let s = t.find_probed(&key(i), &p, SEC).expect("live");
+            assert_eq!(t.backend(s), i, "flow {i} found its own entry");
+        }
+        assert!(t.find_probed(&key(99), &p, SEC).is_none());
+        // The hinted flow expires and is removed: its key stays in the entry, so only the tag
+        // check keeps the stale hint from finding (and removing) it again.
+        let hinted = (0..2 * WAYS as u32)
+            .find(|&i| t.find_probed(&key(i), &p, SEC) == Some(Slot(p.hint as usize)))
+            .expect("the hint names one of the flows");
+        let late = 3_600 * SEC;
+        assert!(t.find_probed(&key(hinted), &p, late).is_none(), "expired");
+        assert_eq!(t.len(), 2 * WAYS - 1);
+        assert!(t.find_probed(&key(hinted), &p, late).is_none());
+        assert_eq!(t.len(), 2 * WAYS - 1, "removed once");
+        t.insert_probed(&key(200), &p, 200, tcp::ACK, late);
+        let s = t.find_probed(&key(200), &p, late).expect("inserted");
+        assert_eq!(t.backend(s), 200);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use maglev::flow::{five_tuple, slot, source_ip, v4_mapped};
 
 use crate::counters::{Counters, DropReason};
-use crate::flow::{FlowConfig, FlowKey, FlowTable};
+use crate::flow::{FlowConfig, FlowKey, FlowTable, Probe};
 use crate::frame::Frame;
 use crate::parse::{self, Arp, Embedded, Ip, Parsed, L4};
 use crate::ratelimit::TokenBucket;
@@ -75,13 +75,20 @@ pub struct Pipeline {
 
 type Parsing = (Result<Parsed, DropReason>, Pre);
 
-const EMPTY_PARSING: Parsing = (Err(DropReason::Truncated), Pre { hash: 0 });
+const EMPTY_PARSING: Parsing = (
+    Err(DropReason::Truncated),
+    Pre {
+        hash: 0,
+        probe: Probe::NONE,
+    },
+);
 
-/// A packet's flow hash, computed before probing so a burst can be prefetched (0 for packets
-/// without a flow).
+/// A packet's flow hash and its place in the flow table, worked out before the burst is
+/// probed so the table can be prefetched (hash 0 for packets without a flow).
 #[derive(Debug, Clone, Copy, Default)]
 struct Pre {
     hash: u32,
+    probe: Probe,
 }
 
 #[inline(always)]
@@ -90,6 +97,7 @@ fn pre_of(p: &Parsed) -> Pre {
         Parsed::Ip(ip) => match ip.l4 {
             L4::Ports { sport, dport, .. } if ip.frag.is_none() => Pre {
                 hash: five_tuple(&ip.src, &ip.dst, sport, dport, ip.proto),
+                probe: Probe::NONE,
             },
             _ => Pre::default(),
         },
@@ -152,7 +160,8 @@ impl Pipeline {
     ) -> Verdict {
         self.adopt(snap);
         let parsed = parse::parse(frame.data());
-        let pre = parsed.as_ref().map(pre_of).unwrap_or_default();
+        let mut pre = parsed.as_ref().map(pre_of).unwrap_or_default();
+        pre.probe = self.flows.probe(pre.hash);
         let v = self.one(frame, &parsed, &pre, in_port, snap, now);
         // BURST is a power of two: sweep once every BURST packets.
         if self.counters.rx_packets & (BURST as u64 - 1) == 0 {
@@ -186,10 +195,10 @@ impl Pipeline {
                 // Field by field, so each result is written straight into its slot.
                 parse::parse_into(f.data(), &mut slot.0);
                 slot.1 = slot.0.as_ref().map(pre_of).unwrap_or_default();
-                self.flows.prefetch(slot.1.hash);
+                slot.1.probe = self.flows.probe(slot.1.hash);
             }
-            for (_, pre) in scratch.iter().take(fs.len()) {
-                self.flows.prefetch_entry(pre.hash, now);
+            for (_, pre) in scratch.iter_mut().take(fs.len()) {
+                self.flows.prefetch_entry(&mut pre.probe, now);
             }
             for ((f, v), (parsed, pre)) in fs.iter_mut().zip(vs.iter_mut()).zip(scratch.iter()) {
                 *v = self.one(f, parsed, pre, in_port, snap, now);
@@ -409,7 +418,7 @@ impl Pipeline {
         };
         // A SYN starts a new connection: never follow a stale entry of an old one (Katran).
         if !syn {
-            if let Some(slot) = self.flows.find(&key, pre.hash, now) {
+            if let Some(slot) = self.flows.find_probed(&key, &pre.probe, now) {
                 let b = match self.usable(snap, s, self.flows.backend(slot)) {
                     Some(b) => b,
                     None => {
@@ -428,7 +437,7 @@ impl Pipeline {
         if !rst {
             if self.new_flows.admit(now) {
                 let h = self.handle(b);
-                self.flows.insert(&key, pre.hash, h, flags, now);
+                self.flows.insert_probed(&key, &pre.probe, h, flags, now);
             } else {
                 self.counters.flows_stateless += 1;
             }

@@ -19,10 +19,10 @@ pub fn add(mut sum: u32, data: &[u8]) -> u32 {
 
 /// Folds a running sum and complements it: the value to write into a checksum field.
 #[inline]
-pub fn finish(mut sum: u32) -> u16 {
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
+pub fn finish(sum: u32) -> u16 {
+    // Two folds suffice for any u32: the first leaves at most 0x1fffe, the second 0xffff.
+    let sum = (sum & 0xffff) + (sum >> 16);
+    let sum = (sum & 0xffff) + (sum >> 16);
     !(sum as u16)
 }
 
@@ -64,6 +64,26 @@ pub fn pseudo_v6(src: &[u8; 16], dst: &[u8; 16], next_header: u8, len: u32) -> u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finish_folds_any_u32_like_the_loop() {
+        let by_loop = |mut s: u32| {
+            while s >> 16 != 0 {
+                s = (s & 0xffff) + (s >> 16);
+            }
+            !(s as u16)
+        };
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let edges = [0, 1, 0xffff, 0x1_0000, 0x1_fffe, 0x1_ffff, 0xfffe_ffff, u32::MAX];
+        for s in edges.into_iter().chain((0..100_000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u32
+        })) {
+            assert_eq!(finish(s), by_loop(s), "{s:#x}");
+        }
+    }
 
     #[test]
     fn rfc1071_example() {

@@ -111,6 +111,9 @@ fn parse_args() -> Result<Options, String> {
         }
         i += 2;
     }
+    if o.ring && !o.burst {
+        return Err("--buffers ring needs --api burst".into());
+    }
     if o.packets == 0 || !o.packets.is_multiple_of(BURST) {
         return Err(format!("--packets must be a positive multiple of {BURST}"));
     }
@@ -334,15 +337,16 @@ fn measure(o: &Options, snap: &Snapshot, path: Path) -> Result<f64, String> {
     let mut bufs = region_bufs(o, path)?;
     let mut verdicts = vec![Verdict::ToControl; o.packets];
     let (fwd, flows) = (p.counters().forwarded, p.flow_count());
+    // With a ring, only the frames' bytes are kept (compact, so they stay cheap to read).
     let templates: Vec<[u8; FRAME_LEN]> = if o.ring {
-        let t = bufs.iter().map(|b| {
-            let mut f = [0u8; FRAME_LEN];
-            f.copy_from_slice(&b[HEADROOM..HEADROOM + FRAME_LEN]);
-            f
-        });
-        let t = t.collect();
-        bufs = Vec::new();
-        t
+        std::mem::take(&mut bufs)
+            .iter()
+            .map(|b| {
+                let mut f = [0u8; FRAME_LEN];
+                f.copy_from_slice(&b[HEADROOM..HEADROOM + FRAME_LEN]);
+                f
+            })
+            .collect()
     } else {
         Vec::new()
     };

@@ -74,7 +74,16 @@ mod tests {
             !(s as u16)
         };
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let edges = [0, 1, 0xffff, 0x1_0000, 0x1_fffe, 0x1_ffff, 0xfffe_ffff, u32::MAX];
+        let edges = [
+            0,
+            1,
+            0xffff,
+            0x1_0000,
+            0x1_fffe,
+            0x1_ffff,
+            0xfffe_ffff,
+            u32::MAX,
+        ];
         for s in edges.into_iter().chain((0..100_000).map(|_| {
             x ^= x << 13;
             x ^= x >> 7;

@@ -428,7 +428,7 @@ impl FlowTable {
         let [b1, b2] = self.candidates(hash);
         prefetch_line(self.buckets.as_ptr().wrapping_add(b1));
         prefetch_line(self.buckets.as_ptr().wrapping_add(b2));
-        // Buckets come from 32 hash bits, so they fit; see `new` for the entry count.
+        // Bucket indices come from 32 hash bits, so they fit in a u32.
         Probe {
             tag: tag_of(hash),
             b1: b1 as u32,
@@ -453,6 +453,7 @@ impl FlowTable {
             },
             m => b1 * WAYS + way(m),
         };
+        // An entry index beyond u32 (a table of over 4G entries) is simply no hint.
         p.hint = u32::try_from(i).unwrap_or(NO_HINT);
         prefetch_line(self.entries.as_ptr().wrapping_add(i));
     }

@@ -2,7 +2,8 @@
 //! cost memif pays for every ring update and packet copy between the generator's and the
 //! forwarder's cores. On a VM it tells where the hypervisor put the two vCPUs right now: on
 //! sibling hyperthreads or one core complex (a round trip of ~100 ns here) or apart (~500 ns),
-//! which moves every memif figure by 2x. `bench/run.sh` runs it before and after each run.
+//! which moves every memif figure by 2x. A diagnostic, run by hand (bench/RESULTS.md, "Where
+//! the gaps are"); a probe before and after each bench run did not predict that run.
 //!
 //! usage: sluice-corelat [--cpus A,B] [--round-trips N] [--samples K]
 //! prints {"cpus":[A,B],"round_trips":N,"round_trip_ns":{"min":..,"median":..,"max":..}}

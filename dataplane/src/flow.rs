@@ -425,9 +425,16 @@ impl FlowTable {
     /// per packet; the buckets are prefetched (a burst probes all its packets before looking).
     #[inline]
     pub fn probe(&self, hash: u32) -> Probe {
+        let p = self.locate(hash);
+        prefetch_line(self.buckets.as_ptr().wrapping_add(p.b1 as usize));
+        prefetch_line(self.buckets.as_ptr().wrapping_add(p.b2 as usize));
+        p
+    }
+
+    /// [`FlowTable::probe`] without the prefetch, for a lookup that follows at once.
+    #[inline]
+    pub fn locate(&self, hash: u32) -> Probe {
         let [b1, b2] = self.candidates(hash);
-        prefetch_line(self.buckets.as_ptr().wrapping_add(b1));
-        prefetch_line(self.buckets.as_ptr().wrapping_add(b2));
         // Bucket indices come from 32 hash bits, so they fit in a u32.
         Probe {
             tag: tag_of(hash),
@@ -462,7 +469,7 @@ impl FlowTable {
     /// (counted) and not returned.
     #[inline]
     pub fn find(&mut self, key: &FlowKey, hash: u32, now: u64) -> Option<Slot> {
-        let p = self.probe(hash);
+        let p = self.locate(hash);
         self.find_probed(key, &p, now)
     }
 
@@ -551,7 +558,7 @@ impl FlowTable {
     /// Inserts or overwrites the entry for `key`. A new entry takes a free way of the emptier
     /// candidate bucket, else the way closest to expiry of both buckets (counted in `stats`).
     pub fn insert(&mut self, key: &FlowKey, hash: u32, backend: u32, tcp_flags: u8, now: u64) {
-        let p = self.probe(hash);
+        let p = self.locate(hash);
         self.insert_probed(key, &p, backend, tcp_flags, now);
     }
 

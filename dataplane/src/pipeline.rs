@@ -161,7 +161,7 @@ impl Pipeline {
         self.adopt(snap);
         let parsed = parse::parse(frame.data());
         let mut pre = parsed.as_ref().map(pre_of).unwrap_or_default();
-        pre.probe = self.flows.probe(pre.hash);
+        pre.probe = self.flows.locate(pre.hash);
         let v = self.one(frame, &parsed, &pre, in_port, snap, now);
         // BURST is a power of two: sweep once every BURST packets.
         if self.counters.rx_packets & (BURST as u64 - 1) == 0 {

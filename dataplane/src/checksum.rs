@@ -40,11 +40,9 @@ pub fn of(data: &[u8]) -> u16 {
 pub fn ipv4_header20_ok(h: &[u8; 20]) -> bool {
     let w = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
     let s = w(0) + w(4) + w(8) + w(12) + w(16);
-    // s < 5 * 2^32: its 16-bit digits sum to less than 2^18, with the same value mod 0xffff.
-    let t = (s & 0xffff) + ((s >> 16) & 0xffff) + (s >> 32);
-    let t = (t & 0xffff) + (t >> 16);
-    let t = (t & 0xffff) + (t >> 16);
-    t == 0xffff
+    // Folding s to 16 bits keeps it mod 0xffff and ends at 0xffff for any nonzero multiple:
+    // so "folds to all ones" is "a nonzero multiple of 0xffff" (a multiply, no fold loop).
+    s != 0 && s % 0xffff == 0
 }
 
 /// The pseudo-header sum for an upper-layer checksum over IPv4.

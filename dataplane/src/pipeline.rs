@@ -162,7 +162,8 @@ impl Pipeline {
         let parsed = parse::parse(frame.data());
         let mut pre = parsed.as_ref().map(pre_of).unwrap_or_default();
         pre.probe = self.flows.locate(pre.hash);
-        let v = self.one(frame, &parsed, &pre, in_port, snap, now);
+        let known = snap.interface(in_port).is_some();
+        let v = self.one(frame, &parsed, &pre, in_port, known, snap, now);
         // BURST is a power of two: sweep once every BURST packets.
         if self.counters.rx_packets & (BURST as u64 - 1) == 0 {
             self.flows.sweep(now);
@@ -186,6 +187,8 @@ impl Pipeline {
         let n = frames.len().min(verdicts.len());
         // Taken out of `self` for the burst so packets are read in place, not copied out.
         let mut scratch = std::mem::take(&mut self.scratch);
+        // Once per burst, not per packet: every frame of it came in on `in_port`.
+        let known = snap.interface(in_port).is_some();
         scratch.resize(BURST, EMPTY_PARSING);
         for (fs, vs) in frames[..n]
             .chunks_mut(BURST)
@@ -201,7 +204,7 @@ impl Pipeline {
                 self.flows.prefetch_entry(&mut pre.probe, now);
             }
             for ((f, v), (parsed, pre)) in fs.iter_mut().zip(vs.iter_mut()).zip(scratch.iter()) {
-                *v = self.one(f, parsed, pre, in_port, snap, now);
+                *v = self.one(f, parsed, pre, in_port, known, snap, now);
             }
             self.flows.sweep(now);
         }
@@ -240,6 +243,8 @@ impl Pipeline {
         self.flows.reserve_backends(handles);
     }
 
+    /// `known`: whether `in_port` is one of the snapshot's interfaces.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn one(
         &mut self,
@@ -247,12 +252,13 @@ impl Pipeline {
         parsed: &Result<Parsed, DropReason>,
         pre: &Pre,
         in_port: u16,
+        known: bool,
         snap: &Snapshot,
         now: u64,
     ) -> Verdict {
         self.counters.rx_packets += 1;
         let v = match parsed {
-            Ok(p) => self.decide(frame, p, pre, in_port, snap, now),
+            Ok(p) => self.decide(frame, p, pre, in_port, known, snap, now),
             Err(r) => Verdict::Drop(*r),
         };
         match v {
@@ -265,6 +271,7 @@ impl Pipeline {
     }
 
     /// The common case (TCP or UDP, not a fragment, TTL > 0) inline; the rest out of line.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn decide(
         &mut self,
@@ -272,6 +279,7 @@ impl Pipeline {
         p: &Parsed,
         pre: &Pre,
         in_port: u16,
+        known: bool,
         snap: &Snapshot,
         now: u64,
     ) -> Verdict {
@@ -284,11 +292,8 @@ impl Pipeline {
                 },
                 None,
                 true,
-            ) = (
-                ip.l4,
-                ip.frag,
-                ip.ttl != 0 && snap.interface(in_port).is_some(),
-            ) {
+            ) = (ip.l4, ip.frag, ip.ttl != 0 && known)
+            {
                 return self
                     .transport(frame, ip, sport, dport, flags, pre, in_port, snap, now)
                     .unwrap_or_else(Verdict::Drop);

@@ -288,6 +288,16 @@ fn unknown_ingress_port_is_a_counted_drop() {
         Verdict::Drop(DropReason::UnknownPort)
     );
     assert_eq!(p.counters().dropped(DropReason::UnknownPort), 1);
+    // A burst decides the port once for all its frames: each is still a counted drop.
+    let mut bufs: Vec<Vec<u8>> = (0..3).map(|_| buffer(&pkt)).collect();
+    let mut frames: Vec<_> = bufs.iter_mut().map(|b| frame(b, pkt.len())).collect();
+    let mut verdicts = vec![Verdict::Forward { port: 0 }; frames.len()];
+    assert_eq!(p.process_burst(&mut frames, 9, &snap, 0, &mut verdicts), 3);
+    assert!(verdicts
+        .iter()
+        .all(|v| *v == Verdict::Drop(DropReason::UnknownPort)));
+    assert_eq!(p.counters().dropped(DropReason::UnknownPort), 4);
+    assert_eq!(p.counters().forwarded, 0);
 }
 
 #[test]

@@ -356,11 +356,11 @@ impl Filler {
     /// walk from there finishes the rare walk that needs more steps or lost its slot. This trades
     /// a few wasted probes for the mispredicted branch that ends every variable-length walk.
     #[inline(always)]
-    fn claim_lanes(&mut self, group: &mut [(Cursor, u32); LANES], probes: u32) {
-        let mut pos: [u32; LANES] = std::array::from_fn(|g| group[g].0.pos);
-        let skip: [u32; LANES] = std::array::from_fn(|g| group[g].0.skip);
+    fn claim_lanes<const L: usize>(&mut self, group: &mut [(Cursor, u32); L], probes: u32) {
+        let mut pos: [u32; L] = std::array::from_fn(|g| group[g].0.pos);
+        let skip: [u32; L] = std::array::from_fn(|g| group[g].0.skip);
         for _ in 0..probes {
-            for g in 0..LANES {
+            for g in 0..L {
                 let word = self.taken[(pos[g] >> 6) as usize];
                 let busy = (word >> (pos[g] & 63)) & 1;
                 let next = self.step(pos[g], skip[g]);
@@ -464,13 +464,35 @@ pub(crate) fn fill_round_robin(size: u32, backends: &[Backend]) -> Vec<u32> {
                 }
             }
         }
-        for (cursor, index) in groups.into_remainder() {
+        let rest = groups.into_remainder();
+        // The last N mod LANES backends walk in a narrower lockstep group of their own.
+        let probes = size / filler.empty + 1;
+        if filler.empty > lanes_until && claim_rest(&mut filler, rest, probes) {
+            continue;
+        }
+        for (cursor, index) in rest {
             filler.claim(cursor, *index);
             if filler.empty == 0 {
                 return filler.entries;
             }
         }
     }
+}
+
+/// [`Filler::claim_lanes`] for the 1 to `LANES - 1` backends left after the full groups;
+/// false (nothing claimed) for any other count.
+const _: () = assert!(LANES == 4, "claim_rest covers the remainders 1 to 3");
+fn claim_rest(filler: &mut Filler, rest: &mut [(Cursor, u32)], probes: u32) -> bool {
+    if let Ok(group) = <&mut [(Cursor, u32); 1]>::try_from(&mut *rest) {
+        filler.claim_lanes(group, probes);
+    } else if let Ok(group) = <&mut [(Cursor, u32); 2]>::try_from(&mut *rest) {
+        filler.claim_lanes(group, probes);
+    } else if let Ok(group) = <&mut [(Cursor, u32); 3]>::try_from(&mut *rest) {
+        filler.claim_lanes(group, probes);
+    } else {
+        return false;
+    }
+    true
 }
 
 /// A backend's next turn in the weighted build: its `k`-th, at virtual time `k / weight`.

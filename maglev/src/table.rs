@@ -479,9 +479,10 @@ pub(crate) fn fill_round_robin(size: u32, backends: &[Backend]) -> Vec<u32> {
     }
 }
 
+const _: () = assert!(LANES == 4, "claim_rest covers the remainders 1 to 3");
+
 /// [`Filler::claim_lanes`] for the 1 to `LANES - 1` backends left after the full groups;
 /// false (nothing claimed) for any other count.
-const _: () = assert!(LANES == 4, "claim_rest covers the remainders 1 to 3");
 fn claim_rest(filler: &mut Filler, rest: &mut [(Cursor, u32)], probes: u32) -> bool {
     if let Ok(group) = <&mut [(Cursor, u32); 1]>::try_from(&mut *rest) {
         filler.claim_lanes(group, probes);

@@ -8,7 +8,8 @@ use thiserror::Error;
 /// every instance that lists the same names gets the same table.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Backend {
-    /// Identity: the backend's address as written in the config (e.g. `203.0.113.11`), or a name.
+    /// Identity: the backend's address in canonical text form (e.g. `203.0.113.11`,
+    /// `2001:db8::1`: what the appliance hashes), or a name.
     pub name: String,
     /// Relative share of the table; 0 = no entries (draining).
     pub weight: u32,
@@ -43,7 +44,9 @@ impl FromStr for Backend {
     type Err = ParseBackendError;
 
     /// Parses `NAME` (weight 100, as a config backend without `weight`) or `NAME=WEIGHT`; the
-    /// weight follows the last `=`.
+    /// weight follows the last `=`. A NAME that is an IP address is rewritten to its canonical
+    /// form (`2001:0DB8::1` -> `2001:db8::1`), the name the appliance gives a configured
+    /// backend, so `sluice maglev` prints the table and fingerprint the appliance exports.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (name, weight) = match s.rsplit_once('=') {
             None => (s, 100),
@@ -60,7 +63,10 @@ impl FromStr for Backend {
                 input: s.to_owned(),
             });
         }
-        Ok(Backend::new(name, weight))
+        match name.parse::<std::net::IpAddr>() {
+            Ok(address) => Ok(Backend::new(address.to_string(), weight)),
+            Err(_) => Ok(Backend::new(name, weight)),
+        }
     }
 }
 
@@ -78,6 +84,25 @@ mod tests {
         assert_eq!("2001:db8::1=0".parse(), Ok(Backend::new("2001:db8::1", 0)));
         assert_eq!("x=y=3".parse(), Ok(Backend::new("x=y", 3)));
         assert_eq!("a=4294967295".parse(), Ok(Backend::new("a", u32::MAX)));
+    }
+
+    #[test]
+    fn addresses_are_named_in_canonical_form() {
+        assert_eq!(
+            "2001:0DB8:0:0::1=5".parse(),
+            Ok(Backend::new("2001:db8::1", 5))
+        );
+        assert_eq!(
+            "::ffff:c000:0201".parse::<Backend>().unwrap().name,
+            "::ffff:192.0.2.1"
+        );
+        // Not addresses: kept as written.
+        assert_eq!("web-1".parse::<Backend>().unwrap().name, "web-1");
+        assert_eq!(
+            "203.0.113.11:80".parse::<Backend>().unwrap().name,
+            "203.0.113.11:80"
+        );
+        assert_eq!("ABC".parse::<Backend>().unwrap().name, "ABC");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! What changes between two tables: the share of flows that move and each backend's gain and loss.
+//! What changes between two tables: which flows move, the share that moves and each backend's gain and loss.
 //!
 //! Backends are matched by name. Shares are measured over the 2^32 flow hashes, so tables of
 //! different sizes compare correctly: slot `s` of a table of size `M` serves the hashes `h` with
@@ -62,8 +62,42 @@ fn slot_start(s: u32, size: u32) -> u64 {
     (u64::from(s) * HASH_SPACE).div_ceil(u64::from(size))
 }
 
-/// Compares `old` with `new`.
-pub fn diff(old: &Table, new: &Table) -> Diff {
+/// One stretch of flow hashes whose backend changes: served by `old_slot` (backend `from`, an
+/// index into the old table's backends) before and by `new_slot` (backend `to`, an index into
+/// the new table's backends) after. For tables of the same size each moved slot is one `Move`
+/// with `old_slot == new_slot`, covering exactly that slot's hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Move {
+    /// First flow hash of the stretch.
+    pub start: u64,
+    /// One past its last flow hash.
+    pub end: u64,
+    pub old_slot: u32,
+    pub new_slot: u32,
+    pub from: u32,
+    pub to: u32,
+}
+
+impl Move {
+    /// Flow hashes in the stretch.
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    /// Never true: a stretch holds at least one flow hash.
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+}
+
+/// The backends of two tables merged by name (sorted), with each table's index into the merge.
+struct Merged {
+    backends: Vec<BackendDiff>,
+    old_to: Vec<usize>,
+    new_to: Vec<usize>,
+}
+
+fn merge(old: &Table, new: &Table) -> Merged {
     // Both backend lists are sorted by name: merge them into one list and two index maps.
     let (ob, nb) = (old.backends(), new.backends());
     let mut backends = Vec::with_capacity(ob.len().max(nb.len()));
@@ -99,35 +133,105 @@ pub fn diff(old: &Table, new: &Table) -> Diff {
             lost: 0,
         });
     }
+    Merged {
+        backends,
+        old_to,
+        new_to,
+    }
+}
+
+/// Iterator of [`moves`]: walks the hash space, cut at every slot boundary of either table.
+pub struct Moves<'a> {
+    old: &'a Table,
+    new: &'a Table,
+    old_to: Vec<usize>,
+    new_to: Vec<usize>,
+    s: u32,
+    t: u32,
+    at: u64,
+}
+
+impl Iterator for Moves<'_> {
+    type Item = Move;
+
+    fn next(&mut self) -> Option<Move> {
+        let (om, nm) = (self.old.size(), self.new.size());
+        let (oe, ne) = (self.old.entries(), self.new.entries());
+        while self.at < HASH_SPACE {
+            let (o_end, n_end) = (slot_start(self.s + 1, om), slot_start(self.t + 1, nm));
+            let end = o_end.min(n_end);
+            let (s, t, start) = (self.s, self.t, self.at);
+            let (from, to) = (oe[s as usize], ne[t as usize]);
+            self.at = end;
+            self.s += u32::from(o_end == end);
+            self.t += u32::from(n_end == end);
+            if self.old_to[from as usize] != self.new_to[to as usize] {
+                return Some(Move {
+                    start,
+                    end,
+                    old_slot: s,
+                    new_slot: t,
+                    from,
+                    to,
+                });
+            }
+        }
+        None
+    }
+}
+
+/// Which flows move from `old` to `new`, in hash order: every stretch of flow hashes whose
+/// backend (matched by name) changes.
+pub fn moves<'a>(old: &'a Table, new: &'a Table) -> Moves<'a> {
+    let Merged { old_to, new_to, .. } = merge(old, new);
+    Moves {
+        old,
+        new,
+        old_to,
+        new_to,
+        s: 0,
+        t: 0,
+        at: 0,
+    }
+}
+
+/// Compares `old` with `new`.
+pub fn diff(old: &Table, new: &Table) -> Diff {
+    let Merged {
+        mut backends,
+        old_to,
+        new_to,
+    } = merge(old, new);
     for &e in old.entries() {
         backends[old_to[e as usize]].old_entries += 1;
     }
     for &e in new.entries() {
         backends[new_to[e as usize]].new_entries += 1;
     }
-
-    // Walk the hash space, cutting it at every slot boundary of either table.
     let (om, nm) = (old.size(), new.size());
-    let (oe, ne) = (old.entries(), new.entries());
-    let (mut s, mut t, mut at, mut moved, mut moved_slots) = (0u32, 0u32, 0u64, 0u64, 0u32);
-    while at < HASH_SPACE {
-        let (o_end, n_end) = (slot_start(s + 1, om), slot_start(t + 1, nm));
-        let end = o_end.min(n_end);
-        let (from, to) = (
-            old_to[oe[s as usize] as usize],
-            new_to[ne[t as usize] as usize],
-        );
-        if from != to {
-            moved += end - at;
-            backends[from].lost += end - at;
-            backends[to].gained += end - at;
-            if om == nm {
-                moved_slots += 1;
-            }
-        }
-        at = end;
-        s += u32::from(o_end == end);
-        t += u32::from(n_end == end);
+    let mut walk = Moves {
+        old,
+        new,
+        old_to,
+        new_to,
+        s: 0,
+        t: 0,
+        at: 0,
+    };
+    let (mut moved, mut moved_slots) = (0u64, 0u32);
+    let mut lost = vec![0u64; old.backends().len()];
+    let mut gained = vec![0u64; new.backends().len()];
+    for m in walk.by_ref() {
+        moved += m.len();
+        lost[m.from as usize] += m.len();
+        gained[m.to as usize] += m.len();
+        moved_slots += 1;
+    }
+    for (i, l) in lost.into_iter().enumerate() {
+        backends[walk.old_to[i]].lost += l;
+    }
+    for (j, g) in gained.into_iter().enumerate() {
+        backends[walk.new_to[j]].gained += g;
     }
     Diff {
         old_size: om,
@@ -183,6 +287,51 @@ mod tests {
         assert_eq!(d.backends.iter().map(|b| b.gained).sum::<u64>(), d.moved);
         assert_eq!(d.backends.iter().map(|b| b.lost).sum::<u64>(), d.moved);
         assert!(b.lost <= d.moved);
+    }
+
+    /// Same size: the moves are exactly the slots whose backend name changes, one each.
+    #[test]
+    fn moves_list_the_slots_that_change() {
+        let old = table(251, &["a", "b", "c", "d"]);
+        let new = table(251, &["a", "c", "d", "e"]);
+        let listed: Vec<u32> = moves(&old, &new).map(|m| m.old_slot).collect();
+        fn name(t: &Table, s: u32) -> &str {
+            &t.backends()[t.entries()[s as usize] as usize].name
+        }
+        let changed: Vec<u32> = (0..251)
+            .filter(|&s| name(&old, s) != name(&new, s))
+            .collect();
+        assert!(!changed.is_empty());
+        assert_eq!(listed, changed);
+        for m in moves(&old, &new) {
+            assert_eq!(m.old_slot, m.new_slot);
+            assert_eq!(
+                (m.start, m.end),
+                (slot_start(m.old_slot, 251), slot_start(m.old_slot + 1, 251))
+            );
+            assert_eq!(
+                old.backends()[m.from as usize].name,
+                *name(&old, m.old_slot)
+            );
+            assert_eq!(new.backends()[m.to as usize].name, name(&new, m.new_slot));
+        }
+        assert_eq!(diff(&old, &new).moved_slots, Some(changed.len() as u32));
+    }
+
+    /// Different sizes: the stretches are ordered, disjoint, cover exactly the hashes whose
+    /// backend changes (checked on a sample), and add up to `moved`.
+    #[test]
+    fn moves_cover_the_moved_hashes_across_sizes() {
+        let (o, n) = (table(13, &["a", "b", "c"]), table(17, &["a", "b", "d"]));
+        let all: Vec<Move> = moves(&o, &n).collect();
+        assert!(all.windows(2).all(|w| w[0].end <= w[1].start));
+        assert!(all.iter().all(|m| !m.is_empty()));
+        assert_eq!(all.iter().map(Move::len).sum::<u64>(), diff(&o, &n).moved);
+        let name = |t: &Table, h: u32| t.backends()[t.lookup(h) as usize].name.clone();
+        for h in (0..HASH_SPACE).step_by(65_521) {
+            let inside = all.iter().any(|m| (m.start..m.end).contains(&h));
+            assert_eq!(inside, name(&o, h as u32) != name(&n, h as u32), "hash {h}");
+        }
     }
 
     #[test]

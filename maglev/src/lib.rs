@@ -9,6 +9,6 @@ mod prime;
 mod table;
 
 pub use backend::{Backend, ParseBackendError};
-pub use diff::{diff, BackendDiff, Diff};
+pub use diff::{diff, moves, BackendDiff, Diff, Move, Moves};
 pub use prime::is_prime;
 pub use table::{permutation, Balance, Fingerprint, MaglevError, Table, MAX_SIZE};

@@ -1,6 +1,6 @@
 //! Property tests of the table build: balance, weights, minimal disruption, validity, determinism.
 use maglev::fuzzing::check_table;
-use maglev::{diff, Backend, Table};
+use maglev::{diff, moves, Backend, Table};
 use proptest::prelude::*;
 
 /// Primes from tiny to the paper's smaller size.
@@ -99,7 +99,11 @@ proptest! {
         let newcomer = d.backends.iter().find(|b| b.old_weight.is_none()).unwrap();
         let elsewhere = d.moved_share() - newcomer.gained_share();
         prop_assert!(elsewhere <= 0.015, "N={n}: {elsewhere} moved between old backends");
-        prop_assert!(d.moved_share() <= newcomer.gained_share() + 0.015);
+        // The newcomer gets its equal share, and every one of its slots is a move to it.
+        let share = (size / (n as u32 + 1), size.div_ceil(n as u32 + 1));
+        prop_assert!(newcomer.new_entries == share.0 || newcomer.new_entries == share.1);
+        let to_it = moves(&old, &new).filter(|m| new.backends()[m.to as usize].name == "203.0.113.99").count();
+        prop_assert_eq!(to_it, newcomer.new_entries as usize);
     }
 
     /// The same table, whatever the input order.
@@ -123,6 +127,23 @@ proptest! {
         let table = Table::build(size, &backends).unwrap();
         check_table(&table, &backends);
     }
+}
+
+/// The limits: 10,000 backends in the largest paper size, equal and weighted.
+#[test]
+fn ten_thousand_backends_at_m_655373() {
+    let size = 655_373;
+    let equal = names(10_000, 7);
+    let table = Table::build(size, &equal).unwrap();
+    check_table(&table, &equal);
+    let weighted: Vec<Backend> = names(10_000, 8)
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| Backend::new(b.name, (i as u32 * 7919) % 1000))
+        .collect();
+    let table = Table::build(size, &weighted).unwrap();
+    check_table(&table, &weighted);
+    assert!(table.entries_per_backend().contains(&0));
 }
 
 /// `k` distinct indices below `n`, chosen by `seed`.

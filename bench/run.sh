@@ -72,7 +72,10 @@ ADHOC=${OUT:+1}
 if [ "$SMOKE" -eq 1 ]; then OUT=$W/smoke.jsonl
 elif [ -z "$ADHOC" ]; then mkdir -p bench/results; OUT=bench/results/throughput-$stamp.jsonl
 else OUT=$(realpath -m "$OUT"); mkdir -p "$(dirname "$OUT")"; fi
-: >"$OUT"
+# Rows go to a .partial file, renamed once every run has parsed: an interrupted bench leaves no
+# throughput-*.jsonl for plot.py (which takes the newest) to pick up half-written.
+ROWS=$OUT.partial
+: >"$ROWS"
 
 # sluice_config FILE FORWARDING FAMILY(4|6) SOCKET — one service, 100 backends (off-link via a
 # static gateway MAC, or on-link and resolved by ARP for l2-dsr). The flow table gets 2 slots
@@ -124,6 +127,15 @@ wait_file() { # wait_file SECONDS PID TEST-ARGS...: until `test ARGS` holds (or 
   done
 }
 
+# stop PID: SIGTERM, then SIGKILL if it has not ended within 10 s, so no hung process stalls the bench.
+stop() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
 # metrics ADDR: sluice's counters and rx-to-tx histogram as one JSON object (worker sums).
 metrics() {
   curl -sS --noproxy '*' --max-time 5 "http://$1/metrics" | awk '
@@ -145,7 +157,7 @@ run_one() {
   local gen_mode=ack rate=0 flows=$FLOWS fwd_kind forwarding=ipip rxq=2 extra=() prewarm=(--prewarm)
   local load=null
   [ "$sc" != "$name" ] && arg=${sc#*@}
-  rm -f "$sock" "$W/gen.json"
+  rm -f "$sock" "$W/gen.json" "$W/go"
   case $name in
     testpmd-io | latency-testpmd-io) fwd_kind=io ;;
     testpmd-macswap) fwd_kind=macswap ;;
@@ -168,7 +180,7 @@ run_one() {
       max=$("$PY" -c 'import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 m = [r["rx_pps"] for r in rows if r["round"] == int(sys.argv[2]) and r["run"] == "sluice-ipip"]
-print(m[-1] if m else "")' "$OUT" "$round")
+print(m[-1] if m else "")' "$ROWS" "$round")
       [ -n "$max" ] || { echo "bench: $sc needs sluice-ipip (FLOWS flows) earlier in the round" >&2; return 1; }
       rate=$((max * load / 100))
     fi
@@ -176,6 +188,8 @@ print(m[-1] if m else "")' "$OUT" "$round")
     flows=$arg
   fi
   [ "$fwd_kind" = sluice ] || { rxq=1 prewarm=(); }
+  # sluice runs: the generator waits for $W/go after its prewarm, while run.sh scrapes sluice.
+  if [ "$fwd_kind" = sluice ]; then extra+=(--wait-for "$W/go"); fi
   "$SLUICE_GEN" --no-huge --no-pci -m 1024 -l 0 --file-prefix "$PREFIX-gen" --log-level lib.eal:error \
     --vdev "net_memif0,role=server,socket=$sock,socket-abstract=no" -- \
     --port net_memif0 --rx-queues "$rxq" --vip "$vip" --mode "$gen_mode" --flows "$flows" --size "$SIZE" \
@@ -195,32 +209,34 @@ print(m[-1] if m else "")' "$OUT" "$round")
   fi
   fwd_pid=$!
   PIDS+=("$fwd_pid")
-  # sluice's counters are read when the generator starts measuring and again at the end, so
-  # the prewarm stays out of the histogram.
+  # sluice's counters are read once the generator is ready (prewarm done, not yet measuring) and
+  # again at the end, so neither the prewarm nor the scrape is in the measured phase.
   local addr= before='{}' deadline=$((SECONDS + 120 + SECONDS_PER_RUN))
   until [ -s "$W/gen.json" ]; do
     kill -0 "$gen_pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ] \
       || { echo "bench: $sc: no result from sluice-gen" >&2; cat "$W/gen.log" >&2; return 1; }
-    if [ "$fwd_kind" = sluice ] && [ "$before" = '{}' ] && grep -q '^sluice-gen: measuring' "$W/gen.log"; then
-      # Without prewarm the generator measures at once, maybe before sluice printed its address.
+    if [ "$fwd_kind" = sluice ] && [ "$before" = '{}' ] && grep -q '^sluice-gen: ready' "$W/gen.log"; then
+      # Without prewarm the generator is ready at once, maybe before sluice printed its address.
       addr=$(sed -n 's|^sluice: metrics on http://\([^/]*\)/metrics$|\1|p' "$W/fwd.log" | head -n 1)
-      [ -z "$addr" ] || before=$(metrics "$addr")
+      # A failed scrape is retried at the next poll.
+      [ -z "$addr" ] || before=$(metrics "$addr") || before='{}'
+      [ "$before" = '{}' ] || : >"$W/go"
     fi
-    sleep 0.05
+    # Poll fast only while waiting to scrape: every fork lands on the generator's core.
+    if [ "$fwd_kind" = sluice ] && [ "$before" = '{}' ]; then sleep 0.05; else sleep 0.5; fi
   done
   local after='{}'
   if [ "$fwd_kind" = sluice ]; then
     [ -n "$addr" ] || addr=$(sed -n 's|^sluice: metrics on http://\([^/]*\)/metrics$|\1|p' "$W/fwd.log" | head -n 1)
     sleep 0.5
     [ -n "$addr" ] || { echo "bench: $sc: sluice printed no metrics address" >&2; cat "$W/fwd.log" >&2; return 1; }
-    after=$(metrics "$addr")
+    after=$(metrics "$addr") || { echo "bench: $sc: could not read sluice's metrics" >&2; return 1; }
   fi
   # The forwarder (memif client) goes first, then the generator (see tests/e2e/11-*.sh).
-  kill -TERM "$fwd_pid" 2>/dev/null || true
-  wait "$fwd_pid" 2>/dev/null || true
-  kill -TERM "$gen_pid" 2>/dev/null || true
-  wait "$gen_pid" 2>/dev/null || true
-  "$PY" - "$W/gen.json" "$round" "$sc" "$before" "$after" "$stamp" "$load" "$W/fwd.log" >>"$OUT" <<'EOF'
+  stop "$fwd_pid"
+  stop "$gen_pid"
+  PIDS=()
+  "$PY" - "$W/gen.json" "$round" "$sc" "$before" "$after" "$stamp" "$load" "$W/fwd.log" >>"$ROWS" <<'EOF'
 import json, sys
 g = json.load(open(sys.argv[1]))
 sc = sys.argv[3]
@@ -258,7 +274,7 @@ else:
         row["busy_ns_per_packet"] = round(float(m.group(1)) * 1e3 / float(m.group(2)), 1)
 print(json.dumps(row, sort_keys=True))
 EOF
-  tail -n 1 "$OUT" | "$PY" -c 'import json,sys; r=json.load(sys.stdin)
+  tail -n 1 "$ROWS" | "$PY" -c 'import json,sys; r=json.load(sys.stdin)
 print("bench: round %d %-24s rx %9d pps  tx %9d pps  lost %8d  latency p50 %s ns p99 %s ns  busy %s ns/packet" % (r["round"], r["run"],
   r["rx_pps"], r["tx_pps"], r["lost"], r["latency_ns"]["p50"], r["latency_ns"]["p99"], r.get("busy_ns_per_packet", "-")))' >&2
 }
@@ -268,7 +284,7 @@ for round in $(seq 1 "$REPEATS"); do
 done
 
 # Every run must have parsed and carried traffic.
-"$PY" - "$OUT" <<'EOF'
+"$PY" - "$ROWS" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 bad = [r["scenario"] for r in rows if r["received"] <= 0 or r["rx_pps"] <= 0]
@@ -281,6 +297,7 @@ if nohist:
     sys.exit("bench: no sluice_packet_latency_seconds samples in %s" % nohist)
 print("bench: %d runs, results parse, every run forwarded traffic" % len(rows), file=sys.stderr)
 EOF
+mv "$ROWS" "$OUT"
 [ "$SMOKE" -eq 1 ] && { echo "bench: smoke OK"; exit 0; }
 
 if [ -n "$ADHOC" ]; then

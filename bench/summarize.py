@@ -15,8 +15,10 @@ DESCRIPTIONS = {
     "testpmd-io": "dpdk-testpmd `io`: receive and send back unchanged",
     "testpmd-macswap": "dpdk-testpmd `macswap`: swap the MACs, send back",
     "sluice-ipip": "sluice, TCP ACK, IPv4, IPIP, 100 backends, flows prewarmed (all hits)",
-    "sluice-syn": "sluice, TCP SYN, a new 5-tuple per packet (all misses: Maglev + insert)",
-    "sluice-ipip6": "sluice, TCP ACK, IPv6, IPv6-in-IPv6, 100 backends, flows prewarmed",
+    "sluice-syn": "sluice, TCP SYN, a new 5-tuple per packet (all misses: Maglev + insert, and once "
+                  "the table is full an eviction per insert)",
+    "sluice-ipip6": "sluice, TCP ACK, IPv6, IPv6-in-IPv6, 100 backends, flows prewarmed, 84-byte frames "
+                    "(the smallest IPv6 TCP frame with the generator's stamp)",
     "sluice-gue": "sluice, TCP ACK, IPv4, GUE (UDP 6080), 100 backends, flows prewarmed",
     "sluice-l2dsr": "sluice, TCP ACK, IPv4, l2-dsr (MAC rewrite, ARP-resolved backends)",
     "latency-testpmd-io": "testpmd `io` at a fixed light rate",
@@ -38,7 +40,7 @@ def fmt_us(v):
     return "-" if v is None else "%.1f" % (v / 1e3)
 
 
-def machine():
+def machine(load=None):
     model = "unknown CPU"
     try:
         for line in open("/proc/cpuinfo"):
@@ -51,8 +53,19 @@ def machine():
         dpdk = subprocess.run(["pkg-config", "--modversion", "libdpdk"], capture_output=True, text=True).stdout.strip()
     except OSError:
         dpdk = "?"
-    load = open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else ["?"] * 3
+    if load is None:
+        load = open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else ["?"] * 3
     return "%d vCPUs (%s), DPDK %s; load average at the end: %s" % (os.cpu_count() or 0, model, dpdk, " ".join(load))
+
+
+def frame_sizes(rows):
+    """The frame sizes of the run, e.g. "64-byte" or "64-byte (84 for sluice-ipip6)"."""
+    sizes = {}
+    for r in rows:
+        sizes.setdefault(r["frame_size"], set()).add(r["scenario"])
+    common = max(sizes, key=lambda k: len(sizes[k]))
+    rest = ["%d for %s" % (k, ", ".join(sorted(v))) for k, v in sorted(sizes.items()) if k != common]
+    return "%d-byte" % common + (" (%s)" % "; ".join(rest) if rest else "")
 
 
 def run_of(r):
@@ -77,6 +90,25 @@ def fmt_bound(seconds):
     if seconds == float("inf"):
         return "> %.0f us" % 1e3
     return "<= %g us" % round(seconds * 1e6, 3)
+
+
+def in_sluice(rs, q):
+    """The in-sluice percentile q per round (the bucket bound of each round's own histogram): the
+    median round's and the worst round's. Pooling the rounds would let one disturbed round set it."""
+    bounds = []
+    for r in rs:
+        hist = r.get("sluice", {}).get("latency_hist", [])
+        b = hist_quantile(sorted(hist, key=lambda kv: float(kv[0])), q)
+        if b is not None:
+            bounds.append(b)
+    if not bounds:
+        return None, None
+    return statistics.median_high(bounds), max(bounds)
+
+
+def fmt_in_sluice(rs, q):
+    med, worst = in_sluice(rs, q)
+    return fmt_bound(med) if med == worst else "%s (worst %s)" % (fmt_bound(med), fmt_bound(worst))
 
 
 def per_round_ratios(by, run, ref, rounds, key="rx_pps"):
@@ -132,11 +164,7 @@ def targets(by, rows, rounds, callgrind):
                            verdict(med >= 0.8, "%.0f%% short of 0.80" % ((0.8 - med) / 0.8 * 100))))
     sl = [r for r in rows if r.get("load_pct") == 50 and r["scenario"] == "latency-sluice"]
     if sl:
-        hist = {}
-        for r in sl:
-            for le, n in r.get("sluice", {}).get("latency_hist", []):
-                hist[le] = hist.get(le, 0) + n
-        bound = hist_quantile(sorted(hist.items(), key=lambda kv: float(kv[0])), 0.999)
+        bound, worst = in_sluice(sl, 0.999)
         tp = [r for r in rows if r.get("load_pct") == 50 and r["scenario"] == "latency-testpmd-io"]
         diffs = []
         for rd in rounds:
@@ -147,9 +175,10 @@ def targets(by, rows, rounds, callgrind):
         added = statistics.median(diffs) if diffs else None
         ok = bound is not None and bound <= 5e-6
         out.append("- p99.9 added latency under 5 us at 50%% load: inside sluice (rx burst to tx burst) "
-                   "p99.9 %s; one-way added over testpmd `io` (median over rounds) %s us, which also "
-                   "holds the generator's and memif's queueing: %s." % (
-                       fmt_bound(bound), fmt_us(added),
+                   "p99.9 %s in the median round (worst round %s); one-way added over testpmd `io` "
+                   "(median over rounds) %s us, which also holds the generator's and memif's queueing: "
+                   "%s." % (
+                       fmt_bound(bound), fmt_bound(worst), fmt_us(added),
                        verdict(ok, "in-sluice p99.9 %s" % fmt_bound(bound))))
     # Time per packet, miss over hit: by rate, the hit's rate over the miss's.
     ratios = per_round_ratios(by, "sluice-ipip", "sluice-syn", rounds)
@@ -180,24 +209,24 @@ def targets(by, rows, rounds, callgrind):
     return out
 
 
-def section(rows, source, command, callgrind=""):
+def section(rows, source, command, callgrind="", load=None):
     by = {}
     for r in rows:
         by.setdefault(run_of(r), []).append(r)
     rounds = sorted({r["round"] for r in rows})
     first = rows[0]
     out = [HEADER, ""]
-    out.append("Machine: %s. Generated by `bench/summarize.py` from `%s` (%s)." % (machine(), source, first["time"]))
+    out.append("Machine: %s. Generated by `bench/summarize.py` from `%s` (%s)." % (machine(load), source, first["time"]))
     out.append("")
     out.append("Command: `%s`. Topology: `sluice-gen` (our DPDK generator, `bench/src/`, memif server, lcore 0) "
                "-> `net_memif` -> forwarder (memif client; main lcore 0, one forwarding lcore 1) -> back "
                "to `sluice-gen`, which counts what returns and reads the TSC it stamped into each packet "
                "(one-way latency, same machine TSC). Each forwarder runs in its own process, started "
                "fresh for each run; the scenarios of a round run back to back (interleaved A/B/A/B), "
-               "%d rounds, %.0f s per run, %d-byte frames. sluice's flow table has 2 slots per flow "
+               "%d rounds, %.0f s per run, %s frames. sluice's flow table has 2 slots per flow "
                "(`flows.capacity`), and the generator sends every flow once before measuring "
-               "(prewarm), so the measured packets are hits." % (
-                   command, len(rounds), first["duration_s"], first["frame_size"]))
+               "(prewarm), so the measured packets are hits (except `sluice-syn`'s)." % (
+                   command, len(rounds), first["duration_s"], frame_sizes(rows)))
     out.append("")
     out.append("This is a *shared 2-vCPU virtual machine*: the generator and the forwarder's control "
                "thread share one core, the forwarding lcore has the other. Absolute rates are the "
@@ -221,7 +250,8 @@ def section(rows, source, command, callgrind=""):
     out.append("")
     out.append("Ratios to testpmd: computed per round (min / median / max over rounds), and best run over "
                "best run (other jobs only ever slow a run down, so the fastest run of each is the least "
-               "disturbed one). A sweep run (`@flows`) is compared with testpmd at the same flow count:")
+               "disturbed one). A sweep run (`@flows`) is compared with testpmd macswap at the same flow count "
+               "and with testpmd io at the default flow count (io ignores the flows):")
     out.append("")
     out.append("| run | / testpmd io, per round | / testpmd macswap, per round | best / best io | best / best macswap |")
     out.append("|---|---|---|---|---|")
@@ -300,13 +330,17 @@ def section(rows, source, command, callgrind=""):
                    "`sluice-ipip` rate (%d flows, prewarmed). *One-way* is generator -> forwarder -> "
                    "generator from the TSC stamps (median over rounds of each round's percentile); "
                    "*added* is sluice's minus testpmd's in the same round (median over rounds); "
-                   "*in sluice* is `sluice_packet_latency_seconds` (rx burst to tx burst) over the "
-                   "measured phase of all rounds, given as the histogram bucket that holds the "
-                   "percentile. Microseconds." % first.get("flows", 0))
+                   "*in sluice* is `sluice_packet_latency_seconds` (rx burst to tx burst) over each "
+                   "round's measured phase, given as the histogram bucket that holds the percentile, "
+                   "in the median round (and the worst round where it differs). *Sent* is what the "
+                   "generator achieved against the rate asked (median over rounds; in brackets, the rounds "
+                   "where it sent under 95%% of it: it could not keep the pace, and that round ran "
+                   "flat out). Microseconds." % first.get("flows", 0))
         out.append("")
-        out.append("| load | rate (Mpps) | one-way sluice p50 / p99 / p99.9 | one-way testpmd io p50 / p99 / p99.9 "
-                   "| added p50 / p99 / p99.9 | in sluice p50 | p99 | p99.9 | sluice's mean burst |")
-        out.append("|---|---|---|---|---|---|---|---|---|")
+        out.append("| load | rate asked (Mpps) | sent: sluice / testpmd io | one-way sluice p50 / p99 / p99.9 "
+                   "| one-way testpmd io p50 / p99 / p99.9 | added p50 / p99 / p99.9 | in sluice p50 | p99 "
+                   "| p99.9 | sluice's mean burst |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|")
         for p in loads:
             sl = [r for r in rows if r.get("load_pct") == p and r["scenario"] == "latency-sluice"]
             tp = [r for r in rows if r.get("load_pct") == p and r["scenario"] == "latency-testpmd-io"]
@@ -327,17 +361,18 @@ def section(rows, source, command, callgrind=""):
                     if a and b:
                         diffs.append(a[0] - b[0])
                 added.append("%.1f" % (statistics.median(diffs) / 1e3) if diffs else "-")
-            hist = {}
-            for r in sl:
-                for le, n in r.get("sluice", {}).get("latency_hist", []):
-                    hist[le] = hist.get(le, 0) + n
-            buckets = sorted(hist.items(), key=lambda kv: float(kv[0]))
             rate = statistics.median([r["rate_asked_pps"] for r in sl + tp]) if sl + tp else 0
             bursts = [r["mean_burst"] for r in sl if r.get("mean_burst")]
-            out.append("| %d%% | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                p, fmt_pps(rate), pct(sl), pct(tp), " / ".join(added),
-                fmt_bound(hist_quantile(buckets, 0.5)), fmt_bound(hist_quantile(buckets, 0.99)),
-                fmt_bound(hist_quantile(buckets, 0.999)),
+
+            def sent(rs):
+                if not rs:
+                    return "-"
+                short = sum(1 for r in rs if r["tx_pps"] < 0.95 * r["rate_asked_pps"])
+                return fmt_pps(statistics.median([r["tx_pps"] for r in rs])) + (" [%d]" % short if short else "")
+
+            out.append("| %d%% | %s | %s / %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                p, fmt_pps(rate), sent(sl), sent(tp), pct(sl), pct(tp), " / ".join(added),
+                fmt_in_sluice(sl, 0.5), fmt_in_sluice(sl, 0.99), fmt_in_sluice(sl, 0.999),
                 "%.1f" % statistics.median(bursts) if bursts else "-"))
 
     lat = {run: rs for run, rs in by.items() if rs[0]["scenario"].startswith("latency-")
@@ -384,10 +419,13 @@ def main():
     ap.add_argument("jsonl")
     ap.add_argument("results_md")
     ap.add_argument("--command", default="make bench")
+    ap.add_argument("--load", help="the load average to print (when summarising an older file); "
+                    "default: /proc/loadavg now, i.e. at the end of the run that just wrote the file")
     a = ap.parse_args()
     rows = [json.loads(l) for l in open(a.jsonl) if l.strip()]
     new = section(rows, os.path.relpath(a.jsonl, os.path.dirname(os.path.abspath(a.results_md)) + "/.."), a.command,
-                  os.path.join(os.path.dirname(os.path.abspath(a.jsonl)), "callgrind.json"))
+                  os.path.join(os.path.dirname(os.path.abspath(a.jsonl)), "callgrind.json"),
+                  a.load.split() if a.load else None)
     text = open(a.results_md).read() if os.path.exists(a.results_md) else "# sluice benchmark results\n"
     start = text.find(HEADER)
     if start < 0:

@@ -73,6 +73,11 @@ struct Options {
     prewarm: bool,
     #[arg(long, default_value_t = 500_000)]
     prewarm_rate: u64,
+    /// Before measuring (after the prewarm), print "sluice-gen: ready" and keep receiving until
+    /// FILE exists (at most 60 s): run.sh reads the forwarder's counters in between, so that
+    /// scrape does not run during the measured phase.
+    #[arg(long)]
+    wait_for: Option<std::path::PathBuf>,
     /// After sending, keep receiving this long (or until everything came back).
     #[arg(long, default_value_t = 500)]
     drain_ms: u64,
@@ -431,7 +436,17 @@ fn run(eal_args: &[String], o: &Options) -> Result<(), String> {
     } else {
         u64::from(o.flows)
     };
-    // run.sh reads the forwarder's own counters at this line, so prewarm stays out of them.
+    if let Some(file) = &o.wait_for {
+        eprintln!("sluice-gen: ready");
+        let since = Instant::now();
+        while !file.exists() {
+            if since.elapsed() > Duration::from_secs(60) {
+                return Err(format!("{} did not appear within 60 s", file.display()));
+            }
+            g.drain(Duration::from_millis(20), |_| false);
+        }
+    }
+    // The measured phase: everything stamped from here on counts.
     eprintln!("sluice-gen: measuring");
     g.measure_start = rdtsc();
     let sent_before = g.sent;

@@ -283,12 +283,14 @@ impl Gen<'_> {
         n
     }
 
-    /// Sends `flows` flow numbers from `next` at `rate` pps (0 = max) until `until` says stop.
+    /// Sends `flows` flow numbers from `next` at `rate` pps (0 = max) until `until` says stop,
+    /// and never more than `most` packets in all (a last burst is cut short, not overshot).
     fn stream(
         &mut self,
         next: &mut u64,
         flows: u64,
         rate: u64,
+        most: u64,
         mut until: impl FnMut(u64, u64) -> bool,
     ) -> Result<(), String> {
         let start = rdtsc();
@@ -296,7 +298,7 @@ impl Gen<'_> {
         loop {
             let now = rdtsc();
             let done = *next - first;
-            if signals::stop_requested() || until(now - start, done) {
+            if signals::stop_requested() || done >= most || until(now - start, done) {
                 return Ok(());
             }
             let room = if rate == 0 {
@@ -304,7 +306,8 @@ impl Gen<'_> {
             } else {
                 let due = u128::from(now - start) * u128::from(rate) / u128::from(self.hz);
                 (due as u64).saturating_sub(done).min(BURST as u64)
-            };
+            }
+            .min(most - done);
             if room > 0 {
                 self.send(next, room as usize, flows)?;
             }
@@ -425,7 +428,7 @@ fn run(eal_args: &[String], o: &Options) -> Result<(), String> {
     let mut prewarm_sent = 0;
     if o.prewarm {
         let flows = u64::from(o.flows);
-        g.stream(&mut next, flows, o.prewarm_rate, |_, done| done >= flows)?;
+        g.stream(&mut next, flows, o.prewarm_rate, flows, |_, _| false)?;
         prewarm_sent = g.sent;
         g.drain(Duration::from_millis(o.drain_ms), |s| {
             s.prewarm_received >= prewarm_sent
@@ -452,8 +455,9 @@ fn run(eal_args: &[String], o: &Options) -> Result<(), String> {
     let sent_before = g.sent;
     let started = Instant::now();
     let limit_tsc = o.seconds.map(|s| (s * hz as f64) as u64);
-    g.stream(&mut next, flows, o.rate, |elapsed, done| {
-        limit_tsc.is_some_and(|l| elapsed >= l) || o.count.is_some_and(|c| done >= c)
+    let most = o.count.unwrap_or(u64::MAX);
+    g.stream(&mut next, flows, o.rate, most, |elapsed, _| {
+        limit_tsc.is_some_and(|l| elapsed >= l)
     })?;
     let duration = started.elapsed().as_secs_f64();
     let sent = g.sent - sent_before;

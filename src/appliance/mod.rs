@@ -9,7 +9,7 @@ mod status;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -74,7 +74,6 @@ pub struct Appliance {
     ids: Ids,
     publisher: Publisher<Snapshot>,
     workers: Option<Workers>,
-    worker_stop: Arc<AtomicBool>,
     to_control: Arc<ArrayQueue<ControlFrame>>,
     /// Control's frames for ports without a control tx queue, sent by worker 0.
     via_worker: Arc<ArrayQueue<(u16, Mbuf)>>,
@@ -86,6 +85,18 @@ pub struct Appliance {
     shared: Arc<Shared>,
     /// Health as last reported, by (service, backend); absent = up.
     down: std::collections::HashSet<(String, IpAddr)>,
+    /// The (service, backend) pairs the config health-checks: the only ones that can be down.
+    checked: std::collections::HashSet<(String, IpAddr)>,
+}
+
+impl Drop for Appliance {
+    /// A start that fails after the launch drops a half-built appliance: its workers must stop
+    /// before the ports and EAL they poll go (fields drop in declaration order, EAL first).
+    fn drop(&mut self) {
+        if let Some(w) = self.workers.take() {
+            w.join();
+        }
+    }
 }
 
 impl Appliance {
@@ -177,7 +188,6 @@ impl Appliance {
         let to_control = Arc::new(ArrayQueue::new(CONTROL_QUEUE));
         let via_worker = Arc::new(ArrayQueue::new(CONTROL_QUEUE));
         let needs_via_worker = ifaces.iter().any(|i| i.control_tx.is_none());
-        let worker_stop = Arc::new(AtomicBool::new(false));
         let tsc_hz = dataplane::worker::tsc_hz();
 
         // Every worker: rx queue q of its interface, tx queue `w` of every port.
@@ -218,8 +228,10 @@ impl Appliance {
         let parts = Arc::new(parts);
         let queue = Arc::clone(&to_control);
         let from_control = needs_via_worker.then(|| Arc::clone(&via_worker));
-        let stop = Arc::clone(&worker_stop);
         let workers = runtime::launch(&eal, pairs, move |ctx| {
+            // The runtime's flag: set by shutdown, and by `Workers`' drop when start fails
+            // after the launch, so a failed start never leaves workers spinning.
+            let stop = ctx.stop_flag();
             let runtime::WorkerContext {
                 index,
                 rx,
@@ -250,12 +262,12 @@ impl Appliance {
                 counters,
                 tsc_hz,
             };
-            let stop = Arc::clone(&stop);
             worker.run(move || stop.load(Ordering::Relaxed));
         })?;
         shared.set_worker_counters(Arc::clone(workers.counters()));
 
         let (health_tx, health_rx) = mpsc::channel();
+        let checked = health_keys(&config);
         let mut app = Appliance {
             config_path,
             config,
@@ -265,7 +277,6 @@ impl Appliance {
             ids,
             publisher,
             workers: Some(workers),
-            worker_stop,
             to_control,
             via_worker,
             neighbours,
@@ -275,6 +286,7 @@ impl Appliance {
             http: None,
             shared,
             down: Default::default(),
+            checked,
         };
         app.start_health()?;
         app.start_http()?;
@@ -361,6 +373,10 @@ impl Appliance {
             }
             while let Ok(change) = self.health_rx.try_recv() {
                 let key = (change.target.service.clone(), change.target.backend);
+                // A late event for a target the last reload removed must not mark it down.
+                if !change.up && !self.checked.contains(&key) {
+                    continue;
+                }
                 let was_down = self.down.contains(&key);
                 if change.up {
                     self.down.remove(&key);
@@ -445,11 +461,18 @@ impl Appliance {
         reload::restart_only_changes(&self.config, &new)?;
         let old = std::mem::replace(&mut self.config, new);
         self.neighbours.set_wanted(next_hops(&self.config));
+        // Only health-checked backends can be down: one whose check (or whole entry) the new
+        // config removed is up, and if it comes back it starts up, as the checker starts it.
+        let checked = health_keys(&self.config);
+        let old_down = self.down.clone();
+        self.down.retain(|k| checked.contains(k));
         if let Err(e) = self.republish() {
             self.config = old;
+            self.down = old_down;
             self.neighbours.set_wanted(next_hops(&self.config));
             return Err(e.to_string());
         }
+        self.checked = checked;
         self.shared.set_config(&self.config, &self.ids);
         self.start_health().map_err(|e| e.to_string())?;
         Ok(())
@@ -509,7 +532,6 @@ impl Appliance {
 
     /// Stops workers, frees every mbuf, stops and closes the ports. Returns how many workers failed.
     pub fn shutdown(mut self) -> usize {
-        self.worker_stop.store(true, Ordering::Relaxed);
         let failed = self.workers.take().map(Workers::join).unwrap_or(0);
         if let Some(h) = self.health.take() {
             h.stop();
@@ -547,6 +569,14 @@ struct WorkerParts {
     reader: rcu::Reader<Snapshot>,
     stats: Arc<WorkerStats>,
     pipeline: Pipeline,
+}
+
+/// The (service, backend) pairs `cfg` health-checks.
+fn health_keys(cfg: &Config) -> std::collections::HashSet<(String, IpAddr)> {
+    forwarding::health_targets(cfg)
+        .into_iter()
+        .map(|t| (t.service, t.backend))
+        .collect()
 }
 
 /// Every next hop some backend needs resolved (static `gateway_mac`s excluded).

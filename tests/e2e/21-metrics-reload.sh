@@ -10,7 +10,8 @@
 #     YAML syntax error and a non-prime table_size are refused with file:line:column in the
 #     log and nothing changed; a restart-only change is refused and says so; a storm of 100
 #     SIGHUPs coalesces (1..100 reloads) and sluice stays healthy; POST /-/reload applies;
-#     counters and health state survive reloads; SIGTERM exits 0.
+#     counters and health state survive reloads; a reload that removes a health check brings
+#     its down backend back up; SIGTERM exits 0.
 # Environment: SLUICE (default: build target/release).
 set -euo pipefail
 E2E_NAME=metrics-reload
@@ -268,6 +269,22 @@ expect "after the reloads: sluice_rx_packets_total" "$(metric sluice_rx_packets_
 hc_settled && e2e_pass "after the reloads: 127.0.0.2 still down, 127.0.0.3 up" || e2e_fail "after the reloads: hc health changed"
 expect "after the reloads: sluice_table_info{service=hc}" \
   "$(metric sluice_table_info service=hc fingerprint="$(fingerprint 127.0.0.3)")" 1
+
+# A reload that removes the hc service's health check: its backends are always up again, the
+# one that was down included (it used to stay down until a restart).
+config unchecked >/dev/null
+s0=$(reloads success)
+kill -HUP "$SLUICE_PID"
+oku() { [ "$(reloads success)" = $((s0 + 1)) ]; }
+wait_for 10 oku || e2e_fail "health check removed: the reload was not applied"
+hc_all_up() {
+  [ "$(metric sluice_backend_up service=hc backend=127.0.0.2)" = 1 ] &&
+    [ "$(metric sluice_backend_up service=hc backend=127.0.0.3)" = 1 ]
+}
+wait_for 5 hc_all_up && e2e_pass "health check removed: sluice_backend_up{hc,127.0.0.2} and {hc,127.0.0.3} = 1" \
+  || e2e_fail "health check removed: backend_up 127.0.0.2=$(metric sluice_backend_up service=hc backend=127.0.0.2), want 1"
+expect "health check removed: sluice_table_info{service=hc}" \
+  "$(metric sluice_table_info service=hc fingerprint="$(fingerprint 127.0.0.2 127.0.0.3)")" 1
 
 e2e_stop 20
 [ "$SLUICE_RC" -eq 0 ] && e2e_pass "SIGTERM: exit 0" || e2e_fail "sluice exited with $SLUICE_RC after SIGTERM (want 0)"

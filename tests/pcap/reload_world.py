@@ -99,6 +99,9 @@ VARIANTS = {
     # Valid: "storm" plus a third dns backend, applied with POST /-/reload.
     "post": ("      - address: 203.0.113.22\n",
              "      - address: 203.0.113.22\n      - address: 203.0.113.23\n"),
+    # Valid: "post" without the hc service's health_check block (its backends are always up).
+    "unchecked": ("    health_check:\n      kind: http\n      port: {probe_port}\n      path: /\n"
+                  "      interval: 500ms\n      timeout: 400ms\n      rise: 1\n      fall: 3\n", ""),
 }
 
 
@@ -108,19 +111,20 @@ def config(variant, eal, probe_port):
         web_vip=WEB[0], web_port=WEB[1], web0=WEB[2][0], web1=WEB[2][1],
         dns_vip=DNS[0], dns_port=DNS[1], dns0=DNS[2][0], dns1=DNS[2][1],
         hc_vip=HC[0], hc_port=HC[1], hc0=HC[2][0], hc1=HC[2][1], probe_port=probe_port)
-    chain = {"storm": ["storm"], "post": ["storm", "post"]}.get(variant, [variant])
+    chain = {"storm": ["storm"], "post": ["storm", "post"],
+             "unchecked": ["storm", "post", "unchecked"]}.get(variant, [variant])
     line = None
     for v in chain:
         edit = VARIANTS[v]
         if edit is None:
             continue
-        old, new = edit
+        old, new = (x.format(probe_port=probe_port) for x in edit)
         assert text.count(old) == 1, (v, old)
         at = text.index(old)
         text = text.replace(old, new)
         # The line the edit changes first.
-        first = next(i for i, (x, y) in enumerate(zip(old.split("\n"), new.split("\n")))
-                     if x != y)
+        first = next((i for i, (x, y) in enumerate(zip(old.split("\n"), new.split("\n")))
+                      if x != y), 0)
         line = text[:at].count("\n") + 1 + first
     return text, line
 

@@ -33,6 +33,11 @@ impl WorkerContext {
     pub fn should_stop(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
+
+    /// The stop flag itself, for a worker loop that polls it after taking the context apart.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
 }
 
 /// Receive, `process`, transmit until stopped. `process` edits the burst in place (dropping

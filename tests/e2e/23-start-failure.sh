@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# A start that fails after the workers launched (the metrics address is taken) ends at once:
+# `sluice run` exits non-zero within seconds, names the address, and leaves no worker spinning.
+# Environment: SLUICE (default: build target/release).
+set -euo pipefail
+E2E_NAME=start-failure
+source "$(dirname "$0")/lib/sluice.sh"
+W=$E2E_WORK
+e2e_binary
+
+# Something else holds the metrics port (bound and listening) for the whole test.
+"$PY" -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+open(sys.argv[1], "w").write(str(s.getsockname()[1])); sys.stdout.flush()
+time.sleep(120)' "$W/port" &
+E2E_PIDS+=("$!")
+for _ in $(seq 50); do [ -s "$W/port" ] && break; sleep 0.1; done
+PORT=$(cat "$W/port")
+[ -n "$PORT" ] || e2e_die "the port holder did not start"
+
+# An rx_pcap with no packets: the port exists and stays quiet.
+"$PY" -c 'import struct, sys
+open(sys.argv[1], "wb").write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))' "$W/empty.pcap"
+cat >"$W/sluice.yaml" <<EOF
+dpdk:
+  args: ["--no-huge", "--no-pci", "-m", "256", "-l", "0-1", "--main-lcore", "0",
+         "--file-prefix", "$E2E_PREFIX", "--log-level", "lib.eal:error",
+         "--vdev=net_pcap0,rx_pcap=$W/empty.pcap,tx_pcap=$W/out.pcap"]
+  mbufs: 4095
+interfaces:
+  - name: uplink
+    device: net_pcap0
+    address: 192.0.2.10/24
+    gateway: 192.0.2.1
+    gateway_mac: "02:00:00:00:00:01"
+services:
+  - name: web
+    vip: 198.51.100.10
+    port: 80
+    protocol: tcp
+    forwarding: ipip
+    table_size: 251
+    backends:
+      - address: 203.0.113.11
+metrics:
+  listen: 127.0.0.1:$PORT
+EOF
+
+"$SLUICE" check -c "$W/sluice.yaml" >"$W/check.log" 2>&1 || e2e_die "sluice check refused the config"
+rc=0
+# A hung sluice ignores SIGTERM (it only sets the stop flag): KILL it 5 s later.
+timeout -k 5 60 "$SLUICE" run -c "$W/sluice.yaml" >"$W/run.log" 2>&1 || rc=$?
+if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+  e2e_fail "sluice run still running after 60 s with its metrics port taken"
+elif [ "$rc" -eq 0 ]; then
+  e2e_fail "sluice run exited 0 with its metrics port taken"
+else
+  e2e_pass "sluice run exits $rc when its metrics port is taken"
+fi
+if grep -q "127.0.0.1:$PORT" "$W/run.log"; then
+  e2e_pass "the error names the address: $(grep -m1 "127.0.0.1:$PORT" "$W/run.log")"
+else
+  e2e_fail "the error does not name 127.0.0.1:$PORT"
+  cat "$W/run.log" >&2
+fi
+exit "$E2E_FAILED"

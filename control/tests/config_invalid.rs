@@ -132,6 +132,13 @@ fn cases() -> Vec<Case> {
             "services[1].port",
             (15, 11),
         ),
+        case(
+            "IPv4-mapped VIP",
+            edit(&[("vip: 198.51.100.10", "vip: \"::ffff:198.51.100.10\"")]),
+            "expected 198.51.100.10 written as IPv4, not IPv4-mapped IPv6, got ::ffff:198.51.100.10",
+            "services[0].vip",
+            (8, 10),
+        ),
         case("duplicate service name", second_service("web", 80), "duplicate service name \"web\", first defined at services[0]", "services[1].name", (13, 11)),
         case(
             "IPv6 backend behind an IPv4 VIP",
@@ -194,6 +201,13 @@ fn cases() -> Vec<Case> {
             "http path without a slash",
             append("    health_check:\n      kind: http\n      path: healthz\n"),
             "expected an HTTP path starting with '/'",
+            "services[0].health_check.path",
+            (15, 13),
+        ),
+        case(
+            "http path with a non-ASCII character",
+            append("    health_check:\n      kind: http\n      path: /sant\u{e9}\n"),
+            "expected an HTTP path starting with '/', of visible ASCII",
             "services[0].health_check.path",
             (15, 13),
         ),

@@ -332,6 +332,17 @@ fn unicast(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<IpAddr> {
         ctx.invalid(path, "a unicast address", ip.to_string());
         return None;
     }
+    // The dataplane keys IPv4 by its mapped form: one address, two spellings, is ambiguous.
+    if let IpAddr::V6(v6) = ip {
+        if let Some(v4) = v6.to_ipv4_mapped() {
+            ctx.invalid(
+                path,
+                format!("{v4} written as IPv4, not IPv4-mapped IPv6"),
+                ip.to_string(),
+            );
+            return None;
+        }
+    }
     Some(ip)
 }
 
@@ -902,10 +913,11 @@ fn health_check(
     });
     let path_key = f.child("path");
     let http_path = or_default(f.get("path"), DEFAULT_HEALTH_PATH.to_owned(), |v| {
-        let expected = "an HTTP path starting with '/', without spaces";
+        // What the prober sends as is: visible ASCII only (percent-encode anything else).
+        let expected =
+            "an HTTP path starting with '/', of visible ASCII (no spaces; percent-encode the rest)";
         parsed(ctx, v, &path_key, expected, |s| {
-            (s.starts_with('/') && !s.chars().any(|c| c.is_whitespace() || c.is_control()))
-                .then(|| s.to_owned())
+            (s.starts_with('/') && s.bytes().all(|b| b.is_ascii_graphic())).then(|| s.to_owned())
         })
     });
     Some(HealthCheck {

@@ -7,7 +7,7 @@ use maglev::flow::{five_tuple, slot, source_ip, v4_mapped};
 use crate::counters::{Counters, DropReason};
 use crate::flow::{FlowConfig, FlowKey, FlowTable, Probe};
 use crate::frame::Frame;
-use crate::parse::{self, Arp, Embedded, Ip, Parsed, L4};
+use crate::parse::{self, Arp, Embedded, Frag, Ip, Parsed, L4};
 use crate::ratelimit::TokenBucket;
 use crate::reply;
 use crate::rewrite::{self, overhead};
@@ -624,8 +624,10 @@ impl Pipeline {
         let Some(iface) = snap.interface(in_port) else {
             return Err(DropReason::UnknownPort);
         };
-        // Never answer an ICMP error with an ICMP error (RFC 1122 3.2.2, RFC 4443 2.4).
-        if matches!(ip.l4, L4::IcmpError(_)) || !self.ptb.admit(now) {
+        // Never answer an ICMP error with an ICMP error (RFC 1122 3.2.2, RFC 4443 2.4), nor an
+        // IPv4 fragment other than the first (RFC 1122 3.2.2); checked before taking a token.
+        let later_v4 = !ip.v6 && matches!(ip.frag, Some(Frag::Later));
+        if matches!(ip.l4, L4::IcmpError(_)) || later_v4 || !self.ptb.admit(now) {
             self.counters.ptb_suppressed += 1;
             return Err(DropReason::MtuExceeded);
         }

@@ -901,6 +901,13 @@ fn fragment_and_icmp_cases() -> Vec<Case> {
     let ph6 = hash6(CLIENT6, VIP6_MULTI, 6000, 53, UDP);
     let pb6 = b6(0x31 + rr_pick(ph6, 3) as u16);
     let big4 = tcp4(CLIENT4, VIP4, 42000, 80, Tcp::Ack, &[0x55; 1460]);
+    let big_first = frag4(
+        VIP4_MULTI,
+        12,
+        0,
+        true,
+        &[udp_head(5001, 53), vec![0xab; 1472]].concat(),
+    );
     let big4_nodf = with(udp4(CLIENT4, VIP4, 42001, 80, &[0x55; 1472]), |p| {
         p[14 + 6] = 0;
         p[24] = 0;
@@ -1008,6 +1015,20 @@ fn fragment_and_icmp_cases() -> Vec<Case> {
             desc: "IPv6 1500 bytes + 40: packet-too-big 1460",
             output: Some(too_big_reply(&big6, 1460)),
             input: big6,
+            verdict: reply(),
+            counters: vec![("ptb_sent", 1), ("drop:mtu_exceeded", 1)],
+        },
+        Case {
+            desc: "IPv4 middle fragment over the MTU: dropped without frag-needed (RFC 1122 3.2.2)",
+            input: frag4(VIP4_MULTI, 11, 185, true, &[0xab; 1480]),
+            verdict: drop(DropReason::MtuExceeded),
+            output: None,
+            counters: vec![("ptb_sent", 0), ("drop:mtu_exceeded", 1), ("forwarded", 0)],
+        },
+        Case {
+            desc: "IPv4 first fragment over the MTU: frag-needed",
+            output: Some(frag_needed_reply(&big_first, 1480)),
+            input: big_first,
             verdict: reply(),
             counters: vec![("ptb_sent", 1), ("drop:mtu_exceeded", 1)],
         },

@@ -562,6 +562,19 @@ impl FlowTable {
         self.insert_probed(key, &p, backend, tcp_flags, now);
     }
 
+    /// Removes the entry for `key`, if there is one (a new connection on its tuple that gets no
+    /// entry of its own must not leave the old one to catch its packets). Not an eviction.
+    pub fn remove_probed(&mut self, key: &FlowKey, p: &Probe) {
+        let found = self
+            .position(p.b1 as usize, p.tag, key)
+            .or_else(|| self.position(p.b2 as usize, p.tag, key));
+        if let Some(i) = found {
+            self.buckets[i / WAYS].tags[i % WAYS] = 0;
+            self.len -= 1;
+            self.lost(self.entries[i].backend);
+        }
+    }
+
     /// [`FlowTable::insert`] for a flow already probed.
     pub fn insert_probed(
         &mut self,

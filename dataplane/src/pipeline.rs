@@ -444,6 +444,11 @@ impl Pipeline {
                 let h = self.handle(b);
                 self.flows.insert_probed(&key, &pre.probe, h, flags, now);
             } else {
+                // A refused SYN skipped the lookup: drop any entry an older connection on this
+                // tuple left, or this connection's next packets would follow it.
+                if syn {
+                    self.flows.remove_probed(&key, &pre.probe);
+                }
                 self.counters.flows_stateless += 1;
             }
         }

@@ -150,6 +150,25 @@ fn a_syn_never_follows_a_stale_entry() {
     assert_eq!(send(&mut p, &snap1, &ack, 3 * MS).1, Some(b4(32)));
 }
 
+/// The same when the new-flow cap refuses the new SYN an entry: the old entry must go.
+#[test]
+fn a_refused_syn_leaves_no_stale_entry() {
+    let snap1 = multi(vec![0; TABLE_SIZE], [true; 3]);
+    let snap2 = multi(vec![1; TABLE_SIZE], [true; 3]);
+    // One new flow per second, burst 1: the first SYN takes the only token.
+    let mut p = pipeline(1024, 1);
+    let syn = tcp4(CLIENT4, VIP4_MULTI, 4000, 80, Tcp::Syn, b"");
+    let ack = tcp4(CLIENT4, VIP4_MULTI, 4000, 80, Tcp::Ack, b"");
+    assert_eq!(send(&mut p, &snap1, &syn, 0).1, Some(b4(31)));
+    assert_eq!(send(&mut p, &snap2, &ack, MS).1, Some(b4(31)));
+    assert_eq!(p.flow_count(), 1);
+    // A new connection on the tuple, refused an entry: Maglev sends it to 32, and so its ACK.
+    assert_eq!(send(&mut p, &snap2, &syn, 2 * MS).1, Some(b4(32)));
+    assert_eq!(p.counters().flows_stateless, 1);
+    assert_eq!(p.flow_count(), 0);
+    assert_eq!(send(&mut p, &snap2, &ack, 3 * MS).1, Some(b4(32)));
+}
+
 #[test]
 fn timeouts_follow_tcp_state_and_udp_config() {
     let snap1 = multi(vec![0; TABLE_SIZE], [true; 3]);

@@ -1,7 +1,8 @@
 //! `sluice plan -c new.yaml --from old.yaml`: what a config change would move, per service.
 //!
 //! Each service's Maglev table is built from both files (over backends with weight > 0, as the
-//! appliance builds them when every backend is healthy) and compared with `maglev::diff`.
+//! appliance builds them when every backend is healthy) and compared with `maglev::diff`. A
+//! changed VIP, port, protocol or flow hash (`hash:`) counts as every flow moving.
 //! Nothing is applied. With `--max-move P` the exit code gates a rollout: 1 when any service
 //! would move more than P percent of its flows.
 use std::path::Path;
@@ -49,9 +50,12 @@ fn plan(old: &Config, new: &Config) -> Result<Vec<ServicePlan>, String> {
         );
         let endpoint_changed =
             before.is_some_and(|o| (o.vip, o.port, o.protocol) != (s.vip, s.port, s.protocol));
+        // Same table, other slots: every new flow is hashed afresh (counted as all moving).
+        let hash_changed = before.is_some_and(|o| o.hash != s.hash);
         let (status, moved, d) = match (before, &old_table, &new_table) {
             (None, _, _) => ("added", 1.0, None),
             (Some(_), _, _) if endpoint_changed => ("endpoint changed", 1.0, None),
+            (Some(_), _, _) if hash_changed => ("flow hash changed", 1.0, None),
             (Some(_), Some(o), Some(n)) => {
                 let d = diff(o, n);
                 let moved = d.moved_share();
@@ -245,5 +249,16 @@ mod tests {
             p.iter().map(|p| p.status).collect::<Vec<_>>(),
             vec!["added", "removed"]
         );
+    }
+
+    #[test]
+    fn a_flow_hash_change_moves_every_flow() {
+        let a = cfg(&[("203.0.113.1", 1), ("203.0.113.2", 1)]);
+        let mut b = a.clone();
+        b.services[0].hash = config::HashKind::SourceIp;
+        let p = plan(&a, &b).unwrap();
+        assert_eq!((p[0].status, p[0].moved), ("flow hash changed", 1.0));
+        // The table itself is the same.
+        assert_eq!(p[0].fingerprints.0, p[0].fingerprints.1);
     }
 }

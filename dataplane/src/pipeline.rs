@@ -220,23 +220,27 @@ impl Pipeline {
         self.counters.flows_evicted_capacity = s.evicted_capacity;
     }
 
-    /// Maps a new snapshot's services and backends to counter slots (allocates only when
-    /// the snapshot changes, i.e. on reload).
+    /// Maps a new snapshot's services and backends to counter slots. Runs on every snapshot
+    /// change (a reload, a health flip, a neighbour learned), inside a burst: the vectors are
+    /// refilled in place, so it allocates only when they outgrow every earlier snapshot's.
     fn adopt(&mut self, snap: &Snapshot) {
         if snap.generation() == self.generation {
             return;
         }
         self.generation = snap.generation();
-        self.service_slot = snap
-            .service_ids()
-            .map(|id| self.counters.service_slot_for(id))
-            .collect();
-        self.backend_slot = snap
-            .backend_ids()
-            .map(|id| self.counters.backend_slot_for(id))
-            .collect();
+        self.service_slot.clear();
+        for id in snap.service_ids() {
+            let slot = self.counters.service_slot_for(id);
+            self.service_slot.push(slot);
+        }
+        self.backend_slot.clear();
+        for id in snap.backend_ids() {
+            let slot = self.counters.backend_slot_for(id);
+            self.backend_slot.push(slot);
+        }
         let handles = self.counters.backend.len();
-        self.backend_index = vec![NOT_HERE; handles];
+        self.backend_index.clear();
+        self.backend_index.resize(handles, NOT_HERE);
         for (b, &slot) in self.backend_slot.iter().enumerate() {
             self.backend_index[slot] = b as u32;
         }

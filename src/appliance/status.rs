@@ -293,10 +293,12 @@ impl Shared {
     pub fn render_state(&self) -> String {
         let m = self.metrics_input();
         let slow = self.slow();
+        // Two reads of the shared state: a reload between them can change the service list, so
+        // pair by name (a service only one read saw is left out of this answer).
         let services: Vec<serde_json::Value> = slow
             .services
             .iter()
-            .zip(&m.services)
+            .filter_map(|s| Some((s, m.services.iter().find(|sm| sm.name == s.name)?)))
             .map(|(s, sm)| {
                 let backends: Vec<serde_json::Value> = sm
                     .backends

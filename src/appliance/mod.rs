@@ -5,6 +5,7 @@
 //! Health checks and the HTTP listener run on threads pinned to the control core.
 
 mod reload;
+mod reload_wait;
 mod status;
 
 use std::net::IpAddr;
@@ -30,6 +31,8 @@ pub use status::Shared;
 
 /// Frames workers may queue for control before further ones are dropped (and counted).
 const CONTROL_QUEUE: usize = 1024;
+/// How long `POST /-/reload` waits for its reload before answering 202 (still running).
+const RELOAD_WAIT: Duration = Duration::from_secs(10);
 /// How often the control loop wakes.
 const TICK: Duration = Duration::from_millis(5);
 
@@ -328,6 +331,7 @@ impl Appliance {
         let listen = self.config.metrics.listen;
         let metrics = Arc::clone(&self.shared);
         let state = Arc::clone(&self.shared);
+        let reloads = Arc::clone(&self.shared);
         let router = Router::new()
             .get("/metrics", move |_| {
                 Response::new(
@@ -338,9 +342,15 @@ impl Appliance {
             })
             .get("/healthz", |_| Response::text(200, "ok\n"))
             .get("/state", move |_| Response::json(200, state.render_state()))
-            .post("/-/reload", |_| {
-                signals::request_reload();
-                Response::text(200, "reload requested\n")
+            .post("/-/reload", move |_| {
+                // Answers with the outcome, as Prometheus does: 200 applied, 500 refused.
+                match reloads.reloads.request_and_wait(RELOAD_WAIT) {
+                    Some(Ok(epoch)) => Response::text(200, format!("reloaded (epoch {epoch})\n")),
+                    Some(Err(msg)) => {
+                        Response::text(500, format!("reload refused, nothing changed:\n{msg}\n"))
+                    }
+                    None => Response::text(202, "reload requested, still running\n"),
+                }
             });
         let server = HttpServer::bind(
             listen,
@@ -369,7 +379,9 @@ impl Appliance {
             }
             let mut dirty = false;
             if signals::take_reload_request() {
-                self.reload();
+                self.shared.reloads.started();
+                let outcome = self.reload();
+                self.shared.reloads.finished(outcome);
             }
             while let Ok(change) = self.health_rx.try_recv() {
                 let key = (change.target.service.clone(), change.target.backend);
@@ -432,10 +444,12 @@ impl Appliance {
         Ok(())
     }
 
-    /// Re-reads the config file; applies it whole, or changes nothing and says why.
-    fn reload(&mut self) {
+    /// Re-reads the config file; applies it whole (the new epoch), or changes nothing and says why.
+    fn reload(&mut self) -> reload_wait::Outcome {
         let Some(path) = self.config_path.clone() else {
-            return;
+            return Err(
+                "no config file to reload (sluice demo builds its config in memory)".into(),
+            );
         };
         match self.try_reload(&path) {
             Ok(()) => {
@@ -445,6 +459,7 @@ impl Appliance {
                     path.display(),
                     self.publisher.epoch()
                 );
+                Ok(self.publisher.epoch())
             }
             Err(msg) => {
                 self.shared.reloads_failure.fetch_add(1, Ordering::Relaxed);
@@ -452,6 +467,7 @@ impl Appliance {
                     "sluice: reload of {} refused, nothing changed:\n{msg}",
                     path.display()
                 );
+                Err(msg)
             }
         }
     }

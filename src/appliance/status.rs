@@ -65,6 +65,8 @@ pub struct Shared {
     pub epoch: AtomicU64,
     pub reloads_success: AtomicU64,
     pub reloads_failure: AtomicU64,
+    /// Reloads started and finished, for `POST /-/reload` to wait on.
+    pub reloads: super::reload_wait::ReloadWaiter,
     slow: Mutex<Slow>,
 }
 
@@ -109,6 +111,7 @@ impl Shared {
             epoch: AtomicU64::new(0),
             reloads_success: AtomicU64::new(0),
             reloads_failure: AtomicU64::new(0),
+            reloads: Default::default(),
             slow: Mutex::new(Slow {
                 services: services_of(cfg, ids),
                 ..Slow::default()

@@ -9,7 +9,8 @@
 # (b) Reloads: SIGHUP with a backend added applies (success +1, epoch up, /state shows it); a
 #     YAML syntax error and a non-prime table_size are refused with file:line:column in the
 #     log and nothing changed; a restart-only change is refused and says so; a storm of 100
-#     SIGHUPs coalesces (1..100 reloads) and sluice stays healthy; POST /-/reload applies;
+#     SIGHUPs coalesces (1..100 reloads) and sluice stays healthy; POST /-/reload applies
+#     (200) or answers 500 with the reason;
 #     counters and health state survive reloads; a reload that removes a health check brings
 #     its down backend back up; SIGTERM exits 0.
 # Environment: SLUICE (default: build target/release).
@@ -259,6 +260,17 @@ expect "POST /-/reload status" "$code" 200
 okp() { [ "$(reloads success)" = $((s0 + 1)) ]; }
 wait_for 10 okp && e2e_pass "POST /-/reload: success = $((s0 + 1))" || e2e_fail "POST /-/reload: success = $(reloads success), want $((s0 + 1))"
 expect "POST /-/reload: /state dns backends" "$(backends_of dns)" "203.0.113.21=100 203.0.113.22=100 203.0.113.23=100"
+# POST /-/reload answers with the outcome: a file that cannot apply gets 500 and the reason.
+config bad-table >/dev/null
+f0=$(reloads failure)
+body=$(curl -s --noproxy '*' --max-time 15 -w '\n%{http_code}' -X POST "$METRICS/-/reload" || true)
+expect "POST /-/reload with a non-prime table_size: status" "${body##*$'\n'}" 500
+case $body in
+  *"reload refused"*table_size*) e2e_pass "POST /-/reload with a bad file: the answer says why" ;;
+  *) e2e_fail "POST /-/reload with a bad file answered: $body" ;;
+esac
+expect "POST /-/reload with a bad file: failure count" "$(reloads failure)" $((f0 + 1))
+config post >/dev/null
 
 # Counters are not reset by reloads.
 for s in web dns; do

@@ -361,6 +361,29 @@ fn checker(targets: Vec<Target>) -> (Scheduler, mpsc::Receiver<(IpAddr, bool, In
     (scheduler, rx)
 }
 
+/// The prober pool grows with the targets, so probes do not queue behind connects that get no
+/// answer (4 threads for 20 such backends used to stretch a 2 s interval to 5 s); it never shrinks.
+#[test]
+fn the_prober_pool_grows_with_the_targets() {
+    let t = |n: u8| Target {
+        service: "svc".into(),
+        backend: IpAddr::V4(Ipv4Addr::new(127, 0, 0, n)),
+        spec: HealthCheckSpec {
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            ..spec(CheckKind::Tcp, 9, 1, 3)
+        },
+    };
+    let (mut checker, _changes) = checker(vec![t(1)]);
+    // At least SchedulerOptions::workers (2); one target needs 1 + 1.
+    assert_eq!(checker.probers(), 2);
+    checker.set_targets((1..=40).map(t).collect());
+    // 40 targets each busy up to half the time: 20, plus one.
+    assert_eq!(checker.probers(), 21);
+    checker.set_targets(vec![t(1)]);
+    assert_eq!(checker.probers(), 21);
+}
+
 /// Stop the server: DOWN within fall × interval + one interval (bound-checked with a wide
 /// margin), never before (fall - 2) intervals (a probe in flight at the stop may count as
 /// the first failure); start it: UP never before (rise - 1) intervals, since every probe
@@ -498,7 +521,7 @@ fn checker_reload_keeps_state_and_drops_removed_targets() {
         backend: LOCALHOST,
         spec: spec(CheckKind::Tcp, dead.port(), 1, 1),
     };
-    let (checker, changes) = checker(vec![good.clone(), bad.clone()]);
+    let (mut checker, changes) = checker(vec![good.clone(), bad.clone()]);
     let (_, up, _) = changes.recv_timeout(Duration::from_secs(10)).unwrap();
     assert!(!up);
     assert_eq!(checker.is_up("b", LOCALHOST), Some(false));

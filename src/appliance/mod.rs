@@ -304,7 +304,7 @@ impl Appliance {
         if targets.is_empty() && self.health.is_none() {
             return Ok(());
         }
-        if let Some(h) = &self.health {
+        if let Some(h) = &mut self.health {
             h.set_targets(targets);
             return Ok(());
         }

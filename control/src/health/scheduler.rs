@@ -12,10 +12,27 @@ use super::probe::probe;
 use super::schedule::{Change, Engine, Job, TargetStatus};
 use super::Target;
 
+/// The most prober threads the pool grows to.
+pub const MAX_PROBERS: usize = 256;
+
+/// Prober threads `targets` need so that probes never queue even if every one of them runs
+/// to its timeout (a partition: connects that get no answer): the sum of timeout / interval
+/// (at most 1 each: a target has one probe in flight at a time), rounded up, plus one; at most
+/// [`MAX_PROBERS`].
+pub fn probers_needed(targets: &[Target]) -> usize {
+    let busy: f64 = targets
+        .iter()
+        .filter(|t| t.spec.kind != super::CheckKind::None && !t.spec.interval.is_zero())
+        .map(|t| (t.spec.timeout.as_secs_f64() / t.spec.interval.as_secs_f64()).min(1.0))
+        .sum();
+    (busy.ceil() as usize + 1).min(MAX_PROBERS)
+}
+
 /// How the health checker runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SchedulerOptions {
-    /// Prober threads: at most this many probes run at once (at least one).
+    /// Prober threads at least: at most this many probes run at once (at least one). The pool
+    /// grows to [`probers_needed`] by the targets, at start and on every `set_targets`.
     pub workers: usize,
     /// Pin every health-check thread to this core (the control core), if set.
     pub core: Option<usize>,
@@ -46,6 +63,9 @@ pub struct Scheduler {
     engine: Arc<Mutex<Engine>>,
     tx: Sender<Msg>,
     threads: Vec<JoinHandle<()>>,
+    jobs: Arc<Mutex<Receiver<Job>>>,
+    probers: usize,
+    core: Option<usize>,
 }
 
 impl Scheduler {
@@ -59,6 +79,7 @@ impl Scheduler {
         F: FnMut(&Change) + Send + 'static,
     {
         let mut engine = Engine::new();
+        let needed = probers_needed(&targets).max(options.workers);
         let initial = engine.set_targets(targets, Instant::now());
         let engine = Arc::new(Mutex::new(engine));
         let (tx, rx) = mpsc::channel::<Msg>();
@@ -68,18 +89,14 @@ impl Scheduler {
             engine: Arc::clone(&engine),
             tx: tx.clone(),
             threads: Vec::new(),
+            jobs: job_rx,
+            probers: 0,
+            core: options.core,
         };
-        for n in 0..options.workers.max(1) {
-            let job_rx = Arc::clone(&job_rx);
-            let tx = tx.clone();
-            let core = options.core;
-            let handle = thread::Builder::new()
-                .name(format!("health-probe-{n}"))
-                .spawn(move || {
-                    pin(core);
-                    run_prober(&job_rx, &tx)
-                })?;
-            scheduler.threads.push(handle);
+        if let Err(e) = scheduler.grow(needed) {
+            // The probers started so far exit once no job can come; then drop joins them.
+            drop(job_tx);
+            return Err(e);
         }
         let core = options.core;
         let handle = thread::Builder::new()
@@ -95,8 +112,35 @@ impl Scheduler {
         Ok(scheduler)
     }
 
-    /// Replaces the target set (a reload): targets that stay keep their health.
-    pub fn set_targets(&self, targets: Vec<Target>) {
+    /// Adds prober threads until there are `n` (at least one); never shrinks.
+    fn grow(&mut self, n: usize) -> std::io::Result<()> {
+        while self.probers < n.max(1) {
+            let jobs = Arc::clone(&self.jobs);
+            let tx = self.tx.clone();
+            let core = self.core;
+            let handle = thread::Builder::new()
+                .name(format!("health-probe-{}", self.probers))
+                .spawn(move || {
+                    pin(core);
+                    run_prober(&jobs, &tx)
+                })?;
+            self.threads.push(handle);
+            self.probers += 1;
+        }
+        Ok(())
+    }
+
+    /// Prober threads running.
+    pub fn probers(&self) -> usize {
+        self.probers
+    }
+
+    /// Replaces the target set (a reload): targets that stay keep their health. The prober pool
+    /// grows if the new set needs more (a thread that cannot start is logged, not fatal).
+    pub fn set_targets(&mut self, targets: Vec<Target>) {
+        if let Err(e) = self.grow(probers_needed(&targets)) {
+            eprintln!("sluice health: could not add prober threads ({e}); probes may queue");
+        }
         let changes = lock(&self.engine).set_targets(targets, Instant::now());
         // Also wakes the scheduler, whose next probe may now be earlier.
         let _ = self.tx.send(Msg::Changes(changes));

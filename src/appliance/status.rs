@@ -212,6 +212,13 @@ impl Shared {
             .map(|w| w.tx_dropped.load(Ordering::Relaxed))
             .sum();
         dropped.push(("tx_queue_full".to_owned(), tx_full));
+        // ARP replies and neighbour advertisements lost because control's queue was full.
+        let control_full: u64 = self
+            .workers
+            .iter()
+            .map(|w| w.control_overflow.load(Ordering::Relaxed))
+            .sum();
+        dropped.push(("control_queue_full".to_owned(), control_full));
         let services = slow
             .services
             .iter()

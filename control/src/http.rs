@@ -126,7 +126,8 @@ impl Router {
         self
     }
 
-    /// The response to `request`; a panicking handler gives 500, not a dead server thread.
+    /// The response to `request`; a panicking handler gives 500, not a dead server thread,
+    /// where panics unwind (tests). sluice's release profile aborts on a panic instead.
     pub fn handle(&self, request: &Request) -> Response {
         let method = match request.method.as_str() {
             "GET" | "HEAD" => Some(Method::Get),

@@ -488,9 +488,19 @@ impl Appliance {
             self.neighbours.set_wanted(next_hops(&self.config));
             return Err(e.to_string());
         }
+        if let Err(e) = self.start_health() {
+            // Health checks for the new file cannot run: go back to the old one whole, so
+            // "refused, nothing changed" stays true (the old tables built before).
+            self.config = old;
+            self.down = old_down;
+            self.neighbours.set_wanted(next_hops(&self.config));
+            if let Err(again) = self.republish() {
+                eprintln!("sluice: could not restore the previous forwarding state: {again}");
+            }
+            return Err(format!("health checks could not start: {e}"));
+        }
         self.checked = checked;
         self.shared.set_config(&self.config, &self.ids);
-        self.start_health().map_err(|e| e.to_string())?;
         Ok(())
     }
 

@@ -1,5 +1,7 @@
 # sluice: `make demo` and `make test` work on a fresh Debian 12 machine as root.
 SHELL := /bin/bash
+# rustup installs into ~/.cargo/bin; deps installs it there when there is no cargo at all.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev \
 	python3-scapy python3-prometheus-client python3-matplotlib lua5.4 tshark iproute2 curl socat valgrind ethtool
@@ -20,6 +22,10 @@ deps:
 	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing) >/tmp/sluice-apt.log 2>&1 \
 	    || { cat /tmp/sluice-apt.log; exit 1; }; \
 	fi
+	@command -v $(CARGO) >/dev/null 2>&1 || { \
+	  echo "no cargo: installing Rust (stable, with rustfmt and clippy) with rustup into ~/.cargo"; \
+	  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile default >/tmp/sluice-rustup.log 2>&1 \
+	    || { cat /tmp/sluice-rustup.log; echo "could not install Rust: see https://rustup.rs, then rerun make"; exit 1; }; }
 
 build: deps
 	$(CARGO) build --workspace --all-targets

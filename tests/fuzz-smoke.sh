@@ -3,8 +3,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-15}"
+# cargo-fuzz needs nightly: rustup fetches it when it can (a fresh machine has only stable).
+if ! cargo +nightly --version >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1; then
+  echo "fuzz-smoke: installing the nightly toolchain with rustup" >&2
+  timeout 600 rustup toolchain install nightly --profile minimal >/tmp/sluice-nightly.log 2>&1 || true
+fi
 if ! cargo +nightly --version >/dev/null 2>&1; then
-  echo "fuzz-smoke: no nightly toolchain on this machine; the corpus replay in 'cargo test' still ran" >&2
+  echo "fuzz-smoke: SKIPPED: no nightly toolchain could be installed (see /tmp/sluice-nightly.log);" \
+    "the corpus replay in 'cargo test' still ran" >&2
   exit 0
 fi
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz >/tmp/sluice-cargo-fuzz.log 2>&1 \

@@ -15,9 +15,14 @@ if ! cargo +nightly --version >/dev/null 2>&1; then
 fi
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz >/tmp/sluice-cargo-fuzz.log 2>&1 \
   || { cat /tmp/sluice-cargo-fuzz.log; exit 1; }
+ran=0
 for dir in */fuzz; do
   crate="$(dirname "$dir")"
-  for target in $(cd "$crate" && cargo +nightly fuzz list); do
+  # An assignment, so that a failing `cargo fuzz list` stops the script (set -e).
+  targets=$(cd "$crate" && cargo +nightly fuzz list)
+  [ -n "$targets" ] || { echo "fuzz-smoke: $crate lists no fuzz target" >&2; exit 1; }
+  for target in $targets; do
+    ran=$((ran + 1))
     echo "fuzz-smoke: $crate/$target for ${secs}s"
     corpus="$crate/fuzz/corpus/$target"
     mkdir -p "$corpus"
@@ -26,4 +31,5 @@ for dir in */fuzz; do
       || { tail -50 /tmp/sluice-fuzz-"$target".log; exit 1; }
   done
 done
-echo "fuzz-smoke: done"
+[ "$ran" -gt 0 ] || { echo "fuzz-smoke: no fuzz target ran" >&2; exit 1; }
+echo "fuzz-smoke: done ($ran targets)"

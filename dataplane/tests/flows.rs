@@ -15,11 +15,15 @@ const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
 
 fn multi(table: Vec<u32>, up: [bool; 3]) -> Snapshot {
+    multi_proto(table, up, Proto::Tcp)
+}
+
+fn multi_proto(table: Vec<u32>, up: [bool; 3], proto: Proto) -> Snapshot {
     let mut s = spec(Svc {
         id: 14,
         vip: a4(VIP4_MULTI),
         port: 0,
-        proto: Proto::Tcp,
+        proto,
         forwarding: Forwarding::Ipip,
         backends: (0..3)
             .map(|i| (a4(b4(31 + i as u8)), Some(GW_MAC), up[i]))
@@ -200,6 +204,16 @@ fn timeouts_follow_tcp_state_and_udp_config() {
     send(&mut p, &snap2, &fin, 1101 * SEC);
     assert_eq!(send(&mut p, &snap2, &ack(5001), 1112 * SEC).1, Some(b4(32)));
     assert!(p.counters().flows_evicted_timeout >= 2);
+    // UDP: udp_timeout (30 s) from the last packet.
+    let (u1, u2) = (
+        multi_proto(vec![0; TABLE_SIZE], [true; 3], Proto::Udp),
+        multi_proto(vec![1; TABLE_SIZE], [true; 3], Proto::Udp),
+    );
+    let udp = udp4(CLIENT4, VIP4_MULTI, 5002, 53, b"q");
+    assert_eq!(send(&mut p, &u1, &udp, 2000 * SEC).1, Some(b4(31)));
+    assert_eq!(send(&mut p, &u2, &udp, 2029 * SEC).1, Some(b4(31)));
+    assert_eq!(send(&mut p, &u2, &udp, 2058 * SEC).1, Some(b4(31)));
+    assert_eq!(send(&mut p, &u2, &udp, 2089 * SEC).1, Some(b4(32)));
 }
 
 #[test]

@@ -167,6 +167,7 @@ check "flows did move off the backends that came and went: $(g flows_moved) flow
 # The same property from the per-flow dump, independently of the generator's own check.
 stayed_bad=$(awk '$2 != $3 && $2 != "203.0.113.14" && $2 != "203.0.113.15"' "$W/flows.txt" | wc -l)
 check "flow dump: every flow first seen on .11-.13 ended there ($(wc -l <"$W/flows.txt") flows, $stayed_bad not)" [ "$stayed_bad" -eq 0 ]
+check "flow dump: one line per flow ($(wc -l <"$W/flows.txt") of $FLOWS)" [ "$(wc -l <"$W/flows.txt")" -eq "$FLOWS" ]
 for b in 11 12 13 14 15; do
   n=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["per_backend"].get(sys.argv[2], 0))' "$W/gen.json" "203.0.113.$b")
   check "backend 203.0.113.$b got traffic ($n packets)" [ "$n" -gt 0 ]

@@ -48,14 +48,20 @@ EOF
 
 "$SLUICE" check -c "$W/sluice.yaml" >"$W/check.log" 2>&1 || e2e_die "sluice check refused the config"
 rc=0
+SECONDS=0
 # A hung sluice ignores SIGTERM (it only sets the stop flag): KILL it 5 s later.
 timeout -k 5 60 "$SLUICE" run -c "$W/sluice.yaml" >"$W/run.log" 2>&1 || rc=$?
+took=$SECONDS
 if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
   e2e_fail "sluice run still running after 60 s with its metrics port taken"
-elif [ "$rc" -eq 0 ]; then
-  e2e_fail "sluice run exited 0 with its metrics port taken"
+elif [ "$rc" -ne 1 ]; then
+  e2e_fail "sluice run exited $rc with its metrics port taken (want 1: an error, not a crash)"
+elif grep -q "panicked" "$W/run.log"; then
+  e2e_fail "sluice run panicked: $(grep -m1 panicked "$W/run.log")"
+elif [ "$took" -gt 20 ]; then
+  e2e_fail "sluice run took ${took}s to give up (the test bound is 20 s)"
 else
-  e2e_pass "sluice run exits $rc when its metrics port is taken"
+  e2e_pass "sluice run exits 1 when its metrics port is taken"
 fi
 if grep -q "127.0.0.1:$PORT" "$W/run.log"; then
   e2e_pass "the error names the address: $(grep -m1 "127.0.0.1:$PORT" "$W/run.log")"

@@ -121,8 +121,11 @@ slc_log "$victim restarted: marked up after ${t}ms (bound rise x interval + inte
 s=$(spread 40)
 slc_log "spread with $victim back: $s"
 case " $s" in *" $victim="*) ;; *) slc_die "$victim took no new connection after coming back: $s" ;; esac
-grep -q "sluice: .*$addr" "$SLC_WORK/sluice.log" || grep -qi "down" "$SLC_WORK/sluice.log" \
-  || slc_die "sluice logged no health change"
+# The checker's own log lines (control/src/health/scheduler.rs), down and then up again.
+grep -q "sluice health: .*backend=$addr .*now DOWN" "$SLC_WORK/sluice.log" \
+  || slc_die "sluice logged no DOWN for $addr"
+grep -q "sluice health: .*backend=$addr .*now UP" "$SLC_WORK/sluice.log" \
+  || slc_die "sluice logged no UP for $addr"
 
 slc_stop "$sluice_pid" 10 && rc=0 || rc=$?
 [ "$rc" -eq 0 ] || slc_die "sluice run exited with $rc on SIGTERM, expected 0"

@@ -272,7 +272,9 @@ pub(crate) fn parse_status_line(line: &[u8]) -> Option<u16> {
     if !code.iter().all(u8::is_ascii_digit) || rest.get(3).is_some_and(|&b| b != b' ') {
         return None;
     }
-    std::str::from_utf8(code).ok()?.parse().ok()
+    // RFC 9110 15: a status code is 100 to 599; anything else is not an HTTP answer.
+    let status: u16 = std::str::from_utf8(code).ok()?.parse().ok()?;
+    (100..=599).contains(&status).then_some(status)
 }
 
 fn is_token_text(s: &str) -> bool {
@@ -338,6 +340,8 @@ mod tests {
         assert_eq!(parse_status_line(b"HTTP/1.1 200 OK"), Some(200));
         assert_eq!(parse_status_line(b"HTTP/1.0 503"), Some(503));
         assert_eq!(parse_status_line(b"HTTP/1.1 20 OK"), None);
+        assert_eq!(parse_status_line(b"HTTP/1.1 000 OK"), None);
+        assert_eq!(parse_status_line(b"HTTP/1.1 600 OK"), None);
         assert_eq!(parse_status_line(b"HTTP/1.1 2000 OK"), None);
         assert_eq!(parse_status_line(b"HTTP/2 200"), None);
         assert_eq!(parse_status_line(b"SSH-2.0-OpenSSH"), None);

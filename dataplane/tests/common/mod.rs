@@ -222,6 +222,21 @@ pub fn snapshot() -> Snapshot {
     b.build().unwrap()
 }
 
+/// [`snapshot`] after a reload that reshuffled service 14 (VIP4_MULTI, UDP, port 0): every
+/// slot of its table names the next backend, so Maglev alone would move every flow.
+pub fn snapshot_reshuffled() -> Snapshot {
+    let mut b = SnapshotBuilder::new().interface(interface());
+    for s in services() {
+        let mut sp = spec(s);
+        if sp.id == 14 {
+            let n = sp.backends.len() as u32;
+            sp.table.iter_mut().for_each(|e| *e = (*e + 1) % n);
+        }
+        b = b.service(sp);
+    }
+    b.build().unwrap()
+}
+
 /// A buffer with mbuf-like headroom and tailroom around `pkt`.
 pub fn buffer(pkt: &[u8]) -> Vec<u8> {
     let mut buf = vec![0u8; HEADROOM + pkt.len() + TAILROOM];

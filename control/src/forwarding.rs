@@ -135,7 +135,7 @@ pub fn static_mac(cfg: &Config, iface: usize, next_hop: IpAddr) -> Option<[u8; 6
 
 /// The name a backend has in its service's Maglev table: its address, so every instance agrees.
 pub fn maglev_name(address: IpAddr) -> String {
-    address.to_string()
+    maglev::address_name(address)
 }
 
 /// Builds the snapshot for `cfg`. `up(service, backend)` is the health state; `neighbour(ip)`

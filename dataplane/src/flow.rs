@@ -480,8 +480,7 @@ impl FlowTable {
         let i = if self.holds(p.hint as usize, p.tag, key) {
             p.hint as usize
         } else {
-            self.position(p.b1 as usize, p.tag, key)
-                .or_else(|| self.position(p.b2 as usize, p.tag, key))?
+            self.position_in(p, key)?
         };
         if self.entries[i].expires <= now {
             self.remove_expired(i);
@@ -501,10 +500,23 @@ impl FlowTable {
 
     #[inline]
     fn remove_expired(&mut self, i: usize) {
+        self.stats.evicted_timeout += 1;
+        self.free(i);
+    }
+
+    /// Frees entry `i` (its tag cleared; the entry itself is overwritten when reused).
+    #[inline]
+    fn free(&mut self, i: usize) {
         self.buckets[i / WAYS].tags[i % WAYS] = 0;
         self.len -= 1;
-        self.stats.evicted_timeout += 1;
         self.lost(self.entries[i].backend);
+    }
+
+    /// The entry index of `key` in either candidate bucket of `p`, if it is there.
+    #[inline(always)]
+    fn position_in(&self, p: &Probe, key: &FlowKey) -> Option<usize> {
+        self.position(p.b1 as usize, p.tag, key)
+            .or_else(|| self.position(p.b2 as usize, p.tag, key))
     }
 
     /// The entry index of `key` in bucket `b`, if it is there.
@@ -565,13 +577,8 @@ impl FlowTable {
     /// Removes the entry for `key`, if there is one (a new connection on its tuple that gets no
     /// entry of its own must not leave the old one to catch its packets). Not an eviction.
     pub fn remove_probed(&mut self, key: &FlowKey, p: &Probe) {
-        let found = self
-            .position(p.b1 as usize, p.tag, key)
-            .or_else(|| self.position(p.b2 as usize, p.tag, key));
-        if let Some(i) = found {
-            self.buckets[i / WAYS].tags[i % WAYS] = 0;
-            self.len -= 1;
-            self.lost(self.entries[i].backend);
+        if let Some(i) = self.position_in(p, key) {
+            self.free(i);
         }
     }
 
@@ -585,10 +592,7 @@ impl FlowTable {
         now: u64,
     ) {
         let (tag, b1, b2) = (p.tag, p.b1 as usize, p.b2 as usize);
-        let i = match self
-            .position(b1, tag, key)
-            .or_else(|| self.position(b2, tag, key))
-        {
+        let i = match self.position_in(p, key) {
             Some(i) => {
                 self.lost(self.entries[i].backend);
                 i

@@ -15,6 +15,12 @@ pub struct Backend {
     pub weight: u32,
 }
 
+/// The identity of a backend known by its address: the address in canonical text form (IPv6
+/// as RFC 5952 writes it). The appliance and `NAME` parsing both name backends this way.
+pub fn address_name(address: std::net::IpAddr) -> String {
+    address.to_string()
+}
+
 impl Backend {
     /// A backend named `name` with weight `weight`.
     pub fn new(name: impl Into<String>, weight: u32) -> Self {
@@ -63,8 +69,8 @@ impl FromStr for Backend {
                 input: s.to_owned(),
             });
         }
-        match name.parse::<std::net::IpAddr>() {
-            Ok(address) => Ok(Backend::new(address.to_string(), weight)),
+        match name.parse() {
+            Ok(address) => Ok(Backend::new(address_name(address), weight)),
             Err(_) => Ok(Backend::new(name, weight)),
         }
     }

@@ -151,6 +151,22 @@ pub struct Moves<'a> {
     at: u64,
 }
 
+impl<'a> Moves<'a> {
+    /// A walk from the first flow hash; `old_to` / `new_to` map each table's backends to one
+    /// shared numbering (by name), as [`merge`] makes them.
+    fn new(old: &'a Table, new: &'a Table, old_to: Vec<usize>, new_to: Vec<usize>) -> Self {
+        Moves {
+            old,
+            new,
+            old_to,
+            new_to,
+            s: 0,
+            t: 0,
+            at: 0,
+        }
+    }
+}
+
 impl Iterator for Moves<'_> {
     type Item = Move;
 
@@ -184,15 +200,7 @@ impl Iterator for Moves<'_> {
 /// backend (matched by name) changes.
 pub fn moves<'a>(old: &'a Table, new: &'a Table) -> Moves<'a> {
     let Merged { old_to, new_to, .. } = merge(old, new);
-    Moves {
-        old,
-        new,
-        old_to,
-        new_to,
-        s: 0,
-        t: 0,
-        at: 0,
-    }
+    Moves::new(old, new, old_to, new_to)
 }
 
 /// Compares `old` with `new`.
@@ -209,15 +217,7 @@ pub fn diff(old: &Table, new: &Table) -> Diff {
         backends[new_to[e as usize]].new_entries += 1;
     }
     let (om, nm) = (old.size(), new.size());
-    let mut walk = Moves {
-        old,
-        new,
-        old_to,
-        new_to,
-        s: 0,
-        t: 0,
-        at: 0,
-    };
+    let mut walk = Moves::new(old, new, old_to, new_to);
     let (mut moved, mut moved_slots) = (0u64, 0u32);
     let mut lost = vec![0u64; old.backends().len()];
     let mut gained = vec![0u64; new.backends().len()];

@@ -8,7 +8,7 @@ pub mod hash;
 mod prime;
 mod table;
 
-pub use backend::{Backend, ParseBackendError};
+pub use backend::{address_name, Backend, ParseBackendError};
 pub use diff::{diff, moves, BackendDiff, Diff, Move, Moves};
 pub use prime::is_prime;
 pub use table::{permutation, Balance, Fingerprint, MaglevError, Table, MAX_SIZE};

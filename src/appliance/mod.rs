@@ -86,10 +86,6 @@ pub struct Appliance {
     health_tx: mpsc::Sender<Change>,
     http: Option<HttpServer>,
     shared: Arc<Shared>,
-    /// Health as last reported, by (service, backend); absent = up.
-    down: std::collections::HashSet<(String, IpAddr)>,
-    /// The (service, backend) pairs the config health-checks: the only ones that can be down.
-    checked: std::collections::HashSet<(String, IpAddr)>,
 }
 
 impl Drop for Appliance {
@@ -270,7 +266,6 @@ impl Appliance {
         shared.set_worker_counters(Arc::clone(workers.counters()));
 
         let (health_tx, health_rx) = mpsc::channel();
-        let checked = health_keys(&config);
         let mut app = Appliance {
             config_path,
             config,
@@ -288,8 +283,6 @@ impl Appliance {
             health_tx,
             http: None,
             shared,
-            down: Default::default(),
-            checked,
         };
         app.start_health()?;
         app.start_http()?;
@@ -383,19 +376,9 @@ impl Appliance {
                 let outcome = self.reload();
                 self.shared.reloads.finished(outcome);
             }
-            while let Ok(change) = self.health_rx.try_recv() {
-                let key = (change.target.service.clone(), change.target.backend);
-                // A late event for a target the last reload removed must not mark it down.
-                if !change.up && !self.checked.contains(&key) {
-                    continue;
-                }
-                let was_down = self.down.contains(&key);
-                if change.up {
-                    self.down.remove(&key);
-                } else {
-                    self.down.insert(key);
-                }
-                dirty |= was_down == change.up;
+            // A health change only says "look again": the checker holds the state (down_now).
+            while self.health_rx.try_recv().is_ok() {
+                dirty = true;
             }
             let now = Instant::now();
             while let Some(frame) = self.to_control.pop() {
@@ -429,7 +412,12 @@ impl Appliance {
 
     /// Builds a snapshot from the current config, health and neighbours, and publishes it.
     fn republish(&mut self) -> Result<(), forwarding::BuildError> {
-        let down = &self.down;
+        let statuses = self
+            .health
+            .as_ref()
+            .map(Scheduler::statuses)
+            .unwrap_or_default();
+        let down = &down_now(&self.config, &statuses);
         let neighbours = &self.neighbours;
         let built = forwarding::build(
             &self.config,
@@ -477,29 +465,25 @@ impl Appliance {
         reload::restart_only_changes(&self.config, &new)?;
         let old = std::mem::replace(&mut self.config, new);
         self.neighbours.set_wanted(next_hops(&self.config));
-        // Only health-checked backends can be down: one whose check (or whole entry) the new
-        // config removed is up, and if it comes back it starts up, as the checker starts it.
-        let checked = health_keys(&self.config);
-        let old_down = self.down.clone();
-        self.down.retain(|k| checked.contains(k));
-        if let Err(e) = self.republish() {
+        // Publish, then hand the checker its new targets; if either fails, the old file comes
+        // back whole (republished only if the new tables went out), so "nothing changed" holds.
+        let failed = match self.republish() {
+            Err(e) => Some((e.to_string(), false)),
+            Ok(()) => self
+                .start_health()
+                .err()
+                .map(|e| (format!("health checks could not start: {e}"), true)),
+        };
+        if let Some((msg, published)) = failed {
             self.config = old;
-            self.down = old_down;
             self.neighbours.set_wanted(next_hops(&self.config));
-            return Err(e.to_string());
-        }
-        if let Err(e) = self.start_health() {
-            // Health checks for the new file cannot run: go back to the old one whole, so
-            // "refused, nothing changed" stays true (the old tables built before).
-            self.config = old;
-            self.down = old_down;
-            self.neighbours.set_wanted(next_hops(&self.config));
-            if let Err(again) = self.republish() {
-                eprintln!("sluice: could not restore the previous forwarding state: {again}");
+            if published {
+                if let Err(again) = self.republish() {
+                    eprintln!("sluice: could not restore the previous forwarding state: {again}");
+                }
             }
-            return Err(format!("health checks could not start: {e}"));
+            return Err(msg);
         }
-        self.checked = checked;
         self.shared.set_config(&self.config, &self.ids);
         Ok(())
     }
@@ -552,8 +536,9 @@ impl Appliance {
             .as_ref()
             .map(|h| h.statuses())
             .unwrap_or_default();
+        let down = down_now(&self.config, &health);
         self.shared
-            .set_status(free, health, &self.down, self.neighbours.entries());
+            .set_status(free, health, &down, self.neighbours.entries());
     }
 
     /// Stops workers, frees every mbuf, stops and closes the ports. Returns how many workers failed.
@@ -597,11 +582,22 @@ struct WorkerParts {
     pipeline: Pipeline,
 }
 
-/// The (service, backend) pairs `cfg` health-checks.
-fn health_keys(cfg: &Config) -> std::collections::HashSet<(String, IpAddr)> {
-    forwarding::health_targets(cfg)
+/// The (service, backend) pairs down now: health-checked by `cfg` and down in the checker's
+/// `statuses`. A pair `cfg` no longer checks is up, whatever the checker last said of it
+/// (between a reload's publish and the checker taking the new targets, it may still list it).
+fn down_now(
+    cfg: &Config,
+    statuses: &[control::health::TargetStatus],
+) -> std::collections::HashSet<(String, IpAddr)> {
+    let checked: std::collections::HashSet<(String, IpAddr)> = forwarding::health_targets(cfg)
         .into_iter()
         .map(|t| (t.service, t.backend))
+        .collect();
+    statuses
+        .iter()
+        .filter(|s| !s.up)
+        .map(|s| (s.target.service.clone(), s.target.backend))
+        .filter(|k| checked.contains(k))
         .collect()
 }
 

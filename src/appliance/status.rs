@@ -206,19 +206,15 @@ impl Shared {
             .iter()
             .map(|&r| (r.as_str().to_owned(), totals.dropped[r as usize]))
             .collect();
-        let tx_full: u64 = self
-            .workers
-            .iter()
-            .map(|w| w.tx_dropped.load(Ordering::Relaxed))
-            .sum();
-        dropped.push(("tx_queue_full".to_owned(), tx_full));
+        let total = |c: fn(&WorkerStats) -> &AtomicU64| -> u64 {
+            self.per_core(c).iter().map(|&(_, n)| n).sum()
+        };
+        dropped.push(("tx_queue_full".to_owned(), total(|w| &w.tx_dropped)));
         // ARP replies and neighbour advertisements lost because control's queue was full.
-        let control_full: u64 = self
-            .workers
-            .iter()
-            .map(|w| w.control_overflow.load(Ordering::Relaxed))
-            .sum();
-        dropped.push(("control_queue_full".to_owned(), control_full));
+        dropped.push((
+            "control_queue_full".to_owned(),
+            total(|w| &w.control_overflow),
+        ));
         let services = slow
             .services
             .iter()

@@ -34,6 +34,10 @@ pub struct Request {
     /// Header names as sent; look them up with `header`.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The client's address, when the connection knows it (handlers may gate on it).
+    pub peer: Option<SocketAddr>,
+    /// The address the client connected to.
+    pub local: Option<SocketAddr>,
 }
 
 impl Request {
@@ -309,7 +313,11 @@ fn serve_connections(conns: &Mutex<Receiver<TcpStream>>, router: &Router, option
 
 fn serve_one(mut stream: TcpStream, router: &Router, options: &ServerOptions) {
     let (response, head_only) = match read_request(&mut stream, options) {
-        Ok(request) => (router.handle(&request), request.method == "HEAD"),
+        Ok(mut request) => {
+            request.peer = stream.peer_addr().ok();
+            request.local = stream.local_addr().ok();
+            (router.handle(&request), request.method == "HEAD")
+        }
         Err(RequestError::Closed) => return,
         Err(RequestError::Reply(status, why)) => {
             (Response::text(status, format!("{why}\n")), false)
@@ -439,6 +447,8 @@ fn parse_head(head: &[u8]) -> Result<Request, RequestError> {
         query,
         headers,
         body: Vec::new(),
+        peer: None,
+        local: None,
     })
 }
 

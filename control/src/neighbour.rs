@@ -25,6 +25,9 @@ struct Entry {
     mac: Option<[u8; 6]>,
     learned_at: Option<Instant>,
     last_request: Option<Instant>,
+    /// A next hop the config needs now; the others are kept, unrefreshed, until they expire,
+    /// so a backend a reload removes and the next one adds back is reachable at once.
+    wanted: bool,
 }
 
 /// The next hops control must resolve, what it learned, and when to ask again.
@@ -38,25 +41,39 @@ impl Neighbours {
         Self::default()
     }
 
-    /// Sets the next hops to resolve; forgets the others and keeps what is known of the rest.
+    /// Sets the next hops to resolve and refresh. What is known of the others is kept until it
+    /// expires (not refreshed); unresolved ones no longer wanted are forgotten.
     pub fn set_wanted(&mut self, wanted: impl IntoIterator<Item = IpAddr>) {
-        let mut next = HashMap::new();
-        for ip in wanted {
-            let e = self.entries.get(&ip).copied().unwrap_or_default();
-            next.insert(ip, e);
+        for e in self.entries.values_mut() {
+            e.wanted = false;
         }
-        self.entries = next;
+        for ip in wanted {
+            self.entries.entry(ip).or_default().wanted = true;
+        }
+        self.entries.retain(|_, e| e.wanted || e.mac.is_some());
     }
 
     pub fn lookup(&self, ip: IpAddr) -> Option<[u8; 6]> {
         self.entries.get(&ip).and_then(|e| e.mac)
     }
 
+    /// Wanted next hops with no MAC yet.
+    pub fn unresolved(&self) -> Vec<IpAddr> {
+        let mut v: Vec<IpAddr> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.wanted && e.mac.is_none())
+            .map(|(ip, _)| *ip)
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Next hops to send a request for now: unresolved ones every [`RETRY`], resolved ones
     /// once past half of [`REACHABLE`]. Marks them as asked.
     pub fn due_requests(&mut self, now: Instant) -> Vec<IpAddr> {
         let mut due = Vec::new();
-        for (ip, e) in &mut self.entries {
+        for (ip, e) in self.entries.iter_mut().filter(|(_, e)| e.wanted) {
             let asked_recently = e
                 .last_request
                 .is_some_and(|t| now.saturating_duration_since(t) < RETRY);
@@ -74,18 +91,20 @@ impl Neighbours {
     }
 
     /// Records an answer; true when the MAC of a wanted next hop is new or changed.
-    /// Answers for addresses nobody asked about are ignored (no cache poisoning by chatter).
+    /// Answers for addresses nobody asked about are ignored (no cache poisoning by chatter);
+    /// a kept entry no longer wanted takes the answer but reports no change.
     pub fn learn(&mut self, ip: IpAddr, mac: [u8; 6], now: Instant) -> bool {
         let Some(e) = self.entries.get_mut(&ip) else {
             return false;
         };
-        let changed = e.mac != Some(mac);
+        let changed = e.wanted && e.mac != Some(mac);
         e.mac = Some(mac);
         e.learned_at = Some(now);
         changed
     }
 
-    /// Forgets MACs not confirmed within [`REACHABLE`]; true when any was forgotten.
+    /// Forgets MACs not confirmed within [`REACHABLE`]; true when a wanted one was forgotten
+    /// (a kept, unwanted one goes silently: no snapshot uses it).
     pub fn expire(&mut self, now: Instant) -> bool {
         let mut changed = false;
         for e in self.entries.values_mut() {
@@ -94,15 +113,21 @@ impl Neighbours {
             {
                 e.mac = None;
                 e.learned_at = None;
-                changed = true;
+                changed |= e.wanted;
             }
         }
+        self.entries.retain(|_, e| e.wanted || e.mac.is_some());
         changed
     }
 
     /// (next hop, MAC or None) for every wanted next hop, sorted by address.
     pub fn entries(&self) -> Vec<(IpAddr, Option<[u8; 6]>)> {
-        let mut v: Vec<_> = self.entries.iter().map(|(ip, e)| (*ip, e.mac)).collect();
+        let mut v: Vec<_> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.wanted)
+            .map(|(ip, e)| (*ip, e.mac))
+            .collect();
         v.sort();
         v
     }
@@ -268,5 +293,30 @@ mod tests {
         assert_eq!(n.lookup(a), None);
         n.set_wanted([b]);
         assert_eq!(n.entries(), vec![(b, None)]);
+    }
+
+    #[test]
+    fn a_next_hop_no_longer_wanted_keeps_its_mac_until_it_expires() {
+        let t0 = Instant::now();
+        let a: IpAddr = "192.0.2.11".parse().unwrap();
+        let b: IpAddr = "192.0.2.12".parse().unwrap();
+        let mut n = Neighbours::new();
+        n.set_wanted([a, b]);
+        n.learn(a, PEER, t0);
+        n.set_wanted([b]);
+        assert_eq!(n.lookup(a), Some(PEER), "kept across the reload");
+        assert_eq!(n.entries(), vec![(b, None)], "status lists the wanted only");
+        assert_eq!(n.due_requests(t0), vec![b], "not refreshed");
+        assert_eq!(n.unresolved(), vec![b]);
+        n.set_wanted([a, b]);
+        assert_eq!(n.lookup(a), Some(PEER), "wanted again: known at once");
+        n.set_wanted([b]);
+        assert!(
+            !n.expire(t0 + REACHABLE),
+            "an unwanted expiry changes no snapshot"
+        );
+        assert_eq!(n.lookup(a), None);
+        n.set_wanted([a]);
+        assert_eq!(n.unresolved(), vec![a], "forgotten after REACHABLE");
     }
 }

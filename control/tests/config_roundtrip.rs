@@ -183,6 +183,7 @@ fn config() -> impl Strategy<Value = Config> {
                 services,
                 metrics: Metrics {
                     listen: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
+                    lifecycle: Lifecycle::ALL[usize::from(port) % Lifecycle::ALL.len()].0,
                 },
             }
         })
@@ -285,7 +286,12 @@ fn to_yaml(c: &Config) -> String {
         }
         writeln!(y, "    when_all_down: {}", s.when_all_down).unwrap();
     }
-    writeln!(y, "metrics:\n  listen: \"{}\"", c.metrics.listen).unwrap();
+    writeln!(
+        y,
+        "metrics:\n  listen: \"{}\"\n  lifecycle: {}",
+        c.metrics.listen, c.metrics.lifecycle
+    )
+    .unwrap();
     y
 }
 

@@ -254,6 +254,16 @@ impl<K: LookupKey> Lookup<K> {
     }
 }
 
+/// One backend as a snapshot holds it, read back (not used on the packet path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendState {
+    pub up: bool,
+    /// The DPDK port it leaves by.
+    pub port: u16,
+    /// None: unresolved, its packets are dropped and counted.
+    pub next_hop_mac: Option<[u8; 6]>,
+}
+
 /// (VIP, IP protocol).
 type VipProto = ([u8; 16], u8);
 
@@ -471,6 +481,16 @@ impl Snapshot {
     /// Stable ids of the backends, in snapshot order.
     pub fn backend_ids(&self) -> impl Iterator<Item = u32> + '_ {
         self.backends.iter().map(|b| b.id)
+    }
+
+    /// What this snapshot says of the backend with stable id `id` (control's status, tests).
+    pub fn backend_state(&self, id: u32) -> Option<BackendState> {
+        let b = self.backends.iter().find(|b| b.id == id)?;
+        Some(BackendState {
+            up: b.up,
+            port: self.interfaces.get(b.iface as usize)?.port,
+            next_hop_mac: b.next_hop_mac,
+        })
     }
 
     /// Service for (VIP, port, protocol), falling back to the port-0 service.

@@ -4,11 +4,9 @@
 //! resolution, snapshot publication (RCU) and reclamation. Workers run on the other lcores.
 //! Health checks and the HTTP listener run on threads pinned to the control core.
 
-mod reload;
 mod reload_wait;
 mod status;
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -16,10 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use control::config::{self, Config};
-use control::forwarding::{self, Ids, PortInfo};
-use control::health::{Change, Scheduler, SchedulerOptions};
+use control::controller::{Action, Controller, Event};
+use control::forwarding::{self, PortInfo};
+use control::health::{Change, Scheduler, SchedulerOptions, Target};
 use control::http::{HttpServer, Response, Router, ServerOptions};
-use control::neighbour::{self, Neighbours};
+use control::lifecycle;
 use crossbeam_queue::ArrayQueue;
 use dataplane::dpdk::{Burst, DpdkError, Eal, Mbuf, Mempool, Port, TxQueue};
 use dataplane::rcu::{self, Publisher};
@@ -67,20 +66,17 @@ struct Iface {
     mac: [u8; 6],
 }
 
-/// The appliance while it runs.
+/// The appliance while it runs: the I/O around the [`Controller`], which decides.
 pub struct Appliance {
     config_path: Option<PathBuf>,
-    config: Config,
+    controller: Controller,
     eal: Eal,
     ifaces: Vec<Iface>,
-    ports: Vec<PortInfo>,
-    ids: Ids,
     publisher: Publisher<Snapshot>,
     workers: Option<Workers>,
     to_control: Arc<ArrayQueue<ControlFrame>>,
     /// Control's frames for ports without a control tx queue, sent by worker 0.
     via_worker: Arc<ArrayQueue<(u16, Mbuf)>>,
-    neighbours: Neighbours,
     health: Option<Scheduler>,
     health_rx: mpsc::Receiver<Change>,
     health_tx: mpsc::Sender<Change>,
@@ -175,13 +171,13 @@ impl Appliance {
                 ipv4_checksum_offload: i.port.offloads().tx_ipv4_checksum(),
             })
             .collect();
-        let mut ids = Ids::default();
-        let mut neighbours = Neighbours::new();
-        neighbours.set_wanted(next_hops(&config));
-        let built = forwarding::build(&config, &ports, &mut ids, &|_, _| true, &|ip| {
-            neighbours.lookup(ip)
-        })?;
-        let shared = Arc::new(Shared::new(&config, &ids, lcores[..workers_total].to_vec()));
+        let flow_cfg = flow_config(&config);
+        let (controller, built) = Controller::new(config, ports)?;
+        let shared = Arc::new(Shared::new(
+            controller.config(),
+            controller.ids(),
+            lcores[..workers_total].to_vec(),
+        ));
         shared.set_tables(&built.tables);
         let (publisher, readers) = rcu::new(built.snapshot, workers_total);
         let to_control = Arc::new(ArrayQueue::new(CONTROL_QUEUE));
@@ -193,9 +189,8 @@ impl Appliance {
         let mut parts = Vec::new();
         let mut pairs = Vec::new();
         let mut readers = readers.into_iter();
-        let flow_cfg = flow_config(&config);
         let mut w = 0u16;
-        for (i, ic) in config.interfaces.iter().enumerate() {
+        for (i, ic) in controller.config().interfaces.iter().enumerate() {
             for q in 0..ic.queues {
                 let rx = ifaces[i].port.rx_queue(q)?;
                 let own_tx = ifaces[i].port.tx_queue(w)?;
@@ -266,25 +261,23 @@ impl Appliance {
         shared.set_worker_counters(Arc::clone(workers.counters()));
 
         let (health_tx, health_rx) = mpsc::channel();
+        let targets = controller.health_targets();
         let mut app = Appliance {
             config_path,
-            config,
+            controller,
             eal,
             ifaces,
-            ports,
-            ids,
             publisher,
             workers: Some(workers),
             to_control,
             via_worker,
-            neighbours,
             health: None,
             health_rx,
             health_tx,
             http: None,
             shared,
         };
-        app.start_health()?;
+        app.start_health(targets)?;
         app.start_http()?;
         app.shared
             .epoch
@@ -292,8 +285,8 @@ impl Appliance {
         Ok(app)
     }
 
-    fn start_health(&mut self) -> Result<(), StartError> {
-        let targets = forwarding::health_targets(&self.config);
+    /// Hands the checker its targets, starting it the first time there are any.
+    fn start_health(&mut self, targets: Vec<Target>) -> Result<(), StartError> {
         if targets.is_empty() && self.health.is_none() {
             return Ok(());
         }
@@ -321,7 +314,8 @@ impl Appliance {
     }
 
     fn start_http(&mut self) -> Result<(), StartError> {
-        let listen = self.config.metrics.listen;
+        let listen = self.controller.config().metrics.listen;
+        let policy = self.controller.config().metrics.lifecycle;
         let metrics = Arc::clone(&self.shared);
         let state = Arc::clone(&self.shared);
         let reloads = Arc::clone(&self.shared);
@@ -335,16 +329,22 @@ impl Appliance {
             })
             .get("/healthz", |_| Response::text(200, "ok\n"))
             .get("/state", move |_| Response::json(200, state.render_state()))
-            .post("/-/reload", move |_| {
-                // Answers with the outcome, as Prometheus does: 200 applied, 500 refused.
-                match reloads.reloads.request_and_wait(RELOAD_WAIT) {
-                    Some(Ok(epoch)) => Response::text(200, format!("reloaded (epoch {epoch})\n")),
-                    Some(Err(msg)) => {
-                        Response::text(500, format!("reload refused, nothing changed:\n{msg}\n"))
+            .post(
+                "/-/reload",
+                lifecycle::gate(policy, move |_| {
+                    // Answers with the outcome, as Prometheus does: 200 applied, 500 refused.
+                    match reloads.reloads.request_and_wait(RELOAD_WAIT) {
+                        Some(Ok(epoch)) => {
+                            Response::text(200, format!("reloaded (epoch {epoch})\n"))
+                        }
+                        Some(Err(msg)) => Response::text(
+                            500,
+                            format!("reload refused, nothing changed:\n{msg}\n"),
+                        ),
+                        None => Response::text(202, "reload requested, still running\n"),
                     }
-                    None => Response::text(202, "reload requested, still running\n"),
-                }
-            });
+                }),
+            );
         let server = HttpServer::bind(
             listen,
             router,
@@ -364,44 +364,41 @@ impl Appliance {
 
     /// Runs control until SIGINT/SIGTERM (or `should_stop`), then stops everything cleanly.
     pub fn run(&mut self, mut tick: impl FnMut(&Appliance) -> bool) {
-        let mut last_neigh = Instant::now() - Duration::from_secs(10);
         let mut last_status = Instant::now() - Duration::from_secs(10);
         loop {
             if signals::stop_requested() || !tick(self) {
                 break;
             }
-            let mut dirty = false;
-            if signals::take_reload_request() {
+            // One reload at a time: a request during one waits (and coalesces) until it ends.
+            if !self.controller.reload_pending() && signals::take_reload_request() {
                 self.shared.reloads.started();
-                let outcome = self.reload();
-                self.shared.reloads.finished(outcome);
+                let loaded = match &self.config_path {
+                    Some(path) => config::load_file(path).map_err(|e| e.to_string()),
+                    None => Err(
+                        "no config file to reload (sluice demo builds its config in memory)".into(),
+                    ),
+                };
+                self.feed(Event::Reload(loaded));
             }
-            // A health change only says "look again": the checker holds the state (down_now).
+            // A health change only says "look again": the checker holds the state.
+            let mut health_changed = false;
             while self.health_rx.try_recv().is_ok() {
-                dirty = true;
+                health_changed = true;
             }
-            let now = Instant::now();
+            if health_changed {
+                let statuses = self
+                    .health
+                    .as_ref()
+                    .map(Scheduler::statuses)
+                    .unwrap_or_default();
+                self.feed(Event::Health(statuses));
+            }
             while let Some(frame) = self.to_control.pop() {
-                if let Some((ip, mac)) = neighbour::learned_from(frame.data()) {
-                    if self.neighbours.learn(ip, mac, now) {
-                        eprintln!("sluice: neighbour {ip} is at {}", config::format_mac(mac));
-                        dirty = true;
-                    }
-                }
+                self.feed(Event::Frame(frame.data()));
             }
-            if now.duration_since(last_neigh) >= Duration::from_millis(100) {
-                last_neigh = now;
-                dirty |= self.neighbours.expire(now);
-                for ip in self.neighbours.due_requests(now) {
-                    self.send_request(ip);
-                }
-            }
-            if dirty {
-                if let Err(e) = self.republish() {
-                    eprintln!("sluice: could not rebuild forwarding state: {e}");
-                }
-            }
+            self.feed(Event::Tick);
             self.publisher.reclaim();
+            let now = Instant::now();
             if now.duration_since(last_status) >= Duration::from_millis(200) {
                 last_status = now;
                 self.refresh_status();
@@ -410,107 +407,62 @@ impl Appliance {
         }
     }
 
-    /// Builds a snapshot from the current config, health and neighbours, and publishes it.
-    fn republish(&mut self) -> Result<(), forwarding::BuildError> {
-        let statuses = self
-            .health
-            .as_ref()
-            .map(Scheduler::statuses)
-            .unwrap_or_default();
-        let down = &down_now(&self.config, &statuses);
-        let neighbours = &self.neighbours;
-        let built = forwarding::build(
-            &self.config,
-            &self.ports,
-            &mut self.ids,
-            &|s, b| !down.contains(&(s.to_owned(), b)),
-            &|ip| neighbours.lookup(ip),
-        )?;
-        self.shared.set_tables(&built.tables);
-        let epoch = self.publisher.publish(built.snapshot);
-        self.shared.epoch.store(epoch, Ordering::Relaxed);
-        Ok(())
+    /// Hands one event to the controller and carries out what it answers.
+    fn feed(&mut self, event: Event<'_>) {
+        let actions = self.controller.handle(event, Instant::now());
+        self.execute(actions);
     }
 
-    /// Re-reads the config file; applies it whole (the new epoch), or changes nothing and says why.
-    fn reload(&mut self) -> reload_wait::Outcome {
-        let Some(path) = self.config_path.clone() else {
-            return Err(
-                "no config file to reload (sluice demo builds its config in memory)".into(),
-            );
-        };
-        match self.try_reload(&path) {
+    fn execute(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Publish(built) => {
+                    self.shared.set_tables(&built.tables);
+                    let epoch = self.publisher.publish(built.snapshot);
+                    self.shared.epoch.store(epoch, Ordering::Relaxed);
+                }
+                Action::SetHealthTargets(targets) => {
+                    let result = self.start_health(targets).map_err(|e| e.to_string());
+                    self.feed(Event::HealthTargetsSet(result));
+                }
+                Action::Send { iface, frame } => self.send_frame(iface, &frame),
+                Action::ReloadDone(result) => self.reload_done(result),
+                Action::Log(line) => eprintln!("sluice: {line}"),
+            }
+        }
+    }
+
+    fn reload_done(&mut self, result: Result<(), String>) {
+        let file = self
+            .config_path
+            .as_deref()
+            .map_or_else(|| "the config".to_owned(), |p| p.display().to_string());
+        let outcome = match result {
             Ok(()) => {
+                let epoch = self.publisher.epoch();
                 self.shared.reloads_success.fetch_add(1, Ordering::Relaxed);
-                eprintln!(
-                    "sluice: reloaded {} (epoch {})",
-                    path.display(),
-                    self.publisher.epoch()
-                );
-                Ok(self.publisher.epoch())
+                self.shared
+                    .set_config(self.controller.config(), self.controller.ids());
+                eprintln!("sluice: reloaded {file} (epoch {epoch})");
+                Ok(epoch)
             }
             Err(msg) => {
                 self.shared.reloads_failure.fetch_add(1, Ordering::Relaxed);
-                eprintln!(
-                    "sluice: reload of {} refused, nothing changed:\n{msg}",
-                    path.display()
-                );
+                eprintln!("sluice: reload of {file} refused, nothing changed:\n{msg}");
                 Err(msg)
             }
-        }
-    }
-
-    fn try_reload(&mut self, path: &Path) -> Result<(), String> {
-        let new = config::load_file(path).map_err(|e| e.to_string())?;
-        reload::restart_only_changes(&self.config, &new)?;
-        let old = std::mem::replace(&mut self.config, new);
-        self.neighbours.set_wanted(next_hops(&self.config));
-        // Publish, then hand the checker its new targets; if either fails, the old file comes
-        // back whole (republished only if the new tables went out), so "nothing changed" holds.
-        let failed = match self.republish() {
-            Err(e) => Some((e.to_string(), false)),
-            Ok(()) => self
-                .start_health()
-                .err()
-                .map(|e| (format!("health checks could not start: {e}"), true)),
         };
-        if let Some((msg, published)) = failed {
-            self.config = old;
-            self.neighbours.set_wanted(next_hops(&self.config));
-            if published {
-                if let Err(again) = self.republish() {
-                    eprintln!("sluice: could not restore the previous forwarding state: {again}");
-                }
-            }
-            return Err(msg);
-        }
-        self.shared.set_config(&self.config, &self.ids);
-        Ok(())
+        self.shared.reloads.finished(outcome);
     }
 
-    fn send_request(&mut self, ip: IpAddr) {
-        let Some((i, _)) = self
-            .config
-            .interfaces
-            .iter()
-            .enumerate()
-            .find(|(_, ic)| ic.on_link(ip))
-        else {
+    fn send_frame(&mut self, i: usize, bytes: &[u8]) {
+        let Some(iface) = self.ifaces.get_mut(i) else {
             return;
-        };
-        let ic = &self.config.interfaces[i];
-        let iface = &mut self.ifaces[i];
-        let bytes = match ip {
-            IpAddr::V4(v4) => neighbour::arp_request(iface.mac, ic.address.addr, v4),
-            IpAddr::V6(v6) => match ic.address6 {
-                Some(src) => neighbour::neighbour_solicit(iface.mac, src.addr, v6),
-                None => return,
-            },
         };
         let Ok(mut m) = iface.pool.alloc() else {
             return;
         };
-        if m.copy_from_slice(&bytes).is_err() {
+        if m.copy_from_slice(bytes).is_err() {
             return;
         }
         let Some(control_tx) = iface.control_tx.as_mut() else {
@@ -531,14 +483,9 @@ impl Appliance {
             .iter()
             .map(|i| (i.name.clone(), u64::from(i.pool.available())))
             .collect();
-        let health = self
-            .health
-            .as_ref()
-            .map(|h| h.statuses())
-            .unwrap_or_default();
-        let down = down_now(&self.config, &health);
+        let c = &self.controller;
         self.shared
-            .set_status(free, health, &down, self.neighbours.entries());
+            .set_status(free, c.health().to_vec(), c.down(), c.neighbours());
     }
 
     /// Stops workers, frees every mbuf, stops and closes the ports. Returns how many workers failed.
@@ -580,40 +527,6 @@ struct WorkerParts {
     reader: rcu::Reader<Snapshot>,
     stats: Arc<WorkerStats>,
     pipeline: Pipeline,
-}
-
-/// The (service, backend) pairs down now: health-checked by `cfg` and down in the checker's
-/// `statuses`. A pair `cfg` no longer checks is up, whatever the checker last said of it
-/// (between a reload's publish and the checker taking the new targets, it may still list it).
-fn down_now(
-    cfg: &Config,
-    statuses: &[control::health::TargetStatus],
-) -> std::collections::HashSet<(String, IpAddr)> {
-    let checked: std::collections::HashSet<(String, IpAddr)> = forwarding::health_targets(cfg)
-        .into_iter()
-        .map(|t| (t.service, t.backend))
-        .collect();
-    statuses
-        .iter()
-        .filter(|s| !s.up)
-        .map(|s| (s.target.service.clone(), s.target.backend))
-        .filter(|k| checked.contains(k))
-        .collect()
-}
-
-/// Every next hop some backend needs resolved (static `gateway_mac`s excluded).
-fn next_hops(cfg: &Config) -> Vec<IpAddr> {
-    let mut v: Vec<IpAddr> = cfg
-        .services
-        .iter()
-        .flat_map(|s| s.backends.iter())
-        .filter_map(|b| forwarding::egress_of(cfg, b.address))
-        .filter(|&(i, nh)| forwarding::static_mac(cfg, i, nh).is_none())
-        .map(|(_, nh)| nh)
-        .collect();
-    v.sort();
-    v.dedup();
-    v
 }
 
 fn flow_config(cfg: &Config) -> FlowConfig {

@@ -53,7 +53,7 @@ const BACKEND_KEYS: &[&str] = &["address", "weight"];
 const HEALTH_KEYS: &[&str] = &[
     "kind", "port", "interval", "timeout", "rise", "fall", "path",
 ];
-const METRICS_KEYS: &[&str] = &["listen"];
+const METRICS_KEYS: &[&str] = &["listen", "lifecycle"];
 
 const NAME: &str = "a name of 1-64 letters, digits, '-', '_' or '.'";
 
@@ -440,6 +440,7 @@ pub(crate) fn document(ctx: &mut Ctx<'_>, root: &Value) -> Parts {
     let metrics = match f.get("metrics") {
         None => Some(Metrics {
             listen: DEFAULT_METRICS_LISTEN,
+            lifecycle: Lifecycle::Local,
         }),
         Some(v) => metrics(ctx, v, "metrics"),
     };
@@ -698,7 +699,13 @@ fn metrics(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Metrics> {
             s.parse::<SocketAddr>().ok()
         })
     });
-    Some(Metrics { listen: listen? })
+    let lifecycle = or_default(f.get("lifecycle"), Lifecycle::Local, |v| {
+        keyword(ctx, v, &f.child("lifecycle"), Lifecycle::ALL)
+    });
+    Some(Metrics {
+        listen: listen?,
+        lifecycle: lifecycle?,
+    })
 }
 
 fn service(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Service> {

@@ -118,6 +118,8 @@ pub struct HealthCheck {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metrics {
     pub listen: SocketAddr,
+    /// Who may drive the lifecycle endpoints (`POST /-/reload`); default `local`.
+    pub lifecycle: Lifecycle,
 }
 
 /// An address with a prefix length, e.g. `192.0.2.10/24` (host bits kept: it is an address).
@@ -199,6 +201,11 @@ keyword_enum!(
 );
 keyword_enum!(HealthKind { Tcp = "tcp", Http = "http", UdpDns = "udp-dns", None = "none" });
 keyword_enum!(WhenAllDown { Drop = "drop", ForwardAnyway = "forward-anyway" });
+keyword_enum!(
+    /// Who may use the HTTP lifecycle endpoints: clients on loopback only, any client that
+    /// reaches the listener, or nobody (SIGHUP and the CLI work whatever this says).
+    Lifecycle { Local = "local", Any = "any", Off = "off" }
+);
 
 impl Protocol {
     /// The IP protocol number.

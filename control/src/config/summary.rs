@@ -96,5 +96,9 @@ fn write_summary(out: &mut String, c: &Config) -> std::fmt::Result {
             }
         }
     }
-    writeln!(out, "metrics: http://{}/metrics", c.metrics.listen)
+    writeln!(
+        out,
+        "metrics: http://{}/metrics (lifecycle endpoints: {})",
+        c.metrics.listen, c.metrics.lifecycle
+    )
 }

@@ -3,7 +3,7 @@
 //! Refusing the whole file (rather than applying the rest) keeps one rule for operators: after
 //! a reload, the running state is exactly one file — the new one, or the old one.
 
-use control::config::Config;
+use crate::config::Config;
 
 /// `Err` names every section that changed but only takes effect after a restart.
 pub fn restart_only_changes(old: &Config, new: &Config) -> Result<(), String> {
@@ -18,7 +18,7 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Result<(), String> {
         problems.push("flows (flow-table capacity and timeouts)");
     }
     if old.metrics != new.metrics {
-        problems.push("metrics.listen");
+        problems.push("metrics (listen, lifecycle)");
     }
     if problems.is_empty() {
         Ok(())
@@ -49,7 +49,7 @@ services:
 ";
 
     fn load(text: &str) -> Config {
-        control::config::load_str(text, "test.yaml").unwrap()
+        crate::config::load_str(text, "test.yaml").unwrap()
     }
 
     #[test]

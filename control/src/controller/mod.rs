@@ -1,0 +1,369 @@
+//! The control core: events in, actions out; no threads, sockets, clocks or DPDK inside.
+//!
+//! In quinn-proto's discipline: the binary owns every side effect (ports, the RCU publisher, the
+//! health checker's threads, the HTTP listener) and feeds this state machine what happened and
+//! when; the controller answers with what to do. Reload with rollback, the down set, next-hop
+//! resolution and every snapshot build are decided here, so they are tested with `cargo test`
+//! and an injected clock (`control/tests/controller.rs`).
+
+mod reload;
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+pub use reload::restart_only_changes;
+
+use crate::config::{self, Config};
+use crate::forwarding::{self, BuildError, Built, Ids, PortInfo, ServiceTable};
+use crate::health::{Target, TargetStatus};
+use crate::neighbour::{self, Neighbours};
+
+/// How often neighbour entries are expired and due requests sent.
+pub const NEIGHBOUR_PERIOD: Duration = Duration::from_millis(100);
+/// How long a reload waits for its new next hops to answer before it publishes without them
+/// (long enough for one retry of an unanswered request).
+pub const RESOLVE_WAIT: Duration = Duration::from_secs(2);
+
+/// (service name, backend address): how health state names a backend.
+pub type BackendKey = (String, IpAddr);
+
+/// Something that happened, fed to [`Controller::handle`].
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A reload was asked for: the file as loaded, or why it could not be (with its location).
+    Reload(Result<Config, String>),
+    /// The health checker took the targets of [`Action::SetHealthTargets`] (Ok), or could not
+    /// start (Err: the reason).
+    HealthTargetsSet(Result<(), String>),
+    /// The checker's view changed: every target's status now.
+    Health(Vec<TargetStatus>),
+    /// A frame a worker handed to control (ARP, neighbour advertisement).
+    Frame(&'a [u8]),
+    /// Time passed; due neighbour requests and expiries happen here.
+    Tick,
+}
+
+/// What the binary must do, in order.
+#[derive(Debug)]
+pub enum Action {
+    /// Publish this forwarding state to the workers (one RCU swap).
+    Publish(Built),
+    /// Give the health checker these targets (start it if it is not running), then answer
+    /// with [`Event::HealthTargetsSet`].
+    SetHealthTargets(Vec<Target>),
+    /// Send this frame (an ARP request or neighbour solicitation) out of interface `iface`.
+    Send { iface: usize, frame: Vec<u8> },
+    /// The reload asked for has ended: applied (the binary reports the epoch it published),
+    /// or refused with the reason, the running state unchanged.
+    ReloadDone(Result<(), String>),
+    /// A line for the log.
+    Log(String),
+}
+
+/// A reload on its way: validated, waiting for the checker, then for its next hops.
+#[derive(Debug)]
+struct Pending {
+    config: Config,
+    /// None while the checker takes the targets; then until when next hops are waited for.
+    resolve_by: Option<Instant>,
+}
+
+/// Control's whole state between events.
+#[derive(Debug)]
+pub struct Controller {
+    config: Config,
+    ports: Vec<PortInfo>,
+    ids: Ids,
+    neighbours: Neighbours,
+    /// The checker's last report.
+    health: Vec<TargetStatus>,
+    /// The (service, backend) pairs the running config checks and the checker says are down.
+    down: HashSet<BackendKey>,
+    pending: Option<Pending>,
+    last_neighbour_check: Option<Instant>,
+    /// The tables of the snapshot last published.
+    tables: Vec<ServiceTable>,
+}
+
+impl Controller {
+    /// The controller for `config` on `ports` (one per interface, in config order), and the
+    /// first forwarding state to publish. Every backend starts up; no next hop is resolved yet.
+    pub fn new(config: Config, ports: Vec<PortInfo>) -> Result<(Self, Built), BuildError> {
+        let mut c = Controller {
+            config,
+            ports,
+            ids: Ids::default(),
+            neighbours: Neighbours::new(),
+            health: Vec::new(),
+            down: HashSet::new(),
+            pending: None,
+            last_neighbour_check: None,
+            tables: Vec::new(),
+        };
+        c.neighbours.set_wanted(next_hops(&c.config));
+        let built = c.build(&c.config.clone())?;
+        c.tables = built.tables.clone();
+        Ok((c, built))
+    }
+
+    /// Handles one event at `now`; the actions are to be carried out in order.
+    pub fn handle(&mut self, event: Event<'_>, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        match event {
+            Event::Reload(loaded) => self.reload(loaded, &mut out),
+            Event::HealthTargetsSet(result) => self.health_targets_set(result, now, &mut out),
+            Event::Health(statuses) => {
+                self.health = statuses;
+                if self.refresh_down() {
+                    self.republish(&mut out);
+                }
+            }
+            Event::Frame(frame) => {
+                if let Some((ip, mac)) = neighbour::learned_from(frame) {
+                    if self.neighbours.learn(ip, mac, now) {
+                        out.push(Action::Log(format!(
+                            "neighbour {ip} is at {}",
+                            config::format_mac(mac)
+                        )));
+                        if !self.finish_resolving(now, &mut out) {
+                            self.republish(&mut out);
+                        }
+                    }
+                }
+            }
+            Event::Tick => self.tick(now, &mut out),
+        }
+        out
+    }
+
+    /// The running config (the last one applied).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Stable service and backend ids.
+    pub fn ids(&self) -> &Ids {
+        &self.ids
+    }
+
+    /// The health targets of the running config (for starting the checker).
+    pub fn health_targets(&self) -> Vec<Target> {
+        forwarding::health_targets(&self.config)
+    }
+
+    /// The checker's last report of every target.
+    pub fn health(&self) -> &[TargetStatus] {
+        &self.health
+    }
+
+    /// Backends down now: checked by the running config and down in the checker's last report.
+    pub fn down(&self) -> &HashSet<BackendKey> {
+        &self.down
+    }
+
+    /// (next hop, MAC or None) for every next hop the running config needs.
+    pub fn neighbours(&self) -> Vec<(IpAddr, Option<[u8; 6]>)> {
+        self.neighbours.entries()
+    }
+
+    /// The Maglev tables of the last published snapshot.
+    pub fn tables(&self) -> &[ServiceTable] {
+        &self.tables
+    }
+
+    /// A reload has started and not ended: the binary holds further reload requests until it
+    /// has (they coalesce, as SIGHUPs do).
+    pub fn reload_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    fn reload(&mut self, loaded: Result<Config, String>, out: &mut Vec<Action>) {
+        if self.pending.is_some() {
+            // The binary waits for each reload to end before the next; say so if it did not.
+            out.push(Action::ReloadDone(Err(
+                "a reload is already in progress; nothing changed".into(),
+            )));
+            return;
+        }
+        let new = match loaded.and_then(|new| {
+            restart_only_changes(&self.config, &new)?;
+            Ok(new)
+        }) {
+            Ok(new) => new,
+            Err(msg) => return out.push(Action::ReloadDone(Err(msg))),
+        };
+        // Built once before anything changes: a config that cannot be built changes nothing.
+        if let Err(e) = self.build(&new) {
+            return out.push(Action::ReloadDone(Err(e.to_string())));
+        }
+        out.push(Action::SetHealthTargets(forwarding::health_targets(&new)));
+        self.pending = Some(Pending {
+            config: new,
+            resolve_by: None,
+        });
+    }
+
+    fn health_targets_set(
+        &mut self,
+        result: Result<(), String>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(p) = self.pending.as_mut().filter(|p| p.resolve_by.is_none()) else {
+            return;
+        };
+        if let Err(e) = result {
+            // The checker kept its old targets; nothing was published: the old file stays whole.
+            self.pending = None;
+            return out.push(Action::ReloadDone(Err(format!(
+                "health checks could not start: {e}"
+            ))));
+        }
+        p.resolve_by = Some(now + RESOLVE_WAIT);
+        // Ask for the new next hops now, and keep resolving (and refreshing) the old ones, which
+        // the running snapshot still uses until the new one is out.
+        let mut wanted = next_hops(&self.config);
+        wanted.extend(next_hops(&p.config));
+        self.neighbours.set_wanted(wanted);
+        if !self.finish_resolving(now, out) {
+            self.send_due(now, out);
+        }
+    }
+
+    /// Ends a reload waiting for its next hops when they have all answered or its time is up:
+    /// applies the new config and publishes it. True if it did.
+    fn finish_resolving(&mut self, now: Instant, out: &mut Vec<Action>) -> bool {
+        let Some(Pending {
+            config,
+            resolve_by: Some(by),
+        }) = &self.pending
+        else {
+            return false;
+        };
+        let missing: Vec<IpAddr> = next_hops(config)
+            .into_iter()
+            .filter(|ip| self.neighbours.lookup(*ip).is_none())
+            .collect();
+        if !missing.is_empty() && now < *by {
+            return false;
+        }
+        let Some(p) = self.pending.take() else {
+            return false;
+        };
+        if !missing.is_empty() {
+            out.push(Action::Log(format!(
+                "reload: no answer from next hop(s) {missing:?} within {RESOLVE_WAIT:?}: their backends get no new flows until they answer"
+            )));
+        }
+        self.config = p.config;
+        self.neighbours.set_wanted(next_hops(&self.config));
+        self.refresh_down();
+        self.republish(out);
+        out.push(Action::ReloadDone(Ok(())));
+        true
+    }
+
+    fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self
+            .last_neighbour_check
+            .is_some_and(|t| now.saturating_duration_since(t) < NEIGHBOUR_PERIOD)
+        {
+            return;
+        }
+        self.last_neighbour_check = Some(now);
+        let expired = self.neighbours.expire(now);
+        self.send_due(now, out);
+        if !self.finish_resolving(now, out) && expired {
+            self.republish(out);
+        }
+    }
+
+    /// Requests for every next hop due one (unresolved, or resolved and half-way stale).
+    fn send_due(&mut self, now: Instant, out: &mut Vec<Action>) {
+        for ip in self.neighbours.due_requests(now) {
+            if let Some(send) = self.request(ip) {
+                out.push(send);
+            }
+        }
+    }
+
+    /// The ARP request or neighbour solicitation for `ip`, from the interface it is on
+    /// (interfaces are the same in every config a reload may apply).
+    fn request(&self, ip: IpAddr) -> Option<Action> {
+        let iface = self.config.interfaces.iter().position(|i| i.on_link(ip))?;
+        let ic = &self.config.interfaces[iface];
+        let mac = self.ports.get(iface)?.mac;
+        let frame = match ip {
+            IpAddr::V4(v4) => neighbour::arp_request(mac, ic.address.addr, v4),
+            IpAddr::V6(v6) => neighbour::neighbour_solicit(mac, ic.address6?.addr, v6),
+        };
+        Some(Action::Send { iface, frame })
+    }
+
+    /// Recomputes the down set from the checker's report and the running config; true if it
+    /// changed.
+    fn refresh_down(&mut self) -> bool {
+        let down = down_now(&self.config, &self.health);
+        let changed = down != self.down;
+        self.down = down;
+        changed
+    }
+
+    fn build(&mut self, cfg: &Config) -> Result<Built, BuildError> {
+        let down = down_now(cfg, &self.health);
+        let neighbours = &self.neighbours;
+        forwarding::build(
+            cfg,
+            &self.ports,
+            &mut self.ids,
+            &|s, b| !down.contains(&(s.to_owned(), b)),
+            &|ip| neighbours.lookup(ip),
+        )
+    }
+
+    /// Builds from the running config and current state, and publishes it.
+    fn republish(&mut self, out: &mut Vec<Action>) {
+        match self.build(&self.config.clone()) {
+            Ok(built) => {
+                self.tables = built.tables.clone();
+                out.push(Action::Publish(built));
+            }
+            // The running config was built before, so only a bug gets here; keep the old state.
+            Err(e) => out.push(Action::Log(format!(
+                "could not rebuild forwarding state: {e}"
+            ))),
+        }
+    }
+}
+
+/// The pairs down now: health-checked by `cfg` and down in the checker's `statuses`. A pair
+/// `cfg` no longer checks is up, whatever the checker last said of it (between a reload and the
+/// checker taking the new targets, it may still list it).
+fn down_now(cfg: &Config, statuses: &[TargetStatus]) -> HashSet<BackendKey> {
+    let checked: HashSet<BackendKey> = forwarding::health_targets(cfg)
+        .into_iter()
+        .map(|t| (t.service, t.backend))
+        .collect();
+    statuses
+        .iter()
+        .filter(|s| !s.up)
+        .map(|s| (s.target.service.clone(), s.target.backend))
+        .filter(|k| checked.contains(k))
+        .collect()
+}
+
+/// Every next hop some backend needs resolved (static `gateway_mac`s excluded).
+fn next_hops(cfg: &Config) -> Vec<IpAddr> {
+    let mut v: Vec<IpAddr> = cfg
+        .services
+        .iter()
+        .flat_map(|s| s.backends.iter())
+        .filter_map(|b| forwarding::egress_of(cfg, b.address))
+        .filter(|&(i, nh)| forwarding::static_mac(cfg, i, nh).is_none())
+        .map(|(_, nh)| nh)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The lifecycle endpoints (POST /-/reload) answer only the clients metrics.lifecycle names, while
+# /metrics stays scrapeable by anyone: sluice listens on a veth address; a client in another
+# network namespace is refused with 403 and a one-line reason under the default `local`,
+# served under `any`; a client on the host itself is served under `local`; `off` refuses
+# everyone over HTTP while SIGHUP still reloads.
+# Environment: SLUICE (default: build target/release).
+set -euo pipefail
+E2E_NAME=lifecycle
+source "$(dirname "$0")/lib/sluice.sh"
+W=$E2E_WORK
+e2e_binary
+NS="sluice-lc-$$"
+VH="sllc$$h"
+VC="sllc$$c"
+cleanup_net() {
+  local rc=$?
+  ip netns del "$NS" 2>/dev/null || true
+  ip link del "$VH" 2>/dev/null || true
+  (exit "$rc")
+  e2e_cleanup
+}
+trap cleanup_net EXIT
+
+ip netns add "$NS"
+ip link add "$VH" type veth peer name "$VC"
+ip link set "$VC" netns "$NS"
+ip addr add 198.51.100.1/24 dev "$VH"
+ip link set "$VH" up
+ip -n "$NS" addr add 198.51.100.2/24 dev "$VC"
+ip -n "$NS" link set "$VC" up
+ip -n "$NS" link set lo up
+
+"$PY" -c 'import struct, sys
+open(sys.argv[1], "wb").write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))' "$W/empty.pcap"
+config() { # config LIFECYCLE
+  cat >"$W/sluice.yaml" <<EOF
+dpdk:
+  args: ["--no-huge", "--no-pci", "-m", "256", "-l", "0-1", "--main-lcore", "0",
+         "--file-prefix", "$E2E_PREFIX", "--log-level", "lib.eal:error",
+         "--vdev=net_pcap0,rx_pcap=$W/empty.pcap,tx_pcap=$W/out.pcap"]
+  mbufs: 4095
+interfaces:
+  - name: uplink
+    device: net_pcap0
+    address: 192.0.2.10/24
+    gateway: 192.0.2.1
+    gateway_mac: "02:00:00:00:00:01"
+services:
+  - name: web
+    vip: 198.51.100.10
+    port: 80
+    protocol: tcp
+    table_size: 251
+    backends:
+      - address: 203.0.113.11
+metrics:
+  listen: 198.51.100.1:0
+  lifecycle: $1
+EOF
+}
+# status [NETNS] METHOD PATH: the HTTP status code; the body goes to $W/body.
+status() {
+  local run=()
+  if [ "$1" = in-ns ]; then run=(ip netns exec "$NS"); shift; fi
+  "${run[@]}" curl -sS --noproxy '*' --max-time 15 -o "$W/body" -w '%{http_code}' -X "$1" "$METRICS$2" || echo "000"
+}
+expect() { # expect WHAT GOT WANT
+  if [ "$2" = "$3" ]; then e2e_pass "$1: $3"; else e2e_fail "$1: got '$2', want '$3' ($(head -c 300 "$W/body" 2>/dev/null))"; fi
+}
+run_with() { # run_with LIFECYCLE
+  config "$1"
+  "$SLUICE" check -c "$W/sluice.yaml" >"$W/check.log" 2>&1 || e2e_die "sluice check refused lifecycle: $1: $(cat "$W/check.log")"
+  e2e_start "$W/sluice.yaml" "$W/run-$1.log"
+  e2e_wait_metrics "$W/run-$1.log" 30 || e2e_die "sluice did not start with lifecycle: $1"
+}
+
+run_with local
+expect "local: a client in another namespace scrapes /metrics" "$(status in-ns GET /metrics)" 200
+expect "local: the same client's POST /-/reload" "$(status in-ns POST /-/reload)" 403
+grep -q "metrics.lifecycle" "$W/body" && e2e_pass "the 403 says why: $(head -n1 "$W/body")" \
+  || e2e_fail "the 403 does not name metrics.lifecycle: $(cat "$W/body")"
+expect "local: POST /-/reload from this host, to the routable address" "$(status POST /-/reload)" 200
+e2e_stop 15
+[ "$SLUICE_RC" = 0 ] || e2e_fail "sluice (local) exited $SLUICE_RC"
+
+run_with any
+expect "any: POST /-/reload from another namespace" "$(status in-ns POST /-/reload)" 200
+e2e_stop 15
+
+run_with off
+expect "off: POST /-/reload from this host" "$(status POST /-/reload)" 403
+expect "off: /metrics still served" "$(status in-ns GET /metrics)" 200
+kill -HUP "$SLUICE_PID"
+ok=""
+for _ in $(seq 100); do
+  if e2e_get /metrics | grep -q '^sluice_config_reloads_total{result="success"} 1'; then ok=1; break; fi
+  sleep 0.1
+done
+[ -n "$ok" ] && e2e_pass "off: SIGHUP still reloads" || e2e_fail "off: SIGHUP did not reload"
+e2e_stop 15
+[ "$SLUICE_RC" = 0 ] || e2e_fail "sluice (off) exited $SLUICE_RC"
+exit "$E2E_FAILED"

@@ -109,9 +109,9 @@ pub struct Built {
     pub tables: Vec<ServiceTable>,
 }
 
-/// Where a backend leaves: `(port, next-hop address)` by design.md's egress rule: on-link on an
-/// interface -> that interface, to the backend itself; otherwise the first interface with a
-/// gateway of the backend's address family, to the gateway.
+/// Where a backend leaves: `(port, next-hop address)` by the egress rule (docs/design.md,
+/// "Next-hop resolution"): on-link on an interface -> that interface, to the backend itself;
+/// otherwise the first interface with a gateway of the backend's address family, to the gateway.
 pub fn egress_of(cfg: &Config, backend: IpAddr) -> Option<(usize, IpAddr)> {
     if let Some(i) = cfg.interfaces.iter().position(|i| i.on_link(backend)) {
         return Some((i, backend));

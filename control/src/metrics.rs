@@ -136,8 +136,8 @@ impl Collector for Exposition {
 const SECONDS: Unit = Unit::Seconds;
 const BYTES: Unit = Unit::Bytes;
 
-/// Writes every family in design.md's order. Counter names go in without `_total`: the
-/// encoder appends it to the sample name, as OpenMetrics requires.
+/// Writes every family in the order of docs/design.md's "Metrics" table. Counter names go in
+/// without `_total`: the encoder appends it to the sample name, as OpenMetrics requires.
 fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
     counters(
         enc,

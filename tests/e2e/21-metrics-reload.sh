@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # /metrics and reloads of the real `sluice run` on a net_pcap vdev.
-# (a) The scrape, parsed by prometheus_client's OpenMetrics parser, has every design.md family
-#     with its type and label names; the counters match the capture fed in (per-backend flow
-#     counts included, and they keep their backend across a reload); sluice_table_info's
-#     fingerprint equals `sluice maglev --json` for the same backends; a backend whose http
+# (a) The scrape, parsed by prometheus_client's OpenMetrics parser, has every docs/design.md
+#     family om.py checks, with its type and label names; the counters match the capture fed
+#     in (per-backend flow counts included, and they keep their backend across a reload);
+#     sluice_table_info's fingerprint equals `sluice maglev --json` for the same backends; a backend whose http
 #     health check is refused goes down (sluice_backend_up 0, out of the table) while one
 #     served by a local http.server stays up.
 # (b) Reloads: SIGHUP with a backend added applies (success +1, epoch up, /state shows it); a
@@ -87,7 +87,7 @@ wait_for 20 rx_done || e2e_die "sluice did not receive all $frames frames"
 sleep 0.5 # workers publish their counters within a millisecond of going idle
 "${OM[@]}" families "$METRICS" | sed "s/^/    /" | tee "$W/families.txt"
 grep -q '^    FAIL' "$W/families.txt" && e2e_fail "some metric families are missing or wrong" \
-  || e2e_pass "every design.md metric family, with its type and labels (OpenMetrics parser)"
+  || e2e_pass "every docs/design.md metric family om.py checks, with its type and labels (OpenMetrics parser)"
 
 expect "sluice_rx_packets_total (frames in the capture)" "$(metric sluice_rx_packets_total port=uplink queue=0)" "$frames"
 tx_want=$(($(jget "$want" forwarded) + $(jget "$want" replies)))

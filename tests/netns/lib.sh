@@ -287,7 +287,7 @@ slc_eal_args() {
     --vdev "net_af_packet0,iface=eth0"
 }
 
-# A sluice config (schema: /work/shared/design.md) for the topology: one interface on the
+# A sluice config (schema: docs/design.md, "Configuration") for the topology: one interface on the
 # segment, a TCP and a UDP service per VIP family over the three backends, forwarding $1.
 slc_write_sluice_config() { # mode file families(e.g. "4 6")
   local mode=$1 file=$2 families=${3:-4 6} fam vip svc proto port h arg args=""

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Reads sluice's /metrics with the official Python client's OpenMetrics parser.
 
-  om.py families URL              every design.md family present, with its type and label names
+  om.py families URL              every family below (docs/design.md, "Metrics") present, with
+                                  its type and label names
   om.py get URL SAMPLE [K=V ...]  one sample's value (exit 3 when absent), e.g.
                                   om.py get URL sluice_config_reloads_total result=success
   om.py dump URL                  every sample as `name{labels} value`, sorted (for diffs/logs)
@@ -12,7 +13,8 @@ import urllib.request
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-# design.md's families: name (as the parser names the family) -> (type, label names).
+# Families from docs/design.md ("Metrics"): name (as the parser names the family) ->
+# (type, label names).
 FAMILIES = {
     "sluice_rx_packets": ("counter", {"port", "queue"}),
     "sluice_tx_packets": ("counter", {"port", "queue"}),
@@ -31,7 +33,7 @@ FAMILIES = {
     "sluice_packet_latency_seconds": ("histogram", set()),
     "sluice_mempool_free": ("gauge", {"port"}),
     "sluice_build_info": ("gauge", {"version", "dpdk"}),
-    # sluice's own, beyond design.md's list.
+    # The per-core worker families.
     "sluice_worker_busy_seconds": ("counter", {"core"}),
     "sluice_worker_bursts": ("counter", {"core"}),
 }

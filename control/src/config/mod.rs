@@ -15,11 +15,12 @@
 //!    ([`validate`]). A value that failed is left out of the later rules that depend on it, so
 //!    one mistake gives one error, not a cascade.
 //!
-//! Choices where design.md is silent: a service's `port` and `protocol` are required (a forgotten
-//! port must not silently mean "every port"); `dpdk`, `flows`, `metrics` and `health_check` keys
-//! have the defaults in [`schema`]; `services` may be absent or empty (a warning); explicit `null`
-//! counts as absent. Limits: table_size is a prime up to maglev::MAX_SIZE (2^24; 16,777,213),
-//! weights 0..=1,000,000, queues 1..=1024, mtu 68..=9702, flow capacity 1..=2^27.
+//! Choices (every key, default and rule is in docs/design.md, "Configuration"): a service's `port`
+//! and `protocol` are required (a forgotten port must not silently mean "every port"); `dpdk`,
+//! `flows`, `metrics` and `health_check` keys have the defaults in [`schema`]; `services` may be
+//! absent (a warning) or empty; explicit `null` counts as absent. Limits: table_size is a prime
+//! up to maglev::MAX_SIZE (2^24; 16,777,213), weights 0..=1,000,000, queues 1..=1024,
+//! mtu 68..=9702, flow capacity 1..=2^27.
 mod decode;
 pub mod duration;
 mod error;

@@ -17,6 +17,7 @@ pub mod checksum;
 pub mod counters;
 pub mod flow;
 pub mod frame;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod hugepages;
 pub mod parse;

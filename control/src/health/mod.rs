@@ -8,6 +8,7 @@
 //! reload must not blackhole a healthy fleet while `rise` probes are pending. A dead
 //! backend is marked DOWN after `fall` consecutive failed probes.
 
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod probe;
 pub mod schedule;

@@ -20,6 +20,7 @@ pub mod frame;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod hugepages;
+mod outer;
 pub mod parse;
 pub mod pipeline;
 pub mod ratelimit;

@@ -576,6 +576,7 @@ fn pin(core: Option<usize>) {
 }
 
 /// The request parser's fuzz body, shared by the cargo-fuzz target and the seed replay test.
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing {
     use super::{content_length, encode, find, parse_head, RequestError, Response, Router};
 

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use dataplane::dpdk::{Burst, Eal, Mempool, Port};
-use dataplane::runtime::{self, control, signals, WorkerContext};
+use dataplane::runtime::{self, pinning, signals, WorkerContext};
 
 struct Options {
     rx: String,
@@ -96,7 +96,7 @@ fn run(eal_args: &[String], o: &Options) -> Result<(), String> {
         tx_port.name(),
         workers.lcores().len(),
         workers.lcores(),
-        control::control_cpu(&eal)
+        pinning::control_cpu(&eal)
     );
 
     let counters = workers.counters().clone();

@@ -14,13 +14,15 @@ pub mod rcu;
 pub mod worker;
 
 pub mod checksum;
-pub mod counters;
 pub mod flow;
 pub mod frame;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod hugepages;
+mod outer;
 pub mod parse;
 pub mod pipeline;
+pub mod pipeline_counters;
 pub mod ratelimit;
 pub mod reply;
 pub mod rewrite;
@@ -28,10 +30,10 @@ pub mod snapshot;
 pub mod tsc;
 pub mod wire;
 
-pub use counters::{Counters, DropReason};
 pub use flow::{FlowConfig, FlowTable};
 pub use frame::Frame;
 pub use pipeline::{Pipeline, PipelineConfig, Verdict};
+pub use pipeline_counters::{Counters, DropReason};
 pub use snapshot::{
     BackendSpec, Egress, Forwarding, HashKind, InterfaceSpec, Proto, ServiceSpec, Snapshot,
     SnapshotBuilder, SnapshotError, WhenAllDown,

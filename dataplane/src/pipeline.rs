@@ -4,10 +4,10 @@
 
 use maglev::flow::{five_tuple, slot, source_ip, v4_mapped};
 
-use crate::counters::{Counters, DropReason};
 use crate::flow::{FlowConfig, FlowKey, FlowTable, Probe};
 use crate::frame::Frame;
 use crate::parse::{self, Arp, Embedded, Frag, Ip, Parsed, L4};
+use crate::pipeline_counters::{Counters, DropReason};
 use crate::ratelimit::TokenBucket;
 use crate::reply;
 use crate::rewrite::{self, overhead};

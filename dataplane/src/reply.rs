@@ -3,9 +3,9 @@
 //! fragmentation-needed / packet-too-big.
 
 use crate::checksum;
-use crate::counters::DropReason;
 use crate::frame::Frame;
 use crate::parse::{Arp, Ip};
+use crate::pipeline_counters::DropReason;
 use crate::wire::arp::{self, ArpPacket};
 use crate::wire::ethernet::EthernetFrame;
 use crate::wire::icmp::{self, CHECKSUM_OFFSET};

@@ -3,15 +3,14 @@
 //! never modified.
 
 use crate::checksum;
-use crate::counters::DropReason;
 use crate::frame::{Frame, TxOffload};
+pub use crate::outer::OUTER_TTL;
+use crate::outer::{OuterV4, ETH_IPV4};
 use crate::parse::Ip;
+use crate::pipeline_counters::DropReason;
 use crate::snapshot::{Backend, Forwarding, Interface};
 use crate::wire::ethernet::{self, EthernetFrame};
 use crate::wire::{ipv4, ipv6, proto, udp};
-
-/// TTL / hop limit of the outer header.
-pub const OUTER_TTL: u8 = 64;
 
 /// Bytes added in front of the inner IP packet (Ethernet excluded).
 #[inline]
@@ -25,67 +24,6 @@ pub(crate) fn overhead(forwarding: Forwarding, outer_v4: bool) -> usize {
         Forwarding::Ipip => ip,
         Forwarding::Gue => ip + udp::HEADER_LEN,
         Forwarding::L2Dsr => 0,
-    }
-}
-
-/// Ethernet + IPv4 header bytes of every ipip/gue packet to one IPv4 backend, built with the
-/// snapshot: a packet copies them and patches TOS, total length, protocol and the checksum.
-#[derive(Debug, Clone)]
-pub(crate) struct OuterV4 {
-    /// Ethernet, then IPv4 with TOS, total length, protocol and checksum zero.
-    bytes: [u8; ETH_IPV4],
-    /// One's-complement sum of the templated IPv4 header.
-    sum: u32,
-}
-
-const ETH_IPV4: usize = ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN;
-
-impl OuterV4 {
-    pub(crate) fn new(next_hop: [u8; 6], iface: &Interface, src: [u8; 4], dst: &[u8; 16]) -> Self {
-        let mut bytes = [0u8; ETH_IPV4];
-        let mut eth = EthernetFrame::new_unchecked(&mut bytes[..ethernet::HEADER_LEN]);
-        eth.set_dst(next_hop);
-        eth.set_src(iface.mac);
-        eth.set_ethertype(ethernet::ETHERTYPE_IPV4);
-        let mut d = [0u8; 4];
-        d.copy_from_slice(&dst[12..]);
-        ipv4::emit_header(
-            &mut bytes[ethernet::HEADER_LEN..],
-            0,
-            0,
-            OUTER_TTL,
-            0,
-            src,
-            d,
-            true,
-        );
-        let sum = checksum::add(0, &bytes[ethernet::HEADER_LEN..]);
-        Self { bytes, sum }
-    }
-
-    /// Writes the headers into `d[..34]` (what [`ipv4::emit_header`] would, byte for byte).
-    #[inline(always)]
-    fn write(
-        &self,
-        d: &mut [u8],
-        tos: u8,
-        total_len: u16,
-        protocol: u8,
-        offload: bool,
-    ) -> Option<()> {
-        let h: &mut [u8; ETH_IPV4] = d.get_mut(..ETH_IPV4)?.try_into().ok()?;
-        *h = self.bytes;
-        let ip = ethernet::HEADER_LEN;
-        h[ip + ipv4::field::TOS] = tos;
-        h[ip + ipv4::field::TOTAL_LEN..ip + ipv4::field::TOTAL_LEN + 2]
-            .copy_from_slice(&total_len.to_be_bytes());
-        h[ip + ipv4::field::PROTOCOL] = protocol;
-        if !offload {
-            let sum = self.sum + u32::from(tos) + u32::from(total_len) + u32::from(protocol);
-            h[ip + ipv4::field::CHECKSUM..ip + ipv4::field::CHECKSUM + 2]
-                .copy_from_slice(&checksum::finish(sum).to_be_bytes());
-        }
-        Some(())
     }
 }
 
@@ -336,7 +274,7 @@ mod tests {
             up: true,
             iface: 0,
             next_hop_mac: Some(NEXT_HOP),
-            outer_v4: template.then(|| OuterV4::new(NEXT_HOP, iface, [192, 0, 2, 10], &addr)),
+            outer_v4: template.then(|| OuterV4::new(NEXT_HOP, iface.mac, [192, 0, 2, 10], &addr)),
         }
     }
 

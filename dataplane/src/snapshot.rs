@@ -178,7 +178,7 @@ pub(crate) struct Backend {
     pub next_hop_mac: Option<[u8; 6]>,
     /// The Ethernet + outer IPv4 headers of ipip/gue packets to this backend, when it has an
     /// IPv4 address and a resolved next hop.
-    pub outer_v4: Option<crate::rewrite::OuterV4>,
+    pub outer_v4: Option<crate::outer::OuterV4>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -399,7 +399,7 @@ impl SnapshotBuilder {
                     next_hop_mac: b.egress.next_hop_mac,
                     outer_v4: match (b.egress.next_hop_mac, interfaces[iface].ipv4) {
                         (Some(mac), Some(src)) if v4 && needs_source => Some(
-                            crate::rewrite::OuterV4::new(mac, &interfaces[iface], src, &addr),
+                            crate::outer::OuterV4::new(mac, interfaces[iface].mac, src, &addr),
                         ),
                         _ => None,
                     },

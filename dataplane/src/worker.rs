@@ -13,10 +13,10 @@ use arrayvec::ArrayVec;
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 
-use crate::counters::{Counters, DropReason};
 use crate::dpdk::{Burst, Mbuf, RxQueue, TxQueue};
 use crate::frame::{Frame, TxOffload};
 use crate::pipeline::{Pipeline, Verdict, BURST};
+use crate::pipeline_counters::{Counters, DropReason};
 use crate::rcu::Reader;
 use crate::runtime::{CounterWriter, TX_RETRIES};
 use crate::snapshot::Snapshot;

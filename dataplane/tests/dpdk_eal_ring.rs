@@ -58,11 +58,11 @@ fn net_ring_round_trip_returns_every_mbuf() {
         );
     }
     // Control-side threads go to the main lcore's CPU.
-    let cpu = dataplane::runtime::control::control_cpu(&eal).expect("main lcore cpu");
-    let affinity = dataplane::runtime::control::spawn_control_thread(
+    let cpu = dataplane::runtime::pinning::control_cpu(&eal).expect("main lcore cpu");
+    let affinity = dataplane::runtime::pinning::spawn_control_thread(
         &eal,
         "sluice-ctl-test",
-        dataplane::runtime::control::current_affinity,
+        dataplane::runtime::pinning::current_affinity,
     )
     .expect("spawn")
     .join()

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dataplane::dpdk::{Burst, Eal, Mempool, Port, RxQueue, TxQueue};
-use dataplane::runtime::{self, control, CoreCounts};
+use dataplane::runtime::{self, pinning, CoreCounts};
 
 const N: u64 = 500;
 
@@ -69,9 +69,9 @@ fn workers_forward_count_and_stop() {
     assert_eq!(eal.worker_lcores(), vec![1, 2]);
 
     // Control-side threads stay on the main lcore's CPU, off the worker cores.
-    let cpu = control::control_cpu(&eal).expect("main lcore cpu");
+    let cpu = pinning::control_cpu(&eal).expect("main lcore cpu");
     assert_eq!(cpu, 0);
-    let pinned = control::spawn_control_thread(&eal, "sluice-ctl-test", control::current_affinity)
+    let pinned = pinning::spawn_control_thread(&eal, "sluice-ctl-test", pinning::current_affinity)
         .expect("spawn")
         .join()
         .expect("join");

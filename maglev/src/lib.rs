@@ -3,6 +3,7 @@
 mod backend;
 pub mod diff;
 pub mod flow;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod hash;
 mod prime;

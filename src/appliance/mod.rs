@@ -22,7 +22,7 @@ use control::lifecycle;
 use crossbeam_queue::ArrayQueue;
 use dataplane::dpdk::{Burst, DpdkError, Eal, Mbuf, Mempool, Port, TxQueue};
 use dataplane::rcu::{self, Publisher};
-use dataplane::runtime::{self, control::control_cpu, signals, Workers};
+use dataplane::runtime::{self, pinning::control_cpu, signals, Workers};
 use dataplane::worker::{ControlFrame, LbWorker, TxPath, WorkerStats};
 use dataplane::{FlowConfig, Pipeline, PipelineConfig, Snapshot};
 

@@ -135,12 +135,12 @@ impl Generator {
         ];
         let mut tx = port.tx_queue(0).map_err(|e| e.to_string())?;
         let dst_mac = *app.port_macs().first().ok_or("the appliance has no port")?;
-        let cpu = dataplane::runtime::control::control_cpu(&eal);
+        let cpu = dataplane::runtime::pinning::control_cpu(&eal);
         let thread = std::thread::Builder::new()
             .name("demo-generator".into())
             .spawn(move || {
                 if let Some(cpu) = cpu {
-                    dataplane::runtime::control::pin_current_thread(cpu);
+                    dataplane::runtime::pinning::pin_current_thread(cpu);
                 }
                 let _keep = (&port, &pool);
                 let mut g = Gen {

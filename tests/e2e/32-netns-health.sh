@@ -121,7 +121,7 @@ slc_log "$victim restarted: marked up after ${t}ms (bound rise x interval + inte
 s=$(spread 40)
 slc_log "spread with $victim back: $s"
 case " $s" in *" $victim="*) ;; *) slc_die "$victim took no new connection after coming back: $s" ;; esac
-# The checker's own log lines (control/src/health/scheduler.rs), down and then up again.
+# The checker's own log lines (control/src/health/runner.rs), down and then up again.
 grep -q "sluice health: .*backend=$addr .*now DOWN" "$SLC_WORK/sluice.log" \
   || slc_die "sluice logged no DOWN for $addr"
 grep -q "sluice health: .*backend=$addr .*now UP" "$SLC_WORK/sluice.log" \

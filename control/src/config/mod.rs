@@ -24,6 +24,7 @@
 mod decode;
 pub mod duration;
 mod error;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod lcores;
 mod location;

@@ -8,18 +8,19 @@
 //! reload must not blackhole a healthy fleet while `rise` probes are pending. A dead
 //! backend is marked DOWN after `fall` consecutive failed probes.
 
+pub mod engine;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod probe;
-pub mod schedule;
-pub mod scheduler;
+pub mod runner;
 pub mod state;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+pub use engine::{Change, Engine, Job, TargetStatus};
 pub use probe::{probe, ProbeError};
-pub use schedule::{Change, Engine, Job, TargetStatus};
-pub use scheduler::{Scheduler, SchedulerOptions};
+pub use runner::{Scheduler, SchedulerOptions};
 pub use state::{Health, Thresholds, Transition};
 
 /// Which probe a check sends.

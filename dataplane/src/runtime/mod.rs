@@ -1,8 +1,8 @@
 //! The worker runtime: one worker per rx queue, each on its own EAL lcore; the main lcore is
 //! left to control. Workers stop on a shared flag, polled once per burst.
 
-pub mod control;
-pub mod counters;
+pub mod io_counters;
+pub mod pinning;
 pub mod signals;
 
 use std::ffi::{c_int, c_void};
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::dpdk::{Burst, DpdkError, Eal, RxQueue, TxQueue};
-pub use counters::{CoreCounts, CounterWriter, PerCoreCounters};
+pub use io_counters::{CoreCounts, CounterWriter, PerCoreCounters};
 
 /// How many times a worker offers the unsent tail of a burst to tx before dropping it.
 pub const TX_RETRIES: usize = 3;

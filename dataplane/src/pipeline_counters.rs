@@ -1,5 +1,7 @@
-//! Per-core counters of one pipeline: plain integers, single writer; the worker glue
-//! publishes them and the exporter sums them across cores at scrape time.
+//! The pipeline's counters (what `Pipeline::process` decided: packets by verdict, drops by
+//! reason, per service and backend, flow-table events), one set per core: plain integers,
+//! single writer; the worker glue publishes them and the exporter sums them across cores at
+//! scrape time. The burst-level rx/tx counts of each worker are `runtime::io_counters`.
 
 use hashbrown::HashMap;
 

@@ -1,4 +1,5 @@
-//! Keeps control-side threads (metrics, health checks, neighbours) on the control core.
+//! CPU pinning: keeps control-side threads (metrics, health checks, neighbours) on the control
+//! core, off the worker cores.
 
 use crate::dpdk::Eal;
 

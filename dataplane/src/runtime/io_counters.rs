@@ -1,4 +1,6 @@
-//! Per-core rx/tx/drop counters: one cache-line-padded slot per worker, single writer each.
+//! Per-core I/O counters: packets each worker took from rx bursts, sent, and dropped; one
+//! cache-line-padded slot per worker, single writer each. (What the pipeline decided per packet
+//! is counted in `pipeline_counters`.)
 
 use std::cell::Cell;
 use std::marker::PhantomData;

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::engine::{Change, Engine, Job, TargetStatus};
 use super::probe::probe;
-use super::schedule::{Change, Engine, Job, TargetStatus};
 use super::Target;
 
 /// The most prober threads the pool grows to.

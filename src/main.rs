@@ -1,4 +1,4 @@
-//! sluice: the command line (run, check, plan, maglev, demo, version).
+//! sluice: the command line (run, check, plan, maglev, demo, doctor, version).
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod appliance;
 mod cmd;
 mod demo;
+mod doctor;
 
 #[derive(Parser)]
 #[command(name = "sluice", about = "Layer-4 load balancer on DPDK", version = env!("SLUICE_VERSION_LONG"))]
@@ -54,6 +55,17 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Check the host for DPDK (hugepages, IOMMU, vfio-pci, device drivers, CPU isolation,
+    /// memlock); with a config, its devices and lcores too. Exit 1 if any check fails.
+    Doctor {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// Read /proc, /sys and /dev under DIR instead of / (for tests).
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+    },
     /// Print sluice's version, git revision and DPDK version.
     Version,
 }
@@ -75,6 +87,7 @@ fn main() -> ExitCode {
             json,
         } => cmd::maglev::main(size, &backends, json),
         Command::Demo { seconds } => cmd::demo::main(seconds),
+        Command::Doctor { config, json, root } => cmd::doctor::main(config.as_deref(), &root, json),
         Command::Version => cmd::version::main(),
     }
 }

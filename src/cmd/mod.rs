@@ -1,6 +1,7 @@
 //! One module per subcommand; each exposes `main(..) -> ExitCode`.
 pub mod check;
 pub mod demo;
+pub mod doctor;
 pub mod maglev;
 pub mod plan;
 pub mod run;

@@ -1,0 +1,495 @@
+//! Memory: the estimate of what a config needs, and the hugepage, hugetlbfs, ordinary-memory
+//! and memlock checks against it.
+//!
+//! Where sluice's memory lives (src/appliance/mod.rs, dataplane/src/flow.rs):
+//! - **hugepages (DPDK)**: one mbuf pool per interface (`Mempool::with_default_buffers`, with
+//!   `dpdk.mbufs` mbufs), the NIC descriptor rings, and EAL's own memzones.
+//! - **ordinary memory**: each worker's flow table (`FlowTable::new`, Rust heap, advised to
+//!   transparent huge pages but not from DPDK's hugepages) and the Maglev tables of the
+//!   snapshots. These need RAM, not hugepages, so they are checked against MemAvailable.
+use std::mem::size_of;
+
+use control::config::{Config, DEFAULT_MBUFS};
+
+use super::eal;
+use super::host::{bytes_text, has_cap_ipc_lock, parse_meminfo, parse_memlock, Host, Limit};
+use super::{Finding, Status};
+
+const MIB: u64 = 1 << 20;
+/// DPDK's cache line (RTE_CACHE_LINE_SIZE on x86-64): mempool objects are aligned to it.
+const CACHE_LINE: usize = 64;
+
+const fn align_up(n: usize, to: usize) -> usize {
+    n.div_ceil(to) * to
+}
+
+/// Hugepage bytes per mbuf, as rte_mempool_calc_obj_size works it out for a pktmbuf pool:
+/// the object header (cache-line aligned) plus `struct rte_mbuf` and the default data room
+/// (RTE_MBUF_DEFAULT_BUF_SIZE: 2048 + 128 headroom), both sizes from the bindings of the
+/// installed DPDK. 2368 bytes with DPDK 22.11.
+pub const MBUF_OBJECT_BYTES: u64 = (align_up(size_of::<dpdk_sys::rte_mempool_objhdr>(), CACHE_LINE)
+    + align_up(
+        size_of::<dpdk_sys::rte_mbuf>() + dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as usize,
+        CACHE_LINE,
+    )) as u64;
+
+/// Hugepage bytes per pool besides its mbufs: the pool header with one object cache per
+/// possible lcore (RTE_MAX_LCORE of them, about 1 MiB in all).
+pub const POOL_HEADER_BYTES: u64 = (size_of::<dpdk_sys::rte_mempool>()
+    + dpdk_sys::RTE_MAX_LCORE as usize * size_of::<dpdk_sys::rte_mempool_cache>())
+    as u64;
+
+/// A fixed allowance for EAL's memzones, the ethdev data, the NIC descriptor rings and
+/// hugepage rounding. Not measured from sluice: a margin, generous for a few ports (a ring of
+/// 4096 descriptors is well under 1 MiB).
+pub const EAL_OVERHEAD_BYTES: u64 = 64 * MIB;
+
+/// Bytes per flow-table entry: `flow::Entry` is `#[repr(align(64))]` (one cache line: a
+/// 37-byte key, backend, state, expiry); private to dataplane/src/flow.rs, so mirrored here.
+pub const FLOW_ENTRY_BYTES: u64 = 64;
+/// Bytes per 8-way bucket: `flow::Bucket` is `#[repr(C, align(32))]` with 8 u16 tags and 8
+/// u16 expiries (dataplane/src/flow.rs; private there).
+pub const FLOW_BUCKET_BYTES: u64 = 32;
+
+/// Bytes per Maglev table slot (a u32 backend index, dataplane/src/snapshot.rs).
+pub const MAGLEV_SLOT_BYTES: u64 = 4;
+
+/// An estimate (not a measurement) of the memory a config needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimate {
+    pub ports: u64,
+    pub mbufs_per_port: u64,
+    /// Hugepages: mbuf pools, one per port.
+    pub mbuf_pools: u64,
+    /// Hugepages: [`EAL_OVERHEAD_BYTES`].
+    pub eal_overhead: u64,
+    /// One per queue.
+    pub workers: u64,
+    /// Ordinary memory: one flow table per worker.
+    pub flow_tables: u64,
+    /// Ordinary memory: table and fallback per service, twice (old and new snapshot during
+    /// a reload).
+    pub maglev_tables: u64,
+}
+
+impl Estimate {
+    /// DPDK hugepage memory.
+    pub fn hugepages(&self) -> u64 {
+        self.mbuf_pools + self.eal_overhead
+    }
+
+    /// Ordinary (non-hugepage) memory.
+    pub fn ordinary(&self) -> u64 {
+        self.flow_tables + self.maglev_tables
+    }
+}
+
+/// Flow-table slots for a configured capacity: rounded up to a power of two of 8-way
+/// buckets, as `FlowTable::new` does.
+pub fn flow_slots(capacity: u64) -> u64 {
+    capacity
+        .div_ceil(dataplane::flow::WAYS as u64)
+        .max(1)
+        .next_power_of_two()
+        * dataplane::flow::WAYS as u64
+}
+
+/// The estimate from its inputs: `ports` interfaces with `mbufs` each, `workers` flow tables
+/// of `flow_capacity`, and one Maglev table per entry of `table_sizes`.
+pub fn estimate(
+    ports: u64,
+    mbufs: u64,
+    workers: u64,
+    flow_capacity: u64,
+    table_sizes: &[u32],
+) -> Estimate {
+    let slots = flow_slots(flow_capacity);
+    let per_table =
+        slots * FLOW_ENTRY_BYTES + slots / dataplane::flow::WAYS as u64 * FLOW_BUCKET_BYTES;
+    let maglev: u64 = table_sizes.iter().map(|&s| u64::from(s)).sum();
+    Estimate {
+        ports,
+        mbufs_per_port: mbufs,
+        mbuf_pools: ports * (mbufs * MBUF_OBJECT_BYTES + POOL_HEADER_BYTES),
+        eal_overhead: EAL_OVERHEAD_BYTES,
+        workers,
+        flow_tables: workers * per_table,
+        maglev_tables: maglev * MAGLEV_SLOT_BYTES * 2 * 2,
+    }
+}
+
+/// The estimate for a config.
+pub fn estimate_config(c: &Config) -> Estimate {
+    let workers: u64 = c.interfaces.iter().map(|i| u64::from(i.queues)).sum();
+    let sizes: Vec<u32> = c.services.iter().map(|s| s.table_size).collect();
+    estimate(
+        c.interfaces.len() as u64,
+        u64::from(c.dpdk.mbufs),
+        workers,
+        u64::from(c.flows.capacity),
+        &sizes,
+    )
+}
+
+/// The hugepage memory to look for, and what it is based on.
+#[derive(Debug, Clone)]
+pub struct Needs {
+    pub estimate: Estimate,
+    pub hugepages: u64,
+    pub basis: String,
+}
+
+impl Needs {
+    pub fn of(config: Option<&Config>) -> Self {
+        let Some(c) = config else {
+            let e = estimate(1, u64::from(DEFAULT_MBUFS), 0, 0, &[]);
+            return Self {
+                estimate: e,
+                hugepages: e.hugepages(),
+                basis: format!(
+                    "no config: one port of {DEFAULT_MBUFS} mbufs + {} for EAL",
+                    bytes_text(EAL_OVERHEAD_BYTES)
+                ),
+            };
+        };
+        let e = estimate_config(c);
+        let s = if e.ports == 1 { "" } else { "s" };
+        let mut basis = format!(
+            "{} port{s} x {} mbufs x {} B + {} for EAL",
+            e.ports,
+            e.mbufs_per_port,
+            MBUF_OBJECT_BYTES,
+            bytes_text(e.eal_overhead)
+        );
+        let mut hugepages = e.hugepages();
+        let args = &c.dpdk.args;
+        let asked = eal::memory_mb(args)
+            .unwrap_or(0)
+            .max(eal::socket_mem_mb(args).iter().sum())
+            * MIB;
+        if asked > hugepages {
+            hugepages = asked;
+            basis = format!(
+                "-m/--socket-mem in dpdk.args; the config alone needs about {}",
+                bytes_text(e.hugepages())
+            );
+        }
+        Self {
+            estimate: e,
+            hugepages,
+            basis,
+        }
+    }
+}
+
+/// One hugepage size's pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pages {
+    size: u64,
+    total: u64,
+    free: u64,
+}
+
+/// The hugepages under `dir` (a `hugepages` directory of /sys/kernel/mm or of a NUMA node).
+fn pages_in(host: &Host, dir: &str) -> Vec<Pages> {
+    let mut out = Vec::new();
+    for name in host.list(dir) {
+        let Some(kb) = name
+            .strip_prefix("hugepages-")
+            .and_then(|n| n.strip_suffix("kB"))
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let num = |f: &str| {
+            host.read_line(&format!("{dir}/{name}/{f}"))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        out.push(Pages {
+            size: kb * 1024,
+            total: num("nr_hugepages"),
+            free: num("free_hugepages"),
+        });
+    }
+    out
+}
+
+/// Host-wide hugepages, from sysfs or else /proc/meminfo.
+fn host_pages(host: &Host) -> Vec<Pages> {
+    let pages = pages_in(host, "/sys/kernel/mm/hugepages");
+    if !pages.is_empty() {
+        return pages;
+    }
+    let m = parse_meminfo(&host.read("/proc/meminfo").unwrap_or_default());
+    match (
+        m.get("Hugepagesize"),
+        m.get("HugePages_Total"),
+        m.get("HugePages_Free"),
+    ) {
+        (Some(&size), Some(&total), Some(&free)) => vec![Pages { size, total, free }],
+        _ => Vec::new(),
+    }
+}
+
+fn pages_text(pages: &[Pages]) -> String {
+    let sizes: Vec<String> = pages
+        .iter()
+        .filter(|p| p.total > 0)
+        .map(|p| format!("{} of {} x {} free", p.free, p.total, bytes_text(p.size)))
+        .collect();
+    if sizes.is_empty() {
+        "none reserved".to_owned()
+    } else {
+        sizes.join(", ")
+    }
+}
+
+/// The fix: enough more 2 MiB pages under `sysfs_dir` (a hugepages directory) for `missing` bytes.
+fn more_pages_fix(pages: &[Pages], sysfs_dir: &str, missing: u64, cmdline: bool) -> String {
+    const TWO_MIB: u64 = 2 * MIB;
+    let now = pages
+        .iter()
+        .find(|p| p.size == TWO_MIB)
+        .map_or(0, |p| p.total);
+    let n = now + missing.div_ceil(TWO_MIB);
+    let file = format!("{sysfs_dir}/hugepages-2048kB/nr_hugepages");
+    if cmdline {
+        format!("echo {n} > {file} (or hugepages={n} on the kernel command line)")
+    } else {
+        format!("echo {n} > {file}")
+    }
+}
+
+/// Free hugepages against the need; per NUMA node too when `--socket-mem` asks for that.
+pub fn hugepages(host: &Host, config: Option<&Config>, needs: &Needs) -> Vec<Finding> {
+    let args = config.map(|c| c.dpdk.args.as_slice()).unwrap_or_default();
+    if eal::has_flag(args, "--no-huge") {
+        return vec![Finding::ok(
+            "hugepages",
+            "skipped: EAL runs with --no-huge: memory comes from the heap, for tests only",
+        )];
+    }
+    let pages = host_pages(host);
+    let free: u64 = pages.iter().map(|p| p.free * p.size).sum();
+    let found = format!(
+        "{} ({} free) for an estimated {} ({})",
+        pages_text(&pages),
+        bytes_text(free),
+        bytes_text(needs.hugepages),
+        needs.basis
+    );
+    let mut out = vec![if free >= needs.hugepages {
+        Finding::ok("hugepages", found)
+    } else {
+        let fix = more_pages_fix(
+            &pages,
+            "/sys/kernel/mm/hugepages",
+            needs.hugepages - free,
+            true,
+        );
+        Finding::fail("hugepages", found, fix)
+    }];
+    for (node, mb) in eal::socket_mem_mb(args).into_iter().enumerate() {
+        if mb == 0 {
+            continue;
+        }
+        let dir = format!("/sys/devices/system/node/node{node}/hugepages");
+        let pages = pages_in(host, &dir);
+        let free: u64 = pages.iter().map(|p| p.free * p.size).sum();
+        let topic = format!("hugepages node{node}");
+        let found = format!(
+            "{} ({} free) for --socket-mem's {mb} MiB",
+            pages_text(&pages),
+            bytes_text(free)
+        );
+        out.push(if free >= mb * MIB {
+            Finding::ok(topic, found)
+        } else {
+            let fix = more_pages_fix(&pages, &dir, mb * MIB - free, false);
+            Finding::fail(topic, found, fix)
+        });
+    }
+    out
+}
+
+/// A hugetlbfs mount for EAL to map hugepages from (not needed with --no-huge or --in-memory).
+pub fn hugetlbfs(host: &Host, config: Option<&Config>) -> Option<Finding> {
+    let args = config.map(|c| c.dpdk.args.as_slice()).unwrap_or_default();
+    if eal::has_flag(args, "--no-huge") {
+        return None;
+    }
+    if eal::has_flag(args, "--in-memory") {
+        return Some(Finding::ok(
+            "hugetlbfs",
+            "not needed: EAL runs with --in-memory",
+        ));
+    }
+    let Some(mounts) = host.read("/proc/mounts") else {
+        return Some(Finding::warn(
+            "hugetlbfs",
+            "cannot read /proc/mounts",
+            "check for a hugetlbfs mount with `mount -t hugetlbfs`",
+        ));
+    };
+    let found: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"hugetlbfs")).then(|| f.get(1).copied().unwrap_or("?"))
+        })
+        .collect();
+    Some(if found.is_empty() {
+        Finding::fail(
+            "hugetlbfs",
+            "not mounted (EAL maps hugepages through it)",
+            "mount -t hugetlbfs nodev /dev/hugepages (at boot: systemctl enable --now dev-hugepages.mount)",
+        )
+    } else {
+        Finding::ok("hugetlbfs", format!("mounted at {}", found.join(", ")))
+    })
+}
+
+/// The flow and Maglev tables (ordinary memory) against MemAvailable.
+pub fn ordinary_memory(host: &Host, c: &Config, needs: &Needs) -> Finding {
+    let e = &needs.estimate;
+    let what = format!(
+        "flow tables {} x {} (flows.capacity {} per worker) + Maglev tables {} = an estimated {} of ordinary memory (not hugepages)",
+        e.workers,
+        bytes_text(e.flow_tables / e.workers.max(1)),
+        c.flows.capacity,
+        bytes_text(e.maglev_tables),
+        bytes_text(e.ordinary())
+    );
+    let m = parse_meminfo(&host.read("/proc/meminfo").unwrap_or_default());
+    let Some(&available) = m.get("MemAvailable") else {
+        return Finding::warn(
+            "memory",
+            format!("{what}; MemAvailable not in /proc/meminfo"),
+            "check free memory with `free -m`",
+        );
+    };
+    let found = format!("{what}; {} available", bytes_text(available));
+    if available >= e.ordinary() {
+        Finding::ok("memory", found)
+    } else {
+        Finding::fail(
+            "memory",
+            found,
+            format!(
+                "lower flows.capacity ({} B per slot per worker) or the queues, or free memory",
+                FLOW_ENTRY_BYTES + FLOW_BUCKET_BYTES / dataplane::flow::WAYS as u64
+            ),
+        )
+    }
+}
+
+/// RLIMIT_MEMLOCK: vfio pins (locks) all of DPDK's hugepage memory for DMA.
+pub fn memlock(host: &Host, config: Option<&Config>, needs: &Needs, vdev_only: bool) -> Finding {
+    const FIX: &str = "ulimit -l unlimited where sluice starts (systemd: LimitMEMLOCK=infinity; \
+                       or `<user> - memlock unlimited` in /etc/security/limits.conf)";
+    let Some(limit) = host
+        .read("/proc/self/limits")
+        .as_deref()
+        .and_then(parse_memlock)
+    else {
+        return Finding::warn(
+            "memlock",
+            "cannot read Max locked memory from /proc/self/limits",
+            FIX,
+        );
+    };
+    let limit_text = match limit {
+        Limit::Unlimited => "unlimited".to_owned(),
+        Limit::Bytes(n) => bytes_text(n),
+    };
+    if vdev_only {
+        return Finding::ok(
+            "memlock",
+            format!("{limit_text}; not needed: the config has no PCI devices for vfio to pin memory for"),
+        );
+    }
+    let need = needs.hugepages;
+    match limit {
+        Limit::Unlimited => Finding::ok("memlock", "unlimited"),
+        Limit::Bytes(n) if n >= need => Finding::ok(
+            "memlock",
+            format!(
+                "{limit_text}, enough for the estimated {}",
+                bytes_text(need)
+            ),
+        ),
+        Limit::Bytes(_) => {
+            let found = format!(
+                "{limit_text}, less than the estimated {} of hugepage memory vfio pins for DMA",
+                bytes_text(need)
+            );
+            let cap = host
+                .read("/proc/self/status")
+                .as_deref()
+                .and_then(has_cap_ipc_lock);
+            if cap == Some(true) {
+                Finding::ok(
+                    "memlock",
+                    format!("{found}, but this process has CAP_IPC_LOCK, which lifts the limit (the user sluice runs as may not)"),
+                )
+            } else {
+                let status = if config.is_some() {
+                    Status::Fail
+                } else {
+                    Status::Warn
+                };
+                Finding::bad(status, "memlock", found, FIX)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::flow::{FlowConfig, FlowTable};
+
+    #[test]
+    fn mbuf_objects_match_dpdk_22_11() {
+        // 64-byte header + 128-byte rte_mbuf + 2176 bytes of data room.
+        assert_eq!(MBUF_OBJECT_BYTES, 2368);
+        const { assert!(POOL_HEADER_BYTES > 1 << 20 && POOL_HEADER_BYTES < 2 << 20) };
+    }
+
+    #[test]
+    fn flow_slots_round_like_the_flow_table() {
+        for capacity in [1, 7, 8, 9, 1000, 4096, 5000] {
+            let t = FlowTable::new(&FlowConfig {
+                capacity,
+                ..FlowConfig::default()
+            });
+            assert_eq!(
+                flow_slots(capacity as u64),
+                t.capacity() as u64,
+                "{capacity}"
+            );
+        }
+        assert_eq!(flow_slots(1 << 20), 1 << 20);
+        assert_eq!(flow_slots((1 << 20) + 1), 2 << 20);
+    }
+
+    #[test]
+    fn the_estimate_adds_up() {
+        // The example config: one port, 16383 mbufs, 2 workers of 2^20 flows, one 65537 table.
+        let e = estimate(1, 16383, 2, 1 << 20, &[65537]);
+        assert_eq!(e.mbuf_pools, 16383 * 2368 + POOL_HEADER_BYTES);
+        assert_eq!(e.hugepages(), e.mbuf_pools + 64 * MIB);
+        // 2^20 slots x 64 B + 2^17 buckets x 32 B = 68 MiB per worker.
+        assert_eq!(e.flow_tables, 2 * 68 * MIB);
+        assert_eq!(e.maglev_tables, 65537 * 4 * 2 * 2);
+        assert_eq!(e.ordinary(), e.flow_tables + e.maglev_tables);
+        // About 103 MiB of hugepages: 37 MiB of mbufs, 1 MiB of pool header, 64 MiB for EAL.
+        assert_eq!(e.hugepages().div_ceil(MIB), 103);
+
+        let two = estimate(2, 1000, 0, 0, &[]);
+        assert_eq!(two.mbuf_pools, 2 * (1000 * 2368 + POOL_HEADER_BYTES));
+        assert_eq!(two.flow_tables, 0);
+        assert_eq!(two.maglev_tables, 0);
+    }
+}

@@ -1,0 +1,414 @@
+//! `sluice doctor --root DIR` against fake /proc, /sys and /dev trees: a healthy machine, a
+//! badly set up one, a --no-huge config and a vdev-only config.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A fake root directory, removed on drop.
+struct Tree(PathBuf);
+
+impl Tree {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("sluice-cli-doctor-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Tree(dir)
+    }
+
+    fn path(&self, abs: &str) -> PathBuf {
+        self.0.join(abs.trim_start_matches('/'))
+    }
+
+    fn write(&self, abs: &str, text: &str) -> &Self {
+        let p = self.path(abs);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+        self
+    }
+
+    fn dir(&self, abs: &str) -> &Self {
+        std::fs::create_dir_all(self.path(abs)).unwrap();
+        self
+    }
+
+    fn link(&self, abs: &str, target: &str) -> &Self {
+        let p = self.path(abs);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, p).unwrap();
+        self
+    }
+
+    fn remove(&self, abs: &str) -> &Self {
+        let p = self.path(abs);
+        if p.is_dir() {
+            std::fs::remove_dir_all(p).unwrap();
+        } else {
+            std::fs::remove_file(p).unwrap();
+        }
+        self
+    }
+
+    fn config(&self, text: &str) -> PathBuf {
+        let p = self.0.join("sluice.yaml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const DEV: &str = "0000:3b:00.0";
+
+fn limits(memlock: &str) -> String {
+    format!(
+        "Limit                     Soft Limit           Hard Limit           Units     \n\
+         Max open files            1024                 524288               files     \n\
+         Max locked memory         {memlock:<20} {memlock:<20} bytes     \n"
+    )
+}
+
+/// 4 CPUs, 1024 free 2 MiB hugepages, an IOMMU, vfio-pci loaded with the NIC bound to it,
+/// CPUs 1-3 isolated, interrupts on CPU 0, memlock unlimited.
+fn healthy(name: &str) -> Tree {
+    let t = Tree::new(name);
+    t.write(
+        "/proc/cmdline",
+        "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro intel_iommu=on iommu=pt isolcpus=1-3 nohz_full=1-3 irqaffinity=0\n",
+    )
+    .write(
+        "/proc/meminfo",
+        "MemTotal:       32768000 kB\nMemAvailable:   16384000 kB\nHugePages_Total:    1024\n\
+         HugePages_Free:     1024\nHugepagesize:       2048 kB\n",
+    )
+    .write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "1024\n")
+    .write("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "1024\n")
+    .write("/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", "0\n")
+    .write("/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages", "0\n")
+    .write(
+        "/proc/mounts",
+        "sysfs /sys sysfs rw 0 0\nhugetlbfs /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\n",
+    )
+    .dir("/sys/kernel/iommu_groups/0")
+    .dir("/sys/kernel/iommu_groups/12")
+    .dir("/sys/class/iommu/dmar0")
+    .dir("/sys/module/vfio")
+    .dir("/sys/module/vfio_iommu_type1")
+    .dir("/sys/module/vfio_pci")
+    .write("/proc/modules", "vfio_pci 16384 0 - Live 0x0\nvfio 45056 1 vfio_pci, Live 0x0\n")
+    .write("/dev/vfio/vfio", "")
+    .link(
+        &format!("/sys/bus/pci/devices/{DEV}/driver"),
+        "../../../bus/pci/drivers/vfio-pci",
+    )
+    .link(
+        &format!("/sys/bus/pci/devices/{DEV}/iommu_group"),
+        "../../../kernel/iommu_groups/12",
+    )
+    .write("/sys/devices/system/cpu/online", "0-3\n")
+    .write("/sys/devices/system/cpu/isolated", "1-3\n")
+    .write("/sys/devices/system/cpu/nohz_full", "1-3\n")
+    .write("/proc/irq/default_smp_affinity", "1\n")
+    .write("/proc/self/limits", &limits("unlimited"))
+    .write("/proc/self/status", "Name:\tsluice\nCapEff:\t0000000000000000\n");
+    t
+}
+
+/// No hugepages or hugetlbfs, no IOMMU, no vfio, the NIC on ixgbe as eth1, no isolation,
+/// interrupts on every CPU, memlock 64 KiB without CAP_IPC_LOCK.
+fn bad(name: &str) -> Tree {
+    let t = healthy(name);
+    t.write(
+        "/proc/cmdline",
+        "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro quiet\n",
+    )
+    .write(
+        "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
+        "0\n",
+    )
+    .write(
+        "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages",
+        "0\n",
+    )
+    .write("/proc/mounts", "sysfs /sys sysfs rw 0 0\n")
+    .remove("/sys/kernel/iommu_groups/0")
+    .remove("/sys/kernel/iommu_groups/12")
+    .remove("/sys/class/iommu/dmar0")
+    .remove("/sys/module/vfio")
+    .remove("/sys/module/vfio_iommu_type1")
+    .remove("/sys/module/vfio_pci")
+    .write("/proc/modules", "ixgbe 360448 0 - Live 0x0\n")
+    .remove("/dev/vfio/vfio")
+    .remove(&format!("/sys/bus/pci/devices/{DEV}/driver"))
+    .remove(&format!("/sys/bus/pci/devices/{DEV}/iommu_group"))
+    .link(
+        &format!("/sys/bus/pci/devices/{DEV}/driver"),
+        "../../../bus/pci/drivers/ixgbe",
+    )
+    .dir(&format!("/sys/bus/pci/devices/{DEV}/net/eth1"))
+    .write("/sys/devices/system/cpu/isolated", "\n")
+    .write("/sys/devices/system/cpu/nohz_full", "(null)\n")
+    .write("/proc/irq/default_smp_affinity", "f\n")
+    .write("/proc/self/limits", &limits("65536"));
+    t
+}
+
+fn config(args: &str, device: &str) -> String {
+    format!(
+        "\
+dpdk:
+  args: [{args}]
+  mbufs: 16383
+interfaces:
+  - name: uplink
+    device: \"{device}\"
+    queues: 2
+    address: 192.0.2.10/24
+    gateway: 192.0.2.1
+flows:
+  capacity: 65536
+services:
+  - name: web
+    vip: 198.51.100.10
+    port: 443
+    protocol: tcp
+    table_size: 65537
+    backends:
+      - address: 203.0.113.11
+"
+    )
+}
+
+const PCI_ARGS: &str = "\"-l\", \"0-2\", \"--main-lcore\", \"0\", \"-a\", \"0000:3b:00.0\"";
+
+fn doctor(root: &Path, config: Option<&Path>, extra: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.arg("doctor").arg("--root").arg(root).args(extra);
+    if let Some(c) = config {
+        cmd.arg("-c").arg(c);
+    }
+    let out: Output = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), format!("{stdout}{stderr}"))
+}
+
+/// The line for `topic` (`ok    topic: ...`) and the fix line under it, if any.
+fn line<'a>(out: &'a str, topic: &str) -> (&'a str, Option<&'a str>) {
+    let mut lines = out.lines();
+    while let Some(l) = lines.next() {
+        if l.get(6..)
+            .is_some_and(|rest| rest.starts_with(&format!("{topic}:")))
+        {
+            let fix = lines.next().and_then(|f| f.strip_prefix("      fix: "));
+            return (l, fix);
+        }
+    }
+    panic!("no {topic} line in:\n{out}");
+}
+
+fn status<'a>(out: &'a str, topic: &str) -> &'a str {
+    line(out, topic).0[..4].trim_end()
+}
+
+#[test]
+fn a_healthy_machine_passes_every_check() {
+    let t = healthy("healthy");
+    let c = t.config(&config(PCI_ARGS, DEV));
+    let (code, out) = doctor(&t.0, Some(&c), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    for topic in [
+        "hugepages",
+        "hugetlbfs",
+        "memory",
+        "memlock",
+        "iommu",
+        "modules",
+        &format!("device {DEV}"),
+        "lcores",
+        "isolcpus",
+        "nohz_full",
+        "irqaffinity",
+    ] {
+        assert_eq!(status(&out, topic), "ok", "{topic}:\n{out}");
+    }
+    assert!(!out.contains("fix:"), "{out}");
+    assert!(out.contains("1024 of 1024 x 2 MiB free"), "{out}");
+    assert!(out.contains("bound to vfio-pci (IOMMU group 12)"), "{out}");
+    assert!(out.contains("2 IOMMU groups (dmar0)"), "{out}");
+    assert!(out.ends_with("doctor: 11 ok, 0 warn, 0 fail\n"), "{out}");
+}
+
+#[test]
+fn a_bad_machine_fails_with_a_fix_for_each_problem() {
+    let t = bad("bad");
+    let c = t.config(&config(PCI_ARGS, DEV));
+    let (code, out) = doctor(&t.0, Some(&c), &[]);
+    assert_eq!(code, Some(1), "{out}");
+    let expect = |topic: &str, st: &str, found: &str, fix: &str| {
+        let (l, f) = line(&out, topic);
+        assert_eq!(status(&out, topic), st, "{topic}:\n{out}");
+        assert!(l.contains(found), "{found:?} not in {l:?}");
+        let f = f.unwrap_or_else(|| panic!("no fix for {topic}:\n{out}"));
+        assert!(f.contains(fix), "{fix:?} not in {f:?}");
+    };
+    // One port of 16383 mbufs and EAL's allowance: about 103 MiB, 52 pages of 2 MiB.
+    expect(
+        "hugepages",
+        "fail",
+        "none reserved (0 B free) for an estimated 103 MiB",
+        "echo 52 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages (or hugepages=52 on the kernel command line)",
+    );
+    expect(
+        "hugetlbfs",
+        "fail",
+        "not mounted",
+        "mount -t hugetlbfs nodev /dev/hugepages",
+    );
+    expect(
+        "memlock",
+        "fail",
+        "64 KiB, less than the estimated 103 MiB",
+        "ulimit -l unlimited",
+    );
+    expect(
+        "iommu",
+        "fail",
+        "no IOMMU groups",
+        "intel_iommu=on iommu=pt",
+    );
+    expect(
+        "modules",
+        "fail",
+        "not loaded: vfio, vfio_iommu_type1, vfio_pci",
+        "modprobe vfio-pci",
+    );
+    expect(
+        &format!("device {DEV}"),
+        "fail",
+        "bound to the kernel driver ixgbe (interface eth1)",
+        "ip link set eth1 down && dpdk-devbind.py --bind=vfio-pci 0000:3b:00.0",
+    );
+    let boot = "add isolcpus=1-2 nohz_full=1-2 irqaffinity=0,3 to the kernel command line";
+    expect(
+        "isolcpus",
+        "warn",
+        "worker lcores 1-2 not covered (isolcpus: none)",
+        boot,
+    );
+    expect(
+        "nohz_full",
+        "warn",
+        "worker lcores 1-2 not covered (nohz_full: none)",
+        boot,
+    );
+    expect(
+        "irqaffinity",
+        "warn",
+        "new interrupts may go to worker lcores 1-2 (default affinity 0-3)",
+        "irqaffinity=0,3",
+    );
+    assert_eq!(status(&out, "lcores"), "ok", "{out}");
+    assert!(out.ends_with("doctor: 2 ok, 3 warn, 6 fail\n"), "{out}");
+}
+
+#[test]
+fn no_huge_skips_the_hugepage_checks() {
+    let t = healthy("nohuge");
+    t.write(
+        "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages",
+        "0\n",
+    )
+    .write("/proc/mounts", "sysfs /sys sysfs rw 0 0\n");
+    let c = t.config(&config(&format!("{PCI_ARGS}, \"--no-huge\""), DEV));
+    let (code, out) = doctor(&t.0, Some(&c), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        line(&out, "hugepages"),
+        (
+            "ok    hugepages: skipped: EAL runs with --no-huge: memory comes from the heap, for tests only",
+            None
+        )
+    );
+    assert!(!out.contains("hugetlbfs"), "{out}");
+}
+
+#[test]
+fn a_vdev_only_config_has_no_pci_checks() {
+    let t = bad("vdev");
+    let c = t.config(&config(
+        "\"-l\", \"0-2\", \"--no-huge\", \"--vdev\", \"net_memif0\"",
+        "net_memif0",
+    ));
+    let (code, out) = doctor(&t.0, Some(&c), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("device "), "{out}");
+    assert!(!out.contains("dpdk-devbind"), "{out}");
+    for topic in ["iommu", "modules", "memlock"] {
+        let (l, fix) = line(&out, topic);
+        assert!(l.starts_with("ok") && l.contains("not needed"), "{l}");
+        assert_eq!(fix, None);
+    }
+    assert_eq!(status(&out, "isolcpus"), "warn", "{out}");
+}
+
+#[test]
+fn without_a_config_only_host_wide_checks_run() {
+    let t = healthy("noconfig");
+    let (code, out) = doctor(&t.0, None, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("device "), "{out}");
+    assert!(!out.contains("memory:"), "{out}");
+    assert_eq!(
+        line(&out, "cpus").0,
+        "ok    cpus: online 0-3, isolated 1-3, nohz_full 1-3 (give -c FILE to check the worker lcores)"
+    );
+    assert!(out.ends_with("doctor: 6 ok, 0 warn, 0 fail\n"), "{out}");
+
+    // Host-wide problems are warnings without a config, except what any DPDK start needs.
+    let t = bad("noconfig-bad");
+    let (code, out) = doctor(&t.0, None, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    for (topic, st) in [
+        ("hugepages", "fail"),
+        ("hugetlbfs", "fail"),
+        ("memlock", "warn"),
+        ("iommu", "warn"),
+        ("modules", "warn"),
+    ] {
+        assert_eq!(status(&out, topic), st, "{topic}:\n{out}");
+    }
+}
+
+#[test]
+fn json_lists_the_findings() {
+    let t = bad("json");
+    let c = t.config(&config(PCI_ARGS, DEV));
+    let (code, out) = doctor(&t.0, Some(&c), &["--json"]);
+    assert_eq!(code, Some(1), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let device = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["topic"] == format!("device {DEV}"))
+        .unwrap();
+    assert_eq!(device["status"], "fail");
+    assert_eq!(
+        device["fix"],
+        "ip link set eth1 down && dpdk-devbind.py --bind=vfio-pci 0000:3b:00.0"
+    );
+}
+
+#[test]
+fn a_bad_config_fails_and_the_host_checks_still_run() {
+    let t = healthy("badconfig");
+    let c = t.config("interfaces: 3\n");
+    let (code, out) = doctor(&t.0, Some(&c), &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(line(&out, "config").0.starts_with("fail  config:"), "{out}");
+    assert_eq!(status(&out, "hugepages"), "ok", "{out}");
+}

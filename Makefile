@@ -4,7 +4,8 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev \
-	python3-scapy python3-prometheus-client python3-matplotlib lua5.4 tshark iproute2 curl socat valgrind ethtool
+	python3-scapy python3-prometheus-client python3-matplotlib lua5.4 tshark iproute2 curl socat valgrind ethtool \
+	prometheus
 FUZZ_SECONDS ?= 15
 
 .PHONY: all deps build release demo test lint unit fuzz-smoke fuzz e2e bench clean
@@ -21,6 +22,8 @@ deps:
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing) >/tmp/sluice-apt.log 2>&1 \
 	    || { cat /tmp/sluice-apt.log; exit 1; }; \
+	  case " $$missing " in *" prometheus "*) (systemctl disable --now prometheus || service prometheus stop; \
+	    update-rc.d prometheus disable) >>/tmp/sluice-apt.log 2>&1 || true;; esac; \
 	fi
 	@command -v $(CARGO) >/dev/null 2>&1 || { \
 	  echo "no cargo: installing Rust (stable, with rustfmt and clippy) with rustup into ~/.cargo"; \

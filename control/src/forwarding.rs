@@ -161,6 +161,7 @@ pub fn build(
             ipv6: iface.address6.map(|p| (p.addr, p.len)),
             mtu: iface.mtu,
             ipv4_checksum_offload: port.ipv4_checksum_offload,
+            kernel: iface.kernel.is_some(),
         });
     }
     let mut tables = Vec::with_capacity(cfg.services.len());

@@ -62,6 +62,22 @@ pub struct MetricsInput {
     pub config_epoch: u64,
     /// `sluice_packet_latency_seconds`.
     pub latency: LatencyInput,
+    /// `sluice_exception_packets_total{port,direction}` and
+    /// `sluice_exception_dropped_total{port,direction,reason}`: interfaces with a kernel path.
+    pub exception: Vec<ExceptionMetrics>,
+}
+
+/// One interface's exception path: frames to and from its kernel interface.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExceptionMetrics {
+    pub port: String,
+    pub to_kernel: u64,
+    pub from_kernel: u64,
+    /// Frames for the kernel over the per-core rate (also in `sluice_dropped_packets_total`).
+    pub to_kernel_rate_limited: u64,
+    pub from_kernel_rate_limited: u64,
+    /// Frames from the kernel the data port's queue did not take.
+    pub from_kernel_tx_full: u64,
 }
 
 /// Packet counts of one RX/TX queue pair.
@@ -171,6 +187,35 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
         m.dropped
             .iter()
             .map(|(reason, n)| ([("reason", reason.as_str())], *n)),
+    )?;
+    counters(
+        enc,
+        "sluice_exception_packets",
+        "Frames through the exception path, per interface and direction (to_kernel, from_kernel).",
+        None,
+        m.exception.iter().flat_map(|e| {
+            [("to_kernel", e.to_kernel), ("from_kernel", e.from_kernel)]
+                .map(|(d, n)| ([("port", e.port.as_str()), ("direction", d)], n))
+        }),
+    )?;
+    counters(
+        enc,
+        "sluice_exception_dropped",
+        "Frames the exception path dropped, per interface, direction and reason.",
+        None,
+        m.exception.iter().flat_map(|e| {
+            [
+                ("to_kernel", "rate_limited", e.to_kernel_rate_limited),
+                ("from_kernel", "rate_limited", e.from_kernel_rate_limited),
+                ("from_kernel", "tx_full", e.from_kernel_tx_full),
+            ]
+            .map(|(d, r, n)| {
+                (
+                    [("port", e.port.as_str()), ("direction", d), ("reason", r)],
+                    n,
+                )
+            })
+        }),
     )?;
     counters(
         enc,

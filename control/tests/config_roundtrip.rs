@@ -23,8 +23,9 @@ fn interface(i: u8) -> impl Strategy<Value = Interface> {
         68u16..=9702,
         any::<bool>(),
         proptest::option::of(any::<[u8; 6]>()),
+        proptest::option::of(1u32..=10_000_000),
     )
-        .prop_map(move |(queues, mtu, has_v6, mac)| Interface {
+        .prop_map(move |(queues, mtu, has_v6, mac, kernel_rate)| Interface {
             name: format!("if{i}"),
             device: format!("net_memif{i}"),
             queues,
@@ -43,6 +44,10 @@ fn interface(i: u8) -> impl Strategy<Value = Interface> {
             gateway_mac: mac
                 .filter(|_| i == 0)
                 .map(|m| [m[0] & 0xfe | 0x02, m[1], m[2], m[3], m[4], m[5]]),
+            kernel: kernel_rate.map(|rate| Kernel {
+                name: format!("sl-k{i}"),
+                rate,
+            }),
         })
 }
 
@@ -214,6 +219,14 @@ fn to_yaml(c: &Config) -> String {
         }
         if let Some(gw) = i.gateway {
             writeln!(y, "    gateway: {gw}").unwrap();
+        }
+        if let Some(k) = &i.kernel {
+            writeln!(
+                y,
+                "    kernel:\n      name: {}\n      rate: {}",
+                k.name, k.rate
+            )
+            .unwrap();
         }
         if let Some(mac) = i.gateway_mac {
             writeln!(y, "    gateway_mac: \"{}\"", format_mac(mac)).unwrap();

@@ -5,7 +5,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use control::metrics::{
-    render, BackendMetrics, LatencyInput, MetricsInput, QueueMetrics, ServiceMetrics, CONTENT_TYPE,
+    render, BackendMetrics, ExceptionMetrics, LatencyInput, MetricsInput, QueueMetrics,
+    ServiceMetrics, CONTENT_TYPE,
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -191,6 +192,14 @@ fn example() -> MetricsInput {
             sum_ns: 123_456_789,
             count: 40,
         },
+        exception: vec![ExceptionMetrics {
+            port: "uplink".to_string(),
+            to_kernel: 31,
+            from_kernel: 29,
+            to_kernel_rate_limited: 7,
+            from_kernel_rate_limited: 2,
+            from_kernel_tx_full: 1,
+        }],
     }
 }
 
@@ -318,6 +327,27 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
     let build = family(&families, "sluice_build_info", "gauge");
     let labels = [("version", "0.1.0 (6d978b5)"), ("dpdk", "DPDK 23.11.2")];
     assert_eq!(value(build, "sluice_build_info", &labels), 1.0);
+
+    let exc = family(&families, "sluice_exception_packets", "counter");
+    let total = "sluice_exception_packets_total";
+    let to = [("port", "uplink"), ("direction", "to_kernel")];
+    assert_eq!(value(exc, total, &to), 31.0);
+    let from = [("port", "uplink"), ("direction", "from_kernel")];
+    assert_eq!(value(exc, total, &from), 29.0);
+    let dropped = family(&families, "sluice_exception_dropped", "counter");
+    let total = "sluice_exception_dropped_total";
+    for (direction, reason, n) in [
+        ("to_kernel", "rate_limited", 7.0),
+        ("from_kernel", "rate_limited", 2.0),
+        ("from_kernel", "tx_full", 1.0),
+    ] {
+        let labels = [
+            ("port", "uplink"),
+            ("direction", direction),
+            ("reason", reason),
+        ];
+        assert_eq!(value(dropped, total, &labels), n, "{direction} {reason}");
+    }
 }
 
 #[test]
@@ -500,6 +530,7 @@ fn metrics_input() -> impl Strategy<Value = MetricsInput> {
                     reloads_failure: n[5],
                     config_epoch: n[6],
                     latency,
+                    exception: Vec::new(),
                 }
             },
         )

@@ -140,6 +140,7 @@ fn snapshot() -> Result<Snapshot, String> {
         ipv6: None,
         mtu: 1500,
         ipv4_checksum_offload: false,
+        kernel: false,
     });
     for (id, mode) in [
         (1u32, Forwarding::Ipip),
@@ -304,6 +305,7 @@ fn pipeline_config(o: &Options) -> PipelineConfig {
             ..FlowConfig::default()
         },
         ptb_per_second: 1000,
+        exception_per_second: 10_000,
     }
 }
 

@@ -75,6 +75,7 @@ pub fn fuzz_snapshot() -> Option<Snapshot> {
             ipv6: Some((Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10), 64)),
             mtu: 1500,
             ipv4_checksum_offload: false,
+            kernel: true,
         })
         .service(service(
             1,
@@ -136,6 +137,7 @@ pub fn fuzz_process(data: &[u8]) {
             ..FlowConfig::default()
         },
         ptb_per_second: 1,
+        exception_per_second: 2,
     });
     let mut buf = vec![0u8; HEADROOM + data.len() + TAILROOM];
     buf[HEADROOM..HEADROOM + data.len()].copy_from_slice(data);
@@ -163,7 +165,10 @@ pub fn fuzz_process(data: &[u8]) {
                 // solicitation's link-layer option or to all-nodes.
                 assert!(out[..6] == data[6..12] || is_neighbor_advert(out));
             }
-            Verdict::ToControl | Verdict::Drop(_) => {}
+            Verdict::ToControl
+            | Verdict::ToControlAndKernel
+            | Verdict::ToKernel
+            | Verdict::Drop(_) => {}
         }
     }
     let c = p.counters();

@@ -36,6 +36,11 @@ pub enum Verdict {
     },
     /// An ARP reply or neighbour advertisement: hand the bytes to control's resolver.
     ToControl,
+    /// The same, and the frame itself to the host's kernel (its exception path is on).
+    ToControlAndKernel,
+    /// A frame for the host (TCP/UDP or other IP to the interface's own address, IPv6
+    /// link-local and multicast): send it to the in-port's kernel interface.
+    ToKernel,
     Drop(DropReason),
 }
 
@@ -45,6 +50,8 @@ pub struct PipelineConfig {
     pub flows: FlowConfig,
     /// ICMP fragmentation-needed / packet-too-big messages per second per core.
     pub ptb_per_second: u32,
+    /// Frames per second per core the exception path hands to the kernel (0: no limit).
+    pub exception_per_second: u32,
 }
 
 impl Default for PipelineConfig {
@@ -52,6 +59,7 @@ impl Default for PipelineConfig {
         Self {
             flows: FlowConfig::default(),
             ptb_per_second: 1000,
+            exception_per_second: 10_000,
         }
     }
 }
@@ -62,6 +70,7 @@ pub struct Pipeline {
     counters: Counters,
     new_flows: TokenBucket,
     ptb: TokenBucket,
+    exception: TokenBucket,
     generation: u64,
     service_slot: Vec<usize>,
     /// Snapshot backend index -> counter slot, which is also the backend's flow-table handle.
@@ -113,6 +122,7 @@ impl Pipeline {
             counters: Counters::default(),
             new_flows: TokenBucket::per_second(cfg.flows.max_new_flows_per_second),
             ptb: TokenBucket::per_second(cfg.ptb_per_second),
+            exception: TokenBucket::per_second(cfg.exception_per_second),
             generation: 0,
             service_slot: Vec::new(),
             backend_slot: Vec::new(),
@@ -266,12 +276,65 @@ impl Pipeline {
             Err(r) => Verdict::Drop(*r),
         };
         match v {
-            Verdict::Drop(r) => self.counters.drop(r),
+            Verdict::Drop(r) => {
+                // Only a drop looks for the kernel: the forwarding path pays nothing for it.
+                if let Some(k) = self.exception(parsed, r, in_port, snap, now) {
+                    return k;
+                }
+                self.counters.drop(r)
+            }
             Verdict::Forward { .. } => self.counters.forwarded += 1,
             Verdict::ToControl => self.counters.to_control += 1,
+            Verdict::ToControlAndKernel => {
+                self.counters.to_control += 1;
+                self.counters.to_kernel += 1;
+            }
+            Verdict::ToKernel => self.counters.to_kernel += 1,
             Verdict::Reply { .. } => {}
         }
         v
+    }
+
+    /// A frame the load balancer would drop but the host may want: to the kernel (counted),
+    /// or a drop for the exception path's rate; None when it is not the host's.
+    #[cold]
+    #[inline(never)]
+    fn exception(
+        &mut self,
+        parsed: &Result<Parsed, DropReason>,
+        r: DropReason,
+        in_port: u16,
+        snap: &Snapshot,
+        now: u64,
+    ) -> Option<Verdict> {
+        let iface = snap.interface(in_port).filter(|i| i.kernel)?;
+        let Ok(Parsed::Ip(ip)) = parsed else {
+            return None;
+        };
+        if !for_host(ip, r, iface) {
+            return None;
+        }
+        if self.exception.admit(now) {
+            self.counters.to_kernel += 1;
+            Some(Verdict::ToKernel)
+        } else {
+            self.counters.drop(DropReason::ExceptionRateLimited);
+            Some(Verdict::Drop(DropReason::ExceptionRateLimited))
+        }
+    }
+
+    /// An ARP reply or neighbour advertisement: to control, and to the kernel too when the
+    /// port has an exception path and its rate allows (the kernel keeps its own neighbours).
+    fn neighbour_answer(&mut self, iface: &Interface, now: u64) -> Verdict {
+        if !iface.kernel {
+            return Verdict::ToControl;
+        }
+        if self.exception.admit(now) {
+            Verdict::ToControlAndKernel
+        } else {
+            self.counters.drop(DropReason::ExceptionRateLimited);
+            Verdict::ToControl
+        }
     }
 
     /// The common case (TCP or UDP, not a fragment, TTL > 0) inline; the rest out of line.
@@ -320,7 +383,7 @@ impl Pipeline {
             return Verdict::Drop(DropReason::UnknownPort);
         };
         let ip = match p {
-            Parsed::Arp(a) => return self.arp(frame, a, iface, snap),
+            Parsed::Arp(a) => return self.arp(frame, a, iface, snap, now),
             Parsed::Ip(ip) => ip,
         };
         if ip.ttl == 0 {
@@ -357,7 +420,7 @@ impl Pipeline {
                     Err(DropReason::NdNotOurs)
                 }
             }
-            L4::NeighborAdvert => Ok(Verdict::ToControl),
+            L4::NeighborAdvert => Ok(self.neighbour_answer(iface, now)),
             L4::IcmpOther => Err(if ours(&ip.dst, iface, snap) {
                 DropReason::IcmpUnsupported
             } else {
@@ -378,6 +441,7 @@ impl Pipeline {
         a: &Arp,
         iface: &Interface,
         snap: &Snapshot,
+        now: u64,
     ) -> Verdict {
         match a.op {
             arp::OP_REQUEST
@@ -391,7 +455,7 @@ impl Pipeline {
                     Err(r) => Verdict::Drop(r),
                 }
             }
-            arp::OP_REPLY => Verdict::ToControl,
+            arp::OP_REPLY => self.neighbour_answer(iface, now),
             _ => Verdict::Drop(DropReason::ArpNotOurs),
         }
     }
@@ -649,6 +713,26 @@ impl Pipeline {
 }
 
 /// A VIP or the receiving interface's own address.
+/// Whether a frame the balancer drops for reason `r` is the host's: IP to the interface's own
+/// address (BGP, BFD, SSH, ICMP other than echo), or IPv6 link-local or link-scope multicast
+/// (neighbour discovery for the kernel's addresses, router advertisements).
+fn for_host(ip: &Ip, r: DropReason, iface: &Interface) -> bool {
+    if !matches!(
+        r,
+        DropReason::NotVip
+            | DropReason::IcmpUnsupported
+            | DropReason::NdNotOurs
+            | DropReason::UnsupportedProtocol
+    ) {
+        return false;
+    }
+    let own = iface.ipv4.map(v4_mapped).as_ref() == Some(&ip.dst) || iface.ipv6 == Some(ip.dst);
+    let link_scope_v6 = ip.v6
+        && ((ip.dst[0] == 0xfe && ip.dst[1] & 0xc0 == 0x80)
+            || (ip.dst[0] == 0xff && ip.dst[1] & 0x0f == 0x02));
+    own || link_scope_v6
+}
+
 fn ours(addr: &[u8; 16], iface: &Interface, snap: &Snapshot) -> bool {
     snap.is_vip(addr)
         || iface.ipv4.map(v4_mapped).as_ref() == Some(addr)

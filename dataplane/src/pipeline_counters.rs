@@ -45,10 +45,12 @@ pub enum DropReason {
     UnknownPort,
     /// The egress interface has no address of the outer header's family.
     NoSourceAddress,
+    /// A frame for the host's kernel over the exception path's per-core rate.
+    ExceptionRateLimited,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 18] = [
+    pub const ALL: [DropReason; 19] = [
         DropReason::Truncated,
         DropReason::Malformed,
         DropReason::BadChecksum,
@@ -67,6 +69,7 @@ impl DropReason {
         DropReason::NoRoom,
         DropReason::UnknownPort,
         DropReason::NoSourceAddress,
+        DropReason::ExceptionRateLimited,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -91,6 +94,7 @@ impl DropReason {
             DropReason::NoRoom => "no_room",
             DropReason::UnknownPort => "unknown_port",
             DropReason::NoSourceAddress => "no_source_address",
+            DropReason::ExceptionRateLimited => "exception_rate_limited",
         }
     }
 }
@@ -128,6 +132,8 @@ pub struct Counters {
     pub ptb_suppressed: u64,
     /// ARP replies and neighbour advertisements handed to control.
     pub to_control: u64,
+    /// Frames handed to the host's kernel over the exception path.
+    pub to_kernel: u64,
     pub flows_created: u64,
     pub flows_evicted_timeout: u64,
     pub flows_evicted_capacity: u64,

@@ -261,6 +261,7 @@ mod tests {
             ipv6: Some([0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10]),
             mtu: 9000,
             ipv4_checksum_offload: offload,
+            kernel: false,
         }
     }
 

@@ -70,6 +70,8 @@ pub struct InterfaceSpec {
     pub mtu: u16,
     /// The port computes outer IPv4 header checksums (DPDK `RTE_ETH_TX_OFFLOAD_IPV4_CKSUM`).
     pub ipv4_checksum_offload: bool,
+    /// The interface has an exception path: frames for the host go to its kernel interface.
+    pub kernel: bool,
 }
 
 /// One backend of one service, with the stable id control assigns (survives reloads).
@@ -154,6 +156,7 @@ pub(crate) struct Interface {
     pub ipv6: Option<[u8; 16]>,
     pub mtu: u16,
     pub ipv4_checksum_offload: bool,
+    pub kernel: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -325,6 +328,7 @@ impl SnapshotBuilder {
                 ipv6: i.ipv6.map(|(a, _)| a.octets()),
                 mtu: i.mtu,
                 ipv4_checksum_offload: i.ipv4_checksum_offload,
+                kernel: i.kernel,
             });
         }
         let mut services = Vec::with_capacity(self.services.len());

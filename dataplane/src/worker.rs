@@ -115,6 +115,8 @@ pub struct LbWorker {
     pub rx: RxQueue,
     /// One per port, so a packet may leave by any interface.
     pub tx: Vec<TxPath>,
+    /// This worker's queue on its rx port's kernel interface (the exception path), if any.
+    pub kernel: Option<TxPath>,
     pub pipeline: Pipeline,
     pub snapshot: Reader<Snapshot>,
     pub to_control: Arc<ArrayQueue<ControlFrame>>,
@@ -232,7 +234,16 @@ impl LbWorker {
                             None => tx_dropped += 1,
                         }
                     }
-                    Verdict::ToControl => {
+                    Verdict::ToKernel => match self.kernel.as_mut() {
+                        Some(k) => {
+                            if let Err(m) = k.burst.push(m) {
+                                drop(m);
+                                tx_dropped += 1;
+                            }
+                        }
+                        None => tx_dropped += 1,
+                    },
+                    Verdict::ToControl | Verdict::ToControlAndKernel => {
                         let data = m.data();
                         let mut cf = ControlFrame {
                             port: in_port,
@@ -244,12 +255,20 @@ impl LbWorker {
                         if self.to_control.push(cf).is_err() {
                             bump(&self.stats.control_overflow, 1);
                         }
+                        if v == Verdict::ToControlAndKernel {
+                            if let Some(k) = self.kernel.as_mut() {
+                                if let Err(m) = k.burst.push(m) {
+                                    drop(m);
+                                    tx_dropped += 1;
+                                }
+                            }
+                        }
                     }
                     Verdict::Drop(_) => dropped += 1,
                 }
             }
             let mut sent = 0u64;
-            for t in &mut self.tx {
+            for t in self.tx.iter_mut().chain(self.kernel.as_mut()) {
                 if t.burst.is_empty() {
                     continue;
                 }

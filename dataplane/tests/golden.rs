@@ -28,6 +28,7 @@ fn counter(c: &Counters, name: &str) -> u64 {
         "replies" => c.replies,
         "ptb_sent" => c.ptb_sent,
         "to_control" => c.to_control,
+        "to_kernel" => c.to_kernel,
         "flows_created" => c.flows_created,
         "flows_stateless" => c.flows_stateless,
         "flows_rehashed" => c.flows_rehashed,
@@ -50,8 +51,12 @@ fn counter(c: &Counters, name: &str) -> u64 {
 }
 
 fn run(cases: Vec<Case>) {
-    let snap = snapshot();
-    let mut p = Pipeline::new(&PipelineConfig::default());
+    run_on(&snapshot(), &PipelineConfig::default(), cases);
+}
+
+fn run_on(snap: &dataplane::Snapshot, cfg: &PipelineConfig, cases: Vec<Case>) {
+    let snap = snap.clone();
+    let mut p = Pipeline::new(cfg);
     for (i, case) in cases.into_iter().enumerate() {
         let before = p.counters().clone();
         let mut buf = buffer(&case.input);
@@ -1067,6 +1072,156 @@ fn golden_fragments_and_icmp() {
     run(fragment_and_icmp_cases());
 }
 
+/// What the host's kernel is sent when the interface has an exception path; without one the
+/// same frames are the drops they always were.
+fn exception_cases() -> Vec<Case> {
+    let bgp = tcp4(LINK_CLIENT4, OUR4, 40000, 179, Tcp::Syn, &[]);
+    let bfd = udp4(LINK_CLIENT4, OUR4, 49152, 3784, &[1, 2, 3, 4]);
+    let ssh6 = tcp6(LINK_CLIENT6, OUR6, 40000, 22, Tcp::Syn, &[]);
+    let mut timestamp = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, OUR_MAC)
+        .ipv4(LINK_CLIENT4, OUR4, 64)
+        .icmpv4(Icmpv4Type::TimestampRequest(
+            etherparse::icmpv4::TimestampMessage {
+                id: 1,
+                seq: 1,
+                originate_timestamp: 0,
+                receive_timestamp: 0,
+                transmit_timestamp: 0,
+            },
+        ))
+        .write(&mut timestamp, &[])
+        .unwrap();
+    let link_local = {
+        let mut t = [0u8; 16];
+        t[0] = 0xfe;
+        t[1] = 0x80;
+        t[15] = 0x10;
+        t
+    };
+    let to_kernel = |desc, input: Vec<u8>| Case {
+        desc,
+        output: Some(input.clone()),
+        input,
+        verdict: Verdict::ToKernel,
+        counters: vec![("to_kernel", 1), ("forwarded", 0)],
+    };
+    vec![
+        to_kernel("BGP SYN to our IPv4 address: the kernel's, untouched", bgp),
+        to_kernel("BFD (UDP 3784) to our IPv4 address", bfd),
+        to_kernel("SSH SYN to our IPv6 address", ssh6),
+        to_kernel("ICMP timestamp request to our address", timestamp),
+        to_kernel(
+            "neighbour solicitation for the kernel's link-local address",
+            solicit(link_local),
+        ),
+        Case {
+            desc: "echo request to our address: still answered here",
+            input: echo4(LINK_CLIENT4, OUR4, 64),
+            verdict: reply(),
+            output: None,
+            counters: vec![("replies", 1), ("to_kernel", 0)],
+        },
+        Case {
+            desc: "ARP reply: to control, and to the kernel for its own neighbour table",
+            input: arp(
+                2,
+                CLIENT_MAC,
+                LINK_CLIENT4,
+                OUR_MAC,
+                OUR4,
+                OUR_MAC,
+                CLIENT_MAC,
+            ),
+            verdict: Verdict::ToControlAndKernel,
+            output: None,
+            counters: vec![("to_control", 1), ("to_kernel", 1)],
+        },
+        Case {
+            desc: "TCP to an address that is neither ours nor a VIP: dropped, not the kernel's",
+            input: tcp4(LINK_CLIENT4, [192, 0, 2, 77], 40000, 179, Tcp::Syn, &[]),
+            verdict: drop(DropReason::NotVip),
+            output: None,
+            counters: vec![("to_kernel", 0)],
+        },
+        Case {
+            desc: "a VIP's SYN is forwarded as before",
+            input: tcp4(CLIENT4, VIP4, 40001, 80, Tcp::Syn, &[]),
+            verdict: fwd(),
+            output: None,
+            counters: vec![("forwarded", 1), ("to_kernel", 0)],
+        },
+    ]
+}
+
+fn kernel_snapshot() -> dataplane::Snapshot {
+    let mut b = dataplane::SnapshotBuilder::new().interface(dataplane::InterfaceSpec {
+        kernel: true,
+        ..interface()
+    });
+    for s in services() {
+        b = b.service(spec(s));
+    }
+    b.build().unwrap()
+}
+
+#[test]
+fn golden_exception_path() {
+    run_on(&kernel_snapshot(), &PipelineConfig::default(), exception_cases());
+}
+
+#[test]
+fn without_an_exception_path_the_hosts_frames_are_dropped_as_before() {
+    let cases = exception_cases()
+        .into_iter()
+        .map(|c| match c.verdict {
+            Verdict::ToKernel => Case {
+                verdict: drop(match c.desc {
+                    "ICMP timestamp request to our address" => DropReason::IcmpUnsupported,
+                    d if d.starts_with("neighbour solicitation") => DropReason::NdNotOurs,
+                    _ => DropReason::NotVip,
+                }),
+                output: None,
+                counters: vec![("to_kernel", 0)],
+                ..c
+            },
+            Verdict::ToControlAndKernel => Case {
+                verdict: Verdict::ToControl,
+                counters: vec![("to_control", 1), ("to_kernel", 0)],
+                ..c
+            },
+            _ => c,
+        })
+        .collect();
+    run(cases);
+}
+
+#[test]
+fn the_kernel_gets_no_more_than_its_rate() {
+    let cfg = PipelineConfig {
+        exception_per_second: 10,
+        ..PipelineConfig::default()
+    };
+    let mut p = Pipeline::new(&cfg);
+    let snap = kernel_snapshot();
+    let pkt = udp4(LINK_CLIENT4, OUR4, 49152, 3784, &[1]);
+    let mut verdicts = Vec::new();
+    // 50 frames within one millisecond: the bucket's burst (a tenth of a second: 1) passes.
+    for i in 0..50u64 {
+        let mut buf = buffer(&pkt);
+        let mut f = frame(&mut buf, pkt.len());
+        verdicts.push(p.process(&mut f, PORT, &snap, 1_000_000 + i * 1_000));
+    }
+    let passed = verdicts.iter().filter(|v| **v == Verdict::ToKernel).count();
+    assert_eq!(passed, 1, "{verdicts:?}");
+    assert_eq!(p.counters().dropped(DropReason::ExceptionRateLimited), 49);
+    // A second later the bucket has refilled (to its burst).
+    let mut buf = buffer(&pkt);
+    let mut f = frame(&mut buf, pkt.len());
+    assert_eq!(p.process(&mut f, PORT, &snap, 1_001_000_000), Verdict::ToKernel);
+    assert_eq!(p.counters().to_kernel, 2);
+}
+
 /// Writes every golden input as a fuzz seed (`dataplane/fuzz/corpus/process/seed-*`) when
 /// SLUICE_WRITE_SEEDS is set; otherwise checks each seed file exists and matches.
 #[test]
@@ -1078,6 +1233,7 @@ fn fuzz_seeds_match_golden_inputs() {
         reply_cases(),
         malformed_cases(),
         fragment_and_icmp_cases(),
+        exception_cases(),
     ];
     let write = std::env::var_os("SLUICE_WRITE_SEEDS").is_some();
     if write {

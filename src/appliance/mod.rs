@@ -4,6 +4,7 @@
 //! resolution, snapshot publication (RCU) and reclamation. Workers run on the other lcores.
 //! Health checks and the HTTP listener run on threads pinned to the control core.
 
+mod kernel;
 mod reload_wait;
 mod status;
 
@@ -64,6 +65,8 @@ struct Iface {
     /// the device has no queue to spare, and worker 0 sends control's frames instead.
     control_tx: Option<TxQueue>,
     mac: [u8; 6],
+    /// The exception path's tap, when the interface has one.
+    kernel: Option<kernel::KernelPort>,
 }
 
 /// The appliance while it runs: the I/O around the [`Controller`], which decides.
@@ -82,6 +85,8 @@ pub struct Appliance {
     health_tx: mpsc::Sender<Change>,
     http: Option<HttpServer>,
     shared: Arc<Shared>,
+    /// The origin of control's nanosecond clock (the exception path's token buckets).
+    started: Instant,
 }
 
 impl Drop for Appliance {
@@ -103,6 +108,7 @@ impl Appliance {
     ) -> Result<Self, StartError> {
         let mut args = vec!["sluice".to_owned()];
         args.extend(config.dpdk.args.iter().cloned());
+        args.extend(kernel::eal_args(&config.interfaces));
         let eal = Eal::init(&args)?;
         if let Some(hook) = devices {
             hook(&eal)?;
@@ -154,12 +160,25 @@ impl Appliance {
                 Err(e) => return Err(e.into()),
             };
             let mac = port.mac()?;
+            let kernel = match &ic.kernel {
+                Some(k) => {
+                    let workers = u16::try_from(workers_total).unwrap_or(u16::MAX);
+                    let kp = kernel::KernelPort::open(&eal, i, ic, k, &pool, mac, workers)?;
+                    eprintln!(
+                        "sluice: {}: exception path to kernel interface {} (up to {} frames/s each way)",
+                        ic.name, k.name, k.rate
+                    );
+                    Some(kp)
+                }
+                None => None,
+            };
             ifaces.push(Iface {
                 name: ic.name.clone(),
                 port,
                 pool,
                 control_tx,
                 mac,
+                kernel,
             });
         }
         let ports: Vec<PortInfo> = ifaces
@@ -206,13 +225,23 @@ impl Appliance {
                     ));
                 };
                 let stats = Arc::clone(&shared.workers[usize::from(w)]);
+                let kernel = match &ifaces[i].kernel {
+                    Some(k) => Some(TxPath::new(k.port.tx_queue(w)?)),
+                    None => None,
+                };
+                let defaults = PipelineConfig::default();
                 parts.push(Mutex::new(Some(WorkerParts {
                     others,
+                    kernel,
                     reader,
                     stats,
                     pipeline: Pipeline::new(&PipelineConfig {
                         flows: flow_cfg,
-                        ..PipelineConfig::default()
+                        exception_per_second: ic
+                            .kernel
+                            .as_ref()
+                            .map_or(defaults.exception_per_second, |k| k.rate),
+                        ..defaults
                     }),
                 })));
                 pairs.push((rx, own_tx));
@@ -244,6 +273,7 @@ impl Appliance {
             let mut worker = LbWorker {
                 rx,
                 tx: tx_paths,
+                kernel: p.kernel,
                 pipeline: p.pipeline,
                 snapshot: p.reader,
                 to_control: Arc::clone(&queue),
@@ -276,6 +306,7 @@ impl Appliance {
             health_tx,
             http: None,
             shared,
+            started: Instant::now(),
         };
         app.start_health(targets)?;
         app.start_http()?;
@@ -396,6 +427,7 @@ impl Appliance {
             while let Some(frame) = self.to_control.pop() {
                 self.feed(Event::Frame(frame.data()));
             }
+            self.forward_from_kernel();
             self.feed(Event::Tick);
             self.publisher.reclaim();
             let now = Instant::now();
@@ -453,6 +485,29 @@ impl Appliance {
             }
         };
         self.shared.reloads.finished(outcome);
+    }
+
+    /// What the kernel interfaces sent, out of their data ports.
+    fn forward_from_kernel(&mut self) {
+        let now_ns = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        for (i, iface) in self.ifaces.iter_mut().enumerate() {
+            let Some(k) = iface.kernel.as_mut() else {
+                continue;
+            };
+            let Some(stats) = self.shared.from_kernel.get(i) else {
+                continue;
+            };
+            let port = iface.port.id();
+            let control_tx = &mut iface.control_tx;
+            let via_worker = &self.via_worker;
+            k.drain(now_ns, stats, &mut |m| match control_tx.as_mut() {
+                Some(q) => {
+                    let mut one = Burst::<1>::new();
+                    one.push(m).is_ok() && q.tx_burst(&mut one) == 1
+                }
+                None => via_worker.push((port, m)).is_ok(),
+            });
+        }
     }
 
     fn send_frame(&mut self, i: usize, bytes: &[u8]) {
@@ -524,6 +579,7 @@ impl Appliance {
 
 struct WorkerParts {
     others: Vec<TxPath>,
+    kernel: Option<TxPath>,
     reader: rcu::Reader<Snapshot>,
     stats: Arc<WorkerStats>,
     pipeline: Pipeline,

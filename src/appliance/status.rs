@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use control::config::{self, Config};
 use control::forwarding::{Ids, ServiceTable};
 use control::health::TargetStatus;
-use control::metrics::{BackendMetrics, LatencyInput, MetricsInput, QueueMetrics, ServiceMetrics};
+use control::metrics::{
+    BackendMetrics, ExceptionMetrics, LatencyInput, MetricsInput, QueueMetrics, ServiceMetrics,
+};
 use dataplane::runtime::PerCoreCounters;
 use dataplane::worker::{WorkerStats, LATENCY_BUCKETS_NS};
 use dataplane::DropReason;
@@ -44,6 +46,8 @@ struct Totals {
     stateless: u64,
     replies: u64,
     ptb_sent: u64,
+    /// Interface name -> (frames to the kernel, frames over the exception rate).
+    to_kernel: HashMap<String, (u64, u64)>,
 }
 
 #[derive(Default)]
@@ -67,6 +71,10 @@ pub struct Shared {
     pub reloads_failure: AtomicU64,
     /// Reloads started and finished, for `POST /-/reload` to wait on.
     pub reloads: super::reload_wait::ReloadWaiter,
+    /// Per interface (config order): its name, whether it has an exception path, and what
+    /// control counted of the frames its kernel sent.
+    pub from_kernel: Vec<super::kernel::FromKernelStats>,
+    kernel_ports: Vec<(String, bool)>,
     slow: Mutex<Slow>,
 }
 
@@ -112,6 +120,12 @@ impl Shared {
             reloads_success: AtomicU64::new(0),
             reloads_failure: AtomicU64::new(0),
             reloads: Default::default(),
+            from_kernel: cfg.interfaces.iter().map(|_| Default::default()).collect(),
+            kernel_ports: cfg
+                .interfaces
+                .iter()
+                .map(|i| (i.name.clone(), i.kernel.is_some()))
+                .collect(),
             slow: Mutex::new(Slow {
                 services: services_of(cfg, ids),
                 ..Slow::default()
@@ -155,8 +169,11 @@ impl Shared {
     /// The sum of every worker's published pipeline counters.
     fn pipeline_totals(&self) -> Totals {
         let mut t = Totals::default();
-        for w in &self.workers {
+        for (w, (port, _, _)) in self.workers.iter().zip(&self.queues) {
             let c = w.counters.lock().unwrap_or_else(|p| p.into_inner());
+            let k = t.to_kernel.entry(port.clone()).or_default();
+            k.0 += c.to_kernel;
+            k.1 += c.dropped[DropReason::ExceptionRateLimited as usize];
             for (r, n) in c.drops() {
                 t.dropped[r as usize] += n;
             }
@@ -252,7 +269,25 @@ impl Shared {
             sum_ns += w.latency.sum_ns.load(Ordering::Relaxed);
             count += w.latency.count.load(Ordering::Relaxed);
         }
+        let exception = self
+            .kernel_ports
+            .iter()
+            .zip(&self.from_kernel)
+            .filter(|((_, on), _)| *on)
+            .map(|((port, _), k)| {
+                let (to, limited) = totals.to_kernel.get(port).copied().unwrap_or_default();
+                ExceptionMetrics {
+                    port: port.clone(),
+                    to_kernel: to,
+                    from_kernel: k.packets.load(Ordering::Relaxed),
+                    to_kernel_rate_limited: limited,
+                    from_kernel_rate_limited: k.rate_limited.load(Ordering::Relaxed),
+                    from_kernel_tx_full: k.tx_full.load(Ordering::Relaxed),
+                }
+            })
+            .collect();
         MetricsInput {
+            exception,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             dpdk: env!("SLUICE_DPDK_VERSION").to_owned(),
             queues,

@@ -28,7 +28,9 @@ const INTERFACE_KEYS: &[&str] = &[
     "address6",
     "gateway",
     "gateway_mac",
+    "kernel",
 ];
+const KERNEL_KEYS: &[&str] = &["name", "rate"];
 const FLOWS_KEYS: &[&str] = &[
     "capacity",
     "tcp_established_timeout",
@@ -586,6 +588,9 @@ fn interface(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Interface> {
             "no gateway",
         );
     }
+    let kernel = or_default(f.get("kernel"), None, |v| {
+        kernel(ctx, v, &f.child("kernel")).map(Some)
+    });
     Some(Interface {
         name: name?,
         device: device?,
@@ -595,6 +600,27 @@ fn interface(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Interface> {
         address6: address6?,
         gateway: gateway?,
         gateway_mac: gateway_mac?,
+        kernel: kernel?,
+    })
+}
+
+fn kernel(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Kernel> {
+    let f = fields(ctx, v, path, "an exception path: name, rate", KERNEL_KEYS)?;
+    let expected = "a Linux interface name: 1-15 letters, digits, '-', '_' or '.'";
+    let name = required(ctx, &f, "name", expected).and_then(|v| {
+        parsed(ctx, v, &f.child("name"), expected, |s| {
+            let ok = (1..=15).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            ok.then(|| s.to_owned())
+        })
+    });
+    let rate = or_default(f.get("rate"), DEFAULT_KERNEL_RATE, |v| {
+        int(ctx, v, &f.child("rate"), 1, 10_000_000).map(|n| n as u32)
+    });
+    Some(Kernel {
+        name: name?,
+        rate: rate?,
     })
 }
 

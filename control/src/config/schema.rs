@@ -58,7 +58,21 @@ pub struct Interface {
     pub gateway: Option<IpAddr>,
     /// Static MAC of the gateway instead of resolving it; only with `gateway`.
     pub gateway_mac: Option<[u8; 6]>,
+    /// The exception path: a kernel interface for the host's own traffic; None: off.
+    pub kernel: Option<Kernel>,
 }
+
+/// The kernel side of an interface's exception path (a DPDK `net_tap` device).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kernel {
+    /// The kernel interface's name (1-15 characters, as Linux allows).
+    pub name: String,
+    /// Frames per second to the kernel per worker core, and from it per interface.
+    pub rate: u32,
+}
+
+/// Frames per second each way on the exception path when `kernel.rate` is not given.
+pub const DEFAULT_KERNEL_RATE: u32 = 10_000;
 
 /// Per-worker flow table settings. Optional section.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,6 +32,18 @@ pub(crate) fn cross_checks(ctx: &mut Ctx<'_>, root: &Value, parts: &Parts) {
     unique(ctx, raw_interfaces, "interfaces", "device", "device", |v| {
         raw_str(v, "device").map(str::to_owned)
     });
+    unique(
+        ctx,
+        raw_interfaces,
+        "interfaces",
+        "kernel.name",
+        "kernel interface name",
+        |v| {
+            v.get("kernel")
+                .and_then(|k| raw_str(k, "name"))
+                .map(str::to_owned)
+        },
+    );
     unique(ctx, raw_services, "services", "name", "service name", |v| {
         raw_str(v, "name").map(str::to_owned)
     });

@@ -137,6 +137,7 @@ pub fn interface() -> InterfaceSpec {
         ipv6: Some((Ipv6Addr::from(OUR6), 64)),
         mtu: MTU,
         ipv4_checksum_offload: false,
+        kernel: false,
     }
 }
 

@@ -1,0 +1,181 @@
+//! The exception path's I/O: a DPDK `net_tap` port per interface whose kernel side carries the
+//! interface's addresses, so the host can speak BGP, BFD, SSH and ICMP on the data link.
+//!
+//! To the kernel: workers send what the pipeline marks `ToKernel` (rate-limited there) to their
+//! own TX queue of the tap. From the kernel: control drains the tap's RX queues every loop,
+//! through a token bucket, and sends the frames out of the data port (its own TX queue, or
+//! worker 0's when the port has none to spare).
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use control::config::{self, Interface, Kernel};
+use dataplane::dpdk::{Burst, Eal, Mbuf, Mempool, Port, RxQueue};
+use dataplane::ratelimit::TokenBucket;
+
+use super::StartError;
+
+/// Frames control takes from one tap queue per loop.
+const BURST: usize = 32;
+
+/// The EAL vdev name of interface `i`'s tap (any name starting `net_tap` selects the driver).
+pub fn vdev_name(i: usize) -> String {
+    format!("net_tap_k{i}")
+}
+
+/// `--vdev` arguments for every interface with an exception path, to append to `dpdk.args`.
+pub fn eal_args(interfaces: &[Interface]) -> Vec<String> {
+    interfaces
+        .iter()
+        .enumerate()
+        .filter_map(|(i, ic)| {
+            let k = ic.kernel.as_ref()?;
+            Some(format!("--vdev={},iface={}", vdev_name(i), k.name))
+        })
+        .collect()
+}
+
+/// Counts of one interface's exception path that control writes (the to-kernel counts are the
+/// workers' pipeline counters).
+#[derive(Debug, Default)]
+pub struct FromKernelStats {
+    pub packets: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub tx_full: AtomicU64,
+}
+
+/// One interface's tap, as control keeps it.
+pub struct KernelPort {
+    pub port: Port,
+    rx: Vec<RxQueue>,
+    bucket: TokenBucket,
+}
+
+impl KernelPort {
+    /// Starts the tap of interface `i` with one queue pair per worker (the tap PMD wants as
+    /// many RX as TX queues), then gives its kernel side the data port's MAC, MTU and addresses.
+    pub fn open(
+        eal: &Eal,
+        i: usize,
+        ic: &Interface,
+        k: &Kernel,
+        pool: &Mempool,
+        mac: [u8; 6],
+        workers: u16,
+    ) -> Result<Self, StartError> {
+        // No DPDK MTU: the tap PMD caps it at 1500; the kernel side gets the link's below.
+        let port = Port::builder(eal, &vdev_name(i), pool)
+            .queues(workers, workers)
+            .start()?;
+        let rx = (0..workers)
+            .map(|q| port.rx_queue(q))
+            .collect::<Result<Vec<_>, _>>()?;
+        configure(ic, k, mac)?;
+        Ok(KernelPort {
+            port,
+            rx,
+            bucket: TokenBucket::per_second(k.rate),
+        })
+    }
+
+    /// Takes what the kernel sent (up to a burst per queue) and hands each frame the bucket
+    /// admits to `send`, which returns false when the frame could not be queued.
+    pub fn drain(
+        &mut self,
+        now_ns: u64,
+        stats: &FromKernelStats,
+        send: &mut dyn FnMut(Mbuf) -> bool,
+    ) {
+        let mut burst = Burst::<BURST>::new();
+        for rx in &mut self.rx {
+            if rx.rx_burst(&mut burst) == 0 {
+                continue;
+            }
+            for m in burst.drain() {
+                if !self.bucket.admit(now_ns) {
+                    stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                } else if send(m) {
+                    stats.packets.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    stats.tx_full.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// The kernel interface takes the data port's MAC (frames to it are addressed to that MAC),
+/// its MTU and addresses, and comes up.
+fn configure(ic: &Interface, k: &Kernel, mac: [u8; 6]) -> Result<(), StartError> {
+    let dev = k.name.as_str();
+    let mtu = ic.mtu.to_string();
+    let mac = config::format_mac(mac);
+    ip(&["link", "set", "dev", dev, "address", &mac, "mtu", &mtu])?;
+    ip(&["addr", "replace", &ic.address.to_string(), "dev", dev])?;
+    if let Some(a6) = ic.address6 {
+        // A host that disables IPv6 on new interfaces by default would refuse the address.
+        let sysctl = format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6");
+        std::fs::write(&sysctl, "0").map_err(|source| StartError::Io {
+            what: format!("exception path: enabling IPv6 on {dev} ({sysctl})"),
+            source,
+        })?;
+        ip(&[
+            "-6",
+            "addr",
+            "replace",
+            &a6.to_string(),
+            "dev",
+            dev,
+            "nodad",
+        ])?;
+    }
+    ip(&["link", "set", "dev", dev, "up"])
+}
+
+fn ip(args: &[&str]) -> Result<(), StartError> {
+    let what = format!("exception path: ip {}", args.join(" "));
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|source| StartError::Io {
+            what: what.clone(),
+            source,
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(StartError::Config(format!(
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_interfaces_with_a_kernel_get_a_tap() {
+        let cfg = control::config::load_str(
+            "
+interfaces:
+  - name: a
+    device: net_null0
+    address: 192.0.2.10/24
+  - name: b
+    device: net_null1
+    address: 198.51.100.2/24
+    kernel:
+      name: sl-b
+services: []
+",
+            "t.yaml",
+        )
+        .unwrap();
+        assert_eq!(eal_args(&cfg.interfaces), ["--vdev=net_tap_k1,iface=sl-b"]);
+        assert_eq!(
+            cfg.interfaces[1].kernel.as_ref().map(|k| k.rate),
+            Some(control::config::DEFAULT_KERNEL_RATE)
+        );
+    }
+}

@@ -128,6 +128,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T> {
         put32(self.buffer.as_mut(), field::REST, w);
     }
 
+    /// The header but its checksum (filled last, over the whole message).
+    pub fn set_header(&mut self, msg_type: u8, code: u8, rest: u32) {
+        self.set_msg_type(msg_type);
+        self.set_code(code);
+        self.set_rest(rest);
+    }
+
     pub fn set_checksum(&mut self, c: u16) {
         put16(self.buffer.as_mut(), field::CHECKSUM, c);
     }
@@ -177,9 +184,7 @@ pub fn emit_error_v4(
     let (ip, msg) = p.split_at_mut(ipv4::MIN_HEADER_LEN);
     ipv4::emit_header(ip, 0, total, ttl, proto::ICMP, src, dst, false);
     let mut m = IcmpPacket::new_unchecked(msg);
-    m.set_msg_type(msg_type);
-    m.set_code(code);
-    m.set_rest(rest);
+    m.set_header(msg_type, code, rest);
     m.fill_checksum_v4();
     Ok(())
 }
@@ -204,9 +209,7 @@ pub fn emit_error_v6(
     let (ip, msg) = p.split_at_mut(ipv6::HEADER_LEN);
     ipv6::emit_header(ip, 0, 0, payload_len, proto::ICMPV6, hop_limit, src, dst);
     let mut m = IcmpPacket::new_unchecked(msg);
-    m.set_msg_type(msg_type);
-    m.set_code(code);
-    m.set_rest(rest);
+    m.set_header(msg_type, code, rest);
     m.fill_checksum_v6(&src, &dst);
     Ok(())
 }
@@ -297,9 +300,7 @@ impl NdRepr {
         msg[o + 1] = (v6::OPT_LL_LEN / 8) as u8;
         msg[o + 2..o + v6::OPT_LL_LEN].copy_from_slice(&self.mac);
         let mut m = IcmpPacket::new_unchecked(msg);
-        m.set_msg_type(self.msg_type);
-        m.set_code(0);
-        m.set_rest(self.flags);
+        m.set_header(self.msg_type, 0, self.flags);
         m.set_nd_target(self.target);
         m.fill_checksum_v6(&self.src, &self.dst);
     }

@@ -7,8 +7,18 @@ DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-
 	python3-scapy python3-prometheus-client python3-matplotlib lua5.4 tshark iproute2 iputils-ping curl socat valgrind ethtool \
 	prometheus
 FUZZ_SECONDS ?= 15
+# make install: where things go. Units in $(PREFIX)/lib/systemd/system, which systemd reads for
+# both /usr/local and /usr; the config stays in /etc whatever the prefix.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec/sluice
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/sluice
+SYSCONFDIR ?= /etc
+SLUICE_BIN ?= $(or $(CARGO_TARGET_DIR),target)/release/sluice
 
-.PHONY: all deps build release demo test lint unit fuzz-smoke fuzz e2e bench clean
+.PHONY: all deps build release demo test lint unit fuzz-smoke fuzz e2e bench install uninstall clean
 
 all: build
 
@@ -65,6 +75,38 @@ test: lint unit fuzz-smoke e2e
 
 bench: release
 	@bash bench/run.sh
+
+# Installs what `make release` built (it does not build: run that as your user first). An
+# existing config or /etc/default/sluice is kept. With DESTDIR (packaging) systemd is not told.
+install:
+	@test -x $(SLUICE_BIN) || { echo "no $(SLUICE_BIN): run 'make release' first"; exit 1; }
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/sluice $(DESTDIR)$(SYSCONFDIR)/default
+	install -m 0755 $(SLUICE_BIN) $(DESTDIR)$(BINDIR)/sluice
+	install -m 0755 deploy/systemd/sluice-hugepages $(DESTDIR)$(LIBEXECDIR)/sluice-hugepages
+	install -m 0644 deploy/systemd/README.md $(DESTDIR)$(DOCDIR)/systemd.md
+	for u in sluice.service sluice-hugepages.service; do \
+	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' \
+	      -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+	      deploy/systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u.tmp && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.tmp && mv $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/sluice/sluice.yaml ]; then \
+	  echo "kept $(DESTDIR)$(SYSCONFDIR)/sluice/sluice.yaml"; \
+	else install -m 0640 sluice.example.yaml $(DESTDIR)$(SYSCONFDIR)/sluice/sluice.yaml && \
+	  echo "installed $(DESTDIR)$(SYSCONFDIR)/sluice/sluice.yaml: edit it for this machine (sluice check -c)"; fi
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/default/sluice ]; then \
+	  echo "kept $(DESTDIR)$(SYSCONFDIR)/default/sluice"; \
+	else install -m 0644 deploy/systemd/sluice.default $(DESTDIR)$(SYSCONFDIR)/default/sluice; fi
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+
+# Removes what install put in place, except the config and /etc/default/sluice.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sluice $(DESTDIR)$(LIBEXECDIR)/sluice-hugepages \
+	  $(DESTDIR)$(UNITDIR)/sluice.service $(DESTDIR)$(UNITDIR)/sluice-hugepages.service \
+	  $(DESTDIR)$(DOCDIR)/systemd.md
+	-rmdir $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DOCDIR) 2>/dev/null
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 clean:
 	$(CARGO) clean

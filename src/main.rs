@@ -1,6 +1,7 @@
-//! sluice: the command line (run, check, plan, maglev, demo, doctor, version).
+//! sluice: the command line (run, reload, check, plan, maglev, demo, doctor, version).
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +23,20 @@ enum Command {
     Run {
         #[arg(short, long)]
         config: PathBuf,
+    },
+    /// Ask the running appliance to reload (POST /-/reload) and report the outcome: exit 0
+    /// reloaded, 1 refused (the reason printed) or not allowed, 2 no answer or still running.
+    Reload {
+        /// The config sluice runs with: its metrics.listen is where to ask (0.0.0.0 and :: as
+        /// loopback). The appliance reloads its own file whatever this names.
+        #[arg(short, long, required_unless_present = "url", conflicts_with = "url")]
+        config: Option<PathBuf>,
+        /// The metrics listener instead, e.g. http://127.0.0.1:9610.
+        #[arg(long)]
+        url: Option<String>,
+        /// Give up after this long (the appliance answers within 10 s, 202 if still running).
+        #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+        timeout: f64,
     },
     /// Validate a config: exit 0 with a summary, or print every error and exit 1.
     Check {
@@ -74,6 +89,25 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => cmd::run::main(&config),
+        Command::Reload {
+            config,
+            url,
+            timeout,
+        } => {
+            let Ok(timeout) = Duration::try_from_secs_f64(timeout) else {
+                eprintln!("sluice: --timeout {timeout}: not a number of seconds");
+                return ExitCode::from(2);
+            };
+            let target = match (&url, &config) {
+                (Some(url), _) => cmd::reload::Target::Url(url),
+                (None, Some(path)) => cmd::reload::Target::Config(path),
+                (None, None) => {
+                    eprintln!("sluice: reload needs -c FILE or --url URL");
+                    return ExitCode::from(2);
+                }
+            };
+            cmd::reload::main(target, timeout)
+        }
         Command::Check { config } => cmd::check::main(&config),
         Command::Plan {
             config,

@@ -1,15 +1,31 @@
 //! A minimal HTTP/1.1 server for the control endpoint (/metrics, /healthz, /state, POST /-/reload).
 //!
-//! std::net only, on its own threads: one accepts, a few serve. Every connection carries
-//! one request and is closed; reading the request and writing the answer each have a
-//! total deadline, so a slow client holds one server thread for a bounded time, and when
-//! every thread is busy and the queue is full new clients get a quick 503.
+//! One I/O thread runs a poll(2) readiness loop over the listener and every connection; a few
+//! serving threads run the handlers. Every connection carries one request and is closed.
+//! Why a readiness loop: a thread blocked reading each connection lets a thousand idle or
+//! slow clients starve /metrics; here a connection costs a table slot, not a thread. The I/O
+//! thread accepts, reads request heads and bodies as bytes arrive (each connection against
+//! its own total deadline), and writes answers without blocking; only complete requests
+//! reach the serving threads, whose handlers may block (POST /-/reload waits for a reload).
+//! The table is bounded: when it is full, the oldest connection still sending its request is
+//! closed to let the newcomer in, so idle clients only displace each other and a scraper
+//! that sends its request at once gets in. When every serving thread is busy and the queue
+//! of complete requests is full, a request gets a quick 503.
+//!
+//! Why not a crate: tiny_http serves each connection on a pool thread and adds a thread
+//! whenever all are busy, so a thousand idle clients are a thousand threads; hyper bounds
+//! slowloris with `header_read_timeout`, but brings tokio and a dozen crates to audit for
+//! four routes. What is owned here instead is one fuzzed head parser (`fuzzing`)
+//! and this loop, on libc, which the dataplane already links.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -159,10 +175,13 @@ impl Router {
 /// Limits of the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerOptions {
-    /// Threads serving connections (at least one).
+    /// Threads running handlers (at least one).
     pub workers: usize,
-    /// Accepted connections waiting for a thread; beyond that clients get 503.
+    /// Complete requests waiting for a serving thread; beyond that clients get 503.
     pub queue: usize,
+    /// Connections open at once (at most a quarter of RLIMIT_NOFILE); when full, the oldest
+    /// one still sending its request is closed to let a newcomer in.
+    pub max_connections: usize,
     /// Total time to receive a request, head and body.
     pub read_timeout: Duration,
     /// Total time to send a response.
@@ -180,6 +199,7 @@ impl Default for ServerOptions {
         ServerOptions {
             workers: 2,
             queue: 16,
+            max_connections: 1024,
             read_timeout: Duration::from_secs(2),
             write_timeout: Duration::from_secs(5),
             max_head_bytes: 8 * 1024,
@@ -189,10 +209,16 @@ impl Default for ServerOptions {
     }
 }
 
+/// How long an answered, half-closed connection is drained before it is closed.
+const DRAIN_FOR: Duration = Duration::from_millis(100);
+/// Connections accepted per wake-up, so a burst of newcomers can't starve open ones.
+const ACCEPT_BURST: usize = 64;
+
 /// A running server; dropping it stops and joins its threads.
 pub struct HttpServer {
     local_addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    wake: Arc<UnixStream>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -204,37 +230,58 @@ impl HttpServer {
         options: ServerOptions,
     ) -> io::Result<HttpServer> {
         let listener = TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
         let local_addr = listener.local_addr()?;
+        let (wake_rx, wake_tx) = UnixStream::pair()?;
+        wake_rx.set_nonblocking(true)?;
+        wake_tx.set_nonblocking(true)?;
+        let wake_tx = Arc::new(wake_tx);
         let stop = Arc::new(AtomicBool::new(false));
         let router = Arc::new(router);
-        let options = Arc::new(options);
-        let (conn_tx, conn_rx) = mpsc::sync_channel::<TcpStream>(options.queue);
-        let conn_rx = Arc::new(Mutex::new(conn_rx));
+        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(options.queue);
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let (done_tx, done_rx) = mpsc::channel::<Done>();
         let mut server = HttpServer {
             local_addr,
             stop: Arc::clone(&stop),
+            wake: Arc::clone(&wake_tx),
             threads: Vec::new(),
         };
+        let core = options.core;
         for n in 0..options.workers.max(1) {
-            let (router, options, conn_rx) = (
+            let (router, job_rx, done_tx, wake) = (
                 Arc::clone(&router),
-                Arc::clone(&options),
-                Arc::clone(&conn_rx),
+                Arc::clone(&job_rx),
+                done_tx.clone(),
+                Arc::clone(&wake_tx),
             );
             let handle = thread::Builder::new()
                 .name(format!("http-{n}"))
                 .spawn(move || {
-                    pin(options.core);
-                    serve_connections(&conn_rx, &router, &options)
+                    pin(core);
+                    serve_requests(&job_rx, &done_tx, &wake, &router)
                 })?;
             server.threads.push(handle);
         }
-        let core = options.core;
+        drop(done_tx);
+        let max_connections = options.max_connections.min(descriptor_budget()).max(1);
+        let io = IoLoop {
+            listener: Some(listener),
+            wake: wake_rx,
+            stop,
+            jobs: job_tx,
+            done: done_rx,
+            options,
+            max_connections,
+            conns: BTreeMap::new(),
+            next_id: 0,
+            accept_paused_until: None,
+        };
         let handle = thread::Builder::new()
-            .name("http-accept".to_string())
+            .name("http-io".to_string())
             .spawn(move || {
                 pin(core);
-                accept_connections(&listener, &conn_tx, &stop)
+                io.run()
             })?;
         server.threads.push(handle);
         Ok(server)
@@ -244,7 +291,8 @@ impl HttpServer {
         self.local_addr
     }
 
-    /// Stops accepting, lets requests in progress finish (within their deadlines) and joins.
+    /// Stops accepting, closes connections still sending their request, lets requests in
+    /// progress finish (within their deadlines) and joins.
     pub fn stop(self) {
         drop(self);
     }
@@ -253,155 +301,486 @@ impl HttpServer {
 impl Drop for HttpServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        // accept() has no timeout: a connection of our own wakes it to see the flag.
-        let mut wake = self.local_addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(match wake {
-                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
-        }
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        wake_up(&self.wake);
         for handle in self.threads.drain(..) {
             let _ = handle.join();
         }
     }
 }
 
-fn accept_connections(listener: &TcpListener, conns: &SyncSender<TcpStream>, stop: &AtomicBool) {
-    for conn in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
+/// A quarter of the soft descriptor limit: a flood of HTTP clients must not take the
+/// descriptors health checks and the rest of the process need.
+fn descriptor_budget() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit through a valid, exclusive pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 256;
+    }
+    usize::try_from(limit.rlim_cur / 4).unwrap_or(usize::MAX)
+}
+
+/// Tells the I/O thread to look at its channels and flags.
+fn wake_up(wake: &UnixStream) {
+    let mut wake = wake;
+    // A full socket means a wake-up is already pending.
+    let _ = wake.write(&[1]);
+}
+
+/// A complete request for a serving thread.
+struct Job {
+    id: u64,
+    request: Request,
+}
+
+/// The encoded answer to a job.
+struct Done {
+    id: u64,
+    bytes: Vec<u8>,
+}
+
+fn serve_requests(
+    jobs: &Mutex<Receiver<Job>>,
+    done: &Sender<Done>,
+    wake: &UnixStream,
+    router: &Router,
+) {
+    loop {
+        let next = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let Ok(job) = next else { return };
+        let response = router.handle(&job.request);
+        let bytes = encode(&response, job.request.method == "HEAD");
+        if done.send(Done { id: job.id, bytes }).is_err() {
             return;
         }
-        match conn {
-            Ok(stream) => match conns.try_send(stream) {
-                Ok(()) => {}
-                Err(TrySendError::Full(stream)) => refuse_busy(stream),
-                Err(TrySendError::Disconnected(_)) => return,
-            },
-            // Out of descriptors and the like: back off instead of spinning.
-            Err(_) => thread::sleep(Duration::from_millis(10)),
-        }
+        wake_up(wake);
     }
 }
 
-/// Every server thread is busy: a short 503 so the client retries instead of hanging.
-/// Runs on the accept thread, so it never waits: a full socket buffer just loses the answer.
-fn refuse_busy(mut stream: TcpStream) {
-    if stream.set_nonblocking(true).is_err() {
-        return;
-    }
-    let response = Response::text(503, "busy, retry later\n").with_header("Retry-After", "1");
-    let _ = stream.write_all(&encode(&response, false));
-    let _ = stream.shutdown(Shutdown::Write);
-    // Unread request bytes would turn the close into a reset that can destroy the answer.
-    let mut sink = [0u8; 4096];
-    for _ in 0..16 {
-        if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
-            break;
-        }
-    }
+enum Phase {
+    /// Receiving the request; `parsed` holds the head and body length once the head is in,
+    /// and `buf` the head, then the body, so far.
+    Reading { parsed: Option<(Request, usize)> },
+    /// A serving thread has the request.
+    Handling,
+    /// Sending `buf[sent..]`.
+    Writing { sent: usize },
+    /// Answered and half-closed: discarding what the client still sends, briefly, so unread
+    /// bytes don't turn our close into a reset that destroys the answer before it is read.
+    Draining { drained: usize },
 }
 
-fn serve_connections(conns: &Mutex<Receiver<TcpStream>>, router: &Router, options: &ServerOptions) {
-    loop {
-        let next = conns.lock().unwrap_or_else(|e| e.into_inner()).recv();
-        let Ok(stream) = next else { return };
-        serve_one(stream, router, options);
-    }
+struct Conn {
+    stream: TcpStream,
+    peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+    phase: Phase,
+    buf: Vec<u8>,
+    /// When this phase ends, answered or not; none while a handler runs.
+    deadline: Option<Instant>,
 }
 
-fn serve_one(mut stream: TcpStream, router: &Router, options: &ServerOptions) {
-    let (response, head_only) = match read_request(&mut stream, options) {
-        Ok(mut request) => {
-            request.peer = stream.peer_addr().ok();
-            request.local = stream.local_addr().ok();
-            (router.handle(&request), request.method == "HEAD")
+/// What a connection needs after it made progress.
+enum Step {
+    Wait,
+    Close,
+    Answer(Response),
+    Dispatch(Request),
+}
+
+impl Conn {
+    fn start_writing(&mut self, bytes: Vec<u8>, write_timeout: Duration) {
+        self.phase = Phase::Writing { sent: 0 };
+        self.buf = bytes;
+        self.deadline = Some(Instant::now() + write_timeout);
+    }
+
+    /// Reads what has arrived (one read per readiness, so no client hogs the loop).
+    fn read(&mut self, options: &ServerOptions) -> Step {
+        let Phase::Reading { parsed } = &mut self.phase else {
+            return Step::Wait;
+        };
+        let want = match parsed {
+            None => (options.max_head_bytes + 4).saturating_sub(self.buf.len()),
+            Some((_, length)) => length.saturating_sub(self.buf.len()),
+        };
+        let mut chunk = [0u8; 4096];
+        let want = want.clamp(1, chunk.len());
+        match self.stream.read(&mut chunk[..want]) {
+            Ok(0) => return Step::Close,
+            Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            Err(e) if is_transient(&e) => return Step::Wait,
+            Err(_) => return Step::Close,
         }
-        Err(RequestError::Closed) => return,
-        Err(RequestError::Reply(status, why)) => {
-            (Response::text(status, format!("{why}\n")), false)
-        }
-    };
-    let deadline = Instant::now() + options.write_timeout;
-    if write_by(&mut stream, &encode(&response, head_only), deadline).is_ok() {
-        // Half-close and drain briefly so unread request bytes don't turn our close into a
-        // reset that could destroy the response before the client reads it.
-        // Bounded in time and bytes, so a client that keeps sending can't keep the thread.
-        let _ = stream.shutdown(Shutdown::Write);
-        let drain_until = Instant::now() + Duration::from_millis(100);
-        let (mut sink, mut drained) = (Vec::with_capacity(4096), 0);
-        while drained < options.max_body_bytes {
-            sink.clear();
-            match read_some(&mut stream, &mut sink, 4096, drain_until) {
-                Ok(n) if n > 0 => drained += n,
-                _ => break,
+        match advance(&mut self.buf, parsed, &self.stream, options) {
+            Ok(Some(mut request)) => {
+                request.peer = self.peer;
+                request.local = self.local;
+                Step::Dispatch(request)
+            }
+            Ok(None) => Step::Wait,
+            Err(RequestError::Reply(status, why)) => {
+                Step::Answer(Response::text(status, format!("{why}\n")))
             }
         }
     }
+
+    /// Sends as much of the answer as the socket takes; once sent, half-closes and drains.
+    fn write(&mut self) -> Step {
+        let Phase::Writing { sent } = &mut self.phase else {
+            return Step::Wait;
+        };
+        while *sent < self.buf.len() {
+            match self.stream.write(&self.buf[*sent..]) {
+                Ok(0) => return Step::Close,
+                Ok(n) => *sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Wait,
+                Err(_) => return Step::Close,
+            }
+        }
+        let _ = self.stream.shutdown(Shutdown::Write);
+        self.phase = Phase::Draining { drained: 0 };
+        self.buf = Vec::new();
+        self.deadline = Some(Instant::now() + DRAIN_FOR);
+        Step::Wait
+    }
+
+    /// Discards what the client still sends, bounded in bytes as well as time.
+    fn drain(&mut self, options: &ServerOptions) -> Step {
+        let Phase::Draining { drained } = &mut self.phase else {
+            return Step::Wait;
+        };
+        let mut sink = [0u8; 4096];
+        match self.stream.read(&mut sink) {
+            Ok(n) if n > 0 && *drained + n < options.max_body_bytes => {
+                *drained += n;
+                Step::Wait
+            }
+            Err(e) if is_transient(&e) => Step::Wait,
+            _ => Step::Close,
+        }
+    }
+}
+
+/// Parses what has arrived: None while more is needed, the request once it is whole.
+fn advance(
+    buf: &mut Vec<u8>,
+    parsed: &mut Option<(Request, usize)>,
+    stream: &TcpStream,
+    options: &ServerOptions,
+) -> Result<Option<Request>, RequestError> {
+    if parsed.is_none() {
+        let Some(head_end) = find(buf, b"\r\n\r\n") else {
+            if buf.len() > options.max_head_bytes {
+                return Err(RequestError::Reply(431, "request head too large"));
+            }
+            return Ok(None);
+        };
+        if head_end > options.max_head_bytes {
+            return Err(RequestError::Reply(431, "request head too large"));
+        }
+        let request = parse_head(&buf[..head_end])?;
+        if request.header("transfer-encoding").is_some() {
+            return Err(RequestError::Reply(
+                501,
+                "transfer-encoding is not supported",
+            ));
+        }
+        let length = content_length(&request)?;
+        if length > options.max_body_bytes {
+            return Err(RequestError::Reply(413, "request body too large"));
+        }
+        if length > 0
+            && request
+                .header("expect")
+                .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+        {
+            // Best effort, as the client sends the body anyway after a wait; a fresh
+            // connection's empty send buffer takes these 25 bytes whole.
+            let mut stream = stream;
+            let _ = stream.write(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        buf.drain(..head_end + 4);
+        *parsed = Some((request, length));
+    }
+    match parsed.take() {
+        Some((mut request, length)) if buf.len() >= length => {
+            buf.truncate(length);
+            request.body = std::mem::take(buf);
+            Ok(Some(request))
+        }
+        not_yet => {
+            *parsed = not_yet;
+            Ok(None)
+        }
+    }
+}
+
+/// The readiness loop: accepts, reads, writes and times out every connection.
+struct IoLoop {
+    /// None once stopping.
+    listener: Option<TcpListener>,
+    wake: UnixStream,
+    stop: Arc<AtomicBool>,
+    jobs: SyncSender<Job>,
+    done: Receiver<Done>,
+    options: ServerOptions,
+    max_connections: usize,
+    /// By accept order, so the first entry of a phase is its oldest connection.
+    conns: BTreeMap<u64, Conn>,
+    next_id: u64,
+    /// Accepting failed for want of resources: try again then.
+    accept_paused_until: Option<Instant>,
+}
+
+impl IoLoop {
+    fn run(mut self) {
+        let mut fds: Vec<libc::pollfd> = Vec::new();
+        let mut ids: Vec<u64> = Vec::new();
+        loop {
+            if self.stop.load(Ordering::SeqCst) && self.listener.is_some() {
+                self.listener = None;
+                self.conns
+                    .retain(|_, c| !matches!(c.phase, Phase::Reading { .. }));
+            }
+            self.take_answers();
+            self.expire(Instant::now());
+            if self.listener.is_none() && self.conns.is_empty() {
+                return;
+            }
+
+            let now = Instant::now();
+            fds.clear();
+            ids.clear();
+            fds.push(pollfd(self.wake.as_raw_fd(), libc::POLLIN));
+            let mut next = None;
+            let accepting = match (&self.listener, self.accept_paused_until) {
+                (Some(_), Some(until)) if now < until => {
+                    next = Some(until);
+                    false
+                }
+                (Some(listener), _) => {
+                    fds.push(pollfd(listener.as_raw_fd(), libc::POLLIN));
+                    true
+                }
+                (None, _) => false,
+            };
+            let first_conn = fds.len();
+            for (id, conn) in &self.conns {
+                let events = match conn.phase {
+                    Phase::Reading { .. } | Phase::Draining { .. } => libc::POLLIN,
+                    Phase::Writing { .. } => libc::POLLOUT,
+                    Phase::Handling => continue,
+                };
+                fds.push(pollfd(conn.stream.as_raw_fd(), events));
+                ids.push(*id);
+                next = earliest(next, conn.deadline);
+            }
+            let timeout = next.map_or(-1, |t| {
+                let ms = t
+                    .saturating_duration_since(now)
+                    .as_nanos()
+                    .div_ceil(1_000_000);
+                i32::try_from(ms).unwrap_or(i32::MAX)
+            });
+            let nfds = libc::nfds_t::try_from(fds.len()).unwrap_or(libc::nfds_t::MAX);
+            // SAFETY: `fds` is a live, exclusively borrowed array of `nfds` pollfds for the call.
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), nfds, timeout) };
+            if ready < 0 {
+                if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                    // ENOMEM and the like: back off instead of spinning.
+                    thread::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
+            if fds[0].revents != 0 {
+                let mut sink = [0u8; 64];
+                while matches!((&self.wake).read(&mut sink), Ok(n) if n > 0) {}
+            }
+            for (fd, id) in fds[first_conn..].iter().zip(&ids) {
+                if fd.revents != 0 {
+                    self.progress(*id);
+                }
+            }
+            if accepting && fds[1].revents != 0 {
+                self.accept();
+            }
+        }
+    }
+
+    /// Hands finished answers back to their connections for writing.
+    fn take_answers(&mut self) {
+        loop {
+            match self.done.try_recv() {
+                Ok(Done { id, bytes }) => {
+                    if let Some(conn) = self.conns.get_mut(&id) {
+                        conn.start_writing(bytes, self.options.write_timeout);
+                    }
+                }
+                Err(TryRecvError::Empty) => return,
+                // Every serving thread is gone: nothing will answer what they held.
+                Err(TryRecvError::Disconnected) => {
+                    self.conns
+                        .retain(|_, c| !matches!(c.phase, Phase::Handling));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Ends every connection past its deadline: 408 if it had started a request, else close.
+    fn expire(&mut self, now: Instant) {
+        let late: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            let started =
+                !conn.buf.is_empty() || matches!(conn.phase, Phase::Reading { parsed: Some(_) });
+            if matches!(conn.phase, Phase::Reading { .. }) && started {
+                let answer = Response::text(408, "request timeout\n");
+                conn.start_writing(encode(&answer, false), self.options.write_timeout);
+            } else {
+                self.conns.remove(&id);
+            }
+        }
+    }
+
+    fn progress(&mut self, id: u64) {
+        let options = &self.options;
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let step = match conn.phase {
+            Phase::Reading { .. } => conn.read(options),
+            Phase::Writing { .. } => conn.write(),
+            Phase::Draining { .. } => conn.drain(options),
+            Phase::Handling => Step::Wait,
+        };
+        match step {
+            Step::Wait => {}
+            Step::Close => {
+                self.conns.remove(&id);
+            }
+            Step::Answer(response) => {
+                conn.start_writing(encode(&response, false), options.write_timeout)
+            }
+            Step::Dispatch(request) => match self.jobs.try_send(Job { id, request }) {
+                Ok(()) => {
+                    conn.phase = Phase::Handling;
+                    conn.buf = Vec::new();
+                    conn.deadline = None;
+                }
+                // Every serving thread is busy and the queue is full: a quick 503 so the
+                // client retries instead of hanging.
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                    let busy =
+                        Response::text(503, "busy, retry later\n").with_header("Retry-After", "1");
+                    conn.start_writing(encode(&busy, false), options.write_timeout);
+                }
+            },
+        }
+    }
+
+    fn accept(&mut self) {
+        for _ in 0..ACCEPT_BURST {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(e) => {
+                    // Out of descriptors: shed our oldest idle connection, else wait a little
+                    // instead of spinning on a listener that stays readable.
+                    let no_fds = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+                    if !(no_fds && self.evict_oldest()) {
+                        self.accept_paused_until = Some(Instant::now() + Duration::from_millis(10));
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
+        // A full table with nothing to evict (every connection has a handler) turns the
+        // newcomer away; dropping it closes it.
+        if self.conns.len() >= self.max_connections && !self.evict_oldest() {
+            return;
+        }
+        if stream.set_nonblocking(true).is_err() {
+            return;
+        }
+        let local = stream.local_addr().ok();
+        let id = self.next_id;
+        self.next_id += 1;
+        self.conns.insert(
+            id,
+            Conn {
+                stream,
+                peer: Some(peer),
+                local,
+                phase: Phase::Reading { parsed: None },
+                buf: Vec::new(),
+                deadline: Some(Instant::now() + self.options.read_timeout),
+            },
+        );
+    }
+
+    /// Closes the oldest connection still sending its request, else the oldest being
+    /// answered; never one a handler holds. False if there is none.
+    fn evict_oldest(&mut self) -> bool {
+        let reading = |c: &Conn| matches!(c.phase, Phase::Reading { .. });
+        let handling = |c: &Conn| matches!(c.phase, Phase::Handling);
+        let victim = self
+            .conns
+            .iter()
+            .find(|(_, c)| reading(c))
+            .or_else(|| self.conns.iter().find(|(_, c)| !handling(c)))
+            .map(|(id, _)| *id);
+        victim.and_then(|id| self.conns.remove(&id)).is_some()
+    }
+}
+
+fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
 }
 
 enum RequestError {
-    /// The client went away (or never spoke): nothing to answer.
-    Closed,
     /// Answer with this status and reason.
     Reply(u16, &'static str),
-}
-
-fn read_request(stream: &mut TcpStream, options: &ServerOptions) -> Result<Request, RequestError> {
-    let deadline = Instant::now() + options.read_timeout;
-    let mut buf = Vec::with_capacity(1024);
-    let head_end = loop {
-        if let Some(end) = find(&buf, b"\r\n\r\n") {
-            break end;
-        }
-        if buf.len() > options.max_head_bytes {
-            return Err(RequestError::Reply(431, "request head too large"));
-        }
-        let want = options.max_head_bytes + 4 - buf.len();
-        match read_some(stream, &mut buf, want.min(4096), deadline) {
-            Ok(0) => return Err(RequestError::Closed),
-            Ok(_) => {}
-            Err(e) if is_timeout(&e) && !buf.is_empty() => {
-                return Err(RequestError::Reply(408, "request timeout"))
-            }
-            Err(_) => return Err(RequestError::Closed),
-        }
-    };
-    if head_end > options.max_head_bytes {
-        return Err(RequestError::Reply(431, "request head too large"));
-    }
-    let mut request = parse_head(&buf[..head_end])?;
-    if request.header("transfer-encoding").is_some() {
-        return Err(RequestError::Reply(
-            501,
-            "transfer-encoding is not supported",
-        ));
-    }
-    let length = content_length(&request)?;
-    if length > options.max_body_bytes {
-        return Err(RequestError::Reply(413, "request body too large"));
-    }
-    if length > 0
-        && request
-            .header("expect")
-            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-    {
-        let _ = write_by(stream, b"HTTP/1.1 100 Continue\r\n\r\n", deadline);
-    }
-    let mut body = buf.split_off(head_end + 4);
-    while body.len() < length {
-        let want = length - body.len();
-        match read_some(stream, &mut body, want, deadline) {
-            Ok(0) => return Err(RequestError::Closed),
-            Ok(_) => {}
-            Err(e) if is_timeout(&e) => return Err(RequestError::Reply(408, "request timeout")),
-            Err(_) => return Err(RequestError::Closed),
-        }
-    }
-    body.truncate(length);
-    request.body = body;
-    Ok(request)
 }
 
 /// Parses the request line and headers (without the blank line).
@@ -512,57 +891,6 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Reads up to `max` more bytes into `buf`, waiting no later than `deadline`.
-fn read_some(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    max: usize,
-    deadline: Instant,
-) -> io::Result<usize> {
-    let mut chunk = [0u8; 4096];
-    let max = max.min(chunk.len());
-    loop {
-        stream.set_read_timeout(Some(remaining(deadline)?))?;
-        match stream.read(&mut chunk[..max]) {
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                return Ok(n);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Writes all of `bytes` by `deadline`, however slowly the client reads.
-fn write_by(stream: &mut TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
-    while !bytes.is_empty() {
-        stream.set_write_timeout(Some(remaining(deadline)?))?;
-        match stream.write(bytes) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Time left before `deadline`, never zero (a zero socket timeout is an error).
-fn remaining(deadline: Instant) -> io::Result<Duration> {
-    match deadline.checked_duration_since(Instant::now()) {
-        Some(left) if !left.is_zero() => Ok(left),
-        _ => Err(io::ErrorKind::TimedOut.into()),
-    }
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -590,7 +918,6 @@ pub mod fuzzing {
                 assert!(status == 400 || status == 505, "refused with {status}");
                 return;
             }
-            Err(RequestError::Closed) => panic!("parsing closed the connection"),
         };
         assert!(request.path.starts_with('/') && !request.path.contains('?'));
         assert!(request.method.bytes().all(|b| b.is_ascii_uppercase()));
@@ -611,10 +938,7 @@ mod tests {
     use super::*;
 
     fn head(text: &str) -> Result<Request, u16> {
-        parse_head(text.as_bytes()).map_err(|e| match e {
-            RequestError::Reply(status, _) => status,
-            RequestError::Closed => 0,
-        })
+        parse_head(text.as_bytes()).map_err(|RequestError::Reply(status, _)| status)
     }
 
     #[test]

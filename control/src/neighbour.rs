@@ -10,10 +10,11 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use dataplane::checksum;
 use dataplane::parse::{self, Parsed, L4};
-use dataplane::wire::icmp::{v6, IcmpPacket};
-use dataplane::wire::proto;
+use dataplane::wire::arp::{self, ArpRepr};
+use dataplane::wire::ethernet::EthernetFrame;
+use dataplane::wire::icmp::{self, v6, IcmpPacket, NdRepr};
+use dataplane::wire::{ipv6, proto};
 
 /// How long a learned MAC is trusted without a fresh answer.
 pub const REACHABLE: Duration = Duration::from_secs(60);
@@ -150,7 +151,7 @@ pub fn learned_from(frame: &[u8]) -> Option<(IpAddr, [u8; 6])> {
             // Without a target link-layer option the advertisement came from the target itself.
             let mac = match view.nd_link_layer_option(v6::OPT_TARGET_LL).ok()? {
                 Some(mac) => mac,
-                None => frame.get(6..12)?.try_into().ok()?,
+                None => EthernetFrame::new_checked(frame).ok()?.src(),
             };
             Some((IpAddr::V6(Ipv6Addr::from(target)), mac))
         }
@@ -158,54 +159,31 @@ pub fn learned_from(frame: &[u8]) -> Option<(IpAddr, [u8; 6])> {
     }
 }
 
+/// The shortest Ethernet frame (without FCS); a shorter one is padded with zeros.
+const ETHERNET_MIN_FRAME: usize = 60;
+
 /// An ARP request (broadcast) for `target`, padded to the 60-byte Ethernet minimum.
 pub fn arp_request(src_mac: [u8; 6], src_ip: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
-    let mut f = Vec::with_capacity(60);
-    f.extend_from_slice(&[0xff; 6]);
-    f.extend_from_slice(&src_mac);
-    f.extend_from_slice(&[0x08, 0x06]); // ARP
-    f.extend_from_slice(&[0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01]); // Ethernet/IPv4, request
-    f.extend_from_slice(&src_mac);
-    f.extend_from_slice(&src_ip.octets());
-    f.extend_from_slice(&[0; 6]);
-    f.extend_from_slice(&target.octets());
-    f.resize(60, 0);
-    f
+    let mut f = [0u8; arp::FRAME_LEN];
+    ArpRepr::request(src_mac, src_ip.octets(), target.octets()).emit_frame(&mut f);
+    let mut v = f.to_vec();
+    v.resize(ETHERNET_MIN_FRAME, 0);
+    v
 }
 
 /// A neighbour solicitation for `target`, to its solicited-node multicast group.
 pub fn neighbour_solicit(src_mac: [u8; 6], src_ip: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
-    let t = target.octets();
-    let group: [u8; 16] = [
-        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff, t[13], t[14], t[15],
-    ];
-    let mut icmp = Vec::with_capacity(32);
-    icmp.extend_from_slice(&[v6::NEIGHBOR_SOLICIT, 0, 0, 0, 0, 0, 0, 0]);
-    icmp.extend_from_slice(&t);
-    icmp.extend_from_slice(&[v6::OPT_SOURCE_LL, 1]);
-    icmp.extend_from_slice(&src_mac);
-    let sum = checksum::add(
-        checksum::pseudo_v6(&src_ip.octets(), &group, proto::ICMPV6, icmp.len() as u32),
-        &icmp,
-    );
-    icmp[2..4].copy_from_slice(&checksum::finish(sum).to_be_bytes());
-
-    let mut f = Vec::with_capacity(14 + 40 + icmp.len());
-    f.extend_from_slice(&[0x33, 0x33, group[12], group[13], group[14], group[15]]);
-    f.extend_from_slice(&src_mac);
-    f.extend_from_slice(&[0x86, 0xdd]);
-    f.extend_from_slice(&[0x60, 0, 0, 0]);
-    f.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
-    f.extend_from_slice(&[proto::ICMPV6, 255]); // ND requires hop limit 255
-    f.extend_from_slice(&src_ip.octets());
-    f.extend_from_slice(&group);
-    f.extend_from_slice(&icmp);
-    f
+    let ns = NdRepr::solicit(src_mac, src_ip.octets(), target.octets());
+    let mut f = [0u8; icmp::ND_FRAME_LEN];
+    ns.emit_frame(&mut f, ipv6::multicast_mac(&ns.dst));
+    f.to_vec()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dataplane::checksum;
+    use dataplane::wire::ethernet;
 
     const MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
     const PEER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x11];
@@ -225,15 +203,9 @@ mod tests {
             }
             other => panic!("not ARP: {other:?}"),
         }
-        // The peer's reply: swap roles.
-        let mut reply = req.clone();
-        reply[0..6].copy_from_slice(&MAC);
-        reply[6..12].copy_from_slice(&PEER);
-        reply[21] = 2;
-        reply[22..28].copy_from_slice(&PEER);
-        reply[28..32].copy_from_slice(&[192, 0, 2, 11]);
-        reply[32..38].copy_from_slice(&MAC);
-        reply[38..42].copy_from_slice(&[192, 0, 2, 10]);
+        // The peer's reply.
+        let mut reply = [0u8; arp::FRAME_LEN];
+        ArpRepr::reply(PEER, [192, 0, 2, 11], MAC, [192, 0, 2, 10]).emit_frame(&mut reply);
         assert_eq!(
             learned_from(&reply),
             Some((IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11)), PEER))
@@ -245,18 +217,23 @@ mod tests {
         let src: Ipv6Addr = "2001:db8::10".parse().unwrap();
         let target: Ipv6Addr = "2001:db8::11".parse().unwrap();
         let ns = neighbour_solicit(MAC, src, target);
-        let icmp = &ns[54..];
-        let dst: [u8; 16] = ns[38..54].try_into().unwrap();
+        assert_eq!(ns.len(), icmp::ND_FRAME_LEN);
+        let ip = &ns[ethernet::HEADER_LEN..];
+        let msg = &ip[ipv6::HEADER_LEN..];
+        let dst = ipv6::Ipv6Packet::new_checked(ip).unwrap().dst();
         let sum = checksum::add(
-            checksum::pseudo_v6(&src.octets(), &dst, proto::ICMPV6, icmp.len() as u32),
-            icmp,
+            checksum::pseudo_v6(&src.octets(), &dst, proto::ICMPV6, msg.len() as u32),
+            msg,
         );
         assert_eq!(
             checksum::finish(sum),
             0,
             "checksum over the message verifies"
         );
-        assert_eq!(&ns[0..6], &[0x33, 0x33, 0xff, 0, 0, 0x11]);
+        assert_eq!(
+            EthernetFrame::new_checked(&ns[..]).unwrap().dst(),
+            [0x33, 0x33, 0xff, 0, 0, 0x11]
+        );
         match parse::parse(&ns) {
             Ok(Parsed::Ip(ip)) => assert!(matches!(ip.l4, L4::NeighborSolicit { .. })),
             other => panic!("not an NS: {other:?}"),

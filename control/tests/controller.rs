@@ -8,7 +8,8 @@ use control::config::{self, Config};
 use control::controller::{Action, Controller, Event, RESOLVE_WAIT};
 use control::forwarding::{Built, PortInfo};
 use control::health::{Target, TargetStatus};
-use control::neighbour::{self, REACHABLE};
+use control::neighbour::REACHABLE;
+use dataplane::wire::arp::{self, ArpRepr};
 use dataplane::{Frame, Pipeline, PipelineConfig, Snapshot, Verdict};
 
 const PORT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
@@ -73,17 +74,13 @@ fn report(c: &Controller, down: &[&str]) -> Vec<TargetStatus> {
         .collect()
 }
 
-/// An ARP reply from `from` at `mac`, to the appliance.
+/// An ARP reply from `from` at `mac`, to the appliance, padded to the Ethernet minimum.
 fn arp_reply(from: [u8; 4], mac: [u8; 6]) -> Vec<u8> {
-    let mut f = neighbour::arp_request(PORT_MAC, [192, 0, 2, 10].into(), from.into());
-    f[0..6].copy_from_slice(&PORT_MAC);
-    f[6..12].copy_from_slice(&mac);
-    f[21] = 2;
-    f[22..28].copy_from_slice(&mac);
-    f[28..32].copy_from_slice(&from);
-    f[32..38].copy_from_slice(&PORT_MAC);
-    f[38..42].copy_from_slice(&[192, 0, 2, 10]);
-    f
+    let mut f = [0u8; arp::FRAME_LEN];
+    ArpRepr::reply(mac, from, PORT_MAC, [192, 0, 2, 10]).emit_frame(&mut f);
+    let mut v = f.to_vec();
+    v.resize(60, 0);
+    v
 }
 
 /// The published snapshots and the reload outcome among `actions`; fails on anything else

@@ -94,6 +94,10 @@ fn fixture(options: ServerOptions) -> Fixture {
             Response::json(200, r#"{"epoch":7,"services":[]}"#)
         })
         .get("/panic", |_| panic!("handler bug"))
+        .get("/slow", |_| {
+            thread::sleep(Duration::from_millis(600));
+            Response::text(200, "slow\n")
+        })
         .post("/-/reload", move |req| {
             r.fetch_add(1, Ordering::SeqCst);
             *seen.lock().unwrap() = Some(req.clone());
@@ -311,29 +315,42 @@ fn a_client_that_keeps_sending_is_cut_off() {
     flooder.join().unwrap();
 }
 
+/// Stalled clients no longer take a serving thread (see the idle and slow tests below), so
+/// 503 now means what it says: every thread runs a handler and the queue of complete requests
+/// is full.
 #[test]
-fn excess_clients_get_a_quick_503() {
+fn excess_requests_get_a_quick_503() {
     let f = fixture(ServerOptions {
         workers: 1,
         queue: 1,
-        read_timeout: Duration::from_secs(1),
         ..ServerOptions::default()
     });
     let addr = f.server.local_addr();
-    // Three stalled clients for one thread and one queue slot: at least one is turned away.
+    // Three requests to a 600 ms handler for one thread and one queue slot: at least one is
+    // turned away, at once.
+    let started = Instant::now();
     let clients: Vec<TcpStream> = (0..3)
         .map(|_| {
             let mut s = TcpStream::connect(addr).unwrap();
-            s.write_all(b"GET /").unwrap();
+            s.write_all(b"GET /slow HTTP/1.1\r\n\r\n").unwrap();
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             s
         })
         .collect();
-    let statuses: Vec<u16> = clients.into_iter().map(|s| read_reply(s).status).collect();
-    assert!(statuses.contains(&503), "{statuses:?}");
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|s| thread::spawn(move || (read_reply(s).status, started.elapsed())))
+        .collect();
+    let replies: Vec<(u16, Duration)> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+    // Before the first handler could have finished: the 503 did not wait for a thread.
+    let busy = replies.iter().find(|(status, _)| *status == 503);
     assert!(
-        statuses.iter().all(|s| *s == 503 || *s == 408),
-        "{statuses:?}"
+        busy.is_some_and(|(_, took)| *took < Duration::from_millis(500)),
+        "{replies:?}"
+    );
+    assert!(
+        replies.iter().all(|(s, _)| *s == 503 || *s == 200),
+        "{replies:?}"
     );
     assert_eq!(get(addr, "/healthz").status, 200);
 }
@@ -361,4 +378,136 @@ fn dropping_the_server_closes_the_port() {
     drop(f);
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(TcpStream::connect(addr).is_err());
+}
+
+/// Raises this process's soft descriptor limit to the hard one; returns the soft limit now.
+fn raise_fd_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit through a valid, exclusive pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 1024;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads one rlimit through a valid pointer; raising soft to hard is allowed.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = limit.rlim_max;
+        }
+    }
+    limit.rlim_cur
+}
+
+/// `wanted` client connections, or fewer when the descriptor limit can't hold them twice
+/// (client and server end live in this process) beside the other tests running in parallel.
+fn connections_to_open(wanted: usize) -> usize {
+    let limit = usize::try_from(raise_fd_limit()).unwrap_or(usize::MAX);
+    let affordable = limit.saturating_sub(1024) / 4;
+    if affordable < wanted {
+        eprintln!("RLIMIT_NOFILE {limit}: opening {affordable} connections, not {wanted}");
+    }
+    wanted.min(affordable)
+}
+
+/// GET /metrics as a scraper does, timed.
+fn scrape(addr: SocketAddr) -> (u16, Duration) {
+    let started = Instant::now();
+    let r = get(addr, "/metrics");
+    assert_eq!(r.status == 200, r.body == METRICS.as_bytes());
+    (r.status, started.elapsed())
+}
+
+#[test]
+fn a_thousand_idle_connections_do_not_stop_metrics() {
+    let f = fixture(ServerOptions::default());
+    let addr = f.server.local_addr();
+    let n = connections_to_open(1000);
+    let idle: Vec<TcpStream> = (0..n).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    // Let the server see them all before the scrape arrives behind them.
+    thread::sleep(Duration::from_millis(200));
+    let (status, took) = scrape(addr);
+    eprintln!("{n} idle connections: /metrics answered {status} in {took:?}");
+    assert_eq!(status, 200, "after {took:?}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    drop(idle);
+}
+
+#[test]
+fn slow_header_senders_do_not_stop_metrics() {
+    let f = fixture(ServerOptions::default());
+    let addr = f.server.local_addr();
+    let n = connections_to_open(200);
+    let mut slow: Vec<TcpStream> = (0..n)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\n").unwrap();
+            s
+        })
+        .collect();
+    // One header byte a second from every connection, for 3 s (past the 2 s read deadline).
+    let dribbler = thread::spawn(move || {
+        for b in b"X-S" {
+            for s in &mut slow {
+                let _ = s.write_all(&[*b]);
+            }
+            thread::sleep(Duration::from_secs(1));
+        }
+        slow
+    });
+    thread::sleep(Duration::from_millis(1200));
+    let (status, took) = scrape(addr);
+    eprintln!("{n} slow header senders: /metrics answered {status} in {took:?}");
+    assert_eq!(status, 200, "after {took:?}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let slow = dribbler.join().unwrap();
+    // Each was cut off at its deadline with 408 (or a busy 503), not left open.
+    for s in slow.into_iter().step_by(20) {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let status = read_reply(s).status;
+        assert!(status == 408 || status == 503, "{status}");
+    }
+}
+
+#[test]
+fn a_full_table_closes_its_oldest_idle_connection_for_a_newcomer() {
+    let f = fixture(ServerOptions {
+        max_connections: 64,
+        read_timeout: Duration::from_secs(10),
+        ..ServerOptions::default()
+    });
+    let addr = f.server.local_addr();
+    let n = connections_to_open(200);
+    let idle: Vec<TcpStream> = (0..n).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    thread::sleep(Duration::from_millis(200));
+    let (status, took) = scrape(addr);
+    assert_eq!(status, 200, "after {took:?}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    // The oldest was closed long before its 10 s deadline; the newest is still open.
+    let mut oldest = &idle[0];
+    oldest
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    match oldest.read(&mut byte) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the oldest idle connection is still open: {other:?}"),
+    }
+    let mut newest = &idle[n - 1];
+    newest
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let e = newest.read(&mut byte).unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        "{e:?}"
+    );
 }

@@ -235,6 +235,8 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
         "sluice_packet_latency_seconds",
         "sluice_mempool_free",
         "sluice_build_info",
+        "sluice_exception_packets",
+        "sluice_exception_dropped",
     ]
     .into_iter()
     .collect();
@@ -547,7 +549,7 @@ fn arbitrary_inputs_render_valid_openmetrics() {
     for ((input, text), parsed) in inputs.iter().zip(&texts).zip(parse_all(&texts)) {
         let families = parsed
             .unwrap_or_else(|error| panic!("rejected: {error}\ninput: {input:#?}\ntext:\n{text}"));
-        assert_eq!(families.len(), 23);
+        assert_eq!(families.len(), 25);
         let backend_up = family(&families, "sluice_backend_up", "gauge");
         let backends: usize = input.services.iter().map(|s| s.backends.len()).sum();
         assert_eq!(backend_up.samples.len(), backends);

@@ -121,6 +121,10 @@ const L4_AT: usize = L3 + ipv4::MIN_HEADER_LEN;
 /// Bytes the fast path reads before it knows the transport protocol.
 const FAST_MIN: usize = L4_AT + udp::HEADER_LEN;
 const FAST_TCP: usize = L4_AT + tcp::MIN_HEADER_LEN;
+// The fast path reads TCP and UDP ports at the same offsets.
+const _: () = assert!(
+    tcp::field::SRC_PORT == udp::field::SRC_PORT && tcp::field::DST_PORT == udp::field::DST_PORT
+);
 
 /// Untagged Ethernet + IPv4 (IHL 5, valid checksum, not a fragment) + TCP or UDP, every check
 /// of the general parser done at fixed offsets after one length check. Returns the first
@@ -129,7 +133,9 @@ const FAST_TCP: usize = L4_AT + tcp::MIN_HEADER_LEN;
 #[inline(always)]
 fn fast_shape(f: &[u8]) -> Option<(&[u8; FAST_MIN], u8)> {
     let h: &[u8; FAST_MIN] = f.get(..FAST_MIN)?.try_into().ok()?;
-    if be16(h, 12) != ethernet::ETHERTYPE_IPV4 || h[L3] != 0x45 {
+    if be16(h, ethernet::field::ETHERTYPE) != ethernet::ETHERTYPE_IPV4
+        || h[L3 + ipv4::field::VER_IHL] != ipv4::VER_IHL_NO_OPTIONS
+    {
         return None;
     }
     let total = usize::from(be16(h, L3 + ipv4::field::TOTAL_LEN));
@@ -145,14 +151,14 @@ fn fast_shape(f: &[u8]) -> Option<(&[u8; FAST_MIN], u8)> {
     let flags = match ih[ipv4::field::PROTOCOL] {
         proto::TCP => {
             let t: &[u8; FAST_TCP] = f.get(..FAST_TCP)?.try_into().ok()?;
-            let hl = usize::from(t[L4_AT + 12] >> 4) * 4;
+            let hl = usize::from(t[L4_AT + tcp::field::DATA_OFF] >> 4) * 4;
             if l4_len < tcp::MIN_HEADER_LEN || hl < tcp::MIN_HEADER_LEN || hl > l4_len {
                 return None;
             }
-            t[L4_AT + 13]
+            t[L4_AT + tcp::field::FLAGS]
         }
         proto::UDP => {
-            let len = usize::from(be16(h, L4_AT + 4));
+            let len = usize::from(be16(h, L4_AT + udp::field::LENGTH));
             if l4_len < udp::HEADER_LEN || len < udp::HEADER_LEN || len > l4_len {
                 return None;
             }
@@ -167,22 +173,23 @@ fn fast_shape(f: &[u8]) -> Option<(&[u8; FAST_MIN], u8)> {
 #[inline(always)]
 fn fast_ip(h: &[u8; FAST_MIN], flags: u8) -> Ip {
     let ip = |i: usize| h[L3 + i];
+    let addr = |at: usize| [ip(at), ip(at + 1), ip(at + 2), ip(at + 3)];
     let frag = be16(h, L3 + ipv4::field::FLAGS_FRAG);
     Ip {
         v6: false,
         l2_len: L3,
         ip_len: usize::from(be16(h, L3 + ipv4::field::TOTAL_LEN)),
         l4_off: ipv4::MIN_HEADER_LEN,
-        src: v4_mapped([ip(12), ip(13), ip(14), ip(15)]),
-        dst: v4_mapped([ip(16), ip(17), ip(18), ip(19)]),
+        src: v4_mapped(addr(ipv4::field::SRC)),
+        dst: v4_mapped(addr(ipv4::field::DST)),
         proto: ip(ipv4::field::PROTOCOL),
         tos: ip(ipv4::field::TOS),
         ttl: ip(ipv4::field::TTL),
         df: frag & ipv4::FLAG_DF != 0,
         frag: None,
         l4: L4::Ports {
-            sport: be16(h, L4_AT),
-            dport: be16(h, L4_AT + 2),
+            sport: be16(h, L4_AT + tcp::field::SRC_PORT),
+            dport: be16(h, L4_AT + tcp::field::DST_PORT),
             flags,
         },
     }
@@ -352,19 +359,22 @@ fn icmp_v6(b: &[u8]) -> Result<L4, DropReason> {
     }
 }
 
+/// The source and destination ports: what an error's quote must hold past the IP header.
+const PORTS_LEN: usize = 4;
+
 /// The embedded IPv4 header plus the first 8 bytes of its payload (RFC 792).
 fn embedded_v4(b: &[u8]) -> Result<Embedded, DropReason> {
     let p = Ipv4Packet::new_unchecked(b);
-    crate::wire::need("icmp embedded ipv4", 20, b.len())?;
+    crate::wire::need("icmp embedded ipv4", ipv4::MIN_HEADER_LEN, b.len())?;
     let hl = p.header_len();
-    if b[0] >> 4 != 4 || hl < 20 {
+    if p.version() != 4 || hl < ipv4::MIN_HEADER_LEN {
         return Err(WireError::Malformed {
             layer: "icmp embedded ipv4",
             field: "header",
         }
         .into());
     }
-    crate::wire::need("icmp embedded ipv4", hl + 4, b.len())?;
+    crate::wire::need("icmp embedded ipv4", hl + PORTS_LEN, b.len())?;
     embedded(
         v4_mapped(p.src()),
         v4_mapped(p.dst()),
@@ -375,8 +385,12 @@ fn embedded_v4(b: &[u8]) -> Result<Embedded, DropReason> {
 
 fn embedded_v6(b: &[u8]) -> Result<Embedded, DropReason> {
     let p = Ipv6Packet::new_unchecked(b);
-    crate::wire::need("icmpv6 embedded ipv6", ipv6::HEADER_LEN + 4, b.len())?;
-    if b[0] >> 4 != 6 {
+    crate::wire::need(
+        "icmpv6 embedded ipv6",
+        ipv6::HEADER_LEN + PORTS_LEN,
+        b.len(),
+    )?;
+    if p.version() != 6 {
         return Err(WireError::Malformed {
             layer: "icmpv6 embedded ipv6",
             field: "version",
@@ -394,8 +408,8 @@ fn embedded(src: [u8; 16], dst: [u8; 16], protocol: u8, l4: &[u8]) -> Result<Emb
     Ok(Embedded {
         client: dst,
         vip: src,
-        client_port: be16(l4, 2),
-        vip_port: be16(l4, 0),
+        client_port: be16(l4, tcp::field::DST_PORT),
+        vip_port: be16(l4, tcp::field::SRC_PORT),
         proto: protocol,
     })
 }

@@ -2,14 +2,14 @@
 //! they came in on: ARP replies, neighbour advertisements, echo replies and ICMP
 //! fragmentation-needed / packet-too-big.
 
-use crate::checksum;
 use crate::frame::Frame;
 use crate::parse::{Arp, Ip};
 use crate::pipeline_counters::DropReason;
 use crate::wire::arp::{self, ArpPacket};
 use crate::wire::ethernet::EthernetFrame;
-use crate::wire::icmp::{self, CHECKSUM_OFFSET};
-use crate::wire::{ipv4, ipv6, proto, put32};
+use crate::wire::icmp::{self, IcmpPacket, NdRepr};
+use crate::wire::ipv4::{self, Ipv4Packet};
+use crate::wire::ipv6::{self, Ipv6Packet};
 
 /// TTL / hop limit of the echo replies and ICMP errors we originate.
 pub const REPLY_TTL: u8 = 64;
@@ -40,15 +40,9 @@ pub(crate) fn arp_reply(
     Ok(())
 }
 
-fn set_checksum(b: &mut [u8], at: usize, c: u16) {
-    b[at..at + 2].copy_from_slice(&c.to_be_bytes());
-}
-
-/// The ICMPv6 checksum over `msg` (its checksum field zeroed first).
-fn icmp6_checksum(src: &[u8; 16], dst: &[u8; 16], msg: &mut [u8]) -> u16 {
-    set_checksum(msg, CHECKSUM_OFFSET, 0);
-    let sum = checksum::pseudo_v6(src, dst, proto::ICMPV6, msg.len() as u32);
-    checksum::finish(checksum::add(sum, msg))
+/// The IPv4 address in a v4-mapped one.
+fn v4(a: &[u8; 16]) -> [u8; 4] {
+    [a[12], a[13], a[14], a[15]]
 }
 
 pub(crate) fn echo_reply(
@@ -63,34 +57,25 @@ pub(crate) fn echo_reply(
     swap_l2(d, our_mac);
     let p = &mut d[ip.l2_len..];
     if ip.v6 {
-        p[8..24].copy_from_slice(&ip.dst);
-        p[24..40].copy_from_slice(&ip.src);
-        p[7] = REPLY_TTL;
-        let m = &mut p[ip.l4_off..];
-        m[0] = icmp::v6::ECHO_REPLY;
-        let c = icmp6_checksum(&ip.dst, &ip.src, m);
-        set_checksum(m, CHECKSUM_OFFSET, c);
+        let mut h = Ipv6Packet::new_unchecked(&mut p[..]);
+        h.set_src(ip.dst);
+        h.set_dst(ip.src);
+        h.set_hop_limit(REPLY_TTL);
+        let mut m = IcmpPacket::new_unchecked(&mut p[ip.l4_off..]);
+        m.set_msg_type(icmp::v6::ECHO_REPLY);
+        m.fill_checksum_v6(&ip.dst, &ip.src);
     } else {
-        let hl = ip.l4_off;
-        p[12..16].copy_from_slice(&ip.dst[12..]);
-        p[16..20].copy_from_slice(&ip.src[12..]);
-        p[8] = REPLY_TTL;
-        set_checksum(p, 10, 0);
-        let c = checksum::of(&p[..hl]);
-        set_checksum(p, 10, c);
-        let m = &mut p[hl..];
-        m[0] = icmp::v4::ECHO_REPLY;
-        set_checksum(m, CHECKSUM_OFFSET, 0);
-        let c = checksum::of(m);
-        set_checksum(m, CHECKSUM_OFFSET, c);
+        let mut h = Ipv4Packet::new_unchecked(&mut p[..]);
+        h.set_src(v4(&ip.dst));
+        h.set_dst(v4(&ip.src));
+        h.set_ttl(REPLY_TTL);
+        h.fill_checksum();
+        let mut m = IcmpPacket::new_unchecked(&mut p[ip.l4_off..]);
+        m.set_msg_type(icmp::v4::ECHO_REPLY);
+        m.fill_checksum_v4();
     }
     Ok(())
 }
-
-const ALL_NODES: [u8; 16] = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-const ND_FLAG_SOLICITED: u32 = 0x4000_0000;
-const ND_FLAG_OVERRIDE: u32 = 0x2000_0000;
-const NA_LEN: usize = icmp::v6::ND_LEN + 8;
 
 /// Answers a neighbour solicitation for `target` with a solicited advertisement carrying
 /// our MAC (RFC 4861 section 7.2.4); an unspecified source (DAD) gets it on all-nodes.
@@ -102,31 +87,22 @@ pub(crate) fn neighbor_advert(
     our_mac: [u8; 6],
 ) -> Result<(), DropReason> {
     frame
-        .set_len(ip.l2_len + ipv6::HEADER_LEN + NA_LEN)
+        .set_len(ip.l2_len + icmp::ND_PACKET_LEN)
         .map_err(|_| DropReason::NoRoom)?;
     let d = frame.data_mut();
     let dad = ip.src == [0; 16];
     let (dst, dst_mac, flags) = if dad {
-        (ALL_NODES, [0x33, 0x33, 0, 0, 0, 1], ND_FLAG_OVERRIDE)
+        let all = ipv6::ALL_NODES;
+        (all, ipv6::multicast_mac(&all), icmp::v6::ND_FLAG_OVERRIDE)
     } else {
         let mac = source_mac.unwrap_or_else(|| EthernetFrame::new_unchecked(&d[..]).src());
-        (ip.src, mac, ND_FLAG_SOLICITED | ND_FLAG_OVERRIDE)
+        let flags = icmp::v6::ND_FLAG_SOLICITED | icmp::v6::ND_FLAG_OVERRIDE;
+        (ip.src, mac, flags)
     };
     let mut eth = EthernetFrame::new_unchecked(&mut d[..]);
     eth.set_dst(dst_mac);
     eth.set_src(our_mac);
-    let p = &mut d[ip.l2_len..];
-    ipv6::emit_header(p, 0, 0, NA_LEN as u16, proto::ICMPV6, 255, target, dst);
-    let m = &mut p[ipv6::HEADER_LEN..];
-    m[0] = icmp::v6::NEIGHBOR_ADVERT;
-    m[1] = 0;
-    put32(m, 4, flags);
-    m[8..24].copy_from_slice(&target);
-    m[24] = icmp::v6::OPT_TARGET_LL;
-    m[25] = 1;
-    m[26..32].copy_from_slice(&our_mac);
-    let c = icmp6_checksum(&target, &dst, m);
-    set_checksum(m, CHECKSUM_OFFSET, c);
+    NdRepr::advert(our_mac, target, dst, flags).emit(&mut d[ip.l2_len..])?;
     Ok(())
 }
 
@@ -152,35 +128,25 @@ pub(crate) fn too_big(
     let total = add + quoted;
     let p = &mut d[ip.l2_len..ip.l2_len + total];
     if ip.v6 {
-        ipv6::emit_header(
+        icmp::emit_error_v6(
             p,
-            0,
-            0,
-            (total - hdr) as u16,
-            proto::ICMPV6,
-            REPLY_TTL,
             ip.dst,
             ip.src,
-        );
-        let m = &mut p[hdr..];
-        m[0] = icmp::v6::PACKET_TOO_BIG;
-        m[1] = 0;
-        put32(m, 4, u32::from(mtu));
-        let c = icmp6_checksum(&ip.dst, &ip.src, m);
-        set_checksum(m, CHECKSUM_OFFSET, c);
+            REPLY_TTL,
+            icmp::v6::PACKET_TOO_BIG,
+            0,
+            u32::from(mtu),
+        )?;
     } else {
-        let mut src = [0u8; 4];
-        let mut dst = [0u8; 4];
-        src.copy_from_slice(&ip.dst[12..]);
-        dst.copy_from_slice(&ip.src[12..]);
-        ipv4::emit_header(p, 0, total as u16, REPLY_TTL, proto::ICMP, src, dst, false);
-        let m = &mut p[hdr..];
-        m[0] = icmp::v4::DEST_UNREACH;
-        m[1] = icmp::v4::FRAG_NEEDED;
-        put32(m, 4, u32::from(mtu));
-        set_checksum(m, CHECKSUM_OFFSET, 0);
-        let c = checksum::of(m);
-        set_checksum(m, CHECKSUM_OFFSET, c);
+        icmp::emit_error_v4(
+            p,
+            v4(&ip.dst),
+            v4(&ip.src),
+            REPLY_TTL,
+            icmp::v4::DEST_UNREACH,
+            icmp::v4::FRAG_NEEDED,
+            u32::from(mtu),
+        )?;
     }
     frame
         .set_len(ip.l2_len + total)

@@ -1167,7 +1167,11 @@ fn kernel_snapshot() -> dataplane::Snapshot {
 
 #[test]
 fn golden_exception_path() {
-    run_on(&kernel_snapshot(), &PipelineConfig::default(), exception_cases());
+    run_on(
+        &kernel_snapshot(),
+        &PipelineConfig::default(),
+        exception_cases(),
+    );
 }
 
 #[test]
@@ -1218,7 +1222,10 @@ fn the_kernel_gets_no_more_than_its_rate() {
     // A second later the bucket has refilled (to its burst).
     let mut buf = buffer(&pkt);
     let mut f = frame(&mut buf, pkt.len());
-    assert_eq!(p.process(&mut f, PORT, &snap, 1_001_000_000), Verdict::ToKernel);
+    assert_eq!(
+        p.process(&mut f, PORT, &snap, 1_001_000_000),
+        Verdict::ToKernel
+    );
     assert_eq!(p.counters().to_kernel, 2);
 }
 

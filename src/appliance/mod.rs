@@ -5,6 +5,7 @@
 //! Health checks and the HTTP listener run on threads pinned to the control core.
 
 mod kernel;
+mod notify;
 mod reload_wait;
 mod status;
 
@@ -403,6 +404,7 @@ impl Appliance {
             // One reload at a time: a request during one waits (and coalesces) until it ends.
             if !self.controller.reload_pending() && signals::take_reload_request() {
                 self.shared.reloads.started();
+                notify::get().reloading();
                 let loaded = match &self.config_path {
                     Some(path) => config::load_file(path).map_err(|e| e.to_string()),
                     None => Err(
@@ -484,6 +486,7 @@ impl Appliance {
                 Err(msg)
             }
         };
+        notify::get().reloaded(&outcome);
         self.shared.reloads.finished(outcome);
     }
 
@@ -627,8 +630,11 @@ pub fn run_file(path: &Path) -> std::process::ExitCode {
         "sluice: running (epoch {}); SIGHUP reloads, SIGTERM stops",
         app.publisher.epoch()
     );
+    // Ports up, first snapshot published, HTTP listening: systemd may start what needs us.
+    notify::get().ready(&format!("running (epoch {})", app.publisher.epoch()));
     app.run(|_| true);
     eprintln!("sluice: stopping");
+    notify::get().stopping();
     let failed = app.shutdown();
     if failed > 0 {
         eprintln!("sluice: {failed} worker(s) failed");

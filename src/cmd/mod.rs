@@ -4,5 +4,6 @@ pub mod demo;
 pub mod doctor;
 pub mod maglev;
 pub mod plan;
+pub mod reload;
 pub mod run;
 pub mod version;

@@ -10,7 +10,7 @@ pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 pub const ETHERTYPE_VLAN: u16 = 0x8100;
 pub const ETHERTYPE_QINQ: u16 = 0x88a8;
 
-mod field {
+pub(crate) mod field {
     pub const DST: usize = 0;
     pub const SRC: usize = 6;
     pub const ETHERTYPE: usize = 12;

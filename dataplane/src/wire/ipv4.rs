@@ -4,6 +4,8 @@ use super::{arr, be16, need, put16, WireError};
 use crate::checksum;
 
 pub const MIN_HEADER_LEN: usize = 20;
+/// Version 4, IHL 5: the first byte of a header without options.
+pub const VER_IHL_NO_OPTIONS: u8 = 0x45;
 pub const FLAG_DF: u16 = 0x4000;
 pub const FLAG_MF: u16 = 0x2000;
 pub const OFFSET_MASK: u16 = 0x1fff;
@@ -42,7 +44,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     pub fn check_len(&self) -> Result<(), WireError> {
         let b = self.buffer.as_ref();
         need("ipv4", MIN_HEADER_LEN, b.len())?;
-        if b[field::VER_IHL] >> 4 != 4 {
+        if self.version() != 4 {
             return Err(WireError::Malformed {
                 layer: "ipv4",
                 field: "version",
@@ -64,6 +66,10 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
             });
         }
         need("ipv4", total, b.len())
+    }
+
+    pub fn version(&self) -> u8 {
+        self.buffer.as_ref()[field::VER_IHL] >> 4
     }
 
     pub fn header_len(&self) -> usize {
@@ -121,6 +127,31 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 }
 
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
+    pub fn set_src(&mut self, a: [u8; 4]) {
+        self.buffer.as_mut()[field::SRC..field::SRC + 4].copy_from_slice(&a);
+    }
+
+    pub fn set_dst(&mut self, a: [u8; 4]) {
+        self.buffer.as_mut()[field::DST..field::DST + 4].copy_from_slice(&a);
+    }
+
+    pub fn set_ttl(&mut self, ttl: u8) {
+        self.buffer.as_mut()[field::TTL] = ttl;
+    }
+
+    pub fn set_checksum(&mut self, c: u16) {
+        put16(self.buffer.as_mut(), field::CHECKSUM, c);
+    }
+
+    /// Computes the header checksum (options included) and writes it.
+    pub fn fill_checksum(&mut self) {
+        self.set_checksum(0);
+        let c = checksum::of(&self.buffer.as_ref()[..self.header_len()]);
+        self.set_checksum(c);
+    }
+}
+
 /// Writes a 20-byte IPv4 header (no options, DF set, identification 0 as RFC 6864 allows
 /// for atomic datagrams) into `b[..20]`; the checksum is computed unless `offload`.
 #[allow(clippy::too_many_arguments)]
@@ -134,7 +165,7 @@ pub fn emit_header(
     dst: [u8; 4],
     offload: bool,
 ) {
-    b[field::VER_IHL] = 0x45;
+    b[field::VER_IHL] = VER_IHL_NO_OPTIONS;
     b[field::TOS] = tos;
     put16(b, field::TOTAL_LEN, total_len);
     put16(b, field::IDENT, 0);
@@ -147,5 +178,46 @@ pub fn emit_header(
     if !offload {
         let c = checksum::of(&b[..MIN_HEADER_LEN]);
         put16(b, field::CHECKSUM, c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{IpNumber, Ipv4Header};
+
+    #[test]
+    fn setters_and_fill_checksum_match_etherparse() {
+        let mut h =
+            Ipv4Header::new(12, 50, IpNumber::ICMP, [203, 0, 113, 7], [198, 51, 100, 10]).unwrap();
+        h.header_checksum = h.calc_header_checksum();
+        let mut b = h.to_bytes().to_vec();
+        b.extend_from_slice(&[0; 12]);
+        let mut p = Ipv4Packet::new_checked(&mut b[..]).unwrap();
+        p.set_src([198, 51, 100, 10]);
+        p.set_dst([203, 0, 113, 7]);
+        p.set_ttl(64);
+        p.fill_checksum();
+        assert!(p.verify_checksum());
+        let mut want =
+            Ipv4Header::new(12, 64, IpNumber::ICMP, [198, 51, 100, 10], [203, 0, 113, 7]).unwrap();
+        want.header_checksum = want.calc_header_checksum();
+        assert_eq!(&b[..MIN_HEADER_LEN], &want.to_bytes()[..]);
+    }
+
+    #[test]
+    fn fill_checksum_covers_the_options() {
+        let mut b = [0u8; 24];
+        emit_header(&mut b, 0, 24, 64, 17, [192, 0, 2, 1], [192, 0, 2, 2], true);
+        b[field::VER_IHL] = 0x46;
+        b[20..24].copy_from_slice(&[1, 1, 1, 0]);
+        let mut p = Ipv4Packet::new_checked(&mut b[..]).unwrap();
+        p.fill_checksum();
+        assert!(p.verify_checksum());
+        assert_ne!(
+            checksum::of(&b[..MIN_HEADER_LEN]),
+            0,
+            "the options were summed"
+        );
     }
 }

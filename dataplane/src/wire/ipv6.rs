@@ -37,7 +37,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     pub fn check_len(&self) -> Result<(), WireError> {
         let b = self.buffer.as_ref();
         need("ipv6", HEADER_LEN, b.len())?;
-        if b[0] >> 4 != 6 {
+        if self.version() != 6 {
             return Err(WireError::Malformed {
                 layer: "ipv6",
                 field: "version",
@@ -51,6 +51,10 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
             });
         }
         need("ipv6", HEADER_LEN + pl, b.len())
+    }
+
+    pub fn version(&self) -> u8 {
+        self.buffer.as_ref()[field::VER_TC_FL] >> 4
     }
 
     pub fn traffic_class(&self) -> u8 {
@@ -77,6 +81,35 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     pub fn dst(&self) -> [u8; 16] {
         arr(self.buffer.as_ref(), field::DST)
     }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
+    pub fn set_src(&mut self, a: [u8; 16]) {
+        self.buffer.as_mut()[field::SRC..field::SRC + 16].copy_from_slice(&a);
+    }
+
+    pub fn set_dst(&mut self, a: [u8; 16]) {
+        self.buffer.as_mut()[field::DST..field::DST + 16].copy_from_slice(&a);
+    }
+
+    pub fn set_hop_limit(&mut self, h: u8) {
+        self.buffer.as_mut()[field::HOP_LIMIT] = h;
+    }
+}
+
+/// ff02::1, every node on the link.
+pub const ALL_NODES: [u8; 16] = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+
+/// The solicited-node multicast group of `a` (RFC 4291 section 2.7.1): ff02::1:ffXX:XXXX.
+pub fn solicited_node(a: &[u8; 16]) -> [u8; 16] {
+    [
+        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff, a[13], a[14], a[15],
+    ]
+}
+
+/// The Ethernet address a multicast group maps to (RFC 2464 section 7): 33:33 + its last 32 bits.
+pub fn multicast_mac(group: &[u8; 16]) -> [u8; 6] {
+    [0x33, 0x33, group[12], group[13], group[14], group[15]]
 }
 
 /// Where the extension-header chain ends.
@@ -189,4 +222,47 @@ pub fn emit_header(
     b[field::HOP_LIMIT] = hop_limit;
     b[field::SRC..field::SRC + 16].copy_from_slice(&src);
     b[field::DST..field::DST + 16].copy_from_slice(&dst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{IpNumber, Ipv6Header};
+
+    const A: [u8; 16] = [
+        0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78,
+    ];
+    const B: [u8; 16] = [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+
+    fn header(src: [u8; 16], dst: [u8; 16], hop_limit: u8) -> Vec<u8> {
+        let h = Ipv6Header {
+            traffic_class: 0,
+            flow_label: Default::default(),
+            payload_length: 0,
+            next_header: IpNumber::IPV6_NO_NEXT_HEADER,
+            hop_limit,
+            source: src,
+            destination: dst,
+        };
+        h.to_bytes().to_vec()
+    }
+
+    #[test]
+    fn setters_match_etherparse() {
+        let mut b = header(A, B, 40);
+        let mut p = Ipv6Packet::new_checked(&mut b[..]).unwrap();
+        p.set_src(B);
+        p.set_dst(A);
+        p.set_hop_limit(64);
+        assert_eq!(b, header(B, A, 64));
+    }
+
+    #[test]
+    fn solicited_node_group_and_its_mac() {
+        let g = solicited_node(&A);
+        let want: std::net::Ipv6Addr = "ff02::1:ff34:5678".parse().unwrap();
+        assert_eq!(g, want.octets());
+        assert_eq!(multicast_mac(&g), [0x33, 0x33, 0xff, 0x34, 0x56, 0x78]);
+        assert_eq!(multicast_mac(&ALL_NODES), [0x33, 0x33, 0, 0, 0, 1]);
+    }
 }

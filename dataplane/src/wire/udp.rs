@@ -6,7 +6,7 @@ pub const HEADER_LEN: usize = 8;
 /// The GUE port Katran uses; `ip fou add port 6080 gue` decapsulates it on Linux.
 pub const GUE_PORT: u16 = 6080;
 
-mod field {
+pub(crate) mod field {
     pub const SRC_PORT: usize = 0;
     pub const DST_PORT: usize = 2;
     pub const LENGTH: usize = 4;

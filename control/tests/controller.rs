@@ -89,7 +89,7 @@ fn published(actions: &[Action]) -> Vec<&Built> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Publish(b) => Some(b),
+            Action::Publish(b) => Some(&**b),
             _ => None,
         })
         .collect()
@@ -126,7 +126,7 @@ fn resolve_all(c: &mut Controller, now: Instant) -> Built {
         let mut a = c.handle(Event::Frame(&arp_reply(from, mac)), now);
         if let Some(i) = a.iter().position(|a| matches!(a, Action::Publish(_))) {
             if let Action::Publish(b) = a.swap_remove(i) {
-                last = Some(b);
+                last = Some(*b);
             }
         }
     }

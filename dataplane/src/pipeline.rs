@@ -276,50 +276,62 @@ impl Pipeline {
             Err(r) => Verdict::Drop(*r),
         };
         match v {
-            Verdict::Drop(r) => {
-                // Only a drop looks for the kernel: the forwarding path pays nothing for it.
-                if let Some(k) = self.exception(parsed, r, in_port, snap, now) {
-                    return k;
-                }
-                self.counters.drop(r)
-            }
+            Verdict::Drop(r) => self.counters.drop(r),
             Verdict::Forward { .. } => self.counters.forwarded += 1,
+            other => self.count_rare(other),
+        }
+        v
+    }
+
+    /// The verdicts neither forwarding nor dropping, counted out of line so the hot match
+    /// stays as small as before the exception path.
+    #[inline(never)]
+    fn count_rare(&mut self, v: Verdict) {
+        match v {
             Verdict::ToControl => self.counters.to_control += 1,
             Verdict::ToControlAndKernel => {
                 self.counters.to_control += 1;
                 self.counters.to_kernel += 1;
             }
             Verdict::ToKernel => self.counters.to_kernel += 1,
-            Verdict::Reply { .. } => {}
+            Verdict::Reply { .. } | Verdict::Forward { .. } | Verdict::Drop(_) => {}
         }
-        v
     }
 
-    /// A frame the load balancer would drop but the host may want: to the kernel (counted),
-    /// or a drop for the exception path's rate; None when it is not the host's.
+    /// A packet the balancer drops for `r`: the host's kernel's instead when it is addressed to
+    /// the host (an interface with an exception path; IPv6 link scope) and `r` says "not for
+    /// the balancer". Called only on those drops' branches.
     #[cold]
     #[inline(never)]
-    fn exception(
+    fn not_ours(
         &mut self,
-        parsed: &Result<Parsed, DropReason>,
+        ip: &Ip,
         r: DropReason,
-        in_port: u16,
         snap: &Snapshot,
         now: u64,
-    ) -> Option<Verdict> {
-        let iface = snap.interface(in_port).filter(|i| i.kernel)?;
-        let Ok(Parsed::Ip(ip)) = parsed else {
-            return None;
-        };
-        if !for_host(ip, r, iface) {
-            return None;
-        }
-        if self.exception.admit(now) {
-            self.counters.to_kernel += 1;
-            Some(Verdict::ToKernel)
+    ) -> Result<Verdict, DropReason> {
+        let not_balanced = matches!(
+            r,
+            DropReason::NotVip
+                | DropReason::IcmpUnsupported
+                | DropReason::NdNotOurs
+                | DropReason::UnsupportedProtocol
+        );
+        if not_balanced && snap.is_host(&ip.dst) {
+            self.kernel_within_rate(now)
         } else {
-            self.counters.drop(DropReason::ExceptionRateLimited);
-            Some(Verdict::Drop(DropReason::ExceptionRateLimited))
+            Err(r)
+        }
+    }
+
+    /// To the kernel, within the exception path's per-core rate.
+    #[cold]
+    #[inline(never)]
+    fn kernel_within_rate(&mut self, now: u64) -> Result<Verdict, DropReason> {
+        if self.exception.admit(now) {
+            Ok(Verdict::ToKernel)
+        } else {
+            Err(DropReason::ExceptionRateLimited)
         }
     }
 
@@ -432,7 +444,14 @@ impl Pipeline {
                 DropReason::NotVip
             }),
         };
-        r.unwrap_or_else(Verdict::Drop)
+        // Transport packets went through `transport`, whose classification knows the host.
+        let transport = matches!(ip.l4, L4::Ports { .. }) && ip.frag.is_none();
+        match r {
+            Err(reason) if !transport => self
+                .not_ours(ip, reason, snap, now)
+                .unwrap_or_else(Verdict::Drop),
+            r => r.unwrap_or_else(Verdict::Drop),
+        }
     }
 
     fn arp(
@@ -477,6 +496,7 @@ impl Pipeline {
         let s = match snap.classify(&ip.dst, dport, ip.proto) {
             Class::Service(s) => s,
             Class::VipOnly => return Err(DropReason::NoService),
+            Class::Host => return self.kernel_within_rate(now),
             Class::NotVip => return Err(DropReason::NotVip),
         };
         let is_tcp = ip.proto == proto::TCP;
@@ -713,26 +733,6 @@ impl Pipeline {
 }
 
 /// A VIP or the receiving interface's own address.
-/// Whether a frame the balancer drops for reason `r` is the host's: IP to the interface's own
-/// address (BGP, BFD, SSH, ICMP other than echo), or IPv6 link-local or link-scope multicast
-/// (neighbour discovery for the kernel's addresses, router advertisements).
-fn for_host(ip: &Ip, r: DropReason, iface: &Interface) -> bool {
-    if !matches!(
-        r,
-        DropReason::NotVip
-            | DropReason::IcmpUnsupported
-            | DropReason::NdNotOurs
-            | DropReason::UnsupportedProtocol
-    ) {
-        return false;
-    }
-    let own = iface.ipv4.map(v4_mapped).as_ref() == Some(&ip.dst) || iface.ipv6 == Some(ip.dst);
-    let link_scope_v6 = ip.v6
-        && ((ip.dst[0] == 0xfe && ip.dst[1] & 0xc0 == 0x80)
-            || (ip.dst[0] == 0xff && ip.dst[1] & 0x0f == 0x02));
-    own || link_scope_v6
-}
-
 fn ours(addr: &[u8; 16], iface: &Interface, snap: &Snapshot) -> bool {
     snap.is_vip(addr)
         || iface.ipv4.map(v4_mapped).as_ref() == Some(addr)

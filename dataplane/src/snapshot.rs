@@ -284,6 +284,8 @@ pub struct Snapshot {
     /// only service on that VIP and protocol); None when ambiguous.
     fragments: HashMap<VipProto, Option<u32>>,
     vips: HashSet<[u8; 16]>,
+    /// Addresses of the interfaces with an exception path: TCP/UDP to them is the host's.
+    host: HashSet<[u8; 16]>,
 }
 
 /// Collects plain values and validates them into a [`Snapshot`].
@@ -458,6 +460,15 @@ impl SnapshotBuilder {
             classify: Lookup::new(classify.iter()),
             fragments,
             vips,
+            host: self
+                .interfaces
+                .iter()
+                .filter(|i| i.kernel)
+                .flat_map(|i| {
+                    let v4 = i.ipv4.map(|(a, _)| v4_mapped(a.octets()));
+                    v4.into_iter().chain(i.ipv6.map(|(a, _)| a.octets()))
+                })
+                .collect(),
         })
     }
 }
@@ -468,6 +479,9 @@ pub(crate) enum Class {
     Service(u32),
     /// A VIP, but no service on that port and protocol.
     VipOnly,
+    /// The host's own: an address of an interface with an exception path, or (on such a
+    /// snapshot) an IPv6 link-local or link-scope multicast address.
+    Host,
     NotVip,
 }
 
@@ -514,6 +528,9 @@ impl Snapshot {
     /// No service on exactly this port: the port-0 service, or why there is none.
     #[inline(never)]
     fn classify_fallback(&self, exact: ServiceKey) -> Class {
+        if !self.host.is_empty() && (self.host.contains(&exact.vip) || link_scope_v6(&exact.vip)) {
+            return Class::Host;
+        }
         if self.vips.is_empty() {
             return Class::NotVip;
         }
@@ -533,6 +550,11 @@ impl Snapshot {
         self.fragments.get(&(*vip, proto)).copied()
     }
 
+    /// Whether `addr` is the host's (see [`Class::Host`]).
+    pub(crate) fn is_host(&self, addr: &[u8; 16]) -> bool {
+        !self.host.is_empty() && (self.host.contains(addr) || link_scope_v6(addr))
+    }
+
     pub(crate) fn is_vip(&self, addr: &[u8; 16]) -> bool {
         self.vips.contains(addr)
     }
@@ -541,6 +563,11 @@ impl Snapshot {
     pub(crate) fn interface(&self, port: u16) -> Option<&Interface> {
         self.interfaces.iter().find(|i| i.port == port)
     }
+}
+
+/// IPv6 link-local (fe80::/10) or link-scope multicast (ff02::/16); never an IPv4-mapped address.
+fn link_scope_v6(a: &[u8; 16]) -> bool {
+    (a[0] == 0xfe && a[1] & 0xc0 == 0x80) || (a[0] == 0xff && a[1] & 0x0f == 0x02)
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub enum Event<'a> {
 #[derive(Debug)]
 pub enum Action {
     /// Publish this forwarding state to the workers (one RCU swap).
-    Publish(Built),
+    Publish(Box<Built>),
     /// Give the health checker these targets (start it if it is not running), then answer
     /// with [`Event::HealthTargetsSet`].
     SetHealthTargets(Vec<Target>),
@@ -327,7 +327,7 @@ impl Controller {
         match self.build(&self.config.clone()) {
             Ok(built) => {
                 self.tables = built.tables.clone();
-                out.push(Action::Publish(built));
+                out.push(Action::Publish(Box::new(built)));
             }
             // The running config was built before, so only a bug gets here; keep the old state.
             Err(e) => out.push(Action::Log(format!(

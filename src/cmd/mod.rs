@@ -2,6 +2,8 @@
 pub mod check;
 pub mod demo;
 pub mod doctor;
+pub mod http_client;
+pub mod listener;
 pub mod maglev;
 pub mod plan;
 pub mod reload;

@@ -8,4 +8,5 @@ pub mod maglev;
 pub mod plan;
 pub mod reload;
 pub mod run;
+pub mod top;
 pub mod version;

@@ -81,6 +81,9 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = "/")]
         root: PathBuf,
     },
+    /// A live terminal view of a running appliance: rates per service and backend, drops,
+    /// flows, worker busy %. `q` quits; `--once` prints one plain frame.
+    Top(cmd::top::Args),
     /// Print sluice's version, git revision and DPDK version.
     Version,
 }
@@ -122,6 +125,7 @@ fn main() -> ExitCode {
         } => cmd::maglev::main(size, &backends, json),
         Command::Demo { seconds } => cmd::demo::main(seconds),
         Command::Doctor { config, json, root } => cmd::doctor::main(config.as_deref(), &root, json),
+        Command::Top(args) => cmd::top::main(&args),
         Command::Version => cmd::version::main(),
     }
 }

@@ -2,8 +2,11 @@
 pub mod check;
 pub mod demo;
 pub mod doctor;
+pub mod http_client;
+pub mod listener;
 pub mod maglev;
 pub mod plan;
 pub mod reload;
 pub mod run;
+pub mod top;
 pub mod version;

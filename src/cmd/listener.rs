@@ -1,0 +1,226 @@
+//! Where the running appliance's metrics listener is, for the commands that talk to it
+//! (`sluice reload`, `sluice top`): a config file's `metrics.listen`, or a `--url`.
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::path::Path;
+
+use control::config::{self, DEFAULT_METRICS_LISTEN, MAX_CONFIG_BYTES};
+use yaml_serde::Value;
+
+/// Where to send the request.
+pub enum Target<'a> {
+    /// The `metrics.listen` of this config file.
+    Config(&'a Path),
+    /// `http://HOST:PORT` (or `HOST:PORT`).
+    Url(&'a str),
+}
+
+/// What failed, and how the process exits for it.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+pub fn fail(code: u8, message: impl Into<String>) -> Failure {
+    Failure {
+        code,
+        message: message.into(),
+    }
+}
+
+/// A resolved listener.
+pub struct Listener {
+    /// `HOST:PORT`, for the `Host` header and messages.
+    pub authority: String,
+    pub addrs: Vec<SocketAddr>,
+    /// Where the address came from, for messages: empty for a URL.
+    pub from: String,
+}
+
+/// The listener `target` names. `paths` are the request paths a URL may end with besides `/`
+/// (a user pasting `.../metrics` means the listener). Exit code 1 for a file whose address
+/// cannot be read, 2 for an unusable URL or port 0.
+pub fn resolve(target: Target<'_>, paths: &[&str]) -> Result<Listener, Failure> {
+    match target {
+        Target::Config(path) => {
+            let addr = connect_addr(listen_of(path)?);
+            Ok(Listener {
+                authority: addr.to_string(),
+                addrs: vec![addr],
+                from: format!(" (metrics.listen of {})", path.display()),
+            })
+        }
+        Target::Url(url) => {
+            let authority =
+                authority_of(url, paths).map_err(|e| fail(2, format!("--url {url}: {e}")))?;
+            let addrs: Vec<SocketAddr> = authority
+                .to_socket_addrs()
+                .map_err(|e| fail(2, format!("--url {url}: {e}")))?
+                .map(connect_addr)
+                .collect();
+            Ok(Listener {
+                authority: authority.to_owned(),
+                addrs,
+                from: String::new(),
+            })
+        }
+    }
+}
+
+/// The listen address in a config file. A file that fails validation still names it (the
+/// appliance will say why it refuses the file); one that does not parse as YAML does not.
+fn listen_of(path: &Path) -> Result<SocketAddr, Failure> {
+    let listen = match config::load_file(path) {
+        Ok(c) => c.metrics.listen,
+        Err(errors) => {
+            let text = read_small(path).map_err(|e| fail(1, format!("{}: {e}", path.display())))?;
+            // The validator's errors already say what is wrong with the document.
+            listen_in(&text).map_err(|_| {
+                fail(
+                    1,
+                    format!(
+                        "{}: its metrics.listen cannot be read, so nothing was sent:\n{errors}",
+                        path.display()
+                    ),
+                )
+            })?
+        }
+    };
+    if listen.port() == 0 {
+        return Err(fail(
+            2,
+            format!(
+                "{}: metrics.listen has port 0, so the bound port is only in sluice's log (\"metrics on http://...\"); use --url",
+                path.display()
+            ),
+        ));
+    }
+    Ok(listen)
+}
+
+fn read_small(path: &Path) -> std::io::Result<String> {
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_CONFIG_BYTES as u64 + 1)
+        .read_to_string(&mut text)?;
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than the limit of {MAX_CONFIG_BYTES} bytes"
+        )));
+    }
+    Ok(text)
+}
+
+/// `metrics.listen` of a YAML document, or the default when the document leaves it out.
+fn listen_in(text: &str) -> Result<SocketAddr, String> {
+    let doc: Value = yaml_serde::from_str(text).map_err(|e| format!("not YAML: {e}"))?;
+    let metrics = match &doc {
+        Value::Mapping(m) => m.get("metrics"),
+        Value::Null => None,
+        _ => return Err("the document is not a mapping".into()),
+    };
+    let listen = match metrics {
+        None | Some(Value::Null) => None,
+        Some(Value::Mapping(m)) => m.get("listen"),
+        Some(_) => return Err("metrics is not a mapping".into()),
+    };
+    match listen {
+        None | Some(Value::Null) => Ok(DEFAULT_METRICS_LISTEN),
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|_| format!("metrics.listen {s:?} is not an address:port")),
+        Some(_) => Err("metrics.listen is not an address:port".into()),
+    }
+}
+
+/// The address to connect to for a listen address: loopback for a wildcard one.
+fn connect_addr(listen: SocketAddr) -> SocketAddr {
+    let ip = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
+}
+
+/// `HOST:PORT` out of `http://HOST:PORT[/]` (or `HOST:PORT[PATH]` with PATH one of `paths`).
+fn authority_of<'u>(url: &'u str, paths: &[&str]) -> Result<&'u str, String> {
+    if url.starts_with("https://") {
+        return Err("sluice serves plain http".into());
+    }
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if !(path.is_empty() || path == "/" || paths.contains(&path)) {
+        return Err(format!(
+            "the path {path} is not {} (give the listener's address, e.g. http://127.0.0.1:9610)",
+            paths.join(" or ")
+        ));
+    }
+    if authority.is_empty() {
+        return Err("no host:port".into());
+    }
+    if !authority.contains(':') || authority.ends_with(']') {
+        return Err("no port (e.g. http://127.0.0.1:9610)".into());
+    }
+    Ok(authority)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_in_a_document() {
+        assert_eq!(listen_in("services: []\n"), Ok(DEFAULT_METRICS_LISTEN));
+        assert_eq!(listen_in(""), Ok(DEFAULT_METRICS_LISTEN));
+        assert_eq!(
+            listen_in("metrics:\n  lifecycle: any\n"),
+            Ok(DEFAULT_METRICS_LISTEN)
+        );
+        assert_eq!(
+            listen_in("metrics:\n  listen: \"[::]:9700\"\nservices: [{weight: -5}]\n"),
+            Ok("[::]:9700".parse().unwrap())
+        );
+        assert!(listen_in("metrics:\n  listen: nowhere\n").is_err());
+        assert!(listen_in("metrics: [1]\n").is_err());
+        assert!(listen_in("metrics: {listen: [\n").is_err());
+        assert!(listen_in("- 1\n").is_err());
+    }
+
+    #[test]
+    fn wildcards_become_loopback() {
+        let c = |s: &str| connect_addr(s.parse().unwrap()).to_string();
+        assert_eq!(c("0.0.0.0:9610"), "127.0.0.1:9610");
+        assert_eq!(c("[::]:9610"), "[::1]:9610");
+        assert_eq!(c("192.0.2.1:80"), "192.0.2.1:80");
+    }
+
+    #[test]
+    fn urls() {
+        let reload = &["/-/reload"][..];
+        assert_eq!(
+            authority_of("http://127.0.0.1:9610", reload),
+            Ok("127.0.0.1:9610")
+        );
+        assert_eq!(authority_of("http://[::1]:9610/", reload), Ok("[::1]:9610"));
+        assert_eq!(
+            authority_of("localhost:9610/-/reload", reload),
+            Ok("localhost:9610")
+        );
+        assert!(authority_of("https://127.0.0.1:9610", reload).is_err());
+        assert!(authority_of("http://127.0.0.1", reload).is_err());
+        assert!(authority_of("http://[::1]", reload).is_err());
+        assert!(authority_of("http://127.0.0.1:9610/metrics", reload).is_err());
+        assert!(authority_of("http://", reload).is_err());
+        let top = &["/metrics", "/state"][..];
+        assert_eq!(
+            authority_of("http://127.0.0.1:9610/metrics", top),
+            Ok("127.0.0.1:9610")
+        );
+        assert_eq!(
+            authority_of("http://127.0.0.1:9610/-/reload", top),
+            Err("the path /-/reload is not /metrics or /state (give the listener's address, e.g. http://127.0.0.1:9610)".into())
+        );
+    }
+}

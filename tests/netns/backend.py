@@ -4,6 +4,8 @@
 HTTP (HTTP/1.1, keep-alive):
   GET /            -> "backend=NAME\n"
   GET /bytes/N     -> N bytes of a fixed pattern (see pattern()), header X-Backend: NAME
+  GET /stream/N/MS -> an endless body (no length, Connection: close): N bytes every MS
+                      milliseconds until the client goes away, header X-Backend: NAME
   POST /upload     -> "backend=NAME len=N sha256=HEX\n" over the received body
 UDP: a datagram D to VIP:port is answered from VIP:port (so DSR replies carry the VIP as
 source) with b"backend=NAME " + D. One socket per VIP, because a wildcard UDP socket would
@@ -16,6 +18,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 
 
 def pattern(n):
@@ -47,8 +50,31 @@ def make_handler(name):
             self.end_headers()
             self.wfile.write(body)
 
+        def stream(self):
+            try:
+                n, ms = (int(x) for x in self.path[len("/stream/"):].split("/"))
+            except ValueError:
+                self.send_error(400, "bad stream parameters")
+                return
+            self.close_connection = True
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Connection", "close")
+            self.send_header("X-Backend", name)
+            self.end_headers()
+            chunk = pattern(min(n, 1 << 20))
+            try:
+                while True:
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+                    time.sleep(ms / 1000)
+            except OSError:
+                pass  # the client went away (or was reset): the stream ends
+
         def do_GET(self):
-            if self.path.startswith("/bytes/"):
+            if self.path.startswith("/stream/"):
+                self.stream()
+            elif self.path.startswith("/bytes/"):
                 try:
                     n = int(self.path[len("/bytes/"):])
                 except ValueError:

@@ -38,6 +38,19 @@ enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
         timeout: f64,
     },
+    /// Withdraw every announced VIP of the running appliance (POST /-/drain); existing flows
+    /// keep forwarding. --undo ends the drain. Exit 0 done, 1 not allowed, 2 no answer.
+    Drain {
+        /// The config sluice runs with: its metrics.listen is where to ask.
+        #[arg(short, long, required_unless_present = "url", conflicts_with = "url")]
+        config: Option<PathBuf>,
+        /// The metrics listener instead, e.g. http://127.0.0.1:9610.
+        #[arg(long)]
+        url: Option<String>,
+        /// End the drain: announce the VIPs with a usable backend again.
+        #[arg(long)]
+        undo: bool,
+    },
     /// Validate a config: exit 0 with a summary, or print every error and exit 1.
     Check {
         #[arg(short, long)]
@@ -92,6 +105,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => cmd::run::main(&config),
+        Command::Drain { config, url, undo } => {
+            let target = match (&url, &config) {
+                (Some(url), _) => cmd::drain::Target::Url(url),
+                (None, Some(path)) => cmd::drain::Target::Config(path),
+                (None, None) => {
+                    eprintln!("sluice: drain needs -c FILE or --url URL");
+                    return ExitCode::from(2);
+                }
+            };
+            cmd::drain::main(target, undo, Duration::from_secs(10))
+        }
         Command::Reload {
             config,
             url,

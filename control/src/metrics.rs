@@ -65,6 +65,10 @@ pub struct MetricsInput {
     /// `sluice_exception_packets_total{port,direction}` and
     /// `sluice_exception_dropped_total{port,direction,reason}`: interfaces with a kernel path.
     pub exception: Vec<ExceptionMetrics>,
+    /// `sluice_draining`: 1 while a drain withholds every route.
+    pub draining: bool,
+    /// `sluice_vip_announced{vip} 1` for each VIP announced as a route now.
+    pub announced: Vec<String>,
 }
 
 /// One interface's exception path: frames to and from its kernel interface.
@@ -216,6 +220,19 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
                 )
             })
         }),
+    )?;
+    gauges(
+        enc,
+        "sluice_vip_announced",
+        "1 for each VIP announced as a route now (announce configured, a usable backend, no drain).",
+        None,
+        m.announced.iter().map(|v| ([("vip", v.as_str())], 1u64)),
+    )?;
+    gauge(
+        enc,
+        "sluice_draining",
+        "1 while a drain (sluice drain, POST /-/drain, SIGTERM) withholds every route.",
+        u64::from(m.draining),
     )?;
     counters(
         enc,

@@ -181,7 +181,14 @@ fn config() -> impl Strategy<Value = Config> {
             } else {
                 vec!["--no-huge".to_owned()]
             };
+            let announce = interfaces
+                .iter()
+                .any(|i: &Interface| i.kernel.is_some())
+                .then(|| Announce {
+                    table: 100 + u32::from(port) % 100,
+                });
             Config {
+                announce,
                 dpdk: Dpdk { args, mbufs },
                 interfaces,
                 flows,
@@ -305,6 +312,9 @@ fn to_yaml(c: &Config) -> String {
         c.metrics.listen, c.metrics.lifecycle
     )
     .unwrap();
+    if let Some(a) = &c.announce {
+        writeln!(y, "announce:\n  table: {}", a.table).unwrap();
+    }
     y
 }
 

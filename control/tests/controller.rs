@@ -640,3 +640,104 @@ fn when_all_down_drops_or_forwards_anyway() {
         "forward-anyway spreads over every backend with weight"
     );
 }
+
+/// BASE with route announcement and the exception path it needs.
+fn announcing() -> String {
+    BASE.replace(
+        "    gateway: 192.0.2.1\n",
+        "    gateway: 192.0.2.1\n    kernel:\n      name: sl0\n",
+    ) + "announce:\n  table: 100\n"
+}
+
+fn announced(actions: &[Action]) -> Option<Vec<String>> {
+    actions.iter().find_map(|a| match a {
+        Action::Announce(v) => Some(v.iter().map(IpAddr::to_string).collect()),
+        _ => None,
+    })
+}
+
+#[test]
+fn vips_are_announced_while_a_backend_is_usable_and_withdrawn_by_a_drain() {
+    let t0 = Instant::now();
+    let (mut c, _) = start(&announcing());
+    assert_eq!(
+        announced(&c.handle(Event::Tick, t0)),
+        Some(vec!["198.51.100.10".to_owned()]),
+        "announced on the first event after start"
+    );
+    assert_eq!(
+        announced(&c.handle(Event::Tick, t0)),
+        None,
+        "no change, no action"
+    );
+    // Every backend down: withdrawn; one back: announced again.
+    let all = ["192.0.2.11", "192.0.2.12", "203.0.113.50"];
+    let a = c.handle(Event::Health(report(&c, &all)), t0);
+    let order: Vec<&str> = a
+        .iter()
+        .map(|a| match a {
+            Action::Publish(_) => "publish",
+            Action::Announce(_) => "announce",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        order,
+        ["publish", "announce"],
+        "the snapshot first, then the routes"
+    );
+    assert_eq!(announced(&a), Some(vec![]));
+    let a = c.handle(Event::Health(report(&c, &["192.0.2.11", "192.0.2.12"])), t0);
+    assert_eq!(announced(&a), Some(vec!["198.51.100.10".to_owned()]));
+    // A drain withdraws without touching forwarding; its end announces again.
+    let a = c.handle(Event::Drain(true), t0);
+    assert!(published(&a).is_empty(), "forwarding unchanged: {a:?}");
+    assert_eq!(announced(&a), Some(vec![]));
+    assert!(c.draining());
+    assert_eq!(
+        announced(&c.handle(Event::Health(report(&c, &[])), t0)),
+        None,
+        "a draining appliance announces nothing, whatever health says"
+    );
+    let a = c.handle(Event::Drain(false), t0);
+    assert_eq!(announced(&a), Some(vec!["198.51.100.10".to_owned()]));
+    assert_eq!(c.announced(), ["198.51.100.10".parse::<IpAddr>().unwrap()]);
+}
+
+#[test]
+fn weight_zero_everywhere_withdraws_and_a_reload_adds_a_vip_after_its_snapshot() {
+    let t0 = Instant::now();
+    let (mut c, _) = start(&announcing());
+    resolve_all(&mut c, t0);
+    let two = announcing().replace(
+        "announce:",
+        "  - name: dns\n    vip: 198.51.100.53\n    port: 53\n    protocol: udp\n    backends:\n      - address: 192.0.2.11\nannounce:",
+    );
+    let a = reload(&mut c, &two, Ok(()), t0);
+    let pos = |want: &str| {
+        a.iter().position(|x| match x {
+            Action::Publish(_) => want == "publish",
+            Action::Announce(_) => want == "announce",
+            _ => false,
+        })
+    };
+    assert!(pos("publish") < pos("announce"), "{a:?}");
+    assert_eq!(
+        announced(&a),
+        Some(vec!["198.51.100.10".to_owned(), "198.51.100.53".to_owned()])
+    );
+    let drained = two.replace(
+        "      - address: 192.0.2.11\nannounce:",
+        "      - address: 192.0.2.11\n        weight: 0\nannounce:",
+    );
+    let a = reload(&mut c, &drained, Ok(()), t0);
+    assert_eq!(announced(&a), Some(vec!["198.51.100.10".to_owned()]));
+}
+
+#[test]
+fn without_announce_nothing_is_ever_announced() {
+    let t0 = Instant::now();
+    let (mut c, _) = start(BASE);
+    assert_eq!(announced(&c.handle(Event::Tick, t0)), None);
+    assert_eq!(announced(&c.handle(Event::Drain(true), t0)), None);
+}

@@ -192,6 +192,8 @@ fn example() -> MetricsInput {
             sum_ns: 123_456_789,
             count: 40,
         },
+        draining: false,
+        announced: vec!["198.51.100.10".to_string()],
         exception: vec![ExceptionMetrics {
             port: "uplink".to_string(),
             to_kernel: 31,
@@ -237,6 +239,8 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
         "sluice_build_info",
         "sluice_exception_packets",
         "sluice_exception_dropped",
+        "sluice_vip_announced",
+        "sluice_draining",
     ]
     .into_iter()
     .collect();
@@ -533,6 +537,8 @@ fn metrics_input() -> impl Strategy<Value = MetricsInput> {
                     config_epoch: n[6],
                     latency,
                     exception: Vec::new(),
+                    draining: n[0] % 2 == 0,
+                    announced: Vec::new(),
                 }
             },
         )
@@ -549,7 +555,7 @@ fn arbitrary_inputs_render_valid_openmetrics() {
     for ((input, text), parsed) in inputs.iter().zip(&texts).zip(parse_all(&texts)) {
         let families = parsed
             .unwrap_or_else(|error| panic!("rejected: {error}\ninput: {input:#?}\ntext:\n{text}"));
-        assert_eq!(families.len(), 25);
+        assert_eq!(families.len(), 27);
         let backend_up = family(&families, "sluice_backend_up", "gauge");
         let backends: usize = input.services.iter().map(|s| s.backends.len()).sum();
         assert_eq!(backend_up.samples.len(), backends);

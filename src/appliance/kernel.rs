@@ -6,6 +6,7 @@
 //! through a token bucket, and sends the frames out of the data port (its own TX queue, or
 //! worker 0's when the port has none to spare).
 
+use std::net::IpAddr;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -130,6 +131,47 @@ fn configure(ic: &Interface, k: &Kernel, mac: [u8; 6]) -> Result<(), StartError>
         ])?;
     }
     ip(&["link", "set", "dev", dev, "up"])
+}
+
+/// Moves the announced routes in `table` from `old` to `new`: each VIP a host route through the
+/// kernel interface `dev`, so the routes vanish with the interface if sluice dies. Returns
+/// what failed (logged by the caller; the next change retries from what is installed).
+pub fn set_routes(
+    table: u32,
+    dev: &str,
+    old: &[IpAddr],
+    new: &[IpAddr],
+) -> (Vec<IpAddr>, Vec<String>) {
+    let table = table.to_string();
+    let mut installed: Vec<IpAddr> = Vec::new();
+    let mut errors = Vec::new();
+    for vip in old.iter().filter(|v| !new.contains(v)) {
+        let prefix = host_prefix(*vip);
+        if let Err(e) = ip(&["route", "del", &prefix, "dev", dev, "table", &table]) {
+            errors.push(e.to_string());
+            installed.push(*vip);
+        }
+    }
+    for vip in new {
+        let prefix = host_prefix(*vip);
+        let args = [
+            "route", "replace", &prefix, "dev", dev, "table", &table, "proto", "static",
+        ];
+        match ip(&args) {
+            Ok(()) => installed.push(*vip),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    installed.sort();
+    installed.dedup();
+    (installed, errors)
+}
+
+fn host_prefix(vip: IpAddr) -> String {
+    match vip {
+        IpAddr::V4(_) => format!("{vip}/32"),
+        IpAddr::V6(_) => format!("{vip}/128"),
+    }
 }
 
 fn ip(args: &[&str]) -> Result<(), StartError> {

@@ -9,6 +9,7 @@ mod notify;
 mod reload_wait;
 mod status;
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -88,6 +89,8 @@ pub struct Appliance {
     shared: Arc<Shared>,
     /// The origin of control's nanosecond clock (the exception path's token buckets).
     started: Instant,
+    /// The VIP routes installed in `announce.table` now.
+    routes: Vec<IpAddr>,
 }
 
 impl Drop for Appliance {
@@ -308,6 +311,7 @@ impl Appliance {
             http: None,
             shared,
             started: Instant::now(),
+            routes: Vec::new(),
         };
         app.start_health(targets)?;
         app.start_http()?;
@@ -351,6 +355,8 @@ impl Appliance {
         let metrics = Arc::clone(&self.shared);
         let state = Arc::clone(&self.shared);
         let reloads = Arc::clone(&self.shared);
+        let drain = Arc::clone(&self.shared);
+        let undrain = Arc::clone(&self.shared);
         let router = Router::new()
             .get("/metrics", move |_| {
                 Response::new(
@@ -376,6 +382,14 @@ impl Appliance {
                         None => Response::text(202, "reload requested, still running\n"),
                     }
                 }),
+            )
+            .post(
+                "/-/drain",
+                lifecycle::gate(policy, move |_| drain_request(&drain, true)),
+            )
+            .post(
+                "/-/undrain",
+                lifecycle::gate(policy, move |_| drain_request(&undrain, false)),
             );
         let server = HttpServer::bind(
             listen,
@@ -430,6 +444,14 @@ impl Appliance {
                 self.feed(Event::Frame(frame.data()));
             }
             self.forward_from_kernel();
+            match self.shared.drain_request.swap(0, Ordering::Relaxed) {
+                1 => self.feed(Event::Drain(true)),
+                2 => self.feed(Event::Drain(false)),
+                _ => {}
+            }
+            self.shared
+                .draining
+                .store(self.controller.draining(), Ordering::Relaxed);
             self.feed(Event::Tick);
             self.publisher.reclaim();
             let now = Instant::now();
@@ -439,6 +461,8 @@ impl Appliance {
             }
             std::thread::sleep(TICK);
         }
+        // Stopping: the routes go first, while the workers still forward what is in flight.
+        self.feed(Event::Drain(true));
     }
 
     /// Hands one event to the controller and carries out what it answers.
@@ -461,9 +485,44 @@ impl Appliance {
                 }
                 Action::Send { iface, frame } => self.send_frame(iface, &frame),
                 Action::ReloadDone(result) => self.reload_done(result),
+                Action::Announce(vips) => self.announce(&vips),
                 Action::Log(line) => eprintln!("sluice: {line}"),
             }
         }
+    }
+
+    /// Installs exactly `vips` as routes in the announce table (through the first kernel
+    /// interface), for the routing daemon to advertise.
+    fn announce(&mut self, vips: &[IpAddr]) {
+        let cfg = self.controller.config();
+        let (Some(a), Some(dev)) = (
+            cfg.announce.as_ref(),
+            cfg.interfaces.iter().find_map(|i| i.kernel.as_ref()),
+        ) else {
+            return;
+        };
+        let (installed, errors) = kernel::set_routes(a.table, &dev.name, &self.routes, vips);
+        for e in errors {
+            eprintln!("sluice: announce: {e}");
+        }
+        if installed != self.routes {
+            eprintln!(
+                "sluice: announced in table {}: {}",
+                a.table,
+                if installed.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    installed
+                        .iter()
+                        .map(IpAddr::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                }
+            );
+        }
+        self.routes = installed;
+        self.shared
+            .set_announced(self.controller.draining(), &self.routes);
     }
 
     fn reload_done(&mut self, result: Result<(), String>) {
@@ -578,6 +637,28 @@ impl Appliance {
     pub fn port_macs(&self) -> Vec<[u8; 6]> {
         self.ifaces.iter().map(|i| i.mac).collect()
     }
+}
+
+/// `POST /-/drain` and `/-/undrain`: asks control and waits (briefly) until it has acted.
+fn drain_request(shared: &Shared, on: bool) -> Response {
+    shared
+        .drain_request
+        .store(if on { 1 } else { 2 }, Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        if shared.draining.load(Ordering::Relaxed) == on {
+            return Response::text(
+                200,
+                if on {
+                    "draining: every VIP withdrawn; existing flows keep forwarding\n"
+                } else {
+                    "drain ended: VIPs with a usable backend are announced\n"
+                },
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Response::text(202, "requested; control has not acted yet\n")
 }
 
 struct WorkerParts {

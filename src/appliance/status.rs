@@ -75,6 +75,12 @@ pub struct Shared {
     /// control counted of the frames its kernel sent.
     pub from_kernel: Vec<super::kernel::FromKernelStats>,
     kernel_ports: Vec<(String, bool)>,
+    /// A drain asked for over HTTP: 1 drain, 2 end it (control takes it).
+    pub drain_request: std::sync::atomic::AtomicU8,
+    /// Whether control is draining (for the HTTP answer).
+    pub draining: std::sync::atomic::AtomicBool,
+    /// (draining, the VIPs announced now) for /state and /metrics.
+    announced: Mutex<(bool, Vec<IpAddr>)>,
     slow: Mutex<Slow>,
 }
 
@@ -121,6 +127,9 @@ impl Shared {
             reloads_failure: AtomicU64::new(0),
             reloads: Default::default(),
             from_kernel: cfg.interfaces.iter().map(|_| Default::default()).collect(),
+            drain_request: Default::default(),
+            draining: Default::default(),
+            announced: Default::default(),
             kernel_ports: cfg
                 .interfaces
                 .iter()
@@ -135,6 +144,11 @@ impl Shared {
 
     fn slow(&self) -> std::sync::MutexGuard<'_, Slow> {
         self.slow.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_announced(&self, draining: bool, vips: &[IpAddr]) {
+        let mut a = self.announced.lock().unwrap_or_else(|p| p.into_inner());
+        *a = (draining, vips.to_vec());
     }
 
     pub fn set_worker_counters(&self, c: Arc<PerCoreCounters>) {
@@ -286,7 +300,14 @@ impl Shared {
                 }
             })
             .collect();
+        let (draining, announced) = self
+            .announced
+            .lock()
+            .map(|a| (a.0, a.1.iter().map(IpAddr::to_string).collect()))
+            .unwrap_or_default();
         MetricsInput {
+            draining,
+            announced,
             exception,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             dpdk: env!("SLUICE_DPDK_VERSION").to_owned(),
@@ -389,6 +410,8 @@ impl Shared {
             "flows": m.flows_per_core.iter().map(|(c, f)| serde_json::json!({"core": c, "flows": f})).collect::<Vec<_>>(),
             "services": services,
             "neighbours": neighbours,
+            "draining": m.draining,
+            "announced": m.announced,
         });
         let mut s = serde_json::to_string_pretty(&state).unwrap_or_else(|_| "{}".to_owned());
         s.push('\n');

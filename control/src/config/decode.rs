@@ -17,7 +17,15 @@ pub const MTU_RANGE: (u16, u16) = (68, 9702);
 pub const MAX_FLOW_CAPACITY: u32 = 1 << 27;
 pub const MAX_MBUFS: u32 = (1 << 28) - 1;
 
-const TOP_KEYS: &[&str] = &["dpdk", "interfaces", "flows", "services", "metrics"];
+const TOP_KEYS: &[&str] = &[
+    "dpdk",
+    "interfaces",
+    "flows",
+    "services",
+    "metrics",
+    "announce",
+];
+const ANNOUNCE_KEYS: &[&str] = &["table"];
 const DPDK_KEYS: &[&str] = &["args", "mbufs"];
 const INTERFACE_KEYS: &[&str] = &[
     "name",
@@ -126,6 +134,7 @@ pub(crate) struct Parts {
     pub flows: Option<Flows>,
     pub services: Option<Vec<Option<Service>>>,
     pub metrics: Option<Metrics>,
+    pub announce: Option<Option<Announce>>,
 }
 
 impl Parts {
@@ -137,6 +146,7 @@ impl Parts {
             flows: self.flows?,
             services: self.services?.into_iter().collect::<Option<_>>()?,
             metrics: self.metrics?,
+            announce: self.announce?,
         })
     }
 }
@@ -384,6 +394,7 @@ pub(crate) fn document(ctx: &mut Ctx<'_>, root: &Value) -> Parts {
         flows: None,
         services: None,
         metrics: None,
+        announce: None,
     };
     let Some(f) = fields(
         ctx,
@@ -446,13 +457,32 @@ pub(crate) fn document(ctx: &mut Ctx<'_>, root: &Value) -> Parts {
         }),
         Some(v) => metrics(ctx, v, "metrics"),
     };
+    let announce = or_default(f.get("announce"), None, |v| {
+        announce(ctx, v, "announce").map(Some)
+    });
     Parts {
         dpdk,
         interfaces,
         flows,
         services,
         metrics,
+        announce,
     }
+}
+
+fn announce(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Announce> {
+    let f = fields(ctx, v, path, "route announcement: table", ANNOUNCE_KEYS)?;
+    let expected = "a kernel routing table 1-4294967295 other than 253-255 (default, main, local)";
+    let table = required(ctx, &f, "table", expected).and_then(|v| {
+        let path = f.child("table");
+        let n = int(ctx, v, &path, 1, u64::from(u32::MAX))? as u32;
+        if (253..=255).contains(&n) {
+            ctx.invalid(&path, expected, n.to_string());
+            return None;
+        }
+        Some(n)
+    })?;
+    Some(Announce { table })
 }
 
 fn list<'v>(

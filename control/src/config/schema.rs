@@ -30,6 +30,16 @@ pub struct Config {
     pub flows: Flows,
     pub services: Vec<Service>,
     pub metrics: Metrics,
+    /// Keep announced VIPs as routes in a kernel table a routing daemon exports; None: off.
+    pub announce: Option<Announce>,
+}
+
+/// Route announcement: each VIP with a usable backend is a route in `table`, through the
+/// first exception-path interface; a routing daemon (BIRD) learns and advertises them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announce {
+    /// The kernel routing table (1-4294967295, not 253-255: default, main, local).
+    pub table: u32,
 }
 
 /// EAL arguments and the mbuf pool size. Optional section.

@@ -56,6 +56,14 @@ pub(crate) fn cross_checks(ctx: &mut Ctx<'_>, root: &Value, parts: &Parts) {
             cores_for_queues(ctx, &dpdk.args, &interfaces);
             devices_in_eal_args(ctx, &dpdk.args, &interfaces);
         }
+        let announcing = matches!(parts.announce, Some(Some(_)));
+        if announcing && !interfaces.iter().any(|(_, i)| i.kernel.is_some()) {
+            ctx.invalid(
+                "announce",
+                "an interface with a `kernel` (exception path): the VIP routes point at its kernel interface",
+                "no interface has one",
+            );
+        }
     }
 }
 

@@ -42,6 +42,9 @@ pub enum Event<'a> {
     Frame(&'a [u8]),
     /// Time passed; due neighbour requests and expiries happen here.
     Tick,
+    /// Drain (true: withdraw every VIP, keep forwarding) or end a drain (false). SIGTERM drains
+    /// before the binary stops.
+    Drain(bool),
 }
 
 /// What the binary must do, in order.
@@ -57,6 +60,8 @@ pub enum Action {
     /// The reload asked for has ended: applied (the binary reports the epoch it published),
     /// or refused with the reason, the running state unchanged.
     ReloadDone(Result<(), String>),
+    /// Make exactly these VIPs the announced routes (sorted), replacing the previous set.
+    Announce(Vec<IpAddr>),
     /// A line for the log.
     Log(String),
 }
@@ -84,6 +89,9 @@ pub struct Controller {
     last_neighbour_check: Option<Instant>,
     /// The tables of the snapshot last published.
     tables: Vec<ServiceTable>,
+    draining: bool,
+    /// The VIPs the last `Announce` named.
+    announced: Vec<IpAddr>,
 }
 
 impl Controller {
@@ -100,6 +108,8 @@ impl Controller {
             pending: None,
             last_neighbour_check: None,
             tables: Vec::new(),
+            draining: false,
+            announced: Vec::new(),
         };
         c.neighbours.set_wanted(next_hops(&c.config));
         let built = c.build(&c.config.clone())?;
@@ -133,8 +143,56 @@ impl Controller {
                 }
             }
             Event::Tick => self.tick(now, &mut out),
+            Event::Drain(on) => {
+                if on != self.draining {
+                    self.draining = on;
+                    out.push(Action::Log(if on {
+                        "draining: every VIP withdrawn, existing flows keep forwarding".into()
+                    } else {
+                        "drain ended: VIPs with a usable backend are announced again".into()
+                    }));
+                }
+            }
+        }
+        // Last, so a VIP is announced only after the snapshot that serves it went out.
+        let want = self.wanted_announcements();
+        if want != self.announced {
+            self.announced = want.clone();
+            out.push(Action::Announce(want));
         }
         out
+    }
+
+    /// VIPs to announce: with `announce` configured and no drain, every VIP one of whose
+    /// services has a backend with weight > 0 that is not down.
+    fn wanted_announcements(&self) -> Vec<IpAddr> {
+        if self.config.announce.is_none() || self.draining {
+            return Vec::new();
+        }
+        let mut vips: Vec<IpAddr> = self
+            .config
+            .services
+            .iter()
+            .filter(|s| {
+                s.backends
+                    .iter()
+                    .any(|b| b.weight > 0 && !self.down.contains(&(s.name.clone(), b.address)))
+            })
+            .map(|s| s.vip)
+            .collect();
+        vips.sort();
+        vips.dedup();
+        vips
+    }
+
+    /// Whether a drain is on.
+    pub fn draining(&self) -> bool {
+        self.draining
+    }
+
+    /// The VIPs announced now (as the last `Announce` said).
+    pub fn announced(&self) -> &[IpAddr] {
+        &self.announced
     }
 
     /// The running config (the last one applied).

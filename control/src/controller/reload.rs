@@ -17,6 +17,9 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Result<(), String> {
     if old.flows != new.flows {
         problems.push("flows (flow-table capacity and timeouts)");
     }
+    if old.announce != new.announce {
+        problems.push("announce (the routing table)");
+    }
     if old.metrics != new.metrics {
         problems.push("metrics (listen, lifecycle)");
     }

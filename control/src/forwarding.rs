@@ -139,8 +139,7 @@ pub fn maglev_name(address: IpAddr) -> String {
 }
 
 /// Builds the snapshot for `cfg`. `up(service, backend)` is the health state; `neighbour(ip)`
-/// the resolved MAC of a next hop (None: unresolved: the backend is left out of the Maglev
-/// table, and packets of flows already on it are dropped and counted until it resolves).
+/// the resolved MAC of a next hop (None: unresolved, packets to it are dropped and counted).
 pub fn build(
     cfg: &Config,
     ports: &[PortInfo],
@@ -186,16 +185,8 @@ pub fn build(
                 },
             });
         }
-        // A backend whose next hop is unresolved gets no new flows while another can take them:
-        // they would only be dropped. With none resolved the table keeps them all, so packets
-        // are counted as `unresolved_next_hop`, which says what is wrong, not `no_backend`.
-        let up = |b: &BackendSpec| b.weight > 0 && b.up;
-        let resolved = |b: &BackendSpec| up(b) && b.egress.next_hop_mac.is_some();
-        let (table, entries) = if backends.iter().any(resolved) {
-            maglev_table(&s.name, s.table_size, &backends, resolved)?
-        } else {
-            maglev_table(&s.name, s.table_size, &backends, up)?
-        };
+        let usable = |b: &BackendSpec| b.weight > 0 && b.up;
+        let (table, entries) = maglev_table(&s.name, s.table_size, &backends, usable)?;
         let (_, fallback) = maglev_table(&s.name, s.table_size, &backends, |b| b.weight > 0)?;
         tables.push(ServiceTable {
             service: s.name.clone(),

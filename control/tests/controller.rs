@@ -148,13 +148,13 @@ fn reload(c: &mut Controller, text: &str, health: Result<(), String>, now: Insta
 }
 
 #[test]
-fn start_asks_for_each_next_hop_and_backends_join_the_table_as_they_resolve() {
+fn start_asks_for_each_next_hop_with_every_backend_in_the_table() {
     let t0 = Instant::now();
     let (mut c, built) = start(BASE);
     assert_eq!(
         table_of(&built).unwrap().len(),
         3,
-        "no next hop known yet: all stay in the table, so drops say unresolved_next_hop"
+        "no next hop known yet: all in the table, drops say unresolved_next_hop"
     );
     assert_eq!(backend_mac(&c, &built.snapshot, "192.0.2.11"), None);
     let id = c.ids().backend_id("web", ip("192.0.2.11")).unwrap();
@@ -211,9 +211,9 @@ fn a_learned_next_hop_is_published_and_forgotten_when_unconfirmed() {
     assert_eq!(backend_mac(&c, &p[0].snapshot, "192.0.2.11"), Some(B1_MAC));
     assert_eq!(backend_mac(&c, &p[0].snapshot, "192.0.2.12"), None);
     assert_eq!(
-        table_of(p[0]).unwrap(),
-        ["192.0.2.11"],
-        "only the resolved one"
+        table_of(p[0]).unwrap().len(),
+        3,
+        "the table does not change as neighbours answer (no flow moves)"
     );
     assert!(
         c.handle(Event::Frame(&arp_reply([192, 0, 2, 11], B1_MAC)), t0)
@@ -239,7 +239,7 @@ fn a_learned_next_hop_is_published_and_forgotten_when_unconfirmed() {
     assert_eq!(
         table_of(p[0]).unwrap().len(),
         3,
-        "none confirmed: all back in the table"
+        "lapsed next hops stay in the table"
     );
     assert_eq!(
         c.neighbours(),
@@ -263,7 +263,7 @@ fn a_static_gateway_mac_is_never_resolved() {
         backend_mac(&c, &built.snapshot, "203.0.113.50"),
         Some(GW_MAC)
     );
-    assert_eq!(table_of(&built).unwrap(), ["203.0.113.50"]);
+    assert_eq!(table_of(&built).unwrap().len(), 3);
     assert_eq!(
         c.handle(Event::Tick, t0).len(),
         2,

@@ -111,26 +111,22 @@ pub struct Built {
 
 /// Where a backend leaves: `(port, next-hop address)` by the egress rule (docs/design.md,
 /// "Next-hop resolution"): on-link on an interface -> that interface, to the backend itself;
-/// otherwise the first interface with a gateway of the backend's address family, to the gateway.
+/// otherwise the first interface with a gateway of the backend's address family (`gateway` for
+/// IPv4, `gateway6` for IPv6), to that gateway.
 pub fn egress_of(cfg: &Config, backend: IpAddr) -> Option<(usize, IpAddr)> {
     if let Some(i) = cfg.interfaces.iter().position(|i| i.on_link(backend)) {
         return Some((i, backend));
     }
-    // The gateway must speak the backend's family: an IPv6 backend never goes to an IPv4 one.
-    cfg.interfaces.iter().enumerate().find_map(|(i, iface)| {
-        iface
-            .gateway
-            .filter(|g| g.is_ipv4() == backend.is_ipv4())
-            .map(|g| (i, g))
-    })
+    cfg.interfaces
+        .iter()
+        .enumerate()
+        .find_map(|(i, iface)| iface.gateway_for(backend).map(|(g, _)| (i, g)))
 }
 
-/// The static MAC configured for a next hop (`gateway_mac`), if any.
+/// The static MAC configured for a next hop (`gateway_mac`, `gateway6_mac`), if any.
 pub fn static_mac(cfg: &Config, iface: usize, next_hop: IpAddr) -> Option<[u8; 6]> {
-    let i = cfg.interfaces.get(iface)?;
-    (i.gateway == Some(next_hop))
-        .then_some(i.gateway_mac)
-        .flatten()
+    let (gateway, mac) = cfg.interfaces.get(iface)?.gateway_for(next_hop)?;
+    (gateway == next_hop).then_some(mac).flatten()
 }
 
 /// The name a backend has in its service's Maglev table: its address, so every instance agrees.
@@ -347,6 +343,48 @@ services:
             egress_of(&cfg, ip("2001:db8:9::1")),
             Some((1, ip("2001:db8:1::1"))),
             "IPv6 gateway, not the first"
+        );
+    }
+
+    #[test]
+    fn one_interface_sends_each_family_to_its_own_gateway() {
+        let cfg = crate::config::load_str(
+            "
+interfaces:
+  - name: a
+    device: net_null0
+    address: 192.0.2.10/24
+    address6: 2001:db8::10/64
+    gateway: 192.0.2.1
+    gateway6: 2001:db8::1
+    gateway6_mac: \"02:00:00:00:00:06\"
+  - name: b
+    device: net_null1
+    address: 198.51.100.2/24
+    gateway: 198.51.100.1
+",
+            "t.yaml",
+        )
+        .unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            egress_of(&cfg, ip("203.0.113.50")),
+            Some((0, ip("192.0.2.1")))
+        );
+        assert_eq!(
+            egress_of(&cfg, ip("2001:db8:9::1")),
+            Some((0, ip("2001:db8::1")))
+        );
+        // Each gateway has its own family's MAC: the IPv4 one is resolved, the IPv6 one static.
+        assert_eq!(static_mac(&cfg, 0, ip("192.0.2.1")), None);
+        assert_eq!(
+            static_mac(&cfg, 0, ip("2001:db8::1")),
+            Some([2, 0, 0, 0, 0, 6])
+        );
+        assert_eq!(
+            static_mac(&cfg, 0, ip("2001:db8::2")),
+            None,
+            "not a gateway"
         );
     }
 

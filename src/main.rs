@@ -9,6 +9,7 @@ mod appliance;
 mod cmd;
 mod demo;
 mod doctor;
+mod sizing;
 
 #[derive(Parser)]
 #[command(name = "sluice", about = "Layer-4 load balancer on DPDK", version = env!("SLUICE_VERSION_LONG"))]

@@ -86,3 +86,33 @@ fn an_unreadable_file_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_memory_block_warns_when_the_pools_outgrow_eal() {
+    let text = "\
+dpdk:
+  args: [\"--no-huge\", \"-l\", \"0-1\"]
+interfaces:
+  - name: uplink
+    device: net_memif0
+    address: 192.0.2.10/24
+services: []
+";
+    let path = temp_config("memory", text);
+    let out = check(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // A warning, not an error: the sizing is an estimate.
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for needle in [
+        "memory (an estimate):",
+        "mbuf pool uplink (net_memif0): 16383 x 4096 B",
+        "flow tables: 1 worker(s) x 68 MiB",
+        "EAL gets 64 MiB (--no-huge without -m)",
+        "warning: EAL gets 64 MiB (--no-huge without -m) but the mbuf pools need 66 MiB",
+        "add -m 128 to dpdk.args",
+        ": OK (1 warning)",
+    ] {
+        assert!(stdout.contains(needle), "{needle} not in:\n{stdout}");
+    }
+    let _ = std::fs::remove_file(&path);
+}

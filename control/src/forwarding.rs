@@ -111,26 +111,22 @@ pub struct Built {
 
 /// Where a backend leaves: `(port, next-hop address)` by the egress rule (docs/design.md,
 /// "Next-hop resolution"): on-link on an interface -> that interface, to the backend itself;
-/// otherwise the first interface with a gateway of the backend's address family, to the gateway.
+/// otherwise the first interface with a gateway of the backend's address family (`gateway` for
+/// IPv4, `gateway6` for IPv6), to that gateway.
 pub fn egress_of(cfg: &Config, backend: IpAddr) -> Option<(usize, IpAddr)> {
     if let Some(i) = cfg.interfaces.iter().position(|i| i.on_link(backend)) {
         return Some((i, backend));
     }
-    // The gateway must speak the backend's family: an IPv6 backend never goes to an IPv4 one.
-    cfg.interfaces.iter().enumerate().find_map(|(i, iface)| {
-        iface
-            .gateway
-            .filter(|g| g.is_ipv4() == backend.is_ipv4())
-            .map(|g| (i, g))
-    })
+    cfg.interfaces
+        .iter()
+        .enumerate()
+        .find_map(|(i, iface)| iface.gateway_for(backend).map(|(g, _)| (i, g)))
 }
 
-/// The static MAC configured for a next hop (`gateway_mac`), if any.
+/// The static MAC configured for a next hop (`gateway_mac`, `gateway6_mac`), if any.
 pub fn static_mac(cfg: &Config, iface: usize, next_hop: IpAddr) -> Option<[u8; 6]> {
-    let i = cfg.interfaces.get(iface)?;
-    (i.gateway == Some(next_hop))
-        .then_some(i.gateway_mac)
-        .flatten()
+    let (gateway, mac) = cfg.interfaces.get(iface)?.gateway_for(next_hop)?;
+    (gateway == next_hop).then_some(mac).flatten()
 }
 
 /// The name a backend has in its service's Maglev table: its address, so every instance agrees.
@@ -139,8 +135,7 @@ pub fn maglev_name(address: IpAddr) -> String {
 }
 
 /// Builds the snapshot for `cfg`. `up(service, backend)` is the health state; `neighbour(ip)`
-/// the resolved MAC of a next hop (None: unresolved: the backend is left out of the Maglev
-/// table, and packets of flows already on it are dropped and counted until it resolves).
+/// the resolved MAC of a next hop (None: unresolved, packets to it are dropped and counted).
 pub fn build(
     cfg: &Config,
     ports: &[PortInfo],
@@ -186,16 +181,8 @@ pub fn build(
                 },
             });
         }
-        // A backend whose next hop is unresolved gets no new flows while another can take them:
-        // they would only be dropped. With none resolved the table keeps them all, so packets
-        // are counted as `unresolved_next_hop`, which says what is wrong, not `no_backend`.
-        let up = |b: &BackendSpec| b.weight > 0 && b.up;
-        let resolved = |b: &BackendSpec| up(b) && b.egress.next_hop_mac.is_some();
-        let (table, entries) = if backends.iter().any(resolved) {
-            maglev_table(&s.name, s.table_size, &backends, resolved)?
-        } else {
-            maglev_table(&s.name, s.table_size, &backends, up)?
-        };
+        let usable = |b: &BackendSpec| b.weight > 0 && b.up;
+        let (table, entries) = maglev_table(&s.name, s.table_size, &backends, usable)?;
         let (_, fallback) = maglev_table(&s.name, s.table_size, &backends, |b| b.weight > 0)?;
         tables.push(ServiceTable {
             service: s.name.clone(),
@@ -356,6 +343,48 @@ services:
             egress_of(&cfg, ip("2001:db8:9::1")),
             Some((1, ip("2001:db8:1::1"))),
             "IPv6 gateway, not the first"
+        );
+    }
+
+    #[test]
+    fn one_interface_sends_each_family_to_its_own_gateway() {
+        let cfg = crate::config::load_str(
+            "
+interfaces:
+  - name: a
+    device: net_null0
+    address: 192.0.2.10/24
+    address6: 2001:db8::10/64
+    gateway: 192.0.2.1
+    gateway6: 2001:db8::1
+    gateway6_mac: \"02:00:00:00:00:06\"
+  - name: b
+    device: net_null1
+    address: 198.51.100.2/24
+    gateway: 198.51.100.1
+",
+            "t.yaml",
+        )
+        .unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            egress_of(&cfg, ip("203.0.113.50")),
+            Some((0, ip("192.0.2.1")))
+        );
+        assert_eq!(
+            egress_of(&cfg, ip("2001:db8:9::1")),
+            Some((0, ip("2001:db8::1")))
+        );
+        // Each gateway has its own family's MAC: the IPv4 one is resolved, the IPv6 one static.
+        assert_eq!(static_mac(&cfg, 0, ip("192.0.2.1")), None);
+        assert_eq!(
+            static_mac(&cfg, 0, ip("2001:db8::1")),
+            Some([2, 0, 0, 0, 0, 6])
+        );
+        assert_eq!(
+            static_mac(&cfg, 0, ip("2001:db8::2")),
+            None,
+            "not a gateway"
         );
     }
 

@@ -18,37 +18,53 @@ fn millis(lo: u64, hi: u64) -> impl Strategy<Value = Duration> {
 }
 
 fn interface(i: u8) -> impl Strategy<Value = Interface> {
+    // Unicast, non-zero MACs only.
+    let mac = || {
+        proptest::option::of(
+            any::<[u8; 6]>().prop_map(|m| [m[0] & 0xfe | 0x02, m[1], m[2], m[3], m[4], m[5]]),
+        )
+    };
     (
         1u16..=4,
         68u16..=9702,
         any::<bool>(),
-        proptest::option::of(any::<[u8; 6]>()),
+        (any::<bool>(), mac()),
+        (any::<bool>(), mac()),
         proptest::option::of(1u32..=10_000_000),
     )
-        .prop_map(move |(queues, mtu, has_v6, mac, kernel_rate)| Interface {
-            name: format!("if{i}"),
-            device: format!("net_memif{i}"),
-            queues,
-            mtu,
-            address: Prefix {
-                addr: Ipv4Addr::new(192, 0, 2, i + 1),
-                len: 24,
+        .prop_map(
+            move |(queues, mtu, has_v6, (gw4, mac4), (gw6, mac6), kernel_rate)| {
+                // Interface 0 always has IPv6 and both gateways, so IPv6 VIPs and off-link
+                // backends of either family are allowed.
+                let address6 = (i == 0 || has_v6).then(|| Prefix {
+                    addr: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(i) + 1),
+                    len: 64,
+                });
+                Interface {
+                    name: format!("if{i}"),
+                    device: format!("net_memif{i}"),
+                    queues,
+                    mtu,
+                    address: Prefix {
+                        addr: Ipv4Addr::new(192, 0, 2, i + 1),
+                        len: 24,
+                    },
+                    address6,
+                    gateway4: (i == 0 || gw4).then_some(Gateway {
+                        addr: Ipv4Addr::new(192, 0, 2, 254),
+                        mac: mac4,
+                    }),
+                    gateway6: (address6.is_some() && (i == 0 || gw6)).then_some(Gateway {
+                        addr: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0xfffe),
+                        mac: mac6,
+                    }),
+                    kernel: kernel_rate.map(|rate| Kernel {
+                        name: format!("sl-k{i}"),
+                        rate,
+                    }),
+                }
             },
-            // Interface 0 always has IPv6, so IPv6 VIPs are allowed.
-            address6: (i == 0 || has_v6).then(|| Prefix {
-                addr: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(i) + 1),
-                len: 64,
-            }),
-            gateway: (i == 0).then_some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 254))),
-            // Unicast, non-zero MACs only, and only with a gateway.
-            gateway_mac: mac
-                .filter(|_| i == 0)
-                .map(|m| [m[0] & 0xfe | 0x02, m[1], m[2], m[3], m[4], m[5]]),
-            kernel: kernel_rate.map(|rate| Kernel {
-                name: format!("sl-k{i}"),
-                rate,
-            }),
-        })
+        )
 }
 
 fn health() -> impl Strategy<Value = HealthCheck> {
@@ -103,10 +119,9 @@ fn service(i: u8) -> impl Strategy<Value = Service> {
                     match (v6, on_link) {
                         (false, false) => Ipv4Addr::new(203, 0, 113, j).into(),
                         (false, true) => Ipv4Addr::new(192, 0, 2, 100 + j).into(),
-                        // IPv6 backends are on-link: the configs have an IPv4 gateway only,
-                        // and a gateway must be of the backend's family.
+                        // Off-link, through interface 0's gateway6.
                         (true, false) => {
-                            Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 2, j.into()).into()
+                            Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, j.into()).into()
                         }
                         (true, true) => {
                             Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, j.into()).into()
@@ -201,8 +216,9 @@ fn config() -> impl Strategy<Value = Config> {
         })
 }
 
-/// Write `c` in the config format, every key explicit.
-fn to_yaml(c: &Config) -> String {
+/// Write `c` in the config format, every key explicit. `old_gateway6`: an IPv6 gateway with no
+/// IPv4 one beside it is written as `gateway`/`gateway_mac`, the spelling before gateway6.
+fn to_yaml(c: &Config, old_gateway6: bool) -> String {
     let mut y = String::new();
     let args: Vec<String> = c.dpdk.args.iter().map(|a| format!("{a:?}")).collect();
     writeln!(
@@ -224,8 +240,16 @@ fn to_yaml(c: &Config) -> String {
         if let Some(a6) = i.address6 {
             writeln!(y, "    address6: {a6}").unwrap();
         }
-        if let Some(gw) = i.gateway {
-            writeln!(y, "    gateway: {gw}").unwrap();
+        if let Some(gw) = i.gateway4 {
+            writeln!(y, "    gateway: {}", gw.addr).unwrap();
+        }
+        let key6 = if old_gateway6 && i.gateway4.is_none() {
+            "gateway"
+        } else {
+            "gateway6"
+        };
+        if let Some(gw) = i.gateway6 {
+            writeln!(y, "    {key6}: {}", gw.addr).unwrap();
         }
         if let Some(k) = &i.kernel {
             writeln!(
@@ -235,8 +259,11 @@ fn to_yaml(c: &Config) -> String {
             )
             .unwrap();
         }
-        if let Some(mac) = i.gateway_mac {
+        if let Some(mac) = i.gateway4.and_then(|g| g.mac) {
             writeln!(y, "    gateway_mac: \"{}\"", format_mac(mac)).unwrap();
+        }
+        if let Some(mac) = i.gateway6.and_then(|g| g.mac) {
+            writeln!(y, "    {key6}_mac: \"{}\"", format_mac(mac)).unwrap();
         }
     }
     let f = &c.flows;
@@ -322,8 +349,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn written_configs_load_back_equal(c in config()) {
-        let text = to_yaml(&c);
+    fn written_configs_load_back_equal(c in config(), old_gateway6 in any::<bool>()) {
+        let text = to_yaml(&c, old_gateway6);
         match load_str(&text, "roundtrip.yaml") {
             Ok(loaded) => prop_assert_eq!(loaded, c, "\n{}", text),
             Err(e) => prop_assert!(false, "{}\n---\n{}", e, text),

@@ -47,8 +47,20 @@ fn the_design_example_loads_with_its_values() {
             len: 64
         })
     );
-    assert_eq!(i[0].gateway, Some(ip("192.0.2.1")));
-    assert_eq!(i[0].gateway_mac, Some([2, 0, 0, 0, 0, 1]));
+    assert_eq!(
+        i[0].gateway4,
+        Some(Gateway {
+            addr: Ipv4Addr::new(192, 0, 2, 1),
+            mac: Some([2, 0, 0, 0, 0, 1])
+        })
+    );
+    assert_eq!(
+        i[0].gateway6,
+        Some(Gateway {
+            addr: "2001:db8::1".parse().unwrap(),
+            mac: Some([2, 0, 0, 0, 0, 1])
+        })
+    );
 
     assert_eq!(c.flows.capacity, 1_048_576);
     assert_eq!(c.flows.tcp_established_timeout, Duration::from_secs(300));
@@ -130,7 +142,7 @@ services:
     );
     let i = &c.interfaces[0];
     assert_eq!(
-        (i.queues, i.mtu, i.address6, i.gateway, i.gateway_mac),
+        (i.queues, i.mtu, i.address6, i.gateway4, i.gateway6),
         (1, 1500, None, None, None)
     );
     assert_eq!(
@@ -241,6 +253,95 @@ metrics:
             .any(|w| w.path == "services[0].table_size"),
         "{:?}",
         checked.warnings
+    );
+}
+
+#[test]
+fn one_interface_has_a_gateway_per_address_family() {
+    let text = "\
+interfaces:
+  - name: uplink
+    device: net_memif0
+    address: 192.0.2.10/24
+    address6: 2001:db8::10/64
+    gateway: 192.0.2.1
+    gateway_mac: \"02:00:00:00:00:04\"
+    gateway6: 2001:db8::1
+services:
+  - name: web
+    vip: 198.51.100.10
+    port: 443
+    protocol: tcp
+    backends:
+      - address: 203.0.113.11
+  - name: web6
+    vip: 2001:db8:ffff::1
+    port: 443
+    protocol: tcp
+    backends:
+      - address: 2001:db8:5::11
+";
+    let checked = check_str(text, "dual.yaml");
+    assert_eq!(checked.warnings, vec![]);
+    let c = checked.result.unwrap();
+    let i = &c.interfaces[0];
+    assert_eq!(
+        i.gateway4,
+        Some(Gateway {
+            addr: Ipv4Addr::new(192, 0, 2, 1),
+            mac: Some([2, 0, 0, 0, 0, 4])
+        })
+    );
+    assert_eq!(
+        i.gateway6,
+        Some(Gateway {
+            addr: "2001:db8::1".parse().unwrap(),
+            mac: None
+        }),
+        "gateway_mac belongs to gateway, not gateway6"
+    );
+    let s = summary(&c);
+    assert!(
+        s.contains("gateway 192.0.2.1 at 02:00:00:00:00:04, gateway 2001:db8::1\n"),
+        "{s}"
+    );
+}
+
+#[test]
+fn an_ipv6_gateway_written_as_gateway_is_still_the_ipv6_gateway() {
+    // The spelling before gateway6: one `gateway`, of either family, and its `gateway_mac`.
+    let text = "\
+interfaces:
+  - name: uplink
+    device: net_memif0
+    address: 192.0.2.10/24
+    address6: 2001:db8::10/64
+    gateway: 2001:db8::1
+    gateway_mac: \"02:00:00:00:00:06\"
+services:
+  - name: web6
+    vip: 2001:db8:ffff::1
+    port: 443
+    protocol: tcp
+    backends:
+      - address: 2001:db8:5::11
+";
+    let i = &load_str(text, "old.yaml").unwrap().interfaces[0];
+    assert_eq!(i.gateway4, None);
+    assert_eq!(
+        i.gateway6,
+        Some(Gateway {
+            addr: "2001:db8::1".parse().unwrap(),
+            mac: Some([2, 0, 0, 0, 0, 6])
+        })
+    );
+    let spelled_new = text
+        .replace("gateway:", "gateway6:")
+        .replace("gateway_mac:", "gateway6_mac:");
+    assert_eq!(
+        load_str(&spelled_new, "new.yaml").unwrap().interfaces[0],
+        *i,
+        "both spellings load the same"
     );
 }
 

@@ -10,6 +10,7 @@ use control::forwarding::{Built, PortInfo};
 use control::health::{Target, TargetStatus};
 use control::neighbour::REACHABLE;
 use dataplane::wire::arp::{self, ArpRepr};
+use dataplane::wire::icmp::{self, v6, NdRepr};
 use dataplane::{Frame, Pipeline, PipelineConfig, Snapshot, Verdict};
 
 const PORT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
@@ -148,13 +149,13 @@ fn reload(c: &mut Controller, text: &str, health: Result<(), String>, now: Insta
 }
 
 #[test]
-fn start_asks_for_each_next_hop_and_backends_join_the_table_as_they_resolve() {
+fn start_asks_for_each_next_hop_with_every_backend_in_the_table() {
     let t0 = Instant::now();
     let (mut c, built) = start(BASE);
     assert_eq!(
         table_of(&built).unwrap().len(),
         3,
-        "no next hop known yet: all stay in the table, so drops say unresolved_next_hop"
+        "no next hop known yet: all in the table, drops say unresolved_next_hop"
     );
     assert_eq!(backend_mac(&c, &built.snapshot, "192.0.2.11"), None);
     let id = c.ids().backend_id("web", ip("192.0.2.11")).unwrap();
@@ -211,9 +212,9 @@ fn a_learned_next_hop_is_published_and_forgotten_when_unconfirmed() {
     assert_eq!(backend_mac(&c, &p[0].snapshot, "192.0.2.11"), Some(B1_MAC));
     assert_eq!(backend_mac(&c, &p[0].snapshot, "192.0.2.12"), None);
     assert_eq!(
-        table_of(p[0]).unwrap(),
-        ["192.0.2.11"],
-        "only the resolved one"
+        table_of(p[0]).unwrap().len(),
+        3,
+        "the table does not change as neighbours answer (no flow moves)"
     );
     assert!(
         c.handle(Event::Frame(&arp_reply([192, 0, 2, 11], B1_MAC)), t0)
@@ -239,7 +240,7 @@ fn a_learned_next_hop_is_published_and_forgotten_when_unconfirmed() {
     assert_eq!(
         table_of(p[0]).unwrap().len(),
         3,
-        "none confirmed: all back in the table"
+        "lapsed next hops stay in the table"
     );
     assert_eq!(
         c.neighbours(),
@@ -263,12 +264,150 @@ fn a_static_gateway_mac_is_never_resolved() {
         backend_mac(&c, &built.snapshot, "203.0.113.50"),
         Some(GW_MAC)
     );
-    assert_eq!(table_of(&built).unwrap(), ["203.0.113.50"]);
+    assert_eq!(table_of(&built).unwrap().len(), 3);
     assert_eq!(
         c.handle(Event::Tick, t0).len(),
         2,
         "only the two on-link backends"
     );
+}
+
+/// One interface with a gateway per family; one off-link backend of each family.
+const DUAL_STACK: &str = "
+interfaces:
+  - name: uplink
+    device: net_null0
+    address: 192.0.2.10/24
+    address6: 2001:db8::10/64
+    gateway: 192.0.2.1
+    gateway6: 2001:db8::1
+services:
+  - name: web
+    vip: 198.51.100.10
+    port: 80
+    protocol: tcp
+    backends:
+      - address: 203.0.113.50
+  - name: web6
+    vip: 2001:db8:ffff::10
+    port: 80
+    protocol: tcp
+    backends:
+      - address: 2001:db8:5::50
+";
+
+const GW6_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x06];
+
+/// A solicited neighbour advertisement from `target` at `mac`, to the appliance.
+fn neighbour_advert(target: &str, mac: [u8; 6]) -> Vec<u8> {
+    let target: std::net::Ipv6Addr = target.parse().unwrap();
+    let ours: std::net::Ipv6Addr = "2001:db8::10".parse().unwrap();
+    let flags = v6::ND_FLAG_ROUTER | v6::ND_FLAG_SOLICITED | v6::ND_FLAG_OVERRIDE;
+    let mut f = [0u8; icmp::ND_FRAME_LEN];
+    NdRepr::advert(mac, target.octets(), ours.octets(), flags).emit_frame(&mut f, PORT_MAC);
+    f.to_vec()
+}
+
+/// The next-hop MAC of `service`'s backend `addr` in `snap`.
+fn service_backend_mac(
+    c: &Controller,
+    snap: &Snapshot,
+    service: &str,
+    addr: &str,
+) -> Option<[u8; 6]> {
+    let id = c.ids().backend_id(service, ip(addr)).unwrap();
+    snap.backend_state(id).unwrap().next_hop_mac
+}
+
+#[test]
+fn one_interface_resolves_a_gateway_per_address_family() {
+    let t0 = Instant::now();
+    let (mut c, built) = start(DUAL_STACK);
+    for (service, backend) in [("web", "203.0.113.50"), ("web6", "2001:db8:5::50")] {
+        assert_eq!(
+            service_backend_mac(&c, &built.snapshot, service, backend),
+            None
+        );
+    }
+    let sent: Vec<Vec<u8>> = c
+        .handle(Event::Tick, t0)
+        .into_iter()
+        .map(|a| match a {
+            Action::Send { iface: 0, frame } => frame,
+            other => panic!("a first tick only sends requests on uplink, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(sent.len(), 2, "one request per gateway");
+    let arp = sent
+        .iter()
+        .find(|f| f[12..14] == [0x08, 0x06])
+        .expect("an ARP request");
+    assert_eq!(arp[38..42], [192, 0, 2, 1], "for the IPv4 gateway");
+    let ns = sent
+        .iter()
+        .find(|f| f[12..14] == [0x86, 0xdd])
+        .expect("a neighbour solicitation");
+    assert_eq!(ns[14 + 40], v6::NEIGHBOR_SOLICIT);
+    let gw6: std::net::Ipv6Addr = "2001:db8::1".parse().unwrap();
+    assert_eq!(ns[14 + 40 + 8..14 + 40 + 24], gw6.octets(), "for gateway6");
+    assert_eq!(
+        ns[22..38],
+        "2001:db8::10"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+        "from the interface's own address6"
+    );
+
+    let a = c.handle(Event::Frame(&arp_reply([192, 0, 2, 1], GW_MAC)), t0);
+    let p = published(&a);
+    assert_eq!(p.len(), 1, "{a:?}");
+    let snap = &p[0].snapshot;
+    assert_eq!(
+        service_backend_mac(&c, snap, "web", "203.0.113.50"),
+        Some(GW_MAC)
+    );
+    assert_eq!(
+        service_backend_mac(&c, snap, "web6", "2001:db8:5::50"),
+        None
+    );
+    let a = c.handle(Event::Frame(&neighbour_advert("2001:db8::1", GW6_MAC)), t0);
+    let p = published(&a);
+    assert_eq!(p.len(), 1, "{a:?}");
+    let snap = &p[0].snapshot;
+    assert_eq!(
+        service_backend_mac(&c, snap, "web", "203.0.113.50"),
+        Some(GW_MAC)
+    );
+    assert_eq!(
+        service_backend_mac(&c, snap, "web6", "2001:db8:5::50"),
+        Some(GW6_MAC),
+        "the IPv6 backend leaves to gateway6's MAC"
+    );
+    assert_eq!(
+        c.neighbours(),
+        vec![
+            (ip("192.0.2.1"), Some(GW_MAC)),
+            (ip("2001:db8::1"), Some(GW6_MAC))
+        ]
+    );
+}
+
+#[test]
+fn a_static_gateway6_mac_is_never_resolved() {
+    let t0 = Instant::now();
+    let text = DUAL_STACK.replace(
+        "gateway6: 2001:db8::1",
+        "gateway6: 2001:db8::1\n    gateway6_mac: \"02:00:00:00:00:06\"",
+    );
+    let (mut c, built) = start(&text);
+    assert_eq!(
+        service_backend_mac(&c, &built.snapshot, "web6", "2001:db8:5::50"),
+        Some(GW6_MAC)
+    );
+    let sent = c.handle(Event::Tick, t0);
+    assert_eq!(sent.len(), 1, "only the IPv4 gateway: {sent:?}");
+    assert!(matches!(&sent[0], Action::Send { frame, .. } if frame[12..14] == [0x08, 0x06]));
 }
 
 #[test]

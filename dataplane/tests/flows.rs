@@ -455,3 +455,120 @@ fn weight_zero_drains_existing_flows_stay_new_flows_avoid_and_the_count_falls_to
     }
     assert_eq!(p.flows_per_backend().get(&drained), Some(&0));
 }
+
+/// A table full of established flows, then a flood of new ones. A full table never refuses a
+/// flow: each new one is forwarded where Maglev says and takes the entry closest to expiry
+/// (counted as a capacity eviction). A SYN-only entry (5 s) expires long before an
+/// established one (300 s), so once a bucket holds one, the next new flows there evict it,
+/// not an established flow: the flood costs at most one established entry per bucket. Beyond
+/// the new-flow cap, new flows are forwarded statelessly and touch no entry at all.
+#[test]
+fn a_full_table_keeps_forwarding_and_spares_established_flows() {
+    // Backend 0 (b4(31)) for every flow before the pool change, backend 1 (b4(32)) after:
+    // a flow that still has its entry is still sent to .31; one that lost it goes to .32.
+    let before = multi(vec![0; TABLE_SIZE], [true; 3]);
+    let after = multi(vec![1; TABLE_SIZE], [true; 3]);
+    let est = |sport| tcp4(CLIENT4, VIP4_MULTI, sport, 80, Tcp::Ack, b"");
+    // A RST is forwarded by the entry if there is one and never creates one: a probe that
+    // cannot disturb the table it looks at.
+    let probe = |p: &mut Pipeline, sport, now| {
+        let rst = tcp4(CLIENT4, VIP4_MULTI, sport, 80, Tcp::Rst, b"");
+        send(p, &after, &rst, now).1
+    };
+    // 64 entries = 8 buckets of 8 ways. Fills until full; returns the flows that hold an
+    // entry (found on a twin pipeline fed the same packets: the probe closes the flows).
+    let filled = |cap: u32| {
+        let fill = |p: &mut Pipeline| {
+            let mut sports = Vec::new();
+            for (i, sport) in (10_000u16..).enumerate() {
+                if p.flow_count() == 64 {
+                    break;
+                }
+                // Paced at 10 ms so a capped pipeline (100/s) admits every one of them.
+                let v = send(p, &before, &est(sport), i as u64 * 10 * MS);
+                assert_eq!(v, (Verdict::Forward { port: PORT }, Some(b4(31))));
+                sports.push(sport);
+            }
+            sports
+        };
+        let mut p = pipeline(64, cap);
+        let sports = fill(&mut p);
+        let mut twin = pipeline(64, cap);
+        assert_eq!(fill(&mut twin), sports);
+        let now = sports.len() as u64 * 10 * MS;
+        let live: Vec<u16> = sports
+            .iter()
+            .copied()
+            .filter(|&s| probe(&mut twin, s, now) == Some(b4(31)))
+            .collect();
+        assert_eq!(live.len(), 64, "a full table of established flows");
+        (p, live, now)
+    };
+
+    // No cap: every new flow gets an entry by evicting one.
+    let (mut p, live, t) = filled(0);
+    let c0 = p.counters().clone();
+    assert_eq!(c0.flows_stateless, 0);
+    const NEW: u16 = 1000;
+    for i in 0..NEW {
+        let syn = tcp4([198, 18, 0, 1], VIP4_MULTI, 20_000 + i, 80, Tcp::Syn, b"");
+        let v = send(&mut p, &after, &syn, t + MS + u64::from(i) * 1000);
+        assert_eq!(
+            v,
+            (Verdict::Forward { port: PORT }, Some(b4(32))),
+            "new flow {i}"
+        );
+    }
+    let c = p.counters();
+    assert_eq!(c.flows_created - c0.flows_created, u64::from(NEW));
+    assert_eq!(
+        c.flows_evicted_capacity - c0.flows_evicted_capacity,
+        u64::from(NEW),
+        "every new flow took a live entry"
+    );
+    assert_eq!(c.flows_stateless, 0, "a full table never refuses a flow");
+    assert_eq!(p.flow_count(), 64);
+    let t2 = t + 2 * SEC;
+    let kept = live
+        .iter()
+        .filter(|&&s| probe(&mut p, s, t2) == Some(b4(31)))
+        .count();
+    // At most one established entry per bucket (8) went, whatever the size of the flood.
+    assert!(
+        (64 - 8..64).contains(&kept),
+        "{kept} of 64 established flows kept their backend"
+    );
+    // The flows that lost theirs are still forwarded: to Maglev's choice.
+    assert!(live
+        .iter()
+        .all(|&s| probe(&mut p, s, t2 + MS).is_some_and(|b| b == b4(31) || b == b4(32))));
+
+    // With the cap (100/s, burst 10): the flood beyond the burst is stateless and leaves
+    // the table alone; established flows lose at most what the admitted ten evicted.
+    let (mut p, live, t) = filled(100);
+    let c0 = p.counters().clone();
+    for i in 0..NEW {
+        let syn = tcp4([198, 18, 0, 2], VIP4_MULTI, 20_000 + i, 80, Tcp::Syn, b"");
+        // The whole flood within 1 ms: a token refills every 10 ms.
+        let v = send(&mut p, &after, &syn, t + 200 * MS + u64::from(i));
+        assert_eq!(
+            v,
+            (Verdict::Forward { port: PORT }, Some(b4(32))),
+            "new flow {i}"
+        );
+    }
+    let c = p.counters();
+    let admitted = c.flows_created - c0.flows_created;
+    assert_eq!(admitted, 10, "the burst");
+    assert_eq!(c.flows_stateless - c0.flows_stateless, u64::from(NEW) - 10);
+    assert_eq!(c.flows_evicted_capacity - c0.flows_evicted_capacity, 10);
+    assert_eq!(p.flow_count(), 64);
+    let kept = live
+        .iter()
+        .filter(|&&s| probe(&mut p, s, t + 300 * MS) == Some(b4(31)))
+        .count();
+    assert!(
+        (64 - 8..64).contains(&kept),
+        "{kept} of 64 established flows kept their backend"
+    );
+}

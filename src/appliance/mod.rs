@@ -7,6 +7,7 @@
 mod kernel;
 mod notify;
 mod reload_wait;
+mod start_errors;
 mod status;
 
 use std::net::IpAddr;
@@ -45,6 +46,9 @@ pub enum StartError {
     Config(String),
     #[error("DPDK: {0}")]
     Dpdk(#[from] dataplane::dpdk::DpdkError),
+    /// Out of DPDK memory, or a refused MTU: with what to change.
+    #[error(transparent)]
+    Sizing(Box<crate::sizing::errors::SizingError>),
     #[error("forwarding state: {0}")]
     Build(#[from] forwarding::BuildError),
     #[error("{what}: {source}")]
@@ -132,11 +136,9 @@ impl Appliance {
         let tx_queues = u16::try_from(workers_total + 1).unwrap_or(u16::MAX);
         let mut ifaces = Vec::new();
         for (i, ic) in config.interfaces.iter().enumerate() {
-            let pool = Mempool::with_default_buffers(
-                &eal,
-                &format!("sluice_pool_{i}"),
-                config.dpdk.mbufs,
-            )?;
+            let pool =
+                Mempool::with_default_buffers(&eal, &format!("sluice_pool_{i}"), config.dpdk.mbufs)
+                    .map_err(|e| start_errors::pool(&config, i, e))?;
             let open = |tx| {
                 Port::builder(&eal, &ic.device, &pool)
                     .queues(ic.queues, tx)
@@ -159,9 +161,11 @@ impl Appliance {
                         "sluice: {}: {} has no tx queue to spare for control; worker 0 sends its ARP/ND requests",
                         ic.name, ic.device
                     );
-                    (open(tx_queues - 1)?, None)
+                    let port = open(tx_queues - 1)
+                        .map_err(|e| start_errors::port(&config, i, config_path.as_deref(), e))?;
+                    (port, None)
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(start_errors::port(&config, i, config_path.as_deref(), e)),
             };
             let mac = port.mac()?;
             let kernel = match &ic.kernel {

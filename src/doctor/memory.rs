@@ -1,5 +1,6 @@
 //! Memory: the estimate of what a config needs, and the hugepage, hugetlbfs, ordinary-memory
-//! and memlock checks against it.
+//! and memlock checks against it. The estimate itself is in [`crate::sizing`] (shared with
+//! `sluice check` and the start errors).
 //!
 //! Where sluice's memory lives (src/appliance/mod.rs, dataplane/src/flow.rs):
 //! - **hugepages (DPDK)**: one mbuf pool per interface (`Mempool::with_default_buffers`, with
@@ -7,129 +8,16 @@
 //! - **ordinary memory**: each worker's flow table (`FlowTable::new`, Rust heap, advised to
 //!   transparent huge pages but not from DPDK's hugepages) and the Maglev tables of the
 //!   snapshots. These need RAM, not hugepages, so they are checked against MemAvailable.
-use std::mem::size_of;
-
 use control::config::{Config, DEFAULT_MBUFS};
+
+pub use crate::sizing::{
+    estimate, estimate_config, Estimate, EAL_OVERHEAD_BYTES, FLOW_BUCKET_BYTES, FLOW_ENTRY_BYTES,
+    MIB,
+};
 
 use super::eal;
 use super::host::{bytes_text, has_cap_ipc_lock, parse_meminfo, parse_memlock, Host, Limit};
 use super::{Finding, Status};
-
-const MIB: u64 = 1 << 20;
-/// DPDK's cache line (RTE_CACHE_LINE_SIZE on x86-64): mempool objects are aligned to it.
-const CACHE_LINE: usize = 64;
-
-const fn align_up(n: usize, to: usize) -> usize {
-    n.div_ceil(to) * to
-}
-
-/// Hugepage bytes per mbuf, as rte_mempool_calc_obj_size works it out for a pktmbuf pool:
-/// the object header (cache-line aligned) plus `struct rte_mbuf` and the default data room
-/// (RTE_MBUF_DEFAULT_BUF_SIZE: 2048 + 128 headroom), both sizes from the bindings of the
-/// installed DPDK. 2368 bytes with DPDK 22.11.
-pub const MBUF_OBJECT_BYTES: u64 = (align_up(size_of::<dpdk_sys::rte_mempool_objhdr>(), CACHE_LINE)
-    + align_up(
-        size_of::<dpdk_sys::rte_mbuf>() + dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as usize,
-        CACHE_LINE,
-    )) as u64;
-
-/// Hugepage bytes per pool besides its mbufs: the pool header with one object cache per
-/// possible lcore (RTE_MAX_LCORE of them, about 1 MiB in all).
-pub const POOL_HEADER_BYTES: u64 = (size_of::<dpdk_sys::rte_mempool>()
-    + dpdk_sys::RTE_MAX_LCORE as usize * size_of::<dpdk_sys::rte_mempool_cache>())
-    as u64;
-
-/// A fixed allowance for EAL's memzones, the ethdev data, the NIC descriptor rings and
-/// hugepage rounding. Not measured from sluice: a margin, generous for a few ports (a ring of
-/// 4096 descriptors is well under 1 MiB).
-pub const EAL_OVERHEAD_BYTES: u64 = 64 * MIB;
-
-/// Bytes per flow-table entry: `flow::Entry` is `#[repr(align(64))]` (one cache line: a
-/// 37-byte key, backend, state, expiry); private to dataplane/src/flow.rs, so mirrored here.
-pub const FLOW_ENTRY_BYTES: u64 = 64;
-/// Bytes per 8-way bucket: `flow::Bucket` is `#[repr(C, align(32))]` with 8 u16 tags and 8
-/// u16 expiries (dataplane/src/flow.rs; private there).
-pub const FLOW_BUCKET_BYTES: u64 = 32;
-
-/// Bytes per Maglev table slot (a u32 backend index, dataplane/src/snapshot.rs).
-pub const MAGLEV_SLOT_BYTES: u64 = 4;
-
-/// An estimate (not a measurement) of the memory a config needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Estimate {
-    pub ports: u64,
-    pub mbufs_per_port: u64,
-    /// Hugepages: mbuf pools, one per port.
-    pub mbuf_pools: u64,
-    /// Hugepages: [`EAL_OVERHEAD_BYTES`].
-    pub eal_overhead: u64,
-    /// One per queue.
-    pub workers: u64,
-    /// Ordinary memory: one flow table per worker.
-    pub flow_tables: u64,
-    /// Ordinary memory: table and fallback per service, twice (old and new snapshot during
-    /// a reload).
-    pub maglev_tables: u64,
-}
-
-impl Estimate {
-    /// DPDK hugepage memory.
-    pub fn hugepages(&self) -> u64 {
-        self.mbuf_pools + self.eal_overhead
-    }
-
-    /// Ordinary (non-hugepage) memory.
-    pub fn ordinary(&self) -> u64 {
-        self.flow_tables + self.maglev_tables
-    }
-}
-
-/// Flow-table slots for a configured capacity: rounded up to a power of two of 8-way
-/// buckets, as `FlowTable::new` does.
-pub fn flow_slots(capacity: u64) -> u64 {
-    capacity
-        .div_ceil(dataplane::flow::WAYS as u64)
-        .max(1)
-        .next_power_of_two()
-        * dataplane::flow::WAYS as u64
-}
-
-/// The estimate from its inputs: `ports` interfaces with `mbufs` each, `workers` flow tables
-/// of `flow_capacity`, and one Maglev table per entry of `table_sizes`.
-pub fn estimate(
-    ports: u64,
-    mbufs: u64,
-    workers: u64,
-    flow_capacity: u64,
-    table_sizes: &[u32],
-) -> Estimate {
-    let slots = flow_slots(flow_capacity);
-    let per_table =
-        slots * FLOW_ENTRY_BYTES + slots / dataplane::flow::WAYS as u64 * FLOW_BUCKET_BYTES;
-    let maglev: u64 = table_sizes.iter().map(|&s| u64::from(s)).sum();
-    Estimate {
-        ports,
-        mbufs_per_port: mbufs,
-        mbuf_pools: ports * (mbufs * MBUF_OBJECT_BYTES + POOL_HEADER_BYTES),
-        eal_overhead: EAL_OVERHEAD_BYTES,
-        workers,
-        flow_tables: workers * per_table,
-        maglev_tables: maglev * MAGLEV_SLOT_BYTES * 2 * 2,
-    }
-}
-
-/// The estimate for a config.
-pub fn estimate_config(c: &Config) -> Estimate {
-    let workers: u64 = c.interfaces.iter().map(|i| u64::from(i.queues)).sum();
-    let sizes: Vec<u32> = c.services.iter().map(|s| s.table_size).collect();
-    estimate(
-        c.interfaces.len() as u64,
-        u64::from(c.dpdk.mbufs),
-        workers,
-        u64::from(c.flows.capacity),
-        &sizes,
-    )
-}
 
 /// The hugepage memory to look for, and what it is based on.
 #[derive(Debug, Clone)]
@@ -142,7 +30,7 @@ pub struct Needs {
 impl Needs {
     pub fn of(config: Option<&Config>) -> Self {
         let Some(c) = config else {
-            let e = estimate(1, u64::from(DEFAULT_MBUFS), 0, 0, &[]);
+            let e = estimate(1, u64::from(DEFAULT_MBUFS), false, 0, 0, &[]);
             return Self {
                 estimate: e,
                 hugepages: e.hugepages(),
@@ -158,7 +46,7 @@ impl Needs {
             "{} port{s} x {} mbufs x {} B + {} for EAL",
             e.ports,
             e.mbufs_per_port,
-            MBUF_OBJECT_BYTES,
+            e.mbuf_bytes,
             bytes_text(e.eal_overhead)
         );
         let mut hugepages = e.hugepages();
@@ -442,54 +330,5 @@ pub fn memlock(host: &Host, config: Option<&Config>, needs: &Needs, vdev_only: b
                 Finding::bad(status, "memlock", found, FIX)
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use dataplane::flow::{FlowConfig, FlowTable};
-
-    #[test]
-    fn mbuf_objects_match_dpdk_22_11() {
-        // 64-byte header + 128-byte rte_mbuf + 2176 bytes of data room.
-        assert_eq!(MBUF_OBJECT_BYTES, 2368);
-        const { assert!(POOL_HEADER_BYTES > 1 << 20 && POOL_HEADER_BYTES < 2 << 20) };
-    }
-
-    #[test]
-    fn flow_slots_round_like_the_flow_table() {
-        for capacity in [1, 7, 8, 9, 1000, 4096, 5000] {
-            let t = FlowTable::new(&FlowConfig {
-                capacity,
-                ..FlowConfig::default()
-            });
-            assert_eq!(
-                flow_slots(capacity as u64),
-                t.capacity() as u64,
-                "{capacity}"
-            );
-        }
-        assert_eq!(flow_slots(1 << 20), 1 << 20);
-        assert_eq!(flow_slots((1 << 20) + 1), 2 << 20);
-    }
-
-    #[test]
-    fn the_estimate_adds_up() {
-        // The example config: one port, 16383 mbufs, 2 workers of 2^20 flows, one 65537 table.
-        let e = estimate(1, 16383, 2, 1 << 20, &[65537]);
-        assert_eq!(e.mbuf_pools, 16383 * 2368 + POOL_HEADER_BYTES);
-        assert_eq!(e.hugepages(), e.mbuf_pools + 64 * MIB);
-        // 2^20 slots x 64 B + 2^17 buckets x 32 B = 68 MiB per worker.
-        assert_eq!(e.flow_tables, 2 * 68 * MIB);
-        assert_eq!(e.maglev_tables, 65537 * 4 * 2 * 2);
-        assert_eq!(e.ordinary(), e.flow_tables + e.maglev_tables);
-        // About 103 MiB of hugepages: 37 MiB of mbufs, 1 MiB of pool header, 64 MiB for EAL.
-        assert_eq!(e.hugepages().div_ceil(MIB), 103);
-
-        let two = estimate(2, 1000, 0, 0, &[]);
-        assert_eq!(two.mbuf_pools, 2 * (1000 * 2368 + POOL_HEADER_BYTES));
-        assert_eq!(two.flow_tables, 0);
-        assert_eq!(two.maglev_tables, 0);
     }
 }

@@ -85,6 +85,8 @@ frames=$(jget "$want" frames)
 rx_done() { [ "$(metric sluice_rx_packets_total port=uplink queue=0)" = "$frames" ]; }
 wait_for 20 rx_done || e2e_die "sluice did not receive all $frames frames"
 sleep 0.5 # workers publish their counters within a millisecond of going idle
+# The capture is replayed once: sluice is idle from here on, reloads and health checks aside.
+e2e_mempool_start uplink
 "${OM[@]}" families "$METRICS" | sed "s/^/    /" | tee "$W/families.txt"
 grep -q '^    FAIL' "$W/families.txt" && e2e_fail "some metric families are missing or wrong" \
   || e2e_pass "every docs/design.md metric family om.py checks, with its type and labels (OpenMetrics parser)"
@@ -298,6 +300,7 @@ wait_for 5 hc_all_up && e2e_pass "health check removed: sluice_backend_up{hc,127
 expect "health check removed: sluice_table_info{service=hc}" \
   "$(metric sluice_table_info service=hc fingerprint="$(fingerprint 127.0.0.2 127.0.0.3)")" 1
 
+e2e_mempool_check uplink || true # counted in E2E_FAILED
 e2e_stop 20
 [ "$SLUICE_RC" -eq 0 ] && e2e_pass "SIGTERM: exit 0" || e2e_fail "sluice exited with $SLUICE_RC after SIGTERM (want 0)"
 grep -q '^sluice: stopped cleanly$' "$LOG" || e2e_fail "sluice did not log a clean stop"

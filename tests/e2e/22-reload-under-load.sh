@@ -8,6 +8,8 @@
 #   - reloads: >= 25 applied (50 minus the broken one minus coalesced), >= 1 refused, epoch rose;
 #   - flow affinity: no flow left a backend that stayed in the config (.11-.13); flows may only
 #     move away from .14 / .15, the backends that come and go; and some did;
+#   - no mbuf leaked: sluice_mempool_free{port=uplink} at idle after the load equals its value
+#     at idle before it (the generator prewarms, then waits for $W/go while we read it);
 #   - sluice exits 0 on SIGTERM.
 # Ordering around DPDK 22.11's memif crash: the generator is the memif server and holds its
 # port open (--hold) until sluice, the client, has been read and stopped.
@@ -80,7 +82,7 @@ install_config a
   --vdev "net_memif0,role=server,socket=$SOCK,socket-abstract=no" -- \
   --port net_memif0 --rx-queues 2 --vip 198.51.100.10 --dport 80 --mode ack --flows "$FLOWS" \
   --prewarm --rate "$RATE" --seconds "$SECONDS_LOAD" --drain-ms 1000 --link-timeout 60 \
-  --allow-moves-from 203.0.113.14 --allow-moves-from 203.0.113.15 --dump-flows "$W/flows.txt" --hold \
+  --allow-moves-from 203.0.113.14 --allow-moves-from 203.0.113.15 --dump-flows "$W/flows.txt" --wait-for "$W/go" --hold \
   >"$W/gen.json" 2>"$W/gen.log" &
 GEN_PID=$!
 E2E_PIDS+=("$GEN_PID")
@@ -93,6 +95,14 @@ until grep -q "sending" "$W/gen.log"; do
   [ "$SECONDS" -lt "$deadline" ] && kill -0 "$GEN_PID" 2>/dev/null || e2e_die "the memif link never came up"
   sleep 0.1
 done
+# Prewarmed, the generator waits for $W/go: sluice is idle, the leak check's starting point.
+deadline=$((SECONDS + 60))
+until grep -q "^sluice-gen: ready" "$W/gen.log"; do
+  [ "$SECONDS" -lt "$deadline" ] && kill -0 "$GEN_PID" 2>/dev/null || e2e_die "the generator never finished its prewarm"
+  sleep 0.1
+done
+e2e_mempool_start uplink
+touch "$W/go"
 e2e_log "traffic flowing; $RELOADS SIGHUPs over ~10 s"
 
 metric_sum() { # metric_sum NAME [LABEL-REGEX]: the sum of every sample of NAME
@@ -124,6 +134,7 @@ until [ -s "$W/gen.json" ]; do
 done
 sleep 1 # workers publish their counters within a millisecond of going idle
 e2e_get /metrics >"$W/metrics.txt"
+e2e_mempool_check uplink || true # counted in E2E_FAILED
 m() { awk -v n="$1" -v l="${2:-}" '{ split($1, a, "{") } a[1] == n && $1 ~ l { s += $2 } END { printf "%d\n", s }' "$W/metrics.txt"; }
 e2e_stop 30
 e2e_log "sluice exited $SLUICE_RC; generator: $(cat "$W/gen.json")"

@@ -36,6 +36,8 @@ const INTERFACE_KEYS: &[&str] = &[
     "address6",
     "gateway",
     "gateway_mac",
+    "gateway6",
+    "gateway6_mac",
     "kernel",
 ];
 const KERNEL_KEYS: &[&str] = &["name", "rate"];
@@ -581,46 +583,54 @@ fn interface(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Interface> {
     let gateway = or_default(f.get("gateway"), None, |v| {
         unicast(ctx, v, &gateway_path).map(Some)
     });
-    if let (Some(Some(gw)), Some(a4), Some(a6)) = (gateway, address, address6) {
-        let inside = match gw {
-            IpAddr::V4(g) => a4.contains(g) && g != a4.addr,
-            IpAddr::V6(g) => a6.is_some_and(|p| p.contains(g) && g != p.addr),
-        };
-        if !inside {
-            let own = match gw {
-                IpAddr::V4(_) => a4.to_string(),
-                IpAddr::V6(_) => a6.map_or("no address6".to_owned(), |p| p.to_string()),
-            };
-            ctx.invalid(
-                &gateway_path,
-                format!("an on-link next hop other than the interface's own address ({own})"),
-                gw.to_string(),
-            );
+    let gateway6_path = f.child("gateway6");
+    let gateway6 = or_default(f.get("gateway6"), None, |v| {
+        match unicast(ctx, v, &gateway6_path)? {
+            IpAddr::V6(g) => Some(Some(g)),
+            IpAddr::V4(g) => {
+                let expected = "an IPv6 address (an IPv4 next hop goes in gateway)";
+                ctx.invalid(&gateway6_path, expected, g.to_string());
+                None
+            }
         }
-    }
-    let mac_path = f.child("gateway_mac");
-    let gateway_mac = or_default(f.get("gateway_mac"), None, |v| {
-        let m = parsed(ctx, v, &mac_path, "a MAC address aa:bb:cc:dd:ee:ff", mac)?;
-        if m[0] & 1 == 1 || m == [0; 6] {
-            ctx.invalid(
-                &mac_path,
-                "a unicast MAC address",
-                super::schema::format_mac(m),
-            );
-            return None;
-        }
-        Some(Some(m))
     });
-    if matches!(gateway_mac, Some(Some(_))) && matches!(gateway, Some(None)) {
-        ctx.invalid(
-            &mac_path,
-            "gateway_mac only together with a gateway",
-            "no gateway",
-        );
+    if let (Some(a4), Some(a6)) = (address, address6) {
+        if let Some(Some(gw)) = gateway {
+            on_link_gateway(ctx, &gateway_path, gw, a4, a6);
+        }
+        if let Some(Some(gw)) = gateway6 {
+            on_link_gateway(ctx, &gateway6_path, IpAddr::V6(gw), a4, a6);
+        }
     }
+    // An IPv6 `gateway` (the spelling before gateway6) still works, so a second is ambiguous.
+    if let (Some(Some(IpAddr::V6(_))), Some(Some(gw6))) = (gateway, gateway6) {
+        let problem = Problem::Duplicate {
+            what: format!(
+                "IPv6 gateway {gw6} (one per address family: IPv4 in gateway, IPv6 in gateway6)"
+            ),
+            first: location_name(ctx, &gateway_path),
+        };
+        ctx.report(Severity::Error, &gateway6_path, At::Value, problem);
+    }
+    let gateway_mac = static_gateway_mac(
+        ctx,
+        &f,
+        "gateway_mac",
+        "gateway",
+        gateway.map(|g| g.is_some()),
+    );
+    let gateway6_mac = static_gateway_mac(
+        ctx,
+        &f,
+        "gateway6_mac",
+        "gateway6",
+        gateway6.map(|g| g.is_some()),
+    );
     let kernel = or_default(f.get("kernel"), None, |v| {
         kernel(ctx, v, &f.child("kernel")).map(Some)
     });
+    let (gateway, gateway_mac, gateway6, gateway6_mac) =
+        (gateway?, gateway_mac?, gateway6?, gateway6_mac?);
     Some(Interface {
         name: name?,
         device: device?,
@@ -628,10 +638,83 @@ fn interface(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Interface> {
         mtu: mtu?,
         address: address?,
         address6: address6?,
-        gateway: gateway?,
-        gateway_mac: gateway_mac?,
+        gateway4: match gateway {
+            Some(IpAddr::V4(addr)) => Some(Gateway {
+                addr,
+                mac: gateway_mac,
+            }),
+            _ => None,
+        },
+        gateway6: match (gateway, gateway6) {
+            (_, Some(addr)) => Some(Gateway {
+                addr,
+                mac: gateway6_mac,
+            }),
+            (Some(IpAddr::V6(addr)), None) => Some(Gateway {
+                addr,
+                mac: gateway_mac,
+            }),
+            _ => None,
+        },
         kernel: kernel?,
     })
+}
+
+/// A gateway must be on the interface's link of its family, and not the interface itself.
+fn on_link_gateway(
+    ctx: &mut Ctx<'_>,
+    path: &str,
+    gw: IpAddr,
+    a4: Prefix<Ipv4Addr>,
+    a6: Option<Prefix<Ipv6Addr>>,
+) {
+    let own = match (gw, a6) {
+        (IpAddr::V4(g), _) if a4.contains(g) && g != a4.addr => return,
+        (IpAddr::V4(_), _) => a4.to_string(),
+        (IpAddr::V6(g), Some(p)) if p.contains(g) && g != p.addr => return,
+        (IpAddr::V6(_), Some(p)) => p.to_string(),
+        (IpAddr::V6(_), None) => {
+            let expected = "an IPv6 next hop inside the interface's address6";
+            ctx.invalid(
+                path,
+                expected,
+                format!("{gw} (the interface has no address6)"),
+            );
+            return;
+        }
+    };
+    ctx.invalid(
+        path,
+        format!("an on-link next hop other than the interface's own address ({own})"),
+        gw.to_string(),
+    );
+}
+
+/// The static MAC under `key`, refused without its gateway (`has_gateway`: None if that failed).
+fn static_gateway_mac(
+    ctx: &mut Ctx<'_>,
+    f: &Fields<'_>,
+    key: &str,
+    gateway_key: &str,
+    has_gateway: Option<bool>,
+) -> Option<Option<[u8; 6]>> {
+    let path = f.child(key);
+    let found = or_default(f.get(key), None, |v| {
+        let m = parsed(ctx, v, &path, "a MAC address aa:bb:cc:dd:ee:ff", mac)?;
+        if m[0] & 1 == 1 || m == [0; 6] {
+            ctx.invalid(&path, "a unicast MAC address", format_mac(m));
+            return None;
+        }
+        Some(Some(m))
+    });
+    if matches!(found, Some(Some(_))) && has_gateway == Some(false) {
+        ctx.invalid(
+            &path,
+            format!("{key} only together with a {gateway_key}"),
+            format!("no {gateway_key}"),
+        );
+    }
+    found
 }
 
 fn kernel(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Kernel> {

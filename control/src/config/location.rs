@@ -172,7 +172,6 @@ impl LocationIndex {
     }
 
     /// The position of exactly `path`, if indexed.
-    #[cfg(test)]
     pub fn exact(&self, path: &str) -> Option<Spot> {
         self.spots.get(path).copied()
     }

@@ -27,6 +27,7 @@ mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod lcores;
+mod locate;
 mod location;
 pub mod schema;
 mod summary;
@@ -36,6 +37,7 @@ use std::path::Path;
 
 pub use decode::{MAX_TABLE_SIZE, MAX_WEIGHT};
 pub use error::{ConfigError, ConfigErrors, Location, Problem, Severity};
+pub use locate::locate;
 pub use schema::*;
 pub use summary::summary;
 pub use validate::endpoint;

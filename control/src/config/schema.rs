@@ -64,12 +64,21 @@ pub struct Interface {
     /// The appliance's own IPv4 address and on-link prefix (required).
     pub address: Prefix<Ipv4Addr>,
     pub address6: Option<Prefix<Ipv6Addr>>,
-    /// Next hop for off-link backends; inside `address` (IPv4) or `address6` (IPv6).
-    pub gateway: Option<IpAddr>,
-    /// Static MAC of the gateway instead of resolving it; only with `gateway`.
-    pub gateway_mac: Option<[u8; 6]>,
+    /// Next hop for off-link IPv4 backends (`gateway`, `gateway_mac`); inside `address`.
+    pub gateway4: Option<Gateway<Ipv4Addr>>,
+    /// Next hop for off-link IPv6 backends (`gateway6`, `gateway6_mac`, or an IPv6 `gateway`
+    /// and its `gateway_mac` as before dual stack); inside `address6`.
+    pub gateway6: Option<Gateway<Ipv6Addr>>,
     /// The exception path: a kernel interface for the host's own traffic; None: off.
     pub kernel: Option<Kernel>,
+}
+
+/// An interface's next hop for off-link backends of one address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gateway<A> {
+    pub addr: A,
+    /// Static MAC instead of resolving it by ARP or ND.
+    pub mac: Option<[u8; 6]>,
 }
 
 /// The kernel side of an interface's exception path (a DPDK `net_tap` device).
@@ -181,6 +190,14 @@ impl Interface {
         match ip {
             IpAddr::V4(v4) => self.address.contains(v4),
             IpAddr::V6(v6) => self.address6.is_some_and(|p| p.contains(v6)),
+        }
+    }
+
+    /// The gateway of `ip`'s address family, if any: its address and static MAC.
+    pub fn gateway_for(&self, ip: IpAddr) -> Option<(IpAddr, Option<[u8; 6]>)> {
+        match ip {
+            IpAddr::V4(_) => self.gateway4.map(|g| (IpAddr::V4(g.addr), g.mac)),
+            IpAddr::V6(_) => self.gateway6.map(|g| (IpAddr::V6(g.addr), g.mac)),
         }
     }
 }

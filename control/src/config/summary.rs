@@ -1,5 +1,6 @@
 //! A one-screen, human summary of a valid config (what `sluice check` prints).
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 use super::duration::format_duration;
 use super::lcores::{eal_cores, format_cores};
@@ -34,9 +35,13 @@ fn write_summary(out: &mut String, c: &Config) -> std::fmt::Result {
         if let Some(a6) = i.address6 {
             write!(out, ", {a6}")?;
         }
-        if let Some(gw) = i.gateway {
+        let gateways = [
+            i.gateway4.map(|g| (IpAddr::from(g.addr), g.mac)),
+            i.gateway6.map(|g| (IpAddr::from(g.addr), g.mac)),
+        ];
+        for (gw, mac) in gateways.into_iter().flatten() {
             write!(out, ", gateway {gw}")?;
-            if let Some(mac) = i.gateway_mac {
+            if let Some(mac) = mac {
                 write!(out, " at {}", format_mac(mac))?;
             }
         }

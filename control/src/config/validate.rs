@@ -192,7 +192,7 @@ fn reachability(ctx: &mut Ctx<'_>, i: usize, s: &Service, interfaces: &[(usize, 
     let has_gateway = |ip: IpAddr| {
         interfaces
             .iter()
-            .any(|(_, itf)| itf.gateway.is_some_and(|g| g.is_ipv4() == ip.is_ipv4()))
+            .any(|(_, itf)| itf.gateway_for(ip).is_some())
     };
     for (b, backend) in s.backends.iter().enumerate() {
         let on_link = interfaces
@@ -210,8 +210,11 @@ fn reachability(ctx: &mut Ctx<'_>, i: usize, s: &Service, interfaces: &[(usize, 
             && backend.address.is_ipv4() == s.vip.is_ipv4()
             && (backend.address.is_ipv4() || interfaces.iter().any(|(_, itf)| itf.address6.is_some()))
         {
-            let expected =
-                "an on-link backend, or an interface with a gateway of its address family to reach it";
+            let expected = if backend.address.is_ipv4() {
+                "an on-link backend, or an interface with an IPv4 gateway (gateway) to reach it"
+            } else {
+                "an on-link backend, or an interface with an IPv6 gateway (gateway6) to reach it"
+            };
             ctx.invalid(&path, expected, backend.address.to_string());
         }
     }

@@ -86,6 +86,10 @@ pub struct Controller {
     /// The (service, backend) pairs the running config checks and the checker says are down.
     down: HashSet<BackendKey>,
     pending: Option<Pending>,
+    /// Next hops a reload added that did not answer within [`RESOLVE_WAIT`]: their backends
+    /// count as down (no new flows) until they answer. Other unresolved next hops stay in the
+    /// tables, so the table never changes as neighbours come and go (no flow moves).
+    unanswered: HashSet<IpAddr>,
     last_neighbour_check: Option<Instant>,
     /// The tables of the snapshot last published.
     tables: Vec<ServiceTable>,
@@ -106,6 +110,7 @@ impl Controller {
             health: Vec::new(),
             down: HashSet::new(),
             pending: None,
+            unanswered: HashSet::new(),
             last_neighbour_check: None,
             tables: Vec::new(),
             draining: false,
@@ -132,6 +137,7 @@ impl Controller {
             Event::Frame(frame) => {
                 if let Some((ip, mac)) = neighbour::learned_from(frame) {
                     if self.neighbours.learn(ip, mac, now) {
+                        self.unanswered.remove(&ip);
                         out.push(Action::Log(format!(
                             "neighbour {ip} is at {}",
                             config::format_mac(mac)
@@ -299,9 +305,12 @@ impl Controller {
         else {
             return false;
         };
+        // Only the next hops this file adds are waited for: one the running config already
+        // has is in the tables as it is, resolved or not.
+        let before = next_hops(&self.config);
         let missing: Vec<IpAddr> = next_hops(config)
             .into_iter()
-            .filter(|ip| self.neighbours.lookup(*ip).is_none())
+            .filter(|ip| !before.contains(ip) && self.neighbours.lookup(*ip).is_none())
             .collect();
         if !missing.is_empty() && now < *by {
             return false;
@@ -314,8 +323,11 @@ impl Controller {
                 "reload: no answer from next hop(s) {missing:?} within {RESOLVE_WAIT:?}: their backends get no new flows until they answer"
             )));
         }
+        let wanted = next_hops(&p.config);
+        self.unanswered.retain(|ip| wanted.contains(ip));
+        self.unanswered.extend(missing);
         self.config = p.config;
-        self.neighbours.set_wanted(next_hops(&self.config));
+        self.neighbours.set_wanted(wanted);
         self.refresh_down();
         self.republish(out);
         out.push(Action::ReloadDone(Ok(())));
@@ -371,11 +383,15 @@ impl Controller {
     fn build(&mut self, cfg: &Config) -> Result<Built, BuildError> {
         let down = down_now(cfg, &self.health);
         let neighbours = &self.neighbours;
+        let unanswered = &self.unanswered;
+        let held_back = |b: IpAddr| {
+            forwarding::egress_of(cfg, b).is_some_and(|(_, nh)| unanswered.contains(&nh))
+        };
         forwarding::build(
             cfg,
             &self.ports,
             &mut self.ids,
-            &|s, b| !down.contains(&(s.to_owned(), b)),
+            &|s, b| !down.contains(&(s.to_owned(), b)) && !held_back(b),
             &|ip| neighbours.lookup(ip),
         )
     }

@@ -105,3 +105,64 @@ e2e_stop() {
     wait "$SLUICE_PID" || SLUICE_RC=$?
   fi
 }
+
+# The mbuf leak check. A packet's mbuf goes back to its interface's pool once the packet is
+# sent or dropped, so at idle the only mbufs out are the ones the driver holds by design:
+# none for memif, pcap and af_packet (they allocate per packet), one per rx descriptor for a
+# tap or a NIC (pre-filled rings). Per-lcore caches count as free. So sluice_mempool_free at
+# idle after traffic must equal its value at idle before it; fewer is a leak, more means the
+# starting value was not taken at idle.
+declare -A E2E_MEMPOOL_START=()
+
+# e2e_mempool_free PORT: sluice_mempool_free{port="PORT"} now (nothing if absent).
+e2e_mempool_free() { e2e_sample "sluice_mempool_free{port=\"$1\"}"; }
+
+# e2e_mempool_start PORT...: records each port's free mbufs; call it while sluice is idle.
+# The gauge is refreshed a few times a second: it waits until two readings 0.5 s apart agree.
+e2e_mempool_start() {
+  local port a b
+  for port in "$@"; do
+    a=$(e2e_mempool_free "$port")
+    for _ in $(seq 20); do
+      sleep 0.5
+      b=$(e2e_mempool_free "$port")
+      [ -n "$a" ] && [ "$a" = "$b" ] && break
+      a=$b
+    done
+    [ -n "$b" ] && [ "$a" = "$b" ] || e2e_die "sluice_mempool_free{port=$port} never settled ('$a', '$b')"
+    E2E_MEMPOOL_START[$port]=$b
+    e2e_log "mempool $port: $b free at idle"
+  done
+}
+
+# e2e_mempool_check [-t SECONDS] PORT...: after traffic stopped, waits up to SECONDS
+# (default 5) for each port's free mbufs to be back to what e2e_mempool_start recorded;
+# a PASS or FAIL line per port. Returns 1 if any is not back.
+e2e_mempool_check() {
+  local wait=5 port want got deadline rc=0
+  if [ "${1:-}" = -t ]; then
+    wait=$2
+    shift 2
+  fi
+  for port in "$@"; do
+    want=${E2E_MEMPOOL_START[$port]:-}
+    [ -n "$want" ] || e2e_die "e2e_mempool_check $port: no e2e_mempool_start $port"
+    deadline=$((SECONDS + wait))
+    while :; do
+      got=$(e2e_mempool_free "$port")
+      [ "$got" = "$want" ] && break
+      [ "$SECONDS" -lt "$deadline" ] || break
+      sleep 0.2
+    done
+    if [ "$got" = "$want" ]; then
+      e2e_pass "mempool $port back to its idle count after traffic: $got free"
+    elif [ -n "$got" ] && [ "$got" -lt "$want" ]; then
+      e2e_fail "mempool $port: $got free at idle after traffic, $want before: $((want - got)) mbufs leaked"
+      rc=1
+    else
+      e2e_fail "mempool $port: '$got' free at idle after traffic, $want before (was the start taken at idle?)"
+      rc=1
+    fi
+  done
+  return "$rc"
+}

@@ -1,0 +1,478 @@
+//! Exhaustion and leaks through the real worker (`LbWorker::run` on an EAL lcore):
+//!
+//! - an empty mbuf pool: the tap PMD cannot refill its receive buffer, counts `rx_nombuf` and
+//!   loses the frame; once the mbufs come back, forwarding resumes by itself;
+//! - a full TX ring (a net_ring nobody drains): the worker counts every packet it could not
+//!   send as `tx_dropped` (`tx_queue_full` in the metrics), frees it, keeps running, and
+//!   forwards again once the ring is drained.
+//!
+//! After each, the pool is back to its starting count (every mbuf not in a driver's hands is
+//! free), and full once the ports are closed. One EAL per process: both scenarios share it.
+#![cfg(feature = "dpdk")]
+
+mod common;
+
+use std::ffi::CString;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use crossbeam_queue::ArrayQueue;
+use dataplane::dpdk::{Burst, Eal, Mbuf, Mempool, Port, RxQueue, TxQueue};
+use dataplane::rcu::{self, Publisher};
+use dataplane::runtime::{self, PerCoreCounters, Workers};
+use dataplane::worker::{LbWorker, TxPath, WorkerStats};
+use dataplane::{
+    FlowConfig, Forwarding, HashKind, Pipeline, PipelineConfig, Proto, Snapshot, SnapshotBuilder,
+    WhenAllDown,
+};
+
+/// A raw AF_PACKET socket bound to one interface (the kernel side of the tap).
+struct PacketSocket(i32);
+
+impl PacketSocket {
+    fn bind(ifname: &str) -> Self {
+        let name = CString::new(ifname).unwrap();
+        let all = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket(2) with constant arguments.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(all)) };
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let sock = Self(fd);
+        // SAFETY: `name` is a valid NUL-terminated string.
+        let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        assert!(index > 0, "no interface {ifname}");
+        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = libc::AF_PACKET as u16;
+        // Protocol 0: the socket sends only, it never queues what the tap sends.
+        addr.sll_protocol = 0;
+        addr.sll_ifindex = index as i32;
+        // SAFETY: `addr` is a live sockaddr_ll and the length is its size.
+        let rc = unsafe {
+            libc::bind(
+                sock.0,
+                (&addr as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+        sock
+    }
+
+    fn send(&self, frame: &[u8]) {
+        // SAFETY: `frame` is readable for its whole length.
+        let n = unsafe { libc::send(self.0, frame.as_ptr().cast(), frame.len(), 0) };
+        assert_eq!(
+            n,
+            frame.len() as isize,
+            "send: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+impl Drop for PacketSocket {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor is ours and closed once.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// One IPIP service (VIP4:80 -> 203.0.113.11) on interface `port`.
+fn snapshot_on(port: u16) -> Snapshot {
+    let mut s = spec(Svc {
+        id: 1,
+        vip: a4(VIP4),
+        port: 80,
+        proto: Proto::Tcp,
+        forwarding: Forwarding::Ipip,
+        backends: vec![(a4(b4(11)), Some(GW_MAC), true)],
+        hash: HashKind::FiveTuple,
+        when_all_down: WhenAllDown::Drop,
+    });
+    for b in &mut s.backends {
+        b.egress.port = port;
+    }
+    let mut iface = interface();
+    iface.port = port;
+    SnapshotBuilder::new()
+        .interface(iface)
+        .service(s)
+        .build()
+        .unwrap()
+}
+
+fn frame_for(i: u32) -> Vec<u8> {
+    tcp4(
+        [198, 18, (i >> 8) as u8, i as u8],
+        VIP4,
+        40_000 + (i % 1000) as u16,
+        80,
+        Tcp::Ack,
+        b"exhaust",
+    )
+}
+
+/// One LbWorker on the first worker lcore: receives on `rx`, sends what it forwards on `tx`
+/// (another port: the worker's tx path for its own interface is pointed at it, so the test
+/// can read, or refuse to read, what it sends).
+struct Lb {
+    workers: Workers,
+    stats: Arc<WorkerStats>,
+    counters: Arc<PerCoreCounters>,
+    _publisher: Publisher<Snapshot>,
+}
+
+impl Lb {
+    fn launch(eal: &Eal, rx: RxQueue, tx: TxQueue) -> Self {
+        let port = rx.port();
+        let (publisher, mut readers) = rcu::new(snapshot_on(port), 1);
+        let stats = Arc::new(WorkerStats::default());
+        let parts = Arc::new(Mutex::new(Some((readers.remove(0), stats.clone()))));
+        let workers = runtime::launch(eal, vec![(rx, tx)], move |ctx| {
+            let stop = ctx.stop_flag();
+            let runtime::WorkerContext {
+                rx, tx, counters, ..
+            } = ctx;
+            let Some((snapshot, stats)) = parts.lock().unwrap().take() else {
+                return;
+            };
+            let mut path = TxPath::new(tx);
+            path.port = port;
+            let mut worker = LbWorker {
+                rx,
+                tx: vec![path],
+                kernel: None,
+                pipeline: Pipeline::new(&PipelineConfig {
+                    flows: FlowConfig {
+                        capacity: 4096,
+                        ..FlowConfig::default()
+                    },
+                    ..PipelineConfig::default()
+                }),
+                snapshot,
+                to_control: Arc::new(ArrayQueue::new(64)),
+                from_control: None,
+                stats,
+                counters,
+                tsc_hz: dataplane::worker::tsc_hz(),
+            };
+            worker.run(move || stop.load(Ordering::Relaxed));
+        })
+        .expect("launch");
+        let counters = workers.counters().clone();
+        Self {
+            workers,
+            stats,
+            counters,
+            _publisher: publisher,
+        }
+    }
+
+    fn tx_dropped(&self) -> u64 {
+        self.stats.tx_dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Reads what arrives on `rx` until `want` frames came or `limit` passed; returns the
+/// count, freeing them (each checked to be an IPIP packet to the backend).
+fn collect(rx: &mut RxQueue, want: u64, limit: Duration) -> u64 {
+    let deadline = Instant::now() + limit;
+    let mut got = 0;
+    while got < want && Instant::now() < deadline {
+        let mut b = Burst::<32>::new();
+        if rx.rx_burst(&mut b) == 0 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        for m in b.drain() {
+            let d = m.data();
+            assert_eq!(&d[30..34], &b4(11), "outer destination: the backend");
+            got += 1;
+        }
+    }
+    got
+}
+
+/// Polls `f` until it returns true or `limit` passes; returns its last answer.
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn exhausted_pools_and_full_tx_rings_are_counted_and_leak_nothing() {
+    let pid = std::process::id();
+    let ifname = format!("slnomb{}", pid % 1_000_000);
+    let prefix = format!("sluice-test-exhaust-{pid}");
+    let tap = format!("net_tap0,iface={ifname}");
+    // Declared first, so dropped last: after the EAL's own cleanup.
+    let _cleanup = RuntimeDir(format!("/var/run/dpdk/{prefix}"));
+    let eal = Eal::init(&[
+        "--no-huge",
+        "--no-pci",
+        "-m",
+        "256",
+        "--lcores",
+        "0@0,1@1",
+        "--main-lcore",
+        "0",
+        "--log-level",
+        "lib.eal:error",
+        "--log-level",
+        "pmd.net.tap:error",
+        "--file-prefix",
+        &prefix,
+        "--vdev",
+        &tap,
+        "--vdev",
+        "net_ring0",
+        "--vdev",
+        "net_ring1",
+        "--vdev",
+        "net_ring2",
+    ])
+    .expect("EAL init");
+
+    empty_pool(&eal, &ifname);
+    full_tx_ring(&eal);
+}
+
+/// rte_eal_cleanup (22.11) leaves the runtime directory of the file prefix behind: removed
+/// on the way out, pass or fail.
+struct RuntimeDir(String);
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The tap's receive pool runs dry while frames arrive, then refills.
+fn empty_pool(eal: &Eal, ifname: &str) {
+    const POOL: u32 = 512;
+    const RX_DESC: u16 = 64;
+    const DRY: u64 = 20;
+    const AFTER: u64 = 200;
+    // No per-lcore cache: "the pool is empty" then means what it says on every lcore.
+    let pool = Mempool::new(eal, "nombuf_pool", POOL, 0, 2176, -1).expect("pool");
+    // The kernel's own IPv6 chatter (router solicitations, MLD) would arrive on the tap too.
+    let _ = std::fs::write(
+        format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"),
+        "1",
+    );
+    let tap = Port::builder(eal, "net_tap0", &pool)
+        .descriptors(RX_DESC, RX_DESC)
+        .start()
+        .expect("tap port");
+    // The egress ring has its own pool for nothing: net_ring never allocates.
+    let ring_pool = Mempool::new(eal, "nombuf_ring_pool", 63, 0, 2176, -1).expect("pool");
+    let out = Port::builder(eal, "net_ring1", &ring_pool)
+        .start()
+        .expect("ring1");
+    let mut collect_rx = out.rx_queue(0).expect("rx");
+    // What the tap holds while idle: its receive buffers, taken from the pool at setup.
+    let held_by_driver = pool.in_use();
+    assert!(
+        held_by_driver > 0 && held_by_driver < POOL,
+        "the tap pre-allocates its receive buffers ({held_by_driver})"
+    );
+
+    let lb = Lb::launch(
+        eal,
+        tap.rx_queue(0).expect("tap rx"),
+        out.tx_queue(0).expect("ring1 tx"),
+    );
+    let sock = PacketSocket::bind(ifname);
+    let stats0 = tap.stats().expect("stats");
+
+    // Take every free mbuf: the pool is empty.
+    let mut hoard: Vec<Mbuf> = Vec::new();
+    while let Ok(m) = pool.alloc() {
+        hoard.push(m);
+    }
+    assert_eq!(pool.available(), 0);
+    assert_eq!(hoard.len() as u32, POOL - held_by_driver);
+
+    // Frames arrive (spaced, so each raises its own SIGIO, which is what wakes tap's rx).
+    for i in 0..DRY as u32 {
+        sock.send(&frame_for(i));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // tap reads only after a SIGIO, one frame per failed refill, and signals coalesce: some
+    // frames may wait in the kernel's queue until the next signal. Wait for the count to
+    // settle.
+    let mut nombuf = 0;
+    let mut settled = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while settled < 20 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        let n = tap.stats().expect("stats").rx_no_mbuf - stats0.rx_no_mbuf;
+        settled = if n == nombuf { settled + 1 } else { 0 };
+        nombuf = n;
+    }
+    let dry = tap.stats().expect("stats");
+    eprintln!(
+        "empty pool ({POOL} mbufs, {held_by_driver} held by the tap): {DRY} frames sent, \
+         rx_nombuf {nombuf}, rx_missed {}, worker rx {}",
+        dry.rx_missed - stats0.rx_missed,
+        lb.counters.total().rx
+    );
+    assert!(
+        (1..=DRY).contains(&nombuf),
+        "rx_nombuf counted {nombuf} of {DRY} frames"
+    );
+    assert_eq!(lb.counters.total().rx, 0, "nothing was received");
+    assert_eq!(collect(&mut collect_rx, 1, Duration::from_millis(100)), 0);
+
+    // The mbufs come back: forwarding resumes with no one restarting anything.
+    drop(hoard);
+    for i in 0..AFTER as u32 {
+        sock.send(&frame_for(1000 + i));
+        if i % 16 == 15 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    // Every frame is either counted as lost for want of an mbuf or, if it was still queued
+    // in the kernel, forwarded now.
+    let want = AFTER + DRY - nombuf;
+    let forwarded = collect(&mut collect_rx, want, Duration::from_secs(10));
+    let total = lb.counters.total();
+    eprintln!(
+        "pool back: {AFTER} more frames sent, {forwarded} forwarded (of {want}); \
+         worker rx {} tx {} dropped {}",
+        total.rx, total.tx, total.dropped
+    );
+    assert_eq!(forwarded, want, "forwarding resumed");
+    assert_eq!(collect(&mut collect_rx, 1, Duration::from_millis(100)), 0);
+    assert_eq!(total.rx, want);
+    assert_eq!(lb.tx_dropped(), 0);
+    assert_eq!(
+        tap.stats().expect("stats").rx_no_mbuf - stats0.rx_no_mbuf,
+        nombuf,
+        "no more allocation failures"
+    );
+
+    assert_eq!(lb.workers.join(), 0, "the worker ran to the end");
+    // Back to the starting count: only the tap's receive buffers are out.
+    assert_eq!(pool.in_use(), held_by_driver, "no mbuf leaked");
+    drop((collect_rx, sock));
+    drop((tap, out));
+    assert_eq!(
+        pool.available(),
+        POOL,
+        "closing the tap returned its buffers"
+    );
+    assert_eq!(ring_pool.available(), 63);
+}
+
+/// The worker's TX ring fills up because nobody drains it, then is drained.
+fn full_tx_ring(eal: &Eal) {
+    const POOL: u32 = 4095;
+    const FLOOD: u64 = 3000;
+    const AFTER: u64 = 1000;
+    let pool = Mempool::new(eal, "txfull_pool", POOL, 32, 2176, -1).expect("pool");
+    // net_ring loops a port's tx to its rx: we inject on ring0's tx, the worker receives on
+    // ring0's rx and sends on ring2's tx, which lands on ring2's rx, which only we read.
+    let ring0 = Port::builder(eal, "net_ring0", &pool)
+        .start()
+        .expect("ring0");
+    let ring2 = Port::builder(eal, "net_ring2", &pool)
+        .start()
+        .expect("ring2");
+    let mut inject = ring0.tx_queue(0).expect("tx");
+    let mut drain = ring2.rx_queue(0).expect("rx");
+    assert_eq!(pool.in_use(), 0, "net_ring holds no buffers of its own");
+    let lb = Lb::launch(
+        eal,
+        ring0.rx_queue(0).expect("rx"),
+        ring2.tx_queue(0).expect("tx"),
+    );
+
+    let send = |inject: &mut TxQueue, from: u32, n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut sent = 0u64;
+        while sent < n && Instant::now() < deadline {
+            let mut b = Burst::<32>::new();
+            while sent + (b.len() as u64) < n && !b.is_full() {
+                let mut m = pool.alloc().expect("alloc");
+                m.copy_from_slice(&frame_for(from + (sent as u32) + b.len() as u32))
+                    .expect("fill");
+                b.push(m).expect("room");
+            }
+            // A full ring0 (the worker behind) keeps the tail: offer it again.
+            sent += inject.tx_burst(&mut b) as u64;
+        }
+        assert_eq!(sent, n, "injected");
+    };
+
+    // Phase 1: nobody reads ring2. The worker forwards until its ring is full, then drops.
+    send(&mut inject, 0, FLOOD);
+    // Done when every packet received has been sent or dropped (rx is counted first).
+    let done = || {
+        let c = lb.counters.total();
+        c.rx == FLOOD && c.tx + lb.tx_dropped() == FLOOD
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), done),
+        "the worker handled the flood: {:?}, tx_dropped {}",
+        lb.counters.total(),
+        lb.tx_dropped()
+    );
+    let c = lb.counters.total();
+    let ring = ring2.stats().expect("stats").tx_packets;
+    eprintln!(
+        "full tx ring: {FLOOD} in, tx {} (ring2 holds {ring}), tx_dropped {}, dropped {}, \
+         pool in use {}",
+        c.tx,
+        lb.tx_dropped(),
+        c.dropped,
+        pool.in_use()
+    );
+    assert_eq!(c.tx, ring, "what the worker sent is what ring2 holds");
+    assert!(ring > 0 && ring < FLOOD, "ring2 filled up ({ring})");
+    assert_eq!(
+        lb.tx_dropped(),
+        FLOOD - ring,
+        "every packet tx refused is counted"
+    );
+    assert_eq!(c.dropped, FLOOD - ring, "and counted as dropped");
+    // The refused mbufs were freed: the only ones out are those sitting in ring2.
+    assert_eq!(pool.in_use() as u64, ring, "no refused mbuf leaked");
+
+    // Phase 2: ring2 is drained; forwarding resumes.
+    assert_eq!(collect(&mut drain, ring, Duration::from_secs(5)), ring);
+    assert_eq!(pool.in_use(), 0);
+    let dropped_before = lb.tx_dropped();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut forwarded = 0;
+    let mut sent = 0;
+    while (sent < AFTER || forwarded < AFTER) && Instant::now() < deadline {
+        if sent < AFTER {
+            // In steps the drain keeps up with: ring2 must never fill again.
+            let n = 64.min(AFTER - sent);
+            send(&mut inject, 10_000 + sent as u32, n);
+            sent += n;
+        }
+        forwarded += collect(&mut drain, AFTER - forwarded, Duration::from_millis(50));
+    }
+    eprintln!(
+        "drained: {AFTER} more in, {forwarded} forwarded, tx_dropped {}",
+        lb.tx_dropped()
+    );
+    assert_eq!(forwarded, AFTER, "forwarding resumed");
+    assert_eq!(lb.tx_dropped(), dropped_before, "no drop once drained");
+
+    assert_eq!(lb.workers.join(), 0, "the worker ran to the end");
+    assert_eq!(pool.in_use(), 0, "no mbuf leaked");
+    drop((inject, drain, ring0, ring2));
+    assert_eq!(pool.available(), POOL);
+}

@@ -38,6 +38,9 @@ const CONTROL_QUEUE: usize = 1024;
 const RELOAD_WAIT: Duration = Duration::from_secs(10);
 /// How often the control loop wakes.
 const TICK: Duration = Duration::from_millis(5);
+/// On stop, how long the exception path stays up after the routes are withdrawn, so the
+/// routing daemon's withdrawal reaches its peers before the kernel interface goes.
+const WITHDRAW_GRACE: Duration = Duration::from_secs(1);
 
 /// Why the appliance could not start.
 #[derive(Debug, thiserror::Error)]
@@ -465,8 +468,20 @@ impl Appliance {
             }
             std::thread::sleep(TICK);
         }
-        // Stopping: the routes go first, while the workers still forward what is in flight.
+        // Stopping: the routes go first, while the workers still forward what is in flight,
+        // and the kernel gets a moment to tell its peers (its frames leave through the
+        // exception path, which only this loop drains).
         self.feed(Event::Drain(true));
+        if self.controller.config().announce.is_some() {
+            let until = Instant::now() + WITHDRAW_GRACE;
+            while Instant::now() < until {
+                self.forward_from_kernel();
+                while let Some(frame) = self.to_control.pop() {
+                    self.feed(Event::Frame(frame.data()));
+                }
+                std::thread::sleep(TICK);
+            }
+        }
     }
 
     /// Hands one event to the controller and carries out what it answers.

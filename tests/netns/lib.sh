@@ -5,6 +5,8 @@
 #   client   eth0 192.0.2.100/24  2001:db8::100/64  routes the VIPs via the appliance
 #   lb       eth0 (no kernel address: the appliance owns it through DPDK's af_packet PMD
 #                  or the userspace reference balancer) 192.0.2.10, 2001:db8::10
+#   lb2..lb9 not made here: more appliances a test adds itself (slc_add_ns, slc_attach),
+#            with MAC 02:5c:00:00:00:14 (lb2) ..., 192.0.2.20 (lb2) ... (tests/e2e/36)
 #   b1..b3   eth0 192.0.2.11-13/24, 2001:db8::11-13/64, the VIPs on lo (DSR)
 # Nothing is created in the root namespace: every veth is created straight into its
 # namespaces, and the namespace names carry a per-run id, so parallel runs never collide.
@@ -32,12 +34,13 @@ slc_mac() { # host -> MAC
   case $1 in
     client) echo 02:5c:00:00:00:64 ;;
     lb) echo 02:5c:00:00:00:0a ;;
+    lb[2-9]) printf '02:5c:00:00:00:%02x\n' $((10 * ${1#lb})) ;;  # more appliances (tests/e2e/36)
     b[1-9]) printf '02:5c:00:00:00:%02x\n' $((10 + ${1#b})) ;;
     *) echo "slc_mac: unknown host $1" >&2; return 1 ;;
   esac
 }
-slc_addr4() { case $1 in client) echo $SLC_CLIENT4 ;; lb) echo $SLC_LB4 ;; b*) echo 192.0.2.$((10 + ${1#b})) ;; esac; }
-slc_addr6() { case $1 in client) echo $SLC_CLIENT6 ;; lb) echo $SLC_LB6 ;; b*) echo 2001:db8::$((10 + ${1#b})) ;; esac; }
+slc_addr4() { case $1 in client) echo $SLC_CLIENT4 ;; lb) echo $SLC_LB4 ;; lb[2-9]) echo 192.0.2.$((10 * ${1#lb})) ;; b*) echo 192.0.2.$((10 + ${1#b})) ;; esac; }
+slc_addr6() { case $1 in client) echo $SLC_CLIENT6 ;; lb) echo $SLC_LB6 ;; lb[2-9]) echo 2001:db8::$((10 * ${1#lb})) ;; b*) echo 2001:db8::$((10 + ${1#b})) ;; esac; }
 
 slc_log() { printf '[%s %s] %s\n' "$(date -u +%T)" "${SLC_TEST:-netns}" "$*" >&2; }
 slc_die() { slc_log "FAIL: $*"; exit 1; }
@@ -159,8 +162,9 @@ slc_cleanup() {
     done
   fi
   [ -n "${SLC_WORK:-}" ] && rm -rf "$SLC_WORK"
-  # DPDK leaves its runtime directory behind; the prefix is this run's own.
-  [ -n "${SLC_ID:-}" ] && rm -rf "/var/run/dpdk/slc-e2e-$SLC_ID"
+  # DPDK leaves its runtime directory behind; the prefix is this run's own (a test running
+  # several instances gives each its own, slc-e2e-$SLC_ID-NAME).
+  [ -n "${SLC_ID:-}" ] && rm -rf "/var/run/dpdk/slc-e2e-$SLC_ID" "/var/run/dpdk/slc-e2e-$SLC_ID"-*
   exit "$rc"
 }
 

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Reload under load: sluice-gen (memif server) streams 20k TCP flows at 200k pps for 15 s
-# through `sluice run` (memif client, IPIP to off-link backends via a static gateway MAC) and
-# back, while 50 SIGHUPs alternate config A (backends .11-.14) and B (.11-.13 and .15), one of
-# them reading a broken file. Afterwards, with traffic stopped:
+# through `sluice run` (memif client, IPIP) and back, while 50 SIGHUPs alternate config A
+# (backends .11-.14) and B (.11-.13 and .15), one of them reading a broken file. The backends are
+# off-link behind a static gateway MAC, or with ONLINK=1 (tests/e2e/27) on the link
+# (192.0.2.11-15): every next hop then resolved by sluice's ARP and answered by the generator
+# (--arp-reply), each reload adding a next hop the previous one removed (issue 17: neighbours
+# before traffic). Afterwards, with traffic stopped:
+#   - not one packet is dropped as unresolved_next_hop during the storm (a reload publishes a
+#     new next hop only once it answers; a removed one keeps its MAC; off-link: none at all);
 #   - sluice's books balance exactly: rx = tx + counted drops, rx = what the generator sent,
 #     tx = what the generator got back; no drop for want of a route (only tx_queue_full allowed);
 #   - reloads: >= 25 applied (50 minus the broken one minus coalesced), >= 1 refused, epoch rose;
@@ -15,7 +20,8 @@
 # port open (--hold) until sluice, the client, has been read and stopped.
 # Environment: SLUICE, SLUICE_GEN (default: build target/release).
 set -euo pipefail
-E2E_NAME=reload-under-load
+E2E_NAME=${E2E_NAME:-reload-under-load}
+ONLINK=${ONLINK:-0}
 source "$(dirname "$0")/lib/sluice.sh"
 W=$E2E_WORK
 # The generator's DPDK runtime directory goes too (the library removes sluice's).
@@ -35,6 +41,13 @@ SECONDS_LOAD=15
 RELOADS=50
 BROKEN_AT=25
 
+if [ "$ONLINK" = 1 ]; then
+  NET=192.0.2 GATEWAY="" ARP_REPLY=(--arp-reply)
+else
+  NET=203.0.113 ARP_REPLY=()
+  GATEWAY='    gateway: 192.0.2.1
+    gateway_mac: "02:00:00:00:00:01"'
+fi
 # config NAME BACKEND...: the same appliance (restart-only sections identical), one service.
 config() {
   local name=$1
@@ -50,8 +63,7 @@ interfaces:
   - name: uplink
     device: net_memif0
     address: 192.0.2.10/24
-    gateway: 192.0.2.1
-    gateway_mac: "02:00:00:00:00:01"
+$GATEWAY
 flows:
   capacity: 262144
   max_new_flows_per_second: 100000000
@@ -68,8 +80,8 @@ EOF
     printf 'metrics:\n  listen: 127.0.0.1:0\n'
   } >"$W/$name.yaml"
 }
-config a 203.0.113.11 203.0.113.12 203.0.113.13 203.0.113.14
-config b 203.0.113.11 203.0.113.12 203.0.113.13 203.0.113.15
+config a $NET.11 $NET.12 $NET.13 $NET.14
+config b $NET.11 $NET.12 $NET.13 $NET.15
 printf 'services:\n  - name: web\n    vip: [not an address\n' >"$W/broken.yaml"
 for c in a b; do "$SLUICE" check -c "$W/$c.yaml" >"$W/check-$c.log" 2>&1 || e2e_die "config $c rejected: $(cat "$W/check-$c.log")"; done
 if "$SLUICE" check -c "$W/broken.yaml" >/dev/null 2>&1; then e2e_die "the broken config passes sluice check"; fi
@@ -82,7 +94,7 @@ install_config a
   --vdev "net_memif0,role=server,socket=$SOCK,socket-abstract=no" -- \
   --port net_memif0 --rx-queues 2 --vip 198.51.100.10 --dport 80 --mode ack --flows "$FLOWS" \
   --prewarm --rate "$RATE" --seconds "$SECONDS_LOAD" --drain-ms 1000 --link-timeout 60 \
-  --allow-moves-from 203.0.113.14 --allow-moves-from 203.0.113.15 --dump-flows "$W/flows.txt" --wait-for "$W/go" --hold \
+  --allow-moves-from $NET.14 --allow-moves-from $NET.15 "${ARP_REPLY[@]}" --dump-flows "$W/flows.txt" --wait-for "$W/go" --hold \
   >"$W/gen.json" 2>"$W/gen.log" &
 GEN_PID=$!
 E2E_PIDS+=("$GEN_PID")
@@ -102,6 +114,8 @@ until grep -q "^sluice-gen: ready" "$W/gen.log"; do
   sleep 0.1
 done
 e2e_mempool_start uplink
+# Before the storm: the first ARP answers may have cost the prewarm a few packets (counted).
+unresolved0=$(e2e_get /metrics | awk '$1 == "sluice_dropped_packets_total{reason=\"unresolved_next_hop\"}" { print $2 }')
 touch "$W/go"
 e2e_log "traffic flowing; $RELOADS SIGHUPs over ~10 s"
 
@@ -154,13 +168,18 @@ tx=$(m sluice_tx_packets_total)
 dropped=$(m sluice_dropped_packets_total)
 sent=$(($(g sent) + $(g prewarm sent)))
 back=$(($(g received) + $(g prewarm received) + $(g rx_other)))
-check "sluice rx ($rx) = tx ($tx) + counted drops ($dropped)" [ "$rx" -eq $((tx + dropped)) ]
-check "sluice rx ($rx) = packets the generator sent ($sent)" [ "$rx" -eq "$sent" ]
+# The generator's ARP replies reach sluice too, and go to control (neither tx nor a drop).
+arp=$(g arp_replies)
+check "sluice rx ($rx) = tx ($tx) + counted drops ($dropped) + ARP replies to control ($arp)" [ "$rx" -eq $((tx + dropped + arp)) ]
+check "sluice rx ($rx) = packets the generator sent ($sent) + its ARP replies ($arp)" [ "$rx" -eq $((sent + arp)) ]
 check "generator got back ($back) = sluice tx ($tx)" [ "$back" -eq "$tx" ]
 check "traffic: $(g sent) packets at $(g tx_pps | cut -d. -f1) pps" [ "$(g sent)" -gt $((RATE * SECONDS_LOAD / 4)) ]
-bad_drops=$(awk '$1 ~ /^sluice_dropped_packets_total\{/ && $1 !~ /reason="tx_queue_full"/ && $2 != 0' "$W/metrics.txt")
-check "no drop other than tx_queue_full ($(m sluice_dropped_packets_total 'reason="tx_queue_full"')): ${bad_drops:-none}" [ -z "$bad_drops" ]
-for reason in no_backend unresolved_next_hop no_service not_vip; do
+unresolved=$(m sluice_dropped_packets_total 'reason="unresolved_next_hop"')
+check "no packet dropped for an unresolved next hop during the storm ($unresolved0 before it, $unresolved after)" [ "$unresolved" -eq "${unresolved0%.*}" ]
+if [ "$ONLINK" != 1 ]; then check "a static gateway MAC: none before the storm either" [ "${unresolved0%.*}" -eq 0 ]; fi
+bad_drops=$(awk '$1 ~ /^sluice_dropped_packets_total\{/ && $1 !~ /reason="(tx_queue_full|unresolved_next_hop)"/ && $2 != 0' "$W/metrics.txt")
+check "no drop other than tx_queue_full ($(m sluice_dropped_packets_total 'reason="tx_queue_full"')) and the prewarm's unresolved ones: ${bad_drops:-none}" [ -z "$bad_drops" ]
+for reason in no_backend no_service not_vip; do
   check "dropped{reason=$reason} = 0" [ "$(m sluice_dropped_packets_total "reason=\"$reason\"")" -eq 0 ]
 done
 
@@ -176,12 +195,12 @@ check "no flow moved off a surviving backend (moves_disallowed = $(g moves_disal
   [ "$(g moves_disallowed)" -eq 0 ]
 check "flows did move off the backends that came and went: $(g flows_moved) flows, $(g moves) moves" [ "$(g flows_moved)" -gt 0 ]
 # The same property from the per-flow dump, independently of the generator's own check.
-stayed_bad=$(awk '$2 != $3 && $2 != "203.0.113.14" && $2 != "203.0.113.15"' "$W/flows.txt" | wc -l)
+stayed_bad=$(awk -v a="$NET.14" -v b="$NET.15" '$2 != $3 && $2 != a && $2 != b' "$W/flows.txt" | wc -l)
 check "flow dump: every flow first seen on .11-.13 ended there ($(wc -l <"$W/flows.txt") flows, $stayed_bad not)" [ "$stayed_bad" -eq 0 ]
 check "flow dump: one line per flow ($(wc -l <"$W/flows.txt") of $FLOWS)" [ "$(wc -l <"$W/flows.txt")" -eq "$FLOWS" ]
 for b in 11 12 13 14 15; do
-  n=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["per_backend"].get(sys.argv[2], 0))' "$W/gen.json" "203.0.113.$b")
-  check "backend 203.0.113.$b got traffic ($n packets)" [ "$n" -gt 0 ]
+  n=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["per_backend"].get(sys.argv[2], 0))' "$W/gen.json" "$NET.$b")
+  check "backend $NET.$b got traffic ($n packets)" [ "$n" -gt 0 ]
 done
 check "sluice exits 0 on SIGTERM" [ "$SLUICE_RC" -eq 0 ]
 e2e_log "latency under reloads (ns): $(g latency_ns)"

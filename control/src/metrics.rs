@@ -53,6 +53,9 @@ pub struct MetricsInput {
     pub flows_stateless: u64,
     /// `sluice_replies_total`: ARP, ND and ICMP replies the appliance made itself.
     pub replies: u64,
+    /// `sluice_control_frames_total`: ARP replies and neighbour advertisements workers handed to
+    /// control (neither forwarded nor dropped: rx = tx + dropped + these).
+    pub to_control: u64,
     /// `sluice_icmp_too_big_sent_total`: ICMP fragmentation-needed / packet-too-big sent.
     pub ptb_sent: u64,
     /// `sluice_config_reloads_total{result="success"|"failure"}`.
@@ -333,6 +336,12 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
         "sluice_replies",
         "ARP, ND and ICMP replies sent by the appliance itself.",
         m.replies,
+    )?;
+    counter(
+        enc,
+        "sluice_control_frames",
+        "ARP replies and neighbour advertisements handed to control (neither forwarded nor dropped).",
+        m.to_control,
     )?;
     counter(
         enc,

@@ -182,6 +182,7 @@ fn example() -> MetricsInput {
         flows_evicted: vec![("timeout".to_string(), 50), ("capacity".to_string(), 3)],
         flows_stateless: 4,
         replies: 11,
+        to_control: 4,
         ptb_sent: 2,
         reloads_success: 5,
         reloads_failure: 1,
@@ -241,6 +242,7 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
         "sluice_exception_dropped",
         "sluice_vip_announced",
         "sluice_draining",
+        "sluice_control_frames",
     ]
     .into_iter()
     .collect();
@@ -531,6 +533,7 @@ fn metrics_input() -> impl Strategy<Value = MetricsInput> {
                     flows_evicted: evicted.into_iter().collect(),
                     flows_stateless: n[1],
                     replies: n[2],
+                    to_control: n[3] / 2,
                     ptb_sent: n[3],
                     reloads_success: n[4],
                     reloads_failure: n[5],
@@ -555,7 +558,7 @@ fn arbitrary_inputs_render_valid_openmetrics() {
     for ((input, text), parsed) in inputs.iter().zip(&texts).zip(parse_all(&texts)) {
         let families = parsed
             .unwrap_or_else(|error| panic!("rejected: {error}\ninput: {input:#?}\ntext:\n{text}"));
-        assert_eq!(families.len(), 27);
+        assert_eq!(families.len(), 28);
         let backend_up = family(&families, "sluice_backend_up", "gauge");
         let backends: usize = input.services.iter().map(|s| s.backends.len()).sum();
         assert_eq!(backend_up.samples.len(), backends);

@@ -45,6 +45,7 @@ struct Totals {
     evicted_capacity: u64,
     stateless: u64,
     replies: u64,
+    to_control: u64,
     ptb_sent: u64,
     /// Interface name -> (frames to the kernel, frames over the exception rate).
     to_kernel: HashMap<String, (u64, u64)>,
@@ -204,6 +205,7 @@ impl Shared {
             t.evicted_capacity += c.flows_evicted_capacity;
             t.stateless += c.flows_stateless;
             t.replies += c.replies;
+            t.to_control += c.to_control;
             t.ptb_sent += c.ptb_sent;
             drop(c);
             let f = w.backend_flows.lock().unwrap_or_else(|p| p.into_inner());
@@ -325,6 +327,7 @@ impl Shared {
             ],
             flows_stateless: totals.stateless,
             replies: totals.replies,
+            to_control: totals.to_control,
             ptb_sent: totals.ptb_sent,
             reloads_success: self.reloads_success.load(Ordering::Relaxed),
             reloads_failure: self.reloads_failure.load(Ordering::Relaxed),

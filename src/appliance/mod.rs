@@ -418,12 +418,28 @@ impl Appliance {
     /// Runs control until SIGINT/SIGTERM (or `should_stop`), then stops everything cleanly.
     pub fn run(&mut self, mut tick: impl FnMut(&Appliance) -> bool) {
         let mut last_status = Instant::now() - Duration::from_secs(10);
+        // Once stopping: when the loop ends. The routes go first; the loop runs on for
+        // WITHDRAW_GRACE so the routing daemon's withdrawal leaves through the exception path
+        // (which only this loop drains) while the workers still forward what is in flight.
+        let mut stop_at: Option<Instant> = None;
         loop {
-            if signals::stop_requested() || !tick(self) {
-                break;
+            match stop_at {
+                None if signals::stop_requested() || !tick(self) => {
+                    self.feed(Event::Drain(true));
+                    let announcing = self.controller.config().announce.is_some();
+                    let grace = if announcing {
+                        WITHDRAW_GRACE
+                    } else {
+                        Duration::ZERO
+                    };
+                    stop_at = Some(Instant::now() + grace);
+                }
+                Some(t) if Instant::now() >= t => break,
+                _ => {}
             }
             // One reload at a time: a request during one waits (and coalesces) until it ends.
-            if !self.controller.reload_pending() && signals::take_reload_request() {
+            let idle = stop_at.is_none() && !self.controller.reload_pending();
+            if idle && signals::take_reload_request() {
                 self.shared.reloads.started();
                 notify::get().reloading();
                 let loaded = match &self.config_path {
@@ -453,7 +469,7 @@ impl Appliance {
             self.forward_from_kernel();
             match self.shared.drain_request.swap(0, Ordering::Relaxed) {
                 1 => self.feed(Event::Drain(true)),
-                2 => self.feed(Event::Drain(false)),
+                2 if stop_at.is_none() => self.feed(Event::Drain(false)),
                 _ => {}
             }
             self.shared
@@ -467,20 +483,6 @@ impl Appliance {
                 self.refresh_status();
             }
             std::thread::sleep(TICK);
-        }
-        // Stopping: the routes go first, while the workers still forward what is in flight,
-        // and the kernel gets a moment to tell its peers (its frames leave through the
-        // exception path, which only this loop drains).
-        self.feed(Event::Drain(true));
-        if self.controller.config().announce.is_some() {
-            let until = Instant::now() + WITHDRAW_GRACE;
-            while Instant::now() < until {
-                self.forward_from_kernel();
-                while let Some(frame) = self.to_control.pop() {
-                    self.feed(Event::Frame(frame.data()));
-                }
-                std::thread::sleep(TICK);
-            }
         }
     }
 
@@ -540,8 +542,7 @@ impl Appliance {
             );
         }
         self.routes = installed;
-        self.shared
-            .set_announced(self.controller.draining(), &self.routes);
+        self.shared.set_announced(&self.routes);
     }
 
     fn reload_done(&mut self, result: Result<(), String>) {

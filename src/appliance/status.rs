@@ -80,8 +80,8 @@ pub struct Shared {
     pub drain_request: std::sync::atomic::AtomicU8,
     /// Whether control is draining (for the HTTP answer).
     pub draining: std::sync::atomic::AtomicBool,
-    /// (draining, the VIPs announced now) for /state and /metrics.
-    announced: Mutex<(bool, Vec<IpAddr>)>,
+    /// The VIPs announced now, for /state and /metrics.
+    announced: Mutex<Vec<IpAddr>>,
     slow: Mutex<Slow>,
 }
 
@@ -147,9 +147,8 @@ impl Shared {
         self.slow.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn set_announced(&self, draining: bool, vips: &[IpAddr]) {
-        let mut a = self.announced.lock().unwrap_or_else(|p| p.into_inner());
-        *a = (draining, vips.to_vec());
+    pub fn set_announced(&self, vips: &[IpAddr]) {
+        *self.announced.lock().unwrap_or_else(|p| p.into_inner()) = vips.to_vec();
     }
 
     pub fn set_worker_counters(&self, c: Arc<PerCoreCounters>) {
@@ -302,13 +301,13 @@ impl Shared {
                 }
             })
             .collect();
-        let (draining, announced) = self
+        let announced = self
             .announced
             .lock()
-            .map(|a| (a.0, a.1.iter().map(IpAddr::to_string).collect()))
+            .map(|a| a.iter().map(IpAddr::to_string).collect())
             .unwrap_or_default();
         MetricsInput {
-            draining,
+            draining: self.draining.load(Ordering::Relaxed),
             announced,
             exception,
             version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -5,47 +5,21 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::http_client::{self, Request};
 use super::listener::{self, fail, Failure};
 
 pub use super::listener::Target;
 
-const MAX_RESPONSE: usize = 64 << 10;
-
 pub fn main(target: Target<'_>, undo: bool, timeout: Duration) -> ExitCode {
-    match drain(target, undo, timeout) {
-        Ok(body) => {
-            print!("{body}");
-            ExitCode::SUCCESS
-        }
-        Err(f) => {
-            eprintln!("sluice: {}", f.message.trim_end());
-            ExitCode::from(f.code)
-        }
-    }
+    listener::exit(drain(target, undo, timeout))
 }
 
 fn drain(target: Target<'_>, undo: bool, timeout: Duration) -> Result<String, Failure> {
     let path = if undo { "/-/undrain" } else { "/-/drain" };
-    let listener::Listener {
+    let listener::Answer {
         authority,
-        addrs,
-        from,
-    } = listener::resolve(target, &[path])?;
-    let request = Request {
-        method: "POST",
-        path,
-        authority: &authority,
-        user_agent: "sluice-drain",
-        timeout,
-        max_response: MAX_RESPONSE,
-    };
-    let (status, body) = http_client::send(&request, &addrs).map_err(|e| {
-        fail(
-            2,
-            format!("no answer from sluice at {authority}{from}: {e}"),
-        )
-    })?;
+        status,
+        body,
+    } = listener::post(target, path, "sluice-drain", timeout)?;
     match status {
         200 => Ok(body),
         403 => Err(fail(

@@ -1,5 +1,5 @@
 //! Where the running appliance's metrics listener is, for the commands that talk to it
-//! (`sluice reload`, `sluice top`): a config file's `metrics.listen`, or a `--url`.
+//! (`sluice reload`, `sluice drain`, `sluice top`): a config file's `metrics.listen`, or a `--url`.
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
@@ -26,6 +26,61 @@ pub fn fail(code: u8, message: impl Into<String>) -> Failure {
     Failure {
         code,
         message: message.into(),
+    }
+}
+
+/// What a POST to the appliance answered: the listener's `HOST:PORT`, the status and the body.
+pub struct Answer {
+    pub authority: String,
+    pub status: u16,
+    pub body: String,
+}
+
+/// POSTs `path` to the listener `target` names; a failure to get any answer exits 2.
+pub fn post(
+    target: Target<'_>,
+    path: &'static str,
+    user_agent: &'static str,
+    timeout: std::time::Duration,
+) -> Result<Answer, Failure> {
+    let Listener {
+        authority,
+        addrs,
+        from,
+    } = resolve(target, &[path])?;
+    let request = super::http_client::Request {
+        method: "POST",
+        path,
+        authority: &authority,
+        user_agent,
+        timeout,
+        // An answer larger than this is not sluice's; a refusal's reason is a few lines.
+        max_response: 64 << 10,
+    };
+    let (status, body) = super::http_client::send(&request, &addrs).map_err(|e| {
+        fail(
+            2,
+            format!("no answer from sluice at {authority}{from}: {e}"),
+        )
+    })?;
+    Ok(Answer {
+        authority,
+        status,
+        body,
+    })
+}
+
+/// The exit of a command that prints the appliance's answer, or why it failed.
+pub fn exit(result: Result<String, Failure>) -> std::process::ExitCode {
+    match result {
+        Ok(body) => {
+            print!("{body}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(f) => {
+            eprintln!("sluice: {}", f.message.trim_end());
+            std::process::ExitCode::from(f.code)
+        }
     }
 }
 

@@ -6,47 +6,20 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::http_client::{self, Request};
 use super::listener::{self, fail, Failure};
 
 pub use super::listener::Target;
 
-/// An answer larger than this is not sluice's; the reason of a refusal is a few lines.
-const MAX_RESPONSE: usize = 64 << 10;
-
 pub fn main(target: Target<'_>, timeout: Duration) -> ExitCode {
-    match reload(target, timeout) {
-        Ok(body) => {
-            print!("{body}");
-            ExitCode::SUCCESS
-        }
-        Err(f) => {
-            eprintln!("sluice: {}", f.message.trim_end());
-            ExitCode::from(f.code)
-        }
-    }
+    listener::exit(reload(target, timeout))
 }
 
 fn reload(target: Target<'_>, timeout: Duration) -> Result<String, Failure> {
-    let listener::Listener {
+    let listener::Answer {
         authority,
-        addrs,
-        from,
-    } = listener::resolve(target, &["/-/reload"])?;
-    let request = Request {
-        method: "POST",
-        path: "/-/reload",
-        authority: &authority,
-        user_agent: "sluice-reload",
-        timeout,
-        max_response: MAX_RESPONSE,
-    };
-    let (status, body) = http_client::send(&request, &addrs).map_err(|e| {
-        fail(
-            2,
-            format!("no answer from sluice at {authority}{from}: {e}"),
-        )
-    })?;
+        status,
+        body,
+    } = listener::post(target, "/-/reload", "sluice-reload", timeout)?;
     match status {
         200 => Ok(body),
         500 => Err(fail(1, body)),

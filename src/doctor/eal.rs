@@ -1,24 +1,6 @@
 //! What the EAL arguments (`dpdk.args`) say about memory and devices.
 
-/// Values of an EAL option given as `-x V`, `-xV`, `--long V` or `--long=V` (as
-/// control/src/config/validate.rs reads `-a`).
-pub fn option_values<'a>(args: &'a [String], short: &str, long: &str) -> Vec<&'a str> {
-    let mut values = Vec::new();
-    let mut iter = args.iter().map(String::as_str);
-    while let Some(arg) = iter.next() {
-        if arg == short || arg == long {
-            values.extend(iter.next());
-        } else if let Some(v) = arg.strip_prefix(long).and_then(|v| v.strip_prefix('=')) {
-            values.push(v);
-        } else if let Some(v) = arg
-            .strip_prefix(short)
-            .filter(|v| !arg.starts_with("--") && !v.is_empty())
-        {
-            values.push(v);
-        }
-    }
-    values
-}
+pub use control::config::eal_args::{option_values, pci_address};
 
 pub fn has_flag(args: &[String], flag: &str) -> bool {
     args.iter().any(|a| a == flag)
@@ -41,22 +23,6 @@ pub fn socket_mem_mb(args: &[String]) -> Vec<u64> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// `0000:3b:00.0` for `3b:00.0` or `0000:3B:00.0`; `None` if `s` is not a PCI address (as in
-/// control/src/config/validate.rs).
-pub fn pci_address(s: &str) -> Option<String> {
-    let s = s.to_ascii_lowercase();
-    let full = if s.matches(':').count() == 1 {
-        format!("0000:{s}")
-    } else {
-        s
-    };
-    let (domain, rest) = full.split_once(':')?;
-    let (bus, rest) = rest.split_once(':')?;
-    let (device, function) = rest.split_once('.')?;
-    let hex = |t: &str, n: usize| t.len() == n && t.bytes().all(|b| b.is_ascii_hexdigit());
-    (hex(domain, 4) && hex(bus, 2) && hex(device, 2) && hex(function, 1)).then_some(full)
 }
 
 #[cfg(test)]

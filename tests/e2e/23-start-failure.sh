@@ -18,33 +18,7 @@ for _ in $(seq 50); do [ -s "$W/port" ] && break; sleep 0.1; done
 PORT=$(cat "$W/port")
 [ -n "$PORT" ] || e2e_die "the port holder did not start"
 
-# An rx_pcap with no packets: the port exists and stays quiet.
-"$PY" -c 'import struct, sys
-open(sys.argv[1], "wb").write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))' "$W/empty.pcap"
-cat >"$W/sluice.yaml" <<EOF
-dpdk:
-  args: ["--no-huge", "--no-pci", "-m", "256", "-l", "0-1", "--main-lcore", "0",
-         "--file-prefix", "$E2E_PREFIX", "--log-level", "lib.eal:error",
-         "--vdev=net_pcap0,rx_pcap=$W/empty.pcap,tx_pcap=$W/out.pcap"]
-  mbufs: 4095
-interfaces:
-  - name: uplink
-    device: net_pcap0
-    address: 192.0.2.10/24
-    gateway: 192.0.2.1
-    gateway_mac: "02:00:00:00:00:01"
-services:
-  - name: web
-    vip: 198.51.100.10
-    port: 80
-    protocol: tcp
-    forwarding: ipip
-    table_size: 251
-    backends:
-      - address: 203.0.113.11
-metrics:
-  listen: 127.0.0.1:$PORT
-EOF
+e2e_pcap_config "$W/sluice.yaml" listen=127.0.0.1:$PORT
 
 "$SLUICE" check -c "$W/sluice.yaml" >"$W/check.log" 2>&1 || e2e_die "sluice check refused the config"
 rc=0

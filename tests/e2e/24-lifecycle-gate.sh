@@ -31,34 +31,7 @@ ip -n "$NS" addr add 198.51.100.2/24 dev "$VC"
 ip -n "$NS" link set "$VC" up
 ip -n "$NS" link set lo up
 
-"$PY" -c 'import struct, sys
-open(sys.argv[1], "wb").write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))' "$W/empty.pcap"
-config() { # config LIFECYCLE
-  cat >"$W/sluice.yaml" <<EOF
-dpdk:
-  args: ["--no-huge", "--no-pci", "-m", "256", "-l", "0-1", "--main-lcore", "0",
-         "--file-prefix", "$E2E_PREFIX", "--log-level", "lib.eal:error",
-         "--vdev=net_pcap0,rx_pcap=$W/empty.pcap,tx_pcap=$W/out.pcap"]
-  mbufs: 4095
-interfaces:
-  - name: uplink
-    device: net_pcap0
-    address: 192.0.2.10/24
-    gateway: 192.0.2.1
-    gateway_mac: "02:00:00:00:00:01"
-services:
-  - name: web
-    vip: 198.51.100.10
-    port: 80
-    protocol: tcp
-    table_size: 251
-    backends:
-      - address: 203.0.113.11
-metrics:
-  listen: 198.51.100.1:0
-  lifecycle: $1
-EOF
-}
+config() { e2e_pcap_config "$W/sluice.yaml" listen=198.51.100.1:0 lifecycle="$1"; } # config LIFECYCLE
 # status [NETNS] METHOD PATH: the HTTP status code; the body goes to $W/body.
 status() {
   local run=()

@@ -68,34 +68,7 @@ count() { wc -l <"$W/notify.log"; }
 
 # A free port for metrics.listen: `sluice reload -c` reads the address from the file.
 PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$PY" -c 'import struct, sys
-open(sys.argv[1], "wb").write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))' "$W/empty.pcap"
-config() { # config WEIGHT
-  cat >"$W/sluice.yaml" <<EOF
-dpdk:
-  args: ["--no-huge", "--no-pci", "-m", "256", "-l", "0-1", "--main-lcore", "0",
-         "--file-prefix", "$E2E_PREFIX", "--log-level", "lib.eal:error",
-         "--vdev=net_pcap0,rx_pcap=$W/empty.pcap,tx_pcap=$W/out.pcap"]
-  mbufs: 4095
-interfaces:
-  - name: uplink
-    device: net_pcap0
-    address: 192.0.2.10/24
-    gateway: 192.0.2.1
-    gateway_mac: "02:00:00:00:00:01"
-services:
-  - name: web
-    vip: 198.51.100.10
-    port: 80
-    protocol: tcp
-    table_size: 251
-    backends:
-      - address: 203.0.113.11
-        weight: $1
-metrics:
-  listen: 127.0.0.1:$PORT
-EOF
-}
+config() { e2e_pcap_config "$W/sluice.yaml" listen=127.0.0.1:$PORT weight="$1"; } # config WEIGHT
 config 100
 "$SLUICE" check -c "$W/sluice.yaml" >"$W/check.log" 2>&1 || e2e_die "sluice check refused the config: $(cat "$W/check.log")"
 

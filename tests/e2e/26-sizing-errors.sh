@@ -12,38 +12,8 @@ source "$(dirname "$0")/lib/sluice.sh"
 W=$E2E_WORK
 e2e_binary
 
-# An rx_pcap with no packets: the port exists and stays quiet.
-"$PY" -c 'import struct, sys
-open(sys.argv[1], "wb").write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))' "$W/empty.pcap"
-
-# config FILE MBUFS MTU
-config() {
-  cat >"$1" <<EOF
-dpdk:
-  args: ["--no-huge", "--no-pci", "-m", "64", "-l", "0-1", "--main-lcore", "0",
-         "--file-prefix", "$E2E_PREFIX", "--log-level", "lib.eal:error",
-         "--vdev=net_pcap0,rx_pcap=$W/empty.pcap,tx_pcap=$W/out.pcap"]
-  mbufs: $2
-interfaces:
-  - name: uplink
-    device: net_pcap0
-    address: 192.0.2.10/24
-    mtu: $3
-    gateway: 192.0.2.1
-    gateway_mac: "02:00:00:00:00:01"
-services:
-  - name: web
-    vip: 198.51.100.10
-    port: 80
-    protocol: tcp
-    forwarding: ipip
-    table_size: 251
-    backends:
-      - address: 203.0.113.11
-metrics:
-  listen: 127.0.0.1:0
-EOF
-}
+# config FILE MBUFS MTU: -m 64, as a user with --no-huge would start
+config() { e2e_pcap_config "$1" mem=64 mbufs="$2" mtu="$3"; }
 
 # run_fails NAME CONFIG: `sluice run` must exit 1 within 20 s, without a panic; log in $W/NAME.log.
 run_fails() {

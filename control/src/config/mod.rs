@@ -23,6 +23,7 @@
 //! mtu 68..=9702, flow capacity 1..=2^27.
 mod decode;
 pub mod duration;
+pub mod eal_args;
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

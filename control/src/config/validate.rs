@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use yaml_serde::Value;
 
 use super::decode::{location_name, At, Ctx, Parts};
+use super::eal_args::{option_values, pci_address};
 use super::error::{Problem, Severity};
 use super::lcores::{eal_cores, format_cores};
 use super::schema::{Forwarding, Interface, Protocol, Service};
@@ -251,37 +252,6 @@ fn cores_for_queues(ctx: &mut Ctx<'_>, args: &[String], interfaces: &[(usize, &I
         );
         ctx.invalid(&format!("dpdk.args[{}]", cores.list_arg), expected, got);
     }
-}
-
-/// The values of an EAL option given as `-x V`, `-xV`, `--opt V` or `--opt=V`.
-fn option_values<'a>(args: &'a [String], short: &str, long: &str) -> Vec<&'a str> {
-    let mut values = Vec::new();
-    let mut iter = args.iter().map(String::as_str);
-    while let Some(arg) = iter.next() {
-        if arg == short || arg == long {
-            values.extend(iter.next());
-        } else if let Some(v) = arg.strip_prefix(long).and_then(|v| v.strip_prefix('=')) {
-            values.push(v);
-        } else if let Some(v) = arg.strip_prefix(short).filter(|_| !arg.starts_with("--")) {
-            values.push(v);
-        }
-    }
-    values
-}
-
-/// `0000:3b:00.0` for `3b:00.0` or `0000:3B:00.0`; `None` if `s` is not a PCI address.
-fn pci_address(s: &str) -> Option<String> {
-    let s = s.to_ascii_lowercase();
-    let full = if s.matches(':').count() == 1 {
-        format!("0000:{s}")
-    } else {
-        s
-    };
-    let (domain, rest) = full.split_once(':')?;
-    let (bus, rest) = rest.split_once(':')?;
-    let (device, function) = rest.split_once('.')?;
-    let hex = |t: &str, n: usize| t.len() == n && t.bytes().all(|b| b.is_ascii_hexdigit());
-    (hex(domain, 4) && hex(bus, 2) && hex(device, 2) && hex(function, 1)).then_some(full)
 }
 
 /// With an allow list (`-a`) DPDK probes only the listed PCI devices: a port missing there

@@ -72,6 +72,9 @@ struct Pending {
     config: Config,
     /// None while the checker takes the targets; then until when next hops are waited for.
     resolve_by: Option<Instant>,
+    /// The build that validated the file, published as it is unless health or a neighbour
+    /// changed meanwhile (then it is dropped and the file built again when applied).
+    built: Option<Box<Built>>,
 }
 
 /// Control's whole state between events.
@@ -130,6 +133,7 @@ impl Controller {
             Event::HealthTargetsSet(result) => self.health_targets_set(result, now, &mut out),
             Event::Health(statuses) => {
                 self.health = statuses;
+                self.pending_build_stale();
                 if self.refresh_down() {
                     self.republish(&mut out);
                 }
@@ -138,6 +142,7 @@ impl Controller {
                 if let Some((ip, mac)) = neighbour::learned_from(frame) {
                     if self.neighbours.learn(ip, mac, now) {
                         self.unanswered.remove(&ip);
+                        self.pending_build_stale();
                         out.push(Action::Log(format!(
                             "neighbour {ip} is at {}",
                             config::format_mac(mac)
@@ -258,13 +263,15 @@ impl Controller {
             Err(msg) => return out.push(Action::ReloadDone(Err(msg))),
         };
         // Built once before anything changes: a config that cannot be built changes nothing.
-        if let Err(e) = self.build(&new) {
-            return out.push(Action::ReloadDone(Err(e.to_string())));
-        }
+        let built = match self.build(&new) {
+            Ok(b) => b,
+            Err(e) => return out.push(Action::ReloadDone(Err(e.to_string()))),
+        };
         out.push(Action::SetHealthTargets(forwarding::health_targets(&new)));
         self.pending = Some(Pending {
             config: new,
             resolve_by: None,
+            built: Some(Box::new(built)),
         });
     }
 
@@ -295,12 +302,20 @@ impl Controller {
         }
     }
 
+    /// Health or a neighbour changed: a pending reload's build no longer says what is true.
+    fn pending_build_stale(&mut self) {
+        if let Some(p) = self.pending.as_mut() {
+            p.built = None;
+        }
+    }
+
     /// Ends a reload waiting for its next hops when they have all answered or its time is up:
     /// applies the new config and publishes it. True if it did.
     fn finish_resolving(&mut self, now: Instant, out: &mut Vec<Action>) -> bool {
         let Some(Pending {
             config,
             resolve_by: Some(by),
+            ..
         }) = &self.pending
         else {
             return false;
@@ -325,11 +340,18 @@ impl Controller {
         }
         let wanted = next_hops(&p.config);
         self.unanswered.retain(|ip| wanted.contains(ip));
+        let held_back = !missing.is_empty();
         self.unanswered.extend(missing);
         self.config = p.config;
         self.neighbours.set_wanted(wanted);
         self.refresh_down();
-        self.republish(out);
+        match p.built.filter(|_| !held_back) {
+            Some(built) => {
+                self.tables = built.tables.clone();
+                out.push(Action::Publish(built));
+            }
+            None => self.republish(out),
+        }
         out.push(Action::ReloadDone(Ok(())));
         true
     }
@@ -343,6 +365,9 @@ impl Controller {
         }
         self.last_neighbour_check = Some(now);
         let expired = self.neighbours.expire(now);
+        if expired {
+            self.pending_build_stale();
+        }
         self.send_due(now, out);
         if !self.finish_resolving(now, out) && expired {
             self.republish(out);

@@ -62,7 +62,7 @@ mod tests {
     #[test]
     fn top_reads_the_state_shape() {
         let text = r#"{"epoch": 3, "reloads": {"success": 1, "failure": 0},
-            "services": [{"name": "web", "vip": "10.0.0.1", "port": 80, "protocol": "tcp",
+            "services": [{"name": "web", "vip": "198.51.100.10", "port": 80, "protocol": "tcp",
               "forwarding": "ipip", "fingerprint": null, "packets": 5, "bytes": 9,
               "backends": [{"address": "192.0.2.11", "up": false, "weight": 1, "flows": 0,
                 "packets": 0, "health_check": {"kind": "tcp", "consecutive_ok": 0,

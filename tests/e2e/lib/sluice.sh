@@ -166,3 +166,52 @@ e2e_mempool_check() {
   done
   return "$rc"
 }
+
+# e2e_pcap_config FILE [KEY=VALUE...]: a one-interface net_pcap config for tests of sluice
+# itself rather than of traffic: an empty capture in, a static gateway MAC, one TCP service.
+# Keys (default): mem (256, EAL -m), mbufs (4095), mtu (unset), weight (100),
+# listen (127.0.0.1:0), lifecycle (unset).
+e2e_pcap_config() {
+  local file=$1 kv mem=256 mbufs=4095 mtu="" weight=100 listen=127.0.0.1:0 lifecycle=""
+  shift
+  for kv in "$@"; do
+    case ${kv%%=*} in
+      mem) mem=${kv#*=} ;; mbufs) mbufs=${kv#*=} ;; mtu) mtu=${kv#*=} ;;
+      weight) weight=${kv#*=} ;; listen) listen=${kv#*=} ;; lifecycle) lifecycle=${kv#*=} ;;
+      *) e2e_die "e2e_pcap_config: unknown key ${kv%%=*}" ;;
+    esac
+  done
+  # An rx_pcap with no packets: the port exists and stays quiet.
+  [ -f "$E2E_WORK/empty.pcap" ] || "$PY" -c 'import struct, sys
+open(sys.argv[1], "wb").write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))' "$E2E_WORK/empty.pcap"
+  {
+    cat <<YAML
+dpdk:
+  args: ["--no-huge", "--no-pci", "-m", "$mem", "-l", "0-1", "--main-lcore", "0",
+         "--file-prefix", "$E2E_PREFIX", "--log-level", "lib.eal:error",
+         "--vdev=net_pcap0,rx_pcap=$E2E_WORK/empty.pcap,tx_pcap=$E2E_WORK/out.pcap"]
+  mbufs: $mbufs
+interfaces:
+  - name: uplink
+    device: net_pcap0
+    address: 192.0.2.10/24
+YAML
+    [ -z "$mtu" ] || echo "    mtu: $mtu"
+    cat <<YAML
+    gateway: 192.0.2.1
+    gateway_mac: "02:00:00:00:00:01"
+services:
+  - name: web
+    vip: 198.51.100.10
+    port: 80
+    protocol: tcp
+    table_size: 251
+    backends:
+      - address: 203.0.113.11
+        weight: $weight
+metrics:
+  listen: $listen
+YAML
+    [ -z "$lifecycle" ] || echo "  lifecycle: $lifecycle"
+  } >"$file"
+}

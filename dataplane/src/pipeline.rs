@@ -344,7 +344,8 @@ impl Pipeline {
         if self.exception.admit(now) {
             Verdict::ToControlAndKernel
         } else {
-            self.counters.drop(DropReason::ExceptionRateLimited);
+            // The packet itself is not dropped (control has it), only the kernel's copy.
+            self.counters.kernel_copies_limited += 1;
             Verdict::ToControl
         }
     }

@@ -134,6 +134,9 @@ pub struct Counters {
     pub to_control: u64,
     /// Frames handed to the host's kernel over the exception path.
     pub to_kernel: u64,
+    /// ARP replies / NAs whose copy for the kernel the exception rate refused (they still
+    /// reached control: not drops).
+    pub kernel_copies_limited: u64,
     pub flows_created: u64,
     pub flows_evicted_timeout: u64,
     pub flows_evicted_capacity: u64,

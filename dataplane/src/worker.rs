@@ -234,15 +234,11 @@ impl LbWorker {
                             None => tx_dropped += 1,
                         }
                     }
-                    Verdict::ToKernel => match self.kernel.as_mut() {
-                        Some(k) => {
-                            if let Err(m) = k.burst.push(m) {
-                                drop(m);
-                                tx_dropped += 1;
-                            }
+                    Verdict::ToKernel => {
+                        if !self.queue_for_kernel(m) {
+                            tx_dropped += 1;
                         }
-                        None => tx_dropped += 1,
-                    },
+                    }
                     Verdict::ToControl | Verdict::ToControlAndKernel => {
                         let data = m.data();
                         let mut cf = ControlFrame {
@@ -255,13 +251,8 @@ impl LbWorker {
                         if self.to_control.push(cf).is_err() {
                             bump(&self.stats.control_overflow, 1);
                         }
-                        if v == Verdict::ToControlAndKernel {
-                            if let Some(k) = self.kernel.as_mut() {
-                                if let Err(m) = k.burst.push(m) {
-                                    drop(m);
-                                    tx_dropped += 1;
-                                }
-                            }
+                        if v == Verdict::ToControlAndKernel && !self.queue_for_kernel(m) {
+                            tx_dropped += 1;
                         }
                     }
                     Verdict::Drop(_) => dropped += 1,
@@ -301,6 +292,15 @@ impl LbWorker {
         }
         self.publish();
         self.snapshot.offline();
+    }
+
+    /// Queues `m` for this worker's kernel interface; false (the mbuf freed) when the port has
+    /// none or the burst is full.
+    fn queue_for_kernel(&mut self, m: Mbuf) -> bool {
+        match self.kernel.as_mut() {
+            Some(k) => k.burst.push(m).is_ok(),
+            None => false,
+        }
     }
 
     /// Sends what control handed over (rare: an empty queue costs a few loads, no write).

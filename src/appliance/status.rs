@@ -187,7 +187,7 @@ impl Shared {
             let c = w.counters.lock().unwrap_or_else(|p| p.into_inner());
             let k = t.to_kernel.entry(port.clone()).or_default();
             k.0 += c.to_kernel;
-            k.1 += c.dropped[DropReason::ExceptionRateLimited as usize];
+            k.1 += c.dropped[DropReason::ExceptionRateLimited as usize] + c.kernel_copies_limited;
             for (r, n) in c.drops() {
                 t.dropped[r as usize] += n;
             }

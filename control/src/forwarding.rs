@@ -173,6 +173,7 @@ pub fn build(
             backends.push(BackendSpec {
                 id: ids.backend(&s.name, b.address),
                 address: b.address,
+                port: 0,
                 weight: b.weight,
                 up: up(&s.name, b.address),
                 egress: Egress {
@@ -208,6 +209,7 @@ pub fn build(
                 Forwarding::Gue => DpForwarding::Gue,
                 Forwarding::L2Dsr => DpForwarding::L2Dsr,
             },
+            local_addresses: Vec::new(),
             when_all_down: match s.when_all_down {
                 WhenAllDown::Drop => DpWhenAllDown::Drop,
                 WhenAllDown::ForwardAnyway => DpWhenAllDown::ForwardAnyway,

@@ -35,6 +35,7 @@ fn pipeline() -> Pipeline {
             ..FlowConfig::default()
         },
         ptb_per_second: 1000,
+        nat: false,
         exception_per_second: 10_000,
     })
 }

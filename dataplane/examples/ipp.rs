@@ -128,6 +128,8 @@ fn vip(mode: Forwarding) -> [u8; 4] {
         Forwarding::Ipip => [198, 51, 100, 10],
         Forwarding::Gue => [198, 51, 100, 11],
         Forwarding::L2Dsr => [198, 51, 100, 12],
+        Forwarding::Nat => [198, 51, 100, 13],
+        Forwarding::FullNat => [198, 51, 100, 14],
     }
 }
 
@@ -160,6 +162,7 @@ fn snapshot() -> Result<Snapshot, String> {
                 Ok(BackendSpec {
                     id: id * 100 + i as u32,
                     address: IpAddr::V4(address),
+                    port: 0,
                     weight: 100,
                     up: true,
                     egress: Egress {
@@ -177,6 +180,7 @@ fn snapshot() -> Result<Snapshot, String> {
             proto: Proto::Tcp,
             hash: HashKind::FiveTuple,
             forwarding: mode,
+            local_addresses: Vec::new(),
             when_all_down: WhenAllDown::Drop,
             table: table.entries().to_vec(),
             fallback_table: table.entries().to_vec(),
@@ -305,6 +309,7 @@ fn pipeline_config(o: &Options) -> PipelineConfig {
             ..FlowConfig::default()
         },
         ptb_per_second: 1000,
+        nat: false,
         exception_per_second: 10_000,
     }
 }

@@ -39,6 +39,7 @@ fn service(
         .map(|(i, &address)| BackendSpec {
             id: id * 100 + i as u32,
             address,
+            port: 0,
             weight: 100,
             up: true,
             egress: Egress {
@@ -55,6 +56,7 @@ fn service(
         proto,
         hash: HashKind::FiveTuple,
         forwarding,
+        local_addresses: Vec::new(),
         when_all_down: WhenAllDown::Drop,
         table: round_robin(backends.len(), 13),
         fallback_table: round_robin(backends.len(), 13),
@@ -137,6 +139,7 @@ pub fn fuzz_process(data: &[u8]) {
             ..FlowConfig::default()
         },
         ptb_per_second: 1,
+        nat: false,
         exception_per_second: 2,
     });
     let mut buf = vec![0u8; HEADROOM + data.len() + TAILROOM];

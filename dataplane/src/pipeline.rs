@@ -52,6 +52,8 @@ pub struct PipelineConfig {
     pub ptb_per_second: u32,
     /// Frames per second per core the exception path hands to the kernel (0: no limit).
     pub exception_per_second: u32,
+    /// Allocate connection tracking for nat/fullnat services (some service uses them).
+    pub nat: bool,
 }
 
 impl Default for PipelineConfig {
@@ -60,6 +62,7 @@ impl Default for PipelineConfig {
             flows: FlowConfig::default(),
             ptb_per_second: 1000,
             exception_per_second: 10_000,
+            nat: false,
         }
     }
 }

@@ -23,7 +23,7 @@ pub(crate) fn overhead(forwarding: Forwarding, outer_v4: bool) -> usize {
     match forwarding {
         Forwarding::Ipip => ip,
         Forwarding::Gue => ip + udp::HEADER_LEN,
-        Forwarding::L2Dsr => 0,
+        Forwarding::L2Dsr | Forwarding::Nat | Forwarding::FullNat => 0,
     }
 }
 

@@ -42,6 +42,12 @@ pub enum Forwarding {
     Gue,
     /// Only the destination MAC changes; the backend holds the VIP on its loopback.
     L2Dsr,
+    /// Destination address (and port) rewritten to the backend's; the backend routes its
+    /// replies through the appliance, which reverses the translation.
+    Nat,
+    /// Source rewritten too, to one of the service's `local_addresses`: the backend needs
+    /// no route to the client.
+    FullNat,
 }
 
 /// What a service does when no backend is usable.
@@ -79,6 +85,8 @@ pub struct InterfaceSpec {
 pub struct BackendSpec {
     pub id: u32,
     pub address: IpAddr,
+    /// nat/fullnat: the port the backend listens on (0 = the client's destination port).
+    pub port: u16,
     /// 0 = draining: no new flows (it should not be in `table`), existing flows kept.
     pub weight: u32,
     pub up: bool,
@@ -97,6 +105,8 @@ pub struct ServiceSpec {
     pub hash: HashKind,
     pub forwarding: Forwarding,
     pub when_all_down: WhenAllDown,
+    /// fullnat: the appliance's own source addresses towards backends (empty otherwise).
+    pub local_addresses: Vec<IpAddr>,
     pub backends: Vec<BackendSpec>,
     /// The Maglev table over the usable backends (up, weight > 0): indices into `backends`.
     /// Empty when none is usable.

@@ -68,6 +68,7 @@ fn pipeline(capacity: usize, cap: u32) -> Pipeline {
             ..FlowConfig::default()
         },
         ptb_per_second: 1000,
+        nat: false,
         exception_per_second: 10_000,
     })
 }
@@ -188,6 +189,7 @@ fn timeouts_follow_tcp_state_and_udp_config() {
             max_new_flows_per_second: 0,
         },
         ptb_per_second: 1,
+        nat: false,
         exception_per_second: 10_000,
     });
     let ack = |sport| tcp4(CLIENT4, VIP4_MULTI, sport, 80, Tcp::Ack, b"");
@@ -239,6 +241,7 @@ fn ptb_messages_are_rate_limited() {
     let mut p = Pipeline::new(&PipelineConfig {
         flows: FlowConfig::default(),
         ptb_per_second: 1,
+        nat: false,
         exception_per_second: 10_000,
     });
     let big = tcp4(CLIENT4, VIP4, 1, 80, Tcp::Ack, &[0; 1460]);

@@ -62,6 +62,7 @@ proptest! {
             flows: FlowConfig { capacity: 4096, ..FlowConfig::default() },
             ptb_per_second: 1000,
             exception_per_second: 10_000,
+            nat: false,
         });
         let mut backend_of = std::collections::HashMap::new();
         for (i, (client, sport, tcp)) in packets.into_iter().enumerate() {

@@ -248,6 +248,7 @@ impl Appliance {
                     stats,
                     pipeline: Pipeline::new(&PipelineConfig {
                         flows: flow_cfg,
+                        nat: false,
                         exception_per_second: ic
                             .kernel
                             .as_ref()

@@ -78,6 +78,7 @@ pub fn spec(s: Svc) -> ServiceSpec {
         .map(|(i, &(address, mac, up))| BackendSpec {
             id: backend_id(s.id, i),
             address,
+            port: 0,
             weight: 100,
             up,
             egress: Egress {
@@ -105,6 +106,7 @@ pub fn spec(s: Svc) -> ServiceSpec {
         proto: s.proto,
         hash: s.hash,
         forwarding: s.forwarding,
+        local_addresses: Vec::new(),
         when_all_down: s.when_all_down,
         fallback_table: round_robin(backends.len()),
         table,

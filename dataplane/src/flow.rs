@@ -472,8 +472,17 @@ impl FlowTable {
     }
 
     /// Entry `i` is being freed, evicted or overwritten: it no longer holds a fullnat port.
-    #[inline]
+    #[inline(always)]
     fn released(&mut self, i: usize) {
+        if !self.nat.is_empty() {
+            self.release_nat(i);
+        }
+    }
+
+    /// [`FlowTable::released`] out of line, so tables without nat carry only the test.
+    #[cold]
+    #[inline(never)]
+    fn release_nat(&mut self, i: usize) {
         if let Some(n) = self.nat.get_mut(i) {
             if n.kind == NatKind::Reverse {
                 if let Some((_, c)) = self.nat_ports.get_mut(usize::from(n.local)) {

@@ -531,16 +531,11 @@ impl Pipeline {
     ) -> Result<Verdict, DropReason> {
         let s = match snap.classify(&ip.dst, dport, ip.proto) {
             Class::Service(s) => s,
-            Class::VipOnly => return Err(DropReason::NoService),
-            Class::Host => return self.kernel_within_rate(now),
-            Class::NotVip => return Err(DropReason::NotVip),
-            Class::Reply => {
-                return self.nat_reply(frame, ip, (sport, dport, flags), pre, in_port, snap, now)
+            c => {
+                let ports = (sport, dport, flags);
+                return self.transport_other(frame, ip, ports, pre, in_port, snap, now, c);
             }
         };
-        if snap.translates(s) {
-            return self.nat_forward(frame, ip, (sport, dport, flags), pre, in_port, snap, s, now);
-        }
         let is_tcp = ip.proto == proto::TCP;
         let syn = is_tcp && flags & tcp::SYN != 0 && flags & tcp::ACK == 0;
         let rst = is_tcp && flags & tcp::RST != 0;
@@ -583,6 +578,29 @@ impl Pipeline {
             }
         }
         self.forward(frame, ip, snap, s, b, pre.hash, in_port, now)
+    }
+
+    /// A transport packet for no tunnel or DSR service: nat, or not ours, out of line.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn transport_other(
+        &mut self,
+        frame: &mut Frame<'_>,
+        ip: &Ip,
+        ports: (u16, u16, u8),
+        pre: &Pre,
+        in_port: u16,
+        snap: &Snapshot,
+        now: u64,
+        class: Class,
+    ) -> Result<Verdict, DropReason> {
+        match class {
+            Class::Service(_) | Class::VipOnly => Err(DropReason::NoService),
+            Class::Host => self.kernel_within_rate(now),
+            Class::NotVip => Err(DropReason::NotVip),
+            Class::Reply => self.nat_reply(frame, ip, ports, pre, in_port, snap, now),
+            Class::Translate(s) => self.nat_forward(frame, ip, ports, pre, in_port, snap, s, now),
+        }
     }
 
     /// Every fragment of a datagram hashes on (source, destination, protocol), as Maglev
@@ -639,11 +657,9 @@ impl Pipeline {
         }
         let s = match snap.classify(&e.vip, e.vip_port, e.proto) {
             Class::Service(s) => s,
+            Class::Translate(s) => return self.nat_icmp_to_backend(frame, ip, e, snap, s, now),
             _ => return Err(DropReason::NoService),
         };
-        if snap.translates(s) {
-            return self.nat_icmp_to_backend(frame, ip, e, snap, s, now);
-        }
         let key = FlowKey {
             src: e.client,
             dst: e.vip,

@@ -312,7 +312,11 @@ pub struct Snapshot {
     pub(crate) interfaces: Vec<Interface>,
     pub(crate) services: Vec<Service>,
     pub(crate) backends: Vec<Backend>,
+    /// Tunnel and DSR services: the hit path's one lookup.
     classify: Lookup<ServiceKey>,
+    /// nat/fullnat services, looked up only when `classify` misses (so the tunnel and DSR
+    /// paths pay nothing for them).
+    translate: Lookup<ServiceKey>,
     /// (VIP, protocol) -> the one service fragments go to (the port-0 service, or the
     /// only service on that VIP and protocol); None when ambiguous.
     fragments: HashMap<VipProto, Option<u32>>,
@@ -537,9 +541,14 @@ impl SnapshotBuilder {
         {
             return Err(SnapshotError::LocalAddressIsVip { service, address });
         }
-        let nat = services
-            .iter()
-            .any(|s: &Service| matches!(s.forwarding, Forwarding::Nat | Forwarding::FullNat));
+        let translates = |si: u32| {
+            services.get(si as usize).is_some_and(|s: &Service| {
+                matches!(s.forwarding, Forwarding::Nat | Forwarding::FullNat)
+            })
+        };
+        let nat = (0..services.len() as u32).any(translates);
+        let (nat_services, plain): (Vec<_>, Vec<_>) =
+            classify.iter().partition(|(_, &si)| translates(si));
         let fragments = by_proto
             .into_iter()
             .map(|(k, list)| {
@@ -560,7 +569,8 @@ impl SnapshotBuilder {
             interfaces,
             services,
             backends,
-            classify: Lookup::new(classify.iter()),
+            classify: Lookup::new(plain.into_iter()),
+            translate: Lookup::new(nat_services.into_iter()),
             fragments,
             vips,
             host: self
@@ -583,6 +593,9 @@ impl SnapshotBuilder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Class {
     Service(u32),
+    /// A nat or fullnat service (told apart by the lookup itself, so the tunnel and DSR
+    /// paths pay nothing for nat).
+    Translate(u32),
     /// A VIP, but no service on that port and protocol.
     VipOnly,
     /// The host's own: an address of an interface with an exception path, or (on such a
@@ -647,6 +660,13 @@ impl Snapshot {
             return Class::NotVip;
         }
         let any = ServiceKey { port: 0, ..exact };
+        if let Some(s) = self
+            .translate
+            .get(&exact)
+            .or_else(|| self.translate.get(&any))
+        {
+            return Class::Translate(s);
+        }
         if let Some(s) = self.classify.get(&any) {
             return Class::Service(s);
         }

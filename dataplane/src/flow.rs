@@ -1207,6 +1207,146 @@ mod tests {
         assert_eq!(t.stats.evicted_timeout, n as u64);
     }
 
+    /// Entries holding a fullnat port of gauge index `local`, counted from the table itself.
+    fn ports_held(t: &FlowTable, local: u16) -> u64 {
+        (0..t.entries.len())
+            .filter(|&i| t.buckets[i / WAYS].tags[i % WAYS] != 0)
+            .filter(|&i| t.nat[i].kind == NatKind::Reverse && t.nat[i].local == local)
+            .count() as u64
+    }
+
+    #[test]
+    fn the_fullnat_port_gauge_stays_exact_through_every_removal() {
+        let mut t = FlowTable::with_nat(
+            &FlowConfig {
+                capacity: 64,
+                ..FlowConfig::default()
+            },
+            true,
+        );
+        let locals = [t.register_local([7; 16]), t.register_local([8; 16])];
+        assert_eq!(t.register_local([7; 16]), locals[0], "registered once");
+        let mut rng = 0x5eed_f00d_1234_9876u64;
+        let mut now = 0u64;
+        for step in 0..30_000u32 {
+            xorshift(&mut rng);
+            // Up to 20 s apart now and then: SYN entries (5 s) expire, others live on.
+            now += if rng % 50 == 0 {
+                rng % (20 * SEC)
+            } else {
+                rng % (10 * MS)
+            };
+            // 300 keys in 64 slots: full buckets evict.
+            let k = key((rng >> 20) as u32 % 300);
+            let h = k.hash();
+            let flags = if rng >> 40 & 1 == 0 {
+                tcp::SYN
+            } else {
+                tcp::ACK
+            };
+            match rng % 7 {
+                0 | 1 => {
+                    let slot = t.insert(&k, h, NO_BACKEND, flags, now);
+                    let local = locals[(rng >> 33) as usize % 2];
+                    let kind = if rng >> 35 & 1 == 0 {
+                        NatKind::Reverse
+                    } else {
+                        NatKind::Forward
+                    };
+                    t.set_nat(
+                        slot,
+                        Nat {
+                            kind,
+                            local,
+                            ..Nat::NONE
+                        },
+                    );
+                }
+                2 => {
+                    // A plain (tunnel or DSR) entry, possibly overwriting a nat one.
+                    t.insert(&k, h, 1, flags, now);
+                }
+                3 => {
+                    t.find(&k, h, now);
+                }
+                4 => t.sweep(now),
+                5 => t.remove_probed(&k, &t.locate(h)),
+                _ => {
+                    if let Some(slot) = t.find(&k, h, now) {
+                        t.touch_nat(slot, now, flags);
+                    }
+                }
+            }
+            for (i, &l) in locals.iter().enumerate() {
+                assert_eq!(
+                    t.nat_ports_in_use()[i].1,
+                    ports_held(&t, l),
+                    "step {step}, local {i}"
+                );
+            }
+        }
+        assert!(t.stats.evicted_capacity > 0 && t.stats.evicted_timeout > 0);
+        assert!(t.nat_ports_in_use().iter().any(|&(_, n)| n > 0));
+    }
+
+    #[test]
+    fn a_peer_is_touched_and_removed_only_while_it_holds_the_other_direction() {
+        let mut t = FlowTable::with_nat(&FlowConfig::default(), true);
+        let fwd = key(1);
+        let mut rev = key(2);
+        rev.sport = 8080;
+        let out = Nat {
+            kind: NatKind::Forward,
+            src: fwd.src,
+            dst: rev.src,
+            sport: fwd.sport,
+            dport: rev.sport,
+            ..Nat::NONE
+        };
+        // The forward entry's output, reversed, is the reverse key.
+        assert_eq!(
+            out.peer_key(proto::TCP),
+            FlowKey {
+                src: rev.src,
+                dst: fwd.src,
+                sport: 8080,
+                dport: 1000,
+                proto: proto::TCP
+            }
+        );
+        let rkey = out.peer_key(proto::TCP);
+        let f = t.insert(&fwd, fwd.hash(), 1, tcp::ACK, 0);
+        let r = t.insert(&rkey, rkey.hash(), NO_BACKEND, tcp::ACK, 0);
+        t.set_nat(
+            f,
+            Nat {
+                peer: FlowTable::index(r),
+                ..out
+            },
+        );
+        // Refreshed by the forward direction at 200 s, the reverse entry outlives 300 s.
+        t.touch_nat(f, 200 * SEC, tcp::ACK);
+        assert!(t.find(&rkey, rkey.hash(), 400 * SEC).is_some());
+        // Its slot reused by another flow: the hint no longer holds the peer, left alone.
+        t.remove_probed(&rkey, &t.locate(rkey.hash()));
+        let other = key(3);
+        let o = t.insert(&other, other.hash(), 2, tcp::ACK, 400 * SEC);
+        t.set_nat(
+            f,
+            Nat {
+                peer: FlowTable::index(o),
+                ..out
+            },
+        );
+        t.remove_peer(f, 400 * SEC);
+        assert!(t.find(&other, other.hash(), 400 * SEC).is_some());
+        assert_eq!(
+            t.flows_per_backend()[1],
+            1,
+            "the reverse entry never counted"
+        );
+    }
+
     #[test]
     fn per_backend_counts_always_add_up_to_the_live_entries() {
         let mut t = small();

@@ -672,3 +672,50 @@ fn fullnat_ports_run_out_and_are_counted() {
     assert_eq!(gauge.get(&a4(LOCAL4)), Some(&2));
     assert_eq!(gauge.get(&a6(LOCAL6)), Some(&0));
 }
+
+/// No family translation; a fullnat backend needs a local address of its family; a local
+/// address is the appliance's own, never a VIP.
+#[test]
+fn the_snapshot_refuses_what_nat_cannot_translate() {
+    use dataplane::{SnapshotBuilder, SnapshotError};
+    let build = |edit: &dyn Fn(&mut Vec<dataplane::ServiceSpec>)| {
+        let mut specs: Vec<_> = nat_services()
+            .into_iter()
+            .map(|s| nat_spec(s, DrainState::Normal))
+            .collect();
+        edit(&mut specs);
+        let mut b = SnapshotBuilder::new()
+            .interface(interface())
+            .interface(backend_port_interface());
+        for s in specs {
+            b = b.service(s);
+        }
+        b.build()
+    };
+    assert!(build(&|_| {}).is_ok());
+    let mixed = build(&|s| s[0].backends[0].address = a6(be6(0x99)));
+    assert!(
+        matches!(mixed, Err(SnapshotError::NatFamilyMismatch { backend, .. }) if backend == backend_id(NAT_TCP4, 0)),
+        "{mixed:?}"
+    );
+    let mixed_full = build(&|s| s[4].backends[0].address = a6(be6(0x99)));
+    assert!(
+        matches!(mixed_full, Err(SnapshotError::NatFamilyMismatch { .. })),
+        "{mixed_full:?}"
+    );
+    let no_local = build(&|s| s[6].local_addresses = vec![a4(LOCAL4)]);
+    assert!(
+        matches!(
+            no_local,
+            Err(SnapshotError::NoLocalAddress { family: "IPv6", .. })
+        ),
+        "{no_local:?}"
+    );
+    let local_vip = build(&|s| s[5].local_addresses.push(a4(VIP4_NAT)));
+    assert!(
+        matches!(&local_vip, Err(SnapshotError::LocalAddressIsVip { address, .. }) if *address == a4(VIP4_NAT)),
+        "{local_vip:?}"
+    );
+    // nat (not fullnat) ignores local addresses: they are fullnat's source pool.
+    assert!(build(&|s| s[0].local_addresses = vec![a4(VIP4_NAT)]).is_ok());
+}

@@ -66,7 +66,9 @@ fn config() -> PipelineConfig {
     }
 }
 
-fn run(p: &mut Pipeline, cases: Vec<Case>) {
+/// Runs the cases in order; returns their inputs (fuzz seeds).
+fn run(p: &mut Pipeline, cases: Vec<Case>) -> Vec<Vec<u8>> {
+    let mut inputs = Vec::new();
     let snaps: Vec<(DrainState, dataplane::Snapshot)> =
         [DrainState::Normal, DrainState::Drained, DrainState::Down]
             .into_iter()
@@ -77,6 +79,7 @@ fn run(p: &mut Pipeline, cases: Vec<Case>) {
         let snap = &snaps.iter().find(|(d, _)| *d == case.snap).unwrap().1;
         let before = p.counters().clone();
         let input = (case.input)(&ctx);
+        inputs.push(input.clone());
         let mut buf = buffer(&input);
         let mut f = frame(&mut buf, input.len());
         let v = p.process(&mut f, case.port, snap, (i as u64 + 1) * 1_000_000);
@@ -111,6 +114,7 @@ fn run(p: &mut Pipeline, cases: Vec<Case>) {
             );
         }
     }
+    inputs
 }
 
 fn to_backends() -> Verdict {
@@ -399,8 +403,7 @@ fn find(conns: &[Conn], svc: u32) -> Conn {
     *conns.iter().find(|c| c.svc == svc).unwrap()
 }
 
-#[test]
-fn nat_and_fullnat_connections_both_ways() {
+fn both_ways_cases() -> Vec<Case> {
     let conns = conns();
     let mut cases = Vec::new();
     for &c in &conns {
@@ -494,8 +497,13 @@ fn nat_and_fullnat_connections_both_ways() {
             counters: vec![("replies", 1)],
         },
     ]);
+    cases
+}
+
+#[test]
+fn nat_and_fullnat_connections_both_ways() {
     let mut p = Pipeline::new(&config());
-    run(&mut p, cases);
+    run(&mut p, both_ways_cases());
     let mut gauge = hashbrown::HashMap::new();
     p.nat_ports_in_use_into(&mut gauge);
     // One fullnat connection per service, each family's local address shared by two.
@@ -718,4 +726,28 @@ fn the_snapshot_refuses_what_nat_cannot_translate() {
     );
     // nat (not fullnat) ignores local addresses: they are fullnat's source pool.
     assert!(build(&|s| s[0].local_addresses = vec![a4(VIP4_NAT)]).is_ok());
+}
+
+/// Writes the inputs of the connection cases as fuzz seeds (`fuzz/corpus/process/seed-nat-*`;
+/// the fuzz snapshot has nat services at these addresses) when SLUICE_WRITE_SEEDS is set;
+/// otherwise checks each seed file exists and matches.
+#[test]
+fn nat_fuzz_seeds_match_golden_inputs() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/process");
+    let inputs = run(&mut Pipeline::new(&config()), both_ways_cases());
+    let write = std::env::var_os("SLUICE_WRITE_SEEDS").is_some();
+    for (n, input) in inputs.iter().enumerate() {
+        let path = dir.join(format!("seed-nat-{n:03}"));
+        if write {
+            std::fs::write(&path, input).unwrap();
+        } else {
+            assert_eq!(
+                std::fs::read(&path).unwrap_or_default(),
+                *input,
+                "{} (rerun with SLUICE_WRITE_SEEDS=1)",
+                path.display()
+            );
+        }
+        dataplane::fuzzing::fuzz_process(input);
+    }
 }

@@ -1231,7 +1231,7 @@ mod tests {
         for step in 0..30_000u32 {
             xorshift(&mut rng);
             // Up to 20 s apart now and then: SYN entries (5 s) expire, others live on.
-            now += if rng % 50 == 0 {
+            now += if rng.is_multiple_of(50) {
                 rng % (20 * SEC)
             } else {
                 rng % (10 * MS)

@@ -322,3 +322,22 @@ pub fn ports(frame: &[u8]) -> (u16, u16) {
         u16::from_be_bytes([p[at + 2], p[at + 3]]),
     )
 }
+
+/// The (source, destination) addresses of an untagged IPv4/IPv6 frame, IPv4 ones mapped.
+pub fn addrs(frame: &[u8]) -> ([u8; 16], [u8; 16]) {
+    let p = &frame[14..];
+    if p[0] >> 4 == 4 {
+        (
+            m4([p[12], p[13], p[14], p[15]]),
+            m4([p[16], p[17], p[18], p[19]]),
+        )
+    } else {
+        (p[8..24].try_into().unwrap(), p[24..40].try_into().unwrap())
+    }
+}
+
+/// Zeroes the UDP checksum of an untagged IPv4 frame without options (0: none).
+pub fn zero_udp_checksum(frame: &mut [u8]) {
+    frame[14 + 20 + 6] = 0;
+    frame[14 + 20 + 7] = 0;
+}

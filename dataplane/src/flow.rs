@@ -18,6 +18,11 @@ use crate::wire::{proto, tcp};
 pub const WAYS: usize = 8;
 /// Buckets the amortised sweep visits per call.
 pub const SWEEP_BUCKETS: usize = 4;
+/// The backend handle of an entry that counts for no backend (a nat connection's reverse
+/// entry: the connection is counted once, by its forward entry).
+pub const NO_BACKEND: u32 = u32::MAX;
+/// [`Nat::local`] of an entry that holds no fullnat port.
+pub const NO_LOCAL: u16 = u16::MAX;
 /// A coarse tick is 2^26 ns (about 67 ms); a u16 of them wraps after about 73 minutes.
 const TICK_SHIFT: u32 = 26;
 /// The furthest ahead a coarse expiry may be set (half the u16 range, about 36 minutes), so
@@ -117,6 +122,64 @@ const EMPTY_ENTRY: Entry = Entry {
     state: FlowState::Udp,
     expires: 0,
 };
+
+/// Which direction of a nat connection an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NatKind {
+    /// Not a nat entry (a tunnel or DSR flow, or a free slot).
+    #[default]
+    None,
+    /// Client to VIP, translated towards the backend.
+    Forward,
+    /// Backend to client (nat) or to a local address (fullnat), translated back.
+    Reverse,
+}
+
+/// What a nat connection's entry does to its packets, in a side array parallel to the
+/// entries (allocated only when nat is on, so the tunnel and DSR entries stay one line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nat {
+    pub kind: NatKind,
+    /// The translated packet's source, destination and ports.
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub sport: u16,
+    pub dport: u16,
+    /// The other direction's entry: a hint, its key checked before use (it may be evicted).
+    pub peer: u32,
+    /// Reverse entries: the port the client's packets came in on and the L2 neighbour
+    /// (router or client) that sent them, the way back without a route table.
+    pub port: u16,
+    pub mac: [u8; 6],
+    /// fullnat reverse entries: the local address's gauge index (see
+    /// [`FlowTable::register_local`]); [`NO_LOCAL`] otherwise.
+    pub local: u16,
+}
+
+impl Nat {
+    pub const NONE: Nat = Nat {
+        kind: NatKind::None,
+        src: [0; 16],
+        dst: [0; 16],
+        sport: 0,
+        dport: 0,
+        peer: u32::MAX,
+        port: 0,
+        mac: [0; 6],
+        local: NO_LOCAL,
+    };
+
+    /// The key the other direction's packets arrive with: this entry's output, reversed.
+    pub fn peer_key(&self, proto: u8) -> FlowKey {
+        FlowKey {
+            src: self.dst,
+            dst: self.src,
+            sport: self.dport,
+            dport: self.sport,
+            proto,
+        }
+    }
+}
 
 /// One bucket's tags and, per way, the coarse tick at or after which it has surely expired
 /// (see [`coarse_expiry`]); two buckets share a cache line.
@@ -224,6 +287,11 @@ pub struct FlowTable {
     /// Live entries per backend handle (`sluice_backend_flows`), indexed by the handle;
     /// updated when an entry is created, re-pointed or removed, never on a plain hit.
     per_backend: Vec<u64>,
+    /// nat side records, one per entry; empty when nat is off.
+    nat: Box<[Nat]>,
+    /// fullnat ports in use per local address: the reverse entries holding one, kept exact
+    /// wherever an entry is freed, evicted or overwritten.
+    nat_ports: Vec<([u8; 16], u64)>,
 }
 
 /// The bucket comes from the high bits, the tag from the low 16 (0 is reserved for empty).
@@ -324,6 +392,11 @@ fn prefetch_line<T>(p: *const T) {
 impl FlowTable {
     /// Allocates every bucket now; the table never grows afterwards.
     pub fn new(cfg: &FlowConfig) -> Self {
+        Self::with_nat(cfg, false)
+    }
+
+    /// [`FlowTable::new`], with the nat side records when `nat`.
+    pub fn with_nat(cfg: &FlowConfig, nat: bool) -> Self {
         let buckets = cfg.capacity.div_ceil(WAYS).max(1).next_power_of_two();
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         let timeouts = [
@@ -347,7 +420,120 @@ impl FlowTable {
             previous_pass_started: None,
             stats: FlowStats::default(),
             per_backend: Vec::new(),
+            nat: if nat {
+                hugepages::filled(buckets * WAYS, Nat::NONE)
+            } else {
+                Box::new([])
+            },
+            nat_ports: Vec::new(),
         }
+    }
+
+    /// The gauge index of fullnat local address `addr`, created if new (called when a
+    /// snapshot is adopted, so the packet path never allocates).
+    pub fn register_local(&mut self, addr: [u8; 16]) -> u16 {
+        if let Some(i) = self.nat_ports.iter().position(|(a, _)| *a == addr) {
+            return i as u16;
+        }
+        self.nat_ports.push((addr, 0));
+        (self.nat_ports.len() - 1) as u16
+    }
+
+    /// Whether the table keeps nat side records (built [`FlowTable::with_nat`]).
+    pub fn tracks_nat(&self) -> bool {
+        !self.nat.is_empty()
+    }
+
+    /// fullnat ports in use per local address (every address ever registered).
+    pub fn nat_ports_in_use(&self) -> &[([u8; 16], u64)] {
+        &self.nat_ports
+    }
+
+    /// The nat side record of a found entry (None when nat is off).
+    #[inline]
+    pub fn nat(&self, slot: Slot) -> Option<&Nat> {
+        self.nat.get(slot.0).filter(|n| n.kind != NatKind::None)
+    }
+
+    /// Sets a found entry's nat side record (a fullnat reverse entry now holds its port).
+    pub fn set_nat(&mut self, slot: Slot, rec: Nat) {
+        if self.nat.is_empty() {
+            return;
+        }
+        self.released(slot.0);
+        if rec.kind == NatKind::Reverse {
+            if let Some((_, n)) = self.nat_ports.get_mut(usize::from(rec.local)) {
+                *n += 1;
+            }
+        }
+        if let Some(n) = self.nat.get_mut(slot.0) {
+            *n = rec;
+        }
+    }
+
+    /// Entry `i` is being freed, evicted or overwritten: it no longer holds a fullnat port.
+    #[inline(always)]
+    fn released(&mut self, i: usize) {
+        if !self.nat.is_empty() {
+            self.release_nat(i);
+        }
+    }
+
+    /// [`FlowTable::released`] out of line, so tables without nat carry only the test.
+    #[cold]
+    #[inline(never)]
+    fn release_nat(&mut self, i: usize) {
+        if let Some(n) = self.nat.get_mut(i) {
+            if n.kind == NatKind::Reverse {
+                if let Some((_, c)) = self.nat_ports.get_mut(usize::from(n.local)) {
+                    *c = c.saturating_sub(1);
+                }
+            }
+            *n = Nat::NONE;
+        }
+    }
+
+    /// The live entry at `slot` if it still holds `key` (a peer hint, checked).
+    fn peer_slot(&self, i: u32, key: &FlowKey, now: u64) -> Option<usize> {
+        let i = i as usize;
+        let tag = tag_of(key.hash());
+        (self.holds(i, tag, key) && self.entries[i].expires > now).then_some(i)
+    }
+
+    /// A packet of a nat connection: its entry is touched, and its peer too when the peer
+    /// still holds the other direction, so neither expires while the other is in use.
+    #[inline]
+    pub fn touch_nat(&mut self, slot: Slot, now: u64, tcp_flags: u8) {
+        self.touch(slot, now, tcp_flags);
+        let Some(n) = self.nat.get(slot.0).copied() else {
+            return;
+        };
+        let key = n.peer_key(self.entries[slot.0].key.proto);
+        if let Some(p) = self.peer_slot(n.peer, &key, now) {
+            self.touch(Slot(p), now, tcp_flags);
+        }
+    }
+
+    /// Removes a nat entry's peer, if it still holds the other direction (a remapped
+    /// connection's old reverse entry). Not an eviction.
+    pub fn remove_peer(&mut self, slot: Slot, now: u64) {
+        let Some(n) = self.nat.get(slot.0).copied() else {
+            return;
+        };
+        let key = n.peer_key(self.entries[slot.0].key.proto);
+        if let Some(p) = self.peer_slot(n.peer, &key, now) {
+            self.free(p);
+        }
+    }
+
+    /// Whether `slot` still holds the live entry for `key`.
+    pub fn holds_key(&self, slot: Slot, key: &FlowKey, now: u64) -> bool {
+        self.peer_slot(slot.0 as u32, key, now).is_some()
+    }
+
+    /// Its index, for a peer hint.
+    pub fn index(slot: Slot) -> u32 {
+        slot.0 as u32
     }
 
     /// Live entries per backend handle: element `h` counts the entries stored with handle `h`.
@@ -373,6 +559,9 @@ impl FlowTable {
     /// A handle beyond [`FlowTable::reserve_backends`] (only when the table is used alone).
     #[cold]
     fn gained_new(&mut self, backend: u32) {
+        if backend == NO_BACKEND {
+            return;
+        }
         self.reserve_backends(backend as usize + 1);
         if let Some(c) = self.per_backend.get_mut(backend as usize) {
             *c += 1;
@@ -510,6 +699,7 @@ impl FlowTable {
         self.buckets[i / WAYS].tags[i % WAYS] = 0;
         self.len -= 1;
         self.lost(self.entries[i].backend);
+        self.released(i);
     }
 
     /// The entry index of `key` in either candidate bucket of `p`, if it is there.
@@ -569,9 +759,16 @@ impl FlowTable {
 
     /// Inserts or overwrites the entry for `key`. A new entry takes a free way of the emptier
     /// candidate bucket, else the way closest to expiry of both buckets (counted in `stats`).
-    pub fn insert(&mut self, key: &FlowKey, hash: u32, backend: u32, tcp_flags: u8, now: u64) {
+    pub fn insert(
+        &mut self,
+        key: &FlowKey,
+        hash: u32,
+        backend: u32,
+        tcp_flags: u8,
+        now: u64,
+    ) -> Slot {
         let p = self.locate(hash);
-        self.insert_probed(key, &p, backend, tcp_flags, now);
+        self.insert_probed(key, &p, backend, tcp_flags, now)
     }
 
     /// Removes the entry for `key`, if there is one (a new connection on its tuple that gets no
@@ -590,11 +787,12 @@ impl FlowTable {
         backend: u32,
         tcp_flags: u8,
         now: u64,
-    ) {
+    ) -> Slot {
         let (tag, b1, b2) = (p.tag, p.b1 as usize, p.b2 as usize);
         let i = match self.position_in(p, key) {
             Some(i) => {
                 self.lost(self.entries[i].backend);
+                self.released(i);
                 i
             }
             None => self.make_room(b1, b2, now),
@@ -613,6 +811,7 @@ impl FlowTable {
             state,
             expires,
         };
+        Slot(i)
     }
 
     /// The entry index a new flow for buckets `b1` and `b2` would take, and whether it is
@@ -663,6 +862,7 @@ impl FlowTable {
             self.stats.evicted_capacity += 1;
         }
         self.lost(e.backend);
+        self.released(i);
         i
     }
 
@@ -1007,6 +1207,146 @@ mod tests {
         assert_eq!(t.stats.evicted_timeout, n as u64);
     }
 
+    /// Entries holding a fullnat port of gauge index `local`, counted from the table itself.
+    fn ports_held(t: &FlowTable, local: u16) -> u64 {
+        (0..t.entries.len())
+            .filter(|&i| t.buckets[i / WAYS].tags[i % WAYS] != 0)
+            .filter(|&i| t.nat[i].kind == NatKind::Reverse && t.nat[i].local == local)
+            .count() as u64
+    }
+
+    #[test]
+    fn the_fullnat_port_gauge_stays_exact_through_every_removal() {
+        let mut t = FlowTable::with_nat(
+            &FlowConfig {
+                capacity: 64,
+                ..FlowConfig::default()
+            },
+            true,
+        );
+        let locals = [t.register_local([7; 16]), t.register_local([8; 16])];
+        assert_eq!(t.register_local([7; 16]), locals[0], "registered once");
+        let mut rng = 0x5eed_f00d_1234_9876u64;
+        let mut now = 0u64;
+        for step in 0..30_000u32 {
+            xorshift(&mut rng);
+            // Up to 20 s apart now and then: SYN entries (5 s) expire, others live on.
+            now += if rng.is_multiple_of(50) {
+                rng % (20 * SEC)
+            } else {
+                rng % (10 * MS)
+            };
+            // 300 keys in 64 slots: full buckets evict.
+            let k = key((rng >> 20) as u32 % 300);
+            let h = k.hash();
+            let flags = if rng >> 40 & 1 == 0 {
+                tcp::SYN
+            } else {
+                tcp::ACK
+            };
+            match rng % 7 {
+                0 | 1 => {
+                    let slot = t.insert(&k, h, NO_BACKEND, flags, now);
+                    let local = locals[(rng >> 33) as usize % 2];
+                    let kind = if rng >> 35 & 1 == 0 {
+                        NatKind::Reverse
+                    } else {
+                        NatKind::Forward
+                    };
+                    t.set_nat(
+                        slot,
+                        Nat {
+                            kind,
+                            local,
+                            ..Nat::NONE
+                        },
+                    );
+                }
+                2 => {
+                    // A plain (tunnel or DSR) entry, possibly overwriting a nat one.
+                    t.insert(&k, h, 1, flags, now);
+                }
+                3 => {
+                    t.find(&k, h, now);
+                }
+                4 => t.sweep(now),
+                5 => t.remove_probed(&k, &t.locate(h)),
+                _ => {
+                    if let Some(slot) = t.find(&k, h, now) {
+                        t.touch_nat(slot, now, flags);
+                    }
+                }
+            }
+            for (i, &l) in locals.iter().enumerate() {
+                assert_eq!(
+                    t.nat_ports_in_use()[i].1,
+                    ports_held(&t, l),
+                    "step {step}, local {i}"
+                );
+            }
+        }
+        assert!(t.stats.evicted_capacity > 0 && t.stats.evicted_timeout > 0);
+        assert!(t.nat_ports_in_use().iter().any(|&(_, n)| n > 0));
+    }
+
+    #[test]
+    fn a_peer_is_touched_and_removed_only_while_it_holds_the_other_direction() {
+        let mut t = FlowTable::with_nat(&FlowConfig::default(), true);
+        let fwd = key(1);
+        let mut rev = key(2);
+        rev.sport = 8080;
+        let out = Nat {
+            kind: NatKind::Forward,
+            src: fwd.src,
+            dst: rev.src,
+            sport: fwd.sport,
+            dport: rev.sport,
+            ..Nat::NONE
+        };
+        // The forward entry's output, reversed, is the reverse key.
+        assert_eq!(
+            out.peer_key(proto::TCP),
+            FlowKey {
+                src: rev.src,
+                dst: fwd.src,
+                sport: 8080,
+                dport: 1000,
+                proto: proto::TCP
+            }
+        );
+        let rkey = out.peer_key(proto::TCP);
+        let f = t.insert(&fwd, fwd.hash(), 1, tcp::ACK, 0);
+        let r = t.insert(&rkey, rkey.hash(), NO_BACKEND, tcp::ACK, 0);
+        t.set_nat(
+            f,
+            Nat {
+                peer: FlowTable::index(r),
+                ..out
+            },
+        );
+        // Refreshed by the forward direction at 200 s, the reverse entry outlives 300 s.
+        t.touch_nat(f, 200 * SEC, tcp::ACK);
+        assert!(t.find(&rkey, rkey.hash(), 400 * SEC).is_some());
+        // Its slot reused by another flow: the hint no longer holds the peer, left alone.
+        t.remove_probed(&rkey, &t.locate(rkey.hash()));
+        let other = key(3);
+        let o = t.insert(&other, other.hash(), 2, tcp::ACK, 400 * SEC);
+        t.set_nat(
+            f,
+            Nat {
+                peer: FlowTable::index(o),
+                ..out
+            },
+        );
+        t.remove_peer(f, 400 * SEC);
+        assert!(t.find(&other, other.hash(), 400 * SEC).is_some());
+        assert_eq!(
+            t.flows_per_backend()[1],
+            1,
+            "the reverse entry never counted"
+        );
+    }
+
     #[test]
     fn per_backend_counts_always_add_up_to_the_live_entries() {
         let mut t = small();
@@ -1019,7 +1359,9 @@ mod tests {
             let h = k.hash();
             let backend = (rng >> 40) as u32 % 5;
             match rng % 4 {
-                0 | 1 => t.insert(&k, h, backend, tcp::SYN, now),
+                0 | 1 => {
+                    t.insert(&k, h, backend, tcp::SYN, now);
+                }
                 2 => {
                     if let Some(slot) = t.find(&k, h, now) {
                         t.set_backend(slot, backend);

@@ -119,8 +119,108 @@ pub fn fuzz_snapshot() -> Option<Snapshot> {
             Forwarding::Ipip,
             &[v6(13)],
         ))
+        // nat and fullnat, with the addresses of tests/nat.rs so its inputs are seeds here.
+        .service(service(
+            6,
+            IpAddr::V4(NAT_VIP4),
+            53,
+            Proto::Udp,
+            Forwarding::Nat,
+            &[IpAddr::V4(NAT_BACKEND4)],
+        ))
+        .service(with_backend_port(
+            service(
+                7,
+                IpAddr::V4(NAT_VIP4),
+                80,
+                Proto::Tcp,
+                Forwarding::Nat,
+                &[IpAddr::V4(Ipv4Addr::new(192, 0, 2, 140))],
+            ),
+            8080,
+        ))
+        .service(with_locals(with_backend_port(
+            service(
+                8,
+                IpAddr::V4(Ipv4Addr::new(198, 51, 100, 71)),
+                53,
+                Proto::Udp,
+                Forwarding::FullNat,
+                &[IpAddr::V4(Ipv4Addr::new(192, 0, 2, 143))],
+            ),
+            5353,
+        )))
+        .service(with_locals(service(
+            9,
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x71)),
+            80,
+            Proto::Tcp,
+            Forwarding::FullNat,
+            &[IpAddr::V6(Ipv6Addr::new(
+                0x2001, 0xdb8, 3, 0, 0, 0, 0, 0x42,
+            ))],
+        )))
+        .service(service(
+            10,
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x70)),
+            53,
+            Proto::Udp,
+            Forwarding::Nat,
+            &[IpAddr::V6(Ipv6Addr::new(
+                0x2001, 0xdb8, 3, 0, 0, 0, 0, 0x41,
+            ))],
+        ))
         .build()
         .ok()
+}
+
+const NAT_VIP4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 70);
+const NAT_BACKEND4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 141);
+/// The client of the connection every fuzz run starts with (so replies can find one).
+const NAT_CLIENT4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 200);
+const NAT_CLIENT_PORT: u16 = 40_001;
+
+fn with_backend_port(mut s: ServiceSpec, port: u16) -> ServiceSpec {
+    s.backends.iter_mut().for_each(|b| b.port = port);
+    s
+}
+
+fn with_locals(mut s: ServiceSpec) -> ServiceSpec {
+    s.local_addresses = vec![
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 200)),
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 3, 0, 0, 0, 0, 0x200)),
+    ];
+    s
+}
+
+/// A UDP datagram from the nat client to the nat VIP's port 53, delivered by the next hop.
+fn nat_opening() -> Vec<u8> {
+    use crate::wire::{ethernet, ipv4, proto, udp};
+    let len = ipv4::MIN_HEADER_LEN + udp::HEADER_LEN + 4;
+    let mut f = vec![0u8; ethernet::HEADER_LEN + len];
+    let (eth, ip) = f.split_at_mut(ethernet::HEADER_LEN);
+    let mut e = ethernet::EthernetFrame::new_unchecked(eth);
+    e.set_dst(MAC);
+    e.set_src(NEXT_HOP_MAC);
+    e.set_ethertype(ethernet::ETHERTYPE_IPV4);
+    ipv4::emit_header(
+        ip,
+        0,
+        len as u16,
+        64,
+        proto::UDP,
+        NAT_CLIENT4.octets(),
+        NAT_VIP4.octets(),
+        false,
+    );
+    udp::emit_header(
+        &mut ip[ipv4::MIN_HEADER_LEN..],
+        NAT_CLIENT_PORT,
+        53,
+        (udp::HEADER_LEN + 4) as u16,
+        0,
+    );
+    f
 }
 
 /// The whole per-packet function over arbitrary bytes: it must not panic, a forwarded frame
@@ -139,9 +239,19 @@ pub fn fuzz_process(data: &[u8]) {
             ..FlowConfig::default()
         },
         ptb_per_second: 1,
-        nat: false,
+        nat: true,
         exception_per_second: 2,
     });
+    let opening = nat_opening();
+    let mut seed = vec![0u8; HEADROOM + opening.len()];
+    seed[HEADROOM..].copy_from_slice(&opening);
+    if let Ok(mut f) = Frame::new(&mut seed, HEADROOM, opening.len()) {
+        assert_eq!(
+            p.process(&mut f, PORT, snap, 0),
+            Verdict::Forward { port: PORT },
+            "the opening nat connection"
+        );
+    }
     let mut buf = vec![0u8; HEADROOM + data.len() + TAILROOM];
     buf[HEADROOM..HEADROOM + data.len()].copy_from_slice(data);
     // Run it twice: the second pass goes through the flow table's hit path.
@@ -175,19 +285,28 @@ pub fn fuzz_process(data: &[u8]) {
         }
     }
     let c = p.counters();
-    assert_eq!(c.rx_packets, 2);
+    assert_eq!(c.rx_packets, 3);
 }
 
-/// A forwarded frame's (outer) destination is a configured backend, or, for the l2-dsr
-/// service (IPv6 VIP, IP header untouched), that VIP.
+/// A forwarded frame's (outer) destination is a configured backend, for the l2-dsr
+/// service (IPv6 VIP, IP header untouched) that VIP, or for a nat reply the opening client.
 fn allowed_destination(out: &[u8]) -> bool {
-    const V4: [[u8; 4]; 2] = [[203, 0, 113, 11], [203, 0, 113, 12]];
+    const V4: [[u8; 4]; 6] = [
+        [203, 0, 113, 11],
+        [203, 0, 113, 12],
+        NAT_BACKEND4.octets(),
+        [192, 0, 2, 140],
+        [192, 0, 2, 143],
+        NAT_CLIENT4.octets(),
+    ];
     let v6 = |d: u16| Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, d).octets();
     let v6s = [
         v6(11),
         v6(12),
         v6(13),
         Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 10).octets(),
+        Ipv6Addr::new(0x2001, 0xdb8, 3, 0, 0, 0, 0, 0x42).octets(),
+        Ipv6Addr::new(0x2001, 0xdb8, 3, 0, 0, 0, 0, 0x41).octets(),
     ];
     match (out.get(12..14), out.len()) {
         (Some([0x08, 0x00]), n) if n >= 34 => V4.iter().any(|a| out[30..34] == a[..]),
@@ -210,5 +329,40 @@ mod tests {
     #[test]
     fn the_fuzz_snapshot_builds() {
         assert!(super::fuzz_snapshot().is_some());
+    }
+
+    /// The opening connection is there for fuzz inputs to reply to: the backend's reply
+    /// reaches the client (checked by `fuzz_process`'s own assertions as well).
+    #[test]
+    fn a_reply_to_the_opening_connection_is_translated() {
+        use super::*;
+        let snap = fuzz_snapshot().unwrap();
+        let mut p = Pipeline::new(&PipelineConfig {
+            nat: true,
+            ..PipelineConfig::default()
+        });
+        let mut open = nat_opening();
+        let n = open.len();
+        let mut f = Frame::new(&mut open, 0, n).unwrap();
+        assert_eq!(
+            p.process(&mut f, PORT, &snap, 0),
+            Verdict::Forward { port: PORT }
+        );
+        let mut reply = nat_opening();
+        reply[26..30].copy_from_slice(&NAT_BACKEND4.octets());
+        reply[30..34].copy_from_slice(&NAT_CLIENT4.octets());
+        reply[34..36].copy_from_slice(&53u16.to_be_bytes());
+        reply[36..38].copy_from_slice(&NAT_CLIENT_PORT.to_be_bytes());
+        reply[24..26].copy_from_slice(&[0, 0]);
+        let c = crate::checksum::of(&reply[14..34]);
+        reply[24..26].copy_from_slice(&c.to_be_bytes());
+        let mut f = Frame::new(&mut reply, 0, n).unwrap();
+        assert_eq!(
+            p.process(&mut f, PORT, &snap, 1),
+            Verdict::Forward { port: PORT }
+        );
+        assert_eq!(p.counters().nat_replies, 1);
+        assert!(allowed_destination(f.data()));
+        fuzz_process(&reply);
     }
 }

@@ -41,6 +41,8 @@ pub struct Embedded {
     pub client_port: u16,
     pub vip_port: u16,
     pub proto: u8,
+    /// Length of the quoted IP header: where the quoted ports start.
+    pub hl: u8,
 }
 
 /// What the transport part of an IP packet is.
@@ -380,6 +382,7 @@ fn embedded_v4(b: &[u8]) -> Result<Embedded, DropReason> {
         v4_mapped(p.dst()),
         p.protocol(),
         &b[hl..],
+        hl as u8,
     )
 }
 
@@ -397,11 +400,23 @@ fn embedded_v6(b: &[u8]) -> Result<Embedded, DropReason> {
         }
         .into());
     }
-    embedded(p.src(), p.dst(), p.next_header(), &b[ipv6::HEADER_LEN..])
+    embedded(
+        p.src(),
+        p.dst(),
+        p.next_header(),
+        &b[ipv6::HEADER_LEN..],
+        ipv6::HEADER_LEN as u8,
+    )
 }
 
 /// The embedded packet went from the VIP to the client: reverse it.
-fn embedded(src: [u8; 16], dst: [u8; 16], protocol: u8, l4: &[u8]) -> Result<Embedded, DropReason> {
+fn embedded(
+    src: [u8; 16],
+    dst: [u8; 16],
+    protocol: u8,
+    l4: &[u8],
+    hl: u8,
+) -> Result<Embedded, DropReason> {
     if protocol != proto::TCP && protocol != proto::UDP {
         return Err(DropReason::IcmpUnsupported);
     }
@@ -411,6 +426,7 @@ fn embedded(src: [u8; 16], dst: [u8; 16], protocol: u8, l4: &[u8]) -> Result<Emb
         client_port: be16(l4, tcp::field::DST_PORT),
         vip_port: be16(l4, tcp::field::SRC_PORT),
         proto: protocol,
+        hl,
     })
 }
 

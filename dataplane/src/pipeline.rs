@@ -2,6 +2,10 @@
 //! answer (ARP/ND/echo/PTB) written in place, or a counted drop. Pure: bytes, state and an
 //! injected clock in, a verdict out.
 
+mod translate;
+
+use std::net::{IpAddr, Ipv6Addr};
+
 use maglev::flow::{five_tuple, slot, source_ip, v4_mapped};
 
 use crate::flow::{FlowConfig, FlowKey, FlowTable, Probe};
@@ -83,6 +87,10 @@ pub struct Pipeline {
     backend_index: Vec<u32>,
     /// Per-burst parse results (BURST of them), kept here so a burst does not allocate.
     scratch: Vec<Parsing>,
+    /// Snapshot local address index -> its gauge index in the flow table.
+    local_slot: Vec<u16>,
+    /// The fullnat port range (inclusive).
+    nat_ports: (u16, u16),
 }
 
 type Parsing = (Result<Parsed, DropReason>, Pre);
@@ -121,7 +129,7 @@ impl Pipeline {
     /// Allocates the flow table (the only large allocation; do it before traffic).
     pub fn new(cfg: &PipelineConfig) -> Self {
         Self {
-            flows: FlowTable::new(&cfg.flows),
+            flows: FlowTable::with_nat(&cfg.flows, cfg.nat),
             counters: Counters::default(),
             new_flows: TokenBucket::per_second(cfg.flows.max_new_flows_per_second),
             ptb: TokenBucket::per_second(cfg.ptb_per_second),
@@ -131,7 +139,26 @@ impl Pipeline {
             backend_slot: Vec::new(),
             backend_index: Vec::new(),
             scratch: vec![EMPTY_PARSING; BURST],
+            local_slot: Vec::new(),
+            nat_ports: (translate::NAT_PORT_FIRST, translate::NAT_PORT_LAST),
         }
+    }
+
+    /// Narrows the fullnat port range to `first..=last` (within 1024..=65535): tests reach
+    /// exhaustion with a few ports; the appliance keeps the whole range.
+    pub fn set_nat_port_range(&mut self, first: u16, last: u16) {
+        let first = first.max(translate::NAT_PORT_FIRST);
+        self.nat_ports = (first, last.max(first));
+    }
+
+    /// fullnat ports in use per local address on this core (`sluice_nat_ports_in_use`), into
+    /// `out`, reusing its memory; every local address a snapshot of this pipeline held.
+    pub fn nat_ports_in_use_into(&self, out: &mut hashbrown::HashMap<IpAddr, u64>) {
+        out.clear();
+        out.extend(self.flows.nat_ports_in_use().iter().map(|&(a, n)| {
+            let v6 = Ipv6Addr::from(a);
+            (v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4), n)
+        }));
     }
 
     pub fn counters(&self) -> &Counters {
@@ -258,6 +285,11 @@ impl Pipeline {
             self.backend_index[slot] = b as u32;
         }
         self.flows.reserve_backends(handles);
+        self.local_slot.clear();
+        for &a in &snap.locals {
+            let g = self.flows.register_local(a);
+            self.local_slot.push(g);
+        }
     }
 
     /// `known`: whether `in_port` is one of the snapshot's interfaces.
@@ -426,7 +458,7 @@ impl Pipeline {
             }
             L4::IcmpError(e) => self.icmp_error(frame, ip, &e, in_port, snap, now),
             L4::NeighborSolicit { target, source_mac } => {
-                let own = iface.ipv6 == Some(target) || snap.is_vip(&target);
+                let own = iface.ipv6 == Some(target) || snap.owns(&target);
                 if own && ip.ttl == 255 {
                     reply::neighbor_advert(frame, ip, target, source_mac, iface.mac).map(|()| {
                         self.counters.replies += 1;
@@ -468,7 +500,7 @@ impl Pipeline {
     ) -> Verdict {
         match a.op {
             arp::OP_REQUEST
-                if iface.ipv4 == Some(a.target_ip) || snap.is_vip(&v4_mapped(a.target_ip)) =>
+                if iface.ipv4 == Some(a.target_ip) || snap.owns(&v4_mapped(a.target_ip)) =>
             {
                 match reply::arp_reply(frame, a, iface.mac) {
                     Ok(()) => {
@@ -499,9 +531,10 @@ impl Pipeline {
     ) -> Result<Verdict, DropReason> {
         let s = match snap.classify(&ip.dst, dport, ip.proto) {
             Class::Service(s) => s,
-            Class::VipOnly => return Err(DropReason::NoService),
-            Class::Host => return self.kernel_within_rate(now),
-            Class::NotVip => return Err(DropReason::NotVip),
+            c => {
+                let ports = (sport, dport, flags);
+                return self.transport_other(frame, ip, ports, pre, in_port, snap, now, c);
+            }
         };
         let is_tcp = ip.proto == proto::TCP;
         let syn = is_tcp && flags & tcp::SYN != 0 && flags & tcp::ACK == 0;
@@ -547,6 +580,29 @@ impl Pipeline {
         self.forward(frame, ip, snap, s, b, pre.hash, in_port, now)
     }
 
+    /// A transport packet for no tunnel or DSR service: nat, or not ours, out of line.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn transport_other(
+        &mut self,
+        frame: &mut Frame<'_>,
+        ip: &Ip,
+        ports: (u16, u16, u8),
+        pre: &Pre,
+        in_port: u16,
+        snap: &Snapshot,
+        now: u64,
+        class: Class,
+    ) -> Result<Verdict, DropReason> {
+        match class {
+            Class::Service(_) | Class::VipOnly => Err(DropReason::NoService),
+            Class::Host => self.kernel_within_rate(now),
+            Class::NotVip => Err(DropReason::NotVip),
+            Class::Reply => self.nat_reply(frame, ip, ports, pre, in_port, snap, now),
+            Class::Translate(s) => self.nat_forward(frame, ip, ports, pre, in_port, snap, s, now),
+        }
+    }
+
     /// Every fragment of a datagram hashes on (source, destination, protocol), as Maglev
     /// does, so first and later fragments reach the same backend without state.
     fn fragment(
@@ -560,12 +616,21 @@ impl Pipeline {
         let s = match snap.fragment_service(&ip.dst, ip.proto) {
             Some(Some(s)) => s,
             Some(None) => return Err(DropReason::FragmentUnclassifiable),
+            // With nat services a fragment to no VIP may be a reply's (see Class::Reply).
+            None if snap.is_local(&ip.dst)
+                || (snap.has_nat() && !snap.is_vip(&ip.dst) && !snap.is_host(&ip.dst)) =>
+            {
+                return Err(DropReason::NatFragment)
+            }
             None if !snap.is_vip(&ip.dst) => return Err(DropReason::NotVip),
             None if ip.proto == proto::TCP || ip.proto == proto::UDP => {
                 return Err(DropReason::NoService)
             }
             None => return Err(DropReason::UnsupportedProtocol),
         };
+        if snap.translates(s) {
+            return Err(DropReason::NatFragment);
+        }
         let hash = five_tuple(&ip.src, &ip.dst, 0, 0, ip.proto);
         let b = self.maglev(snap, s, ip, hash)?;
         self.forward(frame, ip, snap, s, b, hash, in_port, now)
@@ -582,6 +647,9 @@ impl Pipeline {
         now: u64,
     ) -> Result<Verdict, DropReason> {
         if !snap.is_vip(&ip.dst) {
+            if snap.has_nat() {
+                return self.nat_icmp_to_client(frame, ip, e, snap, now);
+            }
             return Err(DropReason::NotVip);
         }
         if e.vip != ip.dst {
@@ -589,6 +657,7 @@ impl Pipeline {
         }
         let s = match snap.classify(&e.vip, e.vip_port, e.proto) {
             Class::Service(s) => s,
+            Class::Translate(s) => return self.nat_icmp_to_backend(frame, ip, e, snap, s, now),
             _ => return Err(DropReason::NoService),
         };
         let key = FlowKey {
@@ -738,7 +807,7 @@ impl Pipeline {
 
 /// A VIP or the receiving interface's own address.
 fn ours(addr: &[u8; 16], iface: &Interface, snap: &Snapshot) -> bool {
-    snap.is_vip(addr)
+    snap.owns(addr)
         || iface.ipv4.map(v4_mapped).as_ref() == Some(addr)
         || iface.ipv6.as_ref() == Some(addr)
 }

@@ -47,10 +47,18 @@ pub enum DropReason {
     NoSourceAddress,
     /// A frame for the host's kernel over the exception path's per-core rate.
     ExceptionRateLimited,
+    /// A new fullnat connection found no free local port among its candidates.
+    NatPortsExhausted,
+    /// A fragment to or from a nat/fullnat service: it cannot be translated without
+    /// reassembly (only the first fragment has the ports).
+    NatFragment,
+    /// A packet for a nat/fullnat service on a pipeline built without connection tracking
+    /// (`PipelineConfig::nat` off).
+    NatUntracked,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 19] = [
+    pub const ALL: [DropReason; 22] = [
         DropReason::Truncated,
         DropReason::Malformed,
         DropReason::BadChecksum,
@@ -70,6 +78,9 @@ impl DropReason {
         DropReason::UnknownPort,
         DropReason::NoSourceAddress,
         DropReason::ExceptionRateLimited,
+        DropReason::NatPortsExhausted,
+        DropReason::NatFragment,
+        DropReason::NatUntracked,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -95,6 +106,9 @@ impl DropReason {
             DropReason::UnknownPort => "unknown_port",
             DropReason::NoSourceAddress => "no_source_address",
             DropReason::ExceptionRateLimited => "exception_rate_limited",
+            DropReason::NatPortsExhausted => "nat_ports_exhausted",
+            DropReason::NatFragment => "nat_fragment",
+            DropReason::NatUntracked => "nat_untracked",
         }
     }
 }
@@ -144,6 +158,12 @@ pub struct Counters {
     pub flows_rehashed: u64,
     /// New flows forwarded by Maglev alone because the per-core new-flow cap was reached.
     pub flows_stateless: u64,
+    /// Packets translated back towards a client by a nat/fullnat connection's reverse
+    /// entry (replies and ICMP errors from the backend side; also in `forwarded`).
+    pub nat_replies: u64,
+    /// New fullnat connections refused for want of a free local port (also the
+    /// `nat_ports_exhausted` drop reason).
+    pub nat_ports_exhausted: u64,
     pub(crate) service: Vec<ServiceCounters>,
     pub(crate) backend: Vec<u64>,
     pub(crate) service_slot: HashMap<u32, usize>,

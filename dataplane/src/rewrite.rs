@@ -78,7 +78,7 @@ pub(crate) fn encapsulate(
 
 /// Puts `outer` bytes of new headers (plus Ethernet) in front of the inner IP packet.
 #[inline(always)]
-fn reframe(frame: &mut Frame<'_>, ip: &Ip, outer: usize) -> Result<(), DropReason> {
+pub(crate) fn reframe(frame: &mut Frame<'_>, ip: &Ip, outer: usize) -> Result<(), DropReason> {
     let new_l2 = ethernet::HEADER_LEN;
     if new_l2 + outer > ip.l2_len {
         frame
@@ -272,6 +272,7 @@ mod tests {
             service: 0,
             addr,
             v4: true,
+            port: 0,
             up: true,
             iface: 0,
             next_hop_mac: Some(NEXT_HOP),

@@ -156,6 +156,23 @@ pub enum SnapshotError {
     },
     #[error("too many backends ({0}); at most 2^31")]
     TooManyBackends(usize),
+    #[error("service {service}: backend {backend} is {backend_family} but the VIP is {vip_family}; nat and fullnat do not translate between families")]
+    NatFamilyMismatch {
+        service: String,
+        backend: u32,
+        backend_family: &'static str,
+        vip_family: &'static str,
+    },
+    #[error("service {service}: fullnat backend {backend} needs an {family} local address")]
+    NoLocalAddress {
+        service: String,
+        backend: u32,
+        family: &'static str,
+    },
+    #[error("service {service}: local address {address} is also a VIP")]
+    LocalAddressIsVip { service: String, address: IpAddr },
+    #[error("service {service}: {count} local addresses; at most 65535 in all")]
+    TooManyLocalAddresses { service: String, count: usize },
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +192,10 @@ pub(crate) struct Service {
     pub hash: HashKind,
     pub forwarding: Forwarding,
     pub when_all_down: WhenAllDown,
+    /// fullnat: indices into [`Snapshot::locals`] of the service's IPv4 and IPv6 local
+    /// addresses (empty otherwise).
+    pub local4: Box<[u16]>,
+    pub local6: Box<[u16]>,
     /// Global backend indices.
     pub table: Box<[u32]>,
     pub fallback_table: Box<[u32]>,
@@ -186,6 +207,8 @@ pub(crate) struct Backend {
     pub service: u32,
     pub addr: [u8; 16],
     pub v4: bool,
+    /// nat/fullnat: the port to translate the destination port to (0 = keep it).
+    pub port: u16,
     pub up: bool,
     pub iface: u32,
     pub next_hop_mac: Option<[u8; 6]>,
@@ -289,13 +312,30 @@ pub struct Snapshot {
     pub(crate) interfaces: Vec<Interface>,
     pub(crate) services: Vec<Service>,
     pub(crate) backends: Vec<Backend>,
+    /// Tunnel and DSR services: the hit path's one lookup.
     classify: Lookup<ServiceKey>,
+    /// nat/fullnat services, looked up only when `classify` misses (so the tunnel and DSR
+    /// paths pay nothing for them).
+    translate: Lookup<ServiceKey>,
     /// (VIP, protocol) -> the one service fragments go to (the port-0 service, or the
     /// only service on that VIP and protocol); None when ambiguous.
     fragments: HashMap<VipProto, Option<u32>>,
     vips: HashSet<[u8; 16]>,
     /// Addresses of the interfaces with an exception path: TCP/UDP to them is the host's.
     host: HashSet<[u8; 16]>,
+    /// fullnat local addresses of every service (the appliance owns them, like VIPs).
+    pub(crate) locals: Vec<[u8; 16]>,
+    local_set: HashSet<[u8; 16]>,
+    /// Some service uses nat or fullnat: TCP/UDP to an address that is no VIP may be a reply.
+    nat: bool,
+}
+
+fn family(v4: bool) -> &'static str {
+    if v4 {
+        "IPv4"
+    } else {
+        "IPv6"
+    }
 }
 
 /// Collects plain values and validates them into a [`Snapshot`].
@@ -350,12 +390,38 @@ impl SnapshotBuilder {
         let mut vips = HashSet::new();
         let mut backend_ids = HashSet::new();
         let mut service_ids = HashSet::new();
+        let mut locals: Vec<[u8; 16]> = Vec::new();
+        let mut local_owner: Vec<(String, IpAddr)> = Vec::new();
         for s in &self.services {
             let si = services.len() as u32;
             if !service_ids.insert(s.id) {
                 return Err(SnapshotError::DuplicateServiceId(s.id));
             }
-            let (vip, _) = ip16(s.vip);
+            let (vip, vip_v4) = ip16(s.vip);
+            let nat = matches!(s.forwarding, Forwarding::Nat | Forwarding::FullNat);
+            let (mut local4, mut local6) = (Vec::new(), Vec::new());
+            if s.forwarding == Forwarding::FullNat {
+                for &a in &s.local_addresses {
+                    let (addr, v4) = ip16(a);
+                    let i = match locals.iter().position(|l| *l == addr) {
+                        Some(i) => i,
+                        None => {
+                            locals.push(addr);
+                            local_owner.push((s.name.clone(), a));
+                            locals.len() - 1
+                        }
+                    };
+                    let i = u16::try_from(i).map_err(|_| SnapshotError::TooManyLocalAddresses {
+                        service: s.name.clone(),
+                        count: s.local_addresses.len(),
+                    })?;
+                    if v4 {
+                        local4.push(i);
+                    } else {
+                        local6.push(i);
+                    }
+                }
+            }
             let key = ServiceKey {
                 vip,
                 port: s.port,
@@ -384,7 +450,24 @@ impl SnapshotBuilder {
                         port: b.egress.port,
                     });
                 };
-                let needs_source = s.forwarding != Forwarding::L2Dsr;
+                if nat && v4 != vip_v4 {
+                    return Err(SnapshotError::NatFamilyMismatch {
+                        service: s.name.clone(),
+                        backend: b.id,
+                        backend_family: family(v4),
+                        vip_family: family(vip_v4),
+                    });
+                }
+                let has_local = if v4 { &local4 } else { &local6 };
+                if s.forwarding == Forwarding::FullNat && has_local.is_empty() {
+                    return Err(SnapshotError::NoLocalAddress {
+                        service: s.name.clone(),
+                        backend: b.id,
+                        family: family(v4),
+                    });
+                }
+                // Only the tunnels write an outer header.
+                let needs_source = matches!(s.forwarding, Forwarding::Ipip | Forwarding::Gue);
                 let has_source = if v4 {
                     interfaces[iface].ipv4.is_some()
                 } else {
@@ -410,6 +493,7 @@ impl SnapshotBuilder {
                     service: si,
                     addr,
                     v4,
+                    port: b.port,
                     up: b.up,
                     iface: iface as u32,
                     next_hop_mac: b.egress.next_hop_mac,
@@ -443,10 +527,28 @@ impl SnapshotBuilder {
                 hash: s.hash,
                 forwarding: s.forwarding,
                 when_all_down: s.when_all_down,
+                local4: local4.into(),
+                local6: local6.into(),
                 table: map(&s.table)?,
                 fallback_table: map(&s.fallback_table)?,
             });
         }
+        if let Some((service, address)) = locals
+            .iter()
+            .zip(&local_owner)
+            .find(|(l, _)| vips.contains(*l))
+            .map(|(_, o)| o.clone())
+        {
+            return Err(SnapshotError::LocalAddressIsVip { service, address });
+        }
+        let translates = |si: u32| {
+            services.get(si as usize).is_some_and(|s: &Service| {
+                matches!(s.forwarding, Forwarding::Nat | Forwarding::FullNat)
+            })
+        };
+        let nat = (0..services.len() as u32).any(translates);
+        let (nat_services, plain): (Vec<_>, Vec<_>) =
+            classify.iter().partition(|(_, &si)| translates(si));
         let fragments = by_proto
             .into_iter()
             .map(|(k, list)| {
@@ -467,7 +569,8 @@ impl SnapshotBuilder {
             interfaces,
             services,
             backends,
-            classify: Lookup::new(classify.iter()),
+            classify: Lookup::new(plain.into_iter()),
+            translate: Lookup::new(nat_services.into_iter()),
             fragments,
             vips,
             host: self
@@ -479,6 +582,9 @@ impl SnapshotBuilder {
                     v4.into_iter().chain(i.ipv6.map(|(a, _)| a.octets()))
                 })
                 .collect(),
+            local_set: locals.iter().copied().collect(),
+            locals,
+            nat,
         })
     }
 }
@@ -487,11 +593,17 @@ impl SnapshotBuilder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Class {
     Service(u32),
+    /// A nat or fullnat service (told apart by the lookup itself, so the tunnel and DSR
+    /// paths pay nothing for nat).
+    Translate(u32),
     /// A VIP, but no service on that port and protocol.
     VipOnly,
     /// The host's own: an address of an interface with an exception path, or (on such a
     /// snapshot) an IPv6 link-local or link-scope multicast address.
     Host,
+    /// Maybe a reply of a nat/fullnat connection: a local address, or (with nat services) an
+    /// address that is neither a VIP nor the host's.
+    Reply,
     NotVip,
 }
 
@@ -541,18 +653,55 @@ impl Snapshot {
         if !self.host.is_empty() && (self.host.contains(&exact.vip) || link_scope_v6(&exact.vip)) {
             return Class::Host;
         }
+        if self.is_local(&exact.vip) {
+            return Class::Reply;
+        }
         if self.vips.is_empty() {
             return Class::NotVip;
         }
         let any = ServiceKey { port: 0, ..exact };
+        if let Some(s) = self
+            .translate
+            .get(&exact)
+            .or_else(|| self.translate.get(&any))
+        {
+            return Class::Translate(s);
+        }
         if let Some(s) = self.classify.get(&any) {
             return Class::Service(s);
         }
         if self.vips.contains(&exact.vip) {
             Class::VipOnly
+        } else if self.nat {
+            Class::Reply
         } else {
             Class::NotVip
         }
+    }
+
+    /// Whether service `s` translates (nat or fullnat) rather than forwards.
+    #[inline(always)]
+    pub(crate) fn translates(&self, s: u32) -> bool {
+        self.nat
+            && self
+                .services
+                .get(s as usize)
+                .is_some_and(|x| matches!(x.forwarding, Forwarding::Nat | Forwarding::FullNat))
+    }
+
+    /// Some service uses nat or fullnat.
+    pub(crate) fn has_nat(&self) -> bool {
+        self.nat
+    }
+
+    /// One of the fullnat local addresses.
+    pub(crate) fn is_local(&self, addr: &[u8; 16]) -> bool {
+        !self.local_set.is_empty() && self.local_set.contains(addr)
+    }
+
+    /// An address the balancer answers ARP, ND and echo for: a VIP or a local address.
+    pub(crate) fn owns(&self, addr: &[u8; 16]) -> bool {
+        self.is_vip(addr) || self.is_local(addr)
     }
 
     /// The service fragments of (VIP, protocol) go to: Ok(None) when ambiguous.

@@ -117,6 +117,10 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         arr(self.buffer.as_ref(), field::DST)
     }
 
+    pub fn checksum(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::CHECKSUM)
+    }
+
     pub fn verify_checksum(&self) -> bool {
         checksum::of(&self.buffer.as_ref()[..self.header_len()]) == 0
     }
@@ -142,6 +146,25 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     pub fn set_checksum(&mut self, c: u16) {
         put16(self.buffer.as_mut(), field::CHECKSUM, c);
+    }
+
+    /// New addresses and the TTL decremented (a router's forwarding), the header checksum
+    /// updated incrementally (RFC 1624) rather than summed again.
+    pub fn translate(&mut self, src: [u8; 4], dst: [u8; 4]) {
+        let b = self.buffer.as_ref();
+        let (ttl, protocol) = (b[field::TTL], b[field::PROTOCOL]);
+        let (old_src, old_dst) = (self.src(), self.dst());
+        let mut c = checksum::adjust(
+            self.checksum(),
+            &[ttl, protocol],
+            &[ttl.wrapping_sub(1), protocol],
+        );
+        c = checksum::adjust(c, &old_src, &src);
+        c = checksum::adjust(c, &old_dst, &dst);
+        self.set_ttl(ttl.wrapping_sub(1));
+        self.set_src(src);
+        self.set_dst(dst);
+        self.set_checksum(c);
     }
 
     /// Computes the header checksum (options included) and writes it.

@@ -1,6 +1,6 @@
 //! TCP header (RFC 9293): ports, data offset and flags; the payload is never touched.
 
-use super::{be16, need, WireError};
+use super::{be16, need, put16, WireError};
 
 pub const MIN_HEADER_LEN: usize = 20;
 pub const FIN: u8 = 0x01;
@@ -13,7 +13,11 @@ pub(crate) mod field {
     pub const DST_PORT: usize = 2;
     pub const DATA_OFF: usize = 12;
     pub const FLAGS: usize = 13;
+    pub const CHECKSUM: usize = 16;
 }
+
+/// Bytes of a TCP header up to and including its checksum (what a quote must hold to fix it).
+pub const CHECKSUM_END: usize = field::CHECKSUM + 2;
 
 /// A checked view of a TCP header.
 pub struct TcpPacket<T: AsRef<[u8]>> {
@@ -58,5 +62,23 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 
     pub fn flags(&self) -> u8 {
         self.buffer.as_ref()[field::FLAGS]
+    }
+
+    pub fn checksum(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::CHECKSUM)
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
+    pub fn set_src_port(&mut self, p: u16) {
+        put16(self.buffer.as_mut(), field::SRC_PORT, p);
+    }
+
+    pub fn set_dst_port(&mut self, p: u16) {
+        put16(self.buffer.as_mut(), field::DST_PORT, p);
+    }
+
+    pub fn set_checksum(&mut self, c: u16) {
+        put16(self.buffer.as_mut(), field::CHECKSUM, c);
     }
 }

@@ -53,6 +53,25 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     pub fn length(&self) -> u16 {
         be16(self.buffer.as_ref(), field::LENGTH)
     }
+
+    pub fn checksum(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::CHECKSUM)
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
+    /// Ports only: the first four bytes, which TCP and UDP (and a quoted header) share.
+    pub fn set_src_port(&mut self, p: u16) {
+        put16(self.buffer.as_mut(), field::SRC_PORT, p);
+    }
+
+    pub fn set_dst_port(&mut self, p: u16) {
+        put16(self.buffer.as_mut(), field::DST_PORT, p);
+    }
+
+    pub fn set_checksum(&mut self, c: u16) {
+        put16(self.buffer.as_mut(), field::CHECKSUM, c);
+    }
 }
 
 /// Writes an 8-byte UDP header with the given checksum into `b[..8]`.

@@ -1,0 +1,426 @@
+//! The nat/fullnat packet path: two flow entries per connection (forward and reverse),
+//! fullnat port allocation, replies back to the client, and ICMP errors both ways.
+
+use super::{Pipeline, Pre, Verdict};
+use crate::flow::{FlowKey, FlowTable, Nat, NatKind, Slot, NO_BACKEND, NO_LOCAL};
+use crate::frame::Frame;
+use crate::nat::{self, Tuple};
+use crate::parse::{Embedded, Ip};
+use crate::pipeline_counters::DropReason;
+use crate::rewrite;
+use crate::snapshot::{Forwarding, Snapshot};
+use crate::wire::ethernet::{self, EthernetFrame};
+use crate::wire::{proto, tcp};
+
+/// The lowest port fullnat allocates (below are the well-known ports).
+pub const NAT_PORT_FIRST: u16 = 1024;
+pub const NAT_PORT_LAST: u16 = 65535;
+/// Ports a new fullnat connection tries (from one its flow hash picks) before it is refused.
+pub const NAT_PORT_CANDIDATES: u32 = 32;
+
+/// Where a translated packet leaves: port, its MAC, its MTU, and the next hop's MAC.
+struct Out {
+    port: u16,
+    mac: [u8; 6],
+    mtu: u16,
+    next_hop: [u8; 6],
+}
+
+impl Pipeline {
+    /// A client packet to a nat/fullnat service: follow its connection or make a new one.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    pub(super) fn nat_forward(
+        &mut self,
+        frame: &mut Frame<'_>,
+        ip: &Ip,
+        (sport, dport, flags): (u16, u16, u8),
+        pre: &Pre,
+        in_port: u16,
+        snap: &Snapshot,
+        s: u32,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        if !self.flows.tracks_nat() {
+            return Err(DropReason::NatUntracked);
+        }
+        if ip.ttl <= 1 {
+            return Err(DropReason::TtlExceeded);
+        }
+        let syn = ip.proto == proto::TCP && flags & tcp::SYN != 0 && flags & tcp::ACK == 0;
+        let key = FlowKey {
+            src: ip.src,
+            dst: ip.dst,
+            sport,
+            dport,
+            proto: ip.proto,
+        };
+        let client = Tuple {
+            src: ip.src,
+            dst: ip.dst,
+            sport,
+            dport,
+        };
+        if let Some(slot) = self.flows.find_probed(&key, &pre.probe, now) {
+            let n = self.flows.nat(slot).copied();
+            let b = self.usable(snap, s, self.flows.backend(slot));
+            match (n, b) {
+                // A SYN starts a new connection: never follow a stale entry of an old one.
+                (Some(n), Some(b)) if n.kind == NatKind::Forward && !syn => {
+                    self.flows.touch_nat(slot, now, flags);
+                    let to = Tuple {
+                        src: n.src,
+                        dst: n.dst,
+                        sport: n.sport,
+                        dport: n.dport,
+                    };
+                    return self.nat_to_backend(frame, ip, &client, &to, snap, s, b, in_port, now);
+                }
+                (Some(n), None) if n.kind == NatKind::Forward => self.counters.flows_rehashed += 1,
+                _ => {}
+            }
+            // The old mapping's reverse entry goes with it (a fullnat port is freed).
+            self.flows.remove_peer(slot, now);
+        }
+        let b = self.maglev(snap, s, ip, pre.hash)?;
+        let be = &snap.backends[b as usize];
+        let svc = &snap.services[s as usize];
+        let bport = if be.port != 0 { be.port } else { dport };
+        let baddr = be.addr;
+        let (src, lport, local) = if svc.forwarding == Forwarding::FullNat {
+            let locals = if ip.v6 { &svc.local6 } else { &svc.local4 };
+            let pick = locals
+                .get(pre.hash as usize % locals.len().max(1))
+                .copied()
+                .ok_or(DropReason::NoSourceAddress)?;
+            let laddr = *snap
+                .locals
+                .get(usize::from(pick))
+                .ok_or(DropReason::NoSourceAddress)?;
+            let gauge = self
+                .local_slot
+                .get(usize::from(pick))
+                .copied()
+                .unwrap_or(NO_LOCAL);
+            let Some(port) = self.free_port(&baddr, &laddr, bport, ip.proto, pre.hash, now) else {
+                self.counters.nat_ports_exhausted += 1;
+                return Err(DropReason::NatPortsExhausted);
+            };
+            (laddr, port, gauge)
+        } else {
+            (ip.src, sport, NO_LOCAL)
+        };
+        let to = Tuple {
+            src,
+            dst: baddr,
+            sport: lport,
+            dport: bport,
+        };
+        let rkey = FlowKey {
+            src: baddr,
+            dst: src,
+            sport: bport,
+            dport: lport,
+            proto: ip.proto,
+        };
+        let mac = EthernetFrame::new_checked(frame.data())?.src();
+        let h = self.handle(b);
+        let f = self.flows.insert_probed(&key, &pre.probe, h, flags, now);
+        let r = self
+            .flows
+            .insert(&rkey, rkey.hash(), NO_BACKEND, flags, now);
+        self.flows.set_nat(
+            r,
+            Nat {
+                kind: NatKind::Reverse,
+                src: ip.dst,
+                dst: ip.src,
+                sport: dport,
+                dport: sport,
+                peer: FlowTable::index(f),
+                port: in_port,
+                mac,
+                local,
+            },
+        );
+        // Inserting the reverse entry may have evicted the forward one from a full bucket.
+        if self.flows.holds_key(f, &key, now) {
+            self.flows.set_nat(
+                f,
+                Nat {
+                    kind: NatKind::Forward,
+                    src: to.src,
+                    dst: to.dst,
+                    sport: to.sport,
+                    dport: to.dport,
+                    peer: FlowTable::index(r),
+                    ..Nat::NONE
+                },
+            );
+        }
+        self.nat_to_backend(frame, ip, &client, &to, snap, s, b, in_port, now)
+    }
+
+    /// A free fullnat port towards `backend`:`bport` from `local`: one whose reverse key no
+    /// live entry holds (so a port is shared by different backends, as Linux does).
+    fn free_port(
+        &mut self,
+        backend: &[u8; 16],
+        local: &[u8; 16],
+        bport: u16,
+        protocol: u8,
+        hash: u32,
+        now: u64,
+    ) -> Option<u16> {
+        let (first, last) = self.nat_ports;
+        let span = u32::from(last - first) + 1;
+        // The bucket uses the hash's high bits; the port its low ones mixed in.
+        let start = (hash ^ hash.rotate_left(16)) % span;
+        (0..NAT_PORT_CANDIDATES.min(span))
+            .map(|i| first + ((start + i) % span) as u16)
+            .find(|&port| {
+                let k = FlowKey {
+                    src: *backend,
+                    dst: *local,
+                    sport: bport,
+                    dport: port,
+                    proto: protocol,
+                };
+                self.flows.find(&k, k.hash(), now).is_none()
+            })
+    }
+
+    /// Translates a client packet to `to` and sends it to backend `b`.
+    #[allow(clippy::too_many_arguments)]
+    fn nat_to_backend(
+        &mut self,
+        frame: &mut Frame<'_>,
+        ip: &Ip,
+        from: &Tuple,
+        to: &Tuple,
+        snap: &Snapshot,
+        s: u32,
+        b: u32,
+        in_port: u16,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        let be = &snap.backends[b as usize];
+        let iface = &snap.interfaces[be.iface as usize];
+        let next_hop = be.next_hop_mac.ok_or(DropReason::UnresolvedNextHop)?;
+        let out = Out {
+            port: iface.port,
+            mac: iface.mac,
+            mtu: iface.mtu,
+            next_hop,
+        };
+        if ip.ip_len > usize::from(out.mtu) {
+            return self.too_big(frame, ip, out.mtu, in_port, snap, now);
+        }
+        emit(frame, ip, &out, |p| nat::translate(p, ip, from, to))?;
+        let ss = self.service_slot[s as usize];
+        self.counters.service[ss].packets += 1;
+        self.counters.service[ss].bytes += ip.ip_len as u64;
+        let bs = self.backend_slot[b as usize];
+        self.counters.backend[bs] += 1;
+        Ok(Verdict::Forward { port: out.port })
+    }
+
+    /// A packet that may be a reply of a nat connection (backend to client or local
+    /// address): translated back and sent the way the client's packets came; else not ours.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    pub(super) fn nat_reply(
+        &mut self,
+        frame: &mut Frame<'_>,
+        ip: &Ip,
+        (sport, dport, flags): (u16, u16, u8),
+        pre: &Pre,
+        in_port: u16,
+        snap: &Snapshot,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        let key = FlowKey {
+            src: ip.src,
+            dst: ip.dst,
+            sport,
+            dport,
+            proto: ip.proto,
+        };
+        let Some((slot, n)) = self.reverse(&key, Some(pre), now) else {
+            return Err(DropReason::NotVip);
+        };
+        if ip.ttl <= 1 {
+            return Err(DropReason::TtlExceeded);
+        }
+        let out = client_side(snap, &n)?;
+        if ip.ip_len > usize::from(out.mtu) {
+            return self.too_big(frame, ip, out.mtu, in_port, snap, now);
+        }
+        self.flows.touch_nat(slot, now, flags);
+        let from = Tuple {
+            src: ip.src,
+            dst: ip.dst,
+            sport,
+            dport,
+        };
+        let to = Tuple {
+            src: n.src,
+            dst: n.dst,
+            sport: n.sport,
+            dport: n.dport,
+        };
+        emit(frame, ip, &out, |p| nat::translate(p, ip, &from, &to))?;
+        self.counters.nat_replies += 1;
+        Ok(Verdict::Forward { port: out.port })
+    }
+
+    /// The live reverse entry for `key`.
+    fn reverse(&mut self, key: &FlowKey, pre: Option<&Pre>, now: u64) -> Option<(Slot, Nat)> {
+        let slot = match pre {
+            Some(pre) => self.flows.find_probed(key, &pre.probe, now),
+            None => self.flows.find(key, key.hash(), now),
+        }?;
+        let n = self.flows.nat(slot).copied()?;
+        (n.kind == NatKind::Reverse).then_some((slot, n))
+    }
+
+    /// An ICMP error to a VIP of a nat service about a reply (quoting VIP -> client): to the
+    /// backend, quoting what the backend sent (from the backend to the client or local address).
+    #[inline(never)]
+    pub(super) fn nat_icmp_to_backend(
+        &mut self,
+        frame: &mut Frame<'_>,
+        ip: &Ip,
+        e: &Embedded,
+        snap: &Snapshot,
+        s: u32,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        let key = FlowKey {
+            src: e.client,
+            dst: e.vip,
+            sport: e.client_port,
+            dport: e.vip_port,
+            proto: e.proto,
+        };
+        let slot = self
+            .flows
+            .find(&key, key.hash(), now)
+            .ok_or(DropReason::IcmpUnsupported)?;
+        let n = self
+            .flows
+            .nat(slot)
+            .copied()
+            .filter(|n| n.kind == NatKind::Forward)
+            .ok_or(DropReason::IcmpUnsupported)?;
+        let b = self
+            .usable(snap, s, self.flows.backend(slot))
+            .ok_or(DropReason::NoBackend)?;
+        if ip.ttl <= 1 {
+            return Err(DropReason::TtlExceeded);
+        }
+        let be = &snap.backends[b as usize];
+        let iface = &snap.interfaces[be.iface as usize];
+        let out = Out {
+            port: iface.port,
+            mac: iface.mac,
+            mtu: iface.mtu,
+            next_hop: be.next_hop_mac.ok_or(DropReason::UnresolvedNextHop)?,
+        };
+        // Never answer an ICMP error with one (RFC 1122 3.2.2).
+        if ip.ip_len > usize::from(out.mtu) {
+            return Err(DropReason::MtuExceeded);
+        }
+        let fullnat = snap.services[s as usize].forwarding == Forwarding::FullNat;
+        let src = if fullnat { n.src } else { ip.src };
+        let quoted = Tuple {
+            src: n.dst,
+            dst: n.src,
+            sport: n.dport,
+            dport: n.sport,
+        };
+        emit(frame, ip, &out, |p| {
+            nat::translate_icmp_error(p, ip, e, &src, &n.dst, &quoted)
+        })?;
+        Ok(Verdict::Forward { port: out.port })
+    }
+
+    /// An ICMP error from the backend side about a packet we translated (quoting client or
+    /// local address -> backend): to the client, quoting client -> VIP. A router's error
+    /// keeps its source; the backend's own gets the VIP's.
+    #[inline(never)]
+    pub(super) fn nat_icmp_to_client(
+        &mut self,
+        frame: &mut Frame<'_>,
+        ip: &Ip,
+        e: &Embedded,
+        snap: &Snapshot,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        // The quote went from e.vip (client or local address) to e.client (the backend).
+        let key = FlowKey {
+            src: e.client,
+            dst: e.vip,
+            sport: e.client_port,
+            dport: e.vip_port,
+            proto: e.proto,
+        };
+        let (_, n) = self.reverse(&key, None, now).ok_or(DropReason::NotVip)?;
+        if ip.ttl <= 1 {
+            return Err(DropReason::TtlExceeded);
+        }
+        let out = client_side(snap, &n)?;
+        if ip.ip_len > usize::from(out.mtu) {
+            return Err(DropReason::MtuExceeded);
+        }
+        let src = if ip.src == e.client { n.src } else { ip.src };
+        let quoted = Tuple {
+            src: n.dst,
+            dst: n.src,
+            sport: n.dport,
+            dport: n.sport,
+        };
+        emit(frame, ip, &out, |p| {
+            nat::translate_icmp_error(p, ip, e, &src, &n.dst, &quoted)
+        })?;
+        self.counters.nat_replies += 1;
+        Ok(Verdict::Forward { port: out.port })
+    }
+}
+
+/// The way back to a reverse entry's client: the port its packets came in on, to the
+/// neighbour that delivered them.
+fn client_side(snap: &Snapshot, n: &Nat) -> Result<Out, DropReason> {
+    let iface = snap.interface(n.port).ok_or(DropReason::UnknownPort)?;
+    Ok(Out {
+        port: iface.port,
+        mac: iface.mac,
+        mtu: iface.mtu,
+        next_hop: n.mac,
+    })
+}
+
+/// Reframes the packet behind an untagged Ethernet header to `out` and runs `translate` on
+/// the IP packet.
+fn emit(
+    frame: &mut Frame<'_>,
+    ip: &Ip,
+    out: &Out,
+    translate: impl FnOnce(&mut [u8]) -> Result<(), DropReason>,
+) -> Result<(), DropReason> {
+    rewrite::reframe(frame, ip, 0)?;
+    let d = frame.data_mut();
+    if d.len() < ethernet::HEADER_LEN {
+        return Err(DropReason::NoRoom);
+    }
+    let (h, p) = d.split_at_mut(ethernet::HEADER_LEN);
+    let mut eth = EthernetFrame::new_unchecked(h);
+    eth.set_dst(out.next_hop);
+    eth.set_src(out.mac);
+    eth.set_ethertype(if ip.v6 {
+        ethernet::ETHERTYPE_IPV6
+    } else {
+        ethernet::ETHERTYPE_IPV4
+    });
+    translate(p)
+}

@@ -116,3 +116,59 @@ services: []
     }
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn fullnat_that_cannot_work_is_refused_with_each_place() {
+    let text = "\
+interfaces:
+  - name: uplink
+    device: net_memif0
+    queues: 2
+    address: 192.0.2.10/24
+services:
+  - name: db
+    vip: 198.51.100.10
+    port: 5432
+    protocol: tcp
+    forwarding: fullnat
+    local_addresses: [192.0.2.200, 198.51.100.10]
+    backends:
+      - address: 192.0.2.21
+        port: 6432
+";
+    let path = temp_config("fullnat", text);
+    let out = check(&path);
+    std::fs::remove_file(&path).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let p = path.display();
+    let expected = format!(
+        "{p}:4:13: interfaces[0].queues: expected 1 queue while service db (services[0]) uses fullnat: a reply must reach the core that owns its flow, and multi-queue NAT steering is not built yet, got 2\n\
+         {p}:12:22: services[0].local_addresses: expected at least 9 IPv4 local addresses for flows.capacity 1048576 (a connection takes two flow entries and one of the 64512 ports 1024-65535 of a local address: 524288 connections need 9), or a smaller flows.capacity, got 2 IPv4 local addresses\n\
+         {p}:12:36: services[0].local_addresses[1]: expected a local address that is no VIP (it is service db's, services[0]), got 198.51.100.10\n\
+         3 errors in {p}\n"
+    );
+    assert_eq!(stderr, expected);
+}
+
+#[test]
+fn nat_and_fullnat_pass_with_their_ports_in_the_summary() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("control/tests/fixtures/nat-fullnat.yaml");
+    let out = check(&fixture);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "198.51.100.20:5432/tcp: fullnat",
+        "192.0.2.21:6432=100",
+        "local addresses: 192.0.2.200, 192.0.2.201, 2001:db8::200",
+        ": OK",
+    ] {
+        assert!(stdout.contains(needle), "{needle} not in:\n{stdout}");
+    }
+}

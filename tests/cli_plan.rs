@@ -85,3 +85,57 @@ fn an_invalid_file_is_reported_and_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml"));
 }
+
+#[test]
+fn the_plan_shows_the_forwarding_mode_local_addresses_and_backend_ports() {
+    let write = |name: &str, text: &str| {
+        let path = std::env::temp_dir().join(format!(
+            "sluice-cli-plan-{}-{name}.yaml",
+            std::process::id()
+        ));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let nat = "interfaces:\n  - name: uplink\n    device: net_null0\n    address: 192.0.2.10/24\nflows:\n  capacity: 100000\nservices:\n  - name: db\n    vip: 198.51.100.10\n    port: 5432\n    protocol: tcp\n    forwarding: nat\n    backends:\n      - address: 192.0.2.21\n        port: 6432\n      - address: 192.0.2.22\n";
+    let fullnat = nat.replace(
+        "    forwarding: nat\n",
+        "    forwarding: fullnat\n    local_addresses: [192.0.2.200]\n",
+    );
+    let (old, new) = (write("nat", nat), write("fullnat", &fullnat));
+
+    let out = plan(&new, &old, &["--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let db = &v["services"][0];
+    assert_eq!(db["forwarding"], "fullnat");
+    assert_eq!(db["forwarding_before"], "nat");
+    assert_eq!(db["local_addresses"], serde_json::json!(["192.0.2.200"]));
+    let port = |addr: &str| {
+        db["backends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == addr)
+            .map(|b| b["port"].clone())
+    };
+    assert_eq!(port("192.0.2.21"), Some(serde_json::json!(6432)));
+    assert_eq!(
+        port("192.0.2.22"),
+        Some(serde_json::json!(5432)),
+        "the service's port"
+    );
+
+    let text = String::from_utf8_lossy(&plan(&new, &old, &[]).stdout).into_owned();
+    for needle in [
+        "forwarding nat -> fullnat",
+        "local addresses 192.0.2.200",
+        "port 6432",
+    ] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
+}

@@ -14,7 +14,7 @@ use dataplane::snapshot::{
 };
 use maglev::{Backend as MaglevBackend, Fingerprint, MaglevError, Table};
 
-use crate::config::{Config, Forwarding, HashKind, HealthKind, Protocol, WhenAllDown};
+use crate::config::{Config, Forwarding, HashKind, HealthKind, Protocol, Service, WhenAllDown};
 use crate::health::{CheckKind, HealthCheckSpec, Target};
 
 /// What a DPDK port contributes to the snapshot: its id and MAC, and what it offloads.
@@ -161,68 +161,91 @@ pub fn build(
     }
     let mut tables = Vec::with_capacity(cfg.services.len());
     for s in &cfg.services {
-        let service_id = ids.service(&s.name);
-        let mut backends = Vec::with_capacity(s.backends.len());
-        for b in &s.backends {
-            let (iface, next_hop) = egress_of(cfg, b.address).ok_or(BuildError::NoRoute {
-                service: s.name.clone(),
-                backend: b.address,
-            })?;
-            let port = ports[iface].port;
-            let mac = static_mac(cfg, iface, next_hop).or_else(|| neighbour(next_hop));
-            backends.push(BackendSpec {
-                id: ids.backend(&s.name, b.address),
-                address: b.address,
-                port: 0,
-                weight: b.weight,
-                up: up(&s.name, b.address),
-                egress: Egress {
-                    port,
-                    next_hop_mac: mac,
-                },
-            });
-        }
-        let usable = |b: &BackendSpec| b.weight > 0 && b.up;
-        let (table, entries) = maglev_table(&s.name, s.table_size, &backends, usable)?;
-        let (_, fallback) = maglev_table(&s.name, s.table_size, &backends, |b| b.weight > 0)?;
-        tables.push(ServiceTable {
-            service: s.name.clone(),
-            id: service_id,
-            fingerprint: table.as_ref().map(Table::fingerprint),
-            table,
-        });
-        builder = builder.service(ServiceSpec {
-            id: service_id,
-            name: s.name.clone(),
-            vip: s.vip,
-            port: s.port,
-            proto: match s.protocol {
-                Protocol::Tcp => Proto::Tcp,
-                Protocol::Udp => Proto::Udp,
-            },
-            hash: match s.hash {
-                HashKind::FiveTuple => DpHashKind::FiveTuple,
-                HashKind::SourceIp => DpHashKind::SourceIp,
-            },
-            forwarding: match s.forwarding {
-                Forwarding::Ipip => DpForwarding::Ipip,
-                Forwarding::Gue => DpForwarding::Gue,
-                Forwarding::L2Dsr => DpForwarding::L2Dsr,
-            },
-            local_addresses: Vec::new(),
-            when_all_down: match s.when_all_down {
-                WhenAllDown::Drop => DpWhenAllDown::Drop,
-                WhenAllDown::ForwardAnyway => DpWhenAllDown::ForwardAnyway,
-            },
-            backends,
-            table: entries,
-            fallback_table: fallback,
-        });
+        let (spec, table) = service_spec(cfg, s, ports, ids, up, neighbour)?;
+        tables.push(table);
+        builder = builder.service(spec);
     }
     Ok(Built {
         snapshot: builder.build()?,
         tables,
     })
+}
+
+/// One service's data-plane spec (mode, local addresses, each backend's egress and port) and
+/// its Maglev table.
+fn service_spec(
+    cfg: &Config,
+    s: &Service,
+    ports: &[PortInfo],
+    ids: &mut Ids,
+    up: &dyn Fn(&str, IpAddr) -> bool,
+    neighbour: &dyn Fn(IpAddr) -> Option<[u8; 6]>,
+) -> Result<(ServiceSpec, ServiceTable), BuildError> {
+    let service_id = ids.service(&s.name);
+    let mut backends = Vec::with_capacity(s.backends.len());
+    for b in &s.backends {
+        let (iface, next_hop) = egress_of(cfg, b.address).ok_or(BuildError::NoRoute {
+            service: s.name.clone(),
+            backend: b.address,
+        })?;
+        let port = ports[iface].port;
+        let mac = static_mac(cfg, iface, next_hop).or_else(|| neighbour(next_hop));
+        backends.push(BackendSpec {
+            id: ids.backend(&s.name, b.address),
+            address: b.address,
+            // DSR keeps the client's port; nat/fullnat send to where the backend listens.
+            port: if s.forwarding.translates() {
+                s.backend_port(b)
+            } else {
+                0
+            },
+            weight: b.weight,
+            up: up(&s.name, b.address),
+            egress: Egress {
+                port,
+                next_hop_mac: mac,
+            },
+        });
+    }
+    let usable = |b: &BackendSpec| b.weight > 0 && b.up;
+    let (table, entries) = maglev_table(&s.name, s.table_size, &backends, usable)?;
+    let (_, fallback) = maglev_table(&s.name, s.table_size, &backends, |b| b.weight > 0)?;
+    let built = ServiceTable {
+        service: s.name.clone(),
+        id: service_id,
+        fingerprint: table.as_ref().map(Table::fingerprint),
+        table,
+    };
+    let spec = ServiceSpec {
+        id: service_id,
+        name: s.name.clone(),
+        vip: s.vip,
+        port: s.port,
+        proto: match s.protocol {
+            Protocol::Tcp => Proto::Tcp,
+            Protocol::Udp => Proto::Udp,
+        },
+        hash: match s.hash {
+            HashKind::FiveTuple => DpHashKind::FiveTuple,
+            HashKind::SourceIp => DpHashKind::SourceIp,
+        },
+        forwarding: match s.forwarding {
+            Forwarding::Ipip => DpForwarding::Ipip,
+            Forwarding::Gue => DpForwarding::Gue,
+            Forwarding::L2Dsr => DpForwarding::L2Dsr,
+            Forwarding::Nat => DpForwarding::Nat,
+            Forwarding::FullNat => DpForwarding::FullNat,
+        },
+        local_addresses: s.local_addresses.clone(),
+        when_all_down: match s.when_all_down {
+            WhenAllDown::Drop => DpWhenAllDown::Drop,
+            WhenAllDown::ForwardAnyway => DpWhenAllDown::ForwardAnyway,
+        },
+        backends,
+        table: entries,
+        fallback_table: fallback,
+    };
+    Ok((spec, built))
 }
 
 /// The Maglev table over the backends `keep` selects, as indices into `backends`
@@ -282,7 +305,7 @@ pub fn health_targets(cfg: &Config) -> Vec<Target> {
                 backend: b.address,
                 spec: HealthCheckSpec {
                     kind,
-                    port: hc.port,
+                    port: s.health_port(hc, b),
                     interval: hc.interval,
                     timeout: hc.timeout,
                     rise: hc.rise,
@@ -435,5 +458,92 @@ interfaces:
         );
         assert_eq!(t.backends()[0].name, "203.0.113.50");
         assert_ne!(all_up.tables[0].fingerprint, one_down.tables[0].fingerprint);
+    }
+
+    const FULLNAT: &str = "
+interfaces:
+  - name: a
+    device: net_null0
+    address: 192.0.2.10/24
+    address6: 2001:db8::10/64
+flows:
+  capacity: 100000
+services:
+  - name: db
+    vip: 198.51.100.10
+    port: 5432
+    protocol: tcp
+    forwarding: fullnat
+    local_addresses: [192.0.2.200, 2001:db8::200]
+    backends:
+      - address: 192.0.2.11
+        port: 6432
+      - address: 2001:db8::11
+    health_check:
+      kind: tcp
+  - name: dns
+    vip: 198.51.100.11
+    port: 53
+    protocol: udp
+    backends:
+      - address: 192.0.2.12
+    health_check:
+      kind: udp-dns
+";
+
+    #[test]
+    fn translating_services_carry_their_mode_local_addresses_and_backend_ports() {
+        let cfg = crate::config::load_str(FULLNAT, "t.yaml").unwrap();
+        let ports = [PortInfo {
+            port: 0,
+            mac: [2, 0, 0, 0, 0, 1],
+            ipv4_checksum_offload: false,
+        }];
+        let mut ids = Ids::default();
+        let mac = |_| Some([2, 0, 0, 0, 0, 9]);
+        let (db, _) =
+            service_spec(&cfg, &cfg.services[0], &ports, &mut ids, &|_, _| true, &mac).unwrap();
+        assert_eq!(db.forwarding, DpForwarding::FullNat);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(db.local_addresses, [ip("192.0.2.200"), ip("2001:db8::200")]);
+        let backend_ports: Vec<u16> = db.backends.iter().map(|b| b.port).collect();
+        assert_eq!(
+            backend_ports,
+            [6432, 5432],
+            "its own port, else the service's"
+        );
+        let (dns, _) =
+            service_spec(&cfg, &cfg.services[1], &ports, &mut ids, &|_, _| true, &mac).unwrap();
+        assert_eq!(dns.forwarding, DpForwarding::Ipip);
+        assert!(dns.local_addresses.is_empty());
+        assert_eq!(dns.backends[0].port, 0, "DSR keeps the client's port");
+    }
+
+    #[test]
+    fn health_probes_go_to_the_port_each_backend_listens_on() {
+        let mut cfg = crate::config::load_str(FULLNAT, "t.yaml").unwrap();
+        let ports = |cfg: &Config| -> Vec<(IpAddr, u16)> {
+            health_targets(cfg)
+                .iter()
+                .map(|t| (t.backend, t.spec.port))
+                .collect()
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            ports(&cfg),
+            [
+                (ip("192.0.2.11"), 6432),
+                (ip("2001:db8::11"), 5432),
+                (ip("192.0.2.12"), 53)
+            ]
+        );
+        // The check's own port wins over the backend's.
+        if let Some(hc) = cfg.services[0].health_check.as_mut() {
+            hc.port = Some(9000);
+        }
+        assert_eq!(
+            ports(&cfg)[..2],
+            [(ip("192.0.2.11"), 9000), (ip("2001:db8::11"), 9000)]
+        );
     }
 }

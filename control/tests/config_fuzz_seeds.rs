@@ -57,3 +57,12 @@ fn an_empty_document_says_what_a_config_needs() {
         "empty.yaml: expected a mapping (the config: interfaces, services, ...), got nothing"
     );
 }
+
+#[test]
+fn the_nat_and_fullnat_seeds_are_valid_so_mutations_start_deep() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/config");
+    for seed in ["seed-nat.yaml", "seed-fullnat.yaml"] {
+        let c = control::config::load_file(&dir.join(seed)).unwrap();
+        assert!(c.uses_nat(), "{seed}");
+    }
+}

@@ -39,6 +39,15 @@ fn second_service(name: &str, port: u16) -> String {
     ))
 }
 
+/// BASE as a fullnat service with `local_addresses: [locals]` on line 12 (value at column 22),
+/// and a flow capacity one local address has ports for.
+fn fullnat(locals: &str) -> String {
+    edit(&[(
+        "    protocol: tcp\n",
+        &format!("    protocol: tcp\n    forwarding: fullnat\n    local_addresses: [{locals}]\n"),
+    )]) + "flows:\n  capacity: 1000\n"
+}
+
 struct Case {
     name: &'static str,
     text: String,
@@ -343,6 +352,101 @@ fn cases() -> Vec<Case> {
         case("interfaces is not a list", "interfaces: eth0\nservices: []\n".to_owned(), "expected a non-empty list of interfaces, got \"eth0\"", "interfaces", (1, 13)),
         case("missing interfaces", "services: []\n".to_owned(), "missing required key `interfaces`", "", (1, 1)),
         case("string where a number belongs", edit(&[("port: 443", "port: \"443\"")]), "expected an integer from 0 to 65535, got \"443\"", "services[0].port", (9, 11)),
+        case(
+            "fullnat without local addresses",
+            edit(&[("    protocol: tcp\n", "    protocol: tcp\n    forwarding: fullnat\n")]),
+            "expected fullnat together with local_addresses",
+            "services[0].forwarding",
+            (11, 17),
+        ),
+        case(
+            "local addresses for a DSR service",
+            edit(&[("    protocol: tcp\n", "    protocol: tcp\n    local_addresses: [192.0.2.200]\n")]),
+            "expected local_addresses only with forwarding: fullnat, got local_addresses with forwarding ipip",
+            "services[0].local_addresses",
+            (11, 5),
+        ),
+        case(
+            "a local address that is a VIP",
+            fullnat("198.51.100.10"),
+            "expected a local address that is no VIP (it is service web's, services[0]), got 198.51.100.10",
+            "services[0].local_addresses[0]",
+            (12, 23),
+        ),
+        case(
+            "a local address that is the interface's own",
+            fullnat("192.0.2.10"),
+            "expected a local address other than interface uplink's own address",
+            "services[0].local_addresses[0]",
+            (12, 23),
+        ),
+        case(
+            "a local address twice in one service",
+            fullnat("192.0.2.200, 192.0.2.200"),
+            "duplicate local address 192.0.2.200, first defined at services[0].local_addresses[0] (line 12)",
+            "services[0].local_addresses[1]",
+            (12, 36),
+        ),
+        case(
+            "nat to a backend of the other family",
+            edit(&[
+                ("    gateway: 192.0.2.1\n", "    gateway: 192.0.2.1\n    address6: 2001:db8::10/64\n"),
+                ("    protocol: tcp\n", "    protocol: tcp\n    forwarding: nat\n"),
+                ("address: 203.0.113.11", "address: 2001:db8::11"),
+            ]),
+            "expected an IPv4 backend like the VIP (nat keeps the client's address as the source, so both ends are of one family), got 2001:db8::11",
+            "services[0].backends[0].address",
+            (14, 18),
+        ),
+        case(
+            "fullnat to a backend with no local address of its family",
+            edit(&[
+                ("    gateway: 192.0.2.1\n", "    gateway: 192.0.2.1\n    address6: 2001:db8::10/64\n"),
+                ("    protocol: tcp\n", "    protocol: tcp\n    forwarding: fullnat\n    local_addresses: [192.0.2.200]\n"),
+                ("address: 203.0.113.11", "address: 2001:db8::11"),
+            ]) + "flows:\n  capacity: 1000\n",
+            "expected a backend with an IPv6 local address in local_addresses to send to it from (fullnat), got 2001:db8::11",
+            "services[0].backends[0].address",
+            (15, 18),
+        ),
+        case(
+            "too few local addresses for the flow capacity",
+            edit(&[("    protocol: tcp\n", "    protocol: tcp\n    forwarding: fullnat\n    local_addresses: [192.0.2.200]\n")]),
+            "expected at least 9 IPv4 local addresses for flows.capacity 1048576 (a connection takes two flow entries and one of the 64512 ports 1024-65535 of a local address: 524288 connections need 9), or a smaller flows.capacity, got 1 IPv4 local address",
+            "services[0].local_addresses",
+            (12, 22),
+        ),
+        case(
+            "nat with two queues",
+            edit(&[
+                ("    device: net_memif0\n", "    device: net_memif0\n    queues: 2\n"),
+                ("    protocol: tcp\n", "    protocol: tcp\n    forwarding: nat\n"),
+            ]),
+            "expected 1 queue while service web (services[0]) uses nat: a reply must reach the core that owns its flow, and multi-queue NAT steering is not built yet, got 2",
+            "interfaces[0].queues",
+            (4, 13),
+        ),
+        case(
+            "a backend port with DSR forwarding",
+            append("        port: 8443\n"),
+            "expected no backend port with ipip forwarding (the backend answers from the VIP's own port; nat or fullnat can change it), got 8443",
+            "services[0].backends[0].port",
+            (13, 15),
+        ),
+        case(
+            "a backend port on a service of every port",
+            edit(&[("port: 443", "port: 0"), ("    protocol: tcp\n", "    protocol: tcp\n    forwarding: nat\n")]) + "        port: 8443\n",
+            "expected no backend port: the service's port 0 balances every port, each kept as the client sent it, got 8443",
+            "services[0].backends[0].port",
+            (14, 15),
+        ),
+        case(
+            "a backend port of 0",
+            edit(&[("    protocol: tcp\n", "    protocol: tcp\n    forwarding: nat\n")]) + "        port: 0\n",
+            "expected an integer from 1 to 65535, got 0",
+            "services[0].backends[0].port",
+            (14, 15),
+        ),
         case("YAML syntax error", edit(&[("    port: 443\n", "    port: [443\n")]), "invalid YAML: did not find expected ',' or ']'", "", (10, 13)),
         case("tab indentation", "interfaces:\n\t- name: uplink\n".to_owned(), "invalid YAML", "", (2, 1)),
         case("duplicate key", edit(&[("    port: 443\n", "    port: 443\n    port: 80\n")]), "invalid YAML: services[0]: duplicate entry with key \"port\"", "", (7, 5)),

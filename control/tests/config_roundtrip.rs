@@ -70,7 +70,7 @@ fn interface(i: u8) -> impl Strategy<Value = Interface> {
 fn health() -> impl Strategy<Value = HealthCheck> {
     (
         keyword(HealthKind::ALL),
-        1u16..=65535,
+        proptest::option::of(1u16..=65535),
         20u64..=3_600_000,
         1u32..=100,
         1u32..=100,
@@ -97,9 +97,10 @@ fn service(i: u8) -> impl Strategy<Value = Service> {
         keyword(HashKind::ALL),
         proptest::sample::select(vec![251u32, 1021, 65537, 655_373, 16_777_213]),
         keyword(Forwarding::ALL),
-        proptest::collection::vec(0u32..=1_000_000, 1..6),
+        proptest::collection::vec((0u32..=1_000_000, proptest::option::of(1u16..=65535)), 1..6),
         proptest::option::of(health()),
         keyword(WhenAllDown::ALL),
+        (1u8..=3, 0u8..=2),
     )
         .prop_map(
             move |(
@@ -109,9 +110,10 @@ fn service(i: u8) -> impl Strategy<Value = Service> {
                 hash,
                 table_size,
                 forwarding,
-                weights,
-                health,
+                backends,
+                mut health,
                 when_all_down,
+                (own_family, other_family),
             )| {
                 let on_link = forwarding == Forwarding::L2Dsr;
                 let address = |j: usize| -> IpAddr {
@@ -128,6 +130,38 @@ fn service(i: u8) -> impl Strategy<Value = Service> {
                         }
                     }
                 };
+                // A port-0 service's check needs its own port.
+                if let Some(h) = health.as_mut().filter(|_| port == 0) {
+                    h.port.get_or_insert(53);
+                }
+                // fullnat: local addresses of the backends' family (and maybe the other one),
+                // none a VIP or an interface's own address.
+                let local_addresses: Vec<IpAddr> = if forwarding == Forwarding::FullNat {
+                    let local4 = |k: u8| IpAddr::from(Ipv4Addr::new(192, 0, 2, 100 + 10 * i + k));
+                    let local6 = |k: u8| {
+                        IpAddr::from(Ipv6Addr::new(
+                            0x2001,
+                            0xdb8,
+                            0,
+                            0,
+                            0,
+                            0,
+                            0x200 + u16::from(i),
+                            k.into(),
+                        ))
+                    };
+                    let (own, other): (&dyn Fn(u8) -> IpAddr, &dyn Fn(u8) -> IpAddr) = if v6 {
+                        (&local6, &local4)
+                    } else {
+                        (&local4, &local6)
+                    };
+                    (0..own_family)
+                        .map(own)
+                        .chain((0..other_family).map(other))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 Service {
                     name: format!("svc-{i}"),
                     // One VIP per service, so ports and protocols never clash.
@@ -141,15 +175,17 @@ fn service(i: u8) -> impl Strategy<Value = Service> {
                     hash,
                     table_size,
                     forwarding,
-                    backends: weights
+                    local_addresses,
+                    backends: backends
                         .iter()
                         .enumerate()
-                        .map(|(j, &weight)| Backend {
+                        .map(|(j, &(weight, backend_port))| Backend {
                             address: address(j),
                             weight,
+                            // Only nat and fullnat change ports, and not on a port-0 service.
+                            port: backend_port.filter(|_| forwarding.translates() && port != 0),
                         })
                         .collect(),
-                    // A port-0 service's check needs its own port, which the generator always gives.
                     health_check: health,
                     when_all_down,
                 }
@@ -184,36 +220,48 @@ fn config() -> impl Strategy<Value = Config> {
         any::<bool>(),
         1u16..=65535,
     )
-        .prop_map(|(interfaces, services, flows, mbufs, core_list, port)| {
-            let queues: u32 = interfaces.iter().map(|i| u32::from(i.queues)).sum();
-            let args = if core_list {
-                vec![
-                    "-l".to_owned(),
-                    format!("0-{queues}"),
-                    "-a".to_owned(),
-                    "0000:3b:00.0".to_owned(),
-                ]
-            } else {
-                vec!["--no-huge".to_owned()]
-            };
-            let announce = interfaces
-                .iter()
-                .any(|i: &Interface| i.kernel.is_some())
-                .then(|| Announce {
-                    table: 100 + u32::from(port) % 100,
-                });
-            Config {
-                announce,
-                dpdk: Dpdk { args, mbufs },
-                interfaces,
-                flows,
-                services,
-                metrics: Metrics {
-                    listen: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
-                    lifecycle: Lifecycle::ALL[usize::from(port) % Lifecycle::ALL.len()].0,
-                },
-            }
-        })
+        .prop_map(
+            |(mut interfaces, services, mut flows, mbufs, core_list, port)| {
+                // nat and fullnat need one queue, and fullnat ports for the flows (one local
+                // address per family holds 64,512 connections, two entries each).
+                if services.iter().any(|s: &Service| s.forwarding.translates()) {
+                    for i in &mut interfaces {
+                        i.queues = 1;
+                    }
+                }
+                if services.iter().any(|s| s.forwarding == Forwarding::FullNat) {
+                    flows.capacity = flows.capacity % (2 * 64_512) + 1;
+                }
+                let queues: u32 = interfaces.iter().map(|i| u32::from(i.queues)).sum();
+                let args = if core_list {
+                    vec![
+                        "-l".to_owned(),
+                        format!("0-{queues}"),
+                        "-a".to_owned(),
+                        "0000:3b:00.0".to_owned(),
+                    ]
+                } else {
+                    vec!["--no-huge".to_owned()]
+                };
+                let announce = interfaces
+                    .iter()
+                    .any(|i: &Interface| i.kernel.is_some())
+                    .then(|| Announce {
+                        table: 100 + u32::from(port) % 100,
+                    });
+                Config {
+                    announce,
+                    dpdk: Dpdk { args, mbufs },
+                    interfaces,
+                    flows,
+                    services,
+                    metrics: Metrics {
+                        listen: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
+                        lifecycle: Lifecycle::ALL[usize::from(port) % Lifecycle::ALL.len()].0,
+                    },
+                }
+            },
+        )
 }
 
 /// Write `c` in the config format, every key explicit. `old_gateway6`: an IPv6 gateway with no
@@ -301,6 +349,10 @@ fn to_yaml(c: &Config, old_gateway6: bool) -> String {
             s.hash, s.table_size, s.forwarding
         )
         .unwrap();
+        if !s.local_addresses.is_empty() {
+            let locals: Vec<String> = s.local_addresses.iter().map(IpAddr::to_string).collect();
+            writeln!(y, "    local_addresses: [{}]", locals.join(", ")).unwrap();
+        }
         writeln!(y, "    backends:").unwrap();
         for b in &s.backends {
             writeln!(
@@ -309,14 +361,15 @@ fn to_yaml(c: &Config, old_gateway6: bool) -> String {
                 b.address, b.weight
             )
             .unwrap();
+            if let Some(port) = b.port {
+                writeln!(y, "        port: {port}").unwrap();
+            }
         }
         if let Some(h) = &s.health_check {
-            writeln!(
-                y,
-                "    health_check:\n      kind: {}\n      port: {}",
-                h.kind, h.port
-            )
-            .unwrap();
+            writeln!(y, "    health_check:\n      kind: {}", h.kind).unwrap();
+            if let Some(port) = h.port {
+                writeln!(y, "      port: {port}").unwrap();
+            }
             writeln!(
                 y,
                 "      interval: {}\n      timeout: {}",

@@ -84,18 +84,20 @@ fn the_design_example_loads_with_its_values() {
         [
             Backend {
                 address: ip("203.0.113.11"),
-                weight: 100
+                weight: 100,
+                port: None,
             },
             Backend {
                 address: ip("203.0.113.12"),
-                weight: 100
+                weight: 100,
+                port: None,
             },
         ]
     );
     let h = s.health_check.as_ref().unwrap();
     assert_eq!(
         (h.kind, h.port, h.rise, h.fall, h.path.as_str()),
-        (HealthKind::Tcp, 443, 2, 3, "/healthz")
+        (HealthKind::Tcp, Some(443), 2, 3, "/healthz")
     );
     assert_eq!(
         (h.interval, h.timeout),
@@ -172,7 +174,8 @@ services:
         *h,
         HealthCheck {
             kind: HealthKind::Http,
-            port: 53,
+            // Each backend's port: the service's 53 here.
+            port: None,
             interval: Duration::from_secs(2),
             timeout: Duration::from_secs(1),
             rise: 2,
@@ -239,7 +242,7 @@ metrics:
     let merged = c.services[1].health_check.as_ref().unwrap();
     assert_eq!(
         (merged.kind, merged.port, merged.timeout),
-        (HealthKind::Tcp, 53, Duration::from_millis(300))
+        (HealthKind::Tcp, Some(53), Duration::from_millis(300))
     );
     assert_eq!(
         c.metrics.listen,
@@ -360,4 +363,52 @@ fn the_summary_names_every_service_and_backend() {
         assert!(s.contains(needle), "{needle} missing from:\n{s}");
     }
     assert!(s.lines().count() <= 24, "one screen:\n{s}");
+}
+
+#[test]
+fn nat_and_fullnat_services_load_with_their_ports_and_local_addresses() {
+    let checked = control::config::check_file(&fixture("nat-fullnat.yaml"));
+    assert_eq!(checked.warnings, vec![]);
+    let c = checked.result.unwrap();
+    assert!(c.uses_nat());
+    let (dns, db) = (&c.services[0], &c.services[1]);
+    assert_eq!(dns.forwarding, Forwarding::Nat);
+    assert!(dns.local_addresses.is_empty());
+    assert_eq!(
+        dns.backends.iter().map(|b| b.port).collect::<Vec<_>>(),
+        [None, Some(5353)]
+    );
+    assert_eq!(
+        dns.backends
+            .iter()
+            .map(|b| dns.backend_port(b))
+            .collect::<Vec<_>>(),
+        [53, 5353],
+        "the service's port unless the backend has its own"
+    );
+    assert_eq!(db.forwarding, Forwarding::FullNat);
+    assert_eq!(
+        db.local_addresses,
+        [ip("192.0.2.200"), ip("192.0.2.201"), ip("2001:db8::200")]
+    );
+    let hc = db.health_check.as_ref().unwrap();
+    assert_eq!(hc.port, None);
+    assert_eq!(
+        db.backends
+            .iter()
+            .map(|b| db.health_port(hc, b))
+            .collect::<Vec<_>>(),
+        [6432, 5432, 5432],
+        "probes go where each backend listens"
+    );
+    let s = summary(&c);
+    for needle in [
+        "db 198.51.100.20:5432/tcp: fullnat",
+        "192.0.2.21:6432=100",
+        "local addresses: 192.0.2.200, 192.0.2.201, 2001:db8::200",
+        "health check: tcp each backend's port",
+        "dns 198.51.100.10:53/udp: nat",
+    ] {
+        assert!(s.contains(needle), "{needle} missing from:\n{s}");
+    }
 }

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use control::config::{self, Config};
+use control::config::{self, Config, Forwarding};
 use control::controller::{Action, Controller, Event, RESOLVE_WAIT};
 use control::forwarding::{Built, PortInfo};
 use control::health::{Target, TargetStatus};
@@ -879,4 +879,35 @@ fn without_announce_nothing_is_ever_announced() {
     let (mut c, _) = start(BASE);
     assert_eq!(announced(&c.handle(Event::Tick, t0)), None);
     assert_eq!(announced(&c.handle(Event::Drain(true), t0)), None);
+}
+
+#[test]
+fn a_reload_that_introduces_nat_is_refused_whole_and_one_started_with_it_applies() {
+    let t0 = Instant::now();
+    let nat = BASE
+        .replace("protocol: tcp", "protocol: tcp\n    forwarding: nat")
+        .replace("      - address: 192.0.2.12\n", "");
+    let (mut c, _) = start(BASE);
+    let a = reload(&mut c, &nat, Ok(()), t0);
+    match reload_outcome(&a) {
+        Some(Err(msg)) => assert!(
+            msg.contains("nat or fullnat")
+                && msg.contains("connection tracking")
+                && msg.contains("restart"),
+            "{msg}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(published(&a).is_empty());
+    assert_eq!(c.config().services[0].backends.len(), 3, "nothing applied");
+
+    // Started with nat: tracking exists, so leaving nat and coming back are both reloads.
+    let dsr = BASE.replace("      - address: 192.0.2.12\n", "");
+    let (mut c, _) = start(&nat);
+    resolve_all(&mut c, t0);
+    for (text, mode) in [(&dsr, Forwarding::Ipip), (&nat, Forwarding::Nat)] {
+        let a = reload(&mut c, text, Ok(()), t0);
+        assert_eq!(reload_outcome(&a), Some(&Ok(())), "{a:?}");
+        assert_eq!(c.config().services[0].forwarding, mode);
+    }
 }

@@ -202,6 +202,8 @@ impl Appliance {
             })
             .collect();
         let flow_cfg = flow_config(&config);
+        // Connection tracking is allocated once, at start: a reload cannot add it.
+        let nat = config.uses_nat();
         let (controller, built) = Controller::new(config, ports)?;
         let shared = Arc::new(Shared::new(
             controller.config(),
@@ -248,7 +250,7 @@ impl Appliance {
                     stats,
                     pipeline: Pipeline::new(&PipelineConfig {
                         flows: flow_cfg,
-                        nat: false,
+                        nat,
                         exception_per_second: ic
                             .kernel
                             .as_ref()

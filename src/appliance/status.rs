@@ -28,8 +28,10 @@ struct ServiceInfo {
     port: u16,
     protocol: String,
     forwarding: String,
-    /// (address, weight, stable id).
-    backends: Vec<(IpAddr, u32, u32)>,
+    /// fullnat's own source addresses towards the backends.
+    local_addresses: Vec<IpAddr>,
+    /// (address, weight, stable id, the port it listens on: 0 = the client's).
+    backends: Vec<(IpAddr, u32, u32, u16)>,
 }
 
 /// Every worker's pipeline counters added up.
@@ -95,12 +97,13 @@ fn services_of(cfg: &Config, ids: &Ids) -> Vec<ServiceInfo> {
             port: s.port,
             protocol: s.protocol.to_string(),
             forwarding: s.forwarding.to_string(),
+            local_addresses: s.local_addresses.clone(),
             backends: s
                 .backends
                 .iter()
                 .map(|b| {
                     let id = ids.backend_id(&s.name, b.address).unwrap_or(u32::MAX);
-                    (b.address, b.weight, id)
+                    (b.address, b.weight, id, s.backend_port(b))
                 })
                 .collect(),
         })
@@ -264,7 +267,7 @@ impl Shared {
                     backends: s
                         .backends
                         .iter()
-                        .map(|&(addr, weight, id)| BackendMetrics {
+                        .map(|&(addr, weight, id, _)| BackendMetrics {
                             address: addr.to_string(),
                             packets: totals.backend.get(&id).copied().unwrap_or(0),
                             up: !slow.down.contains(&(s.name.clone(), addr)),
@@ -371,8 +374,14 @@ impl Shared {
                         let health = slow.health.iter().find(|h| {
                             h.target.service == s.name && h.target.backend.to_string() == b.address
                         });
+                        let port = s
+                            .backends
+                            .iter()
+                            .find(|(a, ..)| a.to_string() == b.address)
+                            .map(|&(.., port)| port);
                         serde_json::json!({
                             "address": b.address,
+                            "port": port,
                             "weight": b.weight,
                             "up": b.up,
                             "flows": b.flows,
@@ -394,6 +403,7 @@ impl Shared {
                     "port": s.port,
                     "protocol": s.protocol,
                     "forwarding": s.forwarding,
+                    "local_addresses": s.local_addresses.iter().map(IpAddr::to_string).collect::<Vec<_>>(),
                     "fingerprint": sm.fingerprint,
                     "packets": sm.packets,
                     "bytes": sm.bytes,
@@ -418,5 +428,68 @@ impl Shared {
         let mut s = serde_json::to_string_pretty(&state).unwrap_or_else(|_| "{}".to_owned());
         s.push('\n');
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use control::forwarding::{self, PortInfo};
+
+    #[test]
+    fn state_shows_the_forwarding_mode_local_addresses_and_backend_ports() {
+        let cfg = config::load_str(
+            "
+interfaces:
+  - name: uplink
+    device: net_null0
+    address: 192.0.2.10/24
+flows:
+  capacity: 1000
+services:
+  - name: db
+    vip: 198.51.100.10
+    port: 5432
+    protocol: tcp
+    forwarding: fullnat
+    local_addresses: [192.0.2.200]
+    backends:
+      - address: 192.0.2.21
+        port: 6432
+      - address: 192.0.2.22
+",
+            "t.yaml",
+        )
+        .unwrap();
+        let mut ids = Ids::default();
+        let ports = [PortInfo {
+            port: 0,
+            mac: [2, 0, 0, 0, 0, 1],
+            ipv4_checksum_offload: false,
+        }];
+        forwarding::build(&cfg, &ports, &mut ids, &|_, _| true, &|_| None).unwrap();
+        let shared = Shared::new(&cfg, &ids, vec![1]);
+        let state: serde_json::Value = serde_json::from_str(&shared.render_state()).unwrap();
+        let db = &state["services"][0];
+        assert_eq!(db["forwarding"], "fullnat");
+        assert_eq!(db["local_addresses"], serde_json::json!(["192.0.2.200"]));
+        let ports: Vec<(String, u64)> = db["backends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["address"].as_str().unwrap().to_owned(),
+                    b["port"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                ("192.0.2.21".to_owned(), 6432),
+                ("192.0.2.22".to_owned(), 5432)
+            ]
+        );
     }
 }

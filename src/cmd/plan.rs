@@ -3,12 +3,14 @@
 //! Each service's Maglev table is built from both files (over backends with weight > 0, as the
 //! appliance builds them when every backend is healthy) and compared with `maglev::diff`. A
 //! changed VIP, port, protocol or flow hash (`hash:`) counts as every flow moving.
-//! Nothing is applied. With `--max-move P` the exit code gates a rollout: 1 when any service
+//! Each service also shows its forwarding mode (and a change of it), its fullnat local
+//! addresses and the port each backend listens on. Nothing is applied. With `--max-move P` the exit code gates a rollout: 1 when any service
 //! would move more than P percent of its flows.
+use std::net::IpAddr;
 use std::path::Path;
 use std::process::ExitCode;
 
-use control::config::{self, Config, Service};
+use control::config::{self, Config, Forwarding, Service};
 use control::forwarding::maglev_name;
 use maglev::{diff, Backend, Diff, Table};
 use serde_json::json;
@@ -21,6 +23,21 @@ struct ServicePlan {
     moved: f64,
     diff: Option<Diff>,
     fingerprints: (Option<String>, Option<String>),
+    /// The mode before (None: a new service) and after (for a removed one: its last).
+    forwarding: (Option<Forwarding>, Forwarding),
+    local_addresses: Vec<IpAddr>,
+    /// Each backend's Maglev name and the port it listens on (0: the client's).
+    ports: Vec<(String, u16)>,
+}
+
+/// What a service sends where: its mode, local addresses and backend ports.
+fn targets(s: &Service) -> (Vec<IpAddr>, Vec<(String, u16)>) {
+    let ports = s
+        .backends
+        .iter()
+        .map(|b| (maglev_name(b.address), s.backend_port(b)))
+        .collect();
+    (s.local_addresses.clone(), ports)
 }
 
 fn table_of(s: &Service) -> Result<Option<Table>, String> {
@@ -69,17 +86,25 @@ fn plan(old: &Config, new: &Config) -> Result<Vec<ServicePlan>, String> {
             (Some(_), None, Some(_)) => ("backends return", 1.0, None),
             (Some(_), Some(_), None) => ("every backend drained", 1.0, None),
         };
+        let (local_addresses, ports) = targets(s);
         out.push(ServicePlan {
             name: s.name.clone(),
             status,
             moved,
             diff: d,
             fingerprints,
+            forwarding: (before.map(|o| o.forwarding), s.forwarding),
+            local_addresses,
+            ports,
         });
     }
     for o in &old.services {
         if !new.services.iter().any(|s| s.name == o.name) {
+            let (local_addresses, ports) = targets(o);
             out.push(ServicePlan {
+                forwarding: (Some(o.forwarding), o.forwarding),
+                local_addresses,
+                ports,
                 name: o.name.clone(),
                 status: "removed",
                 moved: 1.0,
@@ -99,6 +124,14 @@ fn print_text(plans: &[ServicePlan]) {
             p.status,
             p.moved * 100.0
         );
+        match p.forwarding {
+            (Some(old), new) if old != new => println!("  forwarding {old} -> {new}"),
+            (_, mode) => println!("  forwarding {mode}"),
+        }
+        if !p.local_addresses.is_empty() {
+            let locals: Vec<String> = p.local_addresses.iter().map(IpAddr::to_string).collect();
+            println!("  local addresses {}", locals.join(", "));
+        }
         if let (Some(a), Some(b)) = &p.fingerprints {
             if a != b {
                 println!("  table fingerprint {a} -> {b}");
@@ -114,9 +147,10 @@ fn print_text(plans: &[ServicePlan]) {
                 (None, None) => String::new(),
             };
             println!(
-                "  {:<40} {:<24} entries {:>7} -> {:<7} gains {:>7.3}%  loses {:>7.3}%",
+                "  {:<40} {:<24} port {:<5} entries {:>7} -> {:<7} gains {:>7.3}%  loses {:>7.3}%",
                 b.name,
                 weight,
+                port_of(p, &b.name).map_or_else(|| "-".to_owned(), |n| n.to_string()),
                 b.old_entries,
                 b.new_entries,
                 b.gained_share() * 100.0,
@@ -124,6 +158,14 @@ fn print_text(plans: &[ServicePlan]) {
             );
         }
     }
+}
+
+/// The port a backend of the plan listens on (None: removed by the new file).
+fn port_of(p: &ServicePlan, name: &str) -> Option<u16> {
+    p.ports
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|&(_, port)| port)
 }
 
 fn to_json(plans: &[ServicePlan]) -> serde_json::Value {
@@ -134,10 +176,14 @@ fn to_json(plans: &[ServicePlan]) -> serde_json::Value {
             "moved_percent": p.moved * 100.0,
             "fingerprint_before": p.fingerprints.0,
             "fingerprint_after": p.fingerprints.1,
+            "forwarding": p.forwarding.1.as_str(),
+            "forwarding_before": p.forwarding.0.map(Forwarding::as_str),
+            "local_addresses": p.local_addresses.iter().map(IpAddr::to_string).collect::<Vec<_>>(),
             "backends": p.diff.as_ref().map(|d| d.backends.iter().map(|b| json!({
                 "name": b.name,
                 "old_weight": b.old_weight,
                 "new_weight": b.new_weight,
+                "port": port_of(p, &b.name),
                 "old_entries": b.old_entries,
                 "new_entries": b.new_entries,
                 "gained_percent": b.gained_share() * 100.0,

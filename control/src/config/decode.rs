@@ -7,6 +7,7 @@ use yaml_serde::{Mapping, Value};
 use super::duration::{format_duration, parse_duration, EXPECTED as DURATION};
 use super::error::{ConfigError, Location, Problem, Severity};
 use super::location::LocationIndex;
+use super::nat;
 use super::schema::*;
 
 /// The largest table the Maglev builder accepts (the largest prime below it is 16,777,213).
@@ -57,11 +58,12 @@ const SERVICE_KEYS: &[&str] = &[
     "hash",
     "table_size",
     "forwarding",
+    "local_addresses",
     "backends",
     "health_check",
     "when_all_down",
 ];
-const BACKEND_KEYS: &[&str] = &["address", "weight"];
+const BACKEND_KEYS: &[&str] = &["address", "weight", "port"];
 const HEALTH_KEYS: &[&str] = &[
     "kind", "port", "interval", "timeout", "rise", "fall", "path",
 ];
@@ -339,7 +341,7 @@ fn name(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<String> {
 }
 
 /// A unicast address (not unspecified, multicast or broadcast).
-fn unicast(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<IpAddr> {
+pub(crate) fn unicast(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<IpAddr> {
     let ip: IpAddr = parsed(ctx, v, path, "an IPv4 or IPv6 address", |s| s.parse().ok())?;
     let bad = ip.is_unspecified() || ip.is_multicast() || ip == IpAddr::V4(Ipv4Addr::BROADCAST);
     if bad {
@@ -487,7 +489,7 @@ fn announce(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Announce> {
     Some(Announce { table })
 }
 
-fn list<'v>(
+pub(crate) fn list<'v>(
     ctx: &mut Ctx<'_>,
     v: &'v Value,
     path: &str,
@@ -876,6 +878,7 @@ fn service(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Service> {
     let forwarding = or_default(f.get("forwarding"), Forwarding::Ipip, |v| {
         keyword(ctx, v, &f.child("forwarding"), Forwarding::ALL)
     });
+    let local_addresses = nat::local_addresses(ctx, path, f.get("local_addresses"), forwarding);
     let backends_path = f.child("backends");
     let items = required(ctx, &f, "backends", "a non-empty list of backends").and_then(|v| {
         list(
@@ -895,6 +898,15 @@ fn service(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Service> {
     });
     if let (Some(items), Some(backends)) = (items, &backends) {
         check_backends(ctx, &backends_path, items, backends, vip, forwarding);
+        nat::check_backends(
+            ctx,
+            &backends_path,
+            backends,
+            vip,
+            port,
+            forwarding,
+            local_addresses.as_deref(),
+        );
         if let Some(size) = table_size {
             let count = backends.len() as u64;
             let at = if f.get("table_size").is_some() {
@@ -934,6 +946,7 @@ fn service(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Service> {
         hash: hash?,
         table_size: table_size?,
         forwarding: forwarding?,
+        local_addresses: local_addresses?,
         backends: backends?.into_iter().collect::<Option<_>>()?,
         health_check: health_check?,
         when_all_down: when_all_down?,
@@ -941,15 +954,25 @@ fn service(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Service> {
 }
 
 fn backend(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Backend> {
-    let f = fields(ctx, v, path, "a backend: address, weight", BACKEND_KEYS)?;
+    let f = fields(
+        ctx,
+        v,
+        path,
+        "a backend: address, weight, port",
+        BACKEND_KEYS,
+    )?;
     let address = required(ctx, &f, "address", "the backend's IP address")
         .and_then(|v| unicast(ctx, v, &f.child("address")));
     let weight = or_default(f.get("weight"), DEFAULT_WEIGHT, |v| {
         int(ctx, v, &f.child("weight"), 0, u64::from(MAX_WEIGHT)).map(|n| n as u32)
     });
+    let port = or_default(f.get("port"), None, |v| {
+        int(ctx, v, &f.child("port"), 1, 65535).map(|n| Some(n as u16))
+    });
     Some(Backend {
         address: address?,
         weight: weight?,
+        port: port?,
     })
 }
 
@@ -1019,7 +1042,7 @@ fn health_check(
         keyword(ctx, v, &f.child("kind"), HealthKind::ALL)
     });
     let port = match (f.get("port"), service_port) {
-        (Some(v), _) => int(ctx, v, &f.child("port"), 1, 65535).map(|n| n as u16),
+        (Some(v), _) => int(ctx, v, &f.child("port"), 1, 65535).map(|n| Some(n as u16)),
         (None, Some(0)) if kind.is_some_and(|k| k != HealthKind::None) => {
             let problem = Problem::MissingKey {
                 key: "port",
@@ -1028,7 +1051,8 @@ fn health_check(
             ctx.report(Severity::Error, path, At::Value, problem);
             None
         }
-        (None, p) => p,
+        // Each backend's own port (the service's unless it has one): where it listens.
+        (None, _) => Some(None),
     };
     let (lo, hi) = (Duration::from_millis(10), Duration::from_secs(3600));
     let interval = or_default(f.get("interval"), DEFAULT_HEALTH_INTERVAL, |v| {

@@ -118,6 +118,8 @@ pub struct Service {
     /// Prime, at least the number of backends.
     pub table_size: u32,
     pub forwarding: Forwarding,
+    /// fullnat only (required there): the appliance's own source addresses towards backends.
+    pub local_addresses: Vec<IpAddr>,
     /// At least one; addresses unique.
     pub backends: Vec<Backend>,
     /// `None` when absent: backends are always up.
@@ -130,13 +132,15 @@ pub struct Backend {
     pub address: IpAddr,
     /// 0 = draining (no new flows, existing kept); default 100.
     pub weight: u32,
+    /// nat/fullnat only: the port the backend listens on; None = the service's port.
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthCheck {
     pub kind: HealthKind,
-    /// Defaults to the service port (required when that is 0).
-    pub port: u16,
+    /// None: each backend's own port (its `port`, else the service's; required when that is 0).
+    pub port: Option<u16>,
     pub interval: Duration,
     /// Always less than `interval`.
     pub timeout: Duration,
@@ -181,6 +185,25 @@ impl Prefix<Ipv6Addr> {
 impl<A: fmt::Display> fmt::Display for Prefix<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl Config {
+    /// Whether any service uses nat or fullnat: the workers must allocate connection tracking.
+    pub fn uses_nat(&self) -> bool {
+        self.services.iter().any(|s| s.forwarding.translates())
+    }
+}
+
+impl Service {
+    /// The port a backend listens on: its own `port`, else the service's (0: the client's).
+    pub fn backend_port(&self, b: &Backend) -> u16 {
+        b.port.unwrap_or(self.port)
+    }
+
+    /// The health-check port of a backend: the check's own, else the backend's port.
+    pub fn health_port(&self, hc: &HealthCheck, b: &Backend) -> u16 {
+        hc.port.unwrap_or_else(|| self.backend_port(b))
     }
 }
 
@@ -237,9 +260,17 @@ keyword_enum!(
     HashKind { FiveTuple = "five-tuple", SourceIp = "source-ip" }
 );
 keyword_enum!(
-    /// IP-in-IP and GUE encapsulate (same address family as the VIP); L2 DSR rewrites the MAC only.
-    Forwarding { Ipip = "ipip", Gue = "gue", L2Dsr = "l2-dsr" }
+    /// IP-in-IP and GUE encapsulate (same address family as the VIP); L2 DSR rewrites the MAC
+    /// only; NAT rewrites the destination, FullNAT the source too (both translate replies back).
+    Forwarding { Ipip = "ipip", Gue = "gue", L2Dsr = "l2-dsr", Nat = "nat", FullNat = "fullnat" }
 );
+
+impl Forwarding {
+    /// Whether replies come back through the appliance to be translated (connection tracking).
+    pub fn translates(self) -> bool {
+        matches!(self, Forwarding::Nat | Forwarding::FullNat)
+    }
+}
 keyword_enum!(HealthKind { Tcp = "tcp", Http = "http", UdpDns = "udp-dns", None = "none" });
 keyword_enum!(WhenAllDown { Drop = "drop", ForwardAnyway = "forward-anyway" });
 keyword_enum!(

@@ -73,7 +73,10 @@ fn write_summary(out: &mut String, c: &Config) -> std::fmt::Result {
         let backends: Vec<String> = s
             .backends
             .iter()
-            .map(|b| format!("{}={}", b.address, b.weight))
+            .map(|b| match b.port {
+                Some(port) => format!("{}:{port}={}", b.address, b.weight),
+                None => format!("{}={}", b.address, b.weight),
+            })
             .collect();
         writeln!(
             out,
@@ -81,14 +84,21 @@ fn write_summary(out: &mut String, c: &Config) -> std::fmt::Result {
             s.backends.len(),
             backends.join(", ")
         )?;
+        if !s.local_addresses.is_empty() {
+            let locals: Vec<String> = s.local_addresses.iter().map(IpAddr::to_string).collect();
+            writeln!(out, "    local addresses: {}", locals.join(", "))?;
+        }
         match &s.health_check {
             None => writeln!(out, "    health check: none (backends always up)")?,
             Some(h) => {
+                let port = match h.port {
+                    Some(p) => format!("port {p}"),
+                    None => "each backend's port".to_owned(),
+                };
                 write!(
                     out,
-                    "    health check: {} port {} every {} (timeout {}, rise {}, fall {})",
+                    "    health check: {} {port} every {} (timeout {}, rise {}, fall {})",
                     h.kind,
-                    h.port,
                     format_duration(h.interval),
                     format_duration(h.timeout),
                     h.rise,

@@ -7,6 +7,7 @@ use super::decode::{location_name, At, Ctx, Parts};
 use super::eal_args::{option_values, pci_address};
 use super::error::{Problem, Severity};
 use super::lcores::{eal_cores, format_cores};
+use super::nat;
 use super::schema::{Forwarding, Interface, Protocol, Service};
 
 pub(crate) fn cross_checks(ctx: &mut Ctx<'_>, root: &Value, parts: &Parts) {
@@ -49,6 +50,7 @@ pub(crate) fn cross_checks(ctx: &mut Ctx<'_>, root: &Value, parts: &Parts) {
         raw_str(v, "name").map(str::to_owned)
     });
     overlapping_services(ctx, raw_services);
+    nat::cross_checks(ctx, &services, &interfaces, parts.flows.as_ref());
     if all_interfaces {
         for &(i, s) in &services {
             reachability(ctx, i, s, &interfaces);
@@ -207,8 +209,8 @@ fn reachability(ctx: &mut Ctx<'_>, i: usize, s: &Service, interfaces: &[(usize, 
         } else if !on_link
             && !has_gateway(backend.address)
             // A family mismatch, or an IPv6 backend with no IPv6 on any interface, is
-            // reported once, by its own rule.
-            && backend.address.is_ipv4() == s.vip.is_ipv4()
+            // reported once, by its own rule (fullnat may cross families: it owns both ends).
+            && (backend.address.is_ipv4() == s.vip.is_ipv4() || s.forwarding == Forwarding::FullNat)
             && (backend.address.is_ipv4() || interfaces.iter().any(|(_, itf)| itf.address6.is_some()))
         {
             let expected = if backend.address.is_ipv4() {

@@ -99,6 +99,8 @@ pub struct Controller {
     draining: bool,
     /// The VIPs the last `Announce` named.
     announced: Vec<IpAddr>,
+    /// Whether the workers have connection tracking: the first config used nat or fullnat.
+    tracking: bool,
 }
 
 impl Controller {
@@ -106,6 +108,7 @@ impl Controller {
     /// first forwarding state to publish. Every backend starts up; no next hop is resolved yet.
     pub fn new(config: Config, ports: Vec<PortInfo>) -> Result<(Self, Built), BuildError> {
         let mut c = Controller {
+            tracking: config.uses_nat(),
             config,
             ports,
             ids: Ids::default(),
@@ -256,7 +259,7 @@ impl Controller {
             return;
         }
         let new = match loaded.and_then(|new| {
-            restart_only_changes(&self.config, &new)?;
+            restart_only_changes(&self.config, &new, self.tracking)?;
             Ok(new)
         }) {
             Ok(new) => new,

@@ -1,0 +1,206 @@
+//! The address-translating modes (nat, fullnat): their keys and what `sluice check` refuses for them.
+//!
+//! Rules within a service run while it is decoded; rules across the config (VIPs, interface
+//! addresses, queues, ports for `flows.capacity`) run with the other cross-section rules.
+use std::net::IpAddr;
+
+use yaml_serde::Value;
+
+use super::decode::{join, list, location_name, unicast, At, Ctx};
+use super::error::{Problem, Severity};
+use super::schema::{Backend, Flows, Forwarding, Interface, Service};
+
+/// The source ports fullnat allocates per local address: 1024..=65535.
+pub const PORTS_PER_LOCAL_ADDRESS: u64 = 64_512;
+
+fn family(ip: IpAddr) -> &'static str {
+    if ip.is_ipv4() {
+        "IPv4"
+    } else {
+        "IPv6"
+    }
+}
+
+/// A service's `local_addresses` (`value`), checked against its mode; empty when absent and
+/// not needed. None when something was reported.
+pub(crate) fn local_addresses(
+    ctx: &mut Ctx<'_>,
+    service: &str,
+    value: Option<&Value>,
+    forwarding: Option<Forwarding>,
+) -> Option<Vec<IpAddr>> {
+    let path = join(service, "local_addresses");
+    let Some(v) = value else {
+        if forwarding == Some(Forwarding::FullNat) {
+            ctx.invalid(
+                &join(service, "forwarding"),
+                "fullnat together with local_addresses (the appliance's own source addresses towards the backends)",
+                "fullnat without local_addresses",
+            );
+            return None;
+        }
+        return Some(Vec::new());
+    };
+    match forwarding {
+        Some(Forwarding::FullNat) => {}
+        Some(other) => {
+            let problem = Problem::Invalid {
+                expected: "local_addresses only with forwarding: fullnat".to_owned(),
+                got: format!("local_addresses with forwarding {other}"),
+            };
+            ctx.report(Severity::Error, &path, At::Key, problem);
+            return None;
+        }
+        // The mode's own error says what is wrong.
+        None => return None,
+    }
+    let items = list(
+        ctx,
+        v,
+        &path,
+        "a non-empty list of the appliance's own addresses",
+        false,
+    )?;
+    let addresses: Vec<Option<IpAddr>> = items
+        .iter()
+        .enumerate()
+        .map(|(k, item)| unicast(ctx, item, &format!("{path}[{k}]")))
+        .collect();
+    for (k, a) in addresses.iter().enumerate() {
+        let Some(a) = a else { continue };
+        if let Some(j) = addresses[..k].iter().position(|o| o.as_ref() == Some(a)) {
+            let problem = Problem::Duplicate {
+                what: format!("local address {a}"),
+                first: location_name(ctx, &format!("{path}[{j}]")),
+            };
+            ctx.report(Severity::Error, &format!("{path}[{k}]"), At::Value, problem);
+        }
+    }
+    addresses.into_iter().collect()
+}
+
+/// The translating modes' rules on a service's backends: a `port` only where it can be
+/// honoured, nat within the VIP's family, fullnat with a local address of each backend's family.
+pub(crate) fn check_backends(
+    ctx: &mut Ctx<'_>,
+    path: &str,
+    backends: &[Option<Backend>],
+    vip: Option<IpAddr>,
+    service_port: Option<u16>,
+    forwarding: Option<Forwarding>,
+    local_addresses: Option<&[IpAddr]>,
+) {
+    for (j, b) in backends.iter().enumerate() {
+        let Some(b) = b else { continue };
+        let here = format!("{path}[{j}]");
+        if let (Some(port), Some(mode)) = (b.port, forwarding) {
+            if !mode.translates() {
+                let expected = format!("no backend port with {mode} forwarding (the backend answers from the VIP's own port; nat or fullnat can change it)");
+                ctx.invalid(&join(&here, "port"), expected, port.to_string());
+            } else if service_port == Some(0) {
+                let expected = "no backend port: the service's port 0 balances every port, each kept as the client sent it";
+                ctx.invalid(&join(&here, "port"), expected, port.to_string());
+            }
+        }
+        let address = join(&here, "address");
+        match (forwarding, vip) {
+            (Some(Forwarding::Nat), Some(vip)) if vip.is_ipv4() != b.address.is_ipv4() => {
+                let expected = format!(
+                    "an {} backend like the VIP (nat keeps the client's address as the source, so both ends are of one family)",
+                    family(vip)
+                );
+                ctx.invalid(&address, expected, b.address.to_string());
+            }
+            (Some(Forwarding::FullNat), _) => {
+                let Some(locals) = local_addresses else {
+                    continue;
+                };
+                if !locals.iter().any(|l| l.is_ipv4() == b.address.is_ipv4()) {
+                    let expected = format!(
+                        "a backend with an {} local address in local_addresses to send to it from (fullnat)",
+                        family(b.address)
+                    );
+                    ctx.invalid(&address, expected, b.address.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Rules across sections: local addresses are neither VIPs nor interface addresses, enough
+/// ports for `flows.capacity`, and one RX queue per interface while anything translates.
+pub(crate) fn cross_checks(
+    ctx: &mut Ctx<'_>,
+    services: &[(usize, &Service)],
+    interfaces: &[(usize, &Interface)],
+    flows: Option<&Flows>,
+) {
+    for &(i, s) in services {
+        for (k, &local) in s.local_addresses.iter().enumerate() {
+            let here = format!("services[{i}].local_addresses[{k}]");
+            if let Some(&(j, vip_of)) = services.iter().find(|(_, o)| o.vip == local) {
+                let expected = format!(
+                    "a local address that is no VIP (it is service {}'s, services[{j}])",
+                    vip_of.name
+                );
+                ctx.invalid(&here, expected, local.to_string());
+            } else if let Some((_, itf)) = interfaces.iter().find(|(_, itf)| {
+                IpAddr::V4(itf.address.addr) == local
+                    || itf.address6.is_some_and(|a| IpAddr::V6(a.addr) == local)
+            }) {
+                let expected = format!(
+                    "a local address other than interface {}'s own address (fullnat needs addresses of its own to tell replies apart)",
+                    itf.name
+                );
+                ctx.invalid(&here, expected, local.to_string());
+            }
+        }
+        if let Some(flows) = flows {
+            enough_ports(ctx, i, s, flows.capacity);
+        }
+    }
+    let Some(&(i, nat)) = services.iter().find(|(_, s)| s.forwarding.translates()) else {
+        return;
+    };
+    for &(k, itf) in interfaces {
+        if itf.queues > 1 {
+            let expected = format!(
+                "1 queue while service {} (services[{i}]) uses {}: a reply must reach the core that owns its flow, and multi-queue NAT steering is not built yet",
+                nat.name, nat.forwarding
+            );
+            ctx.invalid(
+                &format!("interfaces[{k}].queues"),
+                expected,
+                itf.queues.to_string(),
+            );
+        }
+    }
+}
+
+/// Each connection takes two flow entries (one per direction) and one source port of a local
+/// address: a family's local addresses must have ports for `capacity / 2` connections.
+fn enough_ports(ctx: &mut Ctx<'_>, i: usize, s: &Service, capacity: u32) {
+    let connections = u64::from(capacity) / 2;
+    for v4 in [true, false] {
+        let n = s
+            .local_addresses
+            .iter()
+            .filter(|l| l.is_ipv4() == v4)
+            .count() as u64;
+        let used = s.backends.iter().any(|b| b.address.is_ipv4() == v4);
+        if n == 0 || !used || n * PORTS_PER_LOCAL_ADDRESS >= connections {
+            continue;
+        }
+        let need = connections.div_ceil(PORTS_PER_LOCAL_ADDRESS);
+        let fam = if v4 { "IPv4" } else { "IPv6" };
+        let expected = format!(
+            "at least {need} {fam} local addresses for flows.capacity {capacity} (a connection takes two flow entries and one of the {PORTS_PER_LOCAL_ADDRESS} ports 1024-65535 of a local address: {connections} connections need {need}), or a smaller flows.capacity"
+        );
+        ctx.invalid(
+            &format!("services[{i}].local_addresses"),
+            expected,
+            format!("{n} {fam} local address{}", if n == 1 { "" } else { "es" }),
+        );
+    }
+}

@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev \
 	python3-scapy python3-prometheus-client python3-matplotlib lua5.4 tshark iproute2 iputils-ping curl socat valgrind ethtool \
-	prometheus tmux bird2
+	prometheus tmux bird2 postgresql dnsmasq-base bind9-dnsutils
 FUZZ_SECONDS ?= 15
 # make install: where things go. Units in $(PREFIX)/lib/systemd/system, which systemd reads for
 # both /usr/local and /usr; the config stays in /etc whatever the prefix.
@@ -34,6 +34,8 @@ deps:
 	    || { cat /tmp/sluice-apt.log; exit 1; }; \
 	  case " $$missing " in *" prometheus "*) (systemctl disable --now prometheus || service prometheus stop; \
 	    update-rc.d prometheus disable) >>/tmp/sluice-apt.log 2>&1 || true;; esac; \
+	  case " $$missing " in *" postgresql "*) (systemctl disable --now postgresql || service postgresql stop; \
+	    update-rc.d postgresql disable) >>/tmp/sluice-apt.log 2>&1 || true;; esac; \
 	  case " $$missing " in *" bird2 "*) (systemctl disable --now bird || service bird stop; \
 	    update-rc.d bird disable) >>/tmp/sluice-apt.log 2>&1 || true;; esac; \
 	fi

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# NAT and FullNAT end to end, with servers nobody here wrote: PostgreSQL (pgbench) behind a
+# fullnat VIP, dnsmasq behind a nat VIP, HTTP through both modes over IPv4 and IPv6; then a
+# PostgreSQL backend is killed mid-run and health checks take it out.
+#
+#   client 192.0.2.100 ---- [eth0 192.0.2.10  sluice  eth1 203.0.113.1] ---- bridge ---- f1 f2 f3
+#                                                                                  `--- n1 n2, mgmt
+# f1-f3 (fullnat backends): PostgreSQL and HTTP on their own addresses, no VIP, no tunnel, and
+#       no route beyond their link: they answer the local address 203.0.113.200 sluice owns.
+# n1-n2 (nat backends): dnsmasq and HTTP on their own addresses; their default route is sluice.
+# Health probes leave the appliance namespace's kernel through mgmt0 (203.0.113.9).
+set -euo pipefail
+SLC_TEST=netns-nat
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+source "$REPO/tests/netns/lib.sh"
+SLUICE=${SLUICE:-$REPO/target/release/sluice}
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+PGBENCH_SECONDS=${PGBENCH_SECONDS:-20}
+PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-12}
+DNS_QUERIES=${DNS_QUERIES:-1000}
+
+VIP4=198.51.100.10
+VIP6=2001:db8:100::10
+LOCAL4=203.0.113.200
+LOCAL6=2001:db8:b::200
+FULL=(f1 f2 f3)
+NAT=(n1 n2)
+addr4() { case $1 in f*) echo 203.0.113.1${1#f} ;; n*) echo 203.0.113.2${1#n} ;; esac; }
+addr6() { case $1 in f*) echo 2001:db8:b::1${1#f} ;; n*) echo 2001:db8:b::2${1#n} ;; esac; }
+mac() { case $1 in f*) echo 02:5c:00:00:02:1${1#f} ;; n*) echo 02:5c:00:00:02:2${1#n} ;; esac; }
+
+slc_require dig dnsmasq runuser
+[ -x "$PG_BIN/postgres" ] && [ -x "$PG_BIN/pgbench" ] || slc_die "no PostgreSQL server binaries (make deps installs postgresql)"
+[ -x "$SLUICE" ] || slc_die "no sluice binary at $SLUICE (make release builds it)"
+SLUICE=$(realpath "$SLUICE")
+slc_init
+chmod 755 "$SLC_WORK"  # the postgres user reaches its data directories below it
+
+# ---- topology
+for h in client lb sw "${FULL[@]}" "${NAT[@]}"; do slc_add_ns "$h"; done
+sw=$(slc_ns sw)
+ip -n "$sw" link add br1 type bridge forward_delay 0 stp_state 0 mcast_snooping 0
+ip -n "$sw" link set br1 up
+# client <-> appliance: one veth, the appliance's end owned by DPDK.
+ip link add name eth0 netns "$(slc_ns client)" address 02:5c:00:00:00:64 type veth \
+  peer name eth0 netns "$(slc_ns lb)" address 02:5c:00:00:00:0a
+# backends' segment: a bridge joining the appliance's second port, its management veth and
+# every backend.
+bridge_port() { # host dev mac
+  ip link add name "p-$1-$2" netns "$sw" type veth peer name "$2" netns "$(slc_ns "$1")" address "$3"
+  ip -n "$sw" link set "p-$1-$2" master br1 up
+  slc_no_offload sw "p-$1-$2"
+  slc_no_offload "$1" "$2"
+}
+bridge_port lb eth1 02:5c:00:00:01:0a
+bridge_port lb mgmt0 02:5c:00:00:01:09
+slc_no_offload client eth0
+slc_no_offload lb eth0
+slc_exec client ip addr add 192.0.2.100/24 dev eth0
+slc_exec client ip -6 addr add 2001:db8::100/64 dev eth0 nodad
+slc_exec client ip link set eth0 up
+slc_exec client ip route add $VIP4/32 via 192.0.2.10
+slc_exec client ip -6 route add $VIP6/128 via 2001:db8::10
+slc_sysctl lb net.ipv6.conf.eth0.disable_ipv6=1 net.ipv6.conf.eth1.disable_ipv6=1
+slc_exec lb ip link set eth0 up
+slc_exec lb ip link set eth1 up
+slc_exec lb ip addr add 203.0.113.9/24 dev mgmt0
+slc_exec lb ip -6 addr add 2001:db8:b::9/64 dev mgmt0 nodad
+slc_exec lb ip link set mgmt0 up
+for h in "${FULL[@]}" "${NAT[@]}"; do
+  bridge_port "$h" eth0 "$(mac "$h")"
+  slc_exec "$h" ip addr add "$(addr4 "$h")/24" dev eth0
+  slc_exec "$h" ip -6 addr add "$(addr6 "$h")/64" dev eth0 nodad
+  slc_exec "$h" ip link set eth0 up
+done
+for h in "${NAT[@]}"; do  # nat: replies to clients must come back through the appliance
+  slc_exec "$h" ip route add default via 203.0.113.1
+  slc_exec "$h" ip -6 route add default via 2001:db8:b::1
+done
+for h in "${FULL[@]}"; do
+  ! slc_exec "$h" ip route get 192.0.2.100 >/dev/null 2>&1 || slc_die "$h has a route to the client"
+done
+slc_log "topology up: namespaces $(slc_ns '*'), work dir $SLC_WORK"
+
+# ---- servers
+declare -A pg_pid
+start_pg() { # host
+  local h=$1 dir="$SLC_WORK/pg-$1"
+  slc_spawn "$h" "$SLC_WORK/pg-$h.log" runuser -u postgres -- "$PG_BIN/postgres" -D "$dir/data" \
+    -c listen_addresses="$(addr4 "$h")" -c port=5432 -c unix_socket_directories="$dir" \
+    -c fsync=off -c max_connections=100
+  pg_pid[$h]=$SLC_PID
+  slc_wait_for 20 slc_exec "$h" runuser -u postgres -- "$PG_BIN/pg_isready" -q -h "$(addr4 "$h")" -p 5432 \
+    || slc_die "PostgreSQL on $h is not ready after 20s"
+}
+for h in "${FULL[@]}"; do
+  dir="$SLC_WORK/pg-$h"
+  install -d -o postgres -g postgres -m 700 "$dir" "$dir/data"
+  runuser -u postgres -- "$PG_BIN/initdb" -D "$dir/data" -A trust -U postgres --no-sync >"$SLC_WORK/initdb-$h.log" 2>&1 \
+    || { cat "$SLC_WORK/initdb-$h.log" >&2; slc_die "initdb failed for $h"; }
+  echo "host all all 0.0.0.0/0 trust" >>"$dir/data/pg_hba.conf"
+  start_pg "$h"
+  # The same tables on every backend, and each one's name, to tell them apart.
+  slc_exec "$h" runuser -u postgres -- "$PG_BIN/pgbench" -i -q -s 1 -h "$(addr4 "$h")" -U postgres postgres \
+    >"$SLC_WORK/pgbench-init-$h.log" 2>&1 || slc_die "pgbench -i failed on $h"
+  slc_exec "$h" runuser -u postgres -- "$PG_BIN/psql" -q -h "$(addr4 "$h")" -U postgres -c "CREATE TABLE whoami AS SELECT '$h'::text AS name" postgres \
+    >/dev/null || slc_die "psql failed on $h"
+  slc_spawn "$h" "$SLC_WORK/http-$h.log" "$SLC_PY" "$SLC_NETNS_DIR/backend.py" --name "$h" --tcp-port 8080 --udp-port 5353
+  slc_wait_ready "$SLC_PID" "$SLC_WORK/http-$h.log" 10 "HTTP server on $h"
+done
+for h in "${NAT[@]}"; do
+  slc_spawn "$h" "$SLC_WORK/dns-$h.log" dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
+    --listen-address="$(addr4 "$h")" --port=53 --txt-record="who.example,$h" --pid-file="$SLC_WORK/dnsmasq-$h.pid" \
+    --user=root --log-facility=-
+  slc_spawn "$h" "$SLC_WORK/http-$h.log" "$SLC_PY" "$SLC_NETNS_DIR/backend.py" --name "$h" --tcp-port 8080 --udp-port 5353
+  slc_wait_ready "$SLC_PID" "$SLC_WORK/http-$h.log" 10 "HTTP server on $h"
+done
+slc_log "PostgreSQL on ${FULL[*]}, dnsmasq on ${NAT[*]}, HTTP on all"
+
+# ---- sluice
+cfg="$SLC_WORK/sluice-nat.yaml"
+backends() { # family port hosts...
+  local fam=$1 port=$2 h; shift 2
+  for h in "$@"; do
+    if [ "$fam" = 4 ]; then echo "      - address: $(addr4 "$h")"; else echo "      - address: $(addr6 "$h")"; fi
+    [ "$port" = same ] || echo "        port: $port"
+  done
+}
+health() { # kind port
+  printf '    health_check:\n      kind: %s\n      port: %s\n      path: /\n      interval: 400ms\n      timeout: 200ms\n      rise: 2\n      fall: 2\n' "$1" "$2"
+}
+{
+  echo "# sluice e2e: nat and fullnat (generated by tests/e2e/38-netns-nat.sh)"
+  echo "dpdk:"
+  echo "  args: [-l, 0-1, --main-lcore, 0, --no-huge, -m, '512', --no-pci, --file-prefix, slc-e2e-$SLC_ID, --vdev, 'net_af_packet0,iface=eth0', --vdev, 'net_af_packet1,iface=eth1']"
+  echo "  mbufs: 8191"
+  echo "interfaces:"
+  echo "  - {name: clients, device: net_af_packet0, queues: 1, mtu: 1500, address: 192.0.2.10/24, address6: 2001:db8::10/64}"
+  echo "  - {name: backends, device: net_af_packet1, queues: 1, mtu: 1500, address: 203.0.113.1/24, address6: 2001:db8:b::1/64}"
+  echo "flows:"
+  echo "  capacity: 65536"
+  echo "services:"
+  echo "  - {name: pg, vip: $VIP4, port: 5432, protocol: tcp, forwarding: fullnat, local_addresses: [$LOCAL4]}"
+  health tcp 5432
+  echo "    backends:"; backends 4 same "${FULL[@]}"
+  echo "  - {name: dns, vip: $VIP4, port: 53, protocol: udp, forwarding: nat}"
+  echo "    backends:"; backends 4 same "${NAT[@]}"
+  for fam in 4 6; do
+    if [ $fam = 4 ]; then vip=$VIP4 local=$LOCAL4; else vip=$VIP6 local=$LOCAL6; fi
+    echo "  - {name: http-nat$fam, vip: '$vip', port: 80, protocol: tcp, forwarding: nat}"
+    health http 8080
+    echo "    backends:"; backends $fam 8080 "${NAT[@]}"
+    echo "  - {name: http-fullnat$fam, vip: '$vip', port: 8080, protocol: tcp, forwarding: fullnat, local_addresses: ['$local']}"
+    health http 8080
+    echo "    backends:"; backends $fam same "${FULL[@]}"
+  done
+  echo "metrics:"
+  echo "  listen: 127.0.0.1:9610"
+} >"$cfg"
+"$SLUICE" check -c "$cfg" >"$SLC_WORK/check.log" 2>&1 || { cat "$SLC_WORK/check.log" >&2; slc_die "sluice check rejects the config"; }
+slc_spawn lb "$SLC_WORK/sluice.log" "$SLUICE" run -c "$cfg"
+sluice_pid=$SLC_PID
+metrics() { slc_exec lb curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:9610/metrics; }
+backend_up() { # address -> 1/0 per service line, all of them
+  metrics | awk -v b="$1" '$1 ~ /^sluice_backend_up\{/ && index($1, "backend=\"" b "\"") { print $2 }' | sort -u | tr -d '\n'
+}
+for h in "${FULL[@]}" "${NAT[@]}"; do
+  slc_wait_for 30 test "$(backend_up "$(addr4 "$h")")" = 1 || slc_die "$h not reported up within 30s"
+done
+slc_log "sluice up, every backend healthy"
+
+# ---- HTTP through both modes, both families: the backend named, the client's address seen
+# by nat backends, the local address by fullnat ones.
+declare -A seen
+for url in "http://$VIP4/" "http://[$VIP6]/" "http://$VIP4:8080/" "http://[$VIP6]:8080/"; do
+  seen=()
+  for i in $(seq 1 30); do
+    out=$(slc_exec client curl -sS --noproxy '*' --max-time 3 "$url") || slc_die "curl $url failed (attempt $i)"
+    name=$(echo "$out" | sed -n 's/^backend=\([a-z0-9]*\).*/\1/p')
+    [ -n "$name" ] || slc_die "curl $url: unexpected answer '$out'"
+    seen[$name]=1
+  done
+  case $url in *:8080/) want=3 ;; *) want=2 ;; esac
+  [ ${#seen[@]} -eq $want ] || slc_die "$url reached ${!seen[*]}, expected $want backends"
+  slc_log "curl $url: 30/30 answered by ${!seen[*]}"
+done
+grep -q "192.0.2.100" "$SLC_WORK"/http-n*.log || slc_die "nat backends never saw the client's address"
+grep -q "$LOCAL4" "$SLC_WORK"/http-f*.log || slc_die "fullnat backends never saw the local address"
+! grep -q "192.0.2.100" "$SLC_WORK"/http-f*.log || slc_die "a fullnat backend saw the client's address"
+
+# ---- DNS over nat: every query answered.
+for i in $(seq 1 "$DNS_QUERIES"); do echo "@$VIP4 who.example TXT +short +tries=1 +time=2"; done >"$SLC_WORK/queries"
+slc_exec client dig -f "$SLC_WORK/queries" >"$SLC_WORK/dig.out" 2>&1 || true
+answered=$(grep -c '^"n[12]"$' "$SLC_WORK/dig.out" || true)
+per=$(grep '^"n' "$SLC_WORK/dig.out" | sort | uniq -c | awk '{ printf "%s=%s ", $2, $1 }')
+[ "$answered" -eq "$DNS_QUERIES" ] || { head -20 "$SLC_WORK/dig.out" >&2; slc_die "dns: $answered of $DNS_QUERIES queries answered ($per)"; }
+for h in "${NAT[@]}"; do grep -q "^\"$h\"$" "$SLC_WORK/dig.out" || slc_die "dns: $h answered no query ($per)"; done
+slc_log "dns: $answered/$DNS_QUERIES queries answered through the nat VIP ($per)"
+
+# ---- PostgreSQL over fullnat: pgbench, 0 failed transactions, every backend used.
+pgbench_via_vip() { # seconds log extra-args...
+  local secs=$1 log=$2; shift 2
+  slc_exec client runuser -u postgres -- "$PG_BIN/pgbench" -h $VIP4 -p 5432 -U postgres -n -C \
+    -c "$PGBENCH_CLIENTS" -j 2 -T "$secs" "$@" postgres >"$log" 2>&1
+}
+served() { # host -> transactions its server committed (pg_stat_database)
+  slc_exec "$1" runuser -u postgres -- "$PG_BIN/psql" -At -h "$(addr4 "$1")" -U postgres \
+    -c "SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres'" postgres
+}
+declare -A before
+for h in "${FULL[@]}"; do before[$h]=$(served "$h"); done
+pgbench_via_vip "$PGBENCH_SECONDS" "$SLC_WORK/pgbench.log" || { cat "$SLC_WORK/pgbench.log" >&2; slc_die "pgbench through the fullnat VIP failed"; }
+done_tx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$SLC_WORK/pgbench.log")
+failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$SLC_WORK/pgbench.log")
+tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$SLC_WORK/pgbench.log" | head -1)
+[ -n "$done_tx" ] && [ "$done_tx" -gt 0 ] || { cat "$SLC_WORK/pgbench.log" >&2; slc_die "pgbench processed no transaction"; }
+[ "${failed:-0}" -eq 0 ] || { cat "$SLC_WORK/pgbench.log" >&2; slc_die "pgbench: $failed failed transactions"; }
+! grep -q "aborted" "$SLC_WORK/pgbench.log" || { cat "$SLC_WORK/pgbench.log" >&2; slc_die "pgbench: clients aborted"; }
+use=""
+for h in "${FULL[@]}"; do
+  n=$(( $(served "$h") - before[$h] ))
+  use="$use$h=$n "
+  [ "$n" -gt 0 ] || slc_die "pgbench: backend $h served no transaction ($use)"
+done
+slc_log "pgbench: $PGBENCH_CLIENTS clients x ${PGBENCH_SECONDS}s, a connection per transaction: $done_tx transactions, 0 failed, $tps tps; per backend: $use"
+
+# ---- a backend's PostgreSQL dies mid-run: health checks take it out, pgbench reconnects.
+victim=f2
+pgbench_via_vip 8 "$SLC_WORK/pgbench-kill.log" &
+bench=$!
+sleep 2
+slc_exec "$victim" runuser -u postgres -- "$PG_BIN/pg_ctl" stop -D "$SLC_WORK/pg-$victim/data" -m immediate >/dev/null 2>&1 \
+  || kill -KILL "${pg_pid[$victim]}"
+t0=$(date +%s%3N)
+slc_wait_for 10 test "$(backend_up "$(addr4 $victim)")" = 0 || slc_die "$victim not marked down within 10s"
+slc_log "$victim's PostgreSQL killed: marked down after $(( $(date +%s%3N) - t0 ))ms"
+wait "$bench" || true
+slc_log "pgbench during the kill: $(grep -E '^number of (transactions actually|failed)|aborted' "$SLC_WORK/pgbench-kill.log" | tr '\n' ';')"
+for h in "${FULL[@]}"; do before[$h]=$(served "$h" 2>/dev/null || echo 0); done
+pgbench_via_vip 6 "$SLC_WORK/pgbench-after.log" || { cat "$SLC_WORK/pgbench-after.log" >&2; slc_die "pgbench after the kill failed"; }
+failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$SLC_WORK/pgbench-after.log")
+[ "${failed:-0}" -eq 0 ] && ! grep -q aborted "$SLC_WORK/pgbench-after.log" \
+  || { cat "$SLC_WORK/pgbench-after.log" >&2; slc_die "pgbench after $victim went down had failures"; }
+use=""
+for h in "${FULL[@]}"; do
+  [ "$h" = "$victim" ] && continue
+  n=$(( $(served "$h") - before[$h] ))
+  use="$use$h=$n "
+  [ "$n" -gt 0 ] || slc_die "after the kill, $h served no transaction ($use)"
+done
+slc_log "pgbench after $victim went down: $(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$SLC_WORK/pgbench-after.log") transactions, 0 failed, served by $use"
+
+# ---- the operator's view
+metrics >"$SLC_WORK/metrics.txt"
+grep -E '^sluice_nat_ports_(in_use|exhausted_total)' "$SLC_WORK/metrics.txt" >&2 || slc_die "no NAT metrics in /metrics"
+exhausted=$(awk '$1 ~ /^sluice_nat_ports_exhausted_total/ { s += $2 } END { print s + 0 }' "$SLC_WORK/metrics.txt")
+[ "$exhausted" -eq 0 ] || slc_die "ports exhausted $exhausted times"
+slc_stop "$sluice_pid" 10 && rc=0 || rc=$?
+[ "$rc" -eq 0 ] || slc_die "sluice run exited with $rc on SIGTERM, expected 0"
+slc_log "PASS"

@@ -72,6 +72,12 @@ pub struct MetricsInput {
     pub draining: bool,
     /// `sluice_vip_announced{vip} 1` for each VIP announced as a route now.
     pub announced: Vec<String>,
+    /// `sluice_nat_replies_total`: packets translated back towards a client (nat/fullnat).
+    pub nat_replies: u64,
+    /// `sluice_nat_ports_exhausted_total`: new fullnat connections refused for want of a port.
+    pub nat_ports_exhausted: u64,
+    /// `sluice_nat_ports_in_use{local_address}`: fullnat ports held, summed over the cores.
+    pub nat_ports_in_use: Vec<(String, u64)>,
 }
 
 /// One interface's exception path: frames to and from its kernel interface.
@@ -342,6 +348,27 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
         "sluice_control_frames",
         "ARP replies and neighbour advertisements handed to control (neither forwarded nor dropped).",
         m.to_control,
+    )?;
+    counter(
+        enc,
+        "sluice_nat_replies",
+        "Packets translated back towards a client by a nat or fullnat connection.",
+        m.nat_replies,
+    )?;
+    counter(
+        enc,
+        "sluice_nat_ports_exhausted",
+        "New fullnat connections dropped because no local port was free.",
+        m.nat_ports_exhausted,
+    )?;
+    gauges(
+        enc,
+        "sluice_nat_ports_in_use",
+        "Fullnat source ports held by live connections, per local address.",
+        None,
+        m.nat_ports_in_use
+            .iter()
+            .map(|(a, n)| ([("local_address", a.as_str())], *n)),
     )?;
     counter(
         enc,

@@ -422,9 +422,19 @@ fn cases() -> Vec<Case> {
                 ("    device: net_memif0\n", "    device: net_memif0\n    queues: 2\n"),
                 ("    protocol: tcp\n", "    protocol: tcp\n    forwarding: nat\n"),
             ]),
-            "expected 1 queue while service web (services[0]) uses nat: a reply must reach the core that owns its flow, and multi-queue NAT steering is not built yet, got 2",
+            "expected one worker in all (one interface with queues: 1) while service web (services[0]) uses nat: a reply must reach the core that owns its connection, and steering replies between cores is not built yet, got 2",
             "interfaces[0].queues",
             (4, 13),
+        ),
+        case(
+            "nat with a second interface (a second worker)",
+            edit(&[
+                ("services:\n", "  - name: inside\n    device: net_memif1\n    address: 203.0.113.1/24\nservices:\n"),
+                ("    protocol: tcp\n", "    protocol: tcp\n    forwarding: nat\n"),
+            ]),
+            "expected one worker in all (one interface with queues: 1) while service web (services[0]) uses nat: a reply must reach the core that owns its connection, and steering replies between cores is not built yet, got a second interface (inside), a second worker",
+            "interfaces[1]",
+            (6, 5),
         ),
         case(
             "a backend port with DSR forwarding",

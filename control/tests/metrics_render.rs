@@ -195,6 +195,9 @@ fn example() -> MetricsInput {
         },
         draining: false,
         announced: vec!["198.51.100.10".to_string()],
+        nat_replies: 17,
+        nat_ports_exhausted: 2,
+        nat_ports_in_use: vec![("203.0.113.200".to_string(), 311)],
         exception: vec![ExceptionMetrics {
             port: "uplink".to_string(),
             to_kernel: 31,
@@ -243,10 +246,28 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
         "sluice_vip_announced",
         "sluice_draining",
         "sluice_control_frames",
+        "sluice_nat_replies",
+        "sluice_nat_ports_exhausted",
+        "sluice_nat_ports_in_use",
     ]
     .into_iter()
     .collect();
     assert_eq!(names, expected);
+
+    let used = family(&families, "sluice_nat_ports_in_use", "gauge");
+    assert_eq!(
+        value(
+            used,
+            "sluice_nat_ports_in_use",
+            &[("local_address", "203.0.113.200")]
+        ),
+        311.0
+    );
+    let exhausted = family(&families, "sluice_nat_ports_exhausted", "counter");
+    assert_eq!(
+        value(exhausted, "sluice_nat_ports_exhausted_total", &[]),
+        2.0
+    );
 
     let rx = family(&families, "sluice_rx_packets", "counter");
     let tx = family(&families, "sluice_tx_packets", "counter");
@@ -542,6 +563,9 @@ fn metrics_input() -> impl Strategy<Value = MetricsInput> {
                     exception: Vec::new(),
                     draining: n[0] % 2 == 0,
                     announced: Vec::new(),
+                    nat_replies: n[1] / 3,
+                    nat_ports_exhausted: n[2] / 5,
+                    nat_ports_in_use: Vec::new(),
                 }
             },
         )
@@ -558,7 +582,7 @@ fn arbitrary_inputs_render_valid_openmetrics() {
     for ((input, text), parsed) in inputs.iter().zip(&texts).zip(parse_all(&texts)) {
         let families = parsed
             .unwrap_or_else(|error| panic!("rejected: {error}\ninput: {input:#?}\ntext:\n{text}"));
-        assert_eq!(families.len(), 28);
+        assert_eq!(families.len(), 31);
         let backend_up = family(&families, "sluice_backend_up", "gauge");
         let backends: usize = input.services.iter().map(|s| s.backends.len()).sum();
         assert_eq!(backend_up.samples.len(), backends);

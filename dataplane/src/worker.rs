@@ -80,6 +80,8 @@ pub struct WorkerStats {
     pub flows: CachePadded<AtomicU64>,
     /// Live flow entries per backend id, as of the last publication.
     pub backend_flows: Mutex<hashbrown::HashMap<u32, u64>>,
+    /// Fullnat ports in use per local address, as of the last publication.
+    pub nat_ports_in_use: Mutex<hashbrown::HashMap<std::net::IpAddr, u64>>,
     pub latency: LatencyHistogram,
     /// Frames for control dropped because its queue was full.
     pub control_overflow: AtomicU64,
@@ -335,6 +337,9 @@ impl LbWorker {
         }
         if let Ok(mut f) = self.stats.backend_flows.try_lock() {
             self.pipeline.flows_per_backend_into(&mut f);
+        }
+        if let Ok(mut n) = self.stats.nat_ports_in_use.try_lock() {
+            self.pipeline.nat_ports_in_use_into(&mut n);
         }
     }
 }

@@ -49,6 +49,9 @@ struct Totals {
     replies: u64,
     to_control: u64,
     ptb_sent: u64,
+    nat_replies: u64,
+    nat_ports_exhausted: u64,
+    nat_ports_in_use: HashMap<IpAddr, u64>,
     /// Interface name -> (frames to the kernel, frames over the exception rate).
     to_kernel: HashMap<String, (u64, u64)>,
 }
@@ -209,7 +212,14 @@ impl Shared {
             t.replies += c.replies;
             t.to_control += c.to_control;
             t.ptb_sent += c.ptb_sent;
+            t.nat_replies += c.nat_replies;
+            t.nat_ports_exhausted += c.nat_ports_exhausted;
             drop(c);
+            let n = w.nat_ports_in_use.lock().unwrap_or_else(|p| p.into_inner());
+            for (&a, &k) in n.iter() {
+                *t.nat_ports_in_use.entry(a).or_default() += k;
+            }
+            drop(n);
             let f = w.backend_flows.lock().unwrap_or_else(|p| p.into_inner());
             for (&id, &n) in f.iter() {
                 *t.backend_flows.entry(id).or_default() += n;
@@ -331,6 +341,17 @@ impl Shared {
             replies: totals.replies,
             to_control: totals.to_control,
             ptb_sent: totals.ptb_sent,
+            nat_replies: totals.nat_replies,
+            nat_ports_exhausted: totals.nat_ports_exhausted,
+            nat_ports_in_use: {
+                let mut v: Vec<(String, u64)> = totals
+                    .nat_ports_in_use
+                    .iter()
+                    .map(|(a, n)| (a.to_string(), *n))
+                    .collect();
+                v.sort();
+                v
+            },
             reloads_success: self.reloads_success.load(Ordering::Relaxed),
             reloads_failure: self.reloads_failure.load(Ordering::Relaxed),
             config_epoch: self.epoch.load(Ordering::Relaxed),

@@ -3,12 +3,14 @@
 # fullnat VIP, dnsmasq behind a nat VIP, HTTP through both modes over IPv4 and IPv6; then a
 # PostgreSQL backend is killed mid-run and health checks take it out.
 #
-#   client 192.0.2.100 ---- [eth0 192.0.2.10  sluice  eth1 203.0.113.1] ---- bridge ---- f1 f2 f3
-#                                                                                  `--- n1 n2, mgmt
+# One-armed, as nat needs for now (one worker): clients reach the VIPs through a router.
+#   client 203.0.113.100 -- r (203.0.113.1 | 192.0.2.1) -- bridge -- sluice eth0 192.0.2.10 (DPDK)
+#                                                            |-- f1 f2 f3, n1 n2, mgmt0 (192.0.2.9)
 # f1-f3 (fullnat backends): PostgreSQL and HTTP on their own addresses, no VIP, no tunnel, and
-#       no route beyond their link: they answer the local address 203.0.113.200 sluice owns.
-# n1-n2 (nat backends): dnsmasq and HTTP on their own addresses; their default route is sluice.
-# Health probes leave the appliance namespace's kernel through mgmt0 (203.0.113.9).
+#       no route beyond their link: they answer the local address 192.0.2.200 sluice owns.
+# n1-n2 (nat backends): dnsmasq and HTTP on their own addresses; their route to the clients'
+#       network is sluice.
+# Health probes leave the appliance namespace's kernel through mgmt0.
 set -euo pipefail
 SLC_TEST=netns-nat
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,15 +23,17 @@ DNS_QUERIES=${DNS_QUERIES:-1000}
 
 VIP4=198.51.100.10
 VIP6=2001:db8:100::10
-LOCAL4=203.0.113.200
-LOCAL6=2001:db8:b::200
+CLIENT4=203.0.113.100
+CLIENT6=2001:db8:c::100
+LOCAL4=192.0.2.200
+LOCAL6=2001:db8::200
 FULL=(f1 f2 f3)
 NAT=(n1 n2)
-addr4() { case $1 in f*) echo 203.0.113.1${1#f} ;; n*) echo 203.0.113.2${1#n} ;; esac; }
-addr6() { case $1 in f*) echo 2001:db8:b::1${1#f} ;; n*) echo 2001:db8:b::2${1#n} ;; esac; }
+addr4() { case $1 in f*) echo 192.0.2.1${1#f} ;; n*) echo 192.0.2.2${1#n} ;; esac; }
+addr6() { case $1 in f*) echo 2001:db8::1${1#f} ;; n*) echo 2001:db8::2${1#n} ;; esac; }
 mac() { case $1 in f*) echo 02:5c:00:00:02:1${1#f} ;; n*) echo 02:5c:00:00:02:2${1#n} ;; esac; }
 
-slc_require dig dnsmasq runuser
+slc_require dig dnsmasq runuser nft
 [ -x "$PG_BIN/postgres" ] && [ -x "$PG_BIN/pgbench" ] || slc_die "no PostgreSQL server binaries (make deps installs postgresql)"
 [ -x "$SLUICE" ] || slc_die "no sluice binary at $SLUICE (make release builds it)"
 SLUICE=$(realpath "$SLUICE")
@@ -37,35 +41,49 @@ slc_init
 chmod 755 "$SLC_WORK"  # the postgres user reaches its data directories below it
 
 # ---- topology
-for h in client lb sw "${FULL[@]}" "${NAT[@]}"; do slc_add_ns "$h"; done
+for h in client r lb sw "${FULL[@]}" "${NAT[@]}"; do slc_add_ns "$h"; done
 sw=$(slc_ns sw)
-ip -n "$sw" link add br1 type bridge forward_delay 0 stp_state 0 mcast_snooping 0
-ip -n "$sw" link set br1 up
-# client <-> appliance: one veth, the appliance's end owned by DPDK.
-ip link add name eth0 netns "$(slc_ns client)" address 02:5c:00:00:00:64 type veth \
-  peer name eth0 netns "$(slc_ns lb)" address 02:5c:00:00:00:0a
-# backends' segment: a bridge joining the appliance's second port, its management veth and
-# every backend.
+ip -n "$sw" link add br0 type bridge forward_delay 0 stp_state 0 mcast_snooping 0
+ip -n "$sw" link set br0 up
 bridge_port() { # host dev mac
   ip link add name "p-$1-$2" netns "$sw" type veth peer name "$2" netns "$(slc_ns "$1")" address "$3"
-  ip -n "$sw" link set "p-$1-$2" master br1 up
+  ip -n "$sw" link set "p-$1-$2" master br0 up
   slc_no_offload sw "p-$1-$2"
   slc_no_offload "$1" "$2"
 }
-bridge_port lb eth1 02:5c:00:00:01:0a
-bridge_port lb mgmt0 02:5c:00:00:01:09
+# client <-> router
+ip link add name eth0 netns "$(slc_ns client)" address 02:5c:00:00:00:64 type veth \
+  peer name eth0 netns "$(slc_ns r)" address 02:5c:00:00:00:01
 slc_no_offload client eth0
-slc_no_offload lb eth0
-slc_exec client ip addr add 192.0.2.100/24 dev eth0
-slc_exec client ip -6 addr add 2001:db8::100/64 dev eth0 nodad
+slc_no_offload r eth0
+slc_exec client ip addr add $CLIENT4/24 dev eth0
+slc_exec client ip -6 addr add $CLIENT6/64 dev eth0 nodad
 slc_exec client ip link set eth0 up
-slc_exec client ip route add $VIP4/32 via 192.0.2.10
-slc_exec client ip -6 route add $VIP6/128 via 2001:db8::10
-slc_sysctl lb net.ipv6.conf.eth0.disable_ipv6=1 net.ipv6.conf.eth1.disable_ipv6=1
+slc_exec client ip route add default via 203.0.113.1
+slc_exec client ip -6 route add default via 2001:db8:c::1
+bridge_port r eth1 02:5c:00:00:00:02
+slc_sysctl r net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+  net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+slc_exec r ip addr add 203.0.113.1/24 dev eth0
+slc_exec r ip -6 addr add 2001:db8:c::1/64 dev eth0 nodad
+slc_exec r ip addr add 192.0.2.1/24 dev eth1
+slc_exec r ip -6 addr add 2001:db8::1/64 dev eth1 nodad
+slc_exec r ip link set eth0 up
+slc_exec r ip link set eth1 up
+slc_exec r ip route add $VIP4/32 via 192.0.2.10
+slc_exec r ip -6 route add $VIP6/128 via 2001:db8::10
+# the appliance: its data port (DPDK's) and a management veth for health probes
+bridge_port lb eth0 02:5c:00:00:00:0a
+bridge_port lb mgmt0 02:5c:00:00:00:09
+slc_sysctl lb net.ipv6.conf.eth0.disable_ipv6=1
 slc_exec lb ip link set eth0 up
-slc_exec lb ip link set eth1 up
-slc_exec lb ip addr add 203.0.113.9/24 dev mgmt0
-slc_exec lb ip -6 addr add 2001:db8:b::9/64 dev mgmt0 nodad
+# The port is DPDK's: the namespace's kernel must not act on its frames too (it would answer the
+# backends' replies to clients with ICMP host-unreachable from mgmt0 and abort their
+# connections). af_packet's tap sees a frame before the netdev ingress hook drops it.
+slc_exec lb nft add table netdev dpdk
+slc_exec lb nft add chain netdev dpdk owned '{ type filter hook ingress device eth0 priority 0; policy drop; }'
+slc_exec lb ip addr add 192.0.2.9/24 dev mgmt0
+slc_exec lb ip -6 addr add 2001:db8::9/64 dev mgmt0 nodad
 slc_exec lb ip link set mgmt0 up
 for h in "${FULL[@]}" "${NAT[@]}"; do
   bridge_port "$h" eth0 "$(mac "$h")"
@@ -74,11 +92,11 @@ for h in "${FULL[@]}" "${NAT[@]}"; do
   slc_exec "$h" ip link set eth0 up
 done
 for h in "${NAT[@]}"; do  # nat: replies to clients must come back through the appliance
-  slc_exec "$h" ip route add default via 203.0.113.1
-  slc_exec "$h" ip -6 route add default via 2001:db8:b::1
+  slc_exec "$h" ip route add 203.0.113.0/24 via 192.0.2.10
+  slc_exec "$h" ip -6 route add 2001:db8:c::/64 via 2001:db8::10
 done
 for h in "${FULL[@]}"; do
-  ! slc_exec "$h" ip route get 192.0.2.100 >/dev/null 2>&1 || slc_die "$h has a route to the client"
+  ! slc_exec "$h" ip route get $CLIENT4 >/dev/null 2>&1 || slc_die "$h has a route to the client"
 done
 slc_log "topology up: namespaces $(slc_ns '*'), work dir $SLC_WORK"
 
@@ -111,7 +129,7 @@ done
 for h in "${NAT[@]}"; do
   slc_spawn "$h" "$SLC_WORK/dns-$h.log" dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
     --listen-address="$(addr4 "$h")" --port=53 --txt-record="who.example,$h" --pid-file="$SLC_WORK/dnsmasq-$h.pid" \
-    --user=root --log-facility=-
+    --user=root --log-facility=- --log-queries
   slc_spawn "$h" "$SLC_WORK/http-$h.log" "$SLC_PY" "$SLC_NETNS_DIR/backend.py" --name "$h" --tcp-port 8080 --udp-port 5353
   slc_wait_ready "$SLC_PID" "$SLC_WORK/http-$h.log" 10 "HTTP server on $h"
 done
@@ -126,31 +144,34 @@ backends() { # family port hosts...
     [ "$port" = same ] || echo "        port: $port"
   done
 }
+service() { # name vip port protocol forwarding [local address]
+  printf '  - name: %s\n    vip: "%s"\n    port: %s\n    protocol: %s\n    forwarding: %s\n' "$1" "$2" "$3" "$4" "$5"
+  [ -z "${6:-}" ] || printf '    local_addresses: ["%s"]\n' "$6"
+}
 health() { # kind port
   printf '    health_check:\n      kind: %s\n      port: %s\n      path: /\n      interval: 400ms\n      timeout: 200ms\n      rise: 2\n      fall: 2\n' "$1" "$2"
 }
 {
   echo "# sluice e2e: nat and fullnat (generated by tests/e2e/38-netns-nat.sh)"
   echo "dpdk:"
-  echo "  args: [-l, 0-1, --main-lcore, 0, --no-huge, -m, '512', --no-pci, --file-prefix, slc-e2e-$SLC_ID, --vdev, 'net_af_packet0,iface=eth0', --vdev, 'net_af_packet1,iface=eth1']"
+  echo "  args: [-l, 0-1, --main-lcore, 0, --no-huge, -m, '512', --no-pci, --file-prefix, slc-e2e-$SLC_ID, --vdev, 'net_af_packet0,iface=eth0']"
   echo "  mbufs: 8191"
   echo "interfaces:"
-  echo "  - {name: clients, device: net_af_packet0, queues: 1, mtu: 1500, address: 192.0.2.10/24, address6: 2001:db8::10/64}"
-  echo "  - {name: backends, device: net_af_packet1, queues: 1, mtu: 1500, address: 203.0.113.1/24, address6: 2001:db8:b::1/64}"
+  echo "  - {name: segment, device: net_af_packet0, queues: 1, mtu: 1500, address: 192.0.2.10/24, address6: '2001:db8::10/64'}"
   echo "flows:"
   echo "  capacity: 65536"
   echo "services:"
-  echo "  - {name: pg, vip: $VIP4, port: 5432, protocol: tcp, forwarding: fullnat, local_addresses: [$LOCAL4]}"
+  service pg $VIP4 5432 tcp fullnat $LOCAL4
   health tcp 5432
   echo "    backends:"; backends 4 same "${FULL[@]}"
-  echo "  - {name: dns, vip: $VIP4, port: 53, protocol: udp, forwarding: nat}"
+  service dns $VIP4 53 udp nat
   echo "    backends:"; backends 4 same "${NAT[@]}"
   for fam in 4 6; do
     if [ $fam = 4 ]; then vip=$VIP4 local=$LOCAL4; else vip=$VIP6 local=$LOCAL6; fi
-    echo "  - {name: http-nat$fam, vip: '$vip', port: 80, protocol: tcp, forwarding: nat}"
+    service http-nat$fam $vip 80 tcp nat
     health http 8080
     echo "    backends:"; backends $fam 8080 "${NAT[@]}"
-    echo "  - {name: http-fullnat$fam, vip: '$vip', port: 8080, protocol: tcp, forwarding: fullnat, local_addresses: ['$local']}"
+    service http-fullnat$fam $vip 8080 tcp fullnat $local
     health http 8080
     echo "    backends:"; backends $fam same "${FULL[@]}"
   done
@@ -161,11 +182,14 @@ health() { # kind port
 slc_spawn lb "$SLC_WORK/sluice.log" "$SLUICE" run -c "$cfg"
 sluice_pid=$SLC_PID
 metrics() { slc_exec lb curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:9610/metrics; }
-backend_up() { # address -> 1/0 per service line, all of them
-  metrics | awk -v b="$1" '$1 ~ /^sluice_backend_up\{/ && index($1, "backend=\"" b "\"") { print $2 }' | sort -u | tr -d '\n'
+backend_up() { # address [service] -> the distinct values of its sluice_backend_up samples
+  metrics | awk -v b="$1" -v s="${2:-}" '$1 ~ /^sluice_backend_up\{/ && index($1, "backend=\"" b "\"") \
+    && (s == "" || index($1, "service=\"" s "\"")) { print $2 }' | sort -u | tr -d '\n'
 }
+is_up() { [ "$(backend_up "$1" "${3:-}")" = "$2" ]; }  # address 1|0 [service]
 for h in "${FULL[@]}" "${NAT[@]}"; do
-  slc_wait_for 30 test "$(backend_up "$(addr4 "$h")")" = 1 || slc_die "$h not reported up within 30s"
+  slc_wait_for 30 is_up "$(addr4 "$h")" 1 \
+    || slc_die "$h not reported up within 30s: $(metrics | grep '^sluice_backend_up' | tr '\n' ' ')"
 done
 slc_log "sluice up, every backend healthy"
 
@@ -184,9 +208,6 @@ for url in "http://$VIP4/" "http://[$VIP6]/" "http://$VIP4:8080/" "http://[$VIP6
   [ ${#seen[@]} -eq $want ] || slc_die "$url reached ${!seen[*]}, expected $want backends"
   slc_log "curl $url: 30/30 answered by ${!seen[*]}"
 done
-grep -q "192.0.2.100" "$SLC_WORK"/http-n*.log || slc_die "nat backends never saw the client's address"
-grep -q "$LOCAL4" "$SLC_WORK"/http-f*.log || slc_die "fullnat backends never saw the local address"
-! grep -q "192.0.2.100" "$SLC_WORK"/http-f*.log || slc_die "a fullnat backend saw the client's address"
 
 # ---- DNS over nat: every query answered.
 for i in $(seq 1 "$DNS_QUERIES"); do echo "@$VIP4 who.example TXT +short +tries=1 +time=2"; done >"$SLC_WORK/queries"
@@ -196,6 +217,9 @@ per=$(grep '^"n' "$SLC_WORK/dig.out" | sort | uniq -c | awk '{ printf "%s=%s ", 
 [ "$answered" -eq "$DNS_QUERIES" ] || { head -20 "$SLC_WORK/dig.out" >&2; slc_die "dns: $answered of $DNS_QUERIES queries answered ($per)"; }
 for h in "${NAT[@]}"; do grep -q "^\"$h\"$" "$SLC_WORK/dig.out" || slc_die "dns: $h answered no query ($per)"; done
 slc_log "dns: $answered/$DNS_QUERIES queries answered through the nat VIP ($per)"
+# nat keeps the client's address: the backends saw it as the source.
+grep -q "query\[TXT\] who.example from $CLIENT4\$" "$SLC_WORK"/dns-n*.log || slc_die "nat backends never saw the client's address"
+
 
 # ---- PostgreSQL over fullnat: pgbench, 0 failed transactions, every backend used.
 pgbench_via_vip() { # seconds log extra-args...
@@ -224,6 +248,11 @@ for h in "${FULL[@]}"; do
 done
 slc_log "pgbench: $PGBENCH_CLIENTS clients x ${PGBENCH_SECONDS}s, a connection per transaction: $done_tx transactions, 0 failed, $tps tps; per backend: $use"
 
+# fullnat hides the client: the server sees the local address.
+seen_as=$(slc_exec client runuser -u postgres -- "$PG_BIN/psql" -At -h $VIP4 -U postgres -c "SELECT host(inet_client_addr())" postgres) \
+  || slc_die "psql through the fullnat VIP failed"
+[ "$seen_as" = "$LOCAL4" ] || slc_die "a fullnat backend saw the client as $seen_as, expected the local address $LOCAL4"
+
 # ---- a backend's PostgreSQL dies mid-run: health checks take it out, pgbench reconnects.
 victim=f2
 pgbench_via_vip 8 "$SLC_WORK/pgbench-kill.log" &
@@ -232,7 +261,7 @@ sleep 2
 slc_exec "$victim" runuser -u postgres -- "$PG_BIN/pg_ctl" stop -D "$SLC_WORK/pg-$victim/data" -m immediate >/dev/null 2>&1 \
   || kill -KILL "${pg_pid[$victim]}"
 t0=$(date +%s%3N)
-slc_wait_for 10 test "$(backend_up "$(addr4 $victim)")" = 0 || slc_die "$victim not marked down within 10s"
+slc_wait_for 10 is_up "$(addr4 $victim)" 0 pg || slc_die "$victim not marked down within 10s"
 slc_log "$victim's PostgreSQL killed: marked down after $(( $(date +%s%3N) - t0 ))ms"
 wait "$bench" || true
 slc_log "pgbench during the kill: $(grep -E '^number of (transactions actually|failed)|aborted' "$SLC_WORK/pgbench-kill.log" | tr '\n' ';')"

@@ -163,17 +163,24 @@ pub(crate) fn cross_checks(
     let Some(&(i, nat)) = services.iter().find(|(_, s)| s.forwarding.translates()) else {
         return;
     };
+    // Each queue of each interface has its own worker and flow table: a reply arriving on
+    // another queue or another interface would find no connection.
+    let workers: u32 = interfaces.iter().map(|(_, itf)| u32::from(itf.queues)).sum();
     for &(k, itf) in interfaces {
-        if itf.queues > 1 {
+        if itf.queues > 1 || (k > 0 && workers > 1) {
             let expected = format!(
-                "1 queue while service {} (services[{i}]) uses {}: a reply must reach the core that owns its flow, and multi-queue NAT steering is not built yet",
+                "one worker in all (one interface with queues: 1) while service {} (services[{i}]) uses {}: a reply must reach the core that owns its connection, and steering replies between cores is not built yet",
                 nat.name, nat.forwarding
             );
-            ctx.invalid(
-                &format!("interfaces[{k}].queues"),
-                expected,
-                itf.queues.to_string(),
-            );
+            let (path, got) = if itf.queues > 1 {
+                (format!("interfaces[{k}].queues"), itf.queues.to_string())
+            } else {
+                (
+                    format!("interfaces[{k}]"),
+                    format!("a second interface ({}), a second worker", itf.name),
+                )
+            };
+            ctx.invalid(&path, expected, got);
         }
     }
 }

@@ -165,7 +165,10 @@ pub(crate) fn cross_checks(
     };
     // Each queue of each interface has its own worker and flow table: a reply arriving on
     // another queue or another interface would find no connection.
-    let workers: u32 = interfaces.iter().map(|(_, itf)| u32::from(itf.queues)).sum();
+    let workers: u32 = interfaces
+        .iter()
+        .map(|(_, itf)| u32::from(itf.queues))
+        .sum();
     for &(k, itf) in interfaces {
         if itf.queues > 1 || (k > 0 && workers > 1) {
             let expected = format!(

@@ -5,7 +5,8 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev \
 	python3-scapy python3-prometheus-client python3-matplotlib lua5.4 tshark iproute2 iputils-ping curl socat valgrind ethtool \
-	prometheus tmux bird2 postgresql dnsmasq-base bind9-dnsutils nftables
+	prometheus tmux bird2 postgresql dnsmasq-base bind9-dnsutils nftables \
+	podman runc podman-compose debootstrap
 FUZZ_SECONDS ?= 15
 # make install: where things go. Units in $(PREFIX)/lib/systemd/system, which systemd reads for
 # both /usr/local and /usr; the config stays in /etc whatever the prefix.
@@ -17,8 +18,10 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 DOCDIR ?= $(PREFIX)/share/doc/sluice
 SYSCONFDIR ?= /etc
 SLUICE_BIN ?= $(or $(CARGO_TARGET_DIR),target)/release/sluice
+DOCKER_TAG ?= sluice:latest
+DOCKER_BASE ?= debian:12
 
-.PHONY: all deps build release demo test lint unit fuzz-smoke fuzz e2e bench install uninstall clean
+.PHONY: all deps build release demo test lint unit fuzz-smoke fuzz e2e bench docker install uninstall clean
 
 all: build
 
@@ -36,6 +39,8 @@ deps:
 	    update-rc.d prometheus disable) >>/tmp/sluice-apt.log 2>&1 || true;; esac; \
 	  case " $$missing " in *" postgresql "*) (systemctl disable --now postgresql || service postgresql stop; \
 	    update-rc.d postgresql disable) >>/tmp/sluice-apt.log 2>&1 || true;; esac; \
+	  case " $$missing " in *" podman "*) (systemctl disable --now podman.socket podman-restart.service \
+	    podman-auto-update.timer) >>/tmp/sluice-apt.log 2>&1 || true;; esac; \
 	  case " $$missing " in *" bird2 "*) (systemctl disable --now bird || service bird stop; \
 	    update-rc.d bird disable) >>/tmp/sluice-apt.log 2>&1 || true;; esac; \
 	fi
@@ -79,6 +84,12 @@ test: lint unit fuzz-smoke e2e
 
 bench: release
 	@bash bench/run.sh
+
+# The image from source (many minutes): DOCKER_TAG (sluice:latest), DOCKER_BASE (debian:12, or
+# `local` for one made with debootstrap where no registry can be pulled from). make test builds
+# the image from the release binary instead (tests/e2e/44-container.sh).
+docker: deps
+	@DOCKER_TAG=$(DOCKER_TAG) DOCKER_BASE=$(DOCKER_BASE) bash docker/build.sh
 
 # Installs what `make release` built (it does not build: run that as your user first). An
 # existing config or /etc/default/sluice is kept. With DESTDIR (packaging) systemd is not told.

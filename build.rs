@@ -11,14 +11,20 @@ fn output(cmd: &str, args: &[&str]) -> Option<String> {
 }
 
 fn main() {
-    let rev =
-        output("git", &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = output("git", &["status", "--porcelain", "--untracked-files=no"]).is_some();
-    let rev = if dirty && rev != "unknown" {
-        format!("{rev}-dirty")
-    } else {
-        rev
-    };
+    // A build without .git (the Docker image's) is told the revision by SLUICE_GIT_REVISION.
+    let given = std::env::var("SLUICE_GIT_REVISION")
+        .ok()
+        .filter(|r| !r.is_empty() && r != "unknown");
+    let rev = given.unwrap_or_else(|| {
+        let rev =
+            output("git", &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+        let dirty = output("git", &["status", "--porcelain", "--untracked-files=no"]).is_some();
+        if dirty && rev != "unknown" {
+            format!("{rev}-dirty")
+        } else {
+            rev
+        }
+    });
     let dpdk =
         output("pkg-config", &["--modversion", "libdpdk"]).unwrap_or_else(|| "unknown".into());
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
@@ -33,4 +39,5 @@ fn main() {
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
+    println!("cargo:rerun-if-env-changed=SLUICE_GIT_REVISION");
 }

@@ -83,6 +83,10 @@ enum Command {
     Demo {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Where the metrics listener binds, e.g. 0.0.0.0:9610 in a container whose port is
+        /// published; the default takes a free port on loopback.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
     },
     /// Check the host for DPDK (hugepages, IOMMU, vfio-pci, device drivers, CPU isolation,
     /// memlock); with a config, its devices and lcores too. Exit 1 if any check fails.
@@ -148,7 +152,7 @@ fn main() -> ExitCode {
             backends,
             json,
         } => cmd::maglev::main(size, &backends, json),
-        Command::Demo { seconds } => cmd::demo::main(seconds),
+        Command::Demo { seconds, listen } => cmd::demo::main(seconds, listen),
         Command::Doctor { config, json, root } => cmd::doctor::main(config.as_deref(), &root, json),
         Command::Top(args) => cmd::top::main(&args),
         Command::Version => cmd::version::main(),

@@ -9,6 +9,7 @@
 mod traffic;
 
 use std::ffi::CString;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,16 +27,19 @@ const CONFIG: &str = include_str!("demo.yaml");
 /// Frames each direction of the virtual wire can hold.
 const RING_SIZE: u32 = 4096;
 
-pub fn main(seconds: u64) -> ExitCode {
+/// Runs the demo for `seconds`, its metrics listener bound to `listen` (the built-in config's
+/// `127.0.0.1:0` is what `--listen` defaults to).
+pub fn main(seconds: u64, listen: SocketAddr) -> ExitCode {
     let prefix = format!("sluice-demo-{}", std::process::id());
     let text = CONFIG.replace("@PREFIX@", &prefix);
-    let cfg = match control::config::load_str(&text, "demo.yaml") {
+    let mut cfg = match control::config::load_str(&text, "demo.yaml") {
         Ok(c) => c,
         Err(e) => {
             eprintln!("sluice demo: built-in config is invalid:\n{e}");
             return ExitCode::from(1);
         }
     };
+    cfg.metrics.listen = listen;
     if let Err(e) = signals::install() {
         eprintln!("sluice demo: cannot install signal handlers: {e}");
         return ExitCode::from(1);

@@ -222,9 +222,11 @@ fn config() -> impl Strategy<Value = Config> {
     )
         .prop_map(
             |(mut interfaces, services, mut flows, mbufs, core_list, port)| {
-                // nat and fullnat need one queue, and fullnat ports for the flows (one local
-                // address per family holds 64,512 connections, two entries each).
+                // nat and fullnat need one worker (one interface, one queue), and fullnat ports
+                // for the flows (one local address per family holds 64,512 connections, two
+                // entries each).
                 if services.iter().any(|s: &Service| s.forwarding.translates()) {
+                    interfaces.truncate(1);
                     for i in &mut interfaces {
                         i.queues = 1;
                     }

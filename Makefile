@@ -7,6 +7,11 @@ DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-
 	python3-scapy python3-prometheus-client python3-matplotlib lua5.4 tshark iproute2 iputils-ping curl socat valgrind ethtool \
 	prometheus tmux bird2
 FUZZ_SECONDS ?= 15
+# make fuzz: executions per target (libFuzzer -runs); FUZZ_TARGETS="a b" runs only those.
+FUZZ_RUNS ?= 10000000
+FUZZ_TARGETS ?=
+# make soak: how long (SOAK_RATE=pps in the environment fixes the rate; default half the measured capacity).
+SOAK_SECONDS ?= 1800
 # make install: where things go. Units in $(PREFIX)/lib/systemd/system, which systemd reads for
 # both /usr/local and /usr; the config stays in /etc whatever the prefix.
 PREFIX ?= /usr/local
@@ -18,7 +23,7 @@ DOCDIR ?= $(PREFIX)/share/doc/sluice
 SYSCONFDIR ?= /etc
 SLUICE_BIN ?= $(or $(CARGO_TARGET_DIR),target)/release/sluice
 
-.PHONY: all deps build release demo test lint unit fuzz-smoke fuzz e2e bench install uninstall clean
+.PHONY: all deps build release demo test lint unit fuzz-smoke fuzz soak e2e bench install uninstall clean
 
 all: build
 
@@ -68,7 +73,10 @@ fuzz-smoke: deps
 	@bash tests/fuzz-smoke.sh $(FUZZ_SECONDS)
 
 fuzz: deps
-	@bash tests/fuzz-smoke.sh $${FUZZ_SECONDS:-600}
+	@FUZZ_RUNS="$(FUZZ_RUNS)" FUZZ_TARGETS="$(FUZZ_TARGETS)" bash tests/fuzz-long.sh
+
+soak: release
+	@SOAK_SECONDS="$(SOAK_SECONDS)" bash tests/soak.sh
 
 e2e: release
 	@bash tests/run-e2e.sh

@@ -10,10 +10,11 @@
 # of its fragments, and acks it from the VIP (DSR) with its length and SHA-256.
 # Checks: every datagram acked whole (length and digest), so every fragment of each reached
 # one backend; each datagram id reached one backend only; each source address reached one
-# backend (fragments hash on the addresses) and every backend got a share; sluice counted no
-# fragment_unclassifiable or mtu_exceeded drop and put at least every fragment sent through
-# the UDP service. The sender retries a datagram up to twice after 1 s (a frame lost on the
-# veths); the retries are reported, and a split datagram fails on every try.
+# backend (fragments hash on the addresses) and every backend got a share; once every backend
+# is resolved, sluice counts no fragment_unclassifiable, mtu_exceeded, unresolved_next_hop or
+# no_backend drop and puts at least every fragment sent through the UDP service. The sender
+# retries a datagram up to 4 times, 1 s apart (a frame lost on the veths or in the userspace
+# decapsulator); the retries are reported, and a split datagram fails on every try.
 # Environment: SLUICE (default target/release/sluice), MODES ("l2-dsr ipip gue"), FAMILIES
 # ("4 6"), SOURCES (24), PORTS (2), PER_PORT (4), SIZES ("4000,9000").
 set -euo pipefail
@@ -97,11 +98,15 @@ for mode in $MODES; do
     done
     [ "$up" = 1 ] || { scrape 2>&1 | grep -E "^sluice_(rx|tx|dropped|service)" >"$SLC_WORK/metrics-fail.log"; slc_die "$mode: no IPv$fam datagram through sluice within 60 tries (last: ${r:-nothing})"; }
   done
+  # Every backend resolved before the count starts (fragments before that are dropped).
+  want_nb=$((${#SLC_BACKENDS[@]} * $(wc -w <<<"$FAMILIES")))
+  slc_wait_for 15 sh -c "[ \$(grep -c '^sluice: neighbour' '$SLC_WORK/sluice-$mode.log') -ge $want_nb ]" \
+    || slc_die "$mode: sluice did not resolve the $want_nb backends within 15s"
   scrape >"$SLC_WORK/metrics-$mode-before.txt" || slc_die "cannot scrape /metrics"
 
   for fam in $FAMILIES; do
     out="$SLC_WORK/send-$mode-$fam.json"
-    send "$fam" "$mode-$fam" all "$PORTS" "$PER_PORT" 1.0 2 >"$out" || slc_die "$mode: the IPv$fam sender failed"
+    send "$fam" "$mode-$fam" all "$PORTS" "$PER_PORT" 1.0 4 >"$out" || slc_die "$mode: the IPv$fam sender failed"
     n=$(slc_json "$out" 'd["datagrams"]')
     slc_log "$mode IPv$fam: $(slc_json "$out" 'd["acked"]')/$n datagrams acked whole, $(slc_json "$out" 'd["retries"]') retries; per backend $(slc_json "$out" 'd["per_backend"]')"
     [ "$(slc_json "$out" 'd["acked"] == d["datagrams"] and not d["missing"] and not d["bad"]')" = True ] \
@@ -121,7 +126,7 @@ for mode in $MODES; do
     slc_log "$mode IPv$fam: sluice forwarded $got packets for udp$fam ($want fragments sent, more on retries)"
     [ "$got" -ge "$want" ] || { ok=0; slc_log "FAIL $mode IPv$fam: sluice forwarded $got packets, fewer than the $want fragments"; }
   done
-  for reason in fragment_unclassifiable mtu_exceeded; do
+  for reason in fragment_unclassifiable mtu_exceeded unresolved_next_hop no_backend; do
     d=$(delta "sluice_dropped_packets_total{reason=\"$reason\"")
     [ "$d" -eq 0 ] || { ok=0; slc_log "FAIL $mode: $d packets dropped for $reason"; }
   done

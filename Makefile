@@ -8,6 +8,11 @@ DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-
 	prometheus tmux bird2 postgresql dnsmasq-base bind9-dnsutils nftables \
 	podman runc podman-compose debootstrap
 FUZZ_SECONDS ?= 15
+# make fuzz: executions per target (libFuzzer -runs); FUZZ_TARGETS="a b" runs only those.
+FUZZ_RUNS ?= 10000000
+FUZZ_TARGETS ?=
+# make soak: how long (SOAK_RATE=pps in the environment fixes the rate; default half the measured capacity).
+SOAK_SECONDS ?= 1800
 # make install: where things go. Units in $(PREFIX)/lib/systemd/system, which systemd reads for
 # both /usr/local and /usr; the config stays in /etc whatever the prefix.
 PREFIX ?= /usr/local
@@ -21,7 +26,7 @@ SLUICE_BIN ?= $(or $(CARGO_TARGET_DIR),target)/release/sluice
 DOCKER_TAG ?= sluice:latest
 DOCKER_BASE ?= debian:12
 
-.PHONY: all deps build release demo test lint unit fuzz-smoke fuzz e2e bench docker install uninstall clean
+.PHONY: all deps build release demo test lint unit fuzz-smoke fuzz soak e2e bench docker install uninstall clean
 
 all: build
 
@@ -75,7 +80,10 @@ fuzz-smoke: deps
 	@bash tests/fuzz-smoke.sh $(FUZZ_SECONDS)
 
 fuzz: deps
-	@bash tests/fuzz-smoke.sh $${FUZZ_SECONDS:-600}
+	@FUZZ_RUNS="$(FUZZ_RUNS)" FUZZ_TARGETS="$(FUZZ_TARGETS)" bash tests/fuzz-long.sh
+
+soak: release
+	@SOAK_SECONDS="$(SOAK_SECONDS)" bash tests/soak.sh
 
 e2e: release
 	@bash tests/run-e2e.sh

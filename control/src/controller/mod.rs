@@ -6,6 +6,8 @@
 //! resolution and every snapshot build are decided here, so they are tested with `cargo test`
 //! and an injected clock (`control/tests/controller.rs`).
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod reload;
 
 use std::collections::HashSet;

@@ -172,3 +172,42 @@ fn nat_and_fullnat_pass_with_their_ports_in_the_summary() {
         assert!(stdout.contains(needle), "{needle} not in:\n{stdout}");
     }
 }
+
+#[test]
+fn a_table_below_100_slots_per_backend_is_a_warning_with_the_figure() {
+    let text = "\
+interfaces:
+  - name: uplink
+    device: net_memif0
+    address: 192.0.2.10/24
+    gateway: 192.0.2.1
+services:
+  - name: web
+    vip: 198.51.100.10
+    port: 443
+    protocol: tcp
+    table_size: 251
+    backends:
+      - address: 203.0.113.11
+      - address: 203.0.113.12
+      - address: 203.0.113.13
+";
+    let path = temp_config("small-table", text);
+    let out = check(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = format!(
+        "{}:11:17: warning: services[0].table_size: expected a table_size of at least 100 x backends: 307, the smallest prime >= 300, got 251 for 3 backends: adding or removing a backend may move up to 4.4 points of the table beyond its own share (4.0 at 307)",
+        path.display()
+    );
+    // Diagnostics go to stderr, the summary to stdout.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&want), "{want}\nnot in:\n{stderr}");
+    assert!(stdout.contains(": OK (1 warning)"), "{stdout}");
+    let _ = std::fs::remove_file(&path);
+}

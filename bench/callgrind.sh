@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Instructions per packet of the pure pipeline (hit, new flow by SYN, new flow by non-SYN) for
-# each forwarding mode, counted by callgrind inside ipp_measured_region only, as the difference
+# each forwarding mode (nat and fullnat also their backends' replies, path `reply`), counted by callgrind inside ipp_measured_region only, as the difference
 # between a run of N2 and one of N1 packets (so fixed costs in the region cancel out).
 # Writes bench/results/callgrind.json and prints a table with the miss/hit ratios.
 # usage: bench/callgrind.sh   (env: N1, N2, FLOWS, CAPACITY, MODES, PATHS, APIS,
@@ -11,8 +11,10 @@ N1=${N1:-1024}
 N2=${N2:-5120}
 FLOWS=${FLOWS:-10000}
 CAPACITY=${CAPACITY:-1048576}
-MODES=${MODES:-"ipip gue l2-dsr"}
+MODES=${MODES:-"ipip gue l2-dsr nat fullnat"}
 PATHS=${PATHS:-"hit miss-syn miss-ack"}
+# Added to PATHS for the modes that translate (a reply on a live connection).
+NAT_PATHS=${NAT_PATHS:-"reply"}
 APIS=${APIS:-"burst one"}
 TIME_ROUNDS=${TIME_ROUNDS:-9}
 TIME_PACKETS=${TIME_PACKETS:-65536}
@@ -37,7 +39,9 @@ fi
 
 for api in $APIS; do
   for mode in $MODES; do
-    for path in $PATHS; do
+    mode_paths=$PATHS
+    case $mode in nat|fullnat) mode_paths="$PATHS $NAT_PATHS" ;; esac
+    for path in $mode_paths; do
       for n in "$N1" "$N2"; do
         tag="$api.$mode.$path.$n"
         valgrind --tool=callgrind --callgrind-out-file="$work/cg.$tag" \
@@ -58,7 +62,7 @@ for api in $APIS; do
   done
 done
 
-python3 - "$work" "$OUT" "$N1" "$N2" "$FLOWS" "$APIS" "$MODES" "$PATHS" "$perf_note" \
+python3 - "$work" "$OUT" "$N1" "$N2" "$FLOWS" "$APIS" "$MODES" "$PATHS $NAT_PATHS" "$perf_note" \
   "$CAPACITY" "$TIME_ROUNDS" "$TIME_PACKETS" <<'PY'
 import json, os, platform, re, subprocess, sys, time
 work, out, n1, n2, flows = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
@@ -87,6 +91,8 @@ STAGES = {
     "transport": r"dataplane::pipeline::Pipeline::transport",
     "encapsulate": r"dataplane::rewrite::encapsulate",
     "one": r"dataplane::pipeline::Pipeline::one",
+    "nat_forward": r"dataplane::pipeline::translate::<impl dataplane::pipeline::Pipeline>::nat_forward",
+    "nat_reply": r"dataplane::pipeline::translate::<impl dataplane::pipeline::Pipeline>::nat_reply",
 }
 
 def stages(path):
@@ -116,6 +122,8 @@ results = []
 for api in apis:
     for mode in modes:
         for path in paths:
+            if not os.path.exists(f"{work}/cg.{api}.{mode}.{path}.{n1}"):
+                continue  # reply: nat and fullnat only
             a = totals(f"{work}/cg.{api}.{mode}.{path}.{n1}")
             b = totals(f"{work}/cg.{api}.{mode}.{path}.{n2}")
             per = lambda k: round((b.get(k, 0) - a.get(k, 0)) / (n2 - n1), 2)
@@ -129,7 +137,7 @@ for api in apis:
             }
             tpath = f"{work}/time.{api}.{mode}"
             if os.path.exists(tpath):
-                r["native_ns_per_packet"] = json.loads(open(tpath).read())["ns_per_packet"][path]
+                r["native_ns_per_packet"] = json.loads(open(tpath).read())["ns_per_packet"].get(path, {})
             results.append(r)
 
 def find(api, mode, path):

@@ -8,6 +8,8 @@
 #   sluice-syn                           TCP SYN, a new 5-tuple per packet (all flow-table misses)
 #   sluice-ipip6                         as sluice-ipip over IPv6 (IPv6-in-IPv6)
 #   sluice-gue, sluice-l2dsr             as sluice-ipip with the other forwarding modes
+#   sluice-nat                           as sluice-ipip with nat (backends on port 8080; the
+#                                        forward direction, two flow entries per connection)
 #   NAME@F                               NAME with F flows instead of FLOWS (the flow-count sweep)
 #   latency-sluice@P%, latency-testpmd-io@P%
 #                                        latency at P% of this round's sluice-ipip rate (FLOWS
@@ -79,9 +81,12 @@ ROWS=$OUT.partial
 
 # sluice_config FILE FORWARDING FAMILY(4|6) SOCKET — one service, 100 backends (off-link via a
 # static gateway MAC, or on-link and resolved by ARP for l2-dsr). The flow table gets 2 slots
-# per flow: with two candidate 8-way buckets per flow, a half-full table evicts nothing.
+# per flow: with two candidate 8-way buckets per flow, a half-full table evicts nothing (nat
+# keeps two entries per flow, so 4 slots). nat backends listen on port 8080.
 sluice_config() {
-  local file=$1 fwd=$2 fam=$3 sock=$4 flows=$5 vip gw i capacity=$(($5 * 2 > 65536 ? $5 * 2 : 65536))
+  local file=$1 fwd=$2 fam=$3 sock=$4 flows=$5 vip gw i per=2
+  [ "$fwd" = nat ] && per=4
+  local capacity=$(($5 * per > 65536 ? $5 * per : 65536))
   if [ "$fam" = 6 ]; then vip=2001:db8::80 gw=2001:db8::1; else vip=198.51.100.10 gw=192.0.2.1; fi
   {
     cat <<EOF
@@ -113,6 +118,7 @@ EOF
       if [ "$fwd" = l2-dsr ]; then echo "      - address: 192.0.2.$((100 + i))"
       elif [ "$fam" = 6 ]; then echo "      - address: 2001:db8:be::$i"
       else echo "      - address: 203.0.113.$i"; fi
+      if [ "$fwd" = nat ]; then echo "        port: 8080"; fi
     done
     printf 'metrics:\n  listen: 127.0.0.1:0\n'
   } >"$file"
@@ -169,6 +175,7 @@ run_one() {
     sluice-ipip6) fam=6 vip=2001:db8::80 ;;
     sluice-gue) forwarding=gue ;;
     sluice-l2dsr) forwarding=l2-dsr extra=(--arp-reply) ;;
+    sluice-nat) forwarding=nat ;;
   esac
   if [[ $name == latency-* ]]; then
     if [ -z "$arg" ]; then

@@ -143,7 +143,7 @@ services:
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let p = path.display();
     let expected = format!(
-        "{p}:4:13: interfaces[0].queues: expected 1 queue while service db (services[0]) uses fullnat: a reply must reach the core that owns its flow, and multi-queue NAT steering is not built yet, got 2\n\
+        "{p}:4:13: interfaces[0].queues: expected one worker in all (one interface with queues: 1) while service db (services[0]) uses fullnat: a reply must reach the core that owns its connection, and steering replies between cores is not built yet, got 2\n\
          {p}:12:22: services[0].local_addresses: expected at least 9 IPv4 local addresses for flows.capacity 1048576 (a connection takes two flow entries and one of the 64512 ports 1024-65535 of a local address: 524288 connections need 9), or a smaller flows.capacity, got 2 IPv4 local addresses\n\
          {p}:12:36: services[0].local_addresses[1]: expected a local address that is no VIP (it is service db's, services[0]), got 198.51.100.10\n\
          3 errors in {p}\n"
@@ -171,4 +171,43 @@ fn nat_and_fullnat_pass_with_their_ports_in_the_summary() {
     ] {
         assert!(stdout.contains(needle), "{needle} not in:\n{stdout}");
     }
+}
+
+#[test]
+fn a_table_below_100_slots_per_backend_is_a_warning_with_the_figure() {
+    let text = "\
+interfaces:
+  - name: uplink
+    device: net_memif0
+    address: 192.0.2.10/24
+    gateway: 192.0.2.1
+services:
+  - name: web
+    vip: 198.51.100.10
+    port: 443
+    protocol: tcp
+    table_size: 251
+    backends:
+      - address: 203.0.113.11
+      - address: 203.0.113.12
+      - address: 203.0.113.13
+";
+    let path = temp_config("small-table", text);
+    let out = check(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = format!(
+        "{}:11:17: warning: services[0].table_size: expected a table_size of at least 100 x backends: 307, the smallest prime >= 300, got 251 for 3 backends: adding or removing a backend may move up to 4.4 points of the table beyond its own share (4.0 at 307)",
+        path.display()
+    );
+    // Diagnostics go to stderr, the summary to stdout.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&want), "{want}\nnot in:\n{stderr}");
+    assert!(stdout.contains(": OK (1 warning)"), "{stdout}");
+    let _ = std::fs::remove_file(&path);
 }

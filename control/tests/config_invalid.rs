@@ -608,8 +608,47 @@ fn warnings_do_not_fail_the_load() {
     assert_eq!(
         warnings,
         [
-            "warn.yaml:10:17: warning: services[0].table_size: expected a table_size of at least 100 x backends (100) for even balance, got 13",
+            "warn.yaml:10:17: warning: services[0].table_size: expected a table_size of at least 100 x backends: 101, the smallest prime >= 100, got 13 for 1 backend: adding or removing a backend may move up to 11.1 points of the table beyond its own share (4.0 at 101)",
             "warn.yaml:13:7: warning: services[0].backends: expected at least one backend with weight > 0, got every backend draining: no new flows will be accepted",
         ]
+    );
+}
+
+/// Below 100 slots per backend, the warning gives the figure: the recommended prime and the
+/// disruption expected at both sizes; at the service when table_size is the default, and
+/// nothing from 100 x backends on.
+#[test]
+fn small_table_warns_with_the_recommended_prime_and_the_disruption() {
+    let backends: String = (12..22)
+        .map(|i| format!("      - address: 203.0.113.{i}\n"))
+        .collect();
+    let text = edit(&[
+        ("    port: 443\n", "    port: 443\n    table_size: 251\n"),
+        ("      - address: 203.0.113.11\n", &backends),
+    ]);
+    let checked = check_str(&text, "small.yaml");
+    assert!(checked.result.is_ok(), "{:?}", checked.result);
+    let warnings: Vec<String> = checked.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["small.yaml:10:17: warning: services[0].table_size: expected a table_size of at least 100 x backends: 1009, the smallest prime >= 1000, got 251 for 10 backends: adding or removing a backend may move up to 8.0 points of the table beyond its own share (4.0 at 1009)"]
+    );
+    let enough = text.replace("table_size: 251", "table_size: 1009");
+    assert_eq!(check_str(&enough, "small.yaml").warnings, vec![]);
+    let just_below = text.replace("table_size: 251", "table_size: 997");
+    assert_eq!(check_str(&just_below, "small.yaml").warnings.len(), 1);
+    // The default size (65537) for 700 backends: the warning points at the service.
+    let many: String = (0..700)
+        .map(|i| format!("      - address: 2001:db8::{i:x}\n"))
+        .collect();
+    let text = edit(&[("      - address: 203.0.113.11\n", &many)]);
+    let warnings: Vec<String> = check_str(&text, "many.yaml")
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        warnings,
+        ["many.yaml:7:5: warning: services[0]: expected a table_size of at least 100 x backends: 70001, the smallest prime >= 70000, got 65537 for 700 backends: adding or removing a backend may move up to 4.1 points of the table beyond its own share (4.0 at 70001)"]
     );
 }

@@ -3,7 +3,8 @@
 //! everything outside `ipp_measured_region` (snapshot, Maglev tables, packet building, warm-up)
 //! is left out of the count.
 //!
-//! usage: ipp --mode ipip|gue|l2-dsr --path hit|miss-syn|miss-ack [--packets N] [--flows F]
+//! usage: ipp --mode ipip|gue|l2-dsr|nat|fullnat --path hit|miss-syn|miss-ack|reply
+//!        [--packets N] [--flows F]
 //!        [--api burst|one] [--capacity ENTRIES] [--time ROUNDS] [--buffers own|ring]
 //!
 //! hit: F flows are opened (SYN, then one ACK) before the region; the region sends N ACKs
@@ -16,6 +17,12 @@
 //! `--buffers ring` copies each burst from compact 60-byte templates into the same 32 buffers,
 //! as memif's rx copies into recycled mbufs: packets are warm, and with many flows the flow
 //! table is the only cold memory (with `own`, the default, every packet has its own buffer).
+//!
+//! nat and fullnat (VIPs 198.51.100.13 and .14, backends on port 8080, fullnat from the local
+//! address 192.0.2.200) keep two flow entries per connection, so the table grows by two per
+//! miss. Their hit is the forward direction (client to backend, translated); `--path reply`
+//! sends the backends' replies of the F open connections (backend to client or local address,
+//! translated back), built from what the warm-up's forward ACKs became.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
@@ -44,6 +51,8 @@ enum Path {
     Hit,
     MissSyn,
     MissAck,
+    /// nat/fullnat: a backend's reply on a live connection.
+    Reply,
 }
 
 struct Options {
@@ -83,7 +92,13 @@ fn parse_args() -> Result<Options, String> {
                     "ipip" => Forwarding::Ipip,
                     "gue" => Forwarding::Gue,
                     "l2-dsr" => Forwarding::L2Dsr,
-                    m => return Err(format!("--mode: ipip, gue or l2-dsr, not {m}")),
+                    "nat" => Forwarding::Nat,
+                    "fullnat" => Forwarding::FullNat,
+                    m => {
+                        return Err(format!(
+                            "--mode: ipip, gue, l2-dsr, nat or fullnat, not {m}"
+                        ))
+                    }
                 };
                 o.mode_name = v.clone();
             }
@@ -92,7 +107,8 @@ fn parse_args() -> Result<Options, String> {
                     "hit" => Path::Hit,
                     "miss-syn" => Path::MissSyn,
                     "miss-ack" => Path::MissAck,
-                    p => return Err(format!("--path: hit, miss-syn or miss-ack, not {p}")),
+                    "reply" => Path::Reply,
+                    p => return Err(format!("--path: hit, miss-syn, miss-ack or reply, not {p}")),
                 }
             }
             "--packets" => o.packets = num()?,
@@ -110,6 +126,9 @@ fn parse_args() -> Result<Options, String> {
             a => return Err(format!("unknown argument {a}")),
         }
         i += 2;
+    }
+    if o.path == Path::Reply && !translates(o.mode) {
+        return Err("--path reply needs --mode nat or fullnat".into());
     }
     if o.ring && !o.burst {
         return Err("--buffers ring needs --api burst".into());
@@ -133,8 +152,20 @@ fn vip(mode: Forwarding) -> [u8; 4] {
     }
 }
 
-/// Ten on-link backends behind each VIP, in a real Maglev table (M = 65537).
-fn snapshot() -> Result<Snapshot, String> {
+/// Whether `mode` translates (nat, fullnat): two flow entries per connection, and replies.
+fn translates(mode: Forwarding) -> bool {
+    matches!(mode, Forwarding::Nat | Forwarding::FullNat)
+}
+
+/// The port nat/fullnat backends listen on.
+const NAT_BACKEND_PORT: u16 = 8080;
+/// fullnat's source address towards the backends.
+const LOCAL_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 200);
+
+/// Ten on-link backends behind each VIP, in a real Maglev table (M = 65537): the three DSR
+/// modes' services, and with `--mode nat` or `fullnat` that mode's service (only then, so the
+/// DSR modes' counts do not move when nat is measured).
+fn snapshot(mode: Forwarding) -> Result<Snapshot, String> {
     let mut b = SnapshotBuilder::new().interface(InterfaceSpec {
         port: PORT,
         mac: OUR_MAC,
@@ -144,11 +175,17 @@ fn snapshot() -> Result<Snapshot, String> {
         ipv4_checksum_offload: false,
         kernel: false,
     });
-    for (id, mode) in [
+    let mut services = vec![
         (1u32, Forwarding::Ipip),
         (2, Forwarding::Gue),
         (3, Forwarding::L2Dsr),
-    ] {
+    ];
+    match mode {
+        Forwarding::Nat => services.push((4, mode)),
+        Forwarding::FullNat => services.push((5, mode)),
+        _ => {}
+    }
+    for (id, mode) in services {
         let names: Vec<maglev::Backend> = (0..BACKENDS)
             .map(|i| maglev::Backend::new(format!("192.0.2.{}", 101 + i), 100))
             .collect();
@@ -162,7 +199,11 @@ fn snapshot() -> Result<Snapshot, String> {
                 Ok(BackendSpec {
                     id: id * 100 + i as u32,
                     address: IpAddr::V4(address),
-                    port: 0,
+                    port: if translates(mode) {
+                        NAT_BACKEND_PORT
+                    } else {
+                        0
+                    },
                     weight: 100,
                     up: true,
                     egress: Egress {
@@ -180,7 +221,11 @@ fn snapshot() -> Result<Snapshot, String> {
             proto: Proto::Tcp,
             hash: HashKind::FiveTuple,
             forwarding: mode,
-            local_addresses: Vec::new(),
+            local_addresses: if mode == Forwarding::FullNat {
+                vec![IpAddr::V4(LOCAL_ADDRESS)]
+            } else {
+                Vec::new()
+            },
             when_all_down: WhenAllDown::Drop,
             table: table.entries().to_vec(),
             fallback_table: table.entries().to_vec(),
@@ -205,6 +250,40 @@ fn frame_buf(mode: Forwarding, i: usize, syn: bool) -> Result<[u8; BUF], String>
     let mut pkt = Vec::with_capacity(FRAME_LEN);
     b.write(&mut pkt, &[]).map_err(|e| e.to_string())?;
     // Ethernet padding up to the 60-byte minimum, as it arrives from the wire.
+    pkt.resize(FRAME_LEN, 0);
+    let mut buf = [0u8; BUF];
+    buf[HEADROOM..HEADROOM + FRAME_LEN].copy_from_slice(&pkt);
+    Ok(buf)
+}
+
+/// A reply's addresses and ports: (source, destination, source port, destination port).
+type ReplyTuple = ([u8; 4], [u8; 4], u16, u16);
+
+/// The reply to a translated forward frame: its addresses and ports swapped.
+fn reply_tuple(out: &[u8]) -> Result<ReplyTuple, String> {
+    let ip = out.get(14..).ok_or("short output frame")?;
+    let ihl = usize::from(ip.first().ok_or("short output frame")? & 0x0f) * 4;
+    let (src, dst) = (ip.get(12..16), ip.get(16..20));
+    let ports = ip.get(ihl..ihl + 4);
+    match (src, dst, ports) {
+        (Some(s), Some(d), Some(p)) => Ok((
+            [d[0], d[1], d[2], d[3]],
+            [s[0], s[1], s[2], s[3]],
+            u16::from_be_bytes([p[2], p[3]]),
+            u16::from_be_bytes([p[0], p[1]]),
+        )),
+        _ => Err("short output frame".into()),
+    }
+}
+
+/// A 60-byte reply frame (an ACK from a backend, through the router), with headroom.
+fn reply_buf((src, dst, sport, dport): ReplyTuple) -> Result<[u8; BUF], String> {
+    let b = PacketBuilder::ethernet2(CLIENT_MAC, OUR_MAC)
+        .ipv4(src, dst, 64)
+        .tcp(sport, dport, 5000, 64240)
+        .ack(1001);
+    let mut pkt = Vec::with_capacity(FRAME_LEN);
+    b.write(&mut pkt, &[]).map_err(|e| e.to_string())?;
     pkt.resize(FRAME_LEN, 0);
     let mut buf = [0u8; BUF];
     buf[HEADROOM..HEADROOM + FRAME_LEN].copy_from_slice(&pkt);
@@ -286,13 +365,17 @@ fn ipp_measured_region_ring(
 }
 
 /// Fresh buffers for the region (the pipeline rewrites frames in place).
-fn region_bufs(o: &Options, path: Path) -> Result<Vec<[u8; BUF]>, String> {
+fn region_bufs(o: &Options, path: Path, replies: &[ReplyTuple]) -> Result<Vec<[u8; BUF]>, String> {
     (0..o.packets)
         .map(|k| match path {
             // Visit the flows with a stride so consecutive packets are not neighbours.
             Path::Hit => frame_buf(o.mode, (k * 7919) % o.flows, false),
             Path::MissSyn => frame_buf(o.mode, o.flows + k, true),
             Path::MissAck => frame_buf(o.mode, o.flows + k, false),
+            Path::Reply => replies
+                .get((k * 7919) % o.flows)
+                .ok_or_else(|| "no reply tuple".to_string())
+                .and_then(|&t| reply_buf(t)),
         })
         .collect()
 }
@@ -309,16 +392,27 @@ fn pipeline_config(o: &Options) -> PipelineConfig {
             ..FlowConfig::default()
         },
         ptb_per_second: 1000,
-        nat: false,
+        nat: translates(o.mode),
         exception_per_second: 10_000,
     }
 }
 
+/// Flow entries per connection: two (forward and reverse) when the mode translates.
+fn entries_per_flow(mode: Forwarding) -> usize {
+    if translates(mode) {
+        2
+    } else {
+        1
+    }
+}
+
 /// A pipeline holding the F flows of the hit path (SYN then ACK each), so every path runs
-/// against the same F live entries.
-fn warmed(o: &Options, snap: &Snapshot) -> Result<Pipeline, String> {
+/// against the same F live entries; with nat/fullnat also each flow's reply tuple, from what
+/// its ACK became.
+fn warmed(o: &Options, snap: &Snapshot) -> Result<(Pipeline, Vec<ReplyTuple>), String> {
     let mut p = Pipeline::new(&pipeline_config(o));
     let mut warm = [Verdict::ToControl; BURST];
+    let mut replies = Vec::new();
     for syn in [true, false] {
         for start in (0..o.flows).step_by(BURST) {
             let mut bufs: Vec<[u8; BUF]> = (start..(start + BURST).min(o.flows))
@@ -326,22 +420,27 @@ fn warmed(o: &Options, snap: &Snapshot) -> Result<Pipeline, String> {
                 .collect::<Result<_, _>>()?;
             let n = bufs.len();
             ipp_warm(&mut p, snap, &mut bufs, &mut warm[..n], NOW)?;
+            if !syn && translates(o.mode) {
+                for b in &bufs {
+                    replies.push(reply_tuple(&b[HEADROOM..HEADROOM + FRAME_LEN])?);
+                }
+            }
         }
     }
-    if p.flow_count() != o.flows {
+    if p.flow_count() != o.flows * entries_per_flow(o.mode) {
         return Err(format!(
-            "warm-up: {} flows, want {}",
+            "warm-up: {} flow entries, want {}",
             p.flow_count(),
-            o.flows
+            o.flows * entries_per_flow(o.mode)
         ));
     }
-    Ok(p)
+    Ok((p, replies))
 }
 
 /// Runs `path`'s region once on a warmed pipeline, checks it, returns ns per packet.
 fn measure(o: &Options, snap: &Snapshot, path: Path) -> Result<f64, String> {
-    let mut p = warmed(o, snap)?;
-    let mut bufs = region_bufs(o, path)?;
+    let (mut p, replies) = warmed(o, snap)?;
+    let mut bufs = region_bufs(o, path, &replies)?;
     let mut verdicts = vec![Verdict::ToControl; o.packets];
     let (fwd, flows) = (p.counters().forwarded, p.flow_count());
     // With a ring, only the frames' bytes are kept (compact, so they stay cheap to read).
@@ -381,6 +480,7 @@ fn path_name(path: Path) -> &'static str {
         Path::Hit => "hit",
         Path::MissSyn => "miss-syn",
         Path::MissAck => "miss-ack",
+        Path::Reply => "reply",
     }
 }
 
@@ -397,7 +497,7 @@ fn stats(v: &mut [f64], digits: usize) -> String {
 }
 
 fn run(o: &Options) -> Result<(), String> {
-    let snap = snapshot()?;
+    let snap = snapshot(o.mode)?;
     if o.time == 0 {
         // The counted run: one region of the chosen path.
         measure(o, &snap, o.path)?;
@@ -413,7 +513,10 @@ fn run(o: &Options) -> Result<(), String> {
     }
     // Wall clock, side by side: the three paths alternate R times in this one process, so
     // they share the machine's load; the per-round miss/hit ratios are what mean something.
-    let paths = [Path::Hit, Path::MissSyn, Path::MissAck];
+    let mut paths = vec![Path::Hit, Path::MissSyn, Path::MissAck];
+    if translates(o.mode) {
+        paths.push(Path::Reply);
+    }
     let mut ns: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
     let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); 2];
     for _ in 0..o.time {
@@ -487,7 +590,14 @@ fn check(
         return Err(format!("forwarded {fwd}, want {}", o.packets));
     }
     let grew = p.flow_count() - flows_before;
-    let want = if path == Path::Hit { 0 } else { o.packets };
+    let want = match path {
+        Path::Hit | Path::Reply => 0,
+        Path::MissSyn | Path::MissAck => o.packets * entries_per_flow(o.mode),
+    };
+    let replies = p.counters().nat_replies;
+    if path == Path::Reply && replies != o.packets as u64 {
+        return Err(format!("{replies} nat replies, want {}", o.packets));
+    }
     if grew != want {
         return Err(format!("flow table grew by {grew}, want {want}"));
     }

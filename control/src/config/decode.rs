@@ -920,14 +920,26 @@ fn service(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Service> {
                     format!("a table_size of at least the number of backends ({count})"),
                     size.to_string(),
                 );
-            } else if u64::from(size) < 100 * count {
+            } else if u64::from(size) < maglev::SLOTS_PER_BACKEND * count {
+                let (want, n) = (maglev::SLOTS_PER_BACKEND * count, count as usize);
+                let (expected, at_recommended) = match maglev::recommended_size(n) {
+                    Some(m) => (
+                        format!("a table_size of at least 100 x backends: {m}, the smallest prime >= {want}"),
+                        format!(" ({:.1} at {m})", maglev::expected_excess_points(m, n)),
+                    ),
+                    None => (
+                        format!("a table_size of at least 100 x backends ({want}), above the largest table size"),
+                        String::new(),
+                    ),
+                };
                 ctx.warn(
                     at,
+                    expected,
                     format!(
-                        "a table_size of at least 100 x backends ({}) for even balance",
-                        100 * count
+                        "{size} for {count} backend{}: adding or removing a backend may move up to {:.1} points of the table beyond its own share{at_recommended}",
+                        if count == 1 { "" } else { "s" },
+                        maglev::expected_excess_points(size, n)
                     ),
-                    size.to_string(),
                 );
             }
         }

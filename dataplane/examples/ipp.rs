@@ -311,6 +311,7 @@ fn pipeline_config(o: &Options) -> PipelineConfig {
         ptb_per_second: 1000,
         nat: false,
         exception_per_second: 10_000,
+        ..PipelineConfig::default()
     }
 }
 

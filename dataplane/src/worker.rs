@@ -136,7 +136,7 @@ pub struct LbWorker {
 }
 
 /// Frames a worker hands the worker owning their nat connection (see [`crate::steer`]):
-/// one queue per worker, which only its owner pops; the mbuf keeps its rx port.
+/// one queue per worker, which only its owner pops; each mbuf's `port` says where it came in.
 pub struct Redirect {
     /// Every worker's inbound queue, by worker index.
     pub queues: Arc<[ArrayQueue<Mbuf>]>,
@@ -331,7 +331,7 @@ impl LbWorker {
                     }
                 }
                 Verdict::Redirect { worker } => {
-                    if !self.hand_over(worker, m) {
+                    if !self.hand_over(worker, m, in_port) {
                         redirect_dropped += 1;
                     }
                 }
@@ -383,9 +383,10 @@ impl LbWorker {
         sent
     }
 
-    /// Hands `m` to `worker`'s inbound queue; false (the mbuf freed) when it is full or
-    /// there is no such worker.
-    fn hand_over(&self, worker: u16, m: Mbuf) -> bool {
+    /// Hands `m`, stamped with the port it came in on, to `worker`'s inbound queue; false
+    /// (the mbuf freed) when that is full or there is no such worker.
+    fn hand_over(&self, worker: u16, mut m: Mbuf, in_port: u16) -> bool {
+        m.set_port(in_port);
         let q = self
             .redirect
             .as_ref()

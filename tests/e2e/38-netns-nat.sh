@@ -170,7 +170,8 @@ health() { # kind port
   echo "interfaces:"
   echo "  - {name: segment, device: net_af_packet0, queues: $QUEUES, mtu: 1500, address: 192.0.2.10/24, address6: '2001:db8::10/64'}"
   echo "flows:"
-  echo "  capacity: 65536"
+  # Each worker allocates 1/QUEUES of a local address's ports (its residue class).
+  echo "  capacity: $((65536 / QUEUES))"
   echo "services:"
   service pg $VIP4 5432 tcp fullnat $LOCAL4
   health tcp 5432

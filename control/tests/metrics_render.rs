@@ -587,7 +587,7 @@ fn arbitrary_inputs_render_valid_openmetrics() {
     for ((input, text), parsed) in inputs.iter().zip(&texts).zip(parse_all(&texts)) {
         let families = parsed
             .unwrap_or_else(|error| panic!("rejected: {error}\ninput: {input:#?}\ntext:\n{text}"));
-        assert_eq!(families.len(), 31);
+        assert_eq!(families.len(), 32);
         let backend_up = family(&families, "sluice_backend_up", "gauge");
         let backends: usize = input.services.iter().map(|s| s.backends.len()).sum();
         assert_eq!(backend_up.samples.len(), backends);

@@ -143,10 +143,9 @@ services:
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let p = path.display();
     let expected = format!(
-        "{p}:4:13: interfaces[0].queues: expected one worker in all (one interface with queues: 1) while service db (services[0]) uses fullnat: a reply must reach the core that owns its connection, and steering replies between cores is not built yet, got 2\n\
-         {p}:12:22: services[0].local_addresses: expected at least 9 IPv4 local addresses for flows.capacity 1048576 (a connection takes two flow entries and one of the 64512 ports 1024-65535 of a local address: 524288 connections need 9), or a smaller flows.capacity, got 2 IPv4 local addresses\n\
+        "{p}:12:22: services[0].local_addresses: expected at least 17 IPv4 local addresses for flows.capacity 1048576 (a connection takes two flow entries and one of the 64512 ports 1024-65535 of a local address (32256 of them on each of 2 workers): 524288 connections need 17), or a smaller flows.capacity, got 2 IPv4 local addresses\n\
          {p}:12:36: services[0].local_addresses[1]: expected a local address that is no VIP (it is service db's, services[0]), got 198.51.100.10\n\
-         3 errors in {p}\n"
+         2 errors in {p}\n"
     );
     assert_eq!(stderr, expected);
 }

@@ -76,6 +76,9 @@ pub struct MetricsInput {
     pub nat_replies: u64,
     /// `sluice_nat_ports_exhausted_total`: new fullnat connections refused for want of a port.
     pub nat_ports_exhausted: u64,
+    /// `sluice_nat_redirected_total`: nat/fullnat packets handed to the worker owning their
+    /// connection.
+    pub nat_redirected: u64,
     /// `sluice_nat_ports_in_use{local_address}`: fullnat ports held, summed over the cores.
     pub nat_ports_in_use: Vec<(String, u64)>,
 }
@@ -360,6 +363,12 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
         "sluice_nat_ports_exhausted",
         "New fullnat connections dropped because no local port was free.",
         m.nat_ports_exhausted,
+    )?;
+    counter(
+        enc,
+        "sluice_nat_redirected",
+        "nat/fullnat packets a worker handed to the worker owning their connection.",
+        m.nat_redirected,
     )?;
     gauges(
         enc,

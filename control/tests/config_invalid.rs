@@ -417,24 +417,14 @@ fn cases() -> Vec<Case> {
             (12, 22),
         ),
         case(
-            "nat with two queues",
+            "too few local addresses for the flow capacity on two workers",
             edit(&[
                 ("    device: net_memif0\n", "    device: net_memif0\n    queues: 2\n"),
-                ("    protocol: tcp\n", "    protocol: tcp\n    forwarding: nat\n"),
-            ]),
-            "expected one worker in all (one interface with queues: 1) while service web (services[0]) uses nat: a reply must reach the core that owns its connection, and steering replies between cores is not built yet, got 2",
-            "interfaces[0].queues",
-            (4, 13),
-        ),
-        case(
-            "nat with a second interface (a second worker)",
-            edit(&[
-                ("services:\n", "  - name: inside\n    device: net_memif1\n    address: 203.0.113.1/24\nservices:\n"),
-                ("    protocol: tcp\n", "    protocol: tcp\n    forwarding: nat\n"),
-            ]),
-            "expected one worker in all (one interface with queues: 1) while service web (services[0]) uses nat: a reply must reach the core that owns its connection, and steering replies between cores is not built yet, got a second interface (inside), a second worker",
-            "interfaces[1]",
-            (6, 5),
+                ("    protocol: tcp\n", "    protocol: tcp\n    forwarding: fullnat\n    local_addresses: [192.0.2.200]\n"),
+            ]) + "flows:\n  capacity: 100000\n",
+            "expected at least 2 IPv4 local addresses for flows.capacity 100000 (a connection takes two flow entries and one of the 64512 ports 1024-65535 of a local address (32256 of them on each of 2 workers): 50000 connections need 2), or a smaller flows.capacity, got 1 IPv4 local address",
+            "services[0].local_addresses",
+            (13, 22),
         ),
         case(
             "a backend port with DSR forwarding",

@@ -221,20 +221,17 @@ fn config() -> impl Strategy<Value = Config> {
         1u16..=65535,
     )
         .prop_map(
-            |(mut interfaces, services, mut flows, mbufs, core_list, port)| {
-                // nat and fullnat need one worker (one interface, one queue), and fullnat ports
-                // for the flows (one local address per family holds 64,512 connections, two
-                // entries each).
-                if services.iter().any(|s: &Service| s.forwarding.translates()) {
-                    interfaces.truncate(1);
-                    for i in &mut interfaces {
-                        i.queues = 1;
-                    }
-                }
-                if services.iter().any(|s| s.forwarding == Forwarding::FullNat) {
-                    flows.capacity = flows.capacity % (2 * 64_512) + 1;
-                }
+            |(interfaces, services, mut flows, mbufs, core_list, port)| {
+                // fullnat needs ports for the flows: one local address per family holds 64,512
+                // connections (two entries each), shared among the workers.
                 let queues: u32 = interfaces.iter().map(|i| u32::from(i.queues)).sum();
+                if services
+                    .iter()
+                    .any(|s: &Service| s.forwarding == Forwarding::FullNat)
+                {
+                    let share = 64_512 / queues.max(1);
+                    flows.capacity = flows.capacity % (2 * share) + 1;
+                }
                 let args = if core_list {
                     vec![
                         "-l".to_owned(),

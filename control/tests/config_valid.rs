@@ -412,3 +412,29 @@ fn nat_and_fullnat_services_load_with_their_ports_and_local_addresses() {
         assert!(s.contains(needle), "{needle} missing from:\n{s}");
     }
 }
+
+/// Several workers (queues, a second interface) translate too: replies are steered between
+/// them; each has its share of every local address's ports.
+#[test]
+fn nat_and_fullnat_run_on_several_workers() {
+    let text = std::fs::read_to_string(fixture("nat-fullnat.yaml")).unwrap();
+    let text = text
+        .replace(
+            "    device: net_memif0\n",
+            "    device: net_memif0\n    queues: 2\n",
+        )
+        .replace(
+            "flows:\n",
+            "  - name: inside\n    device: net_memif1\n    address: 203.0.113.1/24\n\nflows:\n",
+        )
+        // Three workers: 21,504 ports of a local address each.
+        .replace("capacity: 120000", "capacity: 40000");
+    let checked = check_str(&text, "nat-workers.yaml");
+    assert_eq!(checked.warnings, vec![]);
+    let c = checked.result.unwrap();
+    assert_eq!(c.interfaces.iter().map(|i| i.queues).sum::<u16>(), 3);
+    assert!(c.uses_nat());
+    // 120,000 entries are 60,000 connections per worker: over one local address's share.
+    let too_many = text.replace("capacity: 40000", "capacity: 120000");
+    assert!(check_str(&too_many, "nat-workers.yaml").result.is_err());
+}

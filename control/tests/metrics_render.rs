@@ -197,6 +197,7 @@ fn example() -> MetricsInput {
         announced: vec!["198.51.100.10".to_string()],
         nat_replies: 17,
         nat_ports_exhausted: 2,
+        nat_redirected: 23,
         nat_ports_in_use: vec![("203.0.113.200".to_string(), 311)],
         exception: vec![ExceptionMetrics {
             port: "uplink".to_string(),
@@ -249,6 +250,7 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
         "sluice_nat_replies",
         "sluice_nat_ports_exhausted",
         "sluice_nat_ports_in_use",
+        "sluice_nat_redirected",
     ]
     .into_iter()
     .collect();
@@ -268,6 +270,8 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
         value(exhausted, "sluice_nat_ports_exhausted_total", &[]),
         2.0
     );
+    let redirected = family(&families, "sluice_nat_redirected", "counter");
+    assert_eq!(value(redirected, "sluice_nat_redirected_total", &[]), 23.0);
 
     let rx = family(&families, "sluice_rx_packets", "counter");
     let tx = family(&families, "sluice_tx_packets", "counter");
@@ -565,6 +569,7 @@ fn metrics_input() -> impl Strategy<Value = MetricsInput> {
                     announced: Vec::new(),
                     nat_replies: n[1] / 3,
                     nat_ports_exhausted: n[2] / 5,
+                    nat_redirected: n[3] / 7,
                     nat_ports_in_use: Vec::new(),
                 }
             },
@@ -582,7 +587,7 @@ fn arbitrary_inputs_render_valid_openmetrics() {
     for ((input, text), parsed) in inputs.iter().zip(&texts).zip(parse_all(&texts)) {
         let families = parsed
             .unwrap_or_else(|error| panic!("rejected: {error}\ninput: {input:#?}\ntext:\n{text}"));
-        assert_eq!(families.len(), 31);
+        assert_eq!(families.len(), 32);
         let backend_up = family(&families, "sluice_backend_up", "gauge");
         let backends: usize = input.services.iter().map(|s| s.backends.len()).sum();
         assert_eq!(backend_up.samples.len(), backends);

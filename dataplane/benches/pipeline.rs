@@ -37,6 +37,7 @@ fn pipeline() -> Pipeline {
         ptb_per_second: 1000,
         nat: false,
         exception_per_second: 10_000,
+        ..PipelineConfig::default()
     })
 }
 

@@ -394,6 +394,7 @@ fn pipeline_config(o: &Options) -> PipelineConfig {
         ptb_per_second: 1000,
         nat: translates(o.mode),
         exception_per_second: 10_000,
+        ..PipelineConfig::default()
     }
 }
 

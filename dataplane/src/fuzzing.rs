@@ -231,6 +231,9 @@ pub fn fuzz_process(data: &[u8]) {
     let Some(snap) = SNAPSHOT.get_or_init(fuzz_snapshot) else {
         return;
     };
+    let opening = nat_opening();
+    // One of two workers, the opening connection's owner: the other's packets are redirected.
+    let worker = crate::steer::owner(&opening, snap, 2).unwrap_or(0);
     let mut p = Pipeline::new(&PipelineConfig {
         flows: FlowConfig {
             capacity: 64,
@@ -241,8 +244,9 @@ pub fn fuzz_process(data: &[u8]) {
         ptb_per_second: 1,
         nat: true,
         exception_per_second: 2,
+        worker,
+        workers: 2,
     });
-    let opening = nat_opening();
     let mut seed = vec![0u8; HEADROOM + opening.len()];
     seed[HEADROOM..].copy_from_slice(&opening);
     if let Ok(mut f) = Frame::new(&mut seed, HEADROOM, opening.len()) {
@@ -277,6 +281,11 @@ pub fn fuzz_process(data: &[u8]) {
                 // Back to the sender, except a neighbour advertisement, which may go to the
                 // solicitation's link-layer option or to all-nodes.
                 assert!(out[..6] == data[6..12] || is_neighbor_advert(out));
+            }
+            Verdict::Redirect { worker: to } => {
+                assert_ne!(to, worker);
+                assert_eq!(crate::steer::owner(data, snap, 2), Some(to));
+                assert_eq!(out, data, "a redirected frame is handed over untouched");
             }
             Verdict::ToControl
             | Verdict::ToControlAndKernel

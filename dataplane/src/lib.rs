@@ -28,6 +28,7 @@ pub mod ratelimit;
 pub mod reply;
 pub mod rewrite;
 pub mod snapshot;
+pub mod steer;
 pub mod tsc;
 pub mod wire;
 

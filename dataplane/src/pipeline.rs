@@ -45,6 +45,11 @@ pub enum Verdict {
     /// A frame for the host (TCP/UDP or other IP to the interface's own address, IPv6
     /// link-local and multicast): send it to the in-port's kernel interface.
     ToKernel,
+    /// A nat/fullnat packet of a connection another worker owns (see [`crate::steer`]): hand
+    /// it, untouched, to worker `worker`'s pipeline.
+    Redirect {
+        worker: u16,
+    },
     Drop(DropReason),
 }
 
@@ -58,6 +63,10 @@ pub struct PipelineConfig {
     pub exception_per_second: u32,
     /// Allocate connection tracking for nat/fullnat services (some service uses them).
     pub nat: bool,
+    /// This worker's index among `workers`: the nat connections it owns (see [`crate::steer`]).
+    pub worker: u16,
+    /// Workers in all; with more than one, nat packets another worker owns are redirected.
+    pub workers: u16,
 }
 
 impl Default for PipelineConfig {
@@ -67,6 +76,8 @@ impl Default for PipelineConfig {
             ptb_per_second: 1000,
             exception_per_second: 10_000,
             nat: false,
+            worker: 0,
+            workers: 1,
         }
     }
 }
@@ -91,6 +102,8 @@ pub struct Pipeline {
     local_slot: Vec<u16>,
     /// The fullnat port range (inclusive).
     nat_ports: (u16, u16),
+    worker: u16,
+    workers: u16,
 }
 
 type Parsing = (Result<Parsed, DropReason>, Pre);
@@ -141,6 +154,8 @@ impl Pipeline {
             scratch: vec![EMPTY_PARSING; BURST],
             local_slot: Vec::new(),
             nat_ports: (translate::NAT_PORT_FIRST, translate::NAT_PORT_LAST),
+            workers: cfg.workers.max(1),
+            worker: cfg.worker.min(cfg.workers.max(1) - 1),
         }
     }
 
@@ -329,6 +344,7 @@ impl Pipeline {
                 self.counters.to_kernel += 1;
             }
             Verdict::ToKernel => self.counters.to_kernel += 1,
+            Verdict::Redirect { .. } => self.counters.nat_redirected += 1,
             Verdict::Reply { .. } | Verdict::Forward { .. } | Verdict::Drop(_) => {}
         }
     }

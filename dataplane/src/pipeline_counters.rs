@@ -164,6 +164,9 @@ pub struct Counters {
     /// New fullnat connections refused for want of a free local port (also the
     /// `nat_ports_exhausted` drop reason).
     pub nat_ports_exhausted: u64,
+    /// nat/fullnat packets handed to the worker owning their connection (`Verdict::Redirect`;
+    /// that worker's pipeline counts them again when it processes them).
+    pub nat_redirected: u64,
     pub(crate) service: Vec<ServiceCounters>,
     pub(crate) backend: Vec<u64>,
     pub(crate) service_slot: HashMap<u32, usize>,

@@ -87,6 +87,8 @@ pub struct WorkerStats {
     pub control_overflow: AtomicU64,
     /// Packets dropped because a tx queue stayed full (or the verdict named no port we have).
     pub tx_dropped: AtomicU64,
+    /// nat packets dropped because the owning worker's inbound queue was full.
+    pub redirect_dropped: AtomicU64,
     /// Nanoseconds spent on bursts that received packets, from before `rx_burst` to after the
     /// last `tx_burst` (what testpmd's `--record-core-cycles` counts): busy time per packet.
     pub busy_ns: AtomicU64,
@@ -129,6 +131,30 @@ pub struct LbWorker {
     pub counters: CounterWriter,
     /// TSC ticks per second.
     pub tsc_hz: u64,
+    /// The workers' inbound queues, with more than one worker and nat services.
+    pub redirect: Option<Redirect>,
+}
+
+/// Frames a worker hands the worker owning their nat connection (see [`crate::steer`]):
+/// one queue per worker, which only its owner pops; each mbuf's `port` says where it came in.
+pub struct Redirect {
+    /// Every worker's inbound queue, by worker index.
+    pub queues: Arc<[ArrayQueue<Mbuf>]>,
+    /// This worker's index.
+    pub index: usize,
+}
+
+impl Redirect {
+    /// `workers` queues of `capacity` frames each.
+    pub fn queues(workers: usize, capacity: usize) -> Arc<[ArrayQueue<Mbuf>]> {
+        (0..workers)
+            .map(|_| ArrayQueue::new(capacity.max(1)))
+            .collect()
+    }
+
+    fn own(&self) -> Option<&ArrayQueue<Mbuf>> {
+        self.queues.get(self.index)
+    }
 }
 
 /// TSC ticks per second as EAL measured them (never 0).
@@ -147,6 +173,9 @@ impl LbWorker {
     /// Runs bursts until `stop()` returns true; every mbuf is freed or sent on return.
     pub fn run(&mut self, stop: impl Fn() -> bool) {
         let mut burst = Burst::<BURST>::new();
+        let mut handed = Burst::<BURST>::new();
+        // A redirected frame from another port than the rest of its burst, kept for the next.
+        let mut carry: Option<Mbuf> = None;
         let mut verdicts = [Verdict::Drop(DropReason::Truncated); BURST];
         let publish_every = (self.tsc_hz / 1000).max(1);
         let to_ns = TscToNs::new(self.tsc_hz);
@@ -158,8 +187,9 @@ impl LbWorker {
         while !stop() {
             self.send_from_control();
             let received = self.rx.rx_burst(&mut burst);
+            let handed_port = self.take_redirected(&mut handed, &mut carry);
             let t0 = rdtsc();
-            if received == 0 {
+            if received == 0 && handed_port.is_none() {
                 self.snapshot.quiescent();
                 polled = t0;
                 if t0.wrapping_sub(last_publish) >= publish_every {
@@ -169,112 +199,15 @@ impl LbWorker {
                 }
                 continue;
             }
-            self.counters.add_rx(received as u64);
             let now_ns = to_ns.ns(t0);
-            {
-                let snap = self.snapshot.read();
-                let mut windows = [(0usize, 0usize, TxOffload::default()); BURST];
-                {
-                    let mut frames: ArrayVec<Frame<'_>, BURST> = ArrayVec::new();
-                    for m in burst.iter_mut() {
-                        let segments = m.segments();
-                        let b = m.buffer_mut();
-                        // A chained mbuf's first segment is not the whole packet: give the
-                        // pipeline an empty frame, which it drops and counts as truncated.
-                        let (off, len) = if segments > 1 {
-                            (0, 0)
-                        } else {
-                            (b.data_off, b.data_len)
-                        };
-                        let fits = off.checked_add(len).is_some_and(|e| e <= b.buffer.len());
-                        let f = if fits {
-                            Frame::new(b.buffer, off, len)
-                        } else {
-                            Frame::new(&mut [], 0, 0)
-                        };
-                        // An empty frame keeps verdicts aligned with the burst; it is dropped.
-                        if let Ok(f) = f {
-                            frames.push(f);
-                        } else if let Ok(f) = Frame::new(&mut [], 0, 0) {
-                            frames.push(f);
-                        }
-                    }
-                    let n = self.pipeline.process_burst(
-                        &mut frames,
-                        in_port,
-                        &snap,
-                        now_ns,
-                        &mut verdicts,
-                    );
-                    for (w, f) in windows.iter_mut().zip(&frames[..n]) {
-                        *w = (f.start(), f.len(), f.offload);
-                    }
-                }
-                for (m, (off, len, offload)) in burst.iter_mut().zip(windows) {
-                    if len > 0 && m.set_data_range(off, len).is_err() {
-                        // Cannot happen for a window the pipeline kept inside the buffer.
-                        continue;
-                    }
-                    if offload.outer_ipv4_checksum {
-                        m.request_ipv4_checksum(offload.l2_len, u16::from(offload.l3_len));
-                    }
-                }
-            }
-            self.snapshot.quiescent();
-            let mut dropped = 0u64;
-            let mut tx_dropped = 0u64;
-            for (m, v) in burst.drain().zip(verdicts) {
-                match v {
-                    Verdict::Forward { port } | Verdict::Reply { port } => {
-                        match self.tx.iter_mut().find(|t| t.port == port) {
-                            Some(t) => {
-                                if let Err(m) = t.burst.push(m) {
-                                    drop(m);
-                                    tx_dropped += 1;
-                                }
-                            }
-                            None => tx_dropped += 1,
-                        }
-                    }
-                    Verdict::ToKernel => {
-                        if !self.queue_for_kernel(m) {
-                            tx_dropped += 1;
-                        }
-                    }
-                    Verdict::ToControl | Verdict::ToControlAndKernel => {
-                        let data = m.data();
-                        let mut cf = ControlFrame {
-                            port: in_port,
-                            len: data.len().min(128) as u16,
-                            bytes: [0; 128],
-                        };
-                        cf.bytes[..usize::from(cf.len)]
-                            .copy_from_slice(&data[..usize::from(cf.len)]);
-                        if self.to_control.push(cf).is_err() {
-                            bump(&self.stats.control_overflow, 1);
-                        }
-                        if v == Verdict::ToControlAndKernel && !self.queue_for_kernel(m) {
-                            tx_dropped += 1;
-                        }
-                    }
-                    Verdict::Drop(_) => dropped += 1,
-                }
-            }
             let mut sent = 0u64;
-            for t in self.tx.iter_mut().chain(self.kernel.as_mut()) {
-                if t.burst.is_empty() {
-                    continue;
-                }
-                for _ in 0..TX_RETRIES {
-                    sent += t.queue.tx_burst(&mut t.burst) as u64;
-                    if t.burst.is_empty() {
-                        break;
-                    }
-                }
-                tx_dropped += t.burst.clear() as u64;
+            if received > 0 {
+                self.counters.add_rx(received as u64);
+                sent += self.pass(&mut burst, in_port, now_ns, &mut verdicts);
             }
-            if tx_dropped > 0 {
-                bump(&self.stats.tx_dropped, tx_dropped);
+            // Counted as received by the worker that took them off the wire, not again here.
+            if let Some(port) = handed_port {
+                sent += self.pass(&mut handed, port, now_ns, &mut verdicts);
             }
             let t1 = rdtsc();
             self.stats
@@ -282,8 +215,6 @@ impl LbWorker {
                 .record(to_ns.ns(t1.wrapping_sub(t0)), sent);
             bump(&self.stats.busy_ns, to_ns.ns(t1.wrapping_sub(polled)));
             bump(&self.stats.bursts, 1);
-            self.counters.add_tx(sent);
-            self.counters.add_dropped(dropped + tx_dropped);
             polled = t1;
             if t1.wrapping_sub(last_publish) >= publish_every {
                 self.publish();
@@ -292,8 +223,178 @@ impl LbWorker {
                 polled = rdtsc();
             }
         }
+        // What other workers handed over and nobody will process now: freed, not leaked.
+        drop(carry);
+        if let Some(q) = self.redirect.as_ref().and_then(Redirect::own) {
+            while q.pop().is_some() {}
+        }
         self.publish();
         self.snapshot.offline();
+    }
+
+    /// Up to a burst of frames other workers handed over, all from one port (returned), or
+    /// None when there are none (always, with a single worker: one branch per poll).
+    fn take_redirected(
+        &mut self,
+        burst: &mut Burst<BURST>,
+        carry: &mut Option<Mbuf>,
+    ) -> Option<u16> {
+        let q = self.redirect.as_ref()?.own()?;
+        let first = carry.take().or_else(|| q.pop())?;
+        let port = first.port();
+        let mut next = Some(first);
+        while let Some(m) = next.take() {
+            if m.port() != port {
+                *carry = Some(m);
+                break;
+            }
+            if let Err(m) = burst.push(m) {
+                *carry = Some(m);
+                break;
+            }
+            if !burst.is_full() {
+                next = q.pop();
+            }
+        }
+        Some(port)
+    }
+
+    /// Runs one burst that came in on `in_port` through the pipeline and sends it on its
+    /// way; returns how many packets were sent.
+    fn pass(
+        &mut self,
+        burst: &mut Burst<BURST>,
+        in_port: u16,
+        now_ns: u64,
+        verdicts: &mut [Verdict; BURST],
+    ) -> u64 {
+        {
+            let snap = self.snapshot.read();
+            let mut windows = [(0usize, 0usize, TxOffload::default()); BURST];
+            {
+                let mut frames: ArrayVec<Frame<'_>, BURST> = ArrayVec::new();
+                for m in burst.iter_mut() {
+                    let segments = m.segments();
+                    let b = m.buffer_mut();
+                    // A chained mbuf's first segment is not the whole packet: give the
+                    // pipeline an empty frame, which it drops and counts as truncated.
+                    let (off, len) = if segments > 1 {
+                        (0, 0)
+                    } else {
+                        (b.data_off, b.data_len)
+                    };
+                    let fits = off.checked_add(len).is_some_and(|e| e <= b.buffer.len());
+                    let f = if fits {
+                        Frame::new(b.buffer, off, len)
+                    } else {
+                        Frame::new(&mut [], 0, 0)
+                    };
+                    // An empty frame keeps verdicts aligned with the burst; it is dropped.
+                    if let Ok(f) = f {
+                        frames.push(f);
+                    } else if let Ok(f) = Frame::new(&mut [], 0, 0) {
+                        frames.push(f);
+                    }
+                }
+                let n = self
+                    .pipeline
+                    .process_burst(&mut frames, in_port, &snap, now_ns, verdicts);
+                for (w, f) in windows.iter_mut().zip(&frames[..n]) {
+                    *w = (f.start(), f.len(), f.offload);
+                }
+            }
+            for (m, (off, len, offload)) in burst.iter_mut().zip(windows) {
+                if len > 0 && m.set_data_range(off, len).is_err() {
+                    // Cannot happen for a window the pipeline kept inside the buffer.
+                    continue;
+                }
+                if offload.outer_ipv4_checksum {
+                    m.request_ipv4_checksum(offload.l2_len, u16::from(offload.l3_len));
+                }
+            }
+        }
+        self.snapshot.quiescent();
+        let mut dropped = 0u64;
+        let mut tx_dropped = 0u64;
+        let mut redirect_dropped = 0u64;
+        for (m, v) in burst.drain().zip(*verdicts) {
+            match v {
+                Verdict::Forward { port } | Verdict::Reply { port } => {
+                    match self.tx.iter_mut().find(|t| t.port == port) {
+                        Some(t) => {
+                            if let Err(m) = t.burst.push(m) {
+                                drop(m);
+                                tx_dropped += 1;
+                            }
+                        }
+                        None => tx_dropped += 1,
+                    }
+                }
+                Verdict::Redirect { worker } => {
+                    if !self.hand_over(worker, m, in_port) {
+                        redirect_dropped += 1;
+                    }
+                }
+                Verdict::ToKernel => {
+                    if !self.queue_for_kernel(m) {
+                        tx_dropped += 1;
+                    }
+                }
+                Verdict::ToControl | Verdict::ToControlAndKernel => {
+                    let data = m.data();
+                    let mut cf = ControlFrame {
+                        port: in_port,
+                        len: data.len().min(128) as u16,
+                        bytes: [0; 128],
+                    };
+                    cf.bytes[..usize::from(cf.len)].copy_from_slice(&data[..usize::from(cf.len)]);
+                    if self.to_control.push(cf).is_err() {
+                        bump(&self.stats.control_overflow, 1);
+                    }
+                    if v == Verdict::ToControlAndKernel && !self.queue_for_kernel(m) {
+                        tx_dropped += 1;
+                    }
+                }
+                Verdict::Drop(_) => dropped += 1,
+            }
+        }
+        let mut sent = 0u64;
+        for t in self.tx.iter_mut().chain(self.kernel.as_mut()) {
+            if t.burst.is_empty() {
+                continue;
+            }
+            for _ in 0..TX_RETRIES {
+                sent += t.queue.tx_burst(&mut t.burst) as u64;
+                if t.burst.is_empty() {
+                    break;
+                }
+            }
+            tx_dropped += t.burst.clear() as u64;
+        }
+        if tx_dropped > 0 {
+            bump(&self.stats.tx_dropped, tx_dropped);
+        }
+        if redirect_dropped > 0 {
+            bump(&self.stats.redirect_dropped, redirect_dropped);
+        }
+        self.counters.add_tx(sent);
+        self.counters
+            .add_dropped(dropped + tx_dropped + redirect_dropped);
+        sent
+    }
+
+    /// Hands `m`, stamped with the port it came in on, to `worker`'s inbound queue; false
+    /// (the mbuf freed) when that is full or there is no such worker.
+    fn hand_over(&self, worker: u16, mut m: Mbuf, in_port: u16) -> bool {
+        m.set_port(in_port);
+        let q = self
+            .redirect
+            .as_ref()
+            .and_then(|r| r.queues.get(usize::from(worker)));
+        match q {
+            Some(q) => q.push(m).is_ok(),
+            None => false,
+        }
     }
 
     /// Queues `m` for this worker's kernel interface; false (the mbuf freed) when the port has

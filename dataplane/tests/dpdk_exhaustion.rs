@@ -157,6 +157,7 @@ impl Lb {
                 stats,
                 counters,
                 tsc_hz: dataplane::worker::tsc_hz(),
+                redirect: None,
             };
             worker.run(move || stop.load(Ordering::Relaxed));
         })

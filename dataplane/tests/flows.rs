@@ -70,6 +70,7 @@ fn pipeline(capacity: usize, cap: u32) -> Pipeline {
         ptb_per_second: 1000,
         nat: false,
         exception_per_second: 10_000,
+        ..PipelineConfig::default()
     })
 }
 
@@ -191,6 +192,7 @@ fn timeouts_follow_tcp_state_and_udp_config() {
         ptb_per_second: 1,
         nat: false,
         exception_per_second: 10_000,
+        ..PipelineConfig::default()
     });
     let ack = |sport| tcp4(CLIENT4, VIP4_MULTI, sport, 80, Tcp::Ack, b"");
     // Established: alive after 200 s idle, gone after 301 s.
@@ -243,6 +245,7 @@ fn ptb_messages_are_rate_limited() {
         ptb_per_second: 1,
         nat: false,
         exception_per_second: 10_000,
+        ..PipelineConfig::default()
     });
     let big = tcp4(CLIENT4, VIP4, 1, 80, Tcp::Ack, &[0; 1460]);
     assert_eq!(

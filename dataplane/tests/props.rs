@@ -63,6 +63,7 @@ proptest! {
             ptb_per_second: 1000,
             exception_per_second: 10_000,
             nat: false,
+            ..PipelineConfig::default()
         });
         let mut backend_of = std::collections::HashMap::new();
         for (i, (client, sport, tcp)) in packets.into_iter().enumerate() {

@@ -27,13 +27,15 @@ use crossbeam_queue::ArrayQueue;
 use dataplane::dpdk::{Burst, DpdkError, Eal, Mbuf, Mempool, Port, TxQueue};
 use dataplane::rcu::{self, Publisher};
 use dataplane::runtime::{self, pinning::control_cpu, signals, Workers};
-use dataplane::worker::{ControlFrame, LbWorker, TxPath, WorkerStats};
+use dataplane::worker::{ControlFrame, LbWorker, Redirect, TxPath, WorkerStats};
 use dataplane::{FlowConfig, Pipeline, PipelineConfig, Snapshot};
 
 pub use status::Shared;
 
 /// Frames workers may queue for control before further ones are dropped (and counted).
 const CONTROL_QUEUE: usize = 1024;
+/// Frames each worker's inbound queue holds for nat connections it owns (mbufs of the pools).
+const REDIRECT_QUEUE: usize = 1024;
 /// How long `POST /-/reload` waits for its reload before answering 202 (still running).
 const RELOAD_WAIT: Duration = Duration::from_secs(10);
 /// How often the control loop wakes.
@@ -89,6 +91,9 @@ pub struct Appliance {
     to_control: Arc<ArrayQueue<ControlFrame>>,
     /// Control's frames for ports without a control tx queue, sent by worker 0.
     via_worker: Arc<ArrayQueue<(u16, Mbuf)>>,
+    /// The workers' inbound queues of redirected nat frames (empty without nat or with one
+    /// worker): emptied once the workers stopped, while the pools are still there.
+    redirect: Arc<[ArrayQueue<Mbuf>]>,
     health: Option<Scheduler>,
     health_rx: mpsc::Receiver<Change>,
     health_tx: mpsc::Sender<Change>,
@@ -107,6 +112,7 @@ impl Drop for Appliance {
         if let Some(w) = self.workers.take() {
             w.join();
         }
+        self.free_redirected();
     }
 }
 
@@ -216,6 +222,16 @@ impl Appliance {
         let via_worker = Arc::new(ArrayQueue::new(CONTROL_QUEUE));
         let needs_via_worker = ifaces.iter().any(|i| i.control_tx.is_none());
         let tsc_hz = dataplane::worker::tsc_hz();
+        // A nat reply may reach any worker: each owns its connections, the rest are handed over.
+        let redirect = Redirect::queues(
+            if nat && workers_total > 1 {
+                workers_total
+            } else {
+                0
+            },
+            REDIRECT_QUEUE,
+        );
+        let workers_u16 = u16::try_from(workers_total).unwrap_or(u16::MAX);
 
         // Every worker: rx queue q of its interface, tx queue `w` of every port.
         let mut parts = Vec::new();
@@ -251,6 +267,8 @@ impl Appliance {
                     pipeline: Pipeline::new(&PipelineConfig {
                         flows: flow_cfg,
                         nat,
+                        worker: w,
+                        workers: workers_u16,
                         exception_per_second: ic
                             .kernel
                             .as_ref()
@@ -265,6 +283,7 @@ impl Appliance {
         let parts = Arc::new(parts);
         let queue = Arc::clone(&to_control);
         let from_control = needs_via_worker.then(|| Arc::clone(&via_worker));
+        let inbound = Arc::clone(&redirect);
         let workers = runtime::launch(&eal, pairs, move |ctx| {
             // The runtime's flag: set by shutdown, and by `Workers`' drop when start fails
             // after the launch, so a failed start never leaves workers spinning.
@@ -299,6 +318,10 @@ impl Appliance {
                 stats: p.stats,
                 counters,
                 tsc_hz,
+                redirect: (!inbound.is_empty()).then(|| Redirect {
+                    queues: Arc::clone(&inbound),
+                    index,
+                }),
             };
             worker.run(move || stop.load(Ordering::Relaxed));
         })?;
@@ -315,6 +338,7 @@ impl Appliance {
             workers: Some(workers),
             to_control,
             via_worker,
+            redirect,
             health: None,
             health_rx,
             health_tx,
@@ -329,6 +353,13 @@ impl Appliance {
             .epoch
             .store(app.publisher.epoch(), Ordering::Relaxed);
         Ok(app)
+    }
+
+    /// Frees what a worker handed another after that one stopped (call once they all have).
+    fn free_redirected(&self) {
+        for q in self.redirect.iter() {
+            while q.pop().is_some() {}
+        }
     }
 
     /// Hands the checker its targets, starting it the first time there are any.
@@ -639,6 +670,7 @@ impl Appliance {
         }
         while self.to_control.pop().is_some() {}
         while self.via_worker.pop().is_some() {}
+        self.free_redirected();
         self.publisher.reclaim();
         failed
     }

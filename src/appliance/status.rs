@@ -50,6 +50,7 @@ struct Totals {
     to_control: u64,
     ptb_sent: u64,
     nat_replies: u64,
+    nat_redirected: u64,
     nat_ports_exhausted: u64,
     nat_ports_in_use: HashMap<IpAddr, u64>,
     /// Interface name -> (frames to the kernel, frames over the exception rate).
@@ -213,6 +214,7 @@ impl Shared {
             t.to_control += c.to_control;
             t.ptb_sent += c.ptb_sent;
             t.nat_replies += c.nat_replies;
+            t.nat_redirected += c.nat_redirected;
             t.nat_ports_exhausted += c.nat_ports_exhausted;
             drop(c);
             let n = w.nat_ports_in_use.lock().unwrap_or_else(|p| p.into_inner());
@@ -255,6 +257,11 @@ impl Shared {
             self.per_core(c).iter().map(|&(_, n)| n).sum()
         };
         dropped.push(("tx_queue_full".to_owned(), total(|w| &w.tx_dropped)));
+        // nat packets for another worker whose inbound queue was full.
+        dropped.push((
+            "redirect_queue_full".to_owned(),
+            total(|w| &w.redirect_dropped),
+        ));
         // ARP replies and neighbour advertisements lost because control's queue was full.
         dropped.push((
             "control_queue_full".to_owned(),
@@ -342,6 +349,7 @@ impl Shared {
             to_control: totals.to_control,
             ptb_sent: totals.ptb_sent,
             nat_replies: totals.nat_replies,
+            nat_redirected: totals.nat_redirected,
             nat_ports_exhausted: totals.nat_ports_exhausted,
             nat_ports_in_use: {
                 let mut v: Vec<(String, u64)> = totals

@@ -128,14 +128,21 @@ pub(crate) fn check_backends(
     }
 }
 
-/// Rules across sections: local addresses are neither VIPs nor interface addresses, enough
-/// ports for `flows.capacity`, and one RX queue per interface while anything translates.
+/// Rules across sections: local addresses are neither VIPs nor interface addresses, and
+/// enough ports for `flows.capacity` on each worker.
 pub(crate) fn cross_checks(
     ctx: &mut Ctx<'_>,
     services: &[(usize, &Service)],
     interfaces: &[(usize, &Interface)],
     flows: Option<&Flows>,
 ) {
+    // One worker per queue of each interface; each allocates only its own residue class of
+    // ports (port % workers == worker), so replies are steered back to it.
+    let workers: u64 = interfaces
+        .iter()
+        .map(|(_, itf)| u64::from(itf.queues))
+        .sum::<u64>()
+        .max(1);
     for &(i, s) in services {
         for (k, &local) in s.local_addresses.iter().enumerate() {
             let here = format!("services[{i}].local_addresses[{k}]");
@@ -157,41 +164,17 @@ pub(crate) fn cross_checks(
             }
         }
         if let Some(flows) = flows {
-            enough_ports(ctx, i, s, flows.capacity);
-        }
-    }
-    let Some(&(i, nat)) = services.iter().find(|(_, s)| s.forwarding.translates()) else {
-        return;
-    };
-    // Each queue of each interface has its own worker and flow table: a reply arriving on
-    // another queue or another interface would find no connection.
-    let workers: u32 = interfaces
-        .iter()
-        .map(|(_, itf)| u32::from(itf.queues))
-        .sum();
-    for &(k, itf) in interfaces {
-        if itf.queues > 1 || (k > 0 && workers > 1) {
-            let expected = format!(
-                "one worker in all (one interface with queues: 1) while service {} (services[{i}]) uses {}: a reply must reach the core that owns its connection, and steering replies between cores is not built yet",
-                nat.name, nat.forwarding
-            );
-            let (path, got) = if itf.queues > 1 {
-                (format!("interfaces[{k}].queues"), itf.queues.to_string())
-            } else {
-                (
-                    format!("interfaces[{k}]"),
-                    format!("a second interface ({}), a second worker", itf.name),
-                )
-            };
-            ctx.invalid(&path, expected, got);
+            enough_ports(ctx, i, s, flows.capacity, workers);
         }
     }
 }
 
 /// Each connection takes two flow entries (one per direction) and one source port of a local
-/// address: a family's local addresses must have ports for `capacity / 2` connections.
-fn enough_ports(ctx: &mut Ctx<'_>, i: usize, s: &Service, capacity: u32) {
+/// address: a family's local addresses must have ports for `capacity / 2` connections on
+/// each worker, which has `1 / workers` of every local address's ports.
+fn enough_ports(ctx: &mut Ctx<'_>, i: usize, s: &Service, capacity: u32, workers: u64) {
     let connections = u64::from(capacity) / 2;
+    let ports = PORTS_PER_LOCAL_ADDRESS / workers;
     for v4 in [true, false] {
         let n = s
             .local_addresses
@@ -199,13 +182,18 @@ fn enough_ports(ctx: &mut Ctx<'_>, i: usize, s: &Service, capacity: u32) {
             .filter(|l| l.is_ipv4() == v4)
             .count() as u64;
         let used = s.backends.iter().any(|b| b.address.is_ipv4() == v4);
-        if n == 0 || !used || n * PORTS_PER_LOCAL_ADDRESS >= connections {
+        if n == 0 || !used || n * ports >= connections {
             continue;
         }
-        let need = connections.div_ceil(PORTS_PER_LOCAL_ADDRESS);
+        let need = connections.div_ceil(ports.max(1));
         let fam = if v4 { "IPv4" } else { "IPv6" };
+        let share = if workers > 1 {
+            format!(" ({ports} of them on each of {workers} workers)")
+        } else {
+            String::new()
+        };
         let expected = format!(
-            "at least {need} {fam} local addresses for flows.capacity {capacity} (a connection takes two flow entries and one of the {PORTS_PER_LOCAL_ADDRESS} ports 1024-65535 of a local address: {connections} connections need {need}), or a smaller flows.capacity"
+            "at least {need} {fam} local addresses for flows.capacity {capacity} (a connection takes two flow entries and one of the {PORTS_PER_LOCAL_ADDRESS} ports 1024-65535 of a local address{share}: {connections} connections need {need}), or a smaller flows.capacity"
         );
         ctx.invalid(
             &format!("services[{i}].local_addresses"),

@@ -81,6 +81,11 @@ impl Mbuf {
         self.raw().port
     }
 
+    /// Records the port the mbuf was received on (not every PMD sets it: net_ring does not).
+    pub fn set_port(&mut self, port: u16) {
+        self.raw_mut().port = port;
+    }
+
     /// Offload flags (RTE_MBUF_F_*).
     pub fn ol_flags(&self) -> u64 {
         self.raw().ol_flags

@@ -9,6 +9,7 @@ use crate::parse::{Embedded, Ip};
 use crate::pipeline_counters::DropReason;
 use crate::rewrite;
 use crate::snapshot::{Forwarding, Snapshot};
+use crate::steer;
 use crate::wire::ethernet::{self, EthernetFrame};
 use crate::wire::{proto, tcp};
 
@@ -41,6 +42,9 @@ impl Pipeline {
         s: u32,
         now: u64,
     ) -> Result<Verdict, DropReason> {
+        if let Some(v) = self.steer(|n| steer::client_owner(&ip.src, sport, n)) {
+            return Ok(v);
+        }
         if !self.flows.tracks_nat() {
             return Err(DropReason::NatUntracked);
         }
@@ -161,8 +165,19 @@ impl Pipeline {
         self.nat_to_backend(frame, ip, &client, &to, snap, s, b, in_port, now)
     }
 
+    /// Another worker's connection: its packet goes there untouched, before any flow lookup.
+    #[inline(always)]
+    fn steer(&self, owner: impl FnOnce(u16) -> u16) -> Option<Verdict> {
+        if self.workers <= 1 {
+            return None;
+        }
+        let worker = owner(self.workers);
+        (worker != self.worker).then_some(Verdict::Redirect { worker })
+    }
+
     /// A free fullnat port towards `backend`:`bport` from `local`: one whose reverse key no
-    /// live entry holds (so a port is shared by different backends, as Linux does).
+    /// live entry holds (so a port is shared by different backends, as Linux does), and in
+    /// this worker's residue class, so the reply is steered back here.
     fn free_port(
         &mut self,
         backend: &[u8; 16],
@@ -173,11 +188,19 @@ impl Pipeline {
         now: u64,
     ) -> Option<u16> {
         let (first, last) = self.nat_ports;
-        let span = u32::from(last - first) + 1;
+        let n = u32::from(self.workers);
+        let (first, last) = (u32::from(first), u32::from(last));
+        // The class's lowest port in the range, and how many the range holds.
+        let base = first + (u32::from(self.worker) + n - first % n) % n;
+        let span = if base > last {
+            0
+        } else {
+            (last - base) / n + 1
+        };
         // The bucket uses the hash's high bits; the port its low ones mixed in.
-        let start = (hash ^ hash.rotate_left(16)) % span;
+        let start = (hash ^ hash.rotate_left(16)) % span.max(1);
         (0..NAT_PORT_CANDIDATES.min(span))
-            .map(|i| first + ((start + i) % span) as u16)
+            .map(|i| (base + ((start + i) % span) * n) as u16)
             .find(|&port| {
                 let k = FlowKey {
                     src: *backend,
@@ -239,6 +262,9 @@ impl Pipeline {
         snap: &Snapshot,
         now: u64,
     ) -> Result<Verdict, DropReason> {
+        if let Some(v) = self.steer(|n| steer::reply_owner(snap, &ip.dst, dport, n)) {
+            return Ok(v);
+        }
         let key = FlowKey {
             src: ip.src,
             dst: ip.dst,
@@ -296,6 +322,9 @@ impl Pipeline {
         s: u32,
         now: u64,
     ) -> Result<Verdict, DropReason> {
+        if let Some(v) = self.steer(|n| steer::client_owner(&e.client, e.client_port, n)) {
+            return Ok(v);
+        }
         let key = FlowKey {
             src: e.client,
             dst: e.vip,
@@ -357,6 +386,9 @@ impl Pipeline {
         snap: &Snapshot,
         now: u64,
     ) -> Result<Verdict, DropReason> {
+        if let Some(v) = self.steer(|n| steer::reply_owner(snap, &e.vip, e.vip_port, n)) {
+            return Ok(v);
+        }
         // The quote went from e.vip (client or local address) to e.client (the backend).
         let key = FlowKey {
             src: e.client,

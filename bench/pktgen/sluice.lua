@@ -22,6 +22,8 @@
 --   SLUICE_PORT      Pktgen port sending to sluice   (default 0)
 --   SLUICE_RATE      percent of line rate            (default 100)
 --   SLUICE_SECONDS   how long to send; 0 = configure only and leave it to the operator
+--   SLUICE_ENCAP     ipip | gue | none: what sluice adds to each frame (default ipip); imix
+--                    shortens its largest frame by that much so it fits sluice's MTU
 --
 -- Outside Pktgen (no `pktgen` global) the script runs against a recorder that prints every
 -- call instead: `lua5.4 bench/pktgen/sluice.lua` shows exactly what it would configure.
@@ -46,6 +48,7 @@ local cfg = {
   port = env("SLUICE_PORT", "0"),
   rate = tonumber(env("SLUICE_RATE", "100")),
   seconds = tonumber(env("SLUICE_SECONDS", "0")),
+  encap = env("SLUICE_ENCAP", "ipip"),
 }
 
 -- Clients: 203.0.113.1-251, source ports from 1024.
@@ -53,8 +56,12 @@ local CLIENT_NET = "203.0.113."
 local CLIENT_HOSTS = 251
 local SPORT_MIN = 1024
 local SRC_MAC = "02:00:00:00:00:c1"
--- IMIX (Simple IMIX, 7:4:1) frame sizes, FCS included as Pktgen counts them.
+-- IMIX (Simple IMIX, 7:4:1) frame sizes, FCS included as Pktgen counts them. The 1518-byte
+-- frame carries a 1500-byte IP packet; sluice's IPIP (+20 bytes) or GUE (+28) makes it larger
+-- than an MTU of 1500, and sluice drops it (mtu_exceeded). memif and many NICs cannot raise the
+-- MTU, so the largest frame is shortened by the encapsulation instead (SLUICE_ENCAP).
 local IMIX = { { 64, 7 }, { 594, 4 }, { 1518, 1 } }
+local ENCAP = { ipip = 20, gue = 28, none = 0 }
 local FCS = 4
 local TCP_SYN, TCP_ACK = 0x02, 0x10
 
@@ -95,6 +102,7 @@ local function validate(c)
   if not c.rate or c.rate <= 0 or c.rate > 100 then fail("SLUICE_RATE must be in (0, 100]") end
   if not c.dport or c.dport < 1 or c.dport > 65535 then fail("SLUICE_DPORT must be 1..65535") end
   if not c.seconds or c.seconds < 0 then fail("SLUICE_SECONDS must be 0 or more") end
+  if not ENCAP[c.encap] then fail("SLUICE_ENCAP must be ipip, gue or none (l2-dsr)") end
   mac_bytes(c.dst_mac)
   ip_num(c.vip)
 end
@@ -252,7 +260,10 @@ end
 local function sequence_imix(c)
   local p = c.port
   local n = 0
-  for _, sz in ipairs(IMIX) do
+  local sizes = {}
+  for i, sz in ipairs(IMIX) do
+    local size = i == #IMIX and sz[1] - ENCAP[c.encap] or sz[1]
+    sizes[#sizes + 1] = string.format("%dx%d", sz[2], size)
     for _ = 1, sz[2] do
       pg.seqTable(n, p, {
         eth_dst_addr = c.dst_mac,
@@ -264,7 +275,7 @@ local function sequence_imix(c)
         ethType = "ipv4",
         ipProto = c.proto,
         vlanid = 1,
-        pktSize = sz[1],
+        pktSize = size,
         cos = 0,
         tos = 0,
       })
@@ -272,6 +283,8 @@ local function sequence_imix(c)
     end
   end
   pg.set(p, "seq_cnt", n)
+  print(string.format("sluice.lua: imix frames %s bytes (with FCS; the largest is 1518 less %d for %s)",
+    table.concat(sizes, " "), ENCAP[c.encap], c.encap))
   return n
 end
 

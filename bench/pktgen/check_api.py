@@ -92,7 +92,8 @@ def check_lines(lines, versions, lua, cli):
             name, args = m.group(1), args_of(m.group(2))
             for v in versions:
                 if name not in lua.get(v, {}):
-                    errors.append("pktgen %s has no Lua function pktgen.%s: %s" % (v, name, line))
+                    errors.append("pktgen.%s is not a Lua call api.txt lists for pktgen %s (list it only "
+                                  "once that version's app/lpktgenlib.c has it): %s" % (name, v, line))
                     continue
                 nargs, restrict = lua[v][name]
                 if len(args) != nargs:

@@ -59,8 +59,10 @@ SLUICE_WORKLOAD=imix "$lua" bench/pktgen/sluice.lua >"$work/imix.txt" || fail "i
 [ "$(grep -c 'pktSize=64,' "$work/imix.txt")" = 7 ] && [ "$(grep -c 'pktSize=594,' "$work/imix.txt")" = 4 ] \
   && [ "$(grep -c 'pktSize=1498,' "$work/imix.txt")" = 1 ] || fail "imix: 7:4:1 sequence, 1518 less IPIP"
 grep -q 'pktgen.set("0", "seq_cnt", 12)' "$work/imix.txt" || fail "imix: sequence count"
-SLUICE_WORKLOAD=imix SLUICE_ENCAP=gue "$lua" bench/pktgen/sluice.lua | grep -q 'pktSize=1490,' || fail "imix: GUE"
-SLUICE_WORKLOAD=imix SLUICE_ENCAP=none "$lua" bench/pktgen/sluice.lua | grep -q 'pktSize=1518,' || fail "imix: l2-dsr"
+SLUICE_WORKLOAD=imix SLUICE_ENCAP=gue "$lua" bench/pktgen/sluice.lua >"$work/imix-gue.txt" || fail "imix GUE dry run"
+grep -q 'pktSize=1490,' "$work/imix-gue.txt" || fail "imix: GUE"
+SLUICE_WORKLOAD=imix SLUICE_ENCAP=none "$lua" bench/pktgen/sluice.lua >"$work/imix-none.txt" || fail "imix l2-dsr dry run"
+grep -q 'pktSize=1518,' "$work/imix-none.txt" || fail "imix: l2-dsr"
 
 # Every Lua call and prompt command against the Pktgen versions of bench/pktgen/api.txt; the
 # checker itself must refuse what 23.03 refused (the old `tcp_flags` fallback) and a missing call.

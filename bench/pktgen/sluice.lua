@@ -321,6 +321,14 @@ local function pcap_flows(c)
   return st
 end
 
+-- Wall-clock seconds, 10 ms resolution (Linux /proc/uptime; os.time's whole seconds elsewhere).
+local function now()
+  local f = io.open("/proc/uptime", "r")
+  local t = f and f:read("n")
+  if f then f:close() end
+  return t or os.time()
+end
+
 local function sending(p)
   local s = pg.isSending(p)
   return s and (s[tonumber(p)] or s[p]) == "y"
@@ -365,6 +373,7 @@ local function run(c)
     return
   end
   pg.start(p)
+  local t0 = now()
   -- syn ends by itself once every packet went out; the others run for SLUICE_SECONDS.
   local waited = 0
   while waited < c.seconds * 1000 do
@@ -372,23 +381,25 @@ local function run(c)
     waited = waited + 100
     if c.workload == "syn" and waited >= 1000 and not sending(p) then break end
   end
-  local early = c.workload == "syn" and waited < c.seconds * 1000
   pg.stop(p)
+  local secs = now() - t0
   local s, final = final_stats(p)
   local tx = s.opackets or 0
-  local secs = early and waited / 1000 or c.seconds
-  if c.workload == "syn" and early then
-    print(string.format("sluice.lua: syn sent all %d packets within %.1f s (%d s asked)",
-      st.packets, secs, c.seconds))
-  end
-  if c.workload == "syn" and not early then
-    print(string.format("sluice.lua: syn stopped after %d s before all %d SYNs went out", c.seconds, st.packets))
+  if c.workload == "syn" then
+    if tx >= st.packets then
+      print(string.format("sluice.lua: syn sent all %d SYNs; stopped %.2f s after start (checked every 0.1 s)",
+        st.packets, secs))
+    else
+      print(string.format("sluice.lua: syn stopped after %.2f s with %d of its %d SYNs sent",
+        secs, tx, st.packets))
+    end
   end
   if not final then print("sluice.lua: port statistics still changing 10 s after stop") end
-  -- One line to set beside sluice's rx/tx counters for the same interval.
+  -- One line to set beside sluice's rx/tx counters for the same interval; seconds is the
+  -- wall-clock time from start to stop.
   print(string.format(
-    "sluice.lua: result workload=%s seconds=%s tx_packets=%d tx_pps=%.0f rx_packets=%d ierrors=%d imissed=%d oerrors=%d",
-    c.workload, tostring(secs), tx, tx / secs, s.ipackets or 0, s.ierrors or 0, s.imissed or 0,
+    "sluice.lua: result workload=%s seconds=%.2f tx_packets=%d tx_pps=%.0f rx_packets=%d ierrors=%d imissed=%d oerrors=%d",
+    c.workload, secs, tx, secs > 0 and tx / secs or 0, s.ipackets or 0, s.ierrors or 0, s.imissed or 0,
     s.oerrors or 0))
 end
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks what can be checked here of the traffic-generator profiles and the plot script:
-#  1. bench/pktgen/sluice.lua parses (luac -p) and, run outside Pktgen against its call
-#     recorder, configures each workload as intended;
+#  1. bench/pktgen/sluice.lua parses (luac -p), writes the pcaps of flows64/syn correctly and,
+#     run outside Pktgen against its call recorder, configures each workload as intended, with
+#     only the Lua calls and prompt commands the Pktgen versions of bench/pktgen/api.txt accept;
 #  2. bench/trex/sluice_profile.py loads and compiles its streams against the TRex client
 #     library from PyPI (lbr-trex-client, installed once into a cache directory);
 #  3. bench/plot.py turns synthetic results into PNGs and a correct min/median/max table.
@@ -22,24 +23,60 @@ lua=$(command -v lua5.4 || command -v lua5.3 || command -v lua || true)
 [ -n "$luac" ] && [ -n "$lua" ] || fail "no Lua 5.3/5.4 interpreter (Debian: apt-get install lua5.4)"
 "$luac" -p bench/pktgen/sluice.lua || fail "bench/pktgen/sluice.lua does not parse"
 
-SLUICE_FLOWS=100000 "$lua" bench/pktgen/sluice.lua >"$work/flows64.txt" || fail "flows64 dry run"
-grep -q 'pktgen.range.src_ip("0", "max", "203.0.113.251")' "$work/flows64.txt" || fail "flows64: client range"
-grep -q 'pktgen.range.pkt_size("0", "start", 64)' "$work/flows64.txt" || fail "flows64: 64-byte frames"
-grep -q 'pktgen.set_range("0", "on")' "$work/flows64.txt" || fail "flows64: range mode"
-grep -q '^sluice.lua: workload=flows64 proto=tcp flows=100149 ' "$work/flows64.txt" || fail "flows64: flow count"
-! grep -q tcp_flags "$work/flows64.txt" || fail "flows64 must not set TCP flags"
+# flows64 and syn send from a pcap the script writes; check it byte by byte (checksums too).
+SLUICE_FLOWS=100000 "$lua" bench/pktgen/sluice.lua write-pcap "$work/flows64.pcap" >"$work/flows64-pcap.txt" \
+  || fail "flows64: write-pcap"
+SLUICE_WORKLOAD=syn SLUICE_FLOWS=30011 SLUICE_VIPS=3 "$lua" bench/pktgen/sluice.lua write-pcap "$work/syn.pcap" \
+  >"$work/syn-pcap.txt" || fail "syn: write-pcap"
+"$PYTHON" bench/pktgen/check_pcap.py "$work/flows64.pcap" 100000 A 198.51.100.10 \
+  || fail "flows64 pcap"
+"$PYTHON" bench/pktgen/check_pcap.py "$work/syn.pcap" 30011 S 198.51.100.10,198.51.100.11,198.51.100.12 \
+  || fail "syn pcap"
 
-SLUICE_WORKLOAD=syn SLUICE_FLOWS=1000000 SLUICE_VIPS=3 SLUICE_SECONDS=1 "$lua" bench/pktgen/sluice.lua \
+SLUICE_PCAP="$work/flows64.pcap" "$lua" bench/pktgen/sluice.lua >"$work/flows64.txt" || fail "flows64 dry run"
+grep -q "^sluice.lua: pcap $work/flows64.pcap: packets=100000 flows=100000 syn_only=0 frames=60..60 " \
+  "$work/flows64.txt" || fail "flows64: what the pcap holds, read back"
+grep -q 'pktgen.pcap("0", "on")' "$work/flows64.txt" || fail "flows64: pcap mode"
+grep -q 'pktgen.set("0", "count", 0)' "$work/flows64.txt" || fail "flows64: sends until stopped"
+grep -q '^sluice.lua: workload=flows64 proto=tcp flows=100000 ' "$work/flows64.txt" || fail "flows64: flow count"
+grep -q '^sluice.lua: at the Pktgen prompt: start 0$' "$work/flows64.txt" || fail "flows64: configure only"
+
+SLUICE_WORKLOAD=syn SLUICE_PCAP="$work/syn.pcap" SLUICE_SECONDS=1 "$lua" bench/pktgen/sluice.lua \
   >"$work/syn.txt" || fail "syn dry run"
-grep -q 'pktgen.range.tcp_flags("0", "set", "syn")' "$work/syn.txt" || fail "syn: SYN flag"
-grep -q 'pktgen.range.dst_ip("0", "max", "198.51.100.12")' "$work/syn.txt" || fail "syn: three VIPs"
+grep -q 'pktgen.set("0", "count", 30011)' "$work/syn.txt" || fail "syn: each SYN once"
+grep -q '^sluice.lua: workload=syn proto=tcp flows=30011 .* packets=30011 (each sent once)' "$work/syn.txt" \
+  || fail "syn: flow count"
 grep -q 'pktgen.start("0")' "$work/syn.txt" && grep -q '^sluice.lua: result workload=syn ' "$work/syn.txt" \
   || fail "syn: timed run and result line"
+grep -q 'pktgen.portStats("0", "port")' "$work/syn.txt" || fail "syn: final statistics"
+# a pcap that is not all SYNs is refused for syn; none at all is refused for flows64
+if SLUICE_WORKLOAD=syn SLUICE_PCAP="$work/flows64.pcap" "$lua" bench/pktgen/sluice.lua >/dev/null 2>&1; then
+  fail "syn must refuse a pcap of ACKs"
+fi
+if "$lua" bench/pktgen/sluice.lua >/dev/null 2>&1; then fail "flows64 without SLUICE_PCAP must be refused"; fi
 
 SLUICE_WORKLOAD=imix "$lua" bench/pktgen/sluice.lua >"$work/imix.txt" || fail "imix dry run"
 [ "$(grep -c 'pktSize=64,' "$work/imix.txt")" = 7 ] && [ "$(grep -c 'pktSize=594,' "$work/imix.txt")" = 4 ] \
-  && [ "$(grep -c 'pktSize=1518,' "$work/imix.txt")" = 1 ] || fail "imix: 7:4:1 sequence"
+  && [ "$(grep -c 'pktSize=1498,' "$work/imix.txt")" = 1 ] || fail "imix: 7:4:1 sequence, 1518 less IPIP"
 grep -q 'pktgen.set("0", "seq_cnt", 12)' "$work/imix.txt" || fail "imix: sequence count"
+SLUICE_WORKLOAD=imix SLUICE_ENCAP=gue "$lua" bench/pktgen/sluice.lua >"$work/imix-gue.txt" || fail "imix GUE dry run"
+grep -q 'pktSize=1490,' "$work/imix-gue.txt" || fail "imix: GUE"
+SLUICE_WORKLOAD=imix SLUICE_ENCAP=none "$lua" bench/pktgen/sluice.lua >"$work/imix-none.txt" || fail "imix l2-dsr dry run"
+grep -q 'pktSize=1518,' "$work/imix-none.txt" || fail "imix: l2-dsr"
+
+# Every Lua call and prompt command against the Pktgen versions of bench/pktgen/api.txt; the
+# checker itself must refuse what 23.03 refused (the old `tcp_flags` fallback) and a missing call.
+"$PYTHON" bench/pktgen/check_api.py "$work/flows64.txt" "$work/syn.txt" "$work/imix.txt" \
+  || fail "sluice.lua asks Pktgen for something its versions do not have"
+"$PYTHON" bench/pktgen/check_api.py --cli 'range 0 tcp flag set syn' 'set 0 count 5' >/dev/null \
+  || fail "check_api.py refuses a valid command"
+for bad in 'range 0 tcp_flags clr all' 'range 0 tcp flags set syn' 'set 0 counts 5' 'start'; do
+  if "$PYTHON" bench/pktgen/check_api.py --cli "$bad" >/dev/null 2>&1; then fail "check_api.py accepts <$bad>"; fi
+done
+echo 'pktgen.range.tcp_flags("0", "set", "syn")' >"$work/bad-call.txt"
+if "$PYTHON" bench/pktgen/check_api.py "$work/bad-call.txt" >/dev/null 2>&1; then
+  fail "check_api.py accepts pktgen.range.tcp_flags"
+fi
 
 if SLUICE_WORKLOAD=syn SLUICE_PROTO=udp "$lua" bench/pktgen/sluice.lua >/dev/null 2>&1; then
   fail "syn over udp must be refused"

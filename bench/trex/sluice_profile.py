@@ -5,9 +5,14 @@
 
 Tunables (after -t): --workload flows64|imix|syn, --flows N, --vip A.B.C.D, --vips N,
 --dport P, --proto tcp|udp, --clients N (client addresses from 203.0.113.1), --dst-mac MAC,
---l4-checksum none|hw.
+--l4-checksum none|hw, --encap ipip|gue|none.
 The field engine varies the client address and source port per packet (a tuple generator
-over clients x ports, limited to --flows), and the VIP when --vips > 1.
+over clients x ports) and the VIP when --vips > 1, so that the stream carries exactly --flows
+distinct 5-tuples: the tuple generator is limited to --flows / --vips pairs, which must be
+coprime with --vips for the two counters, stepping side by side, to meet every combination.
+syn sends each of its --flows SYNs once (a single burst): a second round would find every
+flow in sluice's table. imix shortens its 1518-byte stream by --encap (sluice's IPIP adds 20
+bytes, GUE 28) so the encapsulated frame fits an MTU of 1500.
 """
 
 import argparse
@@ -15,15 +20,17 @@ import ipaddress
 
 try:  # a TRex installation puts trex_stl_lib on the path; the PyPI client is lbr-trex-client
     from trex_stl_lib.api import (
-        STLPktBuilder, STLProfile, STLStream, STLTXCont, STLVM, CTRexVmInsFixHwCs,
+        STLPktBuilder, STLProfile, STLStream, STLTXCont, STLTXSingleBurst, STLVM, CTRexVmInsFixHwCs,
         Ether, IP, TCP, UDP,
     )
 except ImportError:  # pragma: no cover - depends on how TRex was installed
     import lbr_trex_client  # noqa: F401  (sets up TRex's module paths)
     from trex.stl.api import (
-        STLPktBuilder, STLProfile, STLStream, STLTXCont, STLVM, CTRexVmInsFixHwCs,
+        STLPktBuilder, STLProfile, STLStream, STLTXCont, STLTXSingleBurst, STLVM, CTRexVmInsFixHwCs,
         Ether, IP, TCP, UDP,
     )
+
+import math
 
 WORKLOADS = ("flows64", "imix", "syn")
 CLIENT_FIRST = "203.0.113.1"
@@ -31,13 +38,14 @@ SPORT_MIN, SPORT_MAX = 1024, 65535
 # Simple IMIX: frame sizes with the 4-byte FCS, and their packet shares.
 IMIX = ((64, 7), (594, 4), (1518, 1))
 FCS = 4
+ENCAP = {"ipip": 20, "gue": 28, "none": 0}
 L4_TYPE = {"tcp": CTRexVmInsFixHwCs.L4_TYPE_TCP, "udp": CTRexVmInsFixHwCs.L4_TYPE_UDP}
 
 
 def parse_tunables(tunables):
     p = argparse.ArgumentParser(prog="sluice_profile.py", description=__doc__.splitlines()[0])
     p.add_argument("--workload", choices=WORKLOADS, default="flows64")
-    p.add_argument("--flows", type=int, default=100000, help="distinct 5-tuples per stream")
+    p.add_argument("--flows", type=int, default=100000, help="distinct 5-tuples (all streams share them)")
     p.add_argument("--vip", default="198.51.100.10")
     p.add_argument("--vips", type=int, default=1, help="consecutive VIPs from --vip")
     p.add_argument("--dport", type=int, default=80)
@@ -46,6 +54,8 @@ def parse_tunables(tunables):
     p.add_argument("--dst-mac", default="02:00:00:00:00:10", help="sluice's MAC on the client link")
     p.add_argument("--l4-checksum", choices=("none", "hw"), default="none",
                    help="hw: correct TCP/UDP checksums by NIC offload")
+    p.add_argument("--encap", choices=sorted(ENCAP), default="ipip",
+                   help="sluice's encapsulation: imix's largest frame is 1518 less its overhead")
     a = p.parse_args(list(tunables))
     if a.workload == "syn" and a.proto != "tcp":
         p.error("--workload syn needs --proto tcp")
@@ -58,6 +68,15 @@ def parse_tunables(tunables):
         p.error("--flows must be 1..%d with %d clients" % (a.clients * ports, a.clients))
     if not 1 <= a.dport <= 65535:
         p.error("--dport must be 1..65535")
+    # The VIP counter (period --vips) and the tuple generator (period --flows / --vips) step
+    # once per packet each: they meet every combination only if the periods are coprime.
+    per_vip, rest = divmod(a.flows, a.vips)
+    if rest or math.gcd(per_vip, a.vips) != 1:
+        ok = next(f for f in range(max(a.flows // a.vips, 1), a.flows + a.vips)
+                  if math.gcd(f, a.vips) == 1) * a.vips
+        p.error("--flows %d with --vips %d: --flows must be a multiple of --vips whose quotient is "
+                "coprime with it (e.g. --flows %d)" % (a.flows, a.vips, ok))
+    a.tuples = per_vip
     ipaddress.IPv4Address(a.vip)
     return a
 
@@ -74,7 +93,7 @@ class SluiceProfile:
         last_client = str(ipaddress.IPv4Address(CLIENT_FIRST) + a.clients - 1)
         vm = STLVM()
         vm.tuple_var(name="client", ip_min=CLIENT_FIRST, ip_max=last_client,
-                     port_min=SPORT_MIN, port_max=SPORT_MAX, limit_flows=a.flows)
+                     port_min=SPORT_MIN, port_max=SPORT_MAX, limit_flows=a.tuples)
         vm.write(fv_name="client.ip", pkt_offset="IP.src")
         vm.write(fv_name="client.port", pkt_offset="%s.sport" % a.proto.upper())
         if a.vips > 1:
@@ -89,12 +108,17 @@ class SluiceProfile:
             # IPv4 header checksum only: sluice does not verify L4 checksums, so the stale
             # one costs nothing in a forwarding test (a real backend would drop the packet).
             vm.fix_chksum()
-        return STLStream(packet=STLPktBuilder(pkt=pkt, vm=vm), mode=STLTXCont(pps=pps_share))
+        if a.workload == "syn":
+            mode = STLTXSingleBurst(pps=pps_share, total_pkts=a.flows)
+        else:
+            mode = STLTXCont(pps=pps_share)
+        return STLStream(packet=STLPktBuilder(pkt=pkt, vm=vm), mode=mode)
 
     def get_streams(self, tunables=(), **kwargs):
         a = parse_tunables(tunables)
         if a.workload == "imix":
-            return [self.stream(a, size, share) for size, share in IMIX]
+            return [self.stream(a, size - (ENCAP[a.encap] if size == IMIX[-1][0] else 0), share)
+                    for size, share in IMIX]
         return [self.stream(a, 64, 1)]
 
 

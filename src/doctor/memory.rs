@@ -30,7 +30,7 @@ pub struct Needs {
 impl Needs {
     pub fn of(config: Option<&Config>) -> Self {
         let Some(c) = config else {
-            let e = estimate(1, u64::from(DEFAULT_MBUFS), false, 0, 0, &[]);
+            let e = estimate(1, u64::from(DEFAULT_MBUFS), false, 0, 0, false, &[]);
             return Self {
                 estimate: e,
                 hugepages: e.hugepages(),

@@ -69,6 +69,9 @@ pub const FLOW_ENTRY_BYTES: u64 = 64;
 /// u16 expiries (dataplane/src/flow.rs; private there).
 pub const FLOW_BUCKET_BYTES: u64 = 32;
 
+/// Bytes per nat side record, one per flow-table slot when a service uses nat or fullnat.
+pub const NAT_RECORD_BYTES: u64 = std::mem::size_of::<dataplane::flow::Nat>() as u64;
+
 /// Bytes per Maglev table slot (a u32 backend index, dataplane/src/snapshot.rs).
 pub const MAGLEV_SLOT_BYTES: u64 = 4;
 
@@ -130,10 +133,11 @@ pub fn flow_slots(capacity: u64) -> u64 {
         * dataplane::flow::WAYS as u64
 }
 
-/// One worker's flow table for a configured capacity.
-pub fn flow_table_bytes(capacity: u64) -> u64 {
+/// One worker's flow table for a configured capacity, with nat side records when `nat`.
+pub fn flow_table_bytes(capacity: u64, nat: bool) -> u64 {
     let slots = flow_slots(capacity);
-    slots * FLOW_ENTRY_BYTES + slots / dataplane::flow::WAYS as u64 * FLOW_BUCKET_BYTES
+    let per_slot = FLOW_ENTRY_BYTES + if nat { NAT_RECORD_BYTES } else { 0 };
+    slots * per_slot + slots / dataplane::flow::WAYS as u64 * FLOW_BUCKET_BYTES
 }
 
 /// The estimate from its inputs: `ports` interfaces with `mbufs` each (in hugepages, or in
@@ -145,6 +149,7 @@ pub fn estimate(
     no_huge: bool,
     workers: u64,
     flow_capacity: u64,
+    nat: bool,
     table_sizes: &[u32],
 ) -> Estimate {
     let (mbuf_bytes, eal_overhead) = if no_huge {
@@ -160,9 +165,14 @@ pub fn estimate(
         mbuf_pools: ports * pool_bytes(mbufs, mbuf_bytes),
         eal_overhead,
         workers,
-        flow_tables: workers * flow_table_bytes(flow_capacity),
+        flow_tables: workers * flow_table_bytes(flow_capacity, nat),
         maglev_tables: maglev * MAGLEV_SLOT_BYTES * 2 * 2,
     }
+}
+
+/// Whether the workers allocate nat side records (some service translates).
+fn uses_nat(c: &Config) -> bool {
+    c.services.iter().any(|s| s.forwarding.translates())
 }
 
 /// The estimate for a config.
@@ -175,6 +185,7 @@ pub fn estimate_config(c: &Config) -> Estimate {
         eal::has_flag(&c.dpdk.args, "--no-huge"),
         workers,
         u64::from(c.flows.capacity),
+        uses_nat(c),
         &sizes,
     )
 }
@@ -318,12 +329,17 @@ fn write_memory_block(out: &mut String, c: &Config) -> Result<Vec<String>, std::
     }
     writeln!(
         out,
-        "  flow tables: {} worker(s) x {} (flows.capacity {} -> {} slots x {} B + buckets) = {}, on the heap",
+        "  flow tables: {} worker(s) x {} (flows.capacity {} -> {} slots x {} B{} + buckets) = {}, on the heap",
         e.workers,
-        bytes_text(flow_table_bytes(u64::from(c.flows.capacity))),
+        bytes_text(flow_table_bytes(u64::from(c.flows.capacity), uses_nat(c))),
         c.flows.capacity,
         flow_slots(u64::from(c.flows.capacity)),
         FLOW_ENTRY_BYTES,
+        if uses_nat(c) {
+            format!(" + {NAT_RECORD_BYTES} B of nat record")
+        } else {
+            String::new()
+        },
         bytes_text(e.flow_tables)
     )?;
     let slots: u64 = c.services.iter().map(|s| u64::from(s.table_size)).sum();
@@ -387,9 +403,19 @@ mod tests {
     }
 
     #[test]
+    fn nat_adds_one_side_record_per_slot() {
+        let plain = estimate(1, 1000, false, 2, 1 << 16, false, &[]);
+        let nat = estimate(1, 1000, false, 2, 1 << 16, true, &[]);
+        assert_eq!(
+            nat.flow_tables - plain.flow_tables,
+            2 * (1 << 16) * NAT_RECORD_BYTES
+        );
+    }
+
+    #[test]
     fn the_estimate_adds_up() {
         // The example config: one port, 16383 mbufs, 2 workers of 2^20 flows, one 65537 table.
-        let e = estimate(1, 16383, false, 2, 1 << 20, &[65537]);
+        let e = estimate(1, 16383, false, 2, 1 << 20, false, &[65537]);
         assert_eq!(e.mbuf_pools, 16383 * 2368 + POOL_HEADER_BYTES);
         assert_eq!(e.hugepages(), e.mbuf_pools + 64 * MIB);
         // 2^20 slots x 64 B + 2^17 buckets x 32 B = 68 MiB per worker.
@@ -399,25 +425,25 @@ mod tests {
         // About 103 MiB of hugepages: 37 MiB of mbufs, 1 MiB of pool header, 64 MiB for EAL.
         assert_eq!(e.hugepages().div_ceil(MIB), 103);
 
-        let two = estimate(2, 1000, false, 0, 0, &[]);
+        let two = estimate(2, 1000, false, 0, 0, false, &[]);
         assert_eq!(two.mbuf_pools, 2 * (1000 * 2368 + POOL_HEADER_BYTES));
         assert_eq!(two.flow_tables, 0);
         assert_eq!(two.maglev_tables, 0);
 
         // --no-huge: a page per mbuf, and a smaller allowance for EAL.
-        let small = estimate(1, 16383, true, 1, 8, &[]);
+        let small = estimate(1, 16383, true, 1, 8, false, &[]);
         assert_eq!(small.mbuf_pools, 16383 * 4096 + POOL_HEADER_BYTES);
         assert_eq!(small.hugepages(), small.mbuf_pools + 4 * MIB);
     }
 
     #[test]
     fn max_mbufs_is_what_fits() {
-        let e = estimate(2, 100_000, true, 1, 8, &[]);
+        let e = estimate(2, 100_000, true, 1, 8, false, &[]);
         let have = 256 * MIB;
         let n = e.max_mbufs(have);
-        let fits = estimate(2, n, true, 1, 8, &[]);
+        let fits = estimate(2, n, true, 1, 8, false, &[]);
         assert!(fits.hugepages() <= have);
-        assert!(estimate(2, n + 1, true, 1, 8, &[]).hugepages() > have);
+        assert!(estimate(2, n + 1, true, 1, 8, false, &[]).hugepages() > have);
         assert_eq!(e.max_mbufs(MIB), 0);
     }
 
@@ -452,7 +478,7 @@ mod tests {
     fn the_shortfall_says_what_to_change() {
         let no_huge = args(&["--no-huge"]);
         // The default 16383 mbufs do not fit in --no-huge's 64 MiB (measured: about 15,960 do).
-        let e = estimate(1, 16383, true, 1, 8, &[]);
+        let e = estimate(1, 16383, true, 1, 8, false, &[]);
         let w = shortfall(&e, &no_huge).unwrap_or_default();
         assert!(
             w.starts_with("EAL gets 64 MiB (--no-huge without -m) but the mbuf pools need 66 MiB, and EAL about 4 MiB more: add -m 128 to dpdk.args"),
@@ -462,11 +488,11 @@ mod tests {
             w.ends_with(&format!("lower dpdk.mbufs to {}", e.max_mbufs(64 * MIB))),
             "{w}"
         );
-        assert!(shortfall(&estimate(1, 4095, true, 1, 8, &[]), &no_huge).is_none());
+        assert!(shortfall(&estimate(1, 4095, true, 1, 8, false, &[]), &no_huge).is_none());
         let w = shortfall(&e, &args(&["--no-huge", "-m", "32"])).unwrap_or_default();
         assert!(w.contains("raise -m to 128 in dpdk.args"), "{w}");
         // Hugepages as needed: nothing to compare against here (doctor checks the host).
-        let e = estimate(1, 1 << 20, false, 1, 8, &[]);
+        let e = estimate(1, 1 << 20, false, 1, 8, false, &[]);
         assert!(shortfall(&e, &args(&["-m", "64"])).is_none());
         let legacy = args(&["--legacy-mem", "--socket-mem", "64"]);
         assert!(shortfall(&e, &legacy).is_some_and(|w| w.contains("raise --socket-mem")));

@@ -48,7 +48,11 @@ cleanup_containers() {
   "$ENGINE" network rm -f "$NET" "${TAG}_default" >/dev/null 2>&1 || true
   "$ENGINE" rmi -f "$IMAGE" >/dev/null 2>&1 || true
 }
-trap 'rc=$?; set +e; cleanup_containers; (exit $rc); e2e_cleanup' EXIT
+# podman's networks turn the host's IPv4 forwarding on (and new network namespaces inherit
+# it): leave the host as this test found it.
+FORWARD_BEFORE=$(cat /proc/sys/net/ipv4/ip_forward)
+restore_forwarding() { echo "$FORWARD_BEFORE" >/proc/sys/net/ipv4/ip_forward; }
+trap 'rc=$?; set +e; cleanup_containers; restore_forwarding; (exit $rc); e2e_cleanup' EXIT
 
 # The base: a Debian 12 image from debootstrap, made once and kept (localhost/sluice-base:bookworm).
 BASE=${SLUICE_TEST_BASE:-localhost/sluice-base:bookworm}

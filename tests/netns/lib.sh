@@ -173,6 +173,10 @@ slc_add_ns() {
   ip netns add "$ns" || slc_die "cannot create namespace $ns"
   SLC_NSS+=("$ns")
   ip -n "$ns" link set lo up
+  # A new namespace inherits the host's forwarding (a container engine turns it on): a host
+  # that forwards would route, or answer with ICMP unreachable, the frames sluice owns on its
+  # veth. Hosts are hosts unless a test makes one a router.
+  slc_sysctl "$1" net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0 net.ipv6.conf.default.forwarding=0
 }
 
 # No offloads: frames on these veths must carry complete checksums and be at most one MTU,

@@ -403,26 +403,35 @@ impl Filler {
     /// `(s - pos) * skip^-1 mod M` steps from `pos`. Removes it from the list.
     #[cold]
     fn scan(&mut self, cursor: &mut Cursor) -> u32 {
-        let (m, pos) = (self.size, cursor.pos);
+        let pos = cursor.pos;
         if cursor.inverse == 0 {
-            cursor.inverse = inverse_mod(cursor.skip, m);
+            cursor.inverse = inverse_mod(cursor.skip, self.size);
         }
-        let (inv, mu, m64) = (u64::from(cursor.inverse), self.barrett, u64::from(m));
+        let inv = u64::from(cursor.inverse);
         let (mut best, mut at) = (u64::MAX, 0);
         for (k, &s) in self.empty_list.iter().enumerate() {
-            let d = if s >= pos { s - pos } else { s + m - pos };
-            let x = u64::from(d) * inv;
-            let q = ((u128::from(x) * u128::from(mu)) >> 64) as u64;
-            // x < 2^48, so the Barrett quotient is at most one short: one correction suffices.
-            let mut steps = x - q * m64;
-            if steps >= m64 {
-                steps -= m64;
-            }
+            let steps = self.steps(s, pos, inv);
             if steps < best {
                 (best, at) = (steps, k);
             }
         }
         self.empty_list.swap_remove(at)
+    }
+
+    /// How many steps of `skip` (whose inverse modulo M is `inv`) lead from slot `pos` to slot
+    /// `s`: `(s - pos) * inv mod M`, by Barrett reduction, without a branch.
+    #[inline(always)]
+    fn steps(&self, s: u32, pos: u32, inv: u64) -> u64 {
+        let m = self.size;
+        // `s - pos` modulo M: below M when `s >= pos`, else wrapped above `2^32 - M`, where
+        // adding M brings it back below M (the same min trick as `step`).
+        let d = s.wrapping_sub(pos);
+        let d = d.min(d.wrapping_add(m));
+        let (x, m64) = (u64::from(d) * inv, u64::from(m));
+        let q = ((u128::from(x) * u128::from(self.barrett)) >> 64) as u64;
+        // x < 2^48, so the Barrett quotient is at most one short: one correction suffices.
+        let steps = x - q * m64;
+        steps.min(steps.wrapping_sub(m64))
     }
 
     #[cold]

@@ -10,6 +10,10 @@
 #   sluice-gue, sluice-l2dsr             as sluice-ipip with the other forwarding modes
 #   sluice-nat                           as sluice-ipip with nat (backends on port 8080; the
 #                                        forward direction, two flow entries per connection)
+#   sluice-fullnat                       as sluice-nat with fullnat (the source rewritten to local
+#                                        addresses 192.0.2.200 and up, as many as the flow
+#                                        capacity needs; the generator attributes returned
+#                                        packets to flows by the flow number in their stamp)
 #   NAME@F                               NAME with F flows instead of FLOWS (the flow-count sweep)
 #   latency-sluice@P%, latency-testpmd-io@P%
 #                                        latency at P% of this round's sluice-ipip rate (FLOWS
@@ -82,11 +86,18 @@ ROWS=$OUT.partial
 # sluice_config FILE FORWARDING FAMILY(4|6) SOCKET — one service, 100 backends (off-link via a
 # static gateway MAC, or on-link and resolved by ARP for l2-dsr). The flow table gets 2 slots
 # per flow: with two candidate 8-way buckets per flow, a half-full table evicts nothing (nat
-# keeps two entries per flow, so 4 slots). nat backends listen on port 8080.
+# keeps two entries per flow, so 4 slots). nat and fullnat backends listen on port 8080; fullnat
+# gets the local addresses 192.0.2.200 and up, one per 64512 connections (capacity / 2).
 sluice_config() {
-  local file=$1 fwd=$2 fam=$3 sock=$4 flows=$5 vip gw i per=2
-  [ "$fwd" = nat ] && per=4
+  local file=$1 fwd=$2 fam=$3 sock=$4 flows=$5 vip gw i per=2 locals=
+  case $fwd in nat | fullnat) per=4 ;; esac
   local capacity=$(($5 * per > 65536 ? $5 * per : 65536))
+  if [ "$fwd" = fullnat ]; then
+    local n=$(((capacity / 2 + 64511) / 64512))
+    [ "$n" -le 55 ] || { echo "bench: fullnat with $flows flows needs $n local addresses (at most 55)" >&2; return 1; }
+    [ "$fam" = 4 ] || { echo "bench: the fullnat scenario is IPv4 only" >&2; return 1; }
+    for i in $(seq 0 $((n - 1))); do locals+="${locals:+, }192.0.2.$((200 + i))"; done
+  fi
   if [ "$fam" = 6 ]; then vip=2001:db8::80 gw=2001:db8::1; else vip=198.51.100.10 gw=192.0.2.1; fi
   {
     cat <<EOF
@@ -112,13 +123,14 @@ services:
     protocol: tcp
     table_size: 65537
     forwarding: $fwd
-    backends:
 EOF
+    [ -z "$locals" ] || echo "    local_addresses: [$locals]"
+    echo "    backends:"
     for i in $(seq 1 100); do
       if [ "$fwd" = l2-dsr ]; then echo "      - address: 192.0.2.$((100 + i))"
       elif [ "$fam" = 6 ]; then echo "      - address: 2001:db8:be::$i"
       else echo "      - address: 203.0.113.$i"; fi
-      if [ "$fwd" = nat ]; then echo "        port: 8080"; fi
+      case $fwd in nat | fullnat) echo "        port: 8080" ;; esac
     done
     printf 'metrics:\n  listen: 127.0.0.1:0\n'
   } >"$file"
@@ -176,6 +188,7 @@ run_one() {
     sluice-gue) forwarding=gue ;;
     sluice-l2dsr) forwarding=l2-dsr extra=(--arp-reply) ;;
     sluice-nat) forwarding=nat ;;
+    sluice-fullnat) forwarding=fullnat ;;
   esac
   if [[ $name == latency-* ]]; then
     if [ -z "$arg" ]; then

@@ -254,10 +254,11 @@ impl Gen<'_> {
                         *c += 1;
                     }
                     s.affinity.see(r.flow, id, &s.backends);
-                    if r.tsc >= self.measure_start {
+                    let sent = packet::full_tsc(now, r.tsc);
+                    if sent >= self.measure_start {
                         s.received += 1;
                         s.latency.record(
-                            now.saturating_sub(r.tsc).saturating_mul(1_000_000_000) / self.hz,
+                            now.saturating_sub(sent).saturating_mul(1_000_000_000) / self.hz,
                         );
                         if s.first_rx_tsc == 0 {
                             s.first_rx_tsc = now;
@@ -332,6 +333,13 @@ fn run(eal_args: &[String], o: &Options) -> Result<(), String> {
     }
     if o.flows > SYN_SPACE {
         return Err(format!("--flows at most {SYN_SPACE}"));
+    }
+    // Returned packets are attributed to flows by the stamp's 24-bit flow number.
+    if o.mode != Mode::Syn && o.flows > packet::STAMP_FLOWS {
+        return Err(format!(
+            "--flows at most {} outside syn mode (the stamp's flow number)",
+            packet::STAMP_FLOWS
+        ));
     }
     signals::install().map_err(|e| format!("signal handlers: {e}"))?;
     let eal = Eal::init(eal_args).map_err(|e| e.to_string())?;

@@ -1,5 +1,7 @@
 //! The generator's frames: building a client packet for flow i, and reading back what the load
-//! balancer forwarded (IPIP, GUE or l2-dsr) down to the flow, the backend and the timestamp.
+//! balancer forwarded (IPIP, GUE, l2-dsr, nat or fullnat) down to the flow, the backend and the
+//! timestamp. The flow comes from the payload stamp, not the addresses: fullnat rewrites the
+//! client's source address and port.
 
 use std::net::IpAddr;
 
@@ -14,9 +16,15 @@ const PROTO_UDP: u8 = 17;
 const PROTO_IPV6: u8 = 41;
 /// GUE variant 1: the inner IP packet right after a UDP header to this port.
 pub const GUE_PORT: u16 = 6080;
-/// The stamp that follows the L4 header: a 2-byte magic and the sender's TSC (8 bytes).
+/// The stamp that follows the L4 header, 10 bytes (so a 64-byte IPv4 TCP frame still holds
+/// it): a 2-byte magic, the low 40 bits of the sender's TSC (see [`full_tsc`]) and the flow
+/// number's low 24 bits ([`STAMP_FLOWS`]), all big-endian.
 pub const STAMP_MAGIC: u16 = 0x5347;
 pub const STAMP_LEN: usize = 10;
+/// Flow numbers the stamp tells apart: tracked flows (ack and udp modes) must stay below.
+pub const STAMP_FLOWS: u32 = 1 << 24;
+const TSC_BITS: u32 = 40;
+const TSC_MASK: u64 = (1 << TSC_BITS) - 1;
 /// Source ports per client address; flow i uses port 1024 + i % PORTS_PER_CLIENT.
 pub const PORTS_PER_CLIENT: u32 = 64000;
 /// Client addresses: 192.0.2.0/24 then 198.51.100.0/24 (IPv4), 2001:db8:c1::/96 (IPv6).
@@ -135,7 +143,8 @@ impl Template {
             out[t + 4..t + 8].copy_from_slice(&(tsc as u32).to_be_bytes());
         }
         let s = t + l4_len(self.l4);
-        out[s + 2..s + STAMP_LEN].copy_from_slice(&tsc.to_be_bytes());
+        out[s + 2..s + 7].copy_from_slice(&(tsc & TSC_MASK).to_be_bytes()[3..]);
+        out[s + 7..s + STAMP_LEN].copy_from_slice(&(flow % STAMP_FLOWS).to_be_bytes()[1..]);
         self.l4_checksum(out, t, s + STAMP_LEN);
     }
 
@@ -206,7 +215,16 @@ pub fn client_v6(c: u32) -> [u8; 16] {
     a
 }
 
-/// The flow number of a client address and source port, if it is one of ours.
+/// The full TSC of a stamp's low 40 bits `stamp`, received at TSC `now`: the latest time at
+/// or before `now` with those low bits (right while packets are younger than 2^40 cycles,
+/// minutes at any TSC rate).
+pub fn full_tsc(now: u64, stamp: u64) -> u64 {
+    now.wrapping_sub(now.wrapping_sub(stamp) & TSC_MASK)
+}
+
+/// The flow number of a client address and source port, if it is one of ours (tests only:
+/// received packets are attributed by their stamp).
+#[cfg(test)]
 fn flow_of(src: &[u8], port: u16) -> Option<u32> {
     let port = u32::from(port)
         .checked_sub(1024)
@@ -300,12 +318,6 @@ fn parse_inner(f: &[u8]) -> Option<Received> {
         6 => ETHERTYPE_IPV6,
         _ => return None,
     };
-    let v6 = inner_type == ETHERTYPE_IPV6;
-    let src = if v6 {
-        inner.get(8..24)?
-    } else {
-        inner.get(12..16)?
-    };
     let (_, proto, l4) = ip_header(inner_type, inner)?;
     let hdr = match proto {
         PROTO_TCP => usize::from(l4.get(12)? >> 4) * 4,
@@ -316,8 +328,11 @@ fn parse_inner(f: &[u8]) -> Option<Received> {
     if be16(stamp, 0)? != STAMP_MAGIC {
         return None;
     }
-    let tsc = u64::from_be_bytes(stamp[2..10].try_into().ok()?);
-    let flow = flow_of(src, be16(l4, 0)?)?;
+    let mut tsc = [0u8; 8];
+    tsc[3..].copy_from_slice(stamp.get(2..7)?);
+    let mut flow = [0u8; 4];
+    flow[1..].copy_from_slice(stamp.get(7..10)?);
+    let (tsc, flow) = (u64::from_be_bytes(tsc), u32::from_be_bytes(flow));
     Some(Received::Ours(Returned { backend, flow, tsc }))
 }
 
@@ -457,7 +472,7 @@ mod tests {
             match parse(&out) {
                 Received::Ours(r) => {
                     assert_eq!(r.flow, 70_123);
-                    assert_eq!(r.tsc, 0x0102_0304_0506_0708);
+                    assert_eq!(r.tsc, 0x04_0506_0708, "the TSC's low 40 bits");
                     assert_eq!(r.backend, BackendKey::Mac(DST));
                 }
                 other => panic!("{other:?}"),
@@ -527,6 +542,59 @@ mod tests {
                 "outer_v6={outer_v6} proto={proto} gue={gue}"
             );
         }
+    }
+
+    /// What fullnat does to a frame: source address and port rewritten (checksums not
+    /// patched: the parser does not check them).
+    fn fullnat(frame: &mut [u8], v6: bool, src: &[u8], port: u16) {
+        let (at, l4) = if v6 {
+            (14 + 8, 14 + 40)
+        } else {
+            (14 + 12, 14 + 20)
+        };
+        frame[at..at + src.len()].copy_from_slice(src);
+        frame[l4..l4 + 2].copy_from_slice(&port.to_be_bytes());
+    }
+
+    #[test]
+    fn fullnat_packets_keep_their_flow_from_the_stamp() {
+        // The local address 192.0.2.200 is also client 200's address; the stamp decides.
+        for (flow, local_port) in [(0, 1024), (63_999, 40_000), (1_234_567, 65_535)] {
+            let t4 = Template::new(target("198.51.100.10"), L4::TcpAck, 64, SRC, DST);
+            let mut f = vec![0u8; t4.frame_len()];
+            t4.write(&mut f, flow, 0xab_cdef_0123);
+            fullnat(&mut f, false, &[192, 0, 2, 200], local_port);
+            let expect = Received::Ours(Returned {
+                backend: BackendKey::Mac(DST),
+                flow,
+                tsc: 0xab_cdef_0123,
+            });
+            assert_eq!(parse(&f), expect, "v4 flow {flow}");
+            let t6 = Template::new(target("2001:db8::10"), L4::Udp, 64, SRC, DST);
+            let mut f = vec![0u8; t6.frame_len()];
+            t6.write(&mut f, flow, 0xab_cdef_0123);
+            let local: std::net::Ipv6Addr = "2001:db8::200".parse().unwrap();
+            fullnat(&mut f, true, &local.octets(), local_port);
+            assert_eq!(parse(&f), expect, "v6 flow {flow}");
+        }
+        // Flow numbers wrap at STAMP_FLOWS (only syn mode, which tracks no flows, goes past).
+        let t = Template::new(target("198.51.100.10"), L4::TcpSyn, 64, SRC, DST);
+        let mut f = vec![0u8; t.frame_len()];
+        t.write(&mut f, STAMP_FLOWS + 5, 1);
+        assert!(matches!(parse(&f), Received::Ours(r) if r.flow == 5));
+    }
+
+    #[test]
+    fn stamps_unwrap_to_the_latest_matching_tsc() {
+        let sent = 0x1234_5678_9abc_def0u64;
+        let stamp = sent & TSC_MASK;
+        for age in [0, 1, 3_000_000_000, TSC_MASK] {
+            assert_eq!(full_tsc(sent + age, stamp), sent, "age {age}");
+        }
+        // Past 2^40 cycles it is ambiguous: the latest candidate wins.
+        assert_eq!(full_tsc(sent + TSC_MASK + 1, stamp), sent + TSC_MASK + 1);
+        // Near zero (a TSC that just started) nothing underflows into garbage.
+        assert_eq!(full_tsc(5, 3), 3);
     }
 
     #[test]

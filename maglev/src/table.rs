@@ -325,7 +325,19 @@ impl Filler {
     /// Whether slot `c` is taken.
     #[inline(always)]
     fn is_taken(&self, c: u32) -> bool {
-        self.taken[(c >> 6) as usize] & (1u64 << (c & 63)) != 0
+        self.word(c) & (1u64 << (c & 63)) != 0
+    }
+
+    /// The bitset word holding slot `c < M`, read without a bounds check (the probe loops run it
+    /// hundreds of thousands of times per build; the check and its branch were a sixth of them).
+    #[inline(always)]
+    fn word(&self, c: u32) -> u64 {
+        let w = (c >> 6) as usize;
+        debug_assert!(c < self.size && w < self.taken.len());
+        // SAFETY: every slot passed here is below M: permutation offsets are `% M`, `step`
+        // keeps results below M for inputs below M, and the empty list holds slots below M;
+        // `taken` has `ceil(M / 64)` words, so `c / 64` indexes one of them.
+        unsafe { *self.taken.get_unchecked(w) }
     }
 
     /// The first empty slot from `cursor` on, by probing the bitset slot after slot.
@@ -342,11 +354,9 @@ impl Filler {
     #[inline(always)]
     fn step(&self, c: u32, skip: u32) -> u32 {
         let n = c + skip;
-        if n >= self.size {
-            n - self.size
-        } else {
-            n
-        }
+        // Below M, `n - M` wraps above `n`; from M on it is the smaller: a min (cmp and cmov,
+        // four instructions with the two subtractions) instead of a compare, select and subtract.
+        n.min(n.wrapping_sub(self.size))
     }
 
     /// Claims for the `LANES` backends of `group`, in order, exactly as `claim` one after the
@@ -361,12 +371,11 @@ impl Filler {
         let skip: [u32; L] = std::array::from_fn(|g| group[g].0.skip);
         for _ in 0..probes {
             for g in 0..L {
-                let word = self.taken[(pos[g] >> 6) as usize];
-                let busy = (word >> (pos[g] & 63)) & 1;
+                let word = self.word(pos[g]);
+                let busy = word & (1u64 << (pos[g] & 63)) != 0;
                 let next = self.step(pos[g], skip[g]);
-                // Branch-free select: `next` if the slot is taken, else stay.
-                let mask = 0u32.wrapping_sub(busy as u32);
-                pos[g] = (next & mask) | (pos[g] & !mask);
+                // A select (cmov), not a branch: `next` if the slot is taken, else stay.
+                pos[g] = if busy { next } else { pos[g] };
             }
         }
         for (g, (cursor, backend)) in group.iter_mut().enumerate() {
@@ -394,26 +403,35 @@ impl Filler {
     /// `(s - pos) * skip^-1 mod M` steps from `pos`. Removes it from the list.
     #[cold]
     fn scan(&mut self, cursor: &mut Cursor) -> u32 {
-        let (m, pos) = (self.size, cursor.pos);
+        let pos = cursor.pos;
         if cursor.inverse == 0 {
-            cursor.inverse = inverse_mod(cursor.skip, m);
+            cursor.inverse = inverse_mod(cursor.skip, self.size);
         }
-        let (inv, mu, m64) = (u64::from(cursor.inverse), self.barrett, u64::from(m));
+        let inv = u64::from(cursor.inverse);
         let (mut best, mut at) = (u64::MAX, 0);
         for (k, &s) in self.empty_list.iter().enumerate() {
-            let d = if s >= pos { s - pos } else { s + m - pos };
-            let x = u64::from(d) * inv;
-            let q = ((u128::from(x) * u128::from(mu)) >> 64) as u64;
-            // x < 2^48, so the Barrett quotient is at most one short: one correction suffices.
-            let mut steps = x - q * m64;
-            if steps >= m64 {
-                steps -= m64;
-            }
+            let steps = self.steps(s, pos, inv);
             if steps < best {
                 (best, at) = (steps, k);
             }
         }
         self.empty_list.swap_remove(at)
+    }
+
+    /// How many steps of `skip` (whose inverse modulo M is `inv`) lead from slot `pos` to slot
+    /// `s`: `(s - pos) * inv mod M`, by Barrett reduction, without a branch.
+    #[inline(always)]
+    fn steps(&self, s: u32, pos: u32, inv: u64) -> u64 {
+        let m = self.size;
+        // `s - pos` modulo M: below M when `s >= pos`, else wrapped above `2^32 - M`, where
+        // adding M brings it back below M (the same min trick as `step`).
+        let d = s.wrapping_sub(pos);
+        let d = d.min(d.wrapping_add(m));
+        let (x, m64) = (u64::from(d) * inv, u64::from(m));
+        let q = ((u128::from(x) * u128::from(self.barrett)) >> 64) as u64;
+        // x < 2^48, so the Barrett quotient is at most one short: one correction suffices.
+        let steps = x - q * m64;
+        steps.min(steps.wrapping_sub(m64))
     }
 
     #[cold]

@@ -15,7 +15,6 @@ analyse: reads that JSON and the flooder's (synflood.py's output line) and check
 """
 import argparse
 import json
-import errno
 import socket
 import sys
 import threading
@@ -31,24 +30,16 @@ class Stream(threading.Thread):
         self.error = None
         self.error_at = None
         self.ready = threading.Event()
-        self.connect_retries = 0
 
     def fail(self, what):
         self.error, self.error_at = what, time.time()
         self.ready.set()
 
     def run(self):
-        # A route the router is replacing this instant (BIRD re-exporting the ECMP route) gives
-        # ENETUNREACH for a moment: retry that briefly, anything else fails the stream.
-        for attempt in range(5):
-            try:
-                s = socket.create_connection((self.vip, self.port), timeout=5)
-                break
-            except OSError as e:
-                if e.errno not in (errno.ENETUNREACH, errno.EHOSTUNREACH) or attempt == 4:
-                    return self.fail(f"connect: {e!r}")
-                self.connect_retries += 1
-                time.sleep(0.2)
+        try:
+            s = socket.create_connection((self.vip, self.port), timeout=5)
+        except OSError as e:
+            return self.fail(f"connect: {e!r}")
         with s:
             s.settimeout(0.5)
             s.sendall(f"GET {self.path} HTTP/1.1\r\nHost: {self.vip}\r\n\r\n".encode())
@@ -123,9 +114,6 @@ def run(args):
     for s in streams:
         s.ready.wait(max(0.1, until - time.time()))
     bad = [s.error for s in streams if s.error or not s.ready.is_set()]
-    retries = sum(s.connect_retries for s in streams)
-    if retries:
-        print(f"connects retried after a transient no-route: {retries}", flush=True)
     print("ready" if not bad else f"streams failed to start: {bad}", flush=True)
     probes, threads = [], []
     next_probe = time.time()

@@ -93,7 +93,7 @@ for mode in $MODES; do
     up=0
     for ((i = 0; i < 60; i++)); do
       kill -0 "$sluice_pid" 2>/dev/null || slc_die "$mode: sluice exited before forwarding"
-      r=$(send "$fam" "probe-$mode-$i" first 1 1 0.5 0) || true
+      r=$(send "$fam" "probe-$mode-v$fam-$i" first 1 1 0.5 0) || true
       if [ -n "$r" ] && [ "$("$SLC_PY" -c 'import json, sys; print(json.loads(sys.argv[1])["acked"])' "$r")" = 1 ]; then up=1; break; fi
     done
     [ "$up" = 1 ] || { scrape 2>&1 | grep -E "^sluice_(rx|tx|dropped|service)" >"$SLC_WORK/metrics-fail.log"; slc_die "$mode: no IPv$fam datagram through sluice within 60 tries (last: ${r:-nothing})"; }

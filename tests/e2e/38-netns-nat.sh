@@ -44,7 +44,7 @@ addr4() { case $1 in f*) echo 192.0.2.1${1#f} ;; n*) echo 192.0.2.2${1#n} ;; esa
 addr6() { case $1 in f*) echo 2001:db8::1${1#f} ;; n*) echo 2001:db8::2${1#n} ;; esac; }
 mac() { case $1 in f*) echo 02:5c:00:00:02:1${1#f} ;; n*) echo 02:5c:00:00:02:2${1#n} ;; esac; }
 
-slc_require dig dnsmasq runuser nft
+slc_require dig dnsmasq runuser
 [ -x "$PG_BIN/postgres" ] && [ -x "$PG_BIN/pgbench" ] || slc_die "no PostgreSQL server binaries (make deps installs postgresql)"
 [ -x "$SLUICE" ] || slc_die "no sluice binary at $SLUICE (make release builds it)"
 SLUICE=$(realpath "$SLUICE")
@@ -88,11 +88,6 @@ bridge_port lb eth0 02:5c:00:00:00:0a
 bridge_port lb mgmt0 02:5c:00:00:00:09
 slc_sysctl lb net.ipv6.conf.eth0.disable_ipv6=1
 slc_exec lb ip link set eth0 up
-# The port is DPDK's: the namespace's kernel must not act on its frames too (it would answer the
-# backends' replies to clients with ICMP host-unreachable from mgmt0 and abort their
-# connections). af_packet's tap sees a frame before the netdev ingress hook drops it.
-slc_exec lb nft add table netdev dpdk
-slc_exec lb nft add chain netdev dpdk owned '{ type filter hook ingress device eth0 priority 0; policy drop; }'
 slc_exec lb ip addr add 192.0.2.9/24 dev mgmt0
 slc_exec lb ip -6 addr add 2001:db8::9/64 dev mgmt0 nodad
 slc_exec lb ip link set mgmt0 up

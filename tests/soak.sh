@@ -214,7 +214,8 @@ e2e_mempool_check uplink || true # counted in E2E_FAILED
 e2e_stop 30
 kill -TERM "$GEN_PID" 2>/dev/null || true
 
-m() { awk -v n="$1" -v l="${2:-}" '{ split($1, a, "{") } a[1] == n && $1 ~ l { s += $2 } END { printf "%d\n", s }' "$W/metrics.txt"; }
+# %.0f, not %d: mawk's %d stops at 2^31-1, which a 30-minute soak passes (4e9 packets).
+m() { awk -v n="$1" -v l="${2:-}" '{ split($1, a, "{") } a[1] == n && $1 ~ l { s += $2 } END { printf "%.0f\n", s }' "$W/metrics.txt"; }
 check() { # check WHAT CONDITION...
   local what=$1
   shift

@@ -120,7 +120,7 @@ touch "$W/go"
 e2e_log "traffic flowing; $RELOADS SIGHUPs over ~10 s"
 
 metric_sum() { # metric_sum NAME [LABEL-REGEX]: the sum of every sample of NAME
-  e2e_get /metrics | awk -v n="$1" -v l="${2:-}" '{ split($1, a, "{") } a[1] == n && $1 ~ l { s += $2 } END { printf "%d\n", s }'
+  e2e_get /metrics | awk -v n="$1" -v l="${2:-}" '{ split($1, a, "{") } a[1] == n && $1 ~ l { s += $2 } END { printf "%.0f\n", s }'
 }
 epoch0=$(metric_sum sluice_config_epoch)
 for i in $(seq 1 "$RELOADS"); do
@@ -149,7 +149,7 @@ done
 sleep 1 # workers publish their counters within a millisecond of going idle
 e2e_get /metrics >"$W/metrics.txt"
 e2e_mempool_check uplink || true # counted in E2E_FAILED
-m() { awk -v n="$1" -v l="${2:-}" '{ split($1, a, "{") } a[1] == n && $1 ~ l { s += $2 } END { printf "%d\n", s }' "$W/metrics.txt"; }
+m() { awk -v n="$1" -v l="${2:-}" '{ split($1, a, "{") } a[1] == n && $1 ~ l { s += $2 } END { printf "%.0f\n", s }' "$W/metrics.txt"; }
 e2e_stop 30
 e2e_log "sluice exited $SLUICE_RC; generator: $(cat "$W/gen.json")"
 kill -TERM "$GEN_PID" 2>/dev/null || true

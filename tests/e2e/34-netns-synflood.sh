@@ -97,7 +97,7 @@ slc_log "sluice forwards after ~$((SECONDS - started))s (capacity $CAPACITY, max
 
 scrape() { slc_exec lb curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:9610/metrics; }
 # The sum of the samples of a file's lines starting with $2 (a name plus, optionally, labels).
-msum() { awk -v p="$2" 'index($0, p) == 1 { s += $NF } END { printf "%d\n", s }' "$1"; }
+msum() { awk -v p="$2" 'index($0, p) == 1 { s += $NF } END { printf "%.0f\n", s }' "$1"; }
 
 # The flooder builds its frames first (a few seconds of Python), then waits for the go file.
 slc_spawn client "$SLC_WORK/flood.log" "$SLC_PY" "$SLC_NETNS_DIR/synflood.py" --dst-mac "$(slc_mac lb)" \
@@ -122,7 +122,7 @@ touch "$SLC_WORK/flood.go"
 fill=()
 for ((i = 1; i <= FLOOD_SECONDS; i++)); do
   sleep 1
-  n=$(scrape 2>/dev/null | awk '/^sluice_flows\{/ { s += $NF } END { printf "%d", s }') || n="?"
+  n=$(scrape 2>/dev/null | awk '/^sluice_flows\{/ { s += $NF } END { printf "%.0f", s }') || n="?"
   fill+=("$n")
   if [ "$i" = "$RELOAD_AT" ]; then
     cp "$cfg.reload" "$cfg"

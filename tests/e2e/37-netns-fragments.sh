@@ -57,7 +57,7 @@ for h in "${SLC_BACKENDS[@]}"; do
 done
 
 scrape() { slc_exec lb curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:9610/metrics; }
-msum() { awk -v p="$2" 'index($0, p) == 1 { s += $NF } END { printf "%d\n", s }' "$1"; }
+msum() { awk -v p="$2" 'index($0, p) == 1 { s += $NF } END { printf "%.0f\n", s }' "$1"; }
 # What the client's kernel makes of a datagram: fragments of at most CLIENT_MTU.
 fragments_of() { # family sizes(csv) count
   "$SLC_PY" -c 'import sys, math

@@ -49,17 +49,17 @@ pub fn ipv4_header20_ok(h: &[u8; 20]) -> bool {
 /// words `old` (even length) became `new` (the same length), without summing the rest again.
 #[inline]
 pub fn adjust(check: u16, old: &[u8], new: &[u8]) -> u16 {
-    let mut sum = u32::from(!check);
+    // A u64 never overflows (at most 0x1fffe a word): one fold at the end, not one a word.
+    let mut sum = u64::from(!check);
     for (o, n) in old.chunks_exact(2).zip(new.chunks_exact(2)) {
         let (o, n) = (
             u16::from_be_bytes([o[0], o[1]]),
             u16::from_be_bytes([n[0], n[1]]),
         );
-        sum += u32::from(!o) + u32::from(n);
-        // At most 0x1fffe after a fold, so two more words never overflow.
-        sum = (sum & 0xffff) + (sum >> 16);
+        sum += u64::from(!o) + u64::from(n);
     }
-    finish(sum)
+    let sum = (sum & 0xffff_ffff) + (sum >> 32);
+    finish(((sum & 0xffff_ffff) + (sum >> 32)) as u32)
 }
 
 /// The pseudo-header sum for an upper-layer checksum over IPv4.

@@ -493,11 +493,16 @@ impl FlowTable {
         }
     }
 
-    /// The live entry at `slot` if it still holds `key` (a peer hint, checked).
+    /// The live entry at `slot` if it still holds `key` (a peer hint, checked). Any live tag
+    /// will do: keys are unique in the table, so no hash of `key` is needed (a nat hit's cost).
     fn peer_slot(&self, i: u32, key: &FlowKey, now: u64) -> Option<usize> {
         let i = i as usize;
-        let tag = tag_of(key.hash());
-        (self.holds(i, tag, key) && self.entries[i].expires > now).then_some(i)
+        let live = self
+            .buckets
+            .get(i / WAYS)
+            .is_some_and(|b| b.tags[i % WAYS] != 0);
+        let e = self.entries.get(i)?;
+        (live && e.key == *key && e.expires > now).then_some(i)
     }
 
     /// A packet of a nat connection: its entry is touched, and its peer too when the peer

@@ -303,6 +303,19 @@ pub struct BackendState {
 /// (VIP, IP protocol).
 type VipProto = ([u8; 16], u8);
 
+/// Set in a `classify` value whose service translates (nat/fullnat): one lookup tells both.
+const TRANSLATES: u32 = 1 << 31;
+
+/// The class of a `classify` value.
+#[inline(always)]
+fn class_of(v: u32) -> Class {
+    if v & TRANSLATES == 0 {
+        Class::Service(v)
+    } else {
+        Class::Translate(v & !TRANSLATES)
+    }
+}
+
 static GENERATION: AtomicU64 = AtomicU64::new(1);
 
 /// Immutable forwarding state; build with [`SnapshotBuilder`].
@@ -312,11 +325,9 @@ pub struct Snapshot {
     pub(crate) interfaces: Vec<Interface>,
     pub(crate) services: Vec<Service>,
     pub(crate) backends: Vec<Backend>,
-    /// Tunnel and DSR services: the hit path's one lookup.
+    /// Every service by (VIP, port, protocol): the hit path's one lookup, whatever the mode.
+    /// A nat/fullnat service's index carries [`TRANSLATES`].
     classify: Lookup<ServiceKey>,
-    /// nat/fullnat services, looked up only when `classify` misses (so the tunnel and DSR
-    /// paths pay nothing for them).
-    translate: Lookup<ServiceKey>,
     /// (VIP, protocol) -> the one service fragments go to (the port-0 service, or the
     /// only service on that VIP and protocol); None when ambiguous.
     fragments: HashMap<VipProto, Option<u32>>,
@@ -547,8 +558,10 @@ impl SnapshotBuilder {
             })
         };
         let nat = (0..services.len() as u32).any(translates);
-        let (nat_services, plain): (Vec<_>, Vec<_>) =
-            classify.iter().partition(|(_, &si)| translates(si));
+        let classify: Vec<(ServiceKey, u32)> = classify
+            .iter()
+            .map(|(&k, &si)| (k, if translates(si) { si | TRANSLATES } else { si }))
+            .collect();
         let fragments = by_proto
             .into_iter()
             .map(|(k, list)| {
@@ -569,8 +582,7 @@ impl SnapshotBuilder {
             interfaces,
             services,
             backends,
-            classify: Lookup::new(plain.into_iter()),
-            translate: Lookup::new(nat_services.into_iter()),
+            classify: Lookup::new(classify.iter().map(|(k, v)| (k, v))),
             fragments,
             vips,
             host: self
@@ -642,7 +654,7 @@ impl Snapshot {
             proto,
         };
         match self.classify.get(&exact) {
-            Some(s) => Class::Service(s),
+            Some(v) => class_of(v),
             None => self.classify_fallback(exact),
         }
     }
@@ -660,15 +672,8 @@ impl Snapshot {
             return Class::NotVip;
         }
         let any = ServiceKey { port: 0, ..exact };
-        if let Some(s) = self
-            .translate
-            .get(&exact)
-            .or_else(|| self.translate.get(&any))
-        {
-            return Class::Translate(s);
-        }
-        if let Some(s) = self.classify.get(&any) {
-            return Class::Service(s);
+        if let Some(v) = self.classify.get(&any) {
+            return class_of(v);
         }
         if self.vips.contains(&exact.vip) {
             Class::VipOnly

@@ -2,6 +2,8 @@
 //! go out and come back byte for byte, and the mempool is full again afterwards.
 #![cfg(feature = "dpdk")]
 
+mod common;
+
 use dataplane::dpdk::{Burst, DpdkError, Eal, Mempool, Offloads, Port};
 
 const N: usize = 1000;
@@ -17,22 +19,7 @@ fn frame(i: usize) -> Vec<u8> {
 
 #[test]
 fn net_ring_round_trip_returns_every_mbuf() {
-    let prefix = format!("sluice-test-ring-{}", std::process::id());
-    let eal = Eal::init(&[
-        "--no-huge",
-        "--no-pci",
-        "-m",
-        "256",
-        "-l",
-        "0",
-        "--log-level",
-        "lib.eal:error",
-        "--file-prefix",
-        &prefix,
-        "--vdev",
-        "net_ring0",
-    ])
-    .expect("EAL init");
+    let eal = common::eal::init("ring", "0", &[], &["net_ring0"]);
     assert!(matches!(
         Eal::init(&["--no-huge"]),
         Err(DpdkError::AlreadyInitialised)
@@ -171,7 +158,6 @@ fn net_ring_round_trip_returns_every_mbuf() {
         POOL,
         "closing the port returned its ring mbufs"
     );
+    // The EAL's drop removes its runtime directory too (common::eal).
     drop((pool, eal));
-    // rte_eal_cleanup (22.11) leaves the runtime directory of the file prefix behind.
-    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
 }

@@ -213,48 +213,16 @@ fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 fn exhausted_pools_and_full_tx_rings_are_counted_and_leak_nothing() {
     let pid = std::process::id();
     let ifname = format!("slnomb{}", pid % 1_000_000);
-    let prefix = format!("sluice-test-exhaust-{pid}");
     let tap = format!("net_tap0,iface={ifname}");
-    // Declared first, so dropped last: after the EAL's own cleanup.
-    let _cleanup = RuntimeDir(format!("/var/run/dpdk/{prefix}"));
-    let eal = Eal::init(&[
-        "--no-huge",
-        "--no-pci",
-        "-m",
-        "256",
-        "--lcores",
+    let eal = common::eal::init(
+        "exhaust",
         "0@0,1@1",
-        "--main-lcore",
-        "0",
-        "--log-level",
-        "lib.eal:error",
-        "--log-level",
-        "pmd.net.tap:error",
-        "--file-prefix",
-        &prefix,
-        "--vdev",
-        &tap,
-        "--vdev",
-        "net_ring0",
-        "--vdev",
-        "net_ring1",
-        "--vdev",
-        "net_ring2",
-    ])
-    .expect("EAL init");
+        &["--log-level", "pmd.net.tap:error"],
+        &[&tap, "net_ring0", "net_ring1", "net_ring2"],
+    );
 
     empty_pool(&eal, &ifname);
     full_tx_ring(&eal);
-}
-
-/// rte_eal_cleanup (22.11) leaves the runtime directory of the file prefix behind: removed
-/// on the way out, pass or fail.
-struct RuntimeDir(String);
-
-impl Drop for RuntimeDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The tap's receive pool runs dry while frames arrive, then refills.

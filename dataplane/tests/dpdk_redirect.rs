@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::nat::*;
 use common::*;
 use crossbeam_queue::ArrayQueue;
-use dataplane::dpdk::{Burst, Eal, Mempool, Port, RxQueue, TxQueue};
+use dataplane::dpdk::{Burst, Mempool, Port, RxQueue, TxQueue};
 use dataplane::rcu;
 use dataplane::runtime;
 use dataplane::steer::owner;
@@ -22,15 +22,6 @@ use dataplane::worker::{LbWorker, Redirect, TxPath, WorkerStats};
 use dataplane::{FlowConfig, Pipeline, PipelineConfig};
 
 const POOL: u32 = 1023;
-
-/// rte_eal_cleanup (22.11) leaves the runtime directory of the file prefix behind.
-struct RuntimeDir(String);
-
-impl Drop for RuntimeDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The first frame to arrive on `rx` within `limit`, its bytes.
 fn receive(rx: &mut RxQueue, limit: Duration) -> Option<Vec<u8>> {
@@ -90,35 +81,15 @@ fn backend_reply(cport: u16) -> Vec<u8> {
 
 #[test]
 fn two_workers_hand_each_other_their_connections() {
-    let pid = std::process::id();
-    let prefix = format!("sluice-test-redirect-{pid}");
-    let _cleanup = RuntimeDir(format!("/var/run/dpdk/{prefix}"));
     // Ports in vdev order: 0 = clients' side (PORT), 1 = backends' side (BE_PORT); each loops
     // its tx to its rx, so we inject on their tx. 2 and 3 collect what the workers send to
     // the clients and to the backends (one tx queue per worker, read back on its rx queue).
-    let eal = Eal::init(&[
-        "--no-huge",
-        "--no-pci",
-        "-m",
-        "256",
-        "--lcores",
+    let eal = common::eal::init(
+        "redirect",
         "0@0,1@1,2@1",
-        "--main-lcore",
-        "0",
-        "--log-level",
-        "lib.eal:error",
-        "--file-prefix",
-        &prefix,
-        "--vdev",
-        "net_ring0",
-        "--vdev",
-        "net_ring1",
-        "--vdev",
-        "net_ring2",
-        "--vdev",
-        "net_ring3",
-    ])
-    .expect("EAL init");
+        &[],
+        &["net_ring0", "net_ring1", "net_ring2", "net_ring3"],
+    );
     let pool = Mempool::new(&eal, "redirect_pool", POOL, 0, 2176, -1).expect("pool");
     let start = |name: &str, rx: u16, tx: u16| {
         Port::builder(&eal, name, &pool)

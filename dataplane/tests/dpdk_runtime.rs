@@ -3,10 +3,12 @@
 //! stops them, and every mbuf comes back to the pool.
 #![cfg(feature = "dpdk")]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dataplane::dpdk::{Burst, Eal, Mempool, Port, RxQueue, TxQueue};
+use dataplane::dpdk::{Burst, Mempool, Port, RxQueue, TxQueue};
 use dataplane::runtime::{self, pinning, CoreCounts};
 
 const N: u64 = 500;
@@ -41,31 +43,13 @@ fn pump(
 
 #[test]
 fn workers_forward_count_and_stop() {
-    let prefix = format!("sluice-test-runtime-{}", std::process::id());
     // Three lcores on the machine's two CPUs: control on CPU 0, two workers sharing CPU 1.
-    let eal = Eal::init(&[
-        "--no-huge",
-        "--no-pci",
-        "-m",
-        "256",
-        "--lcores",
+    let eal = common::eal::init(
+        "runtime",
         "0@0,1@1,2@1",
-        "--main-lcore",
-        "0",
-        "--log-level",
-        "lib.eal:error",
-        "--file-prefix",
-        &prefix,
-        "--vdev",
-        "net_ring0",
-        "--vdev",
-        "net_ring1",
-        "--vdev",
-        "net_ring2",
-        "--vdev",
-        "net_ring3",
-    ])
-    .expect("EAL init");
+        &[],
+        &["net_ring0", "net_ring1", "net_ring2", "net_ring3"],
+    );
     assert_eq!(eal.worker_lcores(), vec![1, 2]);
 
     // Control-side threads stay on the main lcore's CPU, off the worker cores.
@@ -158,6 +142,4 @@ fn workers_forward_count_and_stop() {
     drop((injects, collects, ports));
     assert_eq!(pool.in_use(), 0, "every mbuf is back in the pool");
     drop((pool, eal));
-    // rte_eal_cleanup (22.11) leaves the runtime directory of the file prefix behind.
-    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
 }

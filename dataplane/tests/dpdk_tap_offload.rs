@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use dataplane::checksum::ipv4_header20_ok;
-use dataplane::dpdk::{Burst, Eal, Mempool, Port};
+use dataplane::dpdk::{Burst, Mempool, Port};
 use dataplane::frame::TxOffload;
 use dataplane::{
     FlowConfig, Forwarding, HashKind, Pipeline, PipelineConfig, Proto, SnapshotBuilder, Verdict,
@@ -100,23 +100,8 @@ fn same_but_checksum(a: &[u8], b: &[u8]) -> bool {
 fn the_tap_pmd_fills_in_the_outer_checksum_the_pipeline_left_to_it() {
     let pid = std::process::id();
     let ifname = format!("sltap{}", pid % 1_000_000);
-    let prefix = format!("sluice-test-tap-{pid}");
     let vdev = format!("net_tap0,iface={ifname}");
-    let eal = Eal::init(&[
-        "--no-huge",
-        "--no-pci",
-        "-m",
-        "256",
-        "-l",
-        "0",
-        "--log-level",
-        "lib.eal:error",
-        "--file-prefix",
-        &prefix,
-        "--vdev",
-        &vdev,
-    ])
-    .expect("EAL init");
+    let eal = common::eal::init("tap", "0", &[], &[&vdev]);
     let pool = Mempool::new(&eal, "tap_pool", 4095, 32, 2176, -1).expect("pool");
     let port = Port::builder(&eal, "net_tap0", &pool)
         .start()

@@ -2,6 +2,8 @@
 //! builders (etherparse) for inputs and independently built expected outputs.
 #![allow(dead_code)]
 
+#[cfg(feature = "dpdk")]
+pub mod eal;
 pub mod nat;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

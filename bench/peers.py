@@ -126,6 +126,7 @@ PATHS = {
     "haproxy": "HAProxy `mode tcp`, roundrobin (TCP only: HAProxy 2.6 does not balance UDP)",
     "sluice-nat": "sluice `run`, forwarding `nat`, `net_af_packet` on the balancer's veth",
     "sluice-l2dsr": "sluice `run`, forwarding `l2-dsr` (backends answer the client directly)",
+    "sluice-nat-xdp": "sluice `run`, forwarding `nat`, `net_af_xdp` on the balancer's veth",
 }
 
 

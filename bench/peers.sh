@@ -11,6 +11,7 @@
 #   haproxy       HAProxy `mode tcp`, roundrobin, in lb (TCP only: HAProxy 2.6 has no UDP)
 #   sluice-nat    `sluice run` on lb's veth through DPDK's net_af_packet, forwarding nat
 #   sluice-l2dsr  the same with l2-dsr (the VIP on the backends' lo; replies skip the balancer)
+#   sluice-nat-xdp  (not in the default PATHS) sluice-nat over DPDK's net_af_xdp instead
 # For nft and sluice-nat the backends route the clients' network back through lb (nat needs it).
 # Loads, each SECONDS_PER_RUN seconds: short TCP connections (3 wrk processes, one request per
 # connection, `Connection: close`, to HAProxy answering 200 in each backend); UDP datagrams/s
@@ -185,25 +186,26 @@ haproxy_up() {
   slc_spawn lb "$SLC_WORK/lb-haproxy.log" haproxy -db -f "$SLC_WORK/lb-haproxy.cfg"
   LB_PID=$SLC_PID
 }
-sluice_up() { # nat|l2-dsr
-  local cfg=$SLC_WORK/sluice-$1.yaml svc
+sluice_up() { # nat|l2-dsr af_packet|af_xdp
+  local mode=$1 kind=$2 svc
+  local cfg=$SLC_WORK/sluice-$mode-$kind.yaml pmd=net_$kind
   {
     echo "dpdk:"
-    echo "  args: [-l, 0-1, --main-lcore, '0', --no-huge, -m, '512', --no-pci, --file-prefix, slc-e2e-$SLC_ID, --vdev, 'net_af_packet0,iface=eth0']"
+    echo "  args: [-l, 0-1, --main-lcore, '0', --no-huge, -m, '512', --no-pci, --file-prefix, slc-e2e-$SLC_ID, --vdev, '${pmd}0,iface=eth0']"
     echo "  mbufs: 8191"
     echo "interfaces:"
-    echo "  - {name: segment, device: net_af_packet0, queues: 1, mtu: 1500, address: $LB/24}"
+    echo "  - {name: segment, device: ${pmd}0, queues: 1, mtu: 1500, address: $LB/24}"
     echo "services:"
     for svc in "tcp $TCP_PORT" "udp $UDP_FLOOD_PORT" "udp $UDP_ECHO_PORT"; do
-      set -- "$1" $svc
+      set -- $svc
       printf '  - {name: %s%s, vip: %s, port: %s, protocol: %s, forwarding: %s, backends: [%s]}\n' \
-        "$2" "$3" $VIP "$3" "$2" "$1" "$(for h in "${BACKENDS[@]}"; do printf '{address: %s}, ' "$(addr "$h")"; done | sed 's/, $//')"
+        "$1" "$2" $VIP "$2" "$1" "$mode" "$(for h in "${BACKENDS[@]}"; do printf '{address: %s}, ' "$(addr "$h")"; done | sed 's/, $//')"
     done
     echo "metrics:"
     echo "  listen: 127.0.0.1:9610"
   } >"$cfg"
-  "$SLUICE" check -c "$cfg" >"$SLC_WORK/check-$1.log" 2>&1 || { cat "$cfg" "$SLC_WORK/check-$1.log" >&2; slc_die "sluice check rejects $cfg"; }
-  slc_spawn lb "$SLC_WORK/sluice-$1.log" "$SLUICE" run -c "$cfg"
+  "$SLUICE" check -c "$cfg" >"$SLC_WORK/check-$mode-$kind.log" 2>&1 || { cat "$cfg" "$SLC_WORK/check-$mode-$kind.log" >&2; slc_die "sluice check rejects $cfg"; }
+  slc_spawn lb "$SLC_WORK/sluice-$mode-$kind.log" "$SLUICE" run -c "$cfg"
   LB_PID=$SLC_PID
 }
 sluice_busy() { # seconds the worker spent on bursts that received packets, so far
@@ -224,8 +226,9 @@ path_up() {
       RR_TARGET=$(addr b1) ;;
     nft) lb_kernel on; nft_up; return_via $LB ;;
     haproxy) lb_kernel on; haproxy_up; return_via $R_SERVER; UDP_TARGETS=() ;;
-    sluice-nat) sluice_up nat; return_via $LB ;;
-    sluice-l2dsr) sluice_up l2-dsr; return_via $R_SERVER ;;
+    sluice-nat) sluice_up nat af_packet; return_via $LB ;;
+    sluice-l2dsr) sluice_up l2-dsr af_packet; return_via $R_SERVER ;;
+    sluice-nat-xdp) sluice_up nat af_xdp; return_via $LB ;;
     *) slc_die "unknown path $1" ;;
   esac
   # Ready = the client gets an answer through it (for sluice: ARP for the backends done).

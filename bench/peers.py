@@ -131,10 +131,13 @@ PATHS = {
 
 
 def mmm(xs, fmt="{:,.0f}"):
+    """median (min-max) of the values present, or "-"."""
     xs = [x for x in xs if x is not None]
     if not xs:
         return "-"
-    return " / ".join(fmt.format(v) for v in (min(xs), statistics.median(xs), max(xs)))
+    if len(xs) == 1:
+        return fmt.format(xs[0])
+    return "%s (%s-%s)" % tuple(fmt.format(v) for v in (statistics.median(xs), min(xs), max(xs)))
 
 
 def cmd_summarize(a):
@@ -143,68 +146,72 @@ def cmd_summarize(a):
     by = {(r["path"], r["round"]): r for r in rows}
     rounds = sorted({r["round"] for r in rows})
 
-    def ratios(path, key):
+    def per_round(path, key, f):
         xs = []
         for rd in rounds:
             d, r = by.get(("direct", rd)), by.get((path, rd))
-            if d and r and d.get(key) and r.get(key) is not None:
-                xs.append(r[key] / d[key])
+            if d and r and d.get(key) is not None and r.get(key) is not None:
+                xs.append(f(r[key], d[key]))
         return xs
 
-    L = []
-    L.append("Command: `%s`. %s. Load average (1 min) at the start of each run: %s." % (
-        a.command, a.when, mmm([r["load1"] for r in rows], "{:.2f}")))
+    def col(path, key, fmt="{:,.0f}"):
+        return mmm([r.get(key) for r in rows if r["path"] == path], fmt)
+
+    L = ["Command: `%s`. %s. Load average (1 min) at the start of each run: %s." % (
+        a.command, a.when, mmm([r["load1"] for r in rows], "{:.2f}")), ""]
+    L.append("Each cell is the median (min-max) over %d rounds, paths interleaved within each round; "
+             "ratios are to `direct` in the same round. *Balancer CPU* is the balancer process's user + "
+             "system time as a share of one core (sluice: all its threads; nft runs in softirq, "
+             "charged to whichever task is on the CPU)." % len(rounds))
     L.append("")
-    L.append("Each cell is min / median / max over %d rounds (paths interleaved within a round); ratios "
-             "are to `direct` in the same round (min / median / max)." % len(rounds))
-    L.append("")
-    L.append("| path | what | TCP requests/s (short connections) | / direct | wrk p50 / p99 ms | "
-             "UDP datagrams/s delivered | / direct | sent by the client (/s) | CPU idle during UDP | "
-             "balancer's CPU during TCP / UDP |")
-    L.append("|---|---|---|---|---|---|---|---|---|---|")
-    for p in order:
-        rs = [r for r in rows if r["path"] == p]
-        udp = [r.get("udp_pps") for r in rs]
-        L.append("| %s | %s | %s | %s | %s / %s | %s | %s | %s | %s | %s / %s |" % (
-            p, PATHS[p], mmm([r.get("tcp_rps") for r in rs]),
-            "-" if p == "direct" else mmm(ratios(p, "tcp_rps"), "{:.2f}"),
-            mmm([r.get("wrk_p50_ms") for r in rs], "{:.2f}"), mmm([r.get("wrk_p99_ms") for r in rs], "{:.2f}"),
-            mmm(udp), "-" if p == "direct" or not any(udp) else mmm(ratios(p, "udp_pps"), "{:.2f}"),
-            mmm([r.get("udp_sent_pps") for r in rs]),
-            mmm([r.get("udp_idle_pct") for r in rs], "{:.0f}%"),
-            mmm([r.get("lb_cpu_tcp_pct") for r in rs], "{:.0f}%"), mmm([r.get("lb_cpu_udp_pct") for r in rs], "{:.0f}%")))
-    L.append("")
-    L.append("Latency, one request at a time (no other load): a whole short TCP connection (connect, "
-             "GET, response, close) and a UDP echo, round trip from the client in microseconds "
-             "(min / median / max over rounds of each round's percentile); *added* is the path's "
-             "median minus direct's in the same round (median over rounds):")
-    L.append("")
-    L.append("| path | TCP connection p50 | p99 | added p50 | UDP echo p50 | p99 | added p50 | TCP failed / UDP lost |")
+    L.append("| path | what | TCP requests/s (a connection each) | / direct | UDP datagrams/s at the backends "
+             "| / direct | UDP sent/s by the client | balancer CPU, TCP / UDP |")
     L.append("|---|---|---|---|---|---|---|---|")
     for p in order:
+        direct = p == "direct"
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s / %s |" % (
+            p, PATHS[p], col(p, "tcp_rps"),
+            "-" if direct else mmm(per_round(p, "tcp_rps", lambda x, d: x / d), "{:.2f}"),
+            col(p, "udp_pps"), "-" if direct else mmm(per_round(p, "udp_pps", lambda x, d: x / d), "{:.2f}"),
+            col(p, "udp_sent_pps"), col(p, "lb_cpu_tcp_pct", "{:.0f}%"), col(p, "lb_cpu_udp_pct", "{:.0f}%")))
+    idle = [r.get("udp_idle_pct") for r in rows if r.get("udp_idle_pct") is not None]
+    if idle:
+        L.append("")
+        L.append("CPU idle (whole machine, /proc/stat) during the UDP runs: %s; softirq share: %s." % (
+            mmm(idle, "{:.0f}%"), mmm([r.get("udp_softirq_pct") for r in rows], "{:.0f}%")))
+    L.append("")
+    L.append("Latency in microseconds. *One at a time*: a whole short TCP connection (connect, GET, "
+             "response, close) or a UDP echo, one request after the other, nothing else of ours "
+             "running; *added* is the path's p50 minus direct's in the same round. *Under load*: "
+             "wrk's own p50 / p99 during the TCP rate runs (request sent to response, %s connections):" % (
+                 rows[0].get("conns", "-")))
+    L.append("")
+    L.append("| path | TCP connection p50 | p99 | added p50 | UDP echo p50 | p99 | added p50 "
+             "| under load: wrk p50 | wrk p99 | TCP failed / UDP lost |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|")
+    for p in order:
+        direct = p == "direct"
         rs = [r for r in rows if r["path"] == p]
-        added = {}
-        for k in ("tcp_p50_us", "udp_p50_us"):
-            xs = [by[(p, rd)][k] - by[("direct", rd)][k] for rd in rounds
-                  if (p, rd) in by and ("direct", rd) in by and by[(p, rd)].get(k) is not None
-                  and by[("direct", rd)].get(k) is not None]
-            added[k] = "-" if p == "direct" or not xs else "%+.0f" % statistics.median(xs)
-        L.append("| %s | %s | %s | %s | %s | %s | %s | %d / %d |" % (
-            p, mmm([r.get("tcp_p50_us") for r in rs]), mmm([r.get("tcp_p99_us") for r in rs]), added["tcp_p50_us"],
-            mmm([r.get("udp_p50_us") for r in rs]), mmm([r.get("udp_p99_us") for r in rs]), added["udp_p50_us"],
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d / %d |" % (
+            p, col(p, "tcp_p50_us"), col(p, "tcp_p99_us"),
+            "-" if direct else mmm(per_round(p, "tcp_p50_us", lambda x, d: x - d), "{:+.0f}"),
+            col(p, "udp_p50_us"), col(p, "udp_p99_us"),
+            "-" if direct else mmm(per_round(p, "udp_p50_us", lambda x, d: x - d), "{:+.0f}"),
+            mmm([r.get("wrk_p50_ms") and r["wrk_p50_ms"] * 1e3 for r in rs]),
+            mmm([r.get("wrk_p99_ms") and r["wrk_p99_ms"] * 1e3 for r in rs]),
             sum(r.get("tcp_failed", 0) for r in rs), sum(r.get("udp_lost", 0) for r in rs)))
-    sl = [r for r in rows if r["path"].startswith("sluice") and r.get("worker_busy_udp_pct") is not None]
+    sl = [p for p in order if p.startswith("sluice")]
     if sl:
         L.append("")
-        L.append("sluice's worker core (`sluice_worker_busy_seconds_total` over the run: time on bursts "
-                 "that received packets, the rest is empty polls): " + "; ".join(
-                     "%s TCP %s, UDP %s" % (p, mmm([r.get("worker_busy_tcp_pct") for r in sl if r["path"] == p], "{:.0f}%"),
-                                           mmm([r.get("worker_busy_udp_pct") for r in sl if r["path"] == p], "{:.0f}%"))
-                     for p in order if p.startswith("sluice")) + ".")
+        L.append("sluice's worker (`sluice_worker_busy_seconds_total` over the run's wall time: bursts that "
+                 "received packets, rx to tx, timed by the TSC, so time the thread spent preempted inside a "
+                 "burst counts as busy): " + "; ".join(
+                     "%s TCP %s, UDP %s" % (p, col(p, "worker_busy_tcp_pct", "{:.0f}%"), col(p, "worker_busy_udp_pct", "{:.0f}%"))
+                     for p in sl) + ".")
     errs = [(r["path"], r["round"], r["wrk_errors"]) for r in rows if r.get("wrk_errors")]
     if errs:
         L.append("")
-        L.append("wrk socket errors (connect/read/write/timeout, summed over its processes): " + "; ".join(
+        L.append("wrk socket errors and non-2xx answers (summed over its processes): " + "; ".join(
             "%s round %d: %s" % e for e in errs) + ".")
     with open(a.out, "w") as f:
         f.write("\n".join(L) + "\n")

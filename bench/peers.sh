@@ -23,6 +23,8 @@
 # usage: bash bench/peers.sh [--smoke]
 # env: ROUNDS (3), SECONDS_PER_RUN (5), RR_SECONDS (4), CONNS (30, over the 3 wrk processes),
 #      UDP_PROCS (2 sender processes), UDP_FLOWS (8 sockets each), PATHS (all six, in order),
+#      SLUICE_NICE (0: sluice's niceness; -10 stands in for the isolated core a deployment gives
+#      its worker, where other jobs share the machine),
 #      SLUICE (default target/release/sluice, built if missing), OUT=FILE.jsonl (an ad-hoc run:
 #      raw rows there, the summary in FILE.md, the repository untouched).
 # Without OUT: rows in bench/results/peers-<time>.jsonl and the tables replace the block between
@@ -40,6 +42,7 @@ RR_SECONDS=${RR_SECONDS:-4}
 CONNS=${CONNS:-30}
 UDP_PROCS=${UDP_PROCS:-2}
 UDP_FLOWS=${UDP_FLOWS:-8}
+SLUICE_NICE=${SLUICE_NICE:-0}
 PATHS=${PATHS:-"direct nft haproxy sluice-nat sluice-l2dsr sluice-nat-xdp"}
 if [ "$SMOKE" = 1 ]; then ROUNDS=1 SECONDS_PER_RUN=1 RR_SECONDS=1 CONNS=6; fi
 PEERS_PY="$REPO/bench/peers.py"
@@ -205,7 +208,7 @@ sluice_up() { # nat|l2-dsr af_packet|af_xdp
     echo "  listen: 127.0.0.1:9610"
   } >"$cfg"
   "$SLUICE" check -c "$cfg" >"$SLC_WORK/check-$mode-$kind.log" 2>&1 || { cat "$cfg" "$SLC_WORK/check-$mode-$kind.log" >&2; slc_die "sluice check rejects $cfg"; }
-  slc_spawn lb "$SLC_WORK/sluice-$mode-$kind.log" "$SLUICE" run -c "$cfg"
+  slc_spawn lb "$SLC_WORK/sluice-$mode-$kind.log" nice -n "$SLUICE_NICE" "$SLUICE" run -c "$cfg"
   LB_PID=$SLC_PID
 }
 sluice_busy() { # seconds the worker spent on bursts that received packets, so far
@@ -357,7 +360,7 @@ slc_log "every path carried TCP and UDP"
 if [ "$SMOKE" = 1 ]; then echo "peers: smoke OK"; exit 0; fi
 
 cp "$ROWS" "$OUT"
-cmd="bash bench/peers.sh (ROUNDS=$ROUNDS SECONDS_PER_RUN=$SECONDS_PER_RUN RR_SECONDS=$RR_SECONDS CONNS=$CONNS UDP_PROCS=$UDP_PROCS UDP_FLOWS=$UDP_FLOWS)"
+cmd="bash bench/peers.sh (ROUNDS=$ROUNDS SECONDS_PER_RUN=$SECONDS_PER_RUN RR_SECONDS=$RR_SECONDS CONNS=$CONNS UDP_PROCS=$UDP_PROCS UDP_FLOWS=$UDP_FLOWS SLUICE_NICE=$SLUICE_NICE PATHS=\"$PATHS\")"
 when="$(date -u '+%-d %b %Y, %H:%M UTC'), $(nproc) CPUs, raw rows in \`${OUT#"$REPO"/}\`"
 if [ -n "$ADHOC" ]; then
   "$SLC_PY" "$PEERS_PY" summarize "$OUT" "${OUT%.jsonl}.md" --command "$cmd" --when "$when"

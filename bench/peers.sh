@@ -15,7 +15,7 @@
 # For nft and sluice-nat the backends route the clients' network back through lb (nat needs it).
 # Loads, each SECONDS_PER_RUN seconds: short TCP connections (3 wrk processes, one request per
 # connection, `Connection: close`, to HAProxy answering 200 in each backend); UDP datagrams/s
-# (bench/peers.py flood: 18-byte payloads, 64-byte frames), counted by an nft counter in each
+# (bench/peers-flood.c, sendmmsg: 18-byte payloads, 64-byte frames), counted by an nft counter in each
 # backend's prerouting hook, where they are dropped; then latency, one request at a time
 # (a whole TCP connection, and a UDP echo) for RR_SECONDS.
 # Every namespace, veth and process it makes is removed when it ends, pass or fail (lib.sh's trap).
@@ -23,6 +23,7 @@
 # usage: bash bench/peers.sh [--smoke]
 # env: ROUNDS (3), SECONDS_PER_RUN (5), RR_SECONDS (4), CONNS (30, over the 3 wrk processes),
 #      UDP_PROCS (2 sender processes), UDP_FLOWS (8 sockets each), PATHS (all six, in order),
+#      UDP_SENDER (c: bench/peers-flood.c, sendmmsg, built with cc here; python: peers.py flood),
 #      SLUICE_NICE (0: sluice's niceness; -10 stands in for the isolated core a deployment gives
 #      its worker, where other jobs share the machine),
 #      SLUICE (default target/release/sluice, built if missing), OUT=FILE.jsonl (an ad-hoc run:
@@ -43,6 +44,7 @@ CONNS=${CONNS:-30}
 UDP_PROCS=${UDP_PROCS:-2}
 UDP_FLOWS=${UDP_FLOWS:-8}
 SLUICE_NICE=${SLUICE_NICE:-0}
+UDP_SENDER=${UDP_SENDER:-c}
 PATHS=${PATHS:-"direct nft haproxy sluice-nat sluice-l2dsr sluice-nat-xdp"}
 if [ "$SMOKE" = 1 ]; then ROUNDS=1 SECONDS_PER_RUN=1 RR_SECONDS=1 CONNS=6; fi
 PEERS_PY="$REPO/bench/peers.py"
@@ -73,6 +75,11 @@ UDP_FLOOD_PORT=9
 UDP_ECHO_PORT=7
 
 slc_init
+CC=${CC:-$(command -v cc || command -v clang || true)}
+if [ "$UDP_SENDER" = c ] && [ -z "$CC" ]; then slc_log "no C compiler: the Python UDP sender instead"; UDP_SENDER=python; fi
+if [ "$UDP_SENDER" = c ]; then
+  "$CC" -O2 -Wall -Werror -o "$SLC_WORK/peers-flood" "$REPO/bench/peers-flood.c" || slc_die "cannot build bench/peers-flood.c"
+fi
 ROWS=$SLC_WORK/rows.jsonl
 : >"$ROWS"
 
@@ -305,9 +312,14 @@ EOF
     u0=$(udp_counted); read -r -a c0 < <(cpu_stat); l0=$(proc_ticks "$LB_PID")
     [[ $p != sluice-* ]] || b0=$(sluice_busy)
     local sent
-    sent=$(slc_exec client "$SLC_PY" "$PEERS_PY" flood --target "${UDP_TARGETS[@]}" --port $UDP_FLOOD_PORT \
-      --source "${CLIENTS[@]}" --seconds "$SECONDS_PER_RUN" --procs "$UDP_PROCS" --flows "$UDP_FLOWS") \
-      || slc_die "$p: the UDP sender failed"
+    if [ "$UDP_SENDER" = c ]; then
+      sent=$(slc_exec client "$SLC_WORK/peers-flood" "$SECONDS_PER_RUN" $UDP_FLOOD_PORT "$(IFS=,; echo "${CLIENTS[*]}")" \
+        "$(IFS=,; echo "${UDP_TARGETS[*]}")" "$UDP_PROCS" "$UDP_FLOWS") || slc_die "$p: the UDP sender failed"
+    else
+      sent=$(slc_exec client "$SLC_PY" "$PEERS_PY" flood --target "${UDP_TARGETS[@]}" --port $UDP_FLOOD_PORT \
+        --source "${CLIENTS[@]}" --seconds "$SECONDS_PER_RUN" --procs "$UDP_PROCS" --flows "$UDP_FLOWS") \
+        || slc_die "$p: the UDP sender failed"
+    fi
     sleep 0.2  # what is still in flight
     u1=$(udp_counted); read -r -a c1 < <(cpu_stat); l1=$(proc_ticks "$LB_PID")
     [[ $p != sluice-* ]] || b1=$(sluice_busy)
@@ -360,7 +372,7 @@ slc_log "every path carried TCP and UDP"
 if [ "$SMOKE" = 1 ]; then echo "peers: smoke OK"; exit 0; fi
 
 cp "$ROWS" "$OUT"
-cmd="bash bench/peers.sh (ROUNDS=$ROUNDS SECONDS_PER_RUN=$SECONDS_PER_RUN RR_SECONDS=$RR_SECONDS CONNS=$CONNS UDP_PROCS=$UDP_PROCS UDP_FLOWS=$UDP_FLOWS SLUICE_NICE=$SLUICE_NICE PATHS=\"$PATHS\")"
+cmd="bash bench/peers.sh (ROUNDS=$ROUNDS SECONDS_PER_RUN=$SECONDS_PER_RUN RR_SECONDS=$RR_SECONDS CONNS=$CONNS UDP_PROCS=$UDP_PROCS UDP_FLOWS=$UDP_FLOWS UDP_SENDER=$UDP_SENDER SLUICE_NICE=$SLUICE_NICE PATHS=\"$PATHS\")"
 when="$(date -u '+%-d %b %Y, %H:%M UTC'), $(nproc) CPUs, raw rows in \`${OUT#"$REPO"/}\`"
 if [ -n "$ADHOC" ]; then
   "$SLC_PY" "$PEERS_PY" summarize "$OUT" "${OUT%.jsonl}.md" --command "$cmd" --when "$when"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `bash bench/peers.sh --smoke`: one 1-second round of every path of the peers benchmark
-# (direct, nftables DNAT, HAProxy, sluice nat and l2-dsr on af_packet, all in network
+# (direct, nftables DNAT, HAProxy, sluice nat and l2-dsr on af_packet, nat on af_xdp, all in network
 # namespaces), checking each carried short TCP connections, UDP and the latency probes.
 # Writes nothing into the repository. Environment: SLUICE (default target/release/sluice).
 set -euo pipefail

@@ -12,7 +12,7 @@
 #   sluice-nat    `sluice run` on lb's veth through DPDK's net_af_packet, forwarding nat
 #   sluice-l2dsr  the same with l2-dsr (the VIP on the backends' lo; replies skip the balancer)
 #   sluice-nat-xdp  sluice-nat over DPDK's net_af_xdp instead of net_af_packet
-# For nft and sluice-nat the backends route the clients' network back through lb (nat needs it).
+# For nft and the sluice nat paths the backends route the clients' network back through lb (nat needs it).
 # Loads, each SECONDS_PER_RUN seconds: short TCP connections (3 wrk processes, one request per
 # connection, `Connection: close`, to HAProxy answering 200 in each backend); UDP datagrams/s
 # (bench/peers-flood.c, sendmmsg: 18-byte payloads, 64-byte frames), counted by an nft counter in each
@@ -23,7 +23,7 @@
 # usage: bash bench/peers.sh [--smoke]
 # env: ROUNDS (3), SECONDS_PER_RUN (5), RR_SECONDS (4), CONNS (30, over the 3 wrk processes),
 #      UDP_PROCS (2 sender processes), UDP_FLOWS (8 sockets each), PATHS (all six, in order),
-#      UDP_SENDER (c: bench/peers-flood.c, sendmmsg, built with cc here; python: peers.py flood),
+#      UDP_SENDER (c: bench/peers-flood.c, sendmmsg, built here with $CC or cc; python: peers.py flood),
 #      SLUICE_NICE (0: sluice's niceness; -10 stands in for the isolated core a deployment gives
 #      its worker, where other jobs share the machine),
 #      SLUICE (default target/release/sluice, built if missing), OUT=FILE.jsonl (an ad-hoc run:

@@ -6,7 +6,7 @@ CARGO ?= cargo
 DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev \
 	python3-scapy python3-prometheus-client python3-matplotlib lua5.4 tshark iproute2 iputils-ping curl socat valgrind ethtool \
 	prometheus tmux bird2 postgresql dnsmasq-base bind9-dnsutils \
-	podman runc podman-compose debootstrap
+	podman runc podman-compose debootstrap haproxy nftables wrk
 FUZZ_SECONDS ?= 15
 # make fuzz: executions per target (libFuzzer -runs); FUZZ_TARGETS="a b" runs only those.
 FUZZ_RUNS ?= 10000000
@@ -46,6 +46,8 @@ deps:
 	    update-rc.d postgresql disable) >>/tmp/sluice-apt.log 2>&1 || true;; esac; \
 	  case " $$missing " in *" podman "*) (systemctl disable --now podman.socket podman-restart.service \
 	    podman-auto-update.timer) >>/tmp/sluice-apt.log 2>&1 || true;; esac; \
+	  case " $$missing " in *" haproxy "*) (systemctl disable --now haproxy || service haproxy stop; \
+	    update-rc.d haproxy disable) >>/tmp/sluice-apt.log 2>&1 || true;; esac; \
 	  case " $$missing " in *" bird2 "*) (systemctl disable --now bird || service bird stop; \
 	    update-rc.d bird disable) >>/tmp/sluice-apt.log 2>&1 || true;; esac; \
 	fi
@@ -92,6 +94,7 @@ test: lint unit fuzz-smoke e2e
 
 bench: release
 	@bash bench/run.sh
+	@bash bench/peers.sh
 
 # The image from source (many minutes): DOCKER_TAG (sluice:latest), DOCKER_BASE (debian:12, or
 # `local` for one made with debootstrap where no registry can be pulled from). make test builds

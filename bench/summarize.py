@@ -489,7 +489,7 @@ def section(rows, source, command, callgrind="", load=None):
                    "in the median round (and the worst round where it differs). *Sent* is what the "
                    "generator achieved against the rate asked (median over rounds; in brackets, the rounds "
                    "where it sent under 95%% of it: it could not keep the pace, and that round ran "
-                   "flat out). Microseconds." % first.get("flows", 0))
+                   "flat out). Microseconds." % next((r.get("flows") or 0 for r in rows if run_of(r) == "sluice-ipip"), 0))
         out.append("")
         out.append("| load | rate asked (Mpps) | sent: sluice / testpmd io | one-way sluice p50 / p99 / p99.9 "
                    "| one-way testpmd io p50 / p99 / p99.9 | added p50 / p99 / p99.9 | in sluice p50 | p99 "

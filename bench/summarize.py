@@ -344,8 +344,9 @@ def two_workers(by, rounds):
     out += ["", "What the ratio means here: with both workers on one CPU (the default lcores) the two "
             "share that CPU's time, so the rate ratio can only show what splitting costs (at best "
             "1.0), never a gain; with the second worker on the generator's CPU it takes time from "
-            "the generator instead. Busy ns/packet can be inflated when the scheduler switches a "
-            "worker out in the middle of a burst (the other worker's slice then counts as busy); "
+            "the generator instead. Busy ns/packet is inflated when the scheduler switches a "
+            "worker out during a poll (its span starts at the poll, and the ring it returns to is "
+            "full: the other worker's slice counts as busy); "
             "the CPU time per packet does not have that error but counts idle polls. A scaling "
             "measurement needs 4 or more cores: one for the generator (better, another host), one "
             "for control, one per worker, isolated (`isolcpus`, `nohz_full`)."]

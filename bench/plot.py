@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Plots the raw benchmark results: throughput against the number of flows and the latency
+"""Plots the raw benchmark results: throughput against the number of flows, the flow-count
+sweep's busy time per packet and ratio to testpmd macswap (sweep.png), and the latency
 distribution, as PNGs, plus min/median/max tables (Markdown) of the same numbers.
 
 Throughput input, one JSON line per run, either shape:
@@ -130,6 +131,72 @@ def plot_throughput(plt, groups, out):
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+def sweep_points(records):
+    """run.sh's flow-count sweep: {flows: {"sluice": [busy ns], "macswap": [busy ns],
+    "capacity": [per-round ratio], "rate": [per-round ratio]}} for sluice-ipip and macswap."""
+    rounds = {}
+    for r in records:
+        if r.get("scenario") in ("sluice-ipip", "testpmd-macswap") and r.get("flows") and r.get("round") is not None:
+            rounds.setdefault((int(r["flows"]), r["round"]), {})[r["scenario"]] = r
+    points = {}
+    for (flows, _), pair in sorted(rounds.items()):
+        p = points.setdefault(flows, {"sluice": [], "macswap": [], "capacity": [], "rate": []})
+        s, m = pair.get("sluice-ipip"), pair.get("testpmd-macswap")
+        if s and s.get("busy_ns_per_packet"):
+            p["sluice"].append(float(s["busy_ns_per_packet"]))
+        if m and m.get("busy_ns_per_packet"):
+            p["macswap"].append(float(m["busy_ns_per_packet"]))
+        if s and m and s.get("busy_ns_per_packet") and m.get("busy_ns_per_packet"):
+            p["capacity"].append(m["busy_ns_per_packet"] / s["busy_ns_per_packet"])
+        if s and m and m.get("rx_pps"):
+            p["rate"].append(s["rx_pps"] / m["rx_pps"])
+    return {f: p for f, p in points.items() if p["sluice"]}
+
+
+def plot_sweep(plt, points, out):
+    """Busy ns/packet (top) and sluice over macswap (bottom) against the flow count, log x."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+    flows = sorted(points)
+
+    def series(ax, key, name, marker):
+        xs = [f for f in flows if points[f][key]]
+        if not xs:
+            return
+        stats = [summarize(points[f][key]) for f in xs]
+        ax.errorbar(xs, [s[1] for s in stats], yerr=[[s[1] - s[0] for s in stats], [s[2] - s[1] for s in stats]],
+                    marker=marker, capsize=3, label=name)
+
+    series(top, "sluice", "sluice ipip (1 worker)", "o")
+    series(top, "macswap", "testpmd macswap", "s")
+    top.set_ylabel("busy ns / packet (median; bars: min-max)")
+    top.set_ylim(bottom=0)
+    top.set_title("Flow-count sweep: cost per packet against the flows in the table")
+    series(bottom, "capacity", "capacity ratio (macswap busy / sluice busy)", "o")
+    series(bottom, "rate", "rate ratio (sluice Mpps / macswap Mpps)", "^")
+    bottom.axhline(0.8, color="grey", linestyle="--", linewidth=1, label="target 0.8")
+    bottom.set_ylabel("sluice / macswap, per round")
+    bottom.set_ylim(bottom=0)
+    bottom.set_xscale("log")
+    bottom.set_xlabel("concurrent flows (prewarmed; 2 flow-table slots each)")
+    for ax in (top, bottom):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def sweep_table(points):
+    lines = ["| flows | sluice busy ns/packet (min / median / max) | macswap busy ns/packet | "
+             "capacity ratio | rate ratio |", "|---|---|---|---|---|"]
+    for f in sorted(points):
+        p = points[f]
+        cells = ["%.1f / %.1f / %.1f" % summarize(p[k]) if p[k] else "-" for k in ("sluice", "macswap")]
+        cells += ["%.2f / %.2f / %.2f" % summarize(p[k]) if p[k] else "-" for k in ("capacity", "rate")]
+        lines.append(f"| {f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def latency_from_hist(records):
@@ -281,6 +348,9 @@ def main():
     groups = throughput_groups(tput_records)
     if groups:
         jobs.append(("throughput", groups, f"from {tput}"))
+    points = sweep_points(tput_records)
+    if len(points) > 1:
+        jobs.append(("sweep", points, f"from {tput}"))
     elif tput_records:
         print(f"plot.py: {tput} has no throughput records; no throughput plot")
     if os.path.exists(lat):
@@ -304,6 +374,9 @@ def main():
         if kind == "throughput":
             plot_throughput(plt, groups, png)
             print(throughput_table(groups))
+        elif kind == "sweep":
+            plot_sweep(plt, groups, png)
+            print(sweep_table(groups))
         else:
             plot_latency(plt, groups, png)
             print(latency_table(groups))

@@ -21,6 +21,7 @@ DESCRIPTIONS = {
                     "(the smallest IPv6 TCP frame with the generator's stamp)",
     "sluice-gue": "sluice, TCP ACK, IPv4, GUE (UDP 6080), 100 backends, flows prewarmed",
     "sluice-l2dsr": "sluice, TCP ACK, IPv4, l2-dsr (MAC rewrite, ARP-resolved backends)",
+    "sluice-ipip-2w": "as sluice-ipip with two workers on two memif queue pairs (flow f on queue f % 2)",
     "latency-testpmd-io": "testpmd `io` at a fixed light rate",
     "latency-sluice": "sluice IPIP at the same fixed light rate",
     # Sweep runs (NAME@FLOWS) share their scenario's description.
@@ -215,6 +216,175 @@ def targets(by, rows, rounds, callgrind):
     return out
 
 
+def med(values, fmt="%.1f"):
+    values = [v for v in values if v is not None]
+    return fmt % statistics.median(values) if values else "-"
+
+
+def sweep_section(rows, rounds):
+    """Issue 19 item 2: sluice-ipip and testpmd macswap against the flow count, the measured
+    phase's misses, and the memory per flow."""
+    sweep = sorted({r["flows"] for r in rows if r["scenario"] == "sluice-ipip" and r.get("flows")})
+    if len(sweep) < 2:
+        return []
+    out = ["", "Flow-count sweep (sluice IPIP, all flows prewarmed, one worker, against testpmd `macswap` "
+           "with the same generator settings; median over rounds; ratios are medians of the per-round "
+           "ratios). *Capacity ratio* is macswap's busy time per packet over sluice's (the rate ratio "
+           "if both were CPU-bound); *miss ratio* is the measured phase's new flow entries plus "
+           "stateless forwards (`sluice_flows_created_total`, `sluice_flows_stateless_total`) over "
+           "its packets received, and *evicted* its `sluice_flows_evicted_total`:", "",
+           "| flows | sluice-ipip Mpps | macswap Mpps | rate ratio | sluice busy ns/packet | macswap busy "
+           "ns/packet | capacity ratio | miss ratio | evicted |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    per_flows = {}
+    for f in sweep:
+        s_runs = [r for r in rows if r["scenario"] == "sluice-ipip" and r.get("flows") == f]
+        m_runs = [r for r in rows if r["scenario"] == "testpmd-macswap" and r.get("flows") == f]
+        per_flows[f] = s_runs
+        ratios, caps = [], []
+        for rd in rounds:
+            a = [r for r in s_runs if r["round"] == rd]
+            b = [r for r in m_runs if r["round"] == rd]
+            if a and b and b[0]["rx_pps"] > 0:
+                ratios.append(a[0]["rx_pps"] / b[0]["rx_pps"])
+            if a and b and a[0].get("busy_ns_per_packet") and b[0].get("busy_ns_per_packet"):
+                caps.append(b[0]["busy_ns_per_packet"] / a[0]["busy_ns_per_packet"])
+        misses = [r["miss_ratio"] for r in s_runs if r.get("miss_ratio") is not None]
+        evicted = [r["measured"]["flows_evicted"] for r in s_runs if r.get("measured")]
+        out.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            f, fmt_pps(statistics.median([r["rx_pps"] for r in s_runs])),
+            fmt_pps(statistics.median([r["rx_pps"] for r in m_runs])) if m_runs else "-",
+            med(ratios, "%.2f"), med([r.get("busy_ns_per_packet") for r in s_runs]),
+            med([r.get("busy_ns_per_packet") for r in m_runs]), med(caps, "%.2f"),
+            ("%.2g" % statistics.median(misses)) if misses else "-", med(evicted, "%d")))
+    sized = [f for f in sweep if any(r.get("flow_slots") for r in per_flows[f])]
+    if sized:
+        out += ["", "Memory per flow. *Table* is the flow table as `sluice check` sizes it (`flows.capacity` = 2 "
+                "slots per flow, rounded up to a power of two times 8; each slot a 64-byte entry and a "
+                "quarter of a 32-byte 8-way bucket, 68 bytes), allocated and touched in full at start, so "
+                "its share per flow is 68 x slots / flows, 136-272 bytes with the rounding. *RSS* is "
+                "sluice's VmRSS once the prewarm is in (median over rounds); *RSS - table* what the "
+                "rest of the process holds (mbuf pool, EAL, Maglev tables), which should not depend on "
+                "the flows; *RSS per added flow* the RSS difference to the previous point over the "
+                "flows added:", "",
+                "| flows | flow capacity | slots | table MiB | table bytes per flow | RSS MiB | RSS - table MiB "
+                "| RSS per added flow (bytes) |", "|---|---|---|---|---|---|---|---|"]
+        prev = None
+        for f in sized:
+            rs = [r for r in per_flows[f] if r.get("flow_slots")]
+            table = statistics.median([r["flow_table_bytes"] for r in rs])
+            rss = [r["rss_kb"] * 1024 for r in rs if r.get("rss_kb")]
+            rss_med = statistics.median(rss) if rss else None
+            added = "-"
+            if prev and rss_med is not None and prev[1] is not None:
+                added = "%.0f" % ((rss_med - prev[1]) / (f - prev[0]))
+            out.append("| %d | %d | %d | %.1f | %.0f | %s | %s | %s |" % (
+                f, rs[0]["flow_capacity"], rs[0]["flow_slots"], table / 2**20, table / f,
+                "%.1f" % (rss_med / 2**20) if rss_med is not None else "-",
+                "%.1f" % ((rss_med - table) / 2**20) if rss_med is not None else "-", added))
+            prev = (f, rss_med)
+    return out
+
+
+def two_workers(by, rounds):
+    """Issue 19 item 5: NAME-2w (two workers, two memif queue pairs) against NAME in the same rounds."""
+    pairs = [(run, run[:-3]) for run in by if run.endswith("-2w") and run[:-3] in by]
+    if not pairs:
+        return []
+    out = ["", "Two workers (`NAME-2w`: sluice `queues: 2` on its memif interface, one worker per queue, "
+           "the generator sending flow f on queue f %% 2) against one, in the same rounds. On this "
+           "2-vCPU machine the workers cannot have a core each: lcores %s. *Busy ns/packet* is "
+           "`sluice_worker_busy_seconds_total` over the packets of that worker's queue; *CPU "
+           "ns/packet* the worker thread's time on a CPU (`/proc/PID/task/TID/schedstat`) over the "
+           "same packets, idle polls included; *per-worker cost ratio* is 1 worker's ns/packet over a "
+           "2-worker run's mean per worker, by busy time and by CPU time (1.0: a worker costs the "
+           "same per packet beside another); the capacity two workers would have with a core each "
+           "is twice that:" % (
+               ", ".join(sorted({str(r.get("lcores_2w", "0@0,1@1,2@1")) for run, _ in pairs for r in by[run]}))), "",
+           "| run | Mpps: 1 worker / 2 workers | rate ratio per round | busy ns/packet: 1 worker / each of 2 "
+           "| CPU ns/packet: 1 worker / each of 2 | packets per worker (2w) | workers on CPU % (2w) "
+           "| preempted /s per worker (2w) | per-worker cost ratio per round: busy; CPU | capacity with a "
+           "core each (2 x ratio, median): busy; CPU |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for run, one in pairs:
+        rates, costs, cpu_costs = [], [], []
+        for rd in rounds:
+            a = [r for r in by[run] if r["round"] == rd]
+            b = [r for r in by[one] if r["round"] == rd]
+            if a and b and b[0]["rx_pps"] > 0:
+                rates.append(a[0]["rx_pps"] / b[0]["rx_pps"])
+            per = [w["busy_ns_per_packet"] for w in (a[0].get("per_worker", []) if a else []) if w.get("busy_ns_per_packet")]
+            if per and b and b[0].get("busy_ns_per_packet"):
+                costs.append(b[0]["busy_ns_per_packet"] / statistics.mean(per))
+            cpu = [w["cpu_ns_per_packet"] for w in (a[0].get("per_worker", []) if a else []) if w.get("cpu_ns_per_packet")]
+            one_cpu = [w["cpu_ns_per_packet"] for w in (b[0].get("per_worker", []) if b else []) if w.get("cpu_ns_per_packet")]
+            if cpu and one_cpu:
+                cpu_costs.append(one_cpu[0] / statistics.mean(cpu))
+
+        def per_worker(rs, key, fmt="%.0f"):
+            n = max((len(r.get("per_worker", [])) for r in rs), default=0)
+            cells = [med([r["per_worker"][i].get(key) for r in rs if len(r.get("per_worker", [])) > i], fmt)
+                     for i in range(n)]
+            return " / ".join(cells) if cells else "-"
+
+        def threads(rs, key):
+            n = max((len(r.get("host", {}).get("threads", [])) for r in rs), default=0)
+            cells = [med([r["host"]["threads"][i][key] for r in rs if len(r.get("host", {}).get("threads", [])) > i], "%.0f")
+                     for i in range(n)]
+            return " / ".join(cells) if cells else "-"
+
+        out.append("| %s vs %s | %s / %s | %s | %s / %s | %s / %s | %s | %s | %s | %s | %s |" % (
+            run, one, fmt_pps(statistics.median([r["rx_pps"] for r in by[one]])),
+            fmt_pps(statistics.median([r["rx_pps"] for r in by[run]])),
+            "%.2f / %.2f / %.2f" % mmm(rates) if rates else "-",
+            med([r.get("busy_ns_per_packet") for r in by[one]]), per_worker(by[run], "busy_ns_per_packet"),
+            per_worker(by[one], "cpu_ns_per_packet"), per_worker(by[run], "cpu_ns_per_packet"),
+            per_worker(by[run], "rx"), threads(by[run], "on_cpu_pct"), threads(by[run], "preempted_per_s"),
+            "; ".join("%.2f / %.2f / %.2f" % mmm(c) if c else "-" for c in (costs, cpu_costs)),
+            "; ".join("%.2f" % (2 * statistics.median(c)) if c else "-" for c in (costs, cpu_costs))))
+    out += ["", "What the ratio means here: with both workers on one CPU (the default lcores) the two "
+            "share that CPU's time, so the rate ratio can only show what splitting costs (at best "
+            "1.0), never a gain; with the second worker on the generator's CPU it takes time from "
+            "the generator instead. Busy ns/packet is inflated when the scheduler switches a "
+            "worker out during a poll (its span starts at the poll, and the ring it returns to is "
+            "full: the other worker's slice counts as busy); "
+            "the CPU time per packet does not have that error but counts idle polls. A scaling "
+            "measurement needs 4 or more cores: one for the generator (better, another host), one "
+            "for control, one per worker, isolated (`isolcpus`, `nohz_full`)."]
+    return out
+
+
+def host_during_latency(rows, loads):
+    """Issue 19 item 3: what the host did while the latency runs ran (median over rounds)."""
+    lat = [r for r in rows if r.get("load_pct") is not None and r.get("host")]
+    if not lat:
+        return []
+    cpus = sorted({c for r in lat for c in r["host"]["cpus"]})
+    out = ["", "The host during the latency runs (median over rounds; `/proc/stat`, `/proc/interrupts` and "
+           "the forwarding thread's `/proc/PID/task/TID/status` and `schedstat` over each run's measured "
+           "phase). *Steal* is time the hypervisor ran something else on that vCPU; *preempted* counts "
+           "the forwarding thread's involuntary context switches (another task, e.g. the generator's "
+           "helper or a kernel thread, took its CPU):", "",
+           "| load | run | steal %% (%s) | busy %% (%s) | interrupts /s (%s) | local timer /s (%s) "
+           "| forwarding thread preempted /s | on CPU %% |" % ((" / ".join(cpus),) * 4),
+           "|---|---|---|---|---|---|---|---|"]
+    for p in loads:
+        for sc in ("latency-sluice", "latency-testpmd-io"):
+            rs = [r for r in lat if r["load_pct"] == p and r["scenario"] == sc]
+            if not rs:
+                continue
+
+            def cpu(key, fmt):
+                return " / ".join(med([r["host"]["cpus"].get(c, {}).get(key) for r in rs], fmt) for c in cpus)
+
+            def thread(key):
+                return med([sum(t[key] for t in r["host"]["threads"]) for r in rs if r["host"]["threads"]], "%.1f")
+
+            out.append("| %d%% | %s | %s | %s | %s | %s | %s | %s |" % (
+                p, sc, cpu("steal_pct", "%.2f"), cpu("busy_pct", "%.0f"), cpu("interrupts_per_s", "%.0f"),
+                cpu("timer_per_s", "%.0f"), thread("preempted_per_s"), thread("on_cpu_pct")))
+    return out
+
+
 def section(rows, source, command, callgrind="", load=None):
     by = {}
     for r in rows:
@@ -305,29 +475,8 @@ def section(rows, source, command, callgrind="", load=None):
                 (run,) + mmm(vals) + (statistics.median(shares) * 100,
                                       "%.1f" % statistics.median(bursts) if bursts else "-", cells[0], cells[1])))
 
-    sweep = sorted({r["flows"] for r in rows if r["scenario"] == "sluice-ipip" and r.get("flows")})
-    if len(sweep) > 1:
-        out.append("")
-        out.append("Flow-count sweep (sluice IPIP, all hits, against testpmd `macswap` with the same "
-                   "generator settings; Mpps median over rounds, ratio = median of the per-round ratios):")
-        out.append("")
-        out.append("| flows | sluice-ipip | testpmd-macswap | sluice / macswap | flows created | evicted |")
-        out.append("|---|---|---|---|---|---|")
-        for f in sweep:
-            s_runs = [r for r in rows if r["scenario"] == "sluice-ipip" and r.get("flows") == f]
-            m_runs = [r for r in rows if r["scenario"] == "testpmd-macswap" and r.get("flows") == f]
-            ratios = []
-            for rd in rounds:
-                a = [r["rx_pps"] for r in s_runs if r["round"] == rd]
-                b = [r["rx_pps"] for r in m_runs if r["round"] == rd]
-                if a and b and b[0] > 0:
-                    ratios.append(a[0] / b[0])
-            created = statistics.median([r.get("sluice", {}).get("flows_created", 0) for r in s_runs])
-            evicted = statistics.median([r.get("sluice", {}).get("flows_evicted", 0) for r in s_runs])
-            out.append("| %d | %s | %s | %s | %d | %d |" % (
-                f, fmt_pps(statistics.median([r["rx_pps"] for r in s_runs])),
-                fmt_pps(statistics.median([r["rx_pps"] for r in m_runs])) if m_runs else "-",
-                "%.2f" % statistics.median(ratios) if ratios else "-", created, evicted))
+    out.extend(sweep_section(rows, rounds))
+    out.extend(two_workers(by, rounds))
 
     loads = sorted({r["load_pct"] for r in rows if r.get("load_pct") is not None})
     if loads:
@@ -341,7 +490,7 @@ def section(rows, source, command, callgrind="", load=None):
                    "in the median round (and the worst round where it differs). *Sent* is what the "
                    "generator achieved against the rate asked (median over rounds; in brackets, the rounds "
                    "where it sent under 95%% of it: it could not keep the pace, and that round ran "
-                   "flat out). Microseconds." % first.get("flows", 0))
+                   "flat out). Microseconds." % next((r.get("flows") or 0 for r in rows if run_of(r) == "sluice-ipip"), 0))
         out.append("")
         out.append("| load | rate asked (Mpps) | sent: sluice / testpmd io | one-way sluice p50 / p99 / p99.9 "
                    "| one-way testpmd io p50 / p99 / p99.9 | added p50 / p99 / p99.9 | in sluice p50 | p99 "
@@ -380,6 +529,9 @@ def section(rows, source, command, callgrind="", load=None):
                 p, fmt_pps(rate), sent(sl), sent(tp), pct(sl), pct(tp), " / ".join(added),
                 fmt_in_sluice(sl, 0.5), fmt_in_sluice(sl, 0.99), fmt_in_sluice(sl, 0.999),
                 "%.1f" % statistics.median(bursts) if bursts else "-"))
+
+    if loads:
+        out.extend(host_during_latency(rows, loads))
 
     lat = {run: rs for run, rs in by.items() if rs[0]["scenario"].startswith("latency-")
            and rs[0].get("load_pct") is None}

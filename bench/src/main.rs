@@ -106,6 +106,10 @@ struct Options {
     /// client is refused, more and DPDK 22.11's server reads unconnected rings (duplicates).
     #[arg(long, default_value_t = 1)]
     rx_queues: u16,
+    /// Transmit queues to send on (a memif server: its client's rx queues, one per sluice
+    /// worker). Flow f always leaves on queue f % N, so each flow reaches one worker.
+    #[arg(long, default_value_t = 1)]
+    tx_queues: u16,
     /// Mbufs in the generator's pool.
     #[arg(long, default_value_t = 16383)]
     mbufs: u32,
@@ -174,11 +178,22 @@ struct Rx {
     last_key: Option<(BackendKey, u16)>,
 }
 
+/// Flow numbers below `flows` that transmit queue `q` of `n` carries (those with f % n == q).
+fn flows_on(q: usize, n: usize, flows: u64) -> u64 {
+    (flows + (n - 1 - q) as u64) / n as u64
+}
+
 struct Gen<'a> {
     o: &'a Options,
     pool: Mempool,
-    tx: TxQueue,
+    tx: Vec<TxQueue>,
+    /// Per transmit queue, packets sent on it so far: its position in its share of the flows.
+    cursor: Vec<u64>,
+    /// The transmit queue the next burst goes to (bursts take the queues in turn).
+    turn: usize,
     rx: Vec<RxQueue>,
+    /// Packets received per receive queue (prewarm and everything else included).
+    rx_per_queue: Vec<u64>,
     templates: Vec<Template>,
     hz: u64,
     /// Packets the port took, and offers it refused (freed and offered again: backpressure).
@@ -191,12 +206,31 @@ struct Gen<'a> {
 }
 
 impl Gen<'_> {
-    /// Sends up to `n` packets of consecutive flow numbers from `next`; returns how many left.
-    fn send(&mut self, next: &mut u64, n: usize, flows: u64) -> Result<usize, String> {
+    /// Sends up to `n` packets on the next transmit queue in turn, of that queue's flows in
+    /// order (with one queue: consecutive flow numbers); counts them in `next`; returns how many
+    /// left. `once`: each queue sends each of its flows at most once (the prewarm).
+    fn send(&mut self, next: &mut u64, n: usize, flows: u64, once: bool) -> Result<usize, String> {
+        let nq = self.tx.len();
+        let Some((q, left)) = (0..nq).find_map(|i| {
+            let q = (self.turn + i) % nq;
+            let per = flows_on(q, nq, flows);
+            let left = if once {
+                per.saturating_sub(self.cursor[q])
+            } else if per > 0 {
+                u64::MAX
+            } else {
+                0
+            };
+            (left > 0).then_some((q, left))
+        }) else {
+            return Ok(0);
+        };
+        self.turn = (q + 1) % nq;
+        let per = flows_on(q, nq, flows);
         let mut burst = Burst::<BURST>::new();
         let now = rdtsc();
-        for _ in 0..n.min(BURST) {
-            let flow = (*next % flows) as u32;
+        for _ in 0..(n.min(BURST) as u64).min(left) {
+            let flow = (q as u64 + nq as u64 * (self.cursor[q] % per)) as u32;
             let t = &self.templates[flow as usize % self.templates.len()];
             // An empty pool (mbufs parked in rings) just means a shorter burst this time.
             let Ok(mut m) = self.pool.alloc() else {
@@ -208,12 +242,14 @@ impl Gen<'_> {
             if burst.push(m).is_err() {
                 break;
             }
+            self.cursor[q] += 1;
             *next += 1;
         }
         let want = burst.len();
-        let sent = self.tx.tx_burst(&mut burst);
+        let sent = self.tx[q].tx_burst(&mut burst);
         // The port is full: free the refused tail and offer those flows again next time.
         let refused = burst.clear();
+        self.cursor[q] -= refused as u64;
         *next -= refused as u64;
         self.refused += refused as u64;
         debug_assert_eq!(want, sent + refused);
@@ -236,6 +272,7 @@ impl Gen<'_> {
         if n == 0 {
             return 0;
         }
+        self.rx_per_queue[q] += n as u64;
         let now = rdtsc();
         let mut replies = Burst::<BURST>::new();
         for mut m in burst.drain() {
@@ -279,17 +316,18 @@ impl Gen<'_> {
             }
         }
         if !replies.is_empty() {
-            self.tx.tx_burst(&mut replies);
+            self.tx[0].tx_burst(&mut replies);
         }
         n
     }
 
     /// Sends `flows` flow numbers from `next` at `rate` pps (0 = max) until `until` says stop,
-    /// and never more than `most` packets in all (a last burst is cut short, not overshot).
+    /// and never more than `most` packets in all (a last burst is cut short, not overshot);
+    /// `once` as for [`Gen::send`].
     fn stream(
         &mut self,
         next: &mut u64,
-        flows: u64,
+        (flows, once): (u64, bool),
         rate: u64,
         most: u64,
         mut until: impl FnMut(u64, u64) -> bool,
@@ -310,7 +348,7 @@ impl Gen<'_> {
             }
             .min(most - done);
             if room > 0 {
-                self.send(next, room as usize, flows)?;
+                self.send(next, room as usize, flows, once)?;
             }
             self.receive();
         }
@@ -341,13 +379,16 @@ fn run(eal_args: &[String], o: &Options) -> Result<(), String> {
             packet::STAMP_FLOWS
         ));
     }
+    if o.tx_queues == 0 || o.rx_queues == 0 {
+        return Err("--rx-queues and --tx-queues must be at least 1".into());
+    }
     signals::install().map_err(|e| format!("signal handlers: {e}"))?;
     let eal = Eal::init(eal_args).map_err(|e| e.to_string())?;
     let pool =
         Mempool::with_default_buffers(&eal, "sluice_gen", o.mbufs).map_err(|e| e.to_string())?;
     let open = |dev: &str| {
         Port::builder(&eal, dev, &pool)
-            .queues(o.rx_queues, 1)
+            .queues(o.rx_queues, o.tx_queues)
             .descriptors(1024, 1024)
             .start()
             .map_err(|e| format!("{dev}: {e}"))
@@ -399,10 +440,15 @@ fn run(eal_args: &[String], o: &Options) -> Result<(), String> {
     let mut g = Gen {
         o,
         pool: pool.clone(),
-        tx: tx_port.tx_queue(0).map_err(|e| e.to_string())?,
+        tx: (0..tx_port.tx_queue_count())
+            .map(|q| tx_port.tx_queue(q).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?,
+        cursor: vec![0; usize::from(tx_port.tx_queue_count())],
+        turn: 0,
         rx: (0..rx_port.rx_queue_count())
             .map(|q| rx_port.rx_queue(q).map_err(|e| e.to_string()))
             .collect::<Result<_, _>>()?,
+        rx_per_queue: vec![0; usize::from(rx_port.rx_queue_count())],
         templates,
         hz,
         sent: 0,
@@ -436,7 +482,9 @@ fn run(eal_args: &[String], o: &Options) -> Result<(), String> {
     let mut prewarm_sent = 0;
     if o.prewarm {
         let flows = u64::from(o.flows);
-        g.stream(&mut next, flows, o.prewarm_rate, flows, |_, _| false)?;
+        g.stream(&mut next, (flows, true), o.prewarm_rate, flows, |_, _| {
+            false
+        })?;
         prewarm_sent = g.sent;
         g.drain(Duration::from_millis(o.drain_ms), |s| {
             s.prewarm_received >= prewarm_sent
@@ -464,7 +512,7 @@ fn run(eal_args: &[String], o: &Options) -> Result<(), String> {
     let started = Instant::now();
     let limit_tsc = o.seconds.map(|s| (s * hz as f64) as u64);
     let most = o.count.unwrap_or(u64::MAX);
-    g.stream(&mut next, flows, o.rate, most, |elapsed, _| {
+    g.stream(&mut next, (flows, false), o.rate, most, |elapsed, _| {
         limit_tsc.is_some_and(|l| elapsed >= l)
     })?;
     let duration = started.elapsed().as_secs_f64();
@@ -497,6 +545,8 @@ fn run(eal_args: &[String], o: &Options) -> Result<(), String> {
             "max": if s.latency.count() > 0 { Some(s.latency.max()) } else { None },
         },
         "per_backend": s.backends.per_backend(),
+        "tx_queues": g.tx.len(),
+        "rx_per_queue": g.rx_per_queue,
         "prewarm": { "sent": prewarm_sent, "received": s.prewarm_received },
     });
     if tracked > 0 {
@@ -533,4 +583,24 @@ fn run(eal_args: &[String], o: &Options) -> Result<(), String> {
     drop(g);
     drop((tx_port, rx_port));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flows_on;
+
+    /// The queues' shares of the flows partition them, whatever the count.
+    #[test]
+    fn queues_share_the_flows() {
+        for n in 1..5 {
+            for flows in 0..20u64 {
+                let total: u64 = (0..n).map(|q| flows_on(q, n, flows)).sum();
+                assert_eq!(total, flows, "{flows} flows on {n} queues");
+                for q in 0..n {
+                    let want = (0..flows).filter(|f| *f as usize % n == q).count() as u64;
+                    assert_eq!(flows_on(q, n, flows), want);
+                }
+            }
+        }
+    }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use control::config::{Config, Forwarding, Protocol};
+use control::config::{Config, Forwarding, Proto};
 use dataplane::checksum;
 use dataplane::dpdk::{Burst, Mempool, Port};
 use dataplane::wire::arp::{self, ArpPacket};
@@ -46,7 +46,7 @@ pub fn services_of(cfg: &Config) -> Vec<DemoService> {
                 name: s.name.clone(),
                 vip,
                 port: s.port,
-                tcp: s.protocol == Protocol::Tcp,
+                tcp: s.protocol == Proto::Tcp,
                 forwarding: s.forwarding,
                 backends: s
                     .backends

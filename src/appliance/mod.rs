@@ -288,13 +288,7 @@ impl Appliance {
             // The runtime's flag: set by shutdown, and by `Workers`' drop when start fails
             // after the launch, so a failed start never leaves workers spinning.
             let stop = ctx.stop_flag();
-            let runtime::WorkerContext {
-                index,
-                rx,
-                tx,
-                counters,
-                ..
-            } = ctx;
+            let runtime::WorkerContext { index, rx, tx, .. } = ctx;
             let Some(p) = parts
                 .get(index)
                 .and_then(|m| m.lock().ok().and_then(|mut g| g.take()))
@@ -316,7 +310,6 @@ impl Appliance {
                     None
                 },
                 stats: p.stats,
-                counters,
                 tsc_hz,
                 redirect: (!inbound.is_empty()).then(|| Redirect {
                     queues: Arc::clone(&inbound),
@@ -325,7 +318,6 @@ impl Appliance {
             };
             worker.run(move || stop.load(Ordering::Relaxed));
         })?;
-        shared.set_worker_counters(Arc::clone(workers.counters()));
 
         let (health_tx, health_rx) = mpsc::channel();
         let targets = controller.health_targets();

@@ -305,7 +305,7 @@ accounted() {
   metrics >"$SLC_WORK/accounting.txt"
   awk '$1 ~ /^sluice_rx_packets_total\{/ { rx += $2 } $1 ~ /^sluice_tx_packets_total\{/ { tx += $2 }
     $1 ~ /^sluice_dropped_packets_total\{/ { d += $2 } $1 == "sluice_control_frames_total" { c += $2 }
-    END { print rx, tx, d, c; exit !(rx > 0 && rx == tx + d + c) }' "$SLC_WORK/accounting.txt" >"$SLC_WORK/accounting.sum"
+    END { printf "%.0f %.0f %.0f %.0f\n", rx, tx, d, c; exit !(rx > 0 && rx == tx + d + c) }' "$SLC_WORK/accounting.txt" >"$SLC_WORK/accounting.sum"
 }
 slc_wait_for 5 accounted || slc_die "rx != tx + dropped + control frames (rx tx dropped control: $(cat "$SLC_WORK/accounting.sum"))"
 slc_log "every received packet accounted for once (rx tx dropped control: $(cat "$SLC_WORK/accounting.sum"))"

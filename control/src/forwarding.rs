@@ -9,13 +9,12 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use dataplane::snapshot::{
-    BackendSpec, Egress, Forwarding as DpForwarding, HashKind as DpHashKind, InterfaceSpec, Proto,
-    ServiceSpec, Snapshot, SnapshotBuilder, SnapshotError, WhenAllDown as DpWhenAllDown,
+    BackendSpec, Egress, InterfaceSpec, ServiceSpec, Snapshot, SnapshotBuilder, SnapshotError,
 };
 use maglev::{Backend as MaglevBackend, Fingerprint, MaglevError, Table};
 
-use crate::config::{Config, Forwarding, HashKind, HealthKind, Protocol, Service, WhenAllDown};
-use crate::health::{CheckKind, HealthCheckSpec, Target};
+use crate::config::{Config, Service};
+use crate::health::{HealthCheckSpec, Target};
 
 /// What a DPDK port contributes to the snapshot: its id and MAC, and what it offloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,26 +220,11 @@ fn service_spec(
         name: s.name.clone(),
         vip: s.vip,
         port: s.port,
-        proto: match s.protocol {
-            Protocol::Tcp => Proto::Tcp,
-            Protocol::Udp => Proto::Udp,
-        },
-        hash: match s.hash {
-            HashKind::FiveTuple => DpHashKind::FiveTuple,
-            HashKind::SourceIp => DpHashKind::SourceIp,
-        },
-        forwarding: match s.forwarding {
-            Forwarding::Ipip => DpForwarding::Ipip,
-            Forwarding::Gue => DpForwarding::Gue,
-            Forwarding::L2Dsr => DpForwarding::L2Dsr,
-            Forwarding::Nat => DpForwarding::Nat,
-            Forwarding::FullNat => DpForwarding::FullNat,
-        },
+        proto: s.protocol,
+        hash: s.hash,
+        forwarding: s.forwarding,
         local_addresses: s.local_addresses.clone(),
-        when_all_down: match s.when_all_down {
-            WhenAllDown::Drop => DpWhenAllDown::Drop,
-            WhenAllDown::ForwardAnyway => DpWhenAllDown::ForwardAnyway,
-        },
+        when_all_down: s.when_all_down,
         backends,
         table: entries,
         fallback_table: fallback,
@@ -293,18 +277,12 @@ pub fn health_targets(cfg: &Config) -> Vec<Target> {
     let mut targets = Vec::new();
     for s in &cfg.services {
         let Some(hc) = &s.health_check else { continue };
-        let kind = match hc.kind {
-            HealthKind::Tcp => CheckKind::Tcp,
-            HealthKind::Http => CheckKind::Http,
-            HealthKind::UdpDns => CheckKind::UdpDns,
-            HealthKind::None => CheckKind::None,
-        };
         for b in &s.backends {
             targets.push(Target {
                 service: s.name.clone(),
                 backend: b.address,
                 spec: HealthCheckSpec {
-                    kind,
+                    kind: hc.kind,
                     port: s.health_port(hc, b),
                     interval: hc.interval,
                     timeout: hc.timeout,
@@ -503,7 +481,7 @@ services:
         let mac = |_| Some([2, 0, 0, 0, 0, 9]);
         let (db, _) =
             service_spec(&cfg, &cfg.services[0], &ports, &mut ids, &|_, _| true, &mac).unwrap();
-        assert_eq!(db.forwarding, DpForwarding::FullNat);
+        assert_eq!(db.forwarding, dataplane::Forwarding::FullNat);
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(db.local_addresses, [ip("192.0.2.200"), ip("2001:db8::200")]);
         let backend_ports: Vec<u16> = db.backends.iter().map(|b| b.port).collect();
@@ -514,7 +492,7 @@ services:
         );
         let (dns, _) =
             service_spec(&cfg, &cfg.services[1], &ports, &mut ids, &|_, _| true, &mac).unwrap();
-        assert_eq!(dns.forwarding, DpForwarding::Ipip);
+        assert_eq!(dns.forwarding, dataplane::Forwarding::Ipip);
         assert!(dns.local_addresses.is_empty());
         assert_eq!(dns.backends[0].port, 0, "DSR keeps the client's port");
     }

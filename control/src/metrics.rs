@@ -1,6 +1,6 @@
 //! The /metrics exposition: renders a scrape-time snapshot of sluice's counters as OpenMetrics text.
 //!
-//! The control thread sums the per-core counters into a [`MetricsInput`] when a scrape arrives
+//! The scrape gathers every worker's published counters and their sum into a [`MetricsInput`]
 //! and calls [`render`]; nothing here is on the packet path. Encoding goes through the official
 //! `prometheus-client` crate: a throw-away [`Registry`] holds one [`Collector`] that writes
 //! every family as const metrics, so names, label escaping, `_total` suffixes, `# UNIT` lines and
@@ -18,53 +18,35 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
+use dataplane::pipeline_counters::{Counters, LATENCY_BUCKETS_NS};
+
 /// The content type of [`render`]'s output (OpenMetrics 1.0 text; Prometheus scrapes it natively).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Everything one scrape exposes, already summed over worker cores.
+/// Everything one scrape exposes: each worker's [`Counters`] and their sum, and control's view.
 ///
-/// Keys within each list (port+queue, reason, service, backend, core) are expected to be unique:
-/// duplicates would be exposed as duplicate series, which Prometheus rejects.
+/// A new per-worker counter is a field of [`Counters`] (summed by its `merge`) and one family
+/// in `encode_all`; nothing here repeats it. Keys within each list (port+queue, core,
+/// service, backend) are expected to be unique: duplicates would be exposed as duplicate
+/// series, which Prometheus rejects.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricsInput {
     /// `sluice_build_info{version,dpdk} 1`.
     pub version: String,
     pub dpdk: String,
-    /// `sluice_rx_packets_total{port,queue}` and `sluice_tx_packets_total{port,queue}`.
-    pub queues: Vec<QueueMetrics>,
+    /// One per worker: the per-queue and per-core families.
+    pub workers: Vec<WorkerMetrics>,
+    /// The workers' counters summed ([`Counters::sum`]): every family without a per-worker label.
+    pub total: Counters,
     /// `sluice_mempool_free{port}`: (interface name, free mbufs).
     pub mempool_free: Vec<(String, u64)>,
-    /// `sluice_dropped_packets_total{reason}`: (reason, packets).
-    pub dropped: Vec<(String, u64)>,
     /// Per-service and per-backend families, and `sluice_table_info`.
     pub services: Vec<ServiceMetrics>,
-    /// `sluice_flows{core}`: (EAL lcore id, live flow-table entries).
-    pub flows_per_core: Vec<(u32, u64)>,
-    /// `sluice_worker_busy_seconds_total{core}`: (EAL lcore id, nanoseconds spent on bursts
-    /// that received packets, rx through tx). Over the packets it is the busy time per packet.
-    pub busy_ns_per_core: Vec<(u32, u64)>,
-    /// `sluice_worker_bursts_total{core}`: (EAL lcore id, bursts that received packets).
-    pub bursts_per_core: Vec<(u32, u64)>,
-    /// `sluice_flows_created_total`.
-    pub flows_created: u64,
-    /// `sluice_flows_evicted_total{reason}`: (reason such as `timeout` or `capacity`, entries).
-    pub flows_evicted: Vec<(String, u64)>,
-    /// `sluice_flows_stateless_total`: packets forwarded by Maglev alone above the new-flow limit.
-    pub flows_stateless: u64,
-    /// `sluice_replies_total`: ARP, ND and ICMP replies the appliance made itself.
-    pub replies: u64,
-    /// `sluice_control_frames_total`: ARP replies and neighbour advertisements workers handed to
-    /// control (neither forwarded nor dropped: rx = tx + dropped + these).
-    pub to_control: u64,
-    /// `sluice_icmp_too_big_sent_total`: ICMP fragmentation-needed / packet-too-big sent.
-    pub ptb_sent: u64,
     /// `sluice_config_reloads_total{result="success"|"failure"}`.
     pub reloads_success: u64,
     pub reloads_failure: u64,
     /// `sluice_config_epoch`: the RCU epoch of the snapshot workers forward with.
     pub config_epoch: u64,
-    /// `sluice_packet_latency_seconds`.
-    pub latency: LatencyInput,
     /// `sluice_exception_packets_total{port,direction}` and
     /// `sluice_exception_dropped_total{port,direction,reason}`: interfaces with a kernel path.
     pub exception: Vec<ExceptionMetrics>,
@@ -72,15 +54,18 @@ pub struct MetricsInput {
     pub draining: bool,
     /// `sluice_vip_announced{vip} 1` for each VIP announced as a route now.
     pub announced: Vec<String>,
-    /// `sluice_nat_replies_total`: packets translated back towards a client (nat/fullnat).
-    pub nat_replies: u64,
-    /// `sluice_nat_ports_exhausted_total`: new fullnat connections refused for want of a port.
-    pub nat_ports_exhausted: u64,
-    /// `sluice_nat_redirected_total`: nat/fullnat packets handed to the worker owning their
-    /// connection.
-    pub nat_redirected: u64,
-    /// `sluice_nat_ports_in_use{local_address}`: fullnat ports held, summed over the cores.
-    pub nat_ports_in_use: Vec<(String, u64)>,
+}
+
+/// One worker: where it runs and what it counted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkerMetrics {
+    /// The interface name from the config (`interfaces[].name`): the `port` label.
+    pub port: String,
+    /// Its RX queue: the `queue` label.
+    pub queue: u16,
+    /// Its EAL lcore id: the `core` label.
+    pub core: u32,
+    pub counters: Counters,
 }
 
 /// One interface's exception path: frames to and from its kernel interface.
@@ -94,16 +79,6 @@ pub struct ExceptionMetrics {
     pub from_kernel_rate_limited: u64,
     /// Frames from the kernel the data port's queue did not take.
     pub from_kernel_tx_full: u64,
-}
-
-/// Packet counts of one RX/TX queue pair.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QueueMetrics {
-    /// The interface name from the config (`interfaces[].name`).
-    pub port: String,
-    pub queue: u16,
-    pub rx_packets: u64,
-    pub tx_packets: u64,
 }
 
 /// One service's counters and its backends.
@@ -129,9 +104,9 @@ pub struct BackendMetrics {
     pub weight: u32,
 }
 
-/// The rx-burst-to-tx latency histogram, in nanoseconds, as the workers record it.
+/// A latency histogram with its bounds, in nanoseconds, as [`latency_buckets`] reads it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LatencyInput {
+pub(crate) struct LatencyInput {
     /// Ascending finite upper bounds; `+Inf` is implicit.
     pub bounds_ns: Vec<u64>,
     /// Non-cumulative counts, `bounds_ns.len() + 1` of them, the last one for `+Inf`.
@@ -176,10 +151,10 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
         "sluice_rx_packets",
         "Packets received, per interface and RX queue.",
         None,
-        m.queues.iter().map(|q| {
+        m.workers.iter().map(|w| {
             (
-                ([("port", q.port.as_str())], [("queue", q.queue)]),
-                q.rx_packets,
+                ([("port", w.port.as_str())], [("queue", w.queue)]),
+                w.counters.rx,
             )
         }),
     )?;
@@ -188,10 +163,10 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
         "sluice_tx_packets",
         "Packets transmitted, per interface and TX queue.",
         None,
-        m.queues.iter().map(|q| {
+        m.workers.iter().map(|w| {
             (
-                ([("port", q.port.as_str())], [("queue", q.queue)]),
-                q.tx_packets,
+                ([("port", w.port.as_str())], [("queue", w.queue)]),
+                w.counters.tx,
             )
         }),
     )?;
@@ -200,9 +175,9 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
         "sluice_dropped_packets",
         "Packets dropped, by reason.",
         None,
-        m.dropped
-            .iter()
-            .map(|(reason, n)| ([("reason", reason.as_str())], *n)),
+        m.total
+            .drops()
+            .map(|(reason, n)| ([("reason", reason.as_str())], n)),
     )?;
     counters(
         enc,
@@ -297,93 +272,97 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
         "sluice_flows",
         "Flow-table entries, per worker core (EAL lcore id).",
         None,
-        m.flows_per_core
+        m.workers
             .iter()
-            .map(|(core, n)| ([("core", *core)], *n)),
+            .map(|w| ([("core", w.core)], w.counters.flows)),
     )?;
     counters(
         enc,
         "sluice_worker_busy",
         "Time a worker core spent on bursts that received packets (rx through tx), per core.",
         Some(&SECONDS),
-        m.busy_ns_per_core
-            .iter()
-            .map(|(core, ns)| ([("core", *core)], *ns as f64 / NANOS_PER_SECOND)),
+        m.workers.iter().map(|w| {
+            (
+                [("core", w.core)],
+                w.counters.busy_ns as f64 / NANOS_PER_SECOND,
+            )
+        }),
     )?;
     counters(
         enc,
         "sluice_worker_bursts",
         "Bursts that received packets, per worker core (packets / bursts = the mean burst).",
         None,
-        m.bursts_per_core
+        m.workers
             .iter()
-            .map(|(core, n)| ([("core", *core)], *n)),
+            .map(|w| ([("core", w.core)], w.counters.bursts)),
     )?;
     counter(
         enc,
         "sluice_flows_created",
         "Flow-table entries created.",
-        m.flows_created,
+        m.total.flows_created,
     )?;
     counters(
         enc,
         "sluice_flows_evicted",
         "Flow-table entries removed, by reason.",
         None,
-        m.flows_evicted
-            .iter()
-            .map(|(reason, n)| ([("reason", reason.as_str())], *n)),
+        [
+            ([("reason", "timeout")], m.total.flows_evicted_timeout),
+            ([("reason", "capacity")], m.total.flows_evicted_capacity),
+        ],
     )?;
     counter(
         enc,
         "sluice_flows_stateless",
         "Packets forwarded by Maglev alone because the new-flow rate limit was exceeded.",
-        m.flows_stateless,
+        m.total.flows_stateless,
     )?;
     counter(
         enc,
         "sluice_replies",
         "ARP, ND and ICMP replies sent by the appliance itself.",
-        m.replies,
+        m.total.replies,
     )?;
     counter(
         enc,
         "sluice_control_frames",
         "ARP replies and neighbour advertisements handed to control (neither forwarded nor dropped).",
-        m.to_control,
+        m.total.to_control,
     )?;
     counter(
         enc,
         "sluice_nat_replies",
         "Packets translated back towards a client by a nat or fullnat connection.",
-        m.nat_replies,
+        m.total.nat_replies,
     )?;
     counter(
         enc,
         "sluice_nat_ports_exhausted",
         "New fullnat connections dropped because no local port was free.",
-        m.nat_ports_exhausted,
+        m.total.nat_ports_exhausted,
     )?;
     counter(
         enc,
         "sluice_nat_redirected",
         "nat/fullnat packets a worker handed to the worker owning their connection.",
-        m.nat_redirected,
+        m.total.nat_redirected,
     )?;
     gauges(
         enc,
         "sluice_nat_ports_in_use",
         "Fullnat source ports held by live connections, per local address.",
         None,
-        m.nat_ports_in_use
-            .iter()
-            .map(|(a, n)| ([("local_address", a.as_str())], *n)),
+        nat_ports_in_use(&m.total)
+            .into_iter()
+            .map(|(a, n)| ([("local_address", a)], n)),
     )?;
     counter(
         enc,
         "sluice_icmp_too_big_sent",
         "ICMP fragmentation-needed and packet-too-big messages sent.",
-        m.ptb_sent,
+        m.total.ptb_sent,
     )?;
     counters(
         enc,
@@ -420,7 +399,7 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
         Some(&SECONDS),
         MetricType::Histogram,
     )?;
-    encode_latency(&m.latency, latency)?;
+    encode_latency(&latency_input(&m.total), latency)?;
     gauges(
         enc,
         "sluice_mempool_free",
@@ -440,6 +419,27 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
             1,
         )],
     )
+}
+
+/// Fullnat ports in use by local address, in text order (a stable exposition).
+fn nat_ports_in_use(c: &Counters) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = c
+        .nat_ports_in_use
+        .iter()
+        .map(|(a, n)| (a.to_string(), *n))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The workers' histogram with its bounds.
+fn latency_input(c: &Counters) -> LatencyInput {
+    LatencyInput {
+        bounds_ns: LATENCY_BUCKETS_NS.to_vec(),
+        counts: c.latency.buckets.to_vec(),
+        sum_ns: c.latency.sum_ns,
+        count: c.latency.count,
+    }
 }
 
 /// Every backend with its `{service, backend}` labels.
@@ -589,10 +589,9 @@ mod tests {
 
     #[test]
     fn counters_get_total_suffix_and_output_ends_with_eof() {
-        let text = render(&MetricsInput {
-            flows_created: 42,
-            ..MetricsInput::default()
-        });
+        let mut input = MetricsInput::default();
+        input.total.flows_created = 42;
+        let text = render(&input);
         assert!(text.contains("# TYPE sluice_flows_created counter\n"));
         assert!(text.contains("\nsluice_flows_created_total 42\n"));
         assert!(text.ends_with("\n# EOF\n"));

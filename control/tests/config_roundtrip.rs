@@ -69,7 +69,7 @@ fn interface(i: u8) -> impl Strategy<Value = Interface> {
 
 fn health() -> impl Strategy<Value = HealthCheck> {
     (
-        keyword(HealthKind::ALL),
+        keyword(CheckKind::ALL),
         proptest::option::of(1u16..=65535),
         20u64..=3_600_000,
         1u32..=100,
@@ -93,7 +93,7 @@ fn service(i: u8) -> impl Strategy<Value = Service> {
     (
         any::<bool>(),
         0u16..=65535,
-        keyword(Protocol::ALL),
+        keyword(Proto::ALL),
         keyword(HashKind::ALL),
         proptest::sample::select(vec![251u32, 1021, 65537, 655_373, 16_777_213]),
         keyword(Forwarding::ALL),
@@ -197,14 +197,14 @@ fn config() -> impl Strategy<Value = Config> {
     let interfaces = (1u8..=3).prop_flat_map(|n| (0..n).map(interface).collect::<Vec<_>>());
     let services = (0u8..=4).prop_flat_map(|n| (0..n).map(service).collect::<Vec<_>>());
     let flows = (
-        1u32..=(1 << 27),
+        1usize..=(1 << 27),
         millis(1, 604_800_000),
         millis(1, 604_800_000),
         millis(1, 604_800_000),
         millis(1, 604_800_000),
         1u32..=u32::MAX,
     )
-        .prop_map(|(capacity, e, c, s, u, rate)| Flows {
+        .prop_map(|(capacity, e, c, s, u, rate)| FlowConfig {
             capacity,
             tcp_established_timeout: e,
             tcp_closing_timeout: c,
@@ -230,7 +230,7 @@ fn config() -> impl Strategy<Value = Config> {
                     .any(|s: &Service| s.forwarding == Forwarding::FullNat)
                 {
                     let share = 64_512 / queues.max(1);
-                    flows.capacity = flows.capacity % (2 * share) + 1;
+                    flows.capacity = flows.capacity % (2 * share as usize) + 1;
                 }
                 let args = if core_list {
                     vec![

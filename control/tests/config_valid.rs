@@ -73,7 +73,7 @@ fn the_design_example_loads_with_its_values() {
     assert_eq!(c.services.len(), 1);
     assert_eq!(
         (s.name.as_str(), s.vip, s.port, s.protocol),
-        ("web", ip("198.51.100.10"), 443, Protocol::Tcp)
+        ("web", ip("198.51.100.10"), 443, Proto::Tcp)
     );
     assert_eq!(
         (s.hash, s.table_size, s.forwarding),
@@ -97,7 +97,7 @@ fn the_design_example_loads_with_its_values() {
     let h = s.health_check.as_ref().unwrap();
     assert_eq!(
         (h.kind, h.port, h.rise, h.fall, h.path.as_str()),
-        (HealthKind::Tcp, Some(443), 2, 3, "/healthz")
+        (CheckKind::Tcp, Some(443), 2, 3, "/healthz")
     );
     assert_eq!(
         (h.interval, h.timeout),
@@ -149,7 +149,7 @@ services:
     );
     assert_eq!(
         c.flows,
-        Flows {
+        FlowConfig {
             capacity: 1_048_576,
             tcp_established_timeout: Duration::from_secs(300),
             tcp_closing_timeout: Duration::from_secs(10),
@@ -173,7 +173,7 @@ services:
     assert_eq!(
         *h,
         HealthCheck {
-            kind: HealthKind::Http,
+            kind: CheckKind::Http,
             // Each backend's port: the service's 53 here.
             port: None,
             interval: Duration::from_secs(2),
@@ -242,7 +242,7 @@ metrics:
     let merged = c.services[1].health_check.as_ref().unwrap();
     assert_eq!(
         (merged.kind, merged.port, merged.timeout),
-        (HealthKind::Tcp, Some(53), Duration::from_millis(300))
+        (CheckKind::Tcp, Some(53), Duration::from_millis(300))
     );
     assert_eq!(
         c.metrics.listen,

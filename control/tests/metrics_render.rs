@@ -5,9 +5,11 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use control::metrics::{
-    render, BackendMetrics, ExceptionMetrics, LatencyInput, MetricsInput, QueueMetrics,
-    ServiceMetrics, CONTENT_TYPE,
+    render, BackendMetrics, ExceptionMetrics, MetricsInput, ServiceMetrics, WorkerMetrics,
+    CONTENT_TYPE,
 };
+use dataplane::pipeline_counters::{Latency, LATENCY_BUCKETS_NS};
+use dataplane::{Counters, DropReason};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
@@ -135,26 +137,63 @@ fn backend(address: &str, packets: u64, up: bool, flows: u64, weight: u32) -> Ba
     }
 }
 
+/// A worker on `port` queue `queue`, lcore `core`, with its rx, tx, flows, busy ns and bursts.
+fn worker(port: &str, queue: u16, core: u32, n: [u64; 5]) -> WorkerMetrics {
+    let mut counters = Counters::default();
+    [
+        counters.rx,
+        counters.tx,
+        counters.flows,
+        counters.busy_ns,
+        counters.bursts,
+    ] = n;
+    WorkerMetrics {
+        port: port.to_string(),
+        queue,
+        core,
+        counters,
+    }
+}
+
 fn example() -> MetricsInput {
+    let workers = vec![
+        worker("uplink", 0, 1, [1000, 990, 25, 2_500_000_000, 40]),
+        worker("uplink", 1, 2, [2000, 1995, 17, 7, 3]),
+    ];
+    let mut total = Counters::sum(workers.iter().map(|w| &w.counters));
+    total.dropped[DropReason::NoService as usize] = 7;
+    total.dropped[DropReason::TxQueueFull as usize] = 8;
+    total.flows_created = 99;
+    total.flows_evicted_timeout = 50;
+    total.flows_evicted_capacity = 3;
+    total.flows_stateless = 4;
+    total.replies = 11;
+    total.to_control = 4;
+    total.ptb_sent = 2;
+    total.nat_replies = 17;
+    total.nat_ports_exhausted = 2;
+    total.nat_redirected = 23;
+    total
+        .nat_ports_in_use
+        .insert("203.0.113.200".parse().unwrap(), 311);
+    // 5 at <= 100 ns, 10 at <= 1 us, 20 at <= 10 us, 4 at <= 100 us, 1 at <= 1 ms.
+    total.latency = latency(
+        &[
+            (100, 5),
+            (1_000, 10),
+            (10_000, 20),
+            (100_000, 4),
+            (1_000_000, 1),
+        ],
+        123_456_789,
+        40,
+    );
     MetricsInput {
         version: "0.1.0 (6d978b5)".to_string(),
         dpdk: "DPDK 23.11.2".to_string(),
-        queues: vec![
-            QueueMetrics {
-                port: "uplink".to_string(),
-                queue: 0,
-                rx_packets: 1000,
-                tx_packets: 990,
-            },
-            QueueMetrics {
-                port: "uplink".to_string(),
-                queue: 1,
-                rx_packets: 2000,
-                tx_packets: 1995,
-            },
-        ],
+        workers,
+        total,
         mempool_free: vec![("uplink".to_string(), 16000)],
-        dropped: vec![("no_service".to_string(), 7), ("tx_full".to_string(), 8)],
         services: vec![
             ServiceMetrics {
                 name: "web".to_string(),
@@ -175,30 +214,11 @@ fn example() -> MetricsInput {
                 backends: vec![backend("2001:db8::53", 485, true, 12, 1)],
             },
         ],
-        flows_per_core: vec![(1, 25), (2, 17)],
-        busy_ns_per_core: vec![(1, 2_500_000_000), (2, 7)],
-        bursts_per_core: vec![(1, 40), (2, 3)],
-        flows_created: 99,
-        flows_evicted: vec![("timeout".to_string(), 50), ("capacity".to_string(), 3)],
-        flows_stateless: 4,
-        replies: 11,
-        to_control: 4,
-        ptb_sent: 2,
         reloads_success: 5,
         reloads_failure: 1,
         config_epoch: 6,
-        latency: LatencyInput {
-            bounds_ns: vec![100, 1_000, 10_000, 100_000, 1_000_000],
-            counts: vec![5, 10, 20, 4, 1, 0],
-            sum_ns: 123_456_789,
-            count: 40,
-        },
         draining: false,
         announced: vec!["198.51.100.10".to_string()],
-        nat_replies: 17,
-        nat_ports_exhausted: 2,
-        nat_redirected: 23,
-        nat_ports_in_use: vec![("203.0.113.200".to_string(), 311)],
         exception: vec![ExceptionMetrics {
             port: "uplink".to_string(),
             to_kernel: 31,
@@ -208,6 +228,20 @@ fn example() -> MetricsInput {
             from_kernel_tx_full: 1,
         }],
     }
+}
+
+/// A histogram with `counts` (upper bound in ns, packets) in the workers' buckets.
+fn latency(counts: &[(u64, u64)], sum_ns: u64, count: u64) -> Latency {
+    let mut l = Latency {
+        sum_ns,
+        count,
+        ..Latency::default()
+    };
+    for &(bound, n) in counts {
+        let i = LATENCY_BUCKETS_NS.iter().position(|&b| b == bound).unwrap();
+        l.buckets[i] = n;
+    }
+    l
 }
 
 #[test]
@@ -285,7 +319,12 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
     let dropped = family(&families, "sluice_dropped_packets", "counter");
     let total = "sluice_dropped_packets_total";
     assert_eq!(value(dropped, total, &[("reason", "no_service")]), 7.0);
-    assert_eq!(value(dropped, total, &[("reason", "tx_full")]), 8.0);
+    assert_eq!(value(dropped, total, &[("reason", "tx_queue_full")]), 8.0);
+    // Every reason is always exported, the worker's three included.
+    assert_eq!(dropped.samples.len(), DropReason::COUNT);
+    for reason in ["redirect_queue_full", "control_queue_full", "nat_untracked"] {
+        assert_eq!(value(dropped, total, &[("reason", reason)]), 0.0);
+    }
 
     let packets = family(&families, "sluice_service_packets", "counter");
     let bytes = family(&families, "sluice_service_bytes", "counter");
@@ -402,9 +441,17 @@ fn latency_histogram_is_cumulative_in_seconds() {
         .collect();
     let expected = [
         (1e-7, 5.0),
+        (2e-7, 5.0),
+        (5e-7, 5.0),
         (1e-6, 15.0),
+        (2e-6, 15.0),
+        (5e-6, 15.0),
         (1e-5, 35.0),
+        (2e-5, 35.0),
+        (5e-5, 35.0),
         (1e-4, 39.0),
+        (2e-4, 39.0),
+        (5e-4, 39.0),
         (1e-3, 40.0),
         (f64::INFINITY, 40.0),
     ];
@@ -418,7 +465,7 @@ fn label_values_with_quotes_backslashes_and_newlines_round_trip() {
     let awkward = ["we\"b", "back\\slash", "new\nline", "all\\\"\n of them \\n"];
     let mut input = example();
     input.version = awkward[3].to_string();
-    input.queues[0].port = awkward[2].to_string();
+    input.workers[0].port = awkward[2].to_string();
     input.services[0].name = awkward[0].to_string();
     input.services[1].name = awkward[1].to_string();
     input.services[1].backends[0].address = awkward[3].to_string();
@@ -449,14 +496,10 @@ fn label_values_with_quotes_backslashes_and_newlines_round_trip() {
 
 #[test]
 fn inconsistent_latency_snapshot_still_parses() {
-    // Read mid-update: buckets ahead of count, bounds repeated, a count missing.
+    // Buckets ahead of count: a sum of copies published at different moments can be.
+    // (Repeated and unsorted bounds are `latency_buckets`' unit tests.)
     let mut input = example();
-    input.latency = LatencyInput {
-        bounds_ns: vec![1_000, 1_000, 500, 2_000],
-        counts: vec![9, 9, 9],
-        sum_ns: 5,
-        count: 20,
-    };
+    input.total.latency = latency(&[(500, 9), (1_000, 9), (2_000, 9)], 5, 20);
     let families = parse(&render(&input));
     let histogram = family(&families, "sluice_packet_latency_seconds", "histogram");
     let name = "sluice_packet_latency_seconds_bucket";
@@ -501,16 +544,14 @@ fn service() -> impl Strategy<Value = ServiceMetrics> {
         })
 }
 
-fn latency() -> impl Strategy<Value = LatencyInput> {
+fn arbitrary_latency() -> impl Strategy<Value = Latency> {
     (
-        prop::collection::vec(any::<u64>(), 0..8),
-        prop::collection::vec(any::<u64>(), 0..9),
+        any::<[u64; LATENCY_BUCKETS_NS.len() + 1]>(),
         any::<u64>(),
         any::<u64>(),
     )
-        .prop_map(|(bounds_ns, counts, sum_ns, count)| LatencyInput {
-            bounds_ns,
-            counts,
+        .prop_map(|(buckets, sum_ns, count)| Latency {
+            buckets,
             sum_ns,
             count,
         })
@@ -519,58 +560,61 @@ fn latency() -> impl Strategy<Value = LatencyInput> {
 fn metrics_input() -> impl Strategy<Value = MetricsInput> {
     let keyed = || prop::collection::btree_map(label(), any::<u64>(), 0..4);
     (
-        (label(), label(), latency(), any::<[u64; 8]>()),
-        prop::collection::btree_map((label(), any::<u16>()), any::<(u64, u64)>(), 0..4),
-        (keyed(), keyed(), keyed()),
+        (label(), label(), arbitrary_latency(), any::<[u64; 8]>()),
+        prop::collection::vec(
+            ((label(), any::<u16>()), any::<u32>(), any::<[u64; 5]>()),
+            0..4,
+        ),
+        (
+            keyed(),
+            any::<[u64; DropReason::COUNT]>(),
+            any::<[u64; 2]>(),
+        ),
         prop::collection::btree_map(label(), service(), 0..4),
-        prop::collection::btree_map(any::<u32>(), any::<u64>(), 0..4),
     )
         .prop_map(
-            |(
-                (version, dpdk, latency, n),
-                queues,
-                (mempool, dropped, evicted),
-                services,
-                cores,
-            )| {
+            |((version, dpdk, latency, n), workers, (mempool, dropped, evicted), services)| {
+                // (port, queue) and core each name one worker.
+                let mut seen_queues = BTreeSet::new();
+                let mut seen_cores = BTreeSet::new();
+                let workers: Vec<WorkerMetrics> = workers
+                    .into_iter()
+                    .filter(|(q, core, _)| {
+                        seen_queues.insert(q.clone()) && seen_cores.insert(*core)
+                    })
+                    .map(|((port, queue), core, c)| {
+                        worker(&port, queue, core, [c[0], c[1], c[2], c[3] / 3, c[4] / 7])
+                    })
+                    .collect();
+                let mut total = Counters::sum(workers.iter().map(|w| &w.counters));
+                total.dropped = dropped;
+                total.flows_evicted_timeout = evicted[0];
+                total.flows_evicted_capacity = evicted[1];
+                total.flows_created = n[0];
+                total.flows_stateless = n[1];
+                total.replies = n[2];
+                total.to_control = n[3] / 2;
+                total.ptb_sent = n[3];
+                total.nat_replies = n[1] / 3;
+                total.nat_ports_exhausted = n[2] / 5;
+                total.nat_redirected = n[3] / 7;
+                total.latency = latency;
                 MetricsInput {
                     version,
                     dpdk,
-                    queues: queues
-                        .into_iter()
-                        .map(|((port, queue), (rx_packets, tx_packets))| QueueMetrics {
-                            port,
-                            queue,
-                            rx_packets,
-                            tx_packets,
-                        })
-                        .collect(),
+                    workers,
+                    total,
                     mempool_free: mempool.into_iter().collect(),
-                    dropped: dropped.into_iter().collect(),
                     services: services
                         .into_iter()
                         .map(|(name, service)| ServiceMetrics { name, ..service })
                         .collect(),
-                    busy_ns_per_core: cores.iter().map(|(&c, &n)| (c, n / 3)).collect(),
-                    bursts_per_core: cores.iter().map(|(&c, &n)| (c, n / 7)).collect(),
-                    flows_per_core: cores.into_iter().collect(),
-                    flows_created: n[0],
-                    flows_evicted: evicted.into_iter().collect(),
-                    flows_stateless: n[1],
-                    replies: n[2],
-                    to_control: n[3] / 2,
-                    ptb_sent: n[3],
                     reloads_success: n[4],
                     reloads_failure: n[5],
                     config_epoch: n[6],
-                    latency,
                     exception: Vec::new(),
                     draining: n[0] % 2 == 0,
                     announced: Vec::new(),
-                    nat_replies: n[1] / 3,
-                    nat_ports_exhausted: n[2] / 5,
-                    nat_redirected: n[3] / 7,
-                    nat_ports_in_use: Vec::new(),
                 }
             },
         )
@@ -597,6 +641,6 @@ fn arbitrary_inputs_render_valid_openmetrics() {
             "sluice_packet_latency_seconds_bucket",
             &[("le", "+Inf")],
         );
-        assert_eq!(inf, input.latency.count as f64);
+        assert_eq!(inf, input.total.latency.count as f64);
     }
 }

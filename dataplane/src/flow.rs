@@ -32,7 +32,8 @@ const MAX_AHEAD: u64 = 0x7fff;
 /// (half the u16 range, less rounding): older ones may have wrapped around.
 const TRUST_NS: u64 = (0x7fff - 2) << TICK_SHIFT;
 
-/// Flow-table settings (the `flows:` section of the config), per worker core.
+/// Flow-table settings, per worker core: the config's `flows:` section as it is decoded, so
+/// a setting is declared here once and its default is [`FlowConfig::default`]'s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowConfig {
     /// Entries to preallocate (rounded up to a power of two times 8).

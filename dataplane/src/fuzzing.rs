@@ -294,7 +294,7 @@ pub fn fuzz_process(data: &[u8]) {
         }
     }
     let c = p.counters();
-    assert_eq!(c.rx_packets, 3);
+    assert_eq!(c.processed, 3);
 }
 
 /// A forwarded frame's (outer) destination is a configured backend, for the l2-dsr

@@ -19,6 +19,7 @@ pub mod frame;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod hugepages;
+mod names;
 mod nat;
 mod outer;
 pub mod parse;

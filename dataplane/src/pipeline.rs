@@ -180,6 +180,24 @@ impl Pipeline {
         &self.counters
     }
 
+    /// For the worker around the pipeline, which counts its rx, tx and queue-full drops in
+    /// the same struct.
+    pub fn counters_mut(&mut self) -> &mut Counters {
+        &mut self.counters
+    }
+
+    /// Sets the counters' gauges (flows, flows per backend, fullnat ports in use) to now, for
+    /// a publication; reuses their maps' memory.
+    pub fn refresh_gauges(&mut self) {
+        self.counters.flows = self.flows.len() as u64;
+        let mut per_backend = std::mem::take(&mut self.counters.backend_flows);
+        self.flows_per_backend_into(&mut per_backend);
+        self.counters.backend_flows = per_backend;
+        let mut ports = std::mem::take(&mut self.counters.nat_ports_in_use);
+        self.nat_ports_in_use_into(&mut ports);
+        self.counters.nat_ports_in_use = ports;
+    }
+
     /// Live flow entries on this core (`sluice_flows{core}`).
     pub fn flow_count(&self) -> usize {
         self.flows.len()
@@ -220,7 +238,7 @@ impl Pipeline {
         let known = snap.interface(in_port).is_some();
         let v = self.one(frame, &parsed, &pre, in_port, known, snap, now);
         // BURST is a power of two: sweep once every BURST packets.
-        if self.counters.rx_packets & (BURST as u64 - 1) == 0 {
+        if self.counters.processed & (BURST as u64 - 1) == 0 {
             self.flows.sweep(now);
         }
         self.sync_flow_stats();
@@ -320,7 +338,7 @@ impl Pipeline {
         snap: &Snapshot,
         now: u64,
     ) -> Verdict {
-        self.counters.rx_packets += 1;
+        self.counters.processed += 1;
         let v = match parsed {
             Ok(p) => self.decide(frame, p, pre, in_port, known, snap, now),
             Err(r) => Verdict::Drop(*r),

@@ -1,7 +1,11 @@
-//! The pipeline's counters (what `Pipeline::process` decided: packets by verdict, drops by
-//! reason, per service and backend, flow-table events), one set per core: plain integers,
-//! single writer; the worker glue publishes them and the exporter sums them across cores at
-//! scrape time. The burst-level rx/tx counts of each worker are `runtime::io_counters`.
+//! Everything one worker counts, in one struct ([`Counters`]): what its pipeline decided
+//! (packets by verdict, drops by reason, per service and backend, flow-table events) and what
+//! the worker did around it (rx, tx, queue-full drops, busy time, latency, gauges). Plain
+//! integers, single writer; the worker publishes a copy about once a millisecond, and the
+//! exporter sums the copies with [`Counters::merge`] and renders `/metrics` and `/state` from
+//! the sum.
+
+use std::net::IpAddr;
 
 use hashbrown::HashMap;
 
@@ -55,10 +59,17 @@ pub enum DropReason {
     /// A packet for a nat/fullnat service on a pipeline built without connection tracking
     /// (`PipelineConfig::nat` off).
     NatUntracked,
+    /// The worker's: TX had not taken the packet after three tries, or its verdict named no
+    /// port the worker has.
+    TxQueueFull,
+    /// The worker's: a nat packet for another worker whose inbound queue was full.
+    RedirectQueueFull,
+    /// The worker's: an ARP reply or neighbour advertisement control's full queue refused.
+    ControlQueueFull,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 22] = [
+    pub const ALL: [DropReason; 25] = [
         DropReason::Truncated,
         DropReason::Malformed,
         DropReason::BadChecksum,
@@ -81,6 +92,9 @@ impl DropReason {
         DropReason::NatPortsExhausted,
         DropReason::NatFragment,
         DropReason::NatUntracked,
+        DropReason::TxQueueFull,
+        DropReason::RedirectQueueFull,
+        DropReason::ControlQueueFull,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -109,6 +123,9 @@ impl DropReason {
             DropReason::NatPortsExhausted => "nat_ports_exhausted",
             DropReason::NatFragment => "nat_fragment",
             DropReason::NatUntracked => "nat_untracked",
+            DropReason::TxQueueFull => "tx_queue_full",
+            DropReason::RedirectQueueFull => "redirect_queue_full",
+            DropReason::ControlQueueFull => "control_queue_full",
         }
     }
 }
@@ -130,12 +147,61 @@ pub struct ServiceCounters {
     pub bytes: u64,
 }
 
-/// Everything one pipeline counts. Service and backend counters are keyed by the stable ids
+/// Upper bounds (ns) of the rx-to-tx latency histogram buckets; the last bucket is +Inf.
+pub const LATENCY_BUCKETS_NS: [u64; 13] = [
+    100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000,
+    1_000_000,
+];
+
+/// The rx-to-tx latency histogram: non-cumulative counts, index `LATENCY_BUCKETS_NS.len()`
+/// is +Inf.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Latency {
+    pub buckets: [u64; LATENCY_BUCKETS_NS.len() + 1],
+    pub sum_ns: u64,
+    pub count: u64,
+}
+
+impl Latency {
+    /// Records `n` packets that took `ns`.
+    #[inline]
+    pub fn record(&mut self, ns: u64, n: u64) {
+        let i = LATENCY_BUCKETS_NS
+            .iter()
+            .position(|&b| ns <= b)
+            .unwrap_or(LATENCY_BUCKETS_NS.len());
+        if let Some(b) = self.buckets.get_mut(i) {
+            *b += n;
+        }
+        self.sum_ns += ns * n;
+        self.count += n;
+    }
+
+    fn merge(&mut self, o: &Latency) {
+        for (a, b) in self.buckets.iter_mut().zip(&o.buckets) {
+            *a = a.wrapping_add(*b);
+        }
+        self.sum_ns = self.sum_ns.wrapping_add(o.sum_ns);
+        self.count = self.count.wrapping_add(o.count);
+    }
+}
+
+/// Everything one worker counts. Service and backend counters are keyed by the stable ids
 /// control assigns, so they survive reloads; slots are added when a snapshot is adopted,
 /// never on the packet path.
-#[derive(Debug, Clone, Default)]
+///
+/// Accounting over all workers: every packet taken off the wire is counted once in `rx`
+/// and ends in exactly one of `tx`, a drop reason or `to_control` (an ARP reply or NA that
+/// also goes to the kernel is in `tx` too). A nat packet redirected to its connection's
+/// owner counts in `rx` and `nat_redirected` where it arrived and in `processed` at both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
-    pub rx_packets: u64,
+    /// Packets this worker took off the wire (frames another worker handed over are not).
+    pub rx: u64,
+    /// Packets this worker sent, on any port or its kernel interface.
+    pub tx: u64,
+    /// Packets this worker's pipeline decided: its own rx and the frames handed to it.
+    pub processed: u64,
     pub forwarded: u64,
     pub dropped: [u64; DropReason::COUNT],
     /// ARP replies, neighbour advertisements and echo replies sent.
@@ -165,8 +231,20 @@ pub struct Counters {
     /// `nat_ports_exhausted` drop reason).
     pub nat_ports_exhausted: u64,
     /// nat/fullnat packets handed to the worker owning their connection (`Verdict::Redirect`;
-    /// that worker's pipeline counts them again when it processes them).
+    /// the owner counts what became of them, not their rx).
     pub nat_redirected: u64,
+    /// Nanoseconds on bursts that received packets, from before `rx_burst` to after the last
+    /// `tx_burst` (what testpmd's `--record-core-cycles` counts): busy time per packet.
+    pub busy_ns: u64,
+    /// Bursts that received packets: packets over bursts is the mean burst.
+    pub bursts: u64,
+    pub latency: Latency,
+    /// Gauge: live flow entries, as of the last publication.
+    pub flows: u64,
+    /// Gauge: live flow entries per backend id, as of the last publication.
+    pub backend_flows: HashMap<u32, u64>,
+    /// Gauge: fullnat ports in use per local address, as of the last publication.
+    pub nat_ports_in_use: HashMap<IpAddr, u64>,
     pub(crate) service: Vec<ServiceCounters>,
     pub(crate) backend: Vec<u64>,
     pub(crate) service_slot: HashMap<u32, usize>,
@@ -216,6 +294,107 @@ impl Counters {
         self.dropped[reason as usize] += 1;
     }
 
+    #[inline]
+    pub(crate) fn drop_n(&mut self, reason: DropReason, n: u64) {
+        self.dropped[reason as usize] += n;
+    }
+
+    /// Adds `o` to `self`: counters and gauges summed (wrapping, as a counter does), services
+    /// and backends by id. The exhaustive pattern makes a new field a compile error here
+    /// until it is merged.
+    pub fn merge(&mut self, o: &Counters) {
+        let Counters {
+            rx,
+            tx,
+            processed,
+            forwarded,
+            dropped,
+            replies,
+            ptb_sent,
+            ptb_suppressed,
+            to_control,
+            to_kernel,
+            kernel_copies_limited,
+            flows_created,
+            flows_evicted_timeout,
+            flows_evicted_capacity,
+            flows_rehashed,
+            flows_stateless,
+            nat_replies,
+            nat_ports_exhausted,
+            nat_redirected,
+            busy_ns,
+            bursts,
+            latency,
+            flows,
+            backend_flows,
+            nat_ports_in_use,
+            service: _,
+            backend: _,
+            service_slot: _,
+            backend_slot: _,
+        } = o;
+        for (mine, theirs) in [
+            (&mut self.rx, rx),
+            (&mut self.tx, tx),
+            (&mut self.processed, processed),
+            (&mut self.forwarded, forwarded),
+            (&mut self.replies, replies),
+            (&mut self.ptb_sent, ptb_sent),
+            (&mut self.ptb_suppressed, ptb_suppressed),
+            (&mut self.to_control, to_control),
+            (&mut self.to_kernel, to_kernel),
+            (&mut self.kernel_copies_limited, kernel_copies_limited),
+            (&mut self.flows_created, flows_created),
+            (&mut self.flows_evicted_timeout, flows_evicted_timeout),
+            (&mut self.flows_evicted_capacity, flows_evicted_capacity),
+            (&mut self.flows_rehashed, flows_rehashed),
+            (&mut self.flows_stateless, flows_stateless),
+            (&mut self.nat_replies, nat_replies),
+            (&mut self.nat_ports_exhausted, nat_ports_exhausted),
+            (&mut self.nat_redirected, nat_redirected),
+            (&mut self.busy_ns, busy_ns),
+            (&mut self.bursts, bursts),
+            (&mut self.flows, flows),
+        ] {
+            *mine = mine.wrapping_add(*theirs);
+        }
+        for (mine, theirs) in self.dropped.iter_mut().zip(dropped) {
+            *mine = mine.wrapping_add(*theirs);
+        }
+        self.latency.merge(latency);
+        for (id, sc) in o.services() {
+            let slot = self.service_slot_for(id);
+            if let Some(s) = self.service.get_mut(slot) {
+                s.packets = s.packets.wrapping_add(sc.packets);
+                s.bytes = s.bytes.wrapping_add(sc.bytes);
+            }
+        }
+        for (id, n) in o.backends() {
+            let slot = self.backend_slot_for(id);
+            if let Some(b) = self.backend.get_mut(slot) {
+                *b = b.wrapping_add(n);
+            }
+        }
+        for (&id, &n) in backend_flows {
+            let f = self.backend_flows.entry(id).or_default();
+            *f = f.wrapping_add(n);
+        }
+        for (&a, &n) in nat_ports_in_use {
+            let p = self.nat_ports_in_use.entry(a).or_default();
+            *p = p.wrapping_add(n);
+        }
+    }
+
+    /// The sum of `all`.
+    pub fn sum<'a>(all: impl IntoIterator<Item = &'a Counters>) -> Counters {
+        let mut total = Counters::default();
+        for c in all {
+            total.merge(c);
+        }
+        total
+    }
+
     /// Slot of a stable id, created if new (called when a snapshot is adopted).
     pub(crate) fn service_slot_for(&mut self, id: u32) -> usize {
         let next = self.service.len();
@@ -233,5 +412,78 @@ impl Counters {
             self.backend.push(0);
         }
         slot
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_sums_counters_gauges_services_and_backends() {
+        let mut a = Counters {
+            rx: 3,
+            tx: 2,
+            flows: 5,
+            ..Counters::default()
+        };
+        a.drop_n(DropReason::NoService, 1);
+        a.latency.record(150, 2);
+        let s = a.service_slot_for(7);
+        a.service[s].packets = 2;
+        let b_slot = a.backend_slot_for(9);
+        a.backend[b_slot] = 2;
+        a.backend_flows.insert(9, 4);
+        let mut b = Counters {
+            rx: 4,
+            tx: 4,
+            flows: 1,
+            ..Counters::default()
+        };
+        b.drop_n(DropReason::TxQueueFull, 2);
+        b.latency.record(5_000_000, 1);
+        let s = b.service_slot_for(7);
+        b.service[s] = ServiceCounters {
+            packets: 4,
+            bytes: 400,
+        };
+        b.backend_slot_for(11);
+        b.backend_flows.insert(9, 1);
+        b.nat_ports_in_use.insert(IpAddr::from([192, 0, 2, 200]), 3);
+        let t = Counters::sum([&a, &b]);
+        assert_eq!((t.rx, t.tx, t.flows), (7, 6, 6));
+        assert_eq!(t.dropped(DropReason::NoService), 1);
+        assert_eq!(t.dropped(DropReason::TxQueueFull), 2);
+        assert_eq!(t.dropped_total(), 3);
+        assert_eq!(t.latency.count, 3);
+        assert_eq!(t.latency.buckets[1], 2, "150 ns: the 200 ns bucket");
+        assert_eq!(t.latency.buckets[LATENCY_BUCKETS_NS.len()], 1, "+Inf");
+        assert_eq!(
+            t.service(7),
+            Some(ServiceCounters {
+                packets: 6,
+                bytes: 400
+            })
+        );
+        assert_eq!(t.backend_packets(9), Some(2));
+        assert_eq!(t.backend_packets(11), Some(0));
+        assert_eq!(t.backend_flows.get(&9), Some(&5));
+        assert_eq!(
+            t.nat_ports_in_use.get(&IpAddr::from([192, 0, 2, 200])),
+            Some(&3)
+        );
+    }
+
+    #[test]
+    fn drop_labels_are_unique_and_the_workers_come_last() {
+        let labels: Vec<&str> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
+        let mut unique = labels.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), labels.len());
+        assert_eq!(
+            labels[labels.len() - 3..],
+            ["tx_queue_full", "redirect_queue_full", "control_queue_full"]
+        );
     }
 }

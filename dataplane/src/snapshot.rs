@@ -26,7 +26,7 @@ impl Proto {
 }
 
 /// What a service hashes to pick a backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HashKind {
     FiveTuple,
     /// Client affinity: every flow of one client address goes to one backend.
@@ -34,7 +34,7 @@ pub enum HashKind {
 }
 
 /// How packets reach a backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Forwarding {
     /// IP-in-IP: outer IPv4 (protocol 4 or 41) or IPv6 (next header 4 or 41).
     Ipip,
@@ -50,8 +50,15 @@ pub enum Forwarding {
     FullNat,
 }
 
+impl Forwarding {
+    /// Whether replies come back through the appliance to be translated (connection tracking).
+    pub const fn translates(self) -> bool {
+        matches!(self, Forwarding::Nat | Forwarding::FullNat)
+    }
+}
+
 /// What a service does when no backend is usable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WhenAllDown {
     Drop,
     /// Use the table over every weighted backend, healthy or not.

@@ -3,30 +3,23 @@
 //! This is the thin glue between mbufs and the pure [`Pipeline`]: it lends each mbuf's buffer
 //! to the pipeline as a [`Frame`], writes the new data window back, and sorts the burst by
 //! verdict. Per burst: one snapshot load, one quiescent-state report, no allocation, no lock.
-//! The pipeline's counters are copied out for control about once a millisecond (a `try_lock`
-//! that never waits: if control is reading, the copy is skipped until the next time).
+//! The worker counts in its pipeline's [`Counters`], which it copies out for control about
+//! once a millisecond (a `try_lock` that never waits: if control is reading, the copy is
+//! skipped until the next time).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrayvec::ArrayVec;
 use crossbeam_queue::ArrayQueue;
-use crossbeam_utils::CachePadded;
 
 use crate::dpdk::{Burst, Mbuf, RxQueue, TxQueue};
 use crate::frame::{Frame, TxOffload};
 use crate::pipeline::{Pipeline, Verdict, BURST};
 use crate::pipeline_counters::{Counters, DropReason};
 use crate::rcu::Reader;
-use crate::runtime::{CounterWriter, TX_RETRIES};
+use crate::runtime::TX_RETRIES;
 use crate::snapshot::Snapshot;
 use crate::tsc::TscToNs;
-
-/// Upper bounds (ns) of the rx-to-tx latency histogram buckets; the last bucket is +Inf.
-pub const LATENCY_BUCKETS_NS: [u64; 13] = [
-    100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000,
-    1_000_000,
-];
 
 /// A frame a worker hands to control (ARP packets, neighbour advertisements): fixed size, so
 /// the hand-over allocates nothing.
@@ -43,59 +36,8 @@ impl ControlFrame {
     }
 }
 
-/// The rx-to-tx latency histogram of one worker: single writer, read by control.
-#[derive(Default)]
-pub struct LatencyHistogram {
-    /// Non-cumulative counts; index `LATENCY_BUCKETS_NS.len()` is +Inf.
-    pub buckets: [AtomicU64; LATENCY_BUCKETS_NS.len() + 1],
-    pub sum_ns: AtomicU64,
-    pub count: AtomicU64,
-}
-
-impl LatencyHistogram {
-    /// Records `n` packets that took `ns` (single writer: plain load + store, no RMW).
-    #[inline]
-    fn record(&self, ns: u64, n: u64) {
-        let i = LATENCY_BUCKETS_NS
-            .iter()
-            .position(|&b| ns <= b)
-            .unwrap_or(LATENCY_BUCKETS_NS.len());
-        bump(&self.buckets[i], n);
-        bump(&self.sum_ns, ns * n);
-        bump(&self.count, n);
-    }
-}
-
-#[inline]
-fn bump(c: &AtomicU64, n: u64) {
-    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
-}
-
-/// What control can read of one worker.
-#[derive(Default)]
-pub struct WorkerStats {
-    /// The pipeline's counters as of the last publication (about once a millisecond).
-    pub counters: Mutex<Counters>,
-    /// Entries in this worker's flow table.
-    pub flows: CachePadded<AtomicU64>,
-    /// Live flow entries per backend id, as of the last publication.
-    pub backend_flows: Mutex<hashbrown::HashMap<u32, u64>>,
-    /// Fullnat ports in use per local address, as of the last publication.
-    pub nat_ports_in_use: Mutex<hashbrown::HashMap<std::net::IpAddr, u64>>,
-    pub latency: LatencyHistogram,
-    /// Frames for control dropped because its queue was full.
-    pub control_overflow: AtomicU64,
-    /// Packets dropped because a tx queue stayed full (or the verdict named no port we have).
-    pub tx_dropped: AtomicU64,
-    /// nat packets dropped because the owning worker's inbound queue was full.
-    pub redirect_dropped: AtomicU64,
-    /// Nanoseconds spent on bursts that received packets, from before `rx_burst` to after the
-    /// last `tx_burst` (what testpmd's `--record-core-cycles` counts): busy time per packet.
-    pub busy_ns: AtomicU64,
-    /// Bursts that received packets: packets over bursts is the mean burst, which sets both
-    /// the per-packet cost (fixed costs shared) and the rx-to-tx latency (a burst leaves whole).
-    pub bursts: AtomicU64,
-}
+/// What control can read of one worker: its [`Counters`] as last published.
+pub type WorkerStats = Mutex<Counters>;
 
 /// One transmit path: a port's tx queue owned by this worker, and its pending burst.
 pub struct TxPath {
@@ -128,7 +70,6 @@ pub struct LbWorker {
     /// spare for control (af_packet: one queue pair), sent by this worker: (port, frame).
     pub from_control: Option<Arc<ArrayQueue<(u16, Mbuf)>>>,
     pub stats: Arc<WorkerStats>,
-    pub counters: CounterWriter,
     /// TSC ticks per second.
     pub tsc_hz: u64,
     /// The workers' inbound queues, with more than one worker and nat services.
@@ -202,7 +143,7 @@ impl LbWorker {
             let now_ns = to_ns.ns(t0);
             let mut sent = 0u64;
             if received > 0 {
-                self.counters.add_rx(received as u64);
+                self.pipeline.counters_mut().rx += received as u64;
                 sent += self.pass(&mut burst, in_port, now_ns, &mut verdicts);
             }
             // Counted as received by the worker that took them off the wire, not again here.
@@ -210,11 +151,10 @@ impl LbWorker {
                 sent += self.pass(&mut handed, port, now_ns, &mut verdicts);
             }
             let t1 = rdtsc();
-            self.stats
-                .latency
-                .record(to_ns.ns(t1.wrapping_sub(t0)), sent);
-            bump(&self.stats.busy_ns, to_ns.ns(t1.wrapping_sub(polled)));
-            bump(&self.stats.bursts, 1);
+            let c = self.pipeline.counters_mut();
+            c.latency.record(to_ns.ns(t1.wrapping_sub(t0)), sent);
+            c.busy_ns += to_ns.ns(t1.wrapping_sub(polled));
+            c.bursts += 1;
             polled = t1;
             if t1.wrapping_sub(last_publish) >= publish_every {
                 self.publish();
@@ -228,7 +168,11 @@ impl LbWorker {
         if let Some(q) = self.redirect.as_ref().and_then(Redirect::own) {
             while q.pop().is_some() {}
         }
-        self.publish();
+        // The last copy waits for the lock: nothing may be lost after the worker stops.
+        self.pipeline.refresh_gauges();
+        let mut c = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        c.clone_from(self.pipeline.counters());
+        drop(c);
         self.snapshot.offline();
     }
 
@@ -314,7 +258,6 @@ impl LbWorker {
             }
         }
         self.snapshot.quiescent();
-        let mut dropped = 0u64;
         let mut tx_dropped = 0u64;
         let mut redirect_dropped = 0u64;
         for (m, v) in burst.drain().zip(*verdicts) {
@@ -349,13 +292,17 @@ impl LbWorker {
                     };
                     cf.bytes[..usize::from(cf.len)].copy_from_slice(&data[..usize::from(cf.len)]);
                     if self.to_control.push(cf).is_err() {
-                        bump(&self.stats.control_overflow, 1);
+                        // Not handed to control after all: a drop, not a control frame.
+                        let c = self.pipeline.counters_mut();
+                        c.to_control = c.to_control.saturating_sub(1);
+                        c.drop(DropReason::ControlQueueFull);
                     }
                     if v == Verdict::ToControlAndKernel && !self.queue_for_kernel(m) {
                         tx_dropped += 1;
                     }
                 }
-                Verdict::Drop(_) => dropped += 1,
+                // Counted by the pipeline.
+                Verdict::Drop(_) => {}
             }
         }
         let mut sent = 0u64;
@@ -371,15 +318,10 @@ impl LbWorker {
             }
             tx_dropped += t.burst.clear() as u64;
         }
-        if tx_dropped > 0 {
-            bump(&self.stats.tx_dropped, tx_dropped);
-        }
-        if redirect_dropped > 0 {
-            bump(&self.stats.redirect_dropped, redirect_dropped);
-        }
-        self.counters.add_tx(sent);
-        self.counters
-            .add_dropped(dropped + tx_dropped + redirect_dropped);
+        let c = self.pipeline.counters_mut();
+        c.drop_n(DropReason::TxQueueFull, tx_dropped);
+        c.drop_n(DropReason::RedirectQueueFull, redirect_dropped);
+        c.tx += sent;
         sent
     }
 
@@ -423,24 +365,16 @@ impl LbWorker {
             }
             tx_dropped += one.clear() as u64;
         }
-        if tx_dropped > 0 {
-            bump(&self.stats.tx_dropped, tx_dropped);
-        }
+        self.pipeline
+            .counters_mut()
+            .drop_n(DropReason::TxQueueFull, tx_dropped);
     }
 
-    /// Copies the pipeline's counters out for control, unless control is reading them now.
-    fn publish(&self) {
-        self.stats
-            .flows
-            .store(self.pipeline.flow_count() as u64, Ordering::Relaxed);
-        if let Ok(mut c) = self.stats.counters.try_lock() {
+    /// Copies the counters out for control, unless control is reading them now.
+    fn publish(&mut self) {
+        self.pipeline.refresh_gauges();
+        if let Ok(mut c) = self.stats.try_lock() {
             c.clone_from(self.pipeline.counters());
-        }
-        if let Ok(mut f) = self.stats.backend_flows.try_lock() {
-            self.pipeline.flows_per_backend_into(&mut f);
-        }
-        if let Ok(mut n) = self.stats.nat_ports_in_use.try_lock() {
-            self.pipeline.nat_ports_in_use_into(&mut n);
         }
     }
 }

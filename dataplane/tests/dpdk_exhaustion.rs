@@ -21,11 +21,11 @@ use common::*;
 use crossbeam_queue::ArrayQueue;
 use dataplane::dpdk::{Burst, Eal, Mbuf, Mempool, Port, RxQueue, TxQueue};
 use dataplane::rcu::{self, Publisher};
-use dataplane::runtime::{self, PerCoreCounters, Workers};
+use dataplane::runtime::{self, Workers};
 use dataplane::worker::{LbWorker, TxPath, WorkerStats};
 use dataplane::{
-    FlowConfig, Forwarding, HashKind, Pipeline, PipelineConfig, Proto, Snapshot, SnapshotBuilder,
-    WhenAllDown,
+    Counters, DropReason, FlowConfig, Forwarding, HashKind, Pipeline, PipelineConfig, Proto,
+    Snapshot, SnapshotBuilder, WhenAllDown,
 };
 
 /// A raw AF_PACKET socket bound to one interface (the kernel side of the tap).
@@ -120,7 +120,6 @@ fn frame_for(i: u32) -> Vec<u8> {
 struct Lb {
     workers: Workers,
     stats: Arc<WorkerStats>,
-    counters: Arc<PerCoreCounters>,
     _publisher: Publisher<Snapshot>,
 }
 
@@ -132,9 +131,7 @@ impl Lb {
         let parts = Arc::new(Mutex::new(Some((readers.remove(0), stats.clone()))));
         let workers = runtime::launch(eal, vec![(rx, tx)], move |ctx| {
             let stop = ctx.stop_flag();
-            let runtime::WorkerContext {
-                rx, tx, counters, ..
-            } = ctx;
+            let runtime::WorkerContext { rx, tx, .. } = ctx;
             let Some((snapshot, stats)) = parts.lock().unwrap().take() else {
                 return;
             };
@@ -155,24 +152,26 @@ impl Lb {
                 to_control: Arc::new(ArrayQueue::new(64)),
                 from_control: None,
                 stats,
-                counters,
                 tsc_hz: dataplane::worker::tsc_hz(),
                 redirect: None,
             };
             worker.run(move || stop.load(Ordering::Relaxed));
         })
         .expect("launch");
-        let counters = workers.counters().clone();
         Self {
             workers,
             stats,
-            counters,
             _publisher: publisher,
         }
     }
 
+    /// The worker's counters as last published (about once a millisecond).
+    fn counts(&self) -> Counters {
+        self.stats.lock().unwrap().clone()
+    }
+
     fn tx_dropped(&self) -> u64 {
-        self.stats.tx_dropped.load(Ordering::Relaxed)
+        self.counts().dropped(DropReason::TxQueueFull)
     }
 }
 
@@ -293,13 +292,13 @@ fn empty_pool(eal: &Eal, ifname: &str) {
         "empty pool ({POOL} mbufs, {held_by_driver} held by the tap): {DRY} frames sent, \
          rx_nombuf {nombuf}, rx_missed {}, worker rx {}",
         dry.rx_missed - stats0.rx_missed,
-        lb.counters.total().rx
+        lb.counts().rx
     );
     assert!(
         (1..=DRY).contains(&nombuf),
         "rx_nombuf counted {nombuf} of {DRY} frames"
     );
-    assert_eq!(lb.counters.total().rx, 0, "nothing was received");
+    assert_eq!(lb.counts().rx, 0, "nothing was received");
     assert_eq!(collect(&mut collect_rx, 1, Duration::from_millis(100)), 0);
 
     // The mbufs come back: forwarding resumes with no one restarting anything.
@@ -314,11 +313,15 @@ fn empty_pool(eal: &Eal, ifname: &str) {
     // in the kernel, forwarded now.
     let want = AFTER + DRY - nombuf;
     let forwarded = collect(&mut collect_rx, want, Duration::from_secs(10));
-    let total = lb.counters.total();
+    // The counters are published about once a millisecond: let the last burst's arrive.
+    wait_until(Duration::from_secs(1), || lb.counts().tx == forwarded);
+    let total = lb.counts();
     eprintln!(
         "pool back: {AFTER} more frames sent, {forwarded} forwarded (of {want}); \
          worker rx {} tx {} dropped {}",
-        total.rx, total.tx, total.dropped
+        total.rx,
+        total.tx,
+        total.dropped_total()
     );
     assert_eq!(forwarded, want, "forwarding resumed");
     assert_eq!(collect(&mut collect_rx, 1, Duration::from_millis(100)), 0);
@@ -385,25 +388,25 @@ fn full_tx_ring(eal: &Eal) {
 
     // Phase 1: nobody reads ring2. The worker forwards until its ring is full, then drops.
     send(&mut inject, 0, FLOOD);
-    // Done when every packet received has been sent or dropped (rx is counted first).
+    // Done when every packet received has been sent or dropped (one published copy).
     let done = || {
-        let c = lb.counters.total();
-        c.rx == FLOOD && c.tx + lb.tx_dropped() == FLOOD
+        let c = lb.counts();
+        c.rx == FLOOD && c.tx + c.dropped(DropReason::TxQueueFull) == FLOOD
     };
     assert!(
         wait_until(Duration::from_secs(10), done),
         "the worker handled the flood: {:?}, tx_dropped {}",
-        lb.counters.total(),
+        lb.counts(),
         lb.tx_dropped()
     );
-    let c = lb.counters.total();
+    let c = lb.counts();
     let ring = ring2.stats().expect("stats").tx_packets;
     eprintln!(
         "full tx ring: {FLOOD} in, tx {} (ring2 holds {ring}), tx_dropped {}, dropped {}, \
          pool in use {}",
         c.tx,
         lb.tx_dropped(),
-        c.dropped,
+        c.dropped_total(),
         pool.in_use()
     );
     assert_eq!(c.tx, ring, "what the worker sent is what ring2 holds");
@@ -413,7 +416,7 @@ fn full_tx_ring(eal: &Eal) {
         FLOOD - ring,
         "every packet tx refused is counted"
     );
-    assert_eq!(c.dropped, FLOOD - ring, "and counted as dropped");
+    assert_eq!(c.dropped_total(), FLOOD - ring, "and counted as dropped");
     // The refused mbufs were freed: the only ones out are those sitting in ring2.
     assert_eq!(pool.in_use() as u64, ring, "no refused mbuf leaked");
 

@@ -19,7 +19,7 @@ use dataplane::rcu;
 use dataplane::runtime;
 use dataplane::steer::owner;
 use dataplane::worker::{LbWorker, Redirect, TxPath, WorkerStats};
-use dataplane::{FlowConfig, Pipeline, PipelineConfig};
+use dataplane::{Counters, DropReason, FlowConfig, Pipeline, PipelineConfig};
 
 const POOL: u32 = 1023;
 
@@ -132,12 +132,7 @@ fn two_workers_hand_each_other_their_connections() {
     ];
     let workers = runtime::launch(&eal, pairs, move |ctx| {
         let stop = ctx.stop_flag();
-        let runtime::WorkerContext {
-            index,
-            rx,
-            counters,
-            ..
-        } = ctx;
+        let runtime::WorkerContext { index, rx, .. } = ctx;
         let Some((snapshot, paths, stats)) = parts[index].lock().unwrap().take() else {
             return;
         };
@@ -159,7 +154,6 @@ fn two_workers_hand_each_other_their_connections() {
             to_control: Arc::new(ArrayQueue::new(8)),
             from_control: None,
             stats,
-            counters,
             tsc_hz: dataplane::worker::tsc_hz(),
             redirect: Some(Redirect {
                 queues: Arc::clone(&inbound),
@@ -212,11 +206,15 @@ fn two_workers_hand_each_other_their_connections() {
     }
     assert_eq!(workers.join(), 0, "both workers ran to the end");
     // Each worker handed the other one packet: worker 0 a client's, worker 1 a reply.
-    for s in &stats {
-        let c = s.counters.lock().unwrap();
+    let copies: Vec<Counters> = stats.iter().map(|s| s.lock().unwrap().clone()).collect();
+    for c in &copies {
         assert_eq!(c.nat_redirected, 1);
-        assert_eq!(s.redirect_dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(c.dropped(DropReason::RedirectQueueFull), 0);
     }
+    // A redirected packet is received once (where it arrived) and decided twice.
+    let total = Counters::sum(&copies);
+    assert_eq!((total.rx, total.tx, total.processed), (4, 4, 6));
+    assert_eq!(total.dropped_total(), 0);
     assert!(queues.iter().all(|q| q.is_empty()));
     assert_eq!(pool.in_use(), 0, "no mbuf leaked");
     drop(publisher);

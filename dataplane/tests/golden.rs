@@ -68,7 +68,7 @@ fn run_on(snap: &dataplane::Snapshot, cfg: &PipelineConfig, cases: Vec<Case>) {
         }
         let after = p.counters();
         assert_eq!(
-            after.rx_packets - before.rx_packets,
+            after.processed - before.processed,
             1,
             "case {:?}: rx",
             case.desc

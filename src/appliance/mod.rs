@@ -28,7 +28,7 @@ use dataplane::dpdk::{Burst, DpdkError, Eal, Mbuf, Mempool, Port, TxQueue};
 use dataplane::rcu::{self, Publisher};
 use dataplane::runtime::{self, pinning::control_cpu, signals, Workers};
 use dataplane::worker::{ControlFrame, LbWorker, Redirect, TxPath, WorkerStats};
-use dataplane::{FlowConfig, Pipeline, PipelineConfig, Snapshot};
+use dataplane::{Pipeline, PipelineConfig, Snapshot};
 
 pub use status::Shared;
 
@@ -207,7 +207,7 @@ impl Appliance {
                 ipv4_checksum_offload: i.port.offloads().tx_ipv4_checksum(),
             })
             .collect();
-        let flow_cfg = flow_config(&config);
+        let flow_cfg = config.flows;
         // Connection tracking is allocated once, at start: a reload cannot add it.
         let nat = config.uses_nat();
         let (controller, built) = Controller::new(config, ports)?;
@@ -288,13 +288,7 @@ impl Appliance {
             // The runtime's flag: set by shutdown, and by `Workers`' drop when start fails
             // after the launch, so a failed start never leaves workers spinning.
             let stop = ctx.stop_flag();
-            let runtime::WorkerContext {
-                index,
-                rx,
-                tx,
-                counters,
-                ..
-            } = ctx;
+            let runtime::WorkerContext { index, rx, tx, .. } = ctx;
             let Some(p) = parts
                 .get(index)
                 .and_then(|m| m.lock().ok().and_then(|mut g| g.take()))
@@ -316,7 +310,6 @@ impl Appliance {
                     None
                 },
                 stats: p.stats,
-                counters,
                 tsc_hz,
                 redirect: (!inbound.is_empty()).then(|| Redirect {
                     queues: Arc::clone(&inbound),
@@ -325,7 +318,6 @@ impl Appliance {
             };
             worker.run(move || stop.load(Ordering::Relaxed));
         })?;
-        shared.set_worker_counters(Arc::clone(workers.counters()));
 
         let (health_tx, health_rx) = mpsc::channel();
         let targets = controller.health_targets();
@@ -722,17 +714,6 @@ struct WorkerParts {
     reader: rcu::Reader<Snapshot>,
     stats: Arc<WorkerStats>,
     pipeline: Pipeline,
-}
-
-fn flow_config(cfg: &Config) -> FlowConfig {
-    FlowConfig {
-        capacity: cfg.flows.capacity as usize,
-        tcp_syn_timeout: cfg.flows.tcp_syn_timeout,
-        tcp_established_timeout: cfg.flows.tcp_established_timeout,
-        tcp_closing_timeout: cfg.flows.tcp_closing_timeout,
-        udp_timeout: cfg.flows.udp_timeout,
-        max_new_flows_per_second: cfg.flows.max_new_flows_per_second,
-    }
 }
 
 /// Loads the config for `sluice run`, printing every error.

@@ -1,23 +1,23 @@
-//! What the HTTP threads read: per-core counters summed at scrape time, and control's view.
+//! What the HTTP threads read: the workers' published counters, summed at scrape time, and
+//! control's view.
 //!
-//! Workers write their own counters (single writer); control refreshes the slow-moving parts
-//! (health, mempools, the service list) a few times a second. A scrape locks nothing a worker
-//! waits on: the per-worker counter copies use `try_lock` on the worker side.
+//! Each worker publishes its own [`Counters`] about once a millisecond; control refreshes the
+//! slow-moving parts (health, mempools, the service list) a few times a second. A scrape locks
+//! nothing a worker waits on: the worker side of each copy is a `try_lock`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use control::config::{self, Config};
 use control::forwarding::{Ids, ServiceTable};
 use control::health::TargetStatus;
 use control::metrics::{
-    BackendMetrics, ExceptionMetrics, LatencyInput, MetricsInput, QueueMetrics, ServiceMetrics,
+    BackendMetrics, ExceptionMetrics, MetricsInput, ServiceMetrics, WorkerMetrics,
 };
-use dataplane::runtime::PerCoreCounters;
-use dataplane::worker::{WorkerStats, LATENCY_BUCKETS_NS};
-use dataplane::DropReason;
+use dataplane::worker::WorkerStats;
+use dataplane::{Counters, DropReason};
 
 /// One service as configured, for labels.
 #[derive(Debug, Clone)]
@@ -32,29 +32,6 @@ struct ServiceInfo {
     local_addresses: Vec<IpAddr>,
     /// (address, weight, stable id, the port it listens on: 0 = the client's).
     backends: Vec<(IpAddr, u32, u32, u16)>,
-}
-
-/// Every worker's pipeline counters added up.
-#[derive(Default)]
-struct Totals {
-    dropped: [u64; DropReason::COUNT],
-    /// Service id -> (packets, bytes).
-    service: HashMap<u32, (u64, u64)>,
-    backend: HashMap<u32, u64>,
-    backend_flows: HashMap<u32, u64>,
-    flows_created: u64,
-    evicted_timeout: u64,
-    evicted_capacity: u64,
-    stateless: u64,
-    replies: u64,
-    to_control: u64,
-    ptb_sent: u64,
-    nat_replies: u64,
-    nat_redirected: u64,
-    nat_ports_exhausted: u64,
-    nat_ports_in_use: HashMap<IpAddr, u64>,
-    /// Interface name -> (frames to the kernel, frames over the exception rate).
-    to_kernel: HashMap<String, (u64, u64)>,
 }
 
 #[derive(Default)]
@@ -72,7 +49,6 @@ pub struct Shared {
     pub workers: Vec<Arc<WorkerStats>>,
     /// (interface name, queue, lcore) of each worker.
     queues: Vec<(String, u16, u32)>,
-    core_counters: OnceLock<Arc<PerCoreCounters>>,
     pub epoch: AtomicU64,
     pub reloads_success: AtomicU64,
     pub reloads_failure: AtomicU64,
@@ -129,7 +105,6 @@ impl Shared {
                 .map(|_| Arc::new(WorkerStats::default()))
                 .collect(),
             queues,
-            core_counters: OnceLock::new(),
             epoch: AtomicU64::new(0),
             reloads_success: AtomicU64::new(0),
             reloads_failure: AtomicU64::new(0),
@@ -158,10 +133,6 @@ impl Shared {
         *self.announced.lock().unwrap_or_else(|p| p.into_inner()) = vips.to_vec();
     }
 
-    pub fn set_worker_counters(&self, c: Arc<PerCoreCounters>) {
-        let _ = self.core_counters.set(c);
-    }
-
     pub fn set_config(&self, cfg: &Config, ids: &Ids) {
         self.slow().services = services_of(cfg, ids);
     }
@@ -187,95 +158,30 @@ impl Shared {
         s.neighbours = neighbours;
     }
 
-    /// The sum of every worker's published pipeline counters.
-    fn pipeline_totals(&self) -> Totals {
-        let mut t = Totals::default();
-        for (w, (port, _, _)) in self.workers.iter().zip(&self.queues) {
-            let c = w.counters.lock().unwrap_or_else(|p| p.into_inner());
-            let k = t.to_kernel.entry(port.clone()).or_default();
-            k.0 += c.to_kernel;
-            k.1 += c.dropped[DropReason::ExceptionRateLimited as usize] + c.kernel_copies_limited;
-            for (r, n) in c.drops() {
-                t.dropped[r as usize] += n;
-            }
-            for (id, sc) in c.services() {
-                let e = t.service.entry(id).or_default();
-                e.0 += sc.packets;
-                e.1 += sc.bytes;
-            }
-            for (id, n) in c.backends() {
-                *t.backend.entry(id).or_default() += n;
-            }
-            t.flows_created += c.flows_created;
-            t.evicted_timeout += c.flows_evicted_timeout;
-            t.evicted_capacity += c.flows_evicted_capacity;
-            t.stateless += c.flows_stateless;
-            t.replies += c.replies;
-            t.to_control += c.to_control;
-            t.ptb_sent += c.ptb_sent;
-            t.nat_replies += c.nat_replies;
-            t.nat_redirected += c.nat_redirected;
-            t.nat_ports_exhausted += c.nat_ports_exhausted;
-            drop(c);
-            let n = w.nat_ports_in_use.lock().unwrap_or_else(|p| p.into_inner());
-            for (&a, &k) in n.iter() {
-                *t.nat_ports_in_use.entry(a).or_default() += k;
-            }
-            drop(n);
-            let f = w.backend_flows.lock().unwrap_or_else(|p| p.into_inner());
-            for (&id, &n) in f.iter() {
-                *t.backend_flows.entry(id).or_default() += n;
-            }
-        }
-        t
-    }
-
     /// Everything a scrape reports, gathered now.
     pub fn metrics_input(&self) -> MetricsInput {
-        let totals = self.pipeline_totals();
-        let slow = self.slow();
-        let cores = self.core_counters.get();
-        let queues = self
+        let workers: Vec<WorkerMetrics> = self
             .queues
             .iter()
-            .enumerate()
-            .map(|(w, (port, queue, _))| {
-                let c = cores.and_then(|c| c.core(w)).unwrap_or_default();
-                QueueMetrics {
-                    port: port.clone(),
-                    queue: *queue,
-                    rx_packets: c.rx,
-                    tx_packets: c.tx,
-                }
+            .zip(&self.workers)
+            .map(|((port, queue, core), w)| WorkerMetrics {
+                port: port.clone(),
+                queue: *queue,
+                core: *core,
+                counters: w.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             })
             .collect();
-        let mut dropped: Vec<(String, u64)> = DropReason::ALL
-            .iter()
-            .map(|&r| (r.as_str().to_owned(), totals.dropped[r as usize]))
-            .collect();
-        let total = |c: fn(&WorkerStats) -> &AtomicU64| -> u64 {
-            self.per_core(c).iter().map(|&(_, n)| n).sum()
-        };
-        dropped.push(("tx_queue_full".to_owned(), total(|w| &w.tx_dropped)));
-        // nat packets for another worker whose inbound queue was full.
-        dropped.push((
-            "redirect_queue_full".to_owned(),
-            total(|w| &w.redirect_dropped),
-        ));
-        // ARP replies and neighbour advertisements lost because control's queue was full.
-        dropped.push((
-            "control_queue_full".to_owned(),
-            total(|w| &w.control_overflow),
-        ));
+        let total = Counters::sum(workers.iter().map(|w| &w.counters));
+        let slow = self.slow();
         let services = slow
             .services
             .iter()
             .map(|s| {
-                let (packets, bytes) = totals.service.get(&s.id).copied().unwrap_or_default();
+                let sc = total.service(s.id).unwrap_or_default();
                 ServiceMetrics {
                     name: s.name.clone(),
-                    packets,
-                    bytes,
+                    packets: sc.packets,
+                    bytes: sc.bytes,
                     fingerprint: slow
                         .fingerprints
                         .iter()
@@ -286,36 +192,32 @@ impl Shared {
                         .iter()
                         .map(|&(addr, weight, id, _)| BackendMetrics {
                             address: addr.to_string(),
-                            packets: totals.backend.get(&id).copied().unwrap_or(0),
+                            packets: total.backend_packets(id).unwrap_or(0),
                             up: !slow.down.contains(&(s.name.clone(), addr)),
-                            flows: totals.backend_flows.get(&id).copied().unwrap_or(0),
+                            flows: total.backend_flows.get(&id).copied().unwrap_or(0),
                             weight,
                         })
                         .collect(),
                 }
             })
             .collect();
-        let mut counts = vec![0u64; LATENCY_BUCKETS_NS.len() + 1];
-        let (mut sum_ns, mut count) = (0u64, 0u64);
-        for w in &self.workers {
-            for (c, b) in counts.iter_mut().zip(&w.latency.buckets) {
-                *c += b.load(Ordering::Relaxed);
-            }
-            sum_ns += w.latency.sum_ns.load(Ordering::Relaxed);
-            count += w.latency.count.load(Ordering::Relaxed);
-        }
         let exception = self
             .kernel_ports
             .iter()
             .zip(&self.from_kernel)
             .filter(|((_, on), _)| *on)
             .map(|((port, _), k)| {
-                let (to, limited) = totals.to_kernel.get(port).copied().unwrap_or_default();
+                let of_port = || workers.iter().filter(|w| &w.port == port);
                 ExceptionMetrics {
                     port: port.clone(),
-                    to_kernel: to,
+                    to_kernel: of_port().map(|w| w.counters.to_kernel).sum(),
                     from_kernel: k.packets.load(Ordering::Relaxed),
-                    to_kernel_rate_limited: limited,
+                    to_kernel_rate_limited: of_port()
+                        .map(|w| {
+                            w.counters.dropped(DropReason::ExceptionRateLimited)
+                                + w.counters.kernel_copies_limited
+                        })
+                        .sum(),
                     from_kernel_rate_limited: k.rate_limited.load(Ordering::Relaxed),
                     from_kernel_tx_full: k.tx_full.load(Ordering::Relaxed),
                 }
@@ -332,53 +234,14 @@ impl Shared {
             exception,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             dpdk: env!("SLUICE_DPDK_VERSION").to_owned(),
-            queues,
+            workers,
+            total,
             mempool_free: slow.mempool_free.clone(),
-            dropped,
             services,
-            flows_per_core: self.per_core(|w| &w.flows),
-            busy_ns_per_core: self.per_core(|w| &w.busy_ns),
-            bursts_per_core: self.per_core(|w| &w.bursts),
-            flows_created: totals.flows_created,
-            flows_evicted: vec![
-                ("timeout".to_owned(), totals.evicted_timeout),
-                ("capacity".to_owned(), totals.evicted_capacity),
-            ],
-            flows_stateless: totals.stateless,
-            replies: totals.replies,
-            to_control: totals.to_control,
-            ptb_sent: totals.ptb_sent,
-            nat_replies: totals.nat_replies,
-            nat_redirected: totals.nat_redirected,
-            nat_ports_exhausted: totals.nat_ports_exhausted,
-            nat_ports_in_use: {
-                let mut v: Vec<(String, u64)> = totals
-                    .nat_ports_in_use
-                    .iter()
-                    .map(|(a, n)| (a.to_string(), *n))
-                    .collect();
-                v.sort();
-                v
-            },
             reloads_success: self.reloads_success.load(Ordering::Relaxed),
             reloads_failure: self.reloads_failure.load(Ordering::Relaxed),
             config_epoch: self.epoch.load(Ordering::Relaxed),
-            latency: LatencyInput {
-                bounds_ns: LATENCY_BUCKETS_NS.to_vec(),
-                counts,
-                sum_ns,
-                count,
-            },
         }
-    }
-
-    /// One worker counter as (EAL lcore id, value) per worker.
-    fn per_core(&self, counter: impl Fn(&WorkerStats) -> &AtomicU64) -> Vec<(u32, u64)> {
-        self.queues
-            .iter()
-            .zip(&self.workers)
-            .map(|((_, _, lcore), w)| (*lcore, counter(w).load(Ordering::Relaxed)))
-            .collect()
     }
 
     pub fn render_metrics(&self) -> String {
@@ -448,7 +311,7 @@ impl Shared {
         let state = serde_json::json!({
             "epoch": m.config_epoch,
             "reloads": {"success": m.reloads_success, "failure": m.reloads_failure},
-            "flows": m.flows_per_core.iter().map(|(c, f)| serde_json::json!({"core": c, "flows": f})).collect::<Vec<_>>(),
+            "flows": m.workers.iter().map(|w| serde_json::json!({"core": w.core, "flows": w.counters.flows})).collect::<Vec<_>>(),
             "services": services,
             "neighbours": neighbours,
             "draining": m.draining,

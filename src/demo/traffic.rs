@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use control::config::{Config, Forwarding, Protocol};
+use control::config::{Config, Forwarding, Proto};
 use dataplane::checksum;
 use dataplane::dpdk::{Burst, Mempool, Port};
+use dataplane::pipeline_counters::{Latency, LATENCY_BUCKETS_NS};
 use dataplane::wire::arp::{self, ArpPacket};
 
 use crate::appliance::Appliance;
@@ -46,7 +47,7 @@ pub fn services_of(cfg: &Config) -> Vec<DemoService> {
                 name: s.name.clone(),
                 vip,
                 port: s.port,
-                tcp: s.protocol == Protocol::Tcp,
+                tcp: s.protocol == Proto::Tcp,
                 forwarding: s.forwarding,
                 backends: s
                     .backends
@@ -449,7 +450,7 @@ pub struct Sample {
     per_backend: Vec<u64>,
     drops: Vec<(String, u64)>,
     flows_created: u64,
-    latency: control::metrics::LatencyInput,
+    latency: Latency,
     arp: u64,
     misrouted: u64,
     split: u64,
@@ -460,18 +461,23 @@ impl Sample {
         let m = app.shared().metrics_input();
         Sample {
             at: Instant::now(),
-            rx: m.queues.iter().map(|q| q.rx_packets).sum(),
-            tx: m.queues.iter().map(|q| q.tx_packets).sum(),
-            flows: m.flows_per_core.iter().map(|(_, f)| f).sum(),
+            rx: m.total.rx,
+            tx: m.total.tx,
+            flows: m.total.flows,
             sent: g.sent.load(Ordering::Relaxed),
             per_backend: g
                 .per_backend
                 .iter()
                 .map(|c| c.load(Ordering::Relaxed))
                 .collect(),
-            drops: m.dropped.into_iter().filter(|(_, n)| *n > 0).collect(),
-            flows_created: m.flows_created,
-            latency: m.latency,
+            drops: m
+                .total
+                .drops()
+                .filter(|(_, n)| *n > 0)
+                .map(|(r, n)| (r.as_str().to_owned(), n))
+                .collect(),
+            flows_created: m.total.flows_created,
+            latency: m.total.latency,
             arp: g.arp_answered.load(Ordering::Relaxed),
             misrouted: g.misrouted.load(Ordering::Relaxed),
             split: g.split_flows.load(Ordering::Relaxed),
@@ -598,10 +604,10 @@ pub fn print_summary(
         }
         let want = (total as f64 * p).ceil() as u64;
         let mut acc = 0;
-        for (i, c) in s.latency.counts.iter().enumerate() {
+        for (i, c) in s.latency.buckets.iter().enumerate() {
             acc += c;
             if acc >= want {
-                return match s.latency.bounds_ns.get(i) {
+                return match LATENCY_BUCKETS_NS.get(i) {
                     Some(b) => format!("<= {b} ns"),
                     None => "> 1 ms".into(),
                 };

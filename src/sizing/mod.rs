@@ -184,7 +184,7 @@ pub fn estimate_config(c: &Config) -> Estimate {
         u64::from(c.dpdk.mbufs),
         eal::has_flag(&c.dpdk.args, "--no-huge"),
         workers,
-        u64::from(c.flows.capacity),
+        c.flows.capacity as u64,
         uses_nat(c),
         &sizes,
     )
@@ -331,9 +331,9 @@ fn write_memory_block(out: &mut String, c: &Config) -> Result<Vec<String>, std::
         out,
         "  flow tables: {} worker(s) x {} (flows.capacity {} -> {} slots x {} B{} + buckets) = {}, on the heap",
         e.workers,
-        bytes_text(flow_table_bytes(u64::from(c.flows.capacity), uses_nat(c))),
+        bytes_text(flow_table_bytes(c.flows.capacity as u64, uses_nat(c))),
         c.flows.capacity,
-        flow_slots(u64::from(c.flows.capacity)),
+        flow_slots(c.flows.capacity as u64),
         FLOW_ENTRY_BYTES,
         if uses_nat(c) {
             format!(" + {NAT_RECORD_BYTES} B of nat record")

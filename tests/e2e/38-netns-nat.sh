@@ -299,6 +299,16 @@ slc_log "$QUEUES worker(s): $redirected packets redirected to the worker owning 
 if [ "$QUEUES" -gt 1 ]; then
   [ "${redirected:-0}" -gt 0 ] || slc_die "two workers, yet no packet was redirected: did every reply reach its owner's queue?"
 fi
+# A redirected packet is received once (where it arrived) and ends once (at its owner), so over
+# the workers rx = tx + dropped + control frames; polled, for the packets still in flight.
+accounted() {
+  metrics >"$SLC_WORK/accounting.txt"
+  awk '$1 ~ /^sluice_rx_packets_total\{/ { rx += $2 } $1 ~ /^sluice_tx_packets_total\{/ { tx += $2 }
+    $1 ~ /^sluice_dropped_packets_total\{/ { d += $2 } $1 == "sluice_control_frames_total" { c += $2 }
+    END { printf "%.0f %.0f %.0f %.0f\n", rx, tx, d, c; exit !(rx > 0 && rx == tx + d + c) }' "$SLC_WORK/accounting.txt" >"$SLC_WORK/accounting.sum"
+}
+slc_wait_for 5 accounted || slc_die "rx != tx + dropped + control frames (rx tx dropped control: $(cat "$SLC_WORK/accounting.sum"))"
+slc_log "every received packet accounted for once (rx tx dropped control: $(cat "$SLC_WORK/accounting.sum"))"
 slc_stop "$sluice_pid" 10 && rc=0 || rc=$?
 [ "$rc" -eq 0 ] || slc_die "sluice run exited with $rc on SIGTERM, expected 0"
 slc_log "PASS"

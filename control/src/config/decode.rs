@@ -135,7 +135,7 @@ impl Ctx<'_> {
 pub(crate) struct Parts {
     pub dpdk: Option<Dpdk>,
     pub interfaces: Option<Vec<Option<Interface>>>,
-    pub flows: Option<Flows>,
+    pub flows: Option<FlowConfig>,
     pub services: Option<Vec<Option<Service>>>,
     pub metrics: Option<Metrics>,
     pub announce: Option<Option<Announce>>,
@@ -434,7 +434,7 @@ pub(crate) fn document(ctx: &mut Ctx<'_>, root: &Value) -> Parts {
                 .collect()
         });
     let flows = match f.get("flows") {
-        None => Some(default_flows()),
+        None => Some(FlowConfig::default()),
         Some(v) => flows(ctx, v, "flows"),
     };
     let services = match f.get("services") {
@@ -773,20 +773,10 @@ fn host_address<A: std::fmt::Display + Copy>(
     Some(p)
 }
 
-fn default_flows() -> Flows {
-    Flows {
-        capacity: DEFAULT_FLOW_CAPACITY,
-        tcp_established_timeout: DEFAULT_TCP_ESTABLISHED_TIMEOUT,
-        tcp_closing_timeout: DEFAULT_TCP_CLOSING_TIMEOUT,
-        tcp_syn_timeout: DEFAULT_TCP_SYN_TIMEOUT,
-        udp_timeout: DEFAULT_UDP_TIMEOUT,
-        max_new_flows_per_second: DEFAULT_MAX_NEW_FLOWS_PER_SECOND,
-    }
-}
-
-fn flows(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Flows> {
+/// The `flows:` section: every key absent takes `FlowConfig::default()`'s value.
+fn flows(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<FlowConfig> {
     let f = fields(ctx, v, path, "flow table settings", FLOWS_KEYS)?;
-    let d = default_flows();
+    let d = FlowConfig::default();
     let capacity = or_default(f.get("capacity"), d.capacity, |v| {
         int(
             ctx,
@@ -795,7 +785,7 @@ fn flows(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Flows> {
             1,
             u64::from(MAX_FLOW_CAPACITY),
         )
-        .map(|n| n as u32)
+        .map(|n| n as usize)
     });
     let (lo, hi) = (Duration::from_millis(1), Duration::from_secs(7 * 24 * 3600));
     let mut timeout = |key: &str, default: Duration| {
@@ -821,7 +811,7 @@ fn flows(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Flows> {
             .map(|n| n as u32)
         },
     );
-    Some(Flows {
+    Some(FlowConfig {
         capacity: capacity?,
         tcp_established_timeout: tcp_established_timeout?,
         tcp_closing_timeout: tcp_closing_timeout?,
@@ -858,7 +848,7 @@ fn service(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Service> {
         .and_then(|v| int(ctx, v, &f.child("port"), 0, 65535))
         .map(|n| n as u16);
     let protocol = required(ctx, &f, "protocol", "tcp or udp")
-        .and_then(|v| keyword(ctx, v, &f.child("protocol"), Protocol::ALL));
+        .and_then(|v| keyword(ctx, v, &f.child("protocol"), Proto::ALL));
     let hash = or_default(f.get("hash"), HashKind::FiveTuple, |v| {
         keyword(ctx, v, &f.child("hash"), HashKind::ALL)
     });
@@ -1050,12 +1040,12 @@ fn health_check(
     service_port: Option<u16>,
 ) -> Option<HealthCheck> {
     let f = fields(ctx, v, path, "a health check", HEALTH_KEYS)?;
-    let kind = or_default(f.get("kind"), HealthKind::Tcp, |v| {
-        keyword(ctx, v, &f.child("kind"), HealthKind::ALL)
+    let kind = or_default(f.get("kind"), CheckKind::Tcp, |v| {
+        keyword(ctx, v, &f.child("kind"), CheckKind::ALL)
     });
     let port = match (f.get("port"), service_port) {
         (Some(v), _) => int(ctx, v, &f.child("port"), 1, 65535).map(|n| Some(n as u16)),
-        (None, Some(0)) if kind.is_some_and(|k| k != HealthKind::None) => {
+        (None, Some(0)) if kind.is_some_and(|k| k != CheckKind::None) => {
             let problem = Problem::MissingKey {
                 key: "port",
                 expected: "the service port is 0 = every port, so the check needs its own",

@@ -8,7 +8,7 @@ use yaml_serde::Value;
 
 use super::decode::{join, list, location_name, unicast, At, Ctx};
 use super::error::{Problem, Severity};
-use super::schema::{Backend, Flows, Forwarding, Interface, Service};
+use super::schema::{Backend, FlowConfig, Forwarding, Interface, Service};
 
 /// The source ports fullnat allocates per local address: 1024..=65535.
 pub const PORTS_PER_LOCAL_ADDRESS: u64 = 64_512;
@@ -134,7 +134,7 @@ pub(crate) fn cross_checks(
     ctx: &mut Ctx<'_>,
     services: &[(usize, &Service)],
     interfaces: &[(usize, &Interface)],
-    flows: Option<&Flows>,
+    flows: Option<&FlowConfig>,
 ) {
     // One worker per queue of each interface; each allocates only its own residue class of
     // ports (port % workers == worker), so replies are steered back to it.
@@ -172,8 +172,8 @@ pub(crate) fn cross_checks(
 /// Each connection takes two flow entries (one per direction) and one source port of a local
 /// address: a family's local addresses must have ports for `capacity / 2` connections on
 /// each worker, which has `1 / workers` of every local address's ports.
-fn enough_ports(ctx: &mut Ctx<'_>, i: usize, s: &Service, capacity: u32, workers: u64) {
-    let connections = u64::from(capacity) / 2;
+fn enough_ports(ctx: &mut Ctx<'_>, i: usize, s: &Service, capacity: usize, workers: u64) {
+    let connections = capacity as u64 / 2;
     let ports = PORTS_PER_LOCAL_ADDRESS / workers;
     for v4 in [true, false] {
         let n = s

@@ -3,15 +3,15 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+// The settings and enums the dataplane and the health checker act on are theirs, used here as
+// they are: one type and one set of defaults per setting (`flows:` is `FlowConfig::default()`).
+pub use crate::health::CheckKind;
+pub use dataplane::snapshot::{Forwarding, HashKind, Proto, WhenAllDown};
+pub use dataplane::FlowConfig;
+
 pub const DEFAULT_MBUFS: u32 = 16383;
 pub const DEFAULT_QUEUES: u16 = 1;
 pub const DEFAULT_MTU: u16 = 1500;
-pub const DEFAULT_FLOW_CAPACITY: u32 = 1_048_576;
-pub const DEFAULT_TCP_ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(300);
-pub const DEFAULT_TCP_CLOSING_TIMEOUT: Duration = Duration::from_secs(10);
-pub const DEFAULT_TCP_SYN_TIMEOUT: Duration = Duration::from_secs(5);
-pub const DEFAULT_UDP_TIMEOUT: Duration = Duration::from_secs(30);
-pub const DEFAULT_MAX_NEW_FLOWS_PER_SECOND: u32 = 125_000;
 pub const DEFAULT_TABLE_SIZE: u32 = 65537;
 pub const DEFAULT_WEIGHT: u32 = 100;
 pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(2);
@@ -27,7 +27,7 @@ pub const DEFAULT_METRICS_LISTEN: SocketAddr =
 pub struct Config {
     pub dpdk: Dpdk,
     pub interfaces: Vec<Interface>,
-    pub flows: Flows,
+    pub flows: FlowConfig,
     pub services: Vec<Service>,
     pub metrics: Metrics,
     /// Keep announced VIPs as routes in a kernel table a routing daemon exports; None: off.
@@ -93,18 +93,6 @@ pub struct Kernel {
 /// Frames per second each way on the exception path when `kernel.rate` is not given.
 pub const DEFAULT_KERNEL_RATE: u32 = 10_000;
 
-/// Per-worker flow table settings. Optional section.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Flows {
-    pub capacity: u32,
-    pub tcp_established_timeout: Duration,
-    pub tcp_closing_timeout: Duration,
-    pub tcp_syn_timeout: Duration,
-    pub udp_timeout: Duration,
-    /// Above this rate (per worker) new flows are forwarded statelessly.
-    pub max_new_flows_per_second: u32,
-}
-
 /// One virtual service: (vip, port, protocol) is unique, and port 0 covers every port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
@@ -113,7 +101,7 @@ pub struct Service {
     /// Required; 0 = every port.
     pub port: u16,
     /// Required.
-    pub protocol: Protocol,
+    pub protocol: Proto,
     pub hash: HashKind,
     /// Prime, at least the number of backends.
     pub table_size: u32,
@@ -138,7 +126,7 @@ pub struct Backend {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthCheck {
-    pub kind: HealthKind,
+    pub kind: CheckKind,
     /// None: each backend's own port (its `port`, else the service's; required when that is 0).
     pub port: Option<u16>,
     pub interval: Duration,
@@ -231,61 +219,34 @@ pub fn format_mac(mac: [u8; 6]) -> String {
     format!("{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}")
 }
 
-/// The keyword enums: each lists its config spellings once, for parsing, errors and display.
-macro_rules! keyword_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [($name, &'static str)] = &[$(($name::$variant, $text)),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
+/// Who may use the HTTP lifecycle endpoints: clients on loopback only, any client that
+/// reaches the listener, or nobody (SIGHUP and the CLI work whatever this says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lifecycle {
+    Local,
+    Any,
+    Off,
 }
 
-keyword_enum!(Protocol { Tcp = "tcp", Udp = "udp" });
-keyword_enum!(
-    /// What Maglev hashes: the whole 5-tuple, or the client address only (affinity).
-    HashKind { FiveTuple = "five-tuple", SourceIp = "source-ip" }
-);
-keyword_enum!(
-    /// IP-in-IP and GUE encapsulate (same address family as the VIP); L2 DSR rewrites the MAC
-    /// only; NAT rewrites the destination, FullNAT the source too (both translate replies back).
-    Forwarding { Ipip = "ipip", Gue = "gue", L2Dsr = "l2-dsr", Nat = "nat", FullNat = "fullnat" }
-);
+impl Lifecycle {
+    /// Every value with its config spelling.
+    pub const ALL: &'static [(Lifecycle, &'static str)] = &[
+        (Lifecycle::Local, "local"),
+        (Lifecycle::Any, "any"),
+        (Lifecycle::Off, "off"),
+    ];
 
-impl Forwarding {
-    /// Whether replies come back through the appliance to be translated (connection tracking).
-    pub fn translates(self) -> bool {
-        matches!(self, Forwarding::Nat | Forwarding::FullNat)
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(v, _)| *v == self)
+            .map_or("", |(_, text)| text)
     }
 }
-keyword_enum!(HealthKind { Tcp = "tcp", Http = "http", UdpDns = "udp-dns", None = "none" });
-keyword_enum!(WhenAllDown { Drop = "drop", ForwardAnyway = "forward-anyway" });
-keyword_enum!(
-    /// Who may use the HTTP lifecycle endpoints: clients on loopback only, any client that
-    /// reaches the listener, or nobody (SIGHUP and the CLI work whatever this says).
-    Lifecycle { Local = "local", Any = "any", Off = "off" }
-);
 
-impl Protocol {
-    /// The IP protocol number.
-    pub fn number(self) -> u8 {
-        match self {
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
-        }
+impl fmt::Display for Lifecycle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use super::duration::format_duration;
 use super::lcores::{eal_cores, format_cores};
-use super::schema::{format_mac, Config, HealthKind};
+use super::schema::{format_mac, CheckKind, Config};
 use super::validate::endpoint;
 
 pub fn summary(config: &Config) -> String {
@@ -104,7 +104,7 @@ fn write_summary(out: &mut String, c: &Config) -> std::fmt::Result {
                     h.rise,
                     h.fall
                 )?;
-                if h.kind == HealthKind::Http {
+                if h.kind == CheckKind::Http {
                     write!(out, " GET {}", h.path)?;
                 }
                 writeln!(out)?;

@@ -8,7 +8,7 @@ use super::eal_args::{option_values, pci_address};
 use super::error::{Problem, Severity};
 use super::lcores::{eal_cores, format_cores};
 use super::nat;
-use super::schema::{Forwarding, Interface, Protocol, Service};
+use super::schema::{Forwarding, Interface, Proto, Service};
 
 pub(crate) fn cross_checks(ctx: &mut Ctx<'_>, root: &Value, parts: &Parts) {
     let interfaces: Vec<(usize, &Interface)> = indexed(parts.interfaces.as_deref());
@@ -91,11 +91,11 @@ pub(crate) fn raw_str<'v>(item: &'v Value, key: &str) -> Option<&'v str> {
 }
 
 /// The (vip, port, protocol) of a raw service item, when all three are valid.
-fn raw_endpoint(item: &Value) -> Option<(IpAddr, u16, Protocol)> {
+fn raw_endpoint(item: &Value) -> Option<(IpAddr, u16, Proto)> {
     let vip = raw_str(item, "vip")?.parse().ok()?;
     let port = u16::try_from(item.get("port")?.as_u64()?).ok()?;
     let protocol = raw_str(item, "protocol")?;
-    let protocol = Protocol::ALL.iter().find(|(_, text)| *text == protocol)?.0;
+    let protocol = Proto::ALL.iter().find(|(_, text)| *text == protocol)?.0;
     Some((vip, port, protocol))
 }
 
@@ -127,7 +127,7 @@ fn unique(
 
 /// Two services on one VIP and protocol must not share a port; port 0 takes every port.
 fn overlapping_services(ctx: &mut Ctx<'_>, items: &[Value]) {
-    let endpoints: Vec<Option<(IpAddr, u16, Protocol)>> = items.iter().map(raw_endpoint).collect();
+    let endpoints: Vec<Option<(IpAddr, u16, Proto)>> = items.iter().map(raw_endpoint).collect();
     for (i, e) in endpoints.iter().enumerate() {
         let Some(s) = *e else { continue };
         let clash = endpoints[..i].iter().enumerate().find_map(|(j, o)| {
@@ -158,7 +158,7 @@ fn overlapping_services(ctx: &mut Ctx<'_>, items: &[Value]) {
     }
 }
 
-fn format_endpoint(vip: IpAddr, port: u16, protocol: Protocol) -> String {
+fn format_endpoint(vip: IpAddr, port: u16, protocol: Proto) -> String {
     match vip {
         IpAddr::V4(v4) => format!("{v4}:{port}/{protocol}"),
         IpAddr::V6(v6) => format!("[{v6}]:{port}/{protocol}"),

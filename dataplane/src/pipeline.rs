@@ -124,6 +124,29 @@ struct Pre {
     probe: Probe,
 }
 
+/// The flow key of a client packet with these ports.
+#[inline(always)]
+fn key_of(ip: &Ip, sport: u16, dport: u16) -> FlowKey {
+    FlowKey {
+        src: ip.src,
+        dst: ip.dst,
+        sport,
+        dport,
+        proto: ip.proto,
+    }
+}
+
+/// The flow key of the packet an ICMP error quotes, as its sender's flow entry holds it.
+fn quoted_key(e: &Embedded) -> FlowKey {
+    FlowKey {
+        src: e.client,
+        dst: e.vip,
+        sport: e.client_port,
+        dport: e.vip_port,
+        proto: e.proto,
+    }
+}
+
 #[inline(always)]
 fn pre_of(p: &Parsed) -> Pre {
     match p {
@@ -573,13 +596,7 @@ impl Pipeline {
         let is_tcp = ip.proto == proto::TCP;
         let syn = is_tcp && flags & tcp::SYN != 0 && flags & tcp::ACK == 0;
         let rst = is_tcp && flags & tcp::RST != 0;
-        let key = FlowKey {
-            src: ip.src,
-            dst: ip.dst,
-            sport,
-            dport,
-            proto: ip.proto,
-        };
+        let key = key_of(ip, sport, dport);
         // A SYN starts a new connection: never follow a stale entry of an old one (Katran).
         if !syn {
             if let Some(slot) = self.flows.find_probed(&key, &pre.probe, now) {
@@ -694,13 +711,7 @@ impl Pipeline {
             Class::Translate(s) => return self.nat_icmp_to_backend(frame, ip, e, snap, s, now),
             _ => return Err(DropReason::NoService),
         };
-        let key = FlowKey {
-            src: e.client,
-            dst: e.vip,
-            sport: e.client_port,
-            dport: e.vip_port,
-            proto: e.proto,
-        };
+        let key = quoted_key(e);
         let hash = key.hash();
         let stored = self
             .flows

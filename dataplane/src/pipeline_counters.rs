@@ -294,8 +294,9 @@ impl Counters {
         self.dropped[reason as usize] += 1;
     }
 
+    /// `n` packets dropped for `reason` (a burst's refused tail).
     #[inline]
-    pub(crate) fn drop_n(&mut self, reason: DropReason, n: u64) {
+    pub fn drop_n(&mut self, reason: DropReason, n: u64) {
         self.dropped[reason as usize] += n;
     }
 

@@ -1,7 +1,7 @@
 //! The nat/fullnat packet path: two flow entries per connection (forward and reverse),
 //! fullnat port allocation, replies back to the client, and ICMP errors both ways.
 
-use super::{Pipeline, Pre, Verdict};
+use super::{key_of, quoted_key, Pipeline, Pre, Verdict};
 use crate::flow::{FlowKey, FlowTable, Nat, NatKind, Slot, NO_BACKEND, NO_LOCAL};
 use crate::frame::Frame;
 use crate::nat::{self, Tuple};
@@ -52,13 +52,7 @@ impl Pipeline {
             return Err(DropReason::TtlExceeded);
         }
         let syn = ip.proto == proto::TCP && flags & tcp::SYN != 0 && flags & tcp::ACK == 0;
-        let key = FlowKey {
-            src: ip.src,
-            dst: ip.dst,
-            sport,
-            dport,
-            proto: ip.proto,
-        };
+        let key = key_of(ip, sport, dport);
         let client = Tuple {
             src: ip.src,
             dst: ip.dst,
@@ -265,13 +259,7 @@ impl Pipeline {
         if let Some(v) = self.steer(|n| steer::reply_owner(snap, &ip.dst, dport, n)) {
             return Ok(v);
         }
-        let key = FlowKey {
-            src: ip.src,
-            dst: ip.dst,
-            sport,
-            dport,
-            proto: ip.proto,
-        };
+        let key = key_of(ip, sport, dport);
         let Some((slot, n)) = self.reverse(&key, Some(pre), now) else {
             return Err(DropReason::NotVip);
         };
@@ -325,13 +313,7 @@ impl Pipeline {
         if let Some(v) = self.steer(|n| steer::client_owner(&e.client, e.client_port, n)) {
             return Ok(v);
         }
-        let key = FlowKey {
-            src: e.client,
-            dst: e.vip,
-            sport: e.client_port,
-            dport: e.vip_port,
-            proto: e.proto,
-        };
+        let key = quoted_key(e);
         let slot = self
             .flows
             .find(&key, key.hash(), now)
@@ -390,13 +372,7 @@ impl Pipeline {
             return Ok(v);
         }
         // The quote went from e.vip (client or local address) to e.client (the backend).
-        let key = FlowKey {
-            src: e.client,
-            dst: e.vip,
-            sport: e.client_port,
-            dport: e.vip_port,
-            proto: e.proto,
-        };
+        let key = quoted_key(e);
         let (_, n) = self.reverse(&key, None, now).ok_or(DropReason::NotVip)?;
         if ip.ttl <= 1 {
             return Err(DropReason::TtlExceeded);

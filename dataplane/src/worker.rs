@@ -15,10 +15,10 @@ use crossbeam_queue::ArrayQueue;
 use crate::dpdk::{Burst, Mbuf, RxQueue, TxQueue};
 use crate::frame::{Frame, TxOffload};
 use crate::pipeline::{Pipeline, Verdict, BURST};
-use crate::pipeline_counters::{Counters, DropReason};
 use crate::rcu::Reader;
 use crate::runtime::TX_RETRIES;
 use crate::snapshot::Snapshot;
+use crate::stats::{Counters, DropReason};
 use crate::tsc::TscToNs;
 
 /// A frame a worker hands to control (ARP packets, neighbour advertisements): fixed size, so

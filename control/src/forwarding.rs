@@ -282,13 +282,8 @@ pub fn health_targets(cfg: &Config) -> Vec<Target> {
                 service: s.name.clone(),
                 backend: b.address,
                 spec: HealthCheckSpec {
-                    kind: hc.kind,
+                    settings: hc.settings.clone(),
                     port: s.health_port(hc, b),
-                    interval: hc.interval,
-                    timeout: hc.timeout,
-                    rise: hc.rise,
-                    fall: hc.fall,
-                    path: hc.path.clone(),
                     host: None,
                 },
             });

@@ -18,7 +18,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use dataplane::pipeline_counters::{Counters, LATENCY_BUCKETS_NS};
+use dataplane::stats::{Counters, LATENCY_BUCKETS_NS};
 
 /// The content type of [`render`]'s output (OpenMetrics 1.0 text; Prometheus scrapes it natively).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

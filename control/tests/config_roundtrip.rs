@@ -78,13 +78,15 @@ fn health() -> impl Strategy<Value = HealthCheck> {
     )
         .prop_flat_map(|(kind, port, interval, rise, fall, path)| {
             (10..interval).prop_map(move |timeout| HealthCheck {
-                kind,
+                settings: CheckSettings {
+                    kind,
+                    interval: Duration::from_millis(interval),
+                    timeout: Duration::from_millis(timeout),
+                    rise,
+                    fall,
+                    path: path.clone(),
+                },
                 port,
-                interval: Duration::from_millis(interval),
-                timeout: Duration::from_millis(timeout),
-                rise,
-                fall,
-                path: path.clone(),
             })
         })
 }
@@ -365,21 +367,21 @@ fn to_yaml(c: &Config, old_gateway6: bool) -> String {
             }
         }
         if let Some(h) = &s.health_check {
-            writeln!(y, "    health_check:\n      kind: {}", h.kind).unwrap();
+            writeln!(y, "    health_check:\n      kind: {}", h.settings.kind).unwrap();
             if let Some(port) = h.port {
                 writeln!(y, "      port: {port}").unwrap();
             }
             writeln!(
                 y,
                 "      interval: {}\n      timeout: {}",
-                format_duration(h.interval),
-                format_duration(h.timeout)
+                format_duration(h.settings.interval),
+                format_duration(h.settings.timeout)
             )
             .unwrap();
             writeln!(
                 y,
                 "      rise: {}\n      fall: {}\n      path: {}",
-                h.rise, h.fall, h.path
+                h.settings.rise, h.settings.fall, h.settings.path
             )
             .unwrap();
         }

@@ -96,11 +96,17 @@ fn the_design_example_loads_with_its_values() {
     );
     let h = s.health_check.as_ref().unwrap();
     assert_eq!(
-        (h.kind, h.port, h.rise, h.fall, h.path.as_str()),
+        (
+            h.settings.kind,
+            h.port,
+            h.settings.rise,
+            h.settings.fall,
+            h.settings.path.as_str()
+        ),
         (CheckKind::Tcp, Some(443), 2, 3, "/healthz")
     );
     assert_eq!(
-        (h.interval, h.timeout),
+        (h.settings.interval, h.settings.timeout),
         (Duration::from_secs(2), Duration::from_secs(1))
     );
     assert_eq!(s.when_all_down, WhenAllDown::Drop);
@@ -173,14 +179,16 @@ services:
     assert_eq!(
         *h,
         HealthCheck {
-            kind: CheckKind::Http,
+            settings: CheckSettings {
+                kind: CheckKind::Http,
+                interval: Duration::from_secs(2),
+                timeout: Duration::from_secs(1),
+                rise: 2,
+                fall: 3,
+                path: "/healthz".into(),
+            },
             // Each backend's port: the service's 53 here.
             port: None,
-            interval: Duration::from_secs(2),
-            timeout: Duration::from_secs(1),
-            rise: 2,
-            fall: 3,
-            path: "/healthz".into(),
         }
     );
     assert_eq!(c.metrics.listen, DEFAULT_METRICS_LISTEN);
@@ -241,7 +249,7 @@ metrics:
     assert_eq!(c.services[0].backends[0].weight, 0);
     let merged = c.services[1].health_check.as_ref().unwrap();
     assert_eq!(
-        (merged.kind, merged.port, merged.timeout),
+        (merged.settings.kind, merged.port, merged.settings.timeout),
         (CheckKind::Tcp, Some(53), Duration::from_millis(300))
     );
     assert_eq!(

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use control::health::probe::{dns_query, probe_http, probe_tcp, probe_udp_dns};
 use control::health::{
-    probe, CheckKind, HealthCheckSpec, ProbeError, Scheduler, SchedulerOptions, Target,
+    probe, CheckKind, CheckSettings, HealthCheckSpec, ProbeError, Scheduler, SchedulerOptions,
+    Target,
 };
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -258,13 +259,15 @@ fn http_probe_default_host_is_the_backend_address() {
         service: "web".into(),
         backend: LOCALHOST,
         spec: HealthCheckSpec {
-            kind: CheckKind::Http,
+            settings: CheckSettings {
+                kind: CheckKind::Http,
+                interval: LONG,
+                timeout: LONG,
+                rise: 1,
+                fall: 1,
+                path: String::new(),
+            },
             port: server.port,
-            interval: LONG,
-            timeout: LONG,
-            rise: 1,
-            fall: 1,
-            path: String::new(),
             host: None,
         },
     };
@@ -336,13 +339,15 @@ fn dns_probe_fails_on_silence_and_closed_port() {
 
 fn spec(kind: CheckKind, port: u16, rise: u32, fall: u32) -> HealthCheckSpec {
     HealthCheckSpec {
-        kind,
+        settings: CheckSettings {
+            kind,
+            interval: Duration::from_millis(50),
+            timeout: Duration::from_millis(500),
+            rise,
+            fall,
+            path: "/healthz".into(),
+        },
         port,
-        interval: Duration::from_millis(50),
-        timeout: Duration::from_millis(500),
-        rise,
-        fall,
-        path: "/healthz".into(),
         host: None,
     }
 }
@@ -368,10 +373,11 @@ fn the_prober_pool_grows_with_the_targets() {
     let t = |n: u8| Target {
         service: "svc".into(),
         backend: IpAddr::V4(Ipv4Addr::new(127, 0, 0, n)),
-        spec: HealthCheckSpec {
-            interval: Duration::from_secs(2),
-            timeout: Duration::from_secs(1),
-            ..spec(CheckKind::Tcp, 9, 1, 3)
+        spec: {
+            let mut spec = spec(CheckKind::Tcp, 9, 1, 3);
+            spec.settings.interval = Duration::from_secs(2);
+            spec.settings.timeout = Duration::from_secs(1);
+            spec
         },
     };
     let (mut checker, _changes) = checker(vec![t(1)]);
@@ -395,7 +401,7 @@ fn stop_and_start(kind: CheckKind, port: u16, stop: &mut dyn FnMut(), start: &mu
         backend: LOCALHOST,
         spec: spec(kind, port, rise, fall),
     };
-    let interval = target.spec.interval;
+    let interval = target.spec.settings.interval;
     let (checker, changes) = checker(vec![target]);
     // A few healthy rounds first: nothing may change.
     thread::sleep(interval * 4);

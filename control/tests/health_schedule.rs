@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use control::health::{Change, CheckKind, Engine, HealthCheckSpec, Target};
+use control::health::{Change, CheckKind, CheckSettings, Engine, HealthCheckSpec, Target};
 use proptest::prelude::*;
 
 fn epoch() -> Instant {
@@ -29,13 +29,15 @@ fn target(n: u8, interval_ms: u64, timeout_ms: u64, rise: u32, fall: u32) -> Tar
         service: "web".to_string(),
         backend: backend(n),
         spec: HealthCheckSpec {
-            kind: CheckKind::Tcp,
+            settings: CheckSettings {
+                kind: CheckKind::Tcp,
+                interval: Duration::from_millis(interval_ms),
+                timeout: Duration::from_millis(timeout_ms),
+                rise,
+                fall,
+                path: String::new(),
+            },
             port: 443,
-            interval: Duration::from_millis(interval_ms),
-            timeout: Duration::from_millis(timeout_ms),
-            rise,
-            fall,
-            path: String::new(),
             host: None,
         },
     }

@@ -8,7 +8,7 @@ use control::metrics::{
     render, BackendMetrics, ExceptionMetrics, MetricsInput, ServiceMetrics, WorkerMetrics,
     CONTENT_TYPE,
 };
-use dataplane::pipeline_counters::{Latency, LATENCY_BUCKETS_NS};
+use dataplane::stats::{Latency, LATENCY_BUCKETS_NS};
 use dataplane::{Counters, DropReason};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;

@@ -24,11 +24,11 @@ mod nat;
 mod outer;
 pub mod parse;
 pub mod pipeline;
-pub mod pipeline_counters;
 pub mod ratelimit;
 pub mod reply;
 pub mod rewrite;
 pub mod snapshot;
+pub mod stats;
 pub mod steer;
 pub mod tsc;
 pub mod wire;
@@ -36,8 +36,8 @@ pub mod wire;
 pub use flow::{FlowConfig, FlowTable};
 pub use frame::Frame;
 pub use pipeline::{Pipeline, PipelineConfig, Verdict};
-pub use pipeline_counters::{Counters, DropReason};
 pub use snapshot::{
     BackendSpec, Egress, Forwarding, HashKind, InterfaceSpec, Proto, ServiceSpec, Snapshot,
     SnapshotBuilder, SnapshotError, WhenAllDown,
 };
+pub use stats::{Counters, DropReason};

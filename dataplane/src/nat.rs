@@ -3,7 +3,7 @@
 
 use crate::checksum;
 use crate::parse::{Embedded, Ip};
-use crate::pipeline_counters::DropReason;
+use crate::stats::DropReason;
 use crate::wire::icmp::{self, IcmpPacket};
 use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::ipv6::Ipv6Packet;

@@ -4,7 +4,7 @@
 use maglev::flow::v4_mapped;
 
 use crate::checksum;
-use crate::pipeline_counters::DropReason;
+use crate::stats::DropReason;
 use crate::wire::arp::ArpPacket;
 use crate::wire::ethernet::{self, parse_l2};
 use crate::wire::icmp::{self, IcmpPacket};

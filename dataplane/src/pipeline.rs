@@ -11,11 +11,11 @@ use maglev::flow::{five_tuple, slot, source_ip, v4_mapped};
 use crate::flow::{FlowConfig, FlowKey, FlowTable, Probe};
 use crate::frame::Frame;
 use crate::parse::{self, Arp, Embedded, Frag, Ip, Parsed, L4};
-use crate::pipeline_counters::{Counters, DropReason};
 use crate::ratelimit::TokenBucket;
 use crate::reply;
 use crate::rewrite::{self, overhead};
 use crate::snapshot::{Class, Forwarding, HashKind, Interface, Snapshot, WhenAllDown};
+use crate::stats::{Counters, DropReason};
 use crate::wire::{arp, proto, tcp};
 
 /// `Pipeline::backend_index` of a backend the current snapshot does not hold.

@@ -4,7 +4,7 @@
 
 use crate::frame::Frame;
 use crate::parse::{Arp, Ip};
-use crate::pipeline_counters::DropReason;
+use crate::stats::DropReason;
 use crate::wire::arp::{self, ArpPacket};
 use crate::wire::ethernet::EthernetFrame;
 use crate::wire::icmp::{self, IcmpPacket, NdRepr};

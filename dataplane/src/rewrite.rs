@@ -7,8 +7,8 @@ use crate::frame::{Frame, TxOffload};
 pub use crate::outer::OUTER_TTL;
 use crate::outer::{OuterV4, ETH_IPV4};
 use crate::parse::Ip;
-use crate::pipeline_counters::DropReason;
 use crate::snapshot::{Backend, Forwarding, Interface};
+use crate::stats::DropReason;
 use crate::wire::ethernet::{self, EthernetFrame};
 use crate::wire::{ipv4, ipv6, proto, udp};
 

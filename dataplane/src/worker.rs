@@ -15,10 +15,10 @@ use crossbeam_queue::ArrayQueue;
 use crate::dpdk::{Burst, Mbuf, RxQueue, TxQueue};
 use crate::frame::{Frame, TxOffload};
 use crate::pipeline::{Pipeline, Verdict, BURST};
-use crate::pipeline_counters::{Counters, DropReason};
 use crate::rcu::Reader;
 use crate::runtime::TX_RETRIES;
 use crate::snapshot::Snapshot;
+use crate::stats::{Counters, DropReason};
 use crate::tsc::TscToNs;
 
 /// A frame a worker hands to control (ARP packets, neighbour advertisements): fixed size, so
@@ -163,15 +163,21 @@ impl LbWorker {
                 polled = rdtsc();
             }
         }
-        // What other workers handed over and nobody will process now: freed, not leaked.
-        drop(carry);
+        // What other workers handed over and nobody will process now: freed, not leaked, and
+        // counted as drops so rx = tx + drops + control frames still holds.
+        let mut unprocessed = u64::from(carry.take().is_some());
         if let Some(q) = self.redirect.as_ref().and_then(Redirect::own) {
-            while q.pop().is_some() {}
+            while q.pop().is_some() {
+                unprocessed += 1;
+            }
         }
+        self.pipeline
+            .counters_mut()
+            .drop_n(DropReason::RedirectQueueFull, unprocessed);
         // The last copy waits for the lock: nothing may be lost after the worker stops.
         self.pipeline.refresh_gauges();
         let mut c = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-        c.clone_from(self.pipeline.counters());
+        self.pipeline.counters().copy_into(&mut c);
         drop(c);
         self.snapshot.offline();
     }
@@ -374,7 +380,7 @@ impl LbWorker {
     fn publish(&mut self) {
         self.pipeline.refresh_gauges();
         if let Ok(mut c) = self.stats.try_lock() {
-            c.clone_from(self.pipeline.counters());
+            self.pipeline.counters().copy_into(&mut c);
         }
     }
 }

@@ -2,7 +2,8 @@
 //! packets arrive at worker 0's port, backends' replies at worker 1's (a two-armed appliance,
 //! one worker per interface). Whichever worker a packet reaches, the connection's owner
 //! translates it: the other hands the mbuf over through the owner's inbound queue. Both
-//! directions of a connection owned by each worker are checked, then no mbuf is left out.
+//! directions of a connection owned by each worker are checked, then no mbuf is left out, and
+//! frames left in a stopping worker's queue are counted as drops.
 #![cfg(feature = "dpdk")]
 
 mod common;
@@ -88,7 +89,13 @@ fn two_workers_hand_each_other_their_connections() {
         "redirect",
         "0@0,1@1,2@1",
         &[],
-        &["net_ring0", "net_ring1", "net_ring2", "net_ring3"],
+        &[
+            "net_ring0",
+            "net_ring1",
+            "net_ring2",
+            "net_ring3",
+            "net_ring4",
+        ],
     );
     let pool = Mempool::new(&eal, "redirect_pool", POOL, 0, 2176, -1).expect("pool");
     let start = |name: &str, rx: u16, tx: u16| {
@@ -103,7 +110,9 @@ fn two_workers_hand_each_other_their_connections() {
     assert_eq!((clients.id(), backends.id()), (PORT, BE_PORT));
 
     let snap = nat_snapshot(DrainState::Normal);
-    let (publisher, readers) = rcu::new(nat_snapshot(DrainState::Normal), 2);
+    let (publisher, mut readers) = rcu::new(nat_snapshot(DrainState::Normal), 3);
+    // The third reader is for the worker that stops at once, below.
+    let late_reader = readers.pop().expect("three readers");
     let queues = Redirect::queues(2, 64);
     let stats: Vec<Arc<WorkerStats>> = (0..2).map(|_| Arc::default()).collect();
     let mut parts = Vec::new();
@@ -217,5 +226,43 @@ fn two_workers_hand_each_other_their_connections() {
     assert_eq!(total.dropped_total(), 0);
     assert!(queues.iter().all(|q| q.is_empty()));
     assert_eq!(pool.in_use(), 0, "no mbuf leaked");
+
+    // A worker stopping with frames still in its inbound queue frees them and counts them as
+    // drops, so rx = tx + drops + control frames holds at shutdown too.
+    let spare = start("net_ring4", 1, 1);
+    let inbound = Redirect::queues(1, 4);
+    for _ in 0..2 {
+        inbound[0].push(pool.alloc().expect("alloc")).expect("room");
+    }
+    let late = Arc::new(WorkerStats::default());
+    let mut worker = LbWorker {
+        rx: spare.rx_queue(0).expect("rx"),
+        tx: vec![TxPath::new(spare.tx_queue(0).expect("tx"))],
+        kernel: None,
+        pipeline: Pipeline::new(&PipelineConfig {
+            flows: FlowConfig {
+                capacity: 1024,
+                ..FlowConfig::default()
+            },
+            nat: true,
+            ..PipelineConfig::default()
+        }),
+        snapshot: late_reader,
+        to_control: Arc::new(ArrayQueue::new(8)),
+        from_control: None,
+        stats: Arc::clone(&late),
+        tsc_hz: dataplane::worker::tsc_hz(),
+        redirect: Some(Redirect {
+            queues: Arc::clone(&inbound),
+            index: 0,
+        }),
+    };
+    worker.run(|| true);
+    let c = late.lock().unwrap().clone();
+    assert_eq!(c.dropped(DropReason::RedirectQueueFull), 2);
+    assert_eq!(c.dropped_total(), 2);
+    assert!(inbound[0].is_empty());
+    assert_eq!(pool.in_use(), 0, "no mbuf leaked");
+    drop(worker);
     drop(publisher);
 }

@@ -279,7 +279,7 @@ impl Shared {
                             "flows": b.flows,
                             "packets": b.packets,
                             "health_check": health.map(|h| serde_json::json!({
-                                "kind": h.target.spec.kind.as_str(),
+                                "kind": h.target.spec.settings.kind.as_str(),
                                 "consecutive_ok": h.consecutive_ok,
                                 "consecutive_fail": h.consecutive_fail,
                                 "last_error": h.last_error,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use control::config::{Config, Forwarding, Proto};
 use dataplane::checksum;
 use dataplane::dpdk::{Burst, Mempool, Port};
-use dataplane::pipeline_counters::{Latency, LATENCY_BUCKETS_NS};
+use dataplane::stats::{Latency, LATENCY_BUCKETS_NS};
 use dataplane::wire::arp::{self, ArpPacket};
 
 use crate::appliance::Appliance;

@@ -1093,13 +1093,15 @@ fn health_check(
         })
     });
     Some(HealthCheck {
-        kind: kind?,
+        settings: CheckSettings {
+            kind: kind?,
+            interval: interval?,
+            timeout: timeout?,
+            rise: rise?,
+            fall: fall?,
+            path: http_path?,
+        },
         port: port?,
-        interval: interval?,
-        timeout: timeout?,
-        rise: rise?,
-        fall: fall?,
-        path: http_path?,
     })
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 // The settings and enums the dataplane and the health checker act on are theirs, used here as
 // they are: one type and one set of defaults per setting (`flows:` is `FlowConfig::default()`).
-pub use crate::health::CheckKind;
+pub use crate::health::{CheckKind, CheckSettings};
 pub use dataplane::snapshot::{Forwarding, HashKind, Proto, WhenAllDown};
 pub use dataplane::FlowConfig;
 
@@ -126,18 +126,10 @@ pub struct Backend {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthCheck {
-    pub kind: CheckKind,
+    /// Kind, interval, timeout (always less than the interval), rise, fall, HTTP path.
+    pub settings: CheckSettings,
     /// None: each backend's own port (its `port`, else the service's; required when that is 0).
     pub port: Option<u16>,
-    pub interval: Duration,
-    /// Always less than `interval`.
-    pub timeout: Duration,
-    /// Consecutive successes to mark a backend up.
-    pub rise: u32,
-    /// Consecutive failures to mark a backend down.
-    pub fall: u32,
-    /// HTTP request path (starts with `/`); used by `kind: http` only.
-    pub path: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

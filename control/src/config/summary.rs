@@ -98,14 +98,14 @@ fn write_summary(out: &mut String, c: &Config) -> std::fmt::Result {
                 write!(
                     out,
                     "    health check: {} {port} every {} (timeout {}, rise {}, fall {})",
-                    h.kind,
-                    format_duration(h.interval),
-                    format_duration(h.timeout),
-                    h.rise,
-                    h.fall
+                    h.settings.kind,
+                    format_duration(h.settings.interval),
+                    format_duration(h.settings.timeout),
+                    h.settings.rise,
+                    h.settings.fall
                 )?;
-                if h.kind == CheckKind::Http {
-                    write!(out, " GET {}", h.path)?;
+                if h.settings.kind == CheckKind::Http {
+                    write!(out, " GET {}", h.settings.path)?;
                 }
                 writeln!(out)?;
             }

@@ -108,7 +108,7 @@ impl Engine {
                 },
             };
             let mut entry = entry;
-            if entry.target.spec.kind == CheckKind::None {
+            if entry.target.spec.settings.kind == CheckKind::None {
                 if let Some(t) = entry.health.force(true, now) {
                     changes.push(Change {
                         target: entry.target.clone(),
@@ -128,7 +128,7 @@ impl Engine {
     pub fn due(&mut self, now: Instant) -> Vec<Job> {
         let mut jobs = Vec::new();
         for entry in self.entries.values_mut() {
-            if entry.target.spec.kind == CheckKind::None
+            if entry.target.spec.settings.kind == CheckKind::None
                 || entry.in_flight.is_some()
                 || entry.next_due > now
             {
@@ -186,7 +186,7 @@ impl Engine {
     pub fn next_wakeup(&self) -> Option<Instant> {
         self.entries
             .values()
-            .filter(|e| e.target.spec.kind != CheckKind::None && e.in_flight.is_none())
+            .filter(|e| e.target.spec.settings.kind != CheckKind::None && e.in_flight.is_none())
             .map(|e| e.next_due)
             .min()
     }
@@ -217,7 +217,7 @@ impl Engine {
 }
 
 fn interval(target: &Target) -> Duration {
-    target.spec.interval.max(MIN_INTERVAL)
+    target.spec.settings.interval.max(MIN_INTERVAL)
 }
 
 /// The first probe of target `index` of `count`: spread evenly over one interval.

@@ -60,15 +60,13 @@ impl std::fmt::Display for CheckKind {
     }
 }
 
-/// How one backend is checked; the control plane maps a service's `health_check` onto it.
+/// What a check sends and how often: a service's `health_check` and each of its backends' targets.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct HealthCheckSpec {
+pub struct CheckSettings {
     pub kind: CheckKind,
-    /// The port probed on the backend's address.
-    pub port: u16,
     /// Time between the starts of two probes.
     pub interval: Duration,
-    /// Deadline of one probe, connect to answer.
+    /// Deadline of one probe, connect to answer; less than `interval`.
     pub timeout: Duration,
     /// Consecutive successes that bring a DOWN backend UP.
     pub rise: u32,
@@ -76,6 +74,33 @@ pub struct HealthCheckSpec {
     pub fall: u32,
     /// `http`: the request path.
     pub path: String,
+}
+
+impl CheckSettings {
+    /// Settings that never probe: the backend is always up.
+    pub fn none() -> Self {
+        CheckSettings {
+            kind: CheckKind::None,
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            rise: 1,
+            fall: 1,
+            path: String::new(),
+        }
+    }
+
+    /// The rise/fall thresholds; zero is read as one so a bad value can't disable a check.
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds::new(self.rise, self.fall)
+    }
+}
+
+/// How one backend is checked: the service's settings plus what is resolved per backend.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HealthCheckSpec {
+    pub settings: CheckSettings,
+    /// The port probed on the backend's address.
+    pub port: u16,
     /// `http`: the Host header (default `ip:port`); `udp-dns`: the name queried (default `.`).
     pub host: Option<String>,
 }
@@ -84,20 +109,15 @@ impl HealthCheckSpec {
     /// A check that never probes: the backend is always up.
     pub fn none() -> Self {
         HealthCheckSpec {
-            kind: CheckKind::None,
+            settings: CheckSettings::none(),
             port: 0,
-            interval: Duration::from_secs(2),
-            timeout: Duration::from_secs(1),
-            rise: 1,
-            fall: 1,
-            path: String::new(),
             host: None,
         }
     }
 
-    /// The rise/fall thresholds; zero is read as one so a bad value can't disable a check.
+    /// The rise/fall thresholds of the service's settings.
     pub fn thresholds(&self) -> Thresholds {
-        Thresholds::new(self.rise, self.fall)
+        self.settings.thresholds()
     }
 }
 

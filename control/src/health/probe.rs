@@ -46,12 +46,12 @@ const DNS_HEADER_LEN: usize = 12;
 /// Runs the probe `target.spec` describes, once; `none` always succeeds.
 pub fn probe(target: &Target) -> Result<(), ProbeError> {
     let addr = target.probe_addr();
-    let timeout = target.spec.timeout;
-    match target.spec.kind {
+    let timeout = target.spec.settings.timeout;
+    match target.spec.settings.kind {
         CheckKind::Tcp => probe_tcp(addr, timeout),
         CheckKind::Http => {
             let host = target.spec.host.clone().unwrap_or_else(|| addr.to_string());
-            probe_http(addr, &host, &target.spec.path, timeout)
+            probe_http(addr, &host, &target.spec.settings.path, timeout)
         }
         CheckKind::UdpDns => {
             let name = target.spec.host.as_deref().unwrap_or(".");

@@ -22,8 +22,13 @@ pub const MAX_PROBERS: usize = 256;
 pub fn probers_needed(targets: &[Target]) -> usize {
     let busy: f64 = targets
         .iter()
-        .filter(|t| t.spec.kind != super::CheckKind::None && !t.spec.interval.is_zero())
-        .map(|t| (t.spec.timeout.as_secs_f64() / t.spec.interval.as_secs_f64()).min(1.0))
+        .filter(|t| {
+            t.spec.settings.kind != super::CheckKind::None && !t.spec.settings.interval.is_zero()
+        })
+        .map(|t| {
+            (t.spec.settings.timeout.as_secs_f64() / t.spec.settings.interval.as_secs_f64())
+                .min(1.0)
+        })
         .sum();
     (busy.ceil() as usize + 1).min(MAX_PROBERS)
 }
@@ -235,7 +240,7 @@ fn log_change(change: &Change) {
         utc_timestamp(SystemTime::now()),
         t.service,
         t.backend,
-        t.spec.kind.as_str(),
+        t.spec.settings.kind.as_str(),
         t.spec.port,
         if change.up { "UP" } else { "DOWN" },
         change.reason

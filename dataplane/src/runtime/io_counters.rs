@@ -1,6 +1,6 @@
 //! Per-core I/O counters of the plain forwarding loop ([`super::run_loop`]): packets each worker
 //! took from rx bursts, sent, and dropped; one cache-line-padded slot per worker, single writer
-//! each. (The load-balancing worker counts everything in `pipeline_counters::Counters`.)
+//! each. (The load-balancing worker counts everything in `stats::Counters`.)
 
 use std::cell::Cell;
 use std::marker::PhantomData;

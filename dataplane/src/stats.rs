@@ -300,6 +300,33 @@ impl Counters {
         self.dropped[reason as usize] += n;
     }
 
+    /// Copies `self` into `dst`, reusing `dst`'s maps and vectors: the worker's publication
+    /// allocates only when they must grow (a snapshot with more services or backends).
+    pub fn copy_into(&self, dst: &mut Counters) {
+        let mut backend_flows = std::mem::take(&mut dst.backend_flows);
+        let mut nat_ports_in_use = std::mem::take(&mut dst.nat_ports_in_use);
+        let mut service = std::mem::take(&mut dst.service);
+        let mut backend = std::mem::take(&mut dst.backend);
+        let mut service_slot = std::mem::take(&mut dst.service_slot);
+        let mut backend_slot = std::mem::take(&mut dst.backend_slot);
+        backend_flows.clone_from(&self.backend_flows);
+        nat_ports_in_use.clone_from(&self.nat_ports_in_use);
+        service.clone_from(&self.service);
+        backend.clone_from(&self.backend);
+        service_slot.clone_from(&self.service_slot);
+        backend_slot.clone_from(&self.backend_slot);
+        // `..*self` copies the rest, so a new heap field fails to compile until it is reused here.
+        *dst = Counters {
+            backend_flows,
+            nat_ports_in_use,
+            service,
+            backend,
+            service_slot,
+            backend_slot,
+            ..*self
+        };
+    }
+
     /// Adds `o` to `self`: counters and gauges summed (wrapping, as a counter does), services
     /// and backends by id. The exhaustive pattern makes a new field a compile error here
     /// until it is merged.
@@ -419,6 +446,31 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_into_copies_everything_and_reuses_the_allocations() {
+        let mut a = Counters {
+            rx: 7,
+            tx: 5,
+            ..Counters::default()
+        };
+        a.drop_n(DropReason::NoService, 2);
+        a.backend_flows.insert(3, 4);
+        a.nat_ports_in_use.insert(IpAddr::from([10, 0, 0, 1]), 9);
+        a.service.push(ServiceCounters::default());
+        a.backend.push(11);
+        a.service_slot.insert(1, 0);
+        a.backend_slot.insert(3, 0);
+        let mut b = Counters::default();
+        a.copy_into(&mut b);
+        assert_eq!(b, a);
+        let (service, backend) = (b.service.as_ptr(), b.backend.as_ptr());
+        a.rx += 1;
+        a.backend[0] += 1;
+        a.copy_into(&mut b);
+        assert_eq!(b, a);
+        assert_eq!((b.service.as_ptr(), b.backend.as_ptr()), (service, backend));
+    }
 
     #[test]
     fn merge_sums_counters_gauges_services_and_backends() {

@@ -33,7 +33,9 @@ NET=203.0.113
 FLAPPER=$NET.14
 NS=sluice-soak-$$
 [ "$(id -u)" -eq 0 ] || e2e_die "needs root (a network namespace for sluice and its health targets)"
-[ "$SOAK_SECONDS" -ge 30 ] || e2e_die "SOAK_SECONDS must be at least 30 (three reloads, one flap)"
+# One flap needs the backend down at FLAP_SECONDS and up again FLAP_SECONDS later, 10 s before the end.
+[ "$SOAK_SECONDS" -ge $((2 * FLAP_SECONDS + 10)) ] \
+  || e2e_die "SOAK_SECONDS must be at least $((2 * FLAP_SECONDS + 10)) (2 x FLAP_SECONDS + 10: one flap down and up)"
 trap 'rc=$?; set +e; ip netns pids "$NS" 2>/dev/null | xargs -r kill -TERM 2>/dev/null; sleep 0.5;
   ip netns pids "$NS" 2>/dev/null | xargs -r kill -KILL 2>/dev/null; ip netns del "$NS" 2>/dev/null;
   rm -rf "/var/run/dpdk/$E2E_PREFIX-gen" "/var/run/dpdk/$E2E_PREFIX-cal" "/var/run/dpdk/$E2E_PREFIX-cal-gen"; (exit $rc); e2e_cleanup' EXIT
@@ -66,29 +68,9 @@ flapper_pid=$LISTENER_PID
 config() {
   local file=$1 prefix=$2 sock=$3 extra=${4:-}
   {
+    e2e_memif_config "$prefix" "$sock" '    gateway: 192.0.2.1
+    gateway_mac: "02:00:00:00:00:01"'
     cat <<EOF
-dpdk:
-  args: ["--no-huge", "--no-pci", "-m", "512", "-l", "0-1", "--main-lcore", "0",
-         "--file-prefix", "$prefix", "--log-level", "lib.eal:error",
-         "--vdev", "net_memif0,role=client,socket=$sock,socket-abstract=no"]
-  mbufs: 16383
-interfaces:
-  - name: uplink
-    device: net_memif0
-    address: 192.0.2.10/24
-    gateway: 192.0.2.1
-    gateway_mac: "02:00:00:00:00:01"
-flows:
-  capacity: 262144
-  max_new_flows_per_second: 100000000
-services:
-  - name: web
-    vip: 198.51.100.10
-    port: 80
-    protocol: tcp
-    table_size: 65537
-    forwarding: ipip
-    backends:
       - address: $NET.11
       - address: $NET.12
       - address: $NET.13

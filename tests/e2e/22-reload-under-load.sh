@@ -53,29 +53,7 @@ config() {
   local name=$1
   shift
   {
-    cat <<EOF
-dpdk:
-  args: ["--no-huge", "--no-pci", "-m", "512", "-l", "0-1", "--main-lcore", "0",
-         "--file-prefix", "$E2E_PREFIX", "--log-level", "lib.eal:error",
-         "--vdev", "net_memif0,role=client,socket=$SOCK,socket-abstract=no"]
-  mbufs: 16383
-interfaces:
-  - name: uplink
-    device: net_memif0
-    address: 192.0.2.10/24
-$GATEWAY
-flows:
-  capacity: 262144
-  max_new_flows_per_second: 100000000
-services:
-  - name: web
-    vip: 198.51.100.10
-    port: 80
-    protocol: tcp
-    table_size: 65537
-    forwarding: ipip
-    backends:
-EOF
+    e2e_memif_config "$E2E_PREFIX" "$SOCK" "$GATEWAY"
     for b in "$@"; do printf '      - address: %s\n' "$b"; done
     printf 'metrics:\n  listen: 127.0.0.1:0\n'
   } >"$W/$name.yaml"

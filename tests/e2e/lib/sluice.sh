@@ -167,6 +167,38 @@ e2e_mempool_check() {
   return "$rc"
 }
 
+# e2e_memif_config PREFIX SOCK GATEWAY: the head of the memif load tests' config (test 22, the
+# soak), to stdout: sluice as memif client on SOCK with EAL file prefix PREFIX, 192.0.2.10/24
+# with GATEWAY ("" = on-link backends, else the gateway lines), 262,144 flow slots, no new-flow
+# cap, and service web (198.51.100.10:80/tcp, ipip, M = 65537) up to its `backends:` key.
+e2e_memif_config() {
+  cat <<YAML
+dpdk:
+  args: ["--no-huge", "--no-pci", "-m", "512", "-l", "0-1", "--main-lcore", "0",
+         "--file-prefix", "$1", "--log-level", "lib.eal:error",
+         "--vdev", "net_memif0,role=client,socket=$2,socket-abstract=no"]
+  mbufs: 16383
+interfaces:
+  - name: uplink
+    device: net_memif0
+    address: 192.0.2.10/24
+YAML
+  [ -z "$3" ] || printf '%s\n' "$3"
+  cat <<YAML
+flows:
+  capacity: 262144
+  max_new_flows_per_second: 100000000
+services:
+  - name: web
+    vip: 198.51.100.10
+    port: 80
+    protocol: tcp
+    table_size: 65537
+    forwarding: ipip
+    backends:
+YAML
+}
+
 # e2e_pcap_config FILE [KEY=VALUE...]: a one-interface net_pcap config for tests of sluice
 # itself rather than of traffic: an empty capture in, a static gateway MAC, one TCP service.
 # Keys (default): mem (256, EAL -m), mbufs (4095), mtu (unset), weight (100),

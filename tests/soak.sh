@@ -196,13 +196,7 @@ e2e_mempool_check uplink || true # counted in E2E_FAILED
 e2e_stop 30
 kill -TERM "$GEN_PID" 2>/dev/null || true
 
-# %.0f, not %d: mawk's %d stops at 2^31-1, which a 30-minute soak passes (4e9 packets).
-m() { awk -v n="$1" -v l="${2:-}" '{ split($1, a, "{") } a[1] == n && $1 ~ l { s += $2 } END { printf "%.0f\n", s }' "$W/metrics.txt"; }
-check() { # check WHAT CONDITION...
-  local what=$1
-  shift
-  if "$@"; then e2e_pass "$what"; else e2e_fail "$what"; fi
-}
+m() { e2e_metric_sum "$@" <"$W/metrics.txt"; }
 rx=$(m sluice_rx_packets_total)
 tx=$(m sluice_tx_packets_total)
 dropped=$(m sluice_dropped_packets_total)
@@ -214,25 +208,25 @@ back=$(($(g soak received) + $(g soak prewarm received) + $(g soak rx_other)))
 rss_start=${rss[1]:-${rss[0]}}
 rss_end=${rss[-1]}
 rss_max=$(printf '%s\n' "${rss[@]}" | sort -n | tail -1)
-check "VmRSS flat: ${rss_start} kB at 10 s, ${rss_end} kB at the end (max ${rss_max} kB; bound +${RSS_SLACK_KB} kB)" \
+e2e_check "VmRSS flat: ${rss_start} kB at 10 s, ${rss_end} kB at the end (max ${rss_max} kB; bound +${RSS_SLACK_KB} kB)" \
   [ "$rss_end" -le $((rss_start + RSS_SLACK_KB)) ]
-check "sluice rx ($rx) = tx ($tx) + counted drops ($dropped) + frames to control ($to_control)" [ "$rx" -eq $((tx + dropped + to_control)) ]
-check "sluice rx ($rx) = packets the generator sent ($sent)" [ "$rx" -eq "$sent" ]
-check "generator got back ($back) = sluice tx ($tx)" [ "$back" -eq "$tx" ]
+e2e_check "sluice rx ($rx) = tx ($tx) + counted drops ($dropped) + frames to control ($to_control)" [ "$rx" -eq $((tx + dropped + to_control)) ]
+e2e_check "sluice rx ($rx) = packets the generator sent ($sent)" [ "$rx" -eq "$sent" ]
+e2e_check "generator got back ($back) = sluice tx ($tx)" [ "$back" -eq "$tx" ]
 bad_drops=$(awk '$1 ~ /^sluice_dropped_packets_total\{/ && $1 !~ /reason="tx_queue_full"/ && $2 != 0' "$W/metrics.txt")
-check "no drop other than tx_queue_full ($(m sluice_dropped_packets_total 'reason="tx_queue_full"')): ${bad_drops:-none}" [ -z "$bad_drops" ]
+e2e_check "no drop other than tx_queue_full ($(m sluice_dropped_packets_total 'reason="tx_queue_full"')): ${bad_drops:-none}" [ -z "$bad_drops" ]
 ok=$(m sluice_config_reloads_total 'result="success"')
 refused=$(m sluice_config_reloads_total 'result="failure"')
-check "reloads: $ok applied of $reloads asked, $refused refused" [ "$ok" -eq "$reloads" -a "$refused" -eq 0 ]
+e2e_check "reloads: $ok applied of $reloads asked, $refused refused" [ "$ok" -eq "$reloads" -a "$refused" -eq 0 ]
 up=$(m sluice_backend_up "backend=\"$FLAPPER\"")
 epoch=$(m sluice_config_epoch)
-check "$FLAPPER flapped $flaps times and is up at the end (sluice_backend_up $up; epoch $epoch >= reloads + 2 x flaps)" \
+e2e_check "$FLAPPER flapped $flaps times and is up at the end (sluice_backend_up $up; epoch $epoch >= reloads + 2 x flaps)" \
   [ "$flaps" -ge 1 -a "$up" -eq 1 -a "$epoch" -ge $((reloads + 2 * flaps)) ]
-check "no flow moved except off $FLAPPER (moves_disallowed = $(g soak moves_disallowed), examples $(g soak disallowed_examples))" \
+e2e_check "no flow moved except off $FLAPPER (moves_disallowed = $(g soak moves_disallowed), examples $(g soak disallowed_examples))" \
   [ "$(g soak moves_disallowed)" -eq 0 ]
-check "flows moved off $FLAPPER when it went down: $(g soak flows_moved) flows, $(g soak moves) moves" [ "$(g soak flows_moved)" -gt 0 ]
-check "flows seen: $(g soak flows_seen) of $FLOWS" [ "$(g soak flows_seen)" -eq "$FLOWS" ]
-check "sluice exits 0 on SIGTERM" [ "$SLUICE_RC" -eq 0 ]
+e2e_check "flows moved off $FLAPPER when it went down: $(g soak flows_moved) flows, $(g soak moves) moves" [ "$(g soak flows_moved)" -gt 0 ]
+e2e_check "flows seen: $(g soak flows_seen) of $FLOWS" [ "$(g soak flows_seen)" -eq "$FLOWS" ]
+e2e_check "sluice exits 0 on SIGTERM" [ "$SLUICE_RC" -eq 0 ]
 cat <<EOF
 
 soak summary ($SOAK_SECONDS s)

@@ -294,9 +294,10 @@ impl Counters {
         self.dropped[reason as usize] += 1;
     }
 
-    /// `n` packets dropped for `reason` (a burst's refused tail).
+    /// `n` packets dropped for `reason` (a burst's refused tail): the worker's, so DPDK builds only.
+    #[cfg(any(test, feature = "dpdk"))]
     #[inline]
-    pub fn drop_n(&mut self, reason: DropReason, n: u64) {
+    pub(crate) fn drop_n(&mut self, reason: DropReason, n: u64) {
         self.dropped[reason as usize] += n;
     }
 

@@ -97,9 +97,7 @@ unresolved0=$(e2e_get /metrics | awk '$1 == "sluice_dropped_packets_total{reason
 touch "$W/go"
 e2e_log "traffic flowing; $RELOADS SIGHUPs over ~10 s"
 
-metric_sum() { # metric_sum NAME [LABEL-REGEX]: the sum of every sample of NAME
-  e2e_get /metrics | awk -v n="$1" -v l="${2:-}" '{ split($1, a, "{") } a[1] == n && $1 ~ l { s += $2 } END { printf "%.0f\n", s }'
-}
+metric_sum() { e2e_get /metrics | e2e_metric_sum "$@"; }
 epoch0=$(metric_sum sluice_config_epoch)
 for i in $(seq 1 "$RELOADS"); do
   if [ "$i" -eq "$BROKEN_AT" ]; then
@@ -127,7 +125,7 @@ done
 sleep 1 # workers publish their counters within a millisecond of going idle
 e2e_get /metrics >"$W/metrics.txt"
 e2e_mempool_check uplink || true # counted in E2E_FAILED
-m() { awk -v n="$1" -v l="${2:-}" '{ split($1, a, "{") } a[1] == n && $1 ~ l { s += $2 } END { printf "%.0f\n", s }' "$W/metrics.txt"; }
+m() { e2e_metric_sum "$@" <"$W/metrics.txt"; }
 e2e_stop 30
 e2e_log "sluice exited $SLUICE_RC; generator: $(cat "$W/gen.json")"
 kill -TERM "$GEN_PID" 2>/dev/null || true
@@ -135,11 +133,6 @@ kill -TERM "$GEN_PID" 2>/dev/null || true
 g() { "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1]))
 for k in sys.argv[2:]: d=d[k]
 print(d)' "$W/gen.json" "$@"; }
-check() { # check WHAT CONDITION...
-  local what=$1
-  shift
-  if "$@"; then e2e_pass "$what"; else e2e_fail "$what"; fi
-}
 
 rx=$(m sluice_rx_packets_total)
 tx=$(m sluice_tx_packets_total)
@@ -149,40 +142,40 @@ back=$(($(g received) + $(g prewarm received) + $(g rx_other)))
 # The generator's ARP replies reach sluice too, and go to control (neither tx nor a drop).
 to_control=$(m sluice_control_frames_total)
 arp=$(g arp_replies)
-check "sluice rx ($rx) = tx ($tx) + counted drops ($dropped) + frames to control ($to_control)" [ "$rx" -eq $((tx + dropped + to_control)) ]
-check "sluice rx ($rx) = packets the generator sent ($sent) + the ARP replies that reached sluice ($to_control of $arp answered)" \
+e2e_check "sluice rx ($rx) = tx ($tx) + counted drops ($dropped) + frames to control ($to_control)" [ "$rx" -eq $((tx + dropped + to_control)) ]
+e2e_check "sluice rx ($rx) = packets the generator sent ($sent) + the ARP replies that reached sluice ($to_control of $arp answered)" \
   [ "$rx" -eq $((sent + to_control)) -a "$to_control" -le "$arp" ]
-check "generator got back ($back) = sluice tx ($tx)" [ "$back" -eq "$tx" ]
-check "traffic: $(g sent) packets at $(g tx_pps | cut -d. -f1) pps" [ "$(g sent)" -gt $((RATE * SECONDS_LOAD / 4)) ]
+e2e_check "generator got back ($back) = sluice tx ($tx)" [ "$back" -eq "$tx" ]
+e2e_check "traffic: $(g sent) packets at $(g tx_pps | cut -d. -f1) pps" [ "$(g sent)" -gt $((RATE * SECONDS_LOAD / 4)) ]
 unresolved=$(m sluice_dropped_packets_total 'reason="unresolved_next_hop"')
-check "no packet dropped for an unresolved next hop during the storm ($unresolved0 before it, $unresolved after)" [ "$unresolved" -eq "${unresolved0%.*}" ]
-if [ "$ONLINK" != 1 ]; then check "a static gateway MAC: none before the storm either" [ "${unresolved0%.*}" -eq 0 ]; fi
+e2e_check "no packet dropped for an unresolved next hop during the storm ($unresolved0 before it, $unresolved after)" [ "$unresolved" -eq "${unresolved0%.*}" ]
+if [ "$ONLINK" != 1 ]; then e2e_check "a static gateway MAC: none before the storm either" [ "${unresolved0%.*}" -eq 0 ]; fi
 bad_drops=$(awk '$1 ~ /^sluice_dropped_packets_total\{/ && $1 !~ /reason="(tx_queue_full|unresolved_next_hop)"/ && $2 != 0' "$W/metrics.txt")
-check "no drop other than tx_queue_full ($(m sluice_dropped_packets_total 'reason="tx_queue_full"')) and the prewarm's unresolved ones: ${bad_drops:-none}" [ -z "$bad_drops" ]
+e2e_check "no drop other than tx_queue_full ($(m sluice_dropped_packets_total 'reason="tx_queue_full"')) and the prewarm's unresolved ones: ${bad_drops:-none}" [ -z "$bad_drops" ]
 for reason in no_backend no_service not_vip; do
-  check "dropped{reason=$reason} = 0" [ "$(m sluice_dropped_packets_total "reason=\"$reason\"")" -eq 0 ]
+  e2e_check "dropped{reason=$reason} = 0" [ "$(m sluice_dropped_packets_total "reason=\"$reason\"")" -eq 0 ]
 done
 
 ok=$(m sluice_config_reloads_total 'result="success"')
 failed=$(m sluice_config_reloads_total 'result="failure"')
 epoch=$(m sluice_config_epoch)
-check "reloads applied: $ok of $((RELOADS - 1)) (the rest coalesced)" [ "$ok" -ge 25 -a "$ok" -le $((RELOADS - 1)) ]
-check "reloads refused: $failed (the broken file)" [ "$failed" -ge 1 ]
-check "sluice_config_epoch rose by the reloads applied: $epoch0 -> $epoch" [ "$epoch" -ge $((epoch0 + ok)) ]
+e2e_check "reloads applied: $ok of $((RELOADS - 1)) (the rest coalesced)" [ "$ok" -ge 25 -a "$ok" -le $((RELOADS - 1)) ]
+e2e_check "reloads refused: $failed (the broken file)" [ "$failed" -ge 1 ]
+e2e_check "sluice_config_epoch rose by the reloads applied: $epoch0 -> $epoch" [ "$epoch" -ge $((epoch0 + ok)) ]
 
-check "flows seen: $(g flows_seen) of $FLOWS" [ "$(g flows_seen)" -eq "$FLOWS" ]
-check "no flow moved off a surviving backend (moves_disallowed = $(g moves_disallowed), examples $(g disallowed_examples))" \
+e2e_check "flows seen: $(g flows_seen) of $FLOWS" [ "$(g flows_seen)" -eq "$FLOWS" ]
+e2e_check "no flow moved off a surviving backend (moves_disallowed = $(g moves_disallowed), examples $(g disallowed_examples))" \
   [ "$(g moves_disallowed)" -eq 0 ]
-check "flows did move off the backends that came and went: $(g flows_moved) flows, $(g moves) moves" [ "$(g flows_moved)" -gt 0 ]
+e2e_check "flows did move off the backends that came and went: $(g flows_moved) flows, $(g moves) moves" [ "$(g flows_moved)" -gt 0 ]
 # The same property from the per-flow dump, independently of the generator's own check.
 stayed_bad=$(awk -v a="$NET.14" -v b="$NET.15" '$2 != $3 && $2 != a && $2 != b' "$W/flows.txt" | wc -l)
-check "flow dump: every flow first seen on .11-.13 ended there ($(wc -l <"$W/flows.txt") flows, $stayed_bad not)" [ "$stayed_bad" -eq 0 ]
-check "flow dump: one line per flow ($(wc -l <"$W/flows.txt") of $FLOWS)" [ "$(wc -l <"$W/flows.txt")" -eq "$FLOWS" ]
+e2e_check "flow dump: every flow first seen on .11-.13 ended there ($(wc -l <"$W/flows.txt") flows, $stayed_bad not)" [ "$stayed_bad" -eq 0 ]
+e2e_check "flow dump: one line per flow ($(wc -l <"$W/flows.txt") of $FLOWS)" [ "$(wc -l <"$W/flows.txt")" -eq "$FLOWS" ]
 for b in 11 12 13 14 15; do
   n=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["per_backend"].get(sys.argv[2], 0))' "$W/gen.json" "$NET.$b")
-  check "backend $NET.$b got traffic ($n packets)" [ "$n" -gt 0 ]
+  e2e_check "backend $NET.$b got traffic ($n packets)" [ "$n" -gt 0 ]
 done
-check "sluice exits 0 on SIGTERM" [ "$SLUICE_RC" -eq 0 ]
+e2e_check "sluice exits 0 on SIGTERM" [ "$SLUICE_RC" -eq 0 ]
 e2e_log "latency under reloads (ns): $(g latency_ns)"
 [ "$E2E_FAILED" -eq 0 ] || exit 1
 echo "PASS: $E2E_NAME [$SECONDS s]"

@@ -97,7 +97,6 @@ slc_log "sluice forwards after ~$((SECONDS - started))s (capacity $CAPACITY, max
 
 scrape() { slc_exec lb curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:9610/metrics; }
 # The sum of the samples of a file's lines starting with $2 (a name plus, optionally, labels).
-msum() { awk -v p="$2" 'index($0, p) == 1 { s += $NF } END { printf "%.0f\n", s }' "$1"; }
 
 # The flooder builds its frames first (a few seconds of Python), then waits for the go file.
 slc_spawn client "$SLC_WORK/flood.log" "$SLC_PY" "$SLC_NETNS_DIR/synflood.py" --dst-mac "$(slc_mac lb)" \
@@ -114,7 +113,7 @@ slc_spawn client "$SLC_WORK/client.log" "$SLC_PY" "$SLC_NETNS_DIR/synflood_clien
 client_pid=$SLC_PID
 slc_wait_ready "$client_pid" "$SLC_WORK/client.log" 10 "the stream client"
 scrape >"$SLC_WORK/metrics-before.txt" || slc_die "cannot scrape /metrics"
-[ "$(msum "$SLC_WORK/metrics-before.txt" 'sluice_backend_flows{service="stream4"')" -ge "$STREAMS" ] \
+[ "$(slc_msum "$SLC_WORK/metrics-before.txt" 'sluice_backend_flows{service="stream4"')" -ge "$STREAMS" ] \
   || slc_die "the $STREAMS streams have no flow entries: $(grep '^sluice_backend_flows' "$SLC_WORK/metrics-before.txt")"
 sleep "$PRE_SECONDS"
 touch "$SLC_WORK/flood.go"
@@ -154,7 +153,7 @@ slc_exec client "$SLC_PY" "$SLC_NETNS_DIR/synflood_client.py" analyse --client "
 while IFS= read -r line; do slc_log "$line"; done <"$SLC_WORK/analysis.txt"
 
 # sluice's view: deltas over the run.
-delta() { echo $(($(msum "$SLC_WORK/metrics-after.txt" "$1") - $(msum "$SLC_WORK/metrics-before.txt" "$1"))); }
+delta() { echo $(($(slc_msum "$SLC_WORK/metrics-after.txt" "$1") - $(slc_msum "$SLC_WORK/metrics-before.txt" "$1"))); }
 sent=$(slc_json "$SLC_WORK/flood.json" 'd["sent"]')
 rate=$(slc_json "$SLC_WORK/flood.json" 'd["rate"]')
 rx=$(delta 'sluice_rx_packets_total')
@@ -188,8 +187,8 @@ slc_log "flood: offered $rate SYN/s, $arrived/s reached sluice's pipeline ($MIN_
 [ "$tcp80" -ge $((sent / 2)) ] || { ok=0; slc_log "FAIL sluice forwarded $tcp80 of the $sent SYNs sent"; }
 [ "$ev_cap" -gt 0 ] || { ok=0; slc_log "FAIL the flood never filled the table (no eviction for capacity)"; }
 [ "$stateless" -gt 0 ] || { ok=0; slc_log "FAIL the new-flow cap never refused an entry (stateless 0)"; }
-kept=$(msum "$SLC_WORK/metrics-after.txt" 'sluice_backend_flows{service="stream4"')
-on_b3=$(msum "$SLC_WORK/metrics-after.txt" "sluice_backend_flows{service=\"stream4\",backend=\"$(slc_addr4 b3)\"")
+kept=$(slc_msum "$SLC_WORK/metrics-after.txt" 'sluice_backend_flows{service="stream4"')
+on_b3=$(slc_msum "$SLC_WORK/metrics-after.txt" "sluice_backend_flows{service=\"stream4\",backend=\"$(slc_addr4 b3)\"")
 [ "$kept" -ge "$STREAMS" ] || { ok=0; slc_log "FAIL only $kept stream-service entries after the flood (want $STREAMS)"; }
 [ "$on_b3" -eq 0 ] || { ok=0; slc_log "FAIL $on_b3 stream entries were re-created on b3 after the reload: established entries were lost"; }
 

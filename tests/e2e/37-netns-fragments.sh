@@ -57,7 +57,6 @@ for h in "${SLC_BACKENDS[@]}"; do
 done
 
 scrape() { slc_exec lb curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:9610/metrics; }
-msum() { awk -v p="$2" 'index($0, p) == 1 { s += $NF } END { printf "%.0f\n", s }' "$1"; }
 # What the client's kernel makes of a datagram: fragments of at most CLIENT_MTU.
 fragments_of() { # family sizes(csv) count
   "$SLC_PY" -c 'import sys, math
@@ -118,7 +117,7 @@ for mode in $MODES; do
   done
 
   scrape >"$SLC_WORK/metrics-$mode-after.txt" || slc_die "cannot scrape /metrics"
-  delta() { echo $(($(msum "$SLC_WORK/metrics-$mode-after.txt" "$1") - $(msum "$SLC_WORK/metrics-$mode-before.txt" "$1"))); }
+  delta() { echo $(($(slc_msum "$SLC_WORK/metrics-$mode-after.txt" "$1") - $(slc_msum "$SLC_WORK/metrics-$mode-before.txt" "$1"))); }
   for fam in $FAMILIES; do
     n=$(slc_json "$SLC_WORK/send-$mode-$fam.json" 'd["datagrams"]')
     want=$(fragments_of "$fam" "$SIZES" "$n")

@@ -101,6 +101,10 @@ slc_stop() {
   return $rc
 }
 
+# slc_msum FILE PREFIX: the sum of the last field of FILE's lines that start with PREFIX (a
+# metric's samples). %.0f, not %d: mawk's %d stops at 2^31-1.
+slc_msum() { awk -v p="$2" 'index($0, p) == 1 { s += $NF } END { printf "%.0f\n", s }' "$1"; }
+
 # Evaluate a Python expression over a JSON file (as `d`) and print the result.
 slc_json() { # file expression
   "$SLC_PY" -c 'import json, sys; print(eval(sys.argv[2], {}, {"d": json.load(open(sys.argv[1]))}))' "$@"

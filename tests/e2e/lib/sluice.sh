@@ -91,6 +91,19 @@ e2e_sample() {
   e2e_get /metrics | awk -v s="$1" '$1 == s { v = $2 } END { if (v != "") print v }'
 }
 
+# e2e_metric_sum NAME [LABEL-REGEX] < exposition: the sum of every sample of NAME whose labels
+# match. %.0f, not %d: mawk's %d stops at 2^31-1, which a 30-minute soak's counters pass.
+e2e_metric_sum() {
+  awk -v n="$1" -v l="${2:-}" '{ split($1, a, "{") } a[1] == n && $1 ~ l { s += $2 } END { printf "%.0f\n", s }'
+}
+
+# e2e_check WHAT COMMAND...: PASS or FAIL (counted in E2E_FAILED) as COMMAND succeeds.
+e2e_check() {
+  local what=$1
+  shift
+  if "$@"; then e2e_pass "$what"; else e2e_fail "$what"; fi
+}
+
 # e2e_stop SECONDS: SIGTERM, then waits for the exit; sets SLUICE_RC (124 when it hung).
 e2e_stop() {
   local deadline=$((SECONDS + $1))

@@ -91,6 +91,50 @@ impl Ids {
     }
 }
 
+/// The Maglev tables of the last build by their input (size, backend names and weights): a
+/// rebuild after a health change or a reload builds only the tables whose input changed (1.6 ms
+/// each at M=65537, N=1000; every service has two, the usable and the fallback table).
+#[derive(Debug, Default, Clone)]
+pub struct TableCache {
+    current: HashMap<TableInput, Table>,
+    previous: HashMap<TableInput, Table>,
+    built: u64,
+}
+
+/// A table's input in canonical order (the table does not depend on the order it was given).
+type TableInput = (u32, Vec<(String, u32)>);
+
+impl TableCache {
+    /// Starts a build: what the last build used stays at hand, the rest is dropped.
+    fn begin(&mut self) {
+        self.previous = std::mem::take(&mut self.current);
+    }
+
+    fn table(&mut self, size: u32, input: &[MaglevBackend]) -> Result<Table, MaglevError> {
+        let mut key: Vec<(String, u32)> =
+            input.iter().map(|b| (b.name.clone(), b.weight)).collect();
+        key.sort_unstable();
+        let key = (size, key);
+        if let Some(t) = self.current.get(&key) {
+            return Ok(t.clone());
+        }
+        let table = match self.previous.remove(&key) {
+            Some(t) => t,
+            None => {
+                self.built += 1;
+                Table::build(size, input)?
+            }
+        };
+        self.current.insert(key, table.clone());
+        Ok(table)
+    }
+
+    /// Tables built (not reused) since this cache was made.
+    pub fn built(&self) -> u64 {
+        self.built
+    }
+}
+
 /// The Maglev table of one service as built, for metrics, `/state` and `sluice plan`.
 #[derive(Debug, Clone)]
 pub struct ServiceTable {
@@ -139,6 +183,7 @@ pub fn build(
     cfg: &Config,
     ports: &[PortInfo],
     ids: &mut Ids,
+    cache: &mut TableCache,
     up: &dyn Fn(&str, IpAddr) -> bool,
     neighbour: &dyn Fn(IpAddr) -> Option<[u8; 6]>,
 ) -> Result<Built, BuildError> {
@@ -159,8 +204,9 @@ pub fn build(
         });
     }
     let mut tables = Vec::with_capacity(cfg.services.len());
+    cache.begin();
     for s in &cfg.services {
-        let (spec, table) = service_spec(cfg, s, ports, ids, up, neighbour)?;
+        let (spec, table) = service_spec(cfg, s, ports, ids, cache, up, neighbour)?;
         tables.push(table);
         builder = builder.service(spec);
     }
@@ -177,6 +223,7 @@ fn service_spec(
     s: &Service,
     ports: &[PortInfo],
     ids: &mut Ids,
+    cache: &mut TableCache,
     up: &dyn Fn(&str, IpAddr) -> bool,
     neighbour: &dyn Fn(IpAddr) -> Option<[u8; 6]>,
 ) -> Result<(ServiceSpec, ServiceTable), BuildError> {
@@ -207,8 +254,8 @@ fn service_spec(
         });
     }
     let usable = |b: &BackendSpec| b.weight > 0 && b.up;
-    let (table, entries) = maglev_table(&s.name, s.table_size, &backends, usable)?;
-    let (_, fallback) = maglev_table(&s.name, s.table_size, &backends, |b| b.weight > 0)?;
+    let (table, entries) = maglev_table(cache, &s.name, s.table_size, &backends, usable)?;
+    let (_, fallback) = maglev_table(cache, &s.name, s.table_size, &backends, |b| b.weight > 0)?;
     let built = ServiceTable {
         service: s.name.clone(),
         id: service_id,
@@ -235,6 +282,7 @@ fn service_spec(
 /// The Maglev table over the backends `keep` selects, as indices into `backends`
 /// (empty when none is kept).
 fn maglev_table(
+    cache: &mut TableCache,
     service: &str,
     size: u32,
     backends: &[BackendSpec],
@@ -250,10 +298,12 @@ fn maglev_table(
         .iter()
         .map(|&i| MaglevBackend::new(maglev_name(backends[i].address), backends[i].weight))
         .collect();
-    let table = Table::build(size, &input).map_err(|source| BuildError::Maglev {
-        service: service.to_owned(),
-        source,
-    })?;
+    let table = cache
+        .table(size, &input)
+        .map_err(|source| BuildError::Maglev {
+            service: service.to_owned(),
+            source,
+        })?;
     // The table indexes its own canonical order; map each to the index in `backends`.
     let by_name: HashMap<String, u32> = chosen
         .iter()
@@ -401,8 +451,8 @@ interfaces:
                 ipv4_checksum_offload: false,
             },
         ];
-        let mut ids = Ids::default();
-        let all_up = build(&cfg, &ports, &mut ids, &|_, _| true, &|_| {
+        let (mut ids, mut cache) = (Ids::default(), TableCache::default());
+        let all_up = build(&cfg, &ports, &mut ids, &mut cache, &|_, _| true, &|_| {
             Some([2, 0, 0, 0, 0, 9])
         })
         .unwrap();
@@ -413,6 +463,7 @@ interfaces:
             &cfg,
             &ports,
             &mut ids,
+            &mut cache,
             &|_, b| b.to_string() != "192.0.2.11",
             &|_| Some([2, 0, 0, 0, 0, 9]),
         )
@@ -431,6 +482,48 @@ interfaces:
         );
         assert_eq!(t.backends()[0].name, "203.0.113.50");
         assert_ne!(all_up.tables[0].fingerprint, one_down.tables[0].fingerprint);
+    }
+
+    #[test]
+    fn a_rebuild_builds_only_the_tables_whose_backends_changed() {
+        let cfg = crate::config::load_str(CFG, "t.yaml").unwrap();
+        let ports = [0, 1].map(|port| PortInfo {
+            port,
+            mac: [2, 0, 0, 0, 0, 1],
+            ipv4_checksum_offload: false,
+        });
+        let mac = |_| Some([2, 0, 0, 0, 0, 9]);
+        let (mut ids, mut cache) = (Ids::default(), TableCache::default());
+        let down = |b: IpAddr| b.to_string() == "192.0.2.11";
+        let first = build(&cfg, &ports, &mut ids, &mut cache, &|_, _| true, &mac).unwrap();
+        assert_eq!(
+            cache.built(),
+            1,
+            "all up: the usable and the fallback table are one"
+        );
+        build(&cfg, &ports, &mut ids, &mut cache, &|_, _| true, &mac).unwrap();
+        assert_eq!(cache.built(), 1, "nothing changed, nothing built");
+        let flapped = build(&cfg, &ports, &mut ids, &mut cache, &|_, b| !down(b), &mac).unwrap();
+        assert_eq!(
+            cache.built(),
+            2,
+            "only the usable table of the flapped service"
+        );
+        let back = build(&cfg, &ports, &mut ids, &mut cache, &|_, _| true, &mac).unwrap();
+        assert_eq!(cache.built(), 2, "the all-up table was still at hand");
+        // What the cache hands out is what a build from scratch gives.
+        let fresh = |up: &dyn Fn(&str, IpAddr) -> bool| {
+            let (mut ids, mut cache) = (Ids::default(), TableCache::default());
+            build(&cfg, &ports, &mut ids, &mut cache, up, &mac).unwrap()
+        };
+        let fp = |b: &Built| b.tables[0].fingerprint;
+        assert_eq!(fp(&first), fp(&fresh(&|_, _| true)));
+        assert_eq!(fp(&back), fp(&first));
+        assert_eq!(fp(&flapped), fp(&fresh(&|_, b| !down(b))));
+        assert_eq!(
+            flapped.tables[0].table,
+            fresh(&|_, b| !down(b)).tables[0].table
+        );
     }
 
     const FULLNAT: &str = "
@@ -472,10 +565,18 @@ services:
             mac: [2, 0, 0, 0, 0, 1],
             ipv4_checksum_offload: false,
         }];
-        let mut ids = Ids::default();
+        let (mut ids, mut cache) = (Ids::default(), TableCache::default());
         let mac = |_| Some([2, 0, 0, 0, 0, 9]);
-        let (db, _) =
-            service_spec(&cfg, &cfg.services[0], &ports, &mut ids, &|_, _| true, &mac).unwrap();
+        let (db, _) = service_spec(
+            &cfg,
+            &cfg.services[0],
+            &ports,
+            &mut ids,
+            &mut cache,
+            &|_, _| true,
+            &mac,
+        )
+        .unwrap();
         assert_eq!(db.forwarding, dataplane::Forwarding::FullNat);
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(db.local_addresses, [ip("192.0.2.200"), ip("2001:db8::200")]);
@@ -485,8 +586,16 @@ services:
             [6432, 5432],
             "its own port, else the service's"
         );
-        let (dns, _) =
-            service_spec(&cfg, &cfg.services[1], &ports, &mut ids, &|_, _| true, &mac).unwrap();
+        let (dns, _) = service_spec(
+            &cfg,
+            &cfg.services[1],
+            &ports,
+            &mut ids,
+            &mut cache,
+            &|_, _| true,
+            &mac,
+        )
+        .unwrap();
         assert_eq!(dns.forwarding, dataplane::Forwarding::Ipip);
         assert!(dns.local_addresses.is_empty());
         assert_eq!(dns.backends[0].port, 0, "DSR keeps the client's port");

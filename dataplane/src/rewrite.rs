@@ -224,8 +224,7 @@ fn encapsulate_general(
         );
         // IPv4 allows a zero UDP checksum; over IPv6 Linux fou requires a real one.
         if !outer_v4 {
-            let mut src = [0u8; 16];
-            src.copy_from_slice(&d[new_l2 + 8..new_l2 + 24]);
+            let src = ipv6::Ipv6Packet::new_unchecked(&d[new_l2..]).src();
             let sum = checksum::pseudo_v6(&src, &backend.addr, proto::UDP, u32::from(udp_len));
             let mut c = checksum::finish(checksum::add(sum, &d[u..]));
             if c == 0 {

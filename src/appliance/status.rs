@@ -359,7 +359,15 @@ services:
             mac: [2, 0, 0, 0, 0, 1],
             ipv4_checksum_offload: false,
         }];
-        forwarding::build(&cfg, &ports, &mut ids, &|_, _| true, &|_| None).unwrap();
+        forwarding::build(
+            &cfg,
+            &ports,
+            &mut ids,
+            &mut Default::default(),
+            &|_, _| true,
+            &|_| None,
+        )
+        .unwrap();
         let shared = Shared::new(&cfg, &ids, vec![1]);
         let state: serde_json::Value = serde_json::from_str(&shared.render_state()).unwrap();
         let db = &state["services"][0];

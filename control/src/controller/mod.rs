@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 pub use reload::restart_only_changes;
 
 use crate::config::{self, Config};
-use crate::forwarding::{self, BuildError, Built, Ids, PortInfo, ServiceTable};
+use crate::forwarding::{self, BuildError, Built, Ids, PortInfo, ServiceTable, TableCache};
 use crate::health::{Target, TargetStatus};
 use crate::neighbour::{self, Neighbours};
 
@@ -85,6 +85,7 @@ pub struct Controller {
     config: Config,
     ports: Vec<PortInfo>,
     ids: Ids,
+    table_cache: TableCache,
     neighbours: Neighbours,
     /// The checker's last report.
     health: Vec<TargetStatus>,
@@ -114,6 +115,7 @@ impl Controller {
             config,
             ports,
             ids: Ids::default(),
+            table_cache: TableCache::default(),
             neighbours: Neighbours::new(),
             health: Vec::new(),
             down: HashSet::new(),
@@ -421,6 +423,7 @@ impl Controller {
             cfg,
             &self.ports,
             &mut self.ids,
+            &mut self.table_cache,
             &|s, b| !down.contains(&(s.to_owned(), b)) && !held_back(b),
             &|ip| neighbours.lookup(ip),
         )

@@ -192,9 +192,7 @@ impl Generator {
                         let n = (due - sent).min(32) as usize;
                         for _ in 0..n {
                             let Ok(mut m) = pool.alloc() else { break };
-                            let mut buf = [0u8; 128];
-                            let len = g.next_packet(&mut buf);
-                            if len > 0 && m.copy_from_slice(&buf[..len]).is_ok() {
+                            if g.next_packet(&mut m) {
                                 let _ = out.push(m);
                             }
                         }
@@ -303,8 +301,8 @@ impl Gen {
         }
     }
 
-    /// Writes the next packet of the next flow into `buf`; returns its length.
-    fn next_packet(&mut self, buf: &mut [u8; 128]) -> usize {
+    /// Writes the next packet of the next flow into the empty mbuf `m`; false if it did not fit.
+    fn next_packet(&mut self, m: &mut dataplane::dpdk::Mbuf) -> bool {
         let i = self.next_flow;
         self.next_flow = (self.next_flow + 1) % self.flows.len();
         if self.flows[i].sent >= self.flows[i].lifetime {
@@ -314,7 +312,7 @@ impl Gen {
         let f = &mut self.flows[i];
         f.sent += 1;
         let Some(t) = self.templates.get(usize::from(f.service)) else {
-            return 0;
+            return false;
         };
         // TCP flows open with a SYN and close with a FIN, as a connection would.
         let tcp_flags = if f.sent == 1 {
@@ -333,15 +331,8 @@ impl Gen {
             flow: f.id,
             tsc: 0,
         };
-        let len = t.frame_len();
-        let written = buf
-            .get_mut(..len)
-            .is_some_and(|out| t.write_packet(out, &p));
-        if written {
-            len
-        } else {
-            0
-        }
+        m.append(t.frame_len())
+            .is_ok_and(|out| t.write_packet(out, &p))
     }
 
     /// Consumes one frame from the appliance; true when it was turned into a reply to send.

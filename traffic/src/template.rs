@@ -170,10 +170,6 @@ impl Template {
         self.bytes.len()
     }
 
-    pub fn l4(&self) -> L4 {
-        self.l4
-    }
-
     /// sluice-gen's packet of flow `flow` at `tsc`: the flow's client and port, the TSC as the
     /// IPv4 ident (varying per packet as a real stack's would) and, for SYNs, a new initial
     /// sequence number per packet, like a fresh connection.

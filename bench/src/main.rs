@@ -4,7 +4,6 @@
 //!
 //! usage: sluice-gen EAL-ARGS... -- --port DEV --vip ADDR [options]   (see --help)
 
-mod packet;
 mod stats;
 
 use std::collections::BTreeSet;
@@ -18,8 +17,10 @@ use dataplane::dpdk::{Burst, Eal, Mempool, Port, RxQueue, TxQueue};
 use dataplane::runtime::signals;
 use serde_json::json;
 
-use packet::{BackendKey, Received, Target, Template, L4};
 use stats::{Affinity, Backends, Histogram};
+use traffic::flow::{MAX_V4_CLIENTS, PORTS_PER_CLIENT};
+use traffic::stamp::{self, STAMP_FLOWS};
+use traffic::{arp, BackendKey, Received, Target, Template, L4};
 
 const BURST: usize = 32;
 
@@ -161,7 +162,7 @@ fn tsc_hz() -> u64 {
 }
 
 /// Flow numbers syn mode cycles through before a 5-tuple repeats (IPv4 client space).
-const SYN_SPACE: u32 = packet::MAX_V4_CLIENTS * packet::PORTS_PER_CLIENT;
+const SYN_SPACE: u32 = MAX_V4_CLIENTS * PORTS_PER_CLIENT;
 
 /// Everything the receive side keeps.
 struct Rx {
@@ -238,7 +239,8 @@ impl Gen<'_> {
                 break;
             };
             let buf = m.append(t.frame_len()).map_err(|e| e.to_string())?;
-            t.write(buf, flow, now);
+            let written = t.write(buf, flow, now);
+            debug_assert!(written, "appended exactly frame_len() bytes");
             if burst.push(m).is_err() {
                 break;
             }
@@ -276,7 +278,7 @@ impl Gen<'_> {
         let now = rdtsc();
         let mut replies = Burst::<BURST>::new();
         for mut m in burst.drain() {
-            match packet::parse(m.data()) {
+            match traffic::parse(m.data()) {
                 Received::Ours(r) => {
                     let s = &mut self.state;
                     let id = match s.last_key {
@@ -291,7 +293,7 @@ impl Gen<'_> {
                         *c += 1;
                     }
                     s.affinity.see(r.flow, id, &s.backends);
-                    let sent = packet::full_tsc(now, r.tsc);
+                    let sent = stamp::full_tsc(now, r.tsc);
                     if sent >= self.measure_start {
                         s.received += 1;
                         s.latency.record(
@@ -306,7 +308,7 @@ impl Gen<'_> {
                     }
                 }
                 Received::ArpRequest { target } if self.o.arp_reply => {
-                    if packet::arp_reply(m.data_mut(), packet::mac_for(target))
+                    if arp::reply_in_place(m.data_mut(), arp::mac_for(target))
                         && replies.push(m).is_ok()
                     {
                         self.state.arp_replies += 1;
@@ -373,10 +375,10 @@ fn run(eal_args: &[String], o: &Options) -> Result<(), String> {
         return Err(format!("--flows at most {SYN_SPACE}"));
     }
     // Returned packets are attributed to flows by the stamp's 24-bit flow number.
-    if o.mode != Mode::Syn && o.flows > packet::STAMP_FLOWS {
+    if o.mode != Mode::Syn && o.flows > STAMP_FLOWS {
         return Err(format!(
             "--flows at most {} outside syn mode (the stamp's flow number)",
-            packet::STAMP_FLOWS
+            STAMP_FLOWS
         ));
     }
     if o.tx_queues == 0 || o.rx_queues == 0 {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::packet::BackendKey;
+use traffic::BackendKey;
 
 /// Sub-buckets per power of two: values are kept to within 1/64 (about 1.6%).
 const SUB_BITS: u32 = 6;

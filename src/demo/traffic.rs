@@ -4,6 +4,7 @@
 //! dozen packets (TCP: a SYN, then ACKs) and is then replaced by a new one, so the flow table
 //! sees a steady churn of misses and hits. The sink reads the appliance's output, answers its
 //! ARP requests as the backends would, and counts each backend's share from the outer headers.
+//! Frames are built, read and answered by the `traffic` library, as sluice-gen's are.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -13,10 +14,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use control::config::{Config, Forwarding, Proto};
-use dataplane::checksum;
 use dataplane::dpdk::{Burst, Mempool, Port};
 use dataplane::stats::{Latency, LATENCY_BUCKETS_NS};
-use dataplane::wire::arp::{self, ArpPacket};
+use dataplane::wire::tcp;
+use traffic::stamp::STAMP_FLOWS;
+use traffic::{arp, BackendKey, Client, Packet, Received, Returned, Target, Template, L4};
 
 use crate::appliance::Appliance;
 
@@ -95,6 +97,8 @@ impl GeneratorStats {
 #[derive(Clone, Copy)]
 struct Flow {
     service: u8,
+    /// The flow's number in its packets' stamp: what the sink tells flows apart by.
+    id: u32,
     client: [u8; 4],
     sport: u16,
     sent: u16,
@@ -144,15 +148,7 @@ impl Generator {
                     dataplane::runtime::pinning::pin_current_thread(cpu);
                 }
                 let _keep = (&port, &pool);
-                let mut g = Gen {
-                    services,
-                    stats,
-                    rng: Rng(0x5eed_1234_abcd_0001),
-                    flows: Vec::with_capacity(FLOWS),
-                    next_flow: 0,
-                    dst_mac,
-                    seen: HashMap::with_capacity(FLOWS * 2),
-                };
+                let mut g = Gen::new(services, stats, dst_mac);
                 for i in 0..FLOWS {
                     let f = g.new_flow(i);
                     g.flows.push(f);
@@ -196,9 +192,7 @@ impl Generator {
                         let n = (due - sent).min(32) as usize;
                         for _ in 0..n {
                             let Ok(mut m) = pool.alloc() else { break };
-                            let mut buf = [0u8; 128];
-                            let len = g.next_packet(&mut buf);
-                            if m.copy_from_slice(&buf[..len]).is_ok() {
+                            if g.next_packet(&mut m) {
                                 let _ = out.push(m);
                             }
                         }
@@ -248,16 +242,44 @@ impl Generator {
 
 struct Gen {
     services: Vec<DemoService>,
+    /// One frame template per service (its VIP, port and protocol).
+    templates: Vec<Template>,
     stats: Arc<GeneratorStats>,
     rng: Rng,
     flows: Vec<Flow>,
     next_flow: usize,
-    dst_mac: [u8; 6],
-    /// The backend each live flow reached first: (client, source port, service) -> backend.
-    seen: HashMap<([u8; 4], u16, u8), usize>,
+    /// The stamp number the next new flow gets.
+    next_id: u32,
+    /// The backend each live flow reached first, by its stamp number.
+    seen: HashMap<u32, usize>,
 }
 
 impl Gen {
+    fn new(services: Vec<DemoService>, stats: Arc<GeneratorStats>, dst_mac: [u8; 6]) -> Self {
+        let templates = services
+            .iter()
+            .map(|s| {
+                let l4 = if s.tcp { L4::TcpAck } else { L4::Udp };
+                let target = Target {
+                    vip: IpAddr::V4(s.vip),
+                    port: s.port,
+                };
+                // The smallest frame that holds the headers and the stamp.
+                Template::new(target, l4, 0, GEN_MAC, dst_mac)
+            })
+            .collect();
+        Gen {
+            services,
+            templates,
+            stats,
+            rng: Rng(0x5eed_1234_abcd_0001),
+            flows: Vec::with_capacity(FLOWS),
+            next_flow: 0,
+            next_id: 0,
+            seen: HashMap::with_capacity(FLOWS * 2),
+        }
+    }
+
     fn new_flow(&mut self, i: usize) -> Flow {
         let r = self.rng.next();
         // Three flows in five are TCP (to the first service), the rest UDP.
@@ -267,8 +289,11 @@ impl Gen {
             0
         };
         self.stats.flows_started.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_id;
+        self.next_id = (self.next_id + 1) % STAMP_FLOWS;
         Flow {
             service,
+            id,
             client: [203, 0, 113, 1 + ((i as u64 + (r >> 8)) % 250) as u8],
             sport: 1024 + ((r >> 16) % 60000) as u16,
             sent: 0,
@@ -276,79 +301,50 @@ impl Gen {
         }
     }
 
-    /// Writes the next packet of the next flow into `buf`; returns its length.
-    fn next_packet(&mut self, buf: &mut [u8; 128]) -> usize {
+    /// Writes the next packet of the next flow into the empty mbuf `m`; false if it did not fit.
+    fn next_packet(&mut self, m: &mut dataplane::dpdk::Mbuf) -> bool {
         let i = self.next_flow;
         self.next_flow = (self.next_flow + 1) % self.flows.len();
         if self.flows[i].sent >= self.flows[i].lifetime {
-            let old = self.flows[i];
-            self.seen.remove(&(old.client, old.sport, old.service));
+            self.seen.remove(&self.flows[i].id);
             self.flows[i] = self.new_flow(i);
         }
         let f = &mut self.flows[i];
         f.sent += 1;
-        let svc = &self.services[usize::from(f.service)];
-        let (proto, l4_len) = if svc.tcp {
-            (6u8, 20usize)
-        } else {
-            (17u8, 8 + 32)
+        let Some(t) = self.templates.get(usize::from(f.service)) else {
+            return false;
         };
-        let ip_len = 20 + l4_len;
-        buf[0..6].copy_from_slice(&self.dst_mac);
-        buf[6..12].copy_from_slice(&GEN_MAC);
-        buf[12..14].copy_from_slice(&[0x08, 0x00]);
-        let ip = &mut buf[14..14 + 20];
-        ip.copy_from_slice(&[
-            0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, proto, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ]);
-        ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-        ip[12..16].copy_from_slice(&f.client);
-        ip[16..20].copy_from_slice(&svc.vip.octets());
-        let c = checksum::of(ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-        let l4 = &mut buf[34..34 + l4_len];
-        l4.fill(0);
-        l4[0..2].copy_from_slice(&f.sport.to_be_bytes());
-        l4[2..4].copy_from_slice(&svc.port.to_be_bytes());
-        if svc.tcp {
-            let flags = if f.sent == 1 {
-                0x02
-            } else if f.sent == f.lifetime {
-                0x11
-            } else {
-                0x10
-            };
-            l4[4..8].copy_from_slice(&u32::from(f.sent).to_be_bytes());
-            l4[12] = 5 << 4;
-            l4[13] = flags;
-            l4[14..16].copy_from_slice(&64240u16.to_be_bytes());
+        // TCP flows open with a SYN and close with a FIN, as a connection would.
+        let tcp_flags = if f.sent == 1 {
+            tcp::SYN
+        } else if f.sent == f.lifetime {
+            tcp::FIN | tcp::ACK
         } else {
-            l4[4..6].copy_from_slice(&(l4_len as u16).to_be_bytes());
-            l4[8..12].copy_from_slice(b"demo");
-        }
-        let sum = checksum::add(
-            checksum::pseudo_v4(&f.client, &svc.vip.octets(), proto, l4_len as u16),
-            l4,
-        );
-        let csum_at = if svc.tcp { 16 } else { 6 };
-        l4[csum_at..csum_at + 2].copy_from_slice(&checksum::finish(sum).to_be_bytes());
-        14 + ip_len
+            tcp::ACK
+        };
+        let p = Packet {
+            client: Client::V4(f.client),
+            sport: f.sport,
+            ident: 0,
+            seq: u32::from(f.sent),
+            tcp_flags,
+            flow: f.id,
+            tsc: 0,
+        };
+        m.append(t.frame_len())
+            .is_ok_and(|out| t.write_packet(out, &p))
     }
 
     /// Consumes one frame from the appliance; true when it was turned into a reply to send.
     fn sink(&mut self, m: &mut dataplane::dpdk::Mbuf) -> bool {
-        let d = m.data();
-        if d.len() < 14 {
-            self.stats.misrouted.fetch_add(1, Ordering::Relaxed);
-            return false;
-        }
-        match u16::from_be_bytes([d[12], d[13]]) {
-            0x0806 => self.answer_arp(m),
-            0x0800 => {
-                self.count_forwarded(d);
+        match traffic::parse(m.data()) {
+            Received::ArpRequest { target } => self.answer_arp(m, target),
+            Received::Ours(r) => {
+                self.count_forwarded(r);
                 false
             }
-            _ => {
+            Received::Arp => false,
+            Received::Other => {
                 self.stats.misrouted.fetch_add(1, Ordering::Relaxed);
                 false
             }
@@ -356,74 +352,33 @@ impl Gen {
     }
 
     /// Answers an ARP request for a backend as that backend would.
-    fn answer_arp(&mut self, m: &mut dataplane::dpdk::Mbuf) -> bool {
-        let d = m.data_mut();
-        if d.len() < 14 {
-            return false;
-        }
-        let (eth, body) = d.split_at_mut(14);
-        let Ok(mut arp) = ArpPacket::new_checked(body) else {
-            return false;
-        };
-        let target = arp.target_ip();
+    fn answer_arp(&mut self, m: &mut dataplane::dpdk::Mbuf, target: [u8; 4]) -> bool {
         let known = self
             .services
             .iter()
             .flat_map(|s| s.backends.iter())
             .any(|(a, _)| a.octets() == target);
-        if arp.operation() != arp::OP_REQUEST || !known {
+        if !known || !arp::reply_in_place(m.data_mut(), arp::mac_for(target)) {
             return false;
         }
-        let mac = backend_mac(target);
-        let requester = arp.sender_mac();
-        arp.make_reply(mac);
-        eth[0..6].copy_from_slice(&requester);
-        eth[6..12].copy_from_slice(&mac);
         self.stats.arp_answered.fetch_add(1, Ordering::Relaxed);
         true
     }
 
-    /// Finds the backend from the outer header (IPIP or GUE) and checks the inner packet.
-    fn count_forwarded(&mut self, d: &[u8]) {
-        let bad = |s: &Self| {
-            s.stats.misrouted.fetch_add(1, Ordering::Relaxed);
+    /// Counts a forwarded packet for the backend its outer header (IPIP or GUE) names, if that
+    /// is a backend of the service its inner packet went to.
+    fn count_forwarded(&mut self, r: Returned) {
+        let (BackendKey::Ip(IpAddr::V4(outer_dst)), IpAddr::V4(vip)) = (r.backend, r.inner_dst)
+        else {
+            self.stats.misrouted.fetch_add(1, Ordering::Relaxed);
+            return;
         };
-        if d.len() < 34 {
-            return bad(self);
-        }
-        let outer_dst: [u8; 4] = [d[30], d[31], d[32], d[33]];
-        let inner = match d[23] {
-            4 => 34,
-            // GUE on port 6080: variant 1 puts the inner IP header right after UDP (its first
-            // bits are the IP version); variant 0 has a 4-byte GUE header first.
-            17 if d.len() >= 46 && u16::from_be_bytes([d[36], d[37]]) == 6080 => {
-                if d[42] >> 6 == 0 {
-                    34 + 8 + 4
-                } else {
-                    34 + 8
-                }
-            }
-            _ => return bad(self),
-        };
-        if d.len() < inner + 20 {
-            return bad(self);
-        }
-        let inner_src: [u8; 4] = [d[inner + 12], d[inner + 13], d[inner + 14], d[inner + 15]];
-        let inner_dst: [u8; 4] = [d[inner + 16], d[inner + 17], d[inner + 18], d[inner + 19]];
-        let ihl = usize::from(d[inner] & 0x0f) * 4;
-        let Some(sport) = d.get(inner + ihl..inner + ihl + 2) else {
-            return bad(self);
-        };
-        let sport = u16::from_be_bytes([sport[0], sport[1]]);
         let mut global = 0usize;
-        for (si, s) in self.services.iter().enumerate() {
-            if s.vip.octets() == inner_dst {
-                if let Some(b) = s.backends.iter().position(|(a, _)| a.octets() == outer_dst) {
+        for s in &self.services {
+            if s.vip == vip {
+                if let Some(b) = s.backends.iter().position(|(a, _)| *a == outer_dst) {
                     self.stats.per_backend[global + b].fetch_add(1, Ordering::Relaxed);
-                    let first = *self
-                        .seen
-                        .entry((inner_src, sport, si as u8))
-                        .or_insert(global + b);
+                    let first = *self.seen.entry(r.flow).or_insert(global + b);
                     if first != global + b {
                         self.stats.split_flows.fetch_add(1, Ordering::Relaxed);
                     }
@@ -432,12 +387,8 @@ impl Gen {
             }
             global += s.backends.len();
         }
-        bad(self)
+        self.stats.misrouted.fetch_add(1, Ordering::Relaxed);
     }
-}
-
-fn backend_mac(ip: [u8; 4]) -> [u8; 6] {
-    [0x02, 0x5c, 0, 0, ip[2], ip[3]]
 }
 
 /// One reading of every counter the report shows.

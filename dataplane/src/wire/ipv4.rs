@@ -140,6 +140,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.buffer.as_mut()[field::DST..field::DST + 4].copy_from_slice(&a);
     }
 
+    pub fn set_ident(&mut self, id: u16) {
+        put16(self.buffer.as_mut(), field::IDENT, id);
+    }
+
     pub fn set_ttl(&mut self, ttl: u8) {
         self.buffer.as_mut()[field::TTL] = ttl;
     }
@@ -213,6 +217,7 @@ mod tests {
     fn setters_and_fill_checksum_match_etherparse() {
         let mut h =
             Ipv4Header::new(12, 50, IpNumber::ICMP, [203, 0, 113, 7], [198, 51, 100, 10]).unwrap();
+        h.identification = 7;
         h.header_checksum = h.calc_header_checksum();
         let mut b = h.to_bytes().to_vec();
         b.extend_from_slice(&[0; 12]);
@@ -220,10 +225,12 @@ mod tests {
         p.set_src([198, 51, 100, 10]);
         p.set_dst([203, 0, 113, 7]);
         p.set_ttl(64);
+        p.set_ident(50);
         p.fill_checksum();
         assert!(p.verify_checksum());
         let mut want =
             Ipv4Header::new(12, 64, IpNumber::ICMP, [198, 51, 100, 10], [203, 0, 113, 7]).unwrap();
+        want.identification = 50;
         want.header_checksum = want.calc_header_checksum();
         assert_eq!(&b[..MIN_HEADER_LEN], &want.to_bytes()[..]);
     }

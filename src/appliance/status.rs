@@ -158,6 +158,13 @@ impl Shared {
         s.neighbours = neighbours;
     }
 
+    /// Whether the last status refresh (every 200 ms) listed next hops and every one has a
+    /// MAC: the snapshot that carries them was published before that refresh.
+    pub fn next_hops_resolved(&self) -> bool {
+        let s = self.slow();
+        !s.neighbours.is_empty() && s.neighbours.iter().all(|(_, mac)| mac.is_some())
+    }
+
     /// Everything a scrape reports, gathered now.
     pub fn metrics_input(&self) -> MetricsInput {
         let workers: Vec<WorkerMetrics> = self

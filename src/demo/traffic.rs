@@ -140,6 +140,7 @@ impl Generator {
         ];
         let mut tx = port.tx_queue(0).map_err(|e| e.to_string())?;
         let dst_mac = *app.port_macs().first().ok_or("the appliance has no port")?;
+        let shared = Arc::clone(app.shared());
         let cpu = dataplane::runtime::pinning::control_cpu(&eal);
         let thread = std::thread::Builder::new()
             .name("demo-generator".into())
@@ -164,7 +165,8 @@ impl Generator {
                     .map(|s| s.backends.len() as u64)
                     .sum::<u64>();
                 let resolve_until = Instant::now() + Duration::from_secs(2);
-                while g.stats.arp_answered.load(Ordering::Relaxed) < backends
+                while (g.stats.arp_answered.load(Ordering::Relaxed) < backends
+                    || !shared.next_hops_resolved())
                     && Instant::now() < resolve_until
                     && !stop.load(Ordering::Relaxed)
                 {
@@ -180,8 +182,8 @@ impl Generator {
                     replies.clear();
                     std::thread::yield_now();
                 }
-                // The appliance publishes a new snapshot after learning; give it a moment.
-                std::thread::sleep(Duration::from_millis(50));
+                // Workers take the published snapshot at their next burst; give them a moment.
+                std::thread::sleep(Duration::from_millis(10));
                 let start = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
                     let due = (start.elapsed().as_nanos() as u64).saturating_mul(TARGET_PPS)

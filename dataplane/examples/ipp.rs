@@ -3,6 +3,9 @@
 //! everything outside `ipp_measured_region` (snapshot, Maglev tables, packet building, warm-up)
 //! is left out of the count.
 //!
+//! Long (about 600 lines): one measurement binary; its set-up (snapshot, frames, warm-up) and
+//! checks stay next to the region it keeps out of the count.
+//!
 //! usage: ipp --mode ipip|gue|l2-dsr|nat|fullnat --path hit|miss-syn|miss-ack|reply
 //!        [--packets N] [--flows F]
 //!        [--api burst|one] [--capacity ENTRIES] [--time ROUNDS] [--buffers own|ring]

@@ -320,6 +320,17 @@ fn service_backend_mac(
     snap.backend_state(id).unwrap().next_hop_mac
 }
 
+/// In the one snapshot `actions` publish: the next-hop MACs of DUAL_STACK's IPv4 and IPv6 backend.
+fn dual_stack_macs(c: &Controller, actions: &[Action]) -> (Option<[u8; 6]>, Option<[u8; 6]>) {
+    let p = published(actions);
+    assert_eq!(p.len(), 1, "{actions:?}");
+    let snap = &p[0].snapshot;
+    (
+        service_backend_mac(c, snap, "web", "203.0.113.50"),
+        service_backend_mac(c, snap, "web6", "2001:db8:5::50"),
+    )
+}
+
 #[test]
 fn one_interface_resolves_a_gateway_per_address_family() {
     let t0 = Instant::now();
@@ -361,28 +372,11 @@ fn one_interface_resolves_a_gateway_per_address_family() {
     );
 
     let a = c.handle(Event::Frame(&arp_reply([192, 0, 2, 1], GW_MAC)), t0);
-    let p = published(&a);
-    assert_eq!(p.len(), 1, "{a:?}");
-    let snap = &p[0].snapshot;
-    assert_eq!(
-        service_backend_mac(&c, snap, "web", "203.0.113.50"),
-        Some(GW_MAC)
-    );
-    assert_eq!(
-        service_backend_mac(&c, snap, "web6", "2001:db8:5::50"),
-        None
-    );
+    assert_eq!(dual_stack_macs(&c, &a), (Some(GW_MAC), None));
     let a = c.handle(Event::Frame(&neighbour_advert("2001:db8::1", GW6_MAC)), t0);
-    let p = published(&a);
-    assert_eq!(p.len(), 1, "{a:?}");
-    let snap = &p[0].snapshot;
     assert_eq!(
-        service_backend_mac(&c, snap, "web", "203.0.113.50"),
-        Some(GW_MAC)
-    );
-    assert_eq!(
-        service_backend_mac(&c, snap, "web6", "2001:db8:5::50"),
-        Some(GW6_MAC),
+        dual_stack_macs(&c, &a),
+        (Some(GW_MAC), Some(GW6_MAC)),
         "the IPv6 backend leaves to gateway6's MAC"
     );
     assert_eq!(

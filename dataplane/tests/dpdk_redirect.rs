@@ -80,6 +80,20 @@ fn backend_reply(cport: u16) -> Vec<u8> {
     )
 }
 
+/// A nat pipeline with a small flow table, as worker `worker` of `workers`.
+fn nat_pipeline(worker: u16, workers: u16) -> Pipeline {
+    Pipeline::new(&PipelineConfig {
+        flows: FlowConfig {
+            capacity: 1024,
+            ..FlowConfig::default()
+        },
+        nat: true,
+        worker,
+        workers,
+        ..PipelineConfig::default()
+    })
+}
+
 #[test]
 fn two_workers_hand_each_other_their_connections() {
     // Ports in vdev order: 0 = clients' side (PORT), 1 = backends' side (BE_PORT); each loops
@@ -149,16 +163,7 @@ fn two_workers_hand_each_other_their_connections() {
             rx,
             tx: paths.into_iter().collect(),
             kernel: None,
-            pipeline: Pipeline::new(&PipelineConfig {
-                flows: FlowConfig {
-                    capacity: 1024,
-                    ..FlowConfig::default()
-                },
-                nat: true,
-                worker: index as u16,
-                workers: 2,
-                ..PipelineConfig::default()
-            }),
+            pipeline: nat_pipeline(index as u16, 2),
             snapshot,
             to_control: Arc::new(ArrayQueue::new(8)),
             from_control: None,
@@ -239,14 +244,7 @@ fn two_workers_hand_each_other_their_connections() {
         rx: spare.rx_queue(0).expect("rx"),
         tx: vec![TxPath::new(spare.tx_queue(0).expect("tx"))],
         kernel: None,
-        pipeline: Pipeline::new(&PipelineConfig {
-            flows: FlowConfig {
-                capacity: 1024,
-                ..FlowConfig::default()
-            },
-            nat: true,
-            ..PipelineConfig::default()
-        }),
+        pipeline: nat_pipeline(0, 1),
         snapshot: late_reader,
         to_control: Arc::new(ArrayQueue::new(8)),
         from_control: None,

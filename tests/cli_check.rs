@@ -1,4 +1,6 @@
 //! `sluice check` as an operator runs it: summary and exit 0, or every error and exit 1.
+mod common;
+
 use std::process::{Command, Output};
 
 fn check(path: &std::path::Path) -> Output {
@@ -14,11 +16,7 @@ const MINIMAL: &str = include_str!("../control/tests/fixtures/minimal.yaml");
 
 /// `sluice check` of `text`, from a temporary file named after `name`, which is its path.
 fn check_text(name: &str, text: &str) -> (Output, std::path::PathBuf) {
-    let path = std::env::temp_dir().join(format!(
-        "sluice-cli-check-{}-{name}.yaml",
-        std::process::id()
-    ));
-    std::fs::write(&path, text).unwrap();
+    let path = common::temp_config("cli-check", name, text);
     let out = check(&path);
     std::fs::remove_file(&path).unwrap();
     (out, path)

@@ -1,4 +1,6 @@
 //! `sluice plan` as a rollout gate runs it: per-service moves, `--json`, and `--max-move`'s exit code.
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -14,12 +16,7 @@ fn config(name: &str, backends: &[&str]) -> PathBuf {
 
 /// `text` in a temporary file of this process named after `name`.
 fn write(name: &str, text: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "sluice-cli-plan-{}-{name}.yaml",
-        std::process::id()
-    ));
-    std::fs::write(&path, text).unwrap();
-    path
+    common::temp_config("cli-plan", name, text)
 }
 
 fn plan(new: &PathBuf, old: &PathBuf, extra: &[&str]) -> Output {

@@ -20,7 +20,7 @@ use dataplane::rcu;
 use dataplane::runtime;
 use dataplane::steer::owner;
 use dataplane::worker::{LbWorker, Redirect, TxPath, WorkerStats};
-use dataplane::{Counters, DropReason, FlowConfig, Pipeline, PipelineConfig};
+use dataplane::{Counters, DropReason};
 
 const POOL: u32 = 1023;
 
@@ -78,20 +78,6 @@ fn backend_reply(cport: u16) -> Vec<u8> {
         },
         b"",
     )
-}
-
-/// A nat pipeline with a small flow table, as worker `worker` of `workers`.
-fn nat_pipeline(worker: u16, workers: u16) -> Pipeline {
-    Pipeline::new(&PipelineConfig {
-        flows: FlowConfig {
-            capacity: 1024,
-            ..FlowConfig::default()
-        },
-        nat: true,
-        worker,
-        workers,
-        ..PipelineConfig::default()
-    })
 }
 
 #[test]

@@ -1,4 +1,6 @@
 //! `sluice plan` as a rollout gate runs it: per-service moves, `--json`, and `--max-move`'s exit code.
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -9,12 +11,12 @@ fn config(name: &str, backends: &[&str]) -> PathBuf {
     for b in backends {
         text.push_str(&format!("      - address: {b}\n"));
     }
-    let path = std::env::temp_dir().join(format!(
-        "sluice-cli-plan-{}-{name}.yaml",
-        std::process::id()
-    ));
-    std::fs::write(&path, text).unwrap();
-    path
+    write(name, &text)
+}
+
+/// `text` in a temporary file of this process named after `name`.
+fn write(name: &str, text: &str) -> PathBuf {
+    common::temp_config("cli-plan", name, text)
 }
 
 fn plan(new: &PathBuf, old: &PathBuf, extra: &[&str]) -> Output {
@@ -26,6 +28,28 @@ fn plan(new: &PathBuf, old: &PathBuf, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .unwrap()
+}
+
+/// `plan --json` that must succeed: its first service.
+fn planned_service(new: &PathBuf, old: &PathBuf) -> serde_json::Value {
+    let out = plan(new, old, &["--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["services"][0].clone()
+}
+
+/// The entry of `service`'s backend `addr`.
+fn backend<'a>(service: &'a serde_json::Value, addr: &str) -> Option<&'a serde_json::Value> {
+    service["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == addr)
 }
 
 #[test]
@@ -41,24 +65,11 @@ fn removing_one_of_four_reports_a_quarter_and_gates_on_max_move() {
     );
     let new = config("new", &["203.0.113.11", "203.0.113.12", "203.0.113.13"]);
 
-    let out = plan(&new, &old, &["--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let web = &v["services"][0];
+    let web = &planned_service(&new, &old);
     assert_eq!(web["name"], "web");
     let moved = web["moved_percent"].as_f64().unwrap();
     assert!((24.0..27.0).contains(&moved), "moved {moved}%");
-    let gone = web["backends"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["name"] == "203.0.113.14")
-        .unwrap();
+    let gone = backend(web, "203.0.113.14").unwrap();
     assert!(gone["new_weight"].is_null());
     assert!((gone["lost_percent"].as_f64().unwrap() - 25.0).abs() < 1.0);
 
@@ -79,8 +90,7 @@ fn removing_one_of_four_reports_a_quarter_and_gates_on_max_move() {
 #[test]
 fn an_invalid_file_is_reported_and_exits_1() {
     let old = config("ok", &["203.0.113.11"]);
-    let bad = std::env::temp_dir().join(format!("sluice-cli-plan-{}-bad.yaml", std::process::id()));
-    std::fs::write(&bad, "services: [\n").unwrap();
+    let bad = write("bad", "services: [\n");
     let out = plan(&bad, &old, &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml"));
@@ -88,14 +98,6 @@ fn an_invalid_file_is_reported_and_exits_1() {
 
 #[test]
 fn the_plan_shows_the_forwarding_mode_local_addresses_and_backend_ports() {
-    let write = |name: &str, text: &str| {
-        let path = std::env::temp_dir().join(format!(
-            "sluice-cli-plan-{}-{name}.yaml",
-            std::process::id()
-        ));
-        std::fs::write(&path, text).unwrap();
-        path
-    };
     let nat = "interfaces:\n  - name: uplink\n    device: net_null0\n    address: 192.0.2.10/24\nflows:\n  capacity: 100000\nservices:\n  - name: db\n    vip: 198.51.100.10\n    port: 5432\n    protocol: tcp\n    forwarding: nat\n    backends:\n      - address: 192.0.2.21\n        port: 6432\n      - address: 192.0.2.22\n";
     let fullnat = nat.replace(
         "    forwarding: nat\n",
@@ -103,26 +105,11 @@ fn the_plan_shows_the_forwarding_mode_local_addresses_and_backend_ports() {
     );
     let (old, new) = (write("nat", nat), write("fullnat", &fullnat));
 
-    let out = plan(&new, &old, &["--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let db = &v["services"][0];
+    let db = &planned_service(&new, &old);
     assert_eq!(db["forwarding"], "fullnat");
     assert_eq!(db["forwarding_before"], "nat");
     assert_eq!(db["local_addresses"], serde_json::json!(["192.0.2.200"]));
-    let port = |addr: &str| {
-        db["backends"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["name"] == addr)
-            .map(|b| b["port"].clone())
-    };
+    let port = |addr: &str| backend(db, addr).map(|b| b["port"].clone());
     assert_eq!(port("192.0.2.21"), Some(serde_json::json!(6432)));
     assert_eq!(
         port("192.0.2.22"),

@@ -1,5 +1,7 @@
 //! `sluice reload` against a stand-in for the appliance's listener: each answer maps to the
 //! exit code `systemctl reload` sees (0 reloaded, 1 refused or not allowed, 2 no outcome).
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -61,12 +63,7 @@ fn show(out: &Output) -> String {
 }
 
 fn temp_config(name: &str, text: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "sluice-cli-reload-{}-{name}.yaml",
-        std::process::id()
-    ));
-    std::fs::write(&path, text).unwrap();
-    path
+    common::temp_config("cli-reload", name, text)
 }
 
 /// The example config, listening on `listen`.
@@ -101,25 +98,26 @@ fn reloaded_is_exit_0_with_the_epoch() {
     assert!(request.contains("Content-Length: 0\r\n"));
 }
 
-#[test]
-fn the_address_comes_from_the_config() {
+/// `reload -c` of the example config listening on `host` at the test server's port reaches
+/// that server and succeeds.
+fn reloads_through_the_config(name: &str, host: &str) {
     let (port, server) = serve(answer("200 OK", "reloaded (epoch 2)\n"));
-    let path = temp_config("valid", &example_on(&format!("127.0.0.1:{port}")));
+    let path = temp_config(name, &example_on(&format!("{host}:{port}")));
     let out = reload(&["-c", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     server.join().unwrap();
     std::fs::remove_file(path).unwrap();
 }
 
+#[test]
+fn the_address_comes_from_the_config() {
+    reloads_through_the_config("valid", "127.0.0.1");
+}
+
 /// A wildcard listener is asked on loopback, which `metrics.lifecycle: local` admits.
 #[test]
 fn a_wildcard_listen_address_is_asked_on_loopback() {
-    let (port, server) = serve(answer("200 OK", "reloaded (epoch 2)\n"));
-    let path = temp_config("wildcard", &example_on(&format!("0.0.0.0:{port}")));
-    let out = reload(&["-c", path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    server.join().unwrap();
-    std::fs::remove_file(path).unwrap();
+    reloads_through_the_config("wildcard", "0.0.0.0");
 }
 
 /// The new file is invalid: its listen address is still read, and the appliance's reason shown.

@@ -372,26 +372,19 @@ services:
     fn egress_follows_the_design_rule_and_the_family() {
         let cfg = crate::config::load_str(CFG, "t.yaml").unwrap();
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert_eq!(
-            egress_of(&cfg, ip("192.0.2.11")),
-            Some((0, ip("192.0.2.11"))),
-            "on-link"
-        );
-        assert_eq!(
-            egress_of(&cfg, ip("2001:db8:1::7")),
-            Some((1, ip("2001:db8:1::7"))),
-            "on-link v6"
-        );
-        assert_eq!(
-            egress_of(&cfg, ip("203.0.113.50")),
-            Some((0, ip("192.0.2.1"))),
-            "IPv4 gateway"
-        );
-        assert_eq!(
-            egress_of(&cfg, ip("2001:db8:9::1")),
-            Some((1, ip("2001:db8:1::1"))),
-            "IPv6 gateway, not the first"
-        );
+        for (dst, port, hop, why) in [
+            ("192.0.2.11", 0, "192.0.2.11", "on-link"),
+            ("2001:db8:1::7", 1, "2001:db8:1::7", "on-link v6"),
+            ("203.0.113.50", 0, "192.0.2.1", "IPv4 gateway"),
+            (
+                "2001:db8:9::1",
+                1,
+                "2001:db8:1::1",
+                "IPv6 gateway, not the first",
+            ),
+        ] {
+            assert_eq!(egress_of(&cfg, ip(dst)), Some((port, ip(hop))), "{why}");
+        }
     }
 
     #[test]

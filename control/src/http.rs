@@ -1,5 +1,9 @@
 //! A minimal HTTP/1.1 server for the control endpoint (/metrics, /healthz, /state, POST /-/reload).
 //!
+//! Long (about 900 lines besides tests): the poll loop, its bounded connection table, the
+//! deadlines and the serving pool are one state machine over shared state; the head parser is
+//! the only part with its own contract, and it is fuzzed here through `fuzzing`.
+//!
 //! One I/O thread runs a poll(2) readiness loop over the listener and every connection; a few
 //! serving threads run the handlers. Every connection carries one request and is closed.
 //! Why a readiness loop: a thread blocked reading each connection lets a thousand idle or

@@ -1,22 +1,10 @@
 //! Invalid configs: each fails with the expected message at the expected key path and line:column.
 use control::config::{check_str, load_str, ConfigError, Location, Severity};
 
-/// A valid config; the cases below edit it. Lines: 1 interfaces, 2 `- name`, 3 device, 4 address,
-/// 5 gateway, 6 services, 7 `- name`, 8 vip, 9 port, 10 protocol, 11 backends, 12 `- address`.
-const BASE: &str = "\
-interfaces:
-  - name: uplink
-    device: net_memif0
-    address: 192.0.2.10/24
-    gateway: 192.0.2.1
-services:
-  - name: web
-    vip: 198.51.100.10
-    port: 443
-    protocol: tcp
-    backends:
-      - address: 203.0.113.11
-";
+/// A valid config (also edited by tests/cli_check.rs and controller/reload.rs's tests); the cases
+/// below edit it. Lines: 1 interfaces, 2 `- name`, 3 device, 4 address, 5 gateway, 6 services,
+/// 7 `- name`, 8 vip, 9 port, 10 protocol, 11 backends, 12 `- address`.
+const BASE: &str = include_str!("fixtures/minimal.yaml");
 
 /// BASE with each `(from, to)` replaced exactly once.
 fn edit(edits: &[(&str, &str)]) -> String {

@@ -58,19 +58,24 @@ fn start(text: &str) -> (Controller, Built) {
     Controller::new(load(text), ports()).unwrap()
 }
 
+/// Starts on `text` with `key: mac` added after its line `gateway` (a gateway given its MAC).
+fn start_with_static_mac(
+    text: &str,
+    gateway: &str,
+    key: &str,
+    mac: [u8; 6],
+) -> (Controller, Built) {
+    let mac = config::format_mac(mac);
+    start(&text.replace(gateway, &format!("{gateway}\n    {key}: \"{mac}\"")))
+}
+
 /// The checker's report: every target of `c`'s config, up unless listed in `down`.
 fn report(c: &Controller, down: &[&str]) -> Vec<TargetStatus> {
     c.health_targets()
         .into_iter()
-        .map(|target: Target| TargetStatus {
-            up: !down.contains(&target.backend.to_string().as_str()),
-            target,
-            consecutive_ok: 0,
-            consecutive_fail: 0,
-            last_change: None,
-            last_error: None,
-            probes: 0,
-            failures: 0,
+        .map(|target: Target| {
+            let up = !down.contains(&target.backend.to_string().as_str());
+            TargetStatus::unprobed(target, up)
         })
         .collect()
 }
@@ -255,11 +260,7 @@ fn a_learned_next_hop_is_published_and_forgotten_when_unconfirmed() {
 #[test]
 fn a_static_gateway_mac_is_never_resolved() {
     let t0 = Instant::now();
-    let text = BASE.replace(
-        "gateway: 192.0.2.1",
-        "gateway: 192.0.2.1\n    gateway_mac: \"02:00:00:00:00:01\"",
-    );
-    let (mut c, built) = start(&text);
+    let (mut c, built) = start_with_static_mac(BASE, "gateway: 192.0.2.1", "gateway_mac", GW_MAC);
     assert_eq!(
         backend_mac(&c, &built.snapshot, "203.0.113.50"),
         Some(GW_MAC)
@@ -319,6 +320,17 @@ fn service_backend_mac(
     snap.backend_state(id).unwrap().next_hop_mac
 }
 
+/// In the one snapshot `actions` publish: the next-hop MACs of DUAL_STACK's IPv4 and IPv6 backend.
+fn dual_stack_macs(c: &Controller, actions: &[Action]) -> (Option<[u8; 6]>, Option<[u8; 6]>) {
+    let p = published(actions);
+    assert_eq!(p.len(), 1, "{actions:?}");
+    let snap = &p[0].snapshot;
+    (
+        service_backend_mac(c, snap, "web", "203.0.113.50"),
+        service_backend_mac(c, snap, "web6", "2001:db8:5::50"),
+    )
+}
+
 #[test]
 fn one_interface_resolves_a_gateway_per_address_family() {
     let t0 = Instant::now();
@@ -360,28 +372,11 @@ fn one_interface_resolves_a_gateway_per_address_family() {
     );
 
     let a = c.handle(Event::Frame(&arp_reply([192, 0, 2, 1], GW_MAC)), t0);
-    let p = published(&a);
-    assert_eq!(p.len(), 1, "{a:?}");
-    let snap = &p[0].snapshot;
-    assert_eq!(
-        service_backend_mac(&c, snap, "web", "203.0.113.50"),
-        Some(GW_MAC)
-    );
-    assert_eq!(
-        service_backend_mac(&c, snap, "web6", "2001:db8:5::50"),
-        None
-    );
+    assert_eq!(dual_stack_macs(&c, &a), (Some(GW_MAC), None));
     let a = c.handle(Event::Frame(&neighbour_advert("2001:db8::1", GW6_MAC)), t0);
-    let p = published(&a);
-    assert_eq!(p.len(), 1, "{a:?}");
-    let snap = &p[0].snapshot;
     assert_eq!(
-        service_backend_mac(&c, snap, "web", "203.0.113.50"),
-        Some(GW_MAC)
-    );
-    assert_eq!(
-        service_backend_mac(&c, snap, "web6", "2001:db8:5::50"),
-        Some(GW6_MAC),
+        dual_stack_macs(&c, &a),
+        (Some(GW_MAC), Some(GW6_MAC)),
         "the IPv6 backend leaves to gateway6's MAC"
     );
     assert_eq!(
@@ -396,11 +391,8 @@ fn one_interface_resolves_a_gateway_per_address_family() {
 #[test]
 fn a_static_gateway6_mac_is_never_resolved() {
     let t0 = Instant::now();
-    let text = DUAL_STACK.replace(
-        "gateway6: 2001:db8::1",
-        "gateway6: 2001:db8::1\n    gateway6_mac: \"02:00:00:00:00:06\"",
-    );
-    let (mut c, built) = start(&text);
+    let (mut c, built) =
+        start_with_static_mac(DUAL_STACK, "gateway6: 2001:db8::1", "gateway6_mac", GW6_MAC);
     assert_eq!(
         service_backend_mac(&c, &built.snapshot, "web6", "2001:db8:5::50"),
         Some(GW6_MAC)

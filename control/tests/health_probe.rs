@@ -21,6 +21,33 @@ const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const SHORT: Duration = Duration::from_millis(300);
 const LONG: Duration = Duration::from_secs(2);
 
+/// A server's thread, told to stop and joined when dropped.
+struct Serving {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Serving {
+    /// Runs `body` on a thread until the flag it is given is set.
+    fn spawn(body: impl FnOnce(&AtomicBool) + Send + 'static) -> Serving {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        Serving {
+            stop,
+            thread: Some(thread::spawn(move || body(&flag))),
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+    }
+}
+
 /// What the test HTTP server does with a request.
 #[derive(Clone, Copy)]
 enum HttpMode {
@@ -38,7 +65,7 @@ struct HttpServer {
     fail_request: Arc<AtomicUsize>,
     requests: Arc<Mutex<Vec<String>>>,
     mode: HttpMode,
-    running: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+    running: Option<Serving>,
 }
 
 impl HttpServer {
@@ -65,15 +92,13 @@ impl HttpServer {
 
     fn serve(&mut self, listener: TcpListener) {
         listener.set_nonblocking(true).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
         let (status, fail, requests, mode) = (
             Arc::clone(&self.status),
             Arc::clone(&self.fail_request),
             Arc::clone(&self.requests),
             self.mode,
         );
-        let flag = Arc::clone(&stop);
-        let handle = thread::spawn(move || {
+        self.running = Some(Serving::spawn(move |flag| {
             let mut held = Vec::new();
             while !flag.load(Ordering::SeqCst) {
                 let Ok((mut conn, _)) = listener.accept() else {
@@ -114,26 +139,16 @@ impl HttpServer {
                     HttpMode::Hangup => Ok(()),
                 };
             }
-        });
-        self.running = Some((stop, handle));
+        }));
     }
 
     fn stop(&mut self) {
-        if let Some((flag, handle)) = self.running.take() {
-            flag.store(true, Ordering::SeqCst);
-            handle.join().unwrap();
-        }
+        self.running = None;
     }
 
     fn restart(&mut self) {
         let listener = TcpListener::bind((LOCALHOST, self.port)).unwrap();
         self.serve(listener);
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -143,7 +158,7 @@ struct DnsServer {
     rcode: u8,
     decoy_first: bool,
     silent: bool,
-    running: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+    running: Option<Serving>,
 }
 
 impl DnsServer {
@@ -168,10 +183,8 @@ impl DnsServer {
         socket
             .set_read_timeout(Some(Duration::from_millis(5)))
             .unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
         let (rcode, decoy, silent) = (self.rcode, self.decoy_first, self.silent);
-        let handle = thread::spawn(move || {
+        self.running = Some(Serving::spawn(move |flag| {
             let mut buf = [0u8; 512];
             while !flag.load(Ordering::SeqCst) {
                 let Ok((n, peer)) = socket.recv_from(&mut buf) else {
@@ -190,26 +203,16 @@ impl DnsServer {
                 }
                 socket.send_to(&answer, peer).unwrap();
             }
-        });
-        self.running = Some((stop, handle));
+        }));
     }
 
     fn stop(&mut self) {
-        if let Some((flag, handle)) = self.running.take() {
-            flag.store(true, Ordering::SeqCst);
-            handle.join().unwrap();
-        }
+        self.running = None;
     }
 
     fn restart(&mut self) {
         let socket = UdpSocket::bind((LOCALHOST, self.port)).unwrap();
         self.serve(socket);
-    }
-}
-
-impl Drop for DnsServer {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

@@ -1,5 +1,8 @@
 //! Per-core flow table: set-associative (8-way buckets, two choices), preallocated, never resized.
 //!
+//! Long (about 900 lines besides tests): lookup, insert, eviction, the sweep and the prefetch
+//! all read the private bucket layout below; apart, that layout would have to be public.
+//!
 //! A flow has two candidate buckets (the second derived from the first and the flow's tag);
 //! a bucket is 32 bytes: 8 16-bit tags (low bits of the flow hash, 0 = empty) and each way's
 //! coarse expiry, so a burst can prefetch them before probing and eviction never reads the

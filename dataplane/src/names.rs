@@ -1,10 +1,11 @@
 //! The text of the service enums (config values, `/state`, log lines): one table per enum,
 //! which parsing, error messages and display all read.
 
-use std::fmt;
-
 use crate::snapshot::{Forwarding, HashKind, Proto, WhenAllDown};
 
+/// Gives a fieldless enum `ALL`, `as_str` and `Display` from one variant-to-spelling table;
+/// exported so the control crate's enums (`Lifecycle`, `CheckKind`) are spelled the same way.
+#[macro_export]
 macro_rules! spelled {
     ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         impl $name {
@@ -16,8 +17,8 @@ macro_rules! spelled {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }

@@ -1,6 +1,9 @@
 //! The per-packet function: parse -> classify -> flow table -> backend -> rewrite, or an
 //! answer (ARP/ND/echo/PTB) written in place, or a counted drop. Pure: bytes, state and an
 //! injected clock in, a verdict out.
+//!
+//! Long (about 850 lines besides tests): the per-packet paths share `Pipeline`'s private state
+//! and inline into one function on the hot path; nat/fullnat translation is in `translate`.
 
 mod translate;
 

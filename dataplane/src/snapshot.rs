@@ -1,5 +1,8 @@
 //! The forwarding state a worker reads: interfaces, services, backends and the lookup
 //! structures built from them once, immutable afterwards (published to workers by RCU).
+//!
+//! Long (about 750 lines besides tests): the builder is the only place the snapshot's
+//! invariants are established, so it stays next to the immutable types it builds.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};

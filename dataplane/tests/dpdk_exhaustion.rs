@@ -12,11 +12,11 @@
 
 mod common;
 
-use std::ffi::CString;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::packet_socket::PacketSocket;
 use common::*;
 use crossbeam_queue::ArrayQueue;
 use dataplane::dpdk::{Burst, Eal, Mbuf, Mempool, Port, RxQueue, TxQueue};
@@ -27,57 +27,6 @@ use dataplane::{
     Counters, DropReason, FlowConfig, Forwarding, HashKind, Pipeline, PipelineConfig, Proto,
     Snapshot, SnapshotBuilder, WhenAllDown,
 };
-
-/// A raw AF_PACKET socket bound to one interface (the kernel side of the tap).
-struct PacketSocket(i32);
-
-impl PacketSocket {
-    fn bind(ifname: &str) -> Self {
-        let name = CString::new(ifname).unwrap();
-        let all = (libc::ETH_P_ALL as u16).to_be();
-        // SAFETY: plain socket(2) with constant arguments.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(all)) };
-        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-        let sock = Self(fd);
-        // SAFETY: `name` is a valid NUL-terminated string.
-        let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        assert!(index > 0, "no interface {ifname}");
-        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        addr.sll_family = libc::AF_PACKET as u16;
-        // Protocol 0: the socket sends only, it never queues what the tap sends.
-        addr.sll_protocol = 0;
-        addr.sll_ifindex = index as i32;
-        // SAFETY: `addr` is a live sockaddr_ll and the length is its size.
-        let rc = unsafe {
-            libc::bind(
-                sock.0,
-                (&addr as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
-        sock
-    }
-
-    fn send(&self, frame: &[u8]) {
-        // SAFETY: `frame` is readable for its whole length.
-        let n = unsafe { libc::send(self.0, frame.as_ptr().cast(), frame.len(), 0) };
-        assert_eq!(
-            n,
-            frame.len() as isize,
-            "send: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-}
-
-impl Drop for PacketSocket {
-    fn drop(&mut self) {
-        // SAFETY: the descriptor is ours and closed once.
-        unsafe { libc::close(self.0) };
-    }
-}
 
 /// One IPIP service (VIP4:80 -> 203.0.113.11) on interface `port`.
 fn snapshot_on(port: u16) -> Snapshot {
@@ -259,7 +208,7 @@ fn empty_pool(eal: &Eal, ifname: &str) {
         tap.rx_queue(0).expect("tap rx"),
         out.tx_queue(0).expect("ring1 tx"),
     );
-    let sock = PacketSocket::bind(ifname);
+    let sock = PacketSocket::sender(ifname);
     let stats0 = tap.stats().expect("stats");
 
     // Take every free mbuf: the pool is empty.

@@ -20,7 +20,7 @@ use dataplane::rcu;
 use dataplane::runtime;
 use dataplane::steer::owner;
 use dataplane::worker::{LbWorker, Redirect, TxPath, WorkerStats};
-use dataplane::{Counters, DropReason, FlowConfig, Pipeline, PipelineConfig};
+use dataplane::{Counters, DropReason};
 
 const POOL: u32 = 1023;
 
@@ -149,16 +149,7 @@ fn two_workers_hand_each_other_their_connections() {
             rx,
             tx: paths.into_iter().collect(),
             kernel: None,
-            pipeline: Pipeline::new(&PipelineConfig {
-                flows: FlowConfig {
-                    capacity: 1024,
-                    ..FlowConfig::default()
-                },
-                nat: true,
-                worker: index as u16,
-                workers: 2,
-                ..PipelineConfig::default()
-            }),
+            pipeline: nat_pipeline(index as u16, 2),
             snapshot,
             to_control: Arc::new(ArrayQueue::new(8)),
             from_control: None,
@@ -239,14 +230,7 @@ fn two_workers_hand_each_other_their_connections() {
         rx: spare.rx_queue(0).expect("rx"),
         tx: vec![TxPath::new(spare.tx_queue(0).expect("tx"))],
         kernel: None,
-        pipeline: Pipeline::new(&PipelineConfig {
-            flows: FlowConfig {
-                capacity: 1024,
-                ..FlowConfig::default()
-            },
-            nat: true,
-            ..PipelineConfig::default()
-        }),
+        pipeline: nat_pipeline(0, 1),
         snapshot: late_reader,
         to_control: Arc::new(ArrayQueue::new(8)),
         from_control: None,

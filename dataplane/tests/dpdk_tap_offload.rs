@@ -7,9 +7,9 @@
 
 mod common;
 
-use std::ffi::CString;
 use std::time::{Duration, Instant};
 
+use common::packet_socket::PacketSocket;
 use common::*;
 use dataplane::checksum::ipv4_header20_ok;
 use dataplane::dpdk::{Burst, Mempool, Port};
@@ -22,74 +22,6 @@ use dataplane::{
 /// The outer IPv4 header starts after the Ethernet header; its checksum is bytes 10-11.
 const OUTER: usize = 14;
 const CHECKSUM: usize = OUTER + 10;
-
-/// A raw AF_PACKET socket on one interface, closed on drop (pass or fail).
-struct PacketSocket(i32);
-
-impl PacketSocket {
-    fn bind(ifname: &str) -> Self {
-        let name = CString::new(ifname).unwrap();
-        let all = (libc::ETH_P_ALL as u16).to_be();
-        // SAFETY: plain socket(2) with constant arguments.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(all)) };
-        assert!(
-            fd >= 0,
-            "AF_PACKET socket: {}",
-            std::io::Error::last_os_error()
-        );
-        let sock = Self(fd);
-        // SAFETY: `name` is a valid NUL-terminated string.
-        let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        assert!(index > 0, "no interface {ifname}");
-        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        addr.sll_family = libc::AF_PACKET as u16;
-        addr.sll_protocol = all;
-        addr.sll_ifindex = index as i32;
-        // SAFETY: `addr` is a live sockaddr_ll and the length is its size.
-        let rc = unsafe {
-            libc::bind(
-                sock.0,
-                (&addr as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
-        let timeout = libc::timeval {
-            tv_sec: 0,
-            tv_usec: 200_000,
-        };
-        // SAFETY: `timeout` is a live timeval and the length is its size.
-        let rc = unsafe {
-            libc::setsockopt(
-                sock.0,
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&timeout as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as u32,
-            )
-        };
-        assert_eq!(rc, 0, "SO_RCVTIMEO: {}", std::io::Error::last_os_error());
-        sock
-    }
-
-    /// One frame, or None after the receive timeout.
-    fn recv(&self) -> Option<Vec<u8>> {
-        let mut buf = vec![0u8; 2048];
-        // SAFETY: `buf` is writable for its whole length.
-        let n = unsafe { libc::recv(self.0, buf.as_mut_ptr().cast(), buf.len(), 0) };
-        let n = usize::try_from(n).ok()?;
-        buf.truncate(n);
-        Some(buf)
-    }
-}
-
-impl Drop for PacketSocket {
-    fn drop(&mut self) {
-        // SAFETY: the descriptor is ours and closed once.
-        unsafe { libc::close(self.0) };
-    }
-}
 
 /// The same frame but for the outer IPv4 checksum.
 fn same_but_checksum(a: &[u8], b: &[u8]) -> bool {
@@ -111,7 +43,7 @@ fn the_tap_pmd_fills_in_the_outer_checksum_the_pipeline_left_to_it() {
         "net_tap offers RTE_ETH_TX_OFFLOAD_IPV4_CKSUM and the port enabled it"
     );
     let mut tx = port.tx_queue(0).expect("tx queue");
-    let sock = PacketSocket::bind(&ifname);
+    let sock = PacketSocket::receiver(&ifname);
 
     let mut iface = interface();
     iface.ipv4_checksum_offload = true;

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use dataplane::{Counters, DropReason, Pipeline, PipelineConfig, Verdict};
+use dataplane::{DropReason, Pipeline, PipelineConfig, Verdict};
 use etherparse::icmpv4::DestUnreachableHeader;
 use etherparse::{
     EtherType, IcmpEchoHeader, Icmpv4Type, Icmpv6Type, IpFragOffset, IpNumber, Ipv4Header,
@@ -20,34 +20,6 @@ struct Case {
     /// None: the output is not checked (drops).
     output: Option<Vec<u8>>,
     counters: Vec<(&'static str, u64)>,
-}
-
-fn counter(c: &Counters, name: &str) -> u64 {
-    match name {
-        "forwarded" => c.forwarded,
-        "replies" => c.replies,
-        "ptb_sent" => c.ptb_sent,
-        "to_control" => c.to_control,
-        "to_kernel" => c.to_kernel,
-        "flows_created" => c.flows_created,
-        "flows_stateless" => c.flows_stateless,
-        "flows_rehashed" => c.flows_rehashed,
-        _ => {
-            if let Some(r) = name.strip_prefix("drop:") {
-                let reason = DropReason::ALL
-                    .iter()
-                    .find(|d| d.as_str() == r)
-                    .unwrap_or_else(|| panic!("unknown drop reason {r}"));
-                c.dropped(*reason)
-            } else if let Some(id) = name.strip_prefix("service:") {
-                c.service(id.parse().unwrap()).map_or(0, |s| s.packets)
-            } else if let Some(id) = name.strip_prefix("backend:") {
-                c.backend_packets(id.parse().unwrap()).unwrap_or(0)
-            } else {
-                panic!("unknown counter {name}")
-            }
-        }
-    }
 }
 
 fn run(cases: Vec<Case>) {
@@ -93,14 +65,7 @@ fn run_on(snap: &dataplane::Snapshot, cfg: &PipelineConfig, cases: Vec<Case>) {
                 .sum(),
         };
         assert_eq!(drops, expected_drops, "case {:?}: total drops", case.desc);
-        for (name, delta) in &case.counters {
-            assert_eq!(
-                counter(after, name) - counter(&before, name),
-                *delta,
-                "case {:?}: counter {name}",
-                case.desc
-            );
-        }
+        assert_deltas(&before, after, &case.counters, case.desc);
     }
 }
 

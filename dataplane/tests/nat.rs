@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use common::nat::*;
 use common::*;
-use dataplane::{Counters, DropReason, FlowConfig, Pipeline, PipelineConfig, Verdict};
+use dataplane::{DropReason, FlowConfig, Pipeline, PipelineConfig, Verdict};
 
 /// Learned fullnat ports, by service id.
 type Ctx = HashMap<u32, u16>;
@@ -27,32 +27,6 @@ struct Case {
     learn: Option<u32>,
     output: Option<Build>,
     counters: Vec<(&'static str, u64)>,
-}
-
-fn counter(c: &Counters, name: &str) -> u64 {
-    match name {
-        "forwarded" => c.forwarded,
-        "replies" => c.replies,
-        "nat_replies" => c.nat_replies,
-        "nat_ports_exhausted" => c.nat_ports_exhausted,
-        "flows_created" => c.flows_created,
-        "flows_rehashed" => c.flows_rehashed,
-        _ => {
-            if let Some(r) = name.strip_prefix("drop:") {
-                let reason = DropReason::ALL
-                    .iter()
-                    .find(|d| d.as_str() == r)
-                    .unwrap_or_else(|| panic!("unknown drop reason {r}"));
-                c.dropped(*reason)
-            } else if let Some(id) = name.strip_prefix("service:") {
-                c.service(id.parse().unwrap()).map_or(0, |s| s.packets)
-            } else if let Some(id) = name.strip_prefix("backend:") {
-                c.backend_packets(id.parse().unwrap()).unwrap_or(0)
-            } else {
-                panic!("unknown counter {name}")
-            }
-        }
-    }
 }
 
 fn config() -> PipelineConfig {
@@ -105,14 +79,7 @@ fn run(p: &mut Pipeline, cases: Vec<Case>) -> Vec<Vec<u8>> {
             _ => 0,
         };
         assert_eq!(drops, expected, "case {:?}: total drops", case.desc);
-        for (name, delta) in &case.counters {
-            assert_eq!(
-                counter(after, name) - counter(&before, name),
-                *delta,
-                "case {:?}: counter {name}",
-                case.desc
-            );
-        }
+        assert_deltas(&before, after, &case.counters, &case.desc);
     }
     inputs
 }

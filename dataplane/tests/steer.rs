@@ -9,21 +9,8 @@ use std::net::IpAddr;
 use common::nat::*;
 use common::*;
 use dataplane::steer::owner;
-use dataplane::{FlowConfig, Pipeline, PipelineConfig, Snapshot, Verdict};
+use dataplane::{Pipeline, Snapshot, Verdict};
 use proptest::prelude::*;
-
-fn pipeline(worker: u16, workers: u16) -> Pipeline {
-    Pipeline::new(&PipelineConfig {
-        flows: FlowConfig {
-            capacity: 4096,
-            ..FlowConfig::default()
-        },
-        nat: true,
-        worker,
-        workers,
-        ..PipelineConfig::default()
-    })
-}
 
 fn mapped(a: IpAddr) -> [u8; 16] {
     match a {
@@ -144,7 +131,7 @@ proptest! {
         let o = owner(&first, &snap, workers);
         prop_assert!(o.is_some_and(|o| o < workers), "owner {o:?} of {workers}");
         let o = o.unwrap_or(0);
-        let mut p = pipeline(o, workers);
+        let mut p = nat_pipeline(o, workers);
         let (v, at_backend) = run(&mut p, &snap, PORT, &first);
         prop_assert_eq!(v, Verdict::Forward { port: BE_PORT });
         let (inside, _) = addrs(&at_backend);
@@ -162,7 +149,7 @@ proptest! {
         ];
         // Another worker hands each over untouched, to the owner.
         if workers > 1 {
-            let mut q = pipeline((o + 1 + other % (workers - 1)) % workers, workers);
+            let mut q = nat_pipeline((o + 1 + other % (workers - 1)) % workers, workers);
             for (what, pkt, port, _) in all.iter().chain([&("forward", &pk.forward, PORT, BE_PORT)]) {
                 prop_assert_eq!(owner(pkt, &snap, workers), Some(o), "{}", what);
                 let (v, out) = run(&mut q, &snap, *port, pkt);
@@ -195,8 +182,8 @@ fn a_reply_on_the_other_worker_is_redirected_then_translated_by_the_owner() {
         let l4 = L4::Tcp(Tcp::Syn);
         let first = client_packet(client, cport, vip, 80, l4);
         let o = owner(&first, &snap, 2).unwrap();
-        let mut w = [pipeline(0, 2), pipeline(1, 2)];
-        let mut single = pipeline(0, 1);
+        let mut w = [nat_pipeline(0, 2), nat_pipeline(1, 2)];
+        let mut single = nat_pipeline(0, 1);
         let non = usize::from(1 - o);
         // The client's packet reached the non-owner's queue.
         let (v, handed) = run(&mut w[non], &snap, PORT, &first);
@@ -229,13 +216,13 @@ fn fullnat_ports_follow_their_worker() {
         let first = client_packet(m4(CLIENT4), cport, vip, 80, l4);
         let o = owner(&first, &snap, 2).unwrap();
         seen[usize::from(o)] = true;
-        let mut p = pipeline(o, 2);
+        let mut p = nat_pipeline(o, 2);
         let (v, at_backend) = run(&mut p, &snap, PORT, &first);
         assert_eq!(v, Verdict::Forward { port: BE_PORT });
         let (lport, _) = ports(&at_backend);
         assert_eq!(lport % 2, o, "port {lport} of worker {o}");
         let pk = packets(m4(CLIENT4), cport, vip, 80, backend, 80, l4, &at_backend);
-        let (v, _) = run(&mut pipeline(1 - o, 2), &snap, BE_PORT, &pk.reply);
+        let (v, _) = run(&mut nat_pipeline(1 - o, 2), &snap, BE_PORT, &pk.reply);
         assert_eq!(v, Verdict::Redirect { worker: o });
         assert_eq!(
             run(&mut p, &snap, BE_PORT, &pk.reply).0,
@@ -253,7 +240,7 @@ fn dsr_traffic_is_never_redirected() {
         let pkt = tcp4(CLIENT4, VIP4, sport, 80, Tcp::Syn, b"");
         assert_eq!(owner(&pkt, &snap, 2), None);
         for w in 0..2 {
-            let (v, _) = run(&mut pipeline(w, 2), &snap, PORT, &pkt);
+            let (v, _) = run(&mut nat_pipeline(w, 2), &snap, PORT, &pkt);
             assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
         }
     }

@@ -41,13 +41,7 @@ fn main() {
             let d = diff(&old, &new);
             let moved = f64::from(d.moved_slots.unwrap_or(0)) / f64::from(size);
             // Slots of removed backends have to move; anything beyond is disruption.
-            let forced: u32 = d
-                .backends
-                .iter()
-                .filter(|b| b.new_weight.is_none())
-                .map(|b| b.old_entries)
-                .sum();
-            let forced = f64::from(forced) / f64::from(size);
+            let forced = f64::from(d.removed_entries()) / f64::from(size);
             println!(
                 "| {size} | {n} | remove {k} ({:.1}%) | {:.3}% | {:.3}% | {:.3} pp |",
                 100.0 * k as f64 / n as f64,

@@ -24,13 +24,7 @@ fn excess_removed(size: u32, all: &[Backend], kept: &[Backend]) -> f64 {
         &Table::build(size, all).expect("valid"),
         &Table::build(size, kept).expect("valid"),
     );
-    let forced: u32 = d
-        .backends
-        .iter()
-        .filter(|b| b.new_weight.is_none())
-        .map(|b| b.old_entries)
-        .sum();
-    f64::from(d.moved_slots.unwrap_or(0) - forced) / f64::from(size)
+    f64::from(d.moved_slots.unwrap_or(0) - d.removed_entries()) / f64::from(size)
 }
 
 fn main() {

@@ -1,6 +1,9 @@
 //! Compares Maglev-style builds on the distribution of excess disruption over many random
 //! backend sets (not one case), and times the candidate against the paper's loop.
 //!
+//! Long (about 850 lines): a study run by hand, its variants, statistics and timings side by
+//! side so each result can be read against the code that made it; no other code uses it.
+//!
 //! "Excess" is the share of slots (in percentage points of M) that change backend beyond those
 //! that must: the removed backends' old slots, or the newcomer's new slots. Issue 3 allows 1.5.
 //!

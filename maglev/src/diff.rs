@@ -43,6 +43,15 @@ impl Diff {
     pub fn moved_share(&self) -> f64 {
         self.moved as f64 / HASH_SPACE as f64
     }
+
+    /// The old table's slots of the backends the new one no longer has: the least that moves.
+    pub fn removed_entries(&self) -> u32 {
+        self.backends
+            .iter()
+            .filter(|b| b.new_weight.is_none())
+            .map(|b| b.old_entries)
+            .sum()
+    }
 }
 
 impl BackendDiff {

@@ -2,6 +2,25 @@
 //! The cargo-fuzz target `table_build` in `maglev/fuzz` calls these (cargo forbids a target named `build`); `cargo test` replays the seed corpus.
 use crate::{is_prime, Backend, MaglevError, Table};
 
+/// Feeds every `seed-*` file in `dir` to `body`; returns how many there were (each crate's
+/// seed replay tests call this and check the count).
+pub fn replay_seeds(dir: &std::path::Path, body: impl Fn(&[u8])) -> usize {
+    let mut seeds = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("seed-")
+        {
+            body(&std::fs::read(&path).unwrap());
+            seeds += 1;
+        }
+    }
+    seeds
+}
+
 /// Sizes stay below this so one iteration stays fast.
 pub const FUZZ_MAX_SIZE: u32 = 20011;
 /// Backend lists stay below this so one iteration stays fast.

@@ -2,19 +2,7 @@
 #[test]
 fn seed_corpus_replays_cleanly() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/table_build");
-    let mut seeds = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("seed-")
-        {
-            maglev::fuzzing::fuzz_build(&std::fs::read(&path).unwrap());
-            seeds += 1;
-        }
-    }
+    let seeds = maglev::fuzzing::replay_seeds(&dir, maglev::fuzzing::fuzz_build);
     assert!(seeds >= 10, "seed corpus missing from {}", dir.display());
 }
 

@@ -1,5 +1,9 @@
 //! The running appliance: EAL, ports, LB workers, and the control loop that feeds them.
 //!
+//! Long (about 750 lines besides tests): start-up, the control loop and shutdown are one
+//! sequence over the same EAL, ports and workers; the parts with their own idea (status, kernel
+//! interface, readiness notification, reload waits, start errors) are already submodules.
+//!
 //! The main thread is the EAL main lcore and runs control: reloads, health changes, next-hop
 //! resolution, snapshot publication (RCU) and reclamation. Workers run on the other lcores.
 //! Health checks and the HTTP listener run on threads pinned to the control core.

@@ -220,27 +220,7 @@ pub enum Lifecycle {
     Off,
 }
 
-impl Lifecycle {
-    /// Every value with its config spelling.
-    pub const ALL: &'static [(Lifecycle, &'static str)] = &[
-        (Lifecycle::Local, "local"),
-        (Lifecycle::Any, "any"),
-        (Lifecycle::Off, "off"),
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(v, _)| *v == self)
-            .map_or("", |(_, text)| text)
-    }
-}
-
-impl fmt::Display for Lifecycle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+dataplane::spelled!(Lifecycle { Local = "local", Any = "any", Off = "off" });
 
 #[cfg(test)]
 mod tests {

@@ -143,16 +143,7 @@ fn statuses(targets: &[Target], up_bits: u8) -> Vec<TargetStatus> {
     targets
         .iter()
         .enumerate()
-        .map(|(i, t)| TargetStatus {
-            target: t.clone(),
-            up: up_bits & (1 << (i % 8)) != 0,
-            consecutive_ok: 0,
-            consecutive_fail: 0,
-            last_change: None,
-            last_error: None,
-            probes: 0,
-            failures: 0,
-        })
+        .map(|(i, t)| TargetStatus::unprobed(t.clone(), up_bits & (1 << (i % 8)) != 0))
         .collect()
 }
 

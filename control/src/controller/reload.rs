@@ -43,19 +43,8 @@ pub fn restart_only_changes(old: &Config, new: &Config, tracking: bool) -> Resul
 mod tests {
     use super::*;
 
-    const BASE: &str = "
-interfaces:
-  - name: uplink
-    device: net_null0
-    address: 192.0.2.10/24
-services:
-  - name: web
-    vip: 198.51.100.10
-    port: 80
-    protocol: tcp
-    backends:
-      - address: 192.0.2.11
-";
+    /// The config tests' minimal valid config (one interface with a gateway, one service).
+    const BASE: &str = include_str!("../../tests/fixtures/minimal.yaml");
 
     fn load(text: &str) -> Config {
         crate::config::load_str(text, "test.yaml").unwrap()

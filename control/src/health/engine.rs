@@ -45,6 +45,22 @@ pub struct TargetStatus {
     pub failures: u64,
 }
 
+impl TargetStatus {
+    /// A target that no probe has reached yet, reported `up` or down (for reports built by hand).
+    pub fn unprobed(target: Target, up: bool) -> Self {
+        TargetStatus {
+            target,
+            up,
+            consecutive_ok: 0,
+            consecutive_fail: 0,
+            last_change: None,
+            last_error: None,
+            probes: 0,
+            failures: 0,
+        }
+    }
+}
+
 type Key = (String, IpAddr);
 
 #[derive(Debug)]

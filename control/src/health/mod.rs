@@ -36,29 +36,7 @@ pub enum CheckKind {
     None,
 }
 
-impl CheckKind {
-    /// Every kind with its config spelling.
-    pub const ALL: &'static [(CheckKind, &'static str)] = &[
-        (CheckKind::Tcp, "tcp"),
-        (CheckKind::Http, "http"),
-        (CheckKind::UdpDns, "udp-dns"),
-        (CheckKind::None, "none"),
-    ];
-
-    /// The name used in the config file and in logs.
-    pub fn as_str(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(v, _)| *v == self)
-            .map_or("", |(_, text)| text)
-    }
-}
-
-impl std::fmt::Display for CheckKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+dataplane::spelled!(CheckKind { Tcp = "tcp", Http = "http", UdpDns = "udp-dns", None = "none" });
 
 /// What a check sends and how often: a service's `health_check` and each of its backends' targets.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -5,6 +5,8 @@
 #[cfg(feature = "dpdk")]
 pub mod eal;
 pub mod nat;
+#[cfg(feature = "dpdk")]
+pub mod packet_socket;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -17,11 +19,8 @@ use etherparse::{
     PacketBuilder, UdpHeader,
 };
 
-pub const HEADROOM: usize = 128;
-pub const TAILROOM: usize = 64;
-pub const PORT: u16 = 0;
-pub const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
-pub const GW_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+// The frame geometry, port and MACs of the fuzz bodies, so a golden input is a fuzz seed as is.
+pub use dataplane::fuzzing::{HEADROOM, MAC as OUR_MAC, NEXT_HOP_MAC as GW_MAC, PORT, TAILROOM};
 pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xc1];
 pub const DSR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x21];
 pub const OUR4: [u8; 4] = [192, 0, 2, 10];
@@ -483,4 +482,52 @@ pub fn hash6(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16, proto: u8) ->
 /// Index of the backend a round-robin test table picks for `hash` among `n` backends.
 pub fn rr_pick(hash: u32, n: usize) -> usize {
     maglev::flow::slot(hash, TABLE_SIZE as u32) % n
+}
+
+/// A counter by the name the case tables use: a field, `drop:<reason>`, `service:<id>` or
+/// `backend:<id>` (packets).
+pub fn counter(c: &dataplane::Counters, name: &str) -> u64 {
+    match name {
+        "forwarded" => c.forwarded,
+        "replies" => c.replies,
+        "ptb_sent" => c.ptb_sent,
+        "to_control" => c.to_control,
+        "to_kernel" => c.to_kernel,
+        "flows_created" => c.flows_created,
+        "flows_stateless" => c.flows_stateless,
+        "flows_rehashed" => c.flows_rehashed,
+        "nat_replies" => c.nat_replies,
+        "nat_ports_exhausted" => c.nat_ports_exhausted,
+        _ => {
+            if let Some(r) = name.strip_prefix("drop:") {
+                let reason = dataplane::DropReason::ALL
+                    .iter()
+                    .find(|d| d.as_str() == r)
+                    .unwrap_or_else(|| panic!("unknown drop reason {r}"));
+                c.dropped(*reason)
+            } else if let Some(id) = name.strip_prefix("service:") {
+                c.service(id.parse().unwrap()).map_or(0, |s| s.packets)
+            } else if let Some(id) = name.strip_prefix("backend:") {
+                c.backend_packets(id.parse().unwrap()).unwrap_or(0)
+            } else {
+                panic!("unknown counter {name}")
+            }
+        }
+    }
+}
+
+/// Each `(name, delta)` of case `desc` is what the counter `name` gained from `before` to `after`.
+pub fn assert_deltas(
+    before: &dataplane::Counters,
+    after: &dataplane::Counters,
+    deltas: &[(&str, u64)],
+    desc: &str,
+) {
+    for (name, delta) in deltas {
+        assert_eq!(
+            counter(after, name) - counter(before, name),
+            *delta,
+            "case {desc:?}: counter {name}"
+        );
+    }
 }

@@ -4,7 +4,10 @@
 use std::net::IpAddr;
 
 use super::*;
-use dataplane::{BackendSpec, Egress, Forwarding, InterfaceSpec, Proto, ServiceSpec};
+use dataplane::{
+    BackendSpec, Egress, FlowConfig, Forwarding, InterfaceSpec, Pipeline, PipelineConfig, Proto,
+    ServiceSpec,
+};
 use etherparse::{icmpv4, icmpv6, Icmpv4Type, Icmpv6Type, PacketBuilder};
 
 /// The backends' side: port 1.
@@ -340,4 +343,18 @@ pub fn addrs(frame: &[u8]) -> ([u8; 16], [u8; 16]) {
 pub fn zero_udp_checksum(frame: &mut [u8]) {
     frame[14 + 20 + 6] = 0;
     frame[14 + 20 + 7] = 0;
+}
+
+/// A nat pipeline with a small flow table, as worker `worker` of `workers`.
+pub fn nat_pipeline(worker: u16, workers: u16) -> Pipeline {
+    Pipeline::new(&PipelineConfig {
+        flows: FlowConfig {
+            capacity: 4096,
+            ..FlowConfig::default()
+        },
+        nat: true,
+        worker,
+        workers,
+        ..PipelineConfig::default()
+    })
 }

@@ -395,8 +395,7 @@ fn the_prober_pool_grows_with_the_targets() {
 
 /// Stop the server: DOWN within fall × interval + one interval (bound-checked with a wide
 /// margin), never before (fall - 2) intervals (a probe in flight at the stop may count as
-/// the first failure); start it: UP never before (rise - 1) intervals, since every probe
-/// that can succeed starts after the restart.
+/// the first failure); start it: UP within a bound.
 fn stop_and_start(kind: CheckKind, port: u16, stop: &mut dyn FnMut(), start: &mut dyn FnMut()) {
     let (rise, fall) = (2, 3);
     let target = Target {
@@ -434,7 +433,9 @@ fn stop_and_start(kind: CheckKind, port: u16, stop: &mut dyn FnMut(), start: &mu
     let (_, up, at) = changes.recv_timeout(Duration::from_secs(10)).unwrap();
     assert!(up);
     let up_after = at - started;
-    assert!(up_after >= interval * (rise - 1), "{kind:?}: up too early");
+    // No lower bound here: a probe sent late on a busy host and the next one on time can be
+    // less than an interval apart. That rise OKs are needed is health_state.rs's
+    // rise_needs_consecutive_successes, on an injected clock.
     assert!(
         up_after < Duration::from_secs(5),
         "{kind:?}: up after {up_after:?}"

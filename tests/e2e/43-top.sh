@@ -46,12 +46,7 @@ FRAME_RES=(
 
 e2e_binary
 LOG=$W/demo.log
-# Stopped by SIGTERM once checked; 60 s only bounds it if this script dies first.
-"$SLUICE" demo --seconds 60 >"$LOG" 2>&1 &
-SLUICE_PID=$!
-E2E_PIDS+=("$SLUICE_PID")
-e2e_wait_metrics "$LOG" 30 || e2e_die "sluice demo did not start (no metrics address)"
-e2e_log "sluice demo pid $SLUICE_PID, metrics at $METRICS"
+e2e_demo "$LOG"
 deadline=$((SECONDS + 20))
 until [ "$(e2e_sample 'sluice_rx_packets_total{port="wire",queue="0"}')" != "" ] &&
   [ "$(e2e_sample 'sluice_rx_packets_total{port="wire",queue="0"}')" != 0 ]; do

@@ -25,9 +25,7 @@ OM=("$PY" "$E2E_REPO/tests/pcap/om.py")
 CFG=$W/sluice.yaml
 LOG=$W/sluice.log
 
-jget() { "$PY" -c 'import json,sys; d=json.loads(sys.argv[1])
-for k in sys.argv[2:]: d=d[int(k) if isinstance(d, list) else k]
-print(d)' "$@"; }
+jget() { e2e_json <(printf '%s' "$1") "d[\"$2\"]"; } # jget JSON KEY
 # metric NAME K=V...: the sample's value as the OpenMetrics parser reads it ("" if absent).
 metric() { "${OM[@]}" get "$METRICS" "$@" || true; }
 expect() { # expect WHAT GOT WANT

@@ -21,12 +21,7 @@ e2e_topology_up
 
 # The management interface: a second veth from the appliance namespace to the segment,
 # owned by the kernel (the data port eth0 belongs to DPDK and has no kernel address).
-sw=$(e2e_ns sw)
-ip link add name "m-lb" netns "$sw" type veth peer name mgmt0 netns "$(e2e_ns lb)" address 02:5c:00:00:00:09
-ip -n "$sw" link set m-lb master br0
-ip -n "$sw" link set m-lb up
-e2e_no_offload sw m-lb
-e2e_no_offload lb mgmt0
+e2e_bridge_port lb mgmt0 02:5c:00:00:00:09
 e2e_exec lb ip addr add 192.0.2.9/24 dev mgmt0
 e2e_exec lb ip link set mgmt0 up
 

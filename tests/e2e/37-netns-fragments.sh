@@ -35,7 +35,7 @@ e2e_binary
 
 e2e_topology_up
 # The client's fragments plus the largest encapsulation (GUE over IPv6, 48 bytes) fit 1500.
-e2e_exec sw ip link set p-client mtu $CLIENT_MTU
+e2e_exec sw ip link set p-client-eth0 mtu $CLIENT_MTU
 e2e_exec client ip link set eth0 mtu $CLIENT_MTU
 # More client addresses (fragments hash on the addresses, not the ports).
 src4=() src6=()

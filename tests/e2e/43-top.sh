@@ -76,17 +76,14 @@ until_pane 10 "^top-e2e\\$" || e2e_die "no shell prompt in the tmux pane"
 tmx send-keys -t top -l "stty -g >$W/before.stty"
 tmx send-keys -t top Enter
 
+gone() { ! kill -0 "$1" 2>/dev/null; }
 # live KEYS NAME: runs the view in the pane, checks a frame, ends it with KEYS; PASS or FAIL.
 live() {
-  local keys=$1 name=$2 pid="" deadline
+  local keys=$1 name=$2 pid=""
   rm -f "$W/top.pid" "$W/after.stty"
   tmx send-keys -t top -l "clear; sh -c 'echo \$\$ >$W/top.pid; exec $SLUICE top --url $METRICS --interval 0.5'"
   tmx send-keys -t top Enter
-  deadline=$((SECONDS + 10))
-  until [ -s "$W/top.pid" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || { e2e_fail "$name: sluice top did not start"; return; }
-    sleep 0.1
-  done
+  e2e_wait_for 10 test -s "$W/top.pid" || { e2e_fail "$name: sluice top did not start"; return; }
   pid=$(cat "$W/top.pid")
   E2E_PIDS+=("$pid")
   sleep 3
@@ -98,11 +95,7 @@ live() {
   [ "$(tmx display -p -t top '#{alternate_on}')" = 1 ] ||
     e2e_fail "$name: the view is not on the alternate screen"
   tmx send-keys -t top "$keys"
-  deadline=$((SECONDS + 2))
-  while kill -0 "$pid" 2>/dev/null; do
-    [ "$SECONDS" -le "$deadline" ] || { e2e_fail "$name: sluice top still running 2 s after $keys"; return; }
-    sleep 0.1
-  done
+  e2e_wait_for 2 gone "$pid" || { e2e_fail "$name: sluice top still running 2 s after $keys"; return; }
   if ! until_pane 2 "^top-e2e\\$ *$"; then
     sed 's/^/    /' "$W/pane.txt"
     e2e_fail "$name: no shell prompt after sluice top exited (above)"
@@ -111,11 +104,7 @@ live() {
     e2e_fail "$name: the alternate screen is still on after exit"
   tmx send-keys -t top -l "stty -g >$W/after.stty"
   tmx send-keys -t top Enter
-  deadline=$((SECONDS + 5))
-  until [ -s "$W/after.stty" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || { e2e_fail "$name: the shell did not run stty after the view"; return; }
-    sleep 0.1
-  done
+  e2e_wait_for 5 test -s "$W/after.stty" || { e2e_fail "$name: the shell did not run stty after the view"; return; }
   if cmp -s "$W/before.stty" "$W/after.stty"; then
     e2e_pass "live view under tmux 120x40: frame shown, $keys ends it, terminal restored"
   else

@@ -76,6 +76,16 @@ e2e_cleanup() {
 trap e2e_cleanup EXIT
 trap 'e2e_log "interrupted"; exit 130' INT TERM HUP
 
+# e2e_defaults NAME=VALUE...: a test's environment knobs: each NAME keeps its value from the
+# environment when set and not empty, else gets VALUE.
+e2e_defaults() {
+  local kv name
+  for kv in "$@"; do
+    name=${kv%%=*}
+    [ -n "${!name:-}" ] || printf -v "$name" '%s' "${kv#*=}"
+  done
+}
+
 # Finds (or builds) the release binary; SLUICE overrides.
 e2e_binary() {
   if [ -z "$SLUICE" ]; then

@@ -14,11 +14,8 @@
 # FAMILIES (default "4 6"), READY_SECONDS (default 30).
 set -euo pipefail
 E2E_NAME=netns-forwarding
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-source "$REPO/tests/e2e/lib/netns.sh"
-MODES=${MODES:-l2-dsr ipip gue}
-FAMILIES=${FAMILIES:-4 6}
-READY_SECONDS=${READY_SECONDS:-30}
+source "$(dirname "$0")/lib/netns.sh"
+e2e_defaults "MODES=l2-dsr ipip gue" "FAMILIES=4 6" READY_SECONDS=30
 
 e2e_require
 e2e_binary
@@ -81,4 +78,4 @@ for mode in $MODES; do
     done
   fi
 done
-e2e_log "PASS"
+e2e_pass "all checks"

@@ -6,8 +6,7 @@
 # beside the DPDK-owned data port, as on a real appliance (README: "Health checks").
 set -euo pipefail
 E2E_NAME=netns-health
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-source "$REPO/tests/e2e/lib/netns.sh"
+source "$(dirname "$0")/lib/netns.sh"
 INTERVAL_MS=400
 RISE=2
 FALL=2
@@ -121,4 +120,4 @@ grep -q "sluice health: .*backend=$addr .*now UP" "$E2E_WORK/sluice.log" \
 
 e2e_stop_pid "$sluice_pid" 10 && rc=0 || rc=$?
 [ "$rc" -eq 0 ] || e2e_die "sluice run exited with $rc on SIGTERM, expected 0"
-e2e_log "PASS"
+e2e_pass "all checks"

@@ -9,8 +9,7 @@
 # Environment: SLUICE (default target/release/sluice).
 set -euo pipefail
 E2E_NAME=netns-exception
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-source "$REPO/tests/e2e/lib/netns.sh"
+source "$(dirname "$0")/lib/netns.sh"
 RATE=500
 KIF=slk0
 FLOOD_SECONDS=3
@@ -109,4 +108,4 @@ e2e_stop_pid "$sluice_pid" 10 && rc=0 || rc=$?
 [ "$rc" -eq 0 ] || { cat "$log" >&2; e2e_die "sluice exited $rc on SIGTERM, expected 0"; }
 if e2e_exec lb ip link show "$KIF" >/dev/null 2>&1; then e2e_die "$KIF is still there after sluice stopped"; fi
 e2e_pass "sluice stops cleanly and its kernel interface goes with it"
-e2e_log "PASS: exception path"
+e2e_pass "exception path"

@@ -28,15 +28,10 @@
 # STREAMS (20).
 set -euo pipefail
 E2E_NAME=netns-synflood
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-source "$REPO/tests/e2e/lib/netns.sh"
-CAPACITY=${CAPACITY:-1024}
-MAX_NEW=${MAX_NEW:-500}
-SYN_TIMEOUT=${SYN_TIMEOUT:-5s}
-FLOOD_SECONDS=${FLOOD_SECONDS:-10}
-FLOOD_RATE=${FLOOD_RATE:-30000}   # SYNs per second offered (0: as fast as Python can send)
-MIN_FACTOR=${MIN_FACTOR:-10}
-STREAMS=${STREAMS:-20}
+source "$(dirname "$0")/lib/netns.sh"
+# FLOOD_RATE: SYNs per second offered (0: as fast as Python can send)
+e2e_defaults CAPACITY=1024 MAX_NEW=500 SYN_TIMEOUT=5s FLOOD_SECONDS=10 FLOOD_RATE=30000 \
+  MIN_FACTOR=10 STREAMS=20
 STREAM_PORT=8080
 PRE_SECONDS=3          # streams run this long before the flood
 POST_SECONDS=4         # and this long after it
@@ -176,19 +171,19 @@ need=$((MIN_FACTOR * CAPACITY))
 secs=$(e2e_json "$E2E_WORK/flood.json" 'd["seconds"]')
 arrived=$("$PY" -c "print(round($tcp80 / $secs))")
 e2e_log "flood: offered $rate SYN/s, $arrived/s reached sluice's pipeline ($MIN_FACTOR x capacity = $need/s)"
-[ "$arrived" -ge "$need" ] || { ok=0; e2e_log "FAIL the flood reached sluice at $arrived/s, below $MIN_FACTOR x capacity = $need/s"; }
+[ "$arrived" -ge "$need" ] || { ok=0; e2e_fail "the flood reached sluice at $arrived/s, below $MIN_FACTOR x capacity = $need/s"; }
 # The SYNs sluice saw (tcp4's packets, less the probes' few) became entries or stateless forwards.
 [ $((created + stateless)) -ge $((tcp80 * 9 / 10)) ] \
-  || { ok=0; e2e_log "FAIL created + stateless = $((created + stateless)) for $tcp80 packets to tcp4"; }
-[ "$tcp80" -ge $((sent / 2)) ] || { ok=0; e2e_log "FAIL sluice forwarded $tcp80 of the $sent SYNs sent"; }
-[ "$ev_cap" -gt 0 ] || { ok=0; e2e_log "FAIL the flood never filled the table (no eviction for capacity)"; }
-[ "$stateless" -gt 0 ] || { ok=0; e2e_log "FAIL the new-flow cap never refused an entry (stateless 0)"; }
+  || { ok=0; e2e_fail "created + stateless = $((created + stateless)) for $tcp80 packets to tcp4"; }
+[ "$tcp80" -ge $((sent / 2)) ] || { ok=0; e2e_fail "sluice forwarded $tcp80 of the $sent SYNs sent"; }
+[ "$ev_cap" -gt 0 ] || { ok=0; e2e_fail "the flood never filled the table (no eviction for capacity)"; }
+[ "$stateless" -gt 0 ] || { ok=0; e2e_fail "the new-flow cap never refused an entry (stateless 0)"; }
 kept=$(e2e_metric_sum sluice_backend_flows 'service="stream4"' <"$E2E_WORK/metrics-after.txt")
 on_b3=$(e2e_metric_sum sluice_backend_flows "service=\"stream4\",backend=\"$(e2e_addr4 b3)\"" <"$E2E_WORK/metrics-after.txt")
-[ "$kept" -ge "$STREAMS" ] || { ok=0; e2e_log "FAIL only $kept stream-service entries after the flood (want $STREAMS)"; }
-[ "$on_b3" -eq 0 ] || { ok=0; e2e_log "FAIL $on_b3 stream entries were re-created on b3 after the reload: established entries were lost"; }
+[ "$kept" -ge "$STREAMS" ] || { ok=0; e2e_fail "only $kept stream-service entries after the flood (want $STREAMS)"; }
+[ "$on_b3" -eq 0 ] || { ok=0; e2e_fail "$on_b3 stream entries were re-created on b3 after the reload: established entries were lost"; }
 
 e2e_stop_pid "$sluice_pid" 10 && rc=0 || rc=$?
 [ "$rc" -eq 0 ] || e2e_die "sluice run exited with $rc on SIGTERM, expected 0"
 [ "$ok" = 1 ] || e2e_die "SYN flood checks failed (above)"
-e2e_log "PASS"
+e2e_pass "all checks"

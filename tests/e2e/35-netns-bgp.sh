@@ -9,8 +9,7 @@
 # Environment: SLUICE (default target/release/sluice).
 set -euo pipefail
 E2E_NAME=netns-bgp
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-source "$REPO/tests/e2e/lib/netns.sh"
+source "$(dirname "$0")/lib/netns.sh"
 KIF=slk0
 
 e2e_require bird birdc
@@ -33,9 +32,9 @@ fill() { # fill TEMPLATE OUT KEY=VALUE...
   for kv in "$@"; do sed -i "s|@${kv%%=*}@|${kv#*=}|g" "$out"; done
   ! grep -q '@[A-Z_0-9]*@' "$out" || e2e_die "unfilled value in $out: $(grep -o '@[A-Z_0-9]*@' "$out" | head -1)"
 }
-fill "$REPO/deploy/bird/bird-appliance.conf" "$W/bird-lb.conf" ROUTER_ID=$E2E_LB4 LOCAL=$E2E_LB4 \
+fill "$E2E_REPO/deploy/bird/bird-appliance.conf" "$W/bird-lb.conf" ROUTER_ID=$E2E_LB4 LOCAL=$E2E_LB4 \
   LOCAL_AS=65010 PEER=$E2E_CLIENT4 PEER_AS=65000 KERNEL_IF=$KIF
-fill "$REPO/deploy/bird/bird-router.conf" "$W/bird-rt.conf" ROUTER_ID=$E2E_CLIENT4 LOCAL=$E2E_CLIENT4 \
+fill "$E2E_REPO/deploy/bird/bird-router.conf" "$W/bird-rt.conf" ROUTER_ID=$E2E_CLIENT4 LOCAL=$E2E_CLIENT4 \
   LOCAL_AS=65000 PEER1=$E2E_LB4 PEER_AS=65010
 # The appliance config announces IPv6 too; this topology's v6 part is not peered: drop it.
 sed -i '/ipv6 {/d; /sluice_vips_v6/,/^}/d; /ipv6 table/d' "$W/bird-lb.conf"
@@ -88,4 +87,4 @@ e2e_pass "restarted: announced again, on the router ${t}s after sluice's kernel 
 kill -KILL "$sluice_pid"
 t=$(wait_route "withdrawal after kill -9" no_route_on_router 15)
 e2e_pass "kill -9: the router dropped the route ${t}s later (BGP hold time 3 s)"
-e2e_log "PASS: announce with BIRD"
+e2e_pass "announce with BIRD"

@@ -20,11 +20,8 @@
 # MAX_GAP (3, for the rejoin and drain steps).
 set -euo pipefail
 E2E_NAME=netns-ecmp
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-source "$REPO/tests/e2e/lib/netns.sh"
-STREAMS=${STREAMS:-24}
-KILL_MAX_GAP=${KILL_MAX_GAP:-12}
-MAX_GAP=${MAX_GAP:-3}
+source "$(dirname "$0")/lib/netns.sh"
+e2e_defaults STREAMS=24 KILL_MAX_GAP=12 MAX_GAP=3
 OBSERVE=5              # seconds of streaming watched after each step
 CLIENT_SECONDS=40      # the stream client's whole run (the steps take ~25 s)
 KIF=slk0
@@ -77,12 +74,12 @@ for lb in "${LBS[@]}"; do
   sed -i "s|^    address6: .*|&\n    kernel:\n      name: $KIF|" "$cfg"
   printf 'announce:\n  table: 100\n' >>"$cfg"
   "$SLUICE" check -c "$cfg" >"$W/check-$lb.log" 2>&1 || { cat "$cfg" "$W/check-$lb.log" >&2; e2e_die "sluice check rejects $cfg"; }
-  fill "$REPO/deploy/bird/bird-appliance.conf" "$W/bird-$lb.conf" ROUTER_ID="$(e2e_addr4 "$lb")" \
+  fill "$E2E_REPO/deploy/bird/bird-appliance.conf" "$W/bird-$lb.conf" ROUTER_ID="$(e2e_addr4 "$lb")" \
     LOCAL="$(e2e_addr4 "$lb")" LOCAL_AS=65010 PEER=$E2E_CLIENT4 PEER_AS=65000 KERNEL_IF=$KIF
   sed -i '/ipv6 {/d; /sluice_vips_v6/,/^}/d; /ipv6 table/d' "$W/bird-$lb.conf"
 done
 grep -q "$E2E_PREFIX-lb2" "$W/sluice-lb2.yaml" || e2e_die "lb2's config kept lb's DPDK file prefix"
-fill "$REPO/deploy/bird/bird-router.conf" "$W/bird-rt.conf" ROUTER_ID=$E2E_CLIENT4 LOCAL=$E2E_CLIENT4 \
+fill "$E2E_REPO/deploy/bird/bird-router.conf" "$W/bird-rt.conf" ROUTER_ID=$E2E_CLIENT4 LOCAL=$E2E_CLIENT4 \
   LOCAL_AS=65000 PEER1="$(e2e_addr4 lb)" PEER_AS=65010
 echo "protocol bgp sluice2 from sluice { neighbor $(e2e_addr4 lb2) as 65010; }" >>"$W/bird-rt.conf"
 
@@ -229,4 +226,4 @@ for f in fail[:20]:
 sys.exit(1 if fail else 0)
 EOF
 e2e_log "times: ECMP kill -9 withdrawal ${t_kill}s, restart rejoin ${t_rejoin}s (after the kernel interface), drain ${t_drain}s"
-e2e_log "PASS: ECMP over two instances, kill -9, rejoin, drain"
+e2e_pass "ECMP over two instances, kill -9, rejoin, drain"

@@ -19,14 +19,8 @@
 # ("4 6"), SOURCES (24), PORTS (2), PER_PORT (4), SIZES ("4000,9000").
 set -euo pipefail
 E2E_NAME=netns-fragments
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-source "$REPO/tests/e2e/lib/netns.sh"
-MODES=${MODES:-l2-dsr ipip gue}
-FAMILIES=${FAMILIES:-4 6}
-SOURCES=${SOURCES:-24}
-PORTS=${PORTS:-2}
-PER_PORT=${PER_PORT:-4}
-SIZES=${SIZES:-4000,9000}
+source "$(dirname "$0")/lib/netns.sh"
+e2e_defaults "MODES=l2-dsr ipip gue" "FAMILIES=4 6" SOURCES=24 PORTS=2 PER_PORT=4 SIZES=4000,9000
 CLIENT_MTU=1400
 
 e2e_require
@@ -106,11 +100,11 @@ for mode in $MODES; do
     n=$(e2e_json "$out" 'd["datagrams"]')
     e2e_log "$mode IPv$fam: $(e2e_json "$out" 'd["acked"]')/$n datagrams acked whole, $(e2e_json "$out" 'd["retries"]') retries; per backend $(e2e_json "$out" 'd["per_backend"]')"
     [ "$(e2e_json "$out" 'd["acked"] == d["datagrams"] and not d["missing"] and not d["bad"]')" = True ] \
-      || { ok=0; e2e_log "FAIL $mode IPv$fam: missing $(e2e_json "$out" 'd["missing"][:10]') bad $(e2e_json "$out" 'd["bad"][:5]')"; }
+      || { ok=0; e2e_fail "$mode IPv$fam: missing $(e2e_json "$out" 'd["missing"][:10]') bad $(e2e_json "$out" 'd["bad"][:5]')"; }
     [ "$(e2e_json "$out" 'all(len(v) == 1 for v in d["per_source"].values())')" = True ] \
-      || { ok=0; e2e_log "FAIL $mode IPv$fam: a source address reached several backends: $(e2e_json "$out" 'd["per_source"]')"; }
+      || { ok=0; e2e_fail "$mode IPv$fam: a source address reached several backends: $(e2e_json "$out" 'd["per_source"]')"; }
     [ "$(e2e_json "$out" 'len(d["per_backend"])')" = "${#E2E_BACKENDS[@]}" ] \
-      || { ok=0; e2e_log "FAIL $mode IPv$fam: not every backend got a share"; }
+      || { ok=0; e2e_fail "$mode IPv$fam: not every backend got a share"; }
   done
 
   scrape >"$E2E_WORK/metrics-$mode-after.txt" || e2e_die "cannot scrape /metrics"
@@ -120,11 +114,11 @@ for mode in $MODES; do
     want=$(fragments_of "$fam" "$SIZES" "$n")
     got=$(delta sluice_service_packets_total "service=\"udp$fam\"")
     e2e_log "$mode IPv$fam: sluice forwarded $got packets for udp$fam ($want fragments sent, more on retries)"
-    [ "$got" -ge "$want" ] || { ok=0; e2e_log "FAIL $mode IPv$fam: sluice forwarded $got packets, fewer than the $want fragments"; }
+    [ "$got" -ge "$want" ] || { ok=0; e2e_fail "$mode IPv$fam: sluice forwarded $got packets, fewer than the $want fragments"; }
   done
   for reason in fragment_unclassifiable mtu_exceeded unresolved_next_hop no_backend; do
     d=$(delta sluice_dropped_packets_total "reason=\"$reason\"")
-    [ "$d" -eq 0 ] || { ok=0; e2e_log "FAIL $mode: $d packets dropped for $reason"; }
+    [ "$d" -eq 0 ] || { ok=0; e2e_fail "$mode: $d packets dropped for $reason"; }
   done
   drops=$(awk '/^sluice_dropped_packets_total/ && $NF != 0 { printf "%s ", $0 }' "$E2E_WORK/metrics-$mode-after.txt")
   e2e_log "$mode: sluice drops since start: ${drops:-none}"
@@ -146,6 +140,6 @@ for f in sys.argv[1:]:
     for i in d["ids"]:
         seen.setdefault(i, set()).add(d["name"])
 print(sum(1 for v in seen.values() if len(v) > 1))' "$E2E_WORK"/sink-*.json)
-[ "$split" = 0 ] || { ok=0; e2e_log "FAIL $split datagram ids reached more than one backend"; }
+[ "$split" = 0 ] || { ok=0; e2e_fail "$split datagram ids reached more than one backend"; }
 [ "$ok" = 1 ] || e2e_die "fragment checks failed (above)"
-e2e_log "PASS"
+e2e_pass "all checks"

@@ -16,14 +16,9 @@
 # Health probes leave the appliance namespace's kernel through mgmt0.
 set -euo pipefail
 E2E_NAME=netns-nat
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-source "$REPO/tests/e2e/lib/netns.sh"
-PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
-PGBENCH_SECONDS=${PGBENCH_SECONDS:-20}
-PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-12}
-DNS_QUERIES=${DNS_QUERIES:-1000}
-QUEUES=${QUEUES:-1}
-NAT_KILL=${NAT_KILL:-1}
+source "$(dirname "$0")/lib/netns.sh"
+e2e_defaults "PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)" \
+  PGBENCH_SECONDS=20 PGBENCH_CLIENTS=12 DNS_QUERIES=1000 QUEUES=1 NAT_KILL=1
 case $QUEUES in
   1) LCORES=(-l 0-1) ;;
   # The main lcore and two workers on 2 CPUs: the workers share CPU 1 (slow, but correct).
@@ -295,4 +290,4 @@ e2e_wait_for 5 accounted || e2e_die "rx != tx + dropped + control frames (rx tx 
 e2e_log "every received packet accounted for once (rx tx dropped control: $(cat "$E2E_WORK/accounting.sum"))"
 e2e_stop_pid "$sluice_pid" 10 && rc=0 || rc=$?
 [ "$rc" -eq 0 ] || e2e_die "sluice run exited with $rc on SIGTERM, expected 0"
-e2e_log "PASS"
+e2e_pass "all checks"

@@ -12,7 +12,7 @@
 #   b1..b3   eth0 192.0.2.11-13/24, 2001:db8::11-13/64, the VIPs on lo (DSR)
 # Nothing is created in the root namespace: every veth is created straight into its
 # namespaces, and the namespace names carry a per-run id, so parallel runs never collide.
-# Source this file, call e2e_netns_init, then e2e_topology_up (or build your own from
+# Source this file (it picks the run's namespace id), then e2e_topology_up (or build your own from
 # e2e_add_ns, e2e_bridge_up, e2e_bridge_port, e2e_veth_pair); sluice.sh's EXIT trap removes
 # every namespace and every process this run started, also on failure or interrupt.
 

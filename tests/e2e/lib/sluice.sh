@@ -198,15 +198,22 @@ e2e_stop_pid() {
 # e2e_stop SECONDS: e2e_stop_pid for the sluice e2e_start started; sets SLUICE_RC.
 e2e_stop() { e2e_stop_pid "$SLUICE_PID" "$1" && SLUICE_RC=0 || SLUICE_RC=$?; }
 
-# e2e_wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds.
+# e2e_wait_for [-p PID] SECONDS COMMAND...: polls COMMAND (its output discarded) every 0.1 s
+# until it succeeds (0) or SECONDS of wall-clock time have passed (1); with -p, gives up at
+# once (1) when process PID has exited.
 e2e_wait_for() {
-  local limit=$1 i
+  local pid="" end
+  if [ "$1" = -p ]; then
+    pid=$2
+    shift 2
+  fi
+  end=$((${EPOCHREALTIME/./} + $1 * 1000000))
   shift
-  for ((i = 0; i < limit * 10; i++)); do
-    "$@" >/dev/null 2>&1 && return 0
+  until "$@" >/dev/null 2>&1; do
+    [ "${EPOCHREALTIME/./}" -lt "$end" ] || return 1
+    [ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || return 1
     sleep 0.1
   done
-  return 1
 }
 
 # e2e_json FILE EXPRESSION: a Python expression over a JSON file (as `d`), printed.

@@ -18,7 +18,7 @@
 # (bench/peers-flood.c, sendmmsg: 18-byte payloads, 64-byte frames), counted by an nft counter in each
 # backend's prerouting hook, where they are dropped; then latency, one request at a time
 # (a whole TCP connection, and a UDP echo) for RR_SECONDS.
-# Every namespace, veth and process it makes is removed when it ends, pass or fail (lib.sh's trap).
+# Every namespace, veth and process it makes is removed when it ends, pass or fail (tests/e2e/lib/sluice.sh's trap).
 #
 # usage: bash bench/peers.sh [--smoke]
 # env: ROUNDS (3), SECONDS_PER_RUN (5), RR_SECONDS (4), CONNS (30, over the 3 wrk processes),
@@ -32,9 +32,9 @@
 # the peers markers of bench/RESULTS.md. --smoke: one 1-second round of every path, checks each
 # carried traffic, writes nothing into the repository (tests/e2e/45).
 set -euo pipefail
-SLC_TEST=peers
+E2E_NAME=peers
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-source "$REPO/tests/netns/lib.sh"
+source "$REPO/tests/e2e/lib/netns.sh"
 SMOKE=0
 [ "${1:-}" = "--smoke" ] && SMOKE=1
 ROUNDS=${ROUNDS:-3}
@@ -49,13 +49,12 @@ PATHS=${PATHS:-"direct nft haproxy sluice-nat sluice-l2dsr sluice-nat-xdp"}
 if [ "$SMOKE" = 1 ]; then ROUNDS=1 SECONDS_PER_RUN=1 RR_SECONDS=1 CONNS=6; fi
 PEERS_PY="$REPO/bench/peers.py"
 
-slc_require wrk haproxy nft
+e2e_require wrk haproxy nft
 if [ -z "${SLUICE:-}" ]; then
   SLUICE=${CARGO_TARGET_DIR:-$REPO/target}/release/sluice
   [ -x "$SLUICE" ] || (cd "$REPO" && cargo build --release -q -p sluice)
 fi
-[ -x "$SLUICE" ] || slc_die "no sluice binary at $SLUICE"
-SLUICE=$(realpath "$SLUICE")
+e2e_binary
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 ADHOC=${OUT:+1}
@@ -74,58 +73,46 @@ TCP_PORT=80
 UDP_FLOOD_PORT=9
 UDP_ECHO_PORT=7
 
-slc_init
 CC=${CC:-$(command -v cc || command -v clang || true)}
-if [ "$UDP_SENDER" = c ] && [ -z "$CC" ]; then slc_log "no C compiler: the Python UDP sender instead"; UDP_SENDER=python; fi
+if [ "$UDP_SENDER" = c ] && [ -z "$CC" ]; then e2e_log "no C compiler: the Python UDP sender instead"; UDP_SENDER=python; fi
 if [ "$UDP_SENDER" = c ]; then
-  "$CC" -O2 -Wall -Werror -o "$SLC_WORK/peers-flood" "$REPO/bench/peers-flood.c" || slc_die "cannot build bench/peers-flood.c"
+  "$CC" -O2 -Wall -Werror -o "$E2E_WORK/peers-flood" "$REPO/bench/peers-flood.c" || e2e_die "cannot build bench/peers-flood.c"
 fi
-ROWS=$SLC_WORK/rows.jsonl
+ROWS=$E2E_WORK/rows.jsonl
 : >"$ROWS"
 
 # ---- topology
-for h in client r lb sw "${BACKENDS[@]}"; do slc_add_ns "$h"; done
-sw=$(slc_ns sw)
-ip -n "$sw" link add br0 type bridge forward_delay 0 stp_state 0 mcast_snooping 0
-ip -n "$sw" link set br0 up
-bridge_port() { # host dev mac
-  ip link add name "p-$1" netns "$sw" type veth peer name "$2" netns "$(slc_ns "$1")" address "$3"
-  ip -n "$sw" link set "p-$1" master br0 up
-  slc_no_offload sw "p-$1"
-  slc_no_offload "$1" "$2"
-}
-ip link add name eth0 netns "$(slc_ns client)" address 02:5c:00:00:00:64 type veth \
-  peer name eth0 netns "$(slc_ns r)" address 02:5c:00:00:00:01
-slc_no_offload client eth0
-slc_no_offload r eth0
+for h in client r lb sw "${BACKENDS[@]}"; do e2e_add_ns "$h"; done
+e2e_bridge_up
+e2e_veth_pair client 02:5c:00:00:00:64 r 02:5c:00:00:00:01
 for h in client r lb "${BACKENDS[@]}"; do
-  slc_sysctl "$h" net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+  e2e_sysctl "$h" net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
     net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 done
-for a in "${CLIENTS[@]}"; do slc_exec client ip addr add "$a/24" dev eth0; done
-slc_exec client ip link set eth0 up
-slc_exec client ip route add default via $R_CLIENT
+for a in "${CLIENTS[@]}"; do e2e_exec client ip addr add "$a/24" dev eth0; done
+e2e_exec client ip link set eth0 up
+e2e_exec client ip route add default via $R_CLIENT
 # Many short connections: every ephemeral port, and TIME_WAIT ports reused.
-slc_sysctl client net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
-bridge_port r eth1 02:5c:00:00:00:02
-slc_sysctl r net.ipv4.ip_forward=1 net.ipv4.conf.all.accept_redirects=0
-slc_exec r ip addr add $R_CLIENT/24 dev eth0
-slc_exec r ip addr add $R_SERVER/24 dev eth1
-slc_exec r ip link set eth0 up
-slc_exec r ip link set eth1 up
-slc_exec r ip route add $VIP/32 via $LB
-bridge_port lb eth0 02:5c:00:00:00:0a
-slc_exec lb ip link set eth0 up
-slc_sysctl lb net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
+e2e_sysctl client net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
+e2e_bridge_port r eth1 02:5c:00:00:00:02
+e2e_sysctl r net.ipv4.ip_forward=1 net.ipv4.conf.all.accept_redirects=0
+e2e_exec r ip addr add $R_CLIENT/24 dev eth0
+e2e_exec r ip addr add $R_SERVER/24 dev eth1
+e2e_exec r ip link set eth0 up
+e2e_exec r ip link set eth1 up
+e2e_exec r ip route add $VIP/32 via $LB
+e2e_bridge_port lb eth0 02:5c:00:00:00:0a
+e2e_exec lb ip link set eth0 up
+e2e_sysctl lb net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
 for h in "${BACKENDS[@]}"; do
-  bridge_port "$h" eth0 "02:5c:00:00:00:1${h#b}"
+  e2e_bridge_port "$h" eth0 "02:5c:00:00:00:1${h#b}"
   # The VIP on lo for l2-dsr, never answered for on the segment.
-  slc_sysctl "$h" net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
-  slc_exec "$h" ip addr add "$(addr "$h")/24" dev eth0
-  slc_exec "$h" ip addr add $VIP/32 dev lo
-  slc_exec "$h" ip link set eth0 up
-  slc_exec "$h" ip route add default via $R_SERVER
-  slc_exec "$h" nft -f - <<EOF
+  e2e_sysctl "$h" net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+  e2e_exec "$h" ip addr add "$(addr "$h")/24" dev eth0
+  e2e_exec "$h" ip addr add $VIP/32 dev lo
+  e2e_exec "$h" ip link set eth0 up
+  e2e_exec "$h" ip route add default via $R_SERVER
+  e2e_exec "$h" nft -f - <<EOF
 table inet peers {
   chain pre {
     type filter hook prerouting priority raw; policy accept;
@@ -135,11 +122,11 @@ table inet peers {
 EOF
 done
 # Replies to the clients: through lb (nat: nft, sluice-nat) or straight to the router.
-return_via() { local h; for h in "${BACKENDS[@]}"; do slc_exec "$h" ip route replace 203.0.113.0/24 via "$1"; done; }
+return_via() { local h; for h in "${BACKENDS[@]}"; do e2e_exec "$h" ip route replace 203.0.113.0/24 via "$1"; done; }
 
 # ---- the backends' servers: HAProxy answering HTTP 200 itself, and a UDP echo
 for h in "${BACKENDS[@]}"; do
-  cat >"$SLC_WORK/backend-$h.cfg" <<EOF
+  cat >"$E2E_WORK/backend-$h.cfg" <<EOF
 global
   nbthread 1
   maxconn 4000
@@ -152,31 +139,31 @@ frontend web
   bind :$TCP_PORT
   http-request return status 200 content-type text/plain string "$h"
 EOF
-  slc_spawn "$h" "$SLC_WORK/haproxy-$h.log" haproxy -db -f "$SLC_WORK/backend-$h.cfg"
-  slc_spawn "$h" "$SLC_WORK/echo-$h.log" "$SLC_PY" "$PEERS_PY" echo --bind "$(addr "$h")" $VIP --port $UDP_ECHO_PORT
+  e2e_spawn "$h" "$E2E_WORK/haproxy-$h.log" haproxy -db -f "$E2E_WORK/backend-$h.cfg"
+  e2e_spawn "$h" "$E2E_WORK/echo-$h.log" "$PY" "$PEERS_PY" echo --bind "$(addr "$h")" $VIP --port $UDP_ECHO_PORT
 done
 for h in "${BACKENDS[@]}"; do
-  slc_wait_for 10 slc_exec client curl -sf --noproxy '*' --max-time 1 "http://$(addr "$h"):$TCP_PORT/" \
-    || slc_die "HAProxy on $h does not answer"
+  e2e_wait_for 10 e2e_exec client curl -sf --noproxy '*' --max-time 1 "http://$(addr "$h"):$TCP_PORT/" \
+    || e2e_die "HAProxy on $h does not answer"
 done
-slc_log "topology up, backends serving: namespaces $(slc_ns '*')"
+e2e_log "topology up, backends serving: namespaces $(e2e_ns '*')"
 
 # ---- the balancer namespace, per path
 lb_kernel() { # on|off: lb's kernel owns eth0 (an address, a default route) or leaves it to sluice
   if [ "$1" = on ]; then
-    slc_exec lb ip addr add $LB/24 dev eth0
-    slc_exec lb ip route add default via $R_SERVER
+    e2e_exec lb ip addr add $LB/24 dev eth0
+    e2e_exec lb ip route add default via $R_SERVER
   else
-    slc_exec lb ip addr flush dev eth0
-    slc_exec lb nft flush ruleset
-    slc_exec lb ip addr del $VIP/32 dev lo 2>/dev/null || true
-    slc_sysctl lb net.ipv4.ip_forward=0
+    e2e_exec lb ip addr flush dev eth0
+    e2e_exec lb nft flush ruleset
+    e2e_exec lb ip addr del $VIP/32 dev lo 2>/dev/null || true
+    e2e_sysctl lb net.ipv4.ip_forward=0
   fi
 }
 nft_up() {
-  slc_sysctl lb net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0
+  e2e_sysctl lb net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0
   local map="0 : $(addr b1), 1 : $(addr b2), 2 : $(addr b3)"
-  slc_exec lb nft -f - <<EOF
+  e2e_exec lb nft -f - <<EOF
 table ip peers {
   chain pre {
     type nat hook prerouting priority dstnat; policy accept;
@@ -187,24 +174,22 @@ table ip peers {
 EOF
 }
 haproxy_up() {
-  slc_exec lb ip addr add $VIP/32 dev lo
+  e2e_exec lb ip addr add $VIP/32 dev lo
   {
     printf 'global\n  maxconn 4000\ndefaults\n  mode tcp\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n'
     printf 'frontend vip\n  bind %s:%s\n  default_backend web\nbackend web\n  balance roundrobin\n' $VIP $TCP_PORT
     for h in "${BACKENDS[@]}"; do printf '  server %s %s:%s\n' "$h" "$(addr "$h")" $TCP_PORT; done
-  } >"$SLC_WORK/lb-haproxy.cfg"
-  slc_spawn lb "$SLC_WORK/lb-haproxy.log" haproxy -db -f "$SLC_WORK/lb-haproxy.cfg"
-  LB_PID=$SLC_PID
+  } >"$E2E_WORK/lb-haproxy.cfg"
+  e2e_spawn lb "$E2E_WORK/lb-haproxy.log" haproxy -db -f "$E2E_WORK/lb-haproxy.cfg"
+  LB_PID=$E2E_PID
 }
 sluice_up() { # nat|l2-dsr af_packet|af_xdp
   local mode=$1 kind=$2 svc
-  local cfg=$SLC_WORK/sluice-$mode-$kind.yaml pmd=net_$kind
+  local cfg=$E2E_WORK/sluice-$mode-$kind.yaml pmd=net_$kind
   {
-    echo "dpdk:"
-    echo "  args: [-l, 0-1, --main-lcore, '0', --no-huge, -m, '512', --no-pci, --file-prefix, slc-e2e-$SLC_ID, --vdev, '${pmd}0,iface=eth0']"
-    echo "  mbufs: 8191"
-    echo "interfaces:"
-    echo "  - {name: segment, device: ${pmd}0, queues: 1, mtu: 1500, address: $LB/24}"
+    e2e_config_head 512 8191 "${pmd}0,iface=eth0" segment "$LB/24"
+    echo "    queues: 1"
+    echo "    mtu: 1500"
     echo "services:"
     for svc in "tcp $TCP_PORT" "udp $UDP_FLOOD_PORT" "udp $UDP_ECHO_PORT"; do
       set -- $svc
@@ -214,12 +199,12 @@ sluice_up() { # nat|l2-dsr af_packet|af_xdp
     echo "metrics:"
     echo "  listen: 127.0.0.1:9610"
   } >"$cfg"
-  "$SLUICE" check -c "$cfg" >"$SLC_WORK/check-$mode-$kind.log" 2>&1 || { cat "$cfg" "$SLC_WORK/check-$mode-$kind.log" >&2; slc_die "sluice check rejects $cfg"; }
-  slc_spawn lb "$SLC_WORK/sluice-$mode-$kind.log" nice -n "$SLUICE_NICE" "$SLUICE" run -c "$cfg"
-  LB_PID=$SLC_PID
+  "$SLUICE" check -c "$cfg" >"$E2E_WORK/check-$mode-$kind.log" 2>&1 || { cat "$cfg" "$E2E_WORK/check-$mode-$kind.log" >&2; e2e_die "sluice check rejects $cfg"; }
+  e2e_spawn lb "$E2E_WORK/sluice-$mode-$kind.log" nice -n "$SLUICE_NICE" "$SLUICE" run -c "$cfg"
+  LB_PID=$E2E_PID
 }
 sluice_busy() { # seconds the worker spent on bursts that received packets, so far
-  slc_exec lb curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:9610/metrics \
+  e2e_exec lb curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:9610/metrics \
     | awk '$1 ~ /^sluice_worker_busy_seconds_total/ { s += $2 } END { printf "%.6f\n", s }'
 }
 
@@ -239,19 +224,19 @@ path_up() {
     sluice-nat) sluice_up nat af_packet; return_via $LB ;;
     sluice-l2dsr) sluice_up l2-dsr af_packet; return_via $R_SERVER ;;
     sluice-nat-xdp) sluice_up nat af_xdp; return_via $LB ;;
-    *) slc_die "unknown path $1" ;;
+    *) e2e_die "unknown path $1" ;;
   esac
   # Ready = the client gets an answer through it (for sluice: ARP for the backends done).
   local t0=$SECONDS
-  until slc_exec client curl -sf --noproxy '*' --max-time 0.5 "http://${TCP_TARGETS[0]}:$TCP_PORT/" >/dev/null 2>&1; do
-    [ -z "$LB_PID" ] || kill -0 "$LB_PID" 2>/dev/null || slc_die "$1: the balancer exited before it answered"
-    [ $((SECONDS - t0)) -lt 30 ] || slc_die "$1: no answer through it within 30 s"
+  until e2e_exec client curl -sf --noproxy '*' --max-time 0.5 "http://${TCP_TARGETS[0]}:$TCP_PORT/" >/dev/null 2>&1; do
+    [ -z "$LB_PID" ] || kill -0 "$LB_PID" 2>/dev/null || e2e_die "$1: the balancer exited before it answered"
+    [ $((SECONDS - t0)) -lt 30 ] || e2e_die "$1: no answer through it within 30 s"
     sleep 0.3
   done
 }
 path_down() {
   # HAProxy exits non-zero on SIGTERM (a hard stop); sluice must exit 0.
-  if [ -n "$LB_PID" ]; then slc_stop "$LB_PID" 10 || [[ $1 != sluice-* ]] || slc_die "$1: sluice exited badly on SIGTERM"; fi
+  if [ -n "$LB_PID" ]; then e2e_stop_pid "$LB_PID" 10 || [[ $1 != sluice-* ]] || e2e_die "$1: sluice exited badly on SIGTERM"; fi
   case $1 in direct) ;; *) lb_kernel off ;; esac
 }
 
@@ -260,7 +245,7 @@ proc_ticks() { [ -n "$1" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/n
 udp_counted() { # datagrams the backends' nft counters have seen so far
   local h n=0 c
   for h in "${BACKENDS[@]}"; do
-    c=$(slc_exec "$h" nft list chain inet peers pre | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
+    c=$(e2e_exec "$h" nft list chain inet peers pre | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
     n=$((n + c))
   done
   echo $n
@@ -276,15 +261,15 @@ run_path() { # round path
   read -r -a c0 < <(cpu_stat); l0=$(proc_ticks "$LB_PID"); b0=0
   [[ $p != sluice-* ]] || b0=$(sluice_busy)
   for i in 0 1 2; do
-    slc_spawn client "$SLC_WORK/wrk-$i.log" wrk -t1 -c"$per" -d"${SECONDS_PER_RUN}s" --timeout 2s --latency \
+    e2e_spawn client "$E2E_WORK/wrk-$i.log" wrk -t1 -c"$per" -d"${SECONDS_PER_RUN}s" --timeout 2s --latency \
       -H "Connection: close" "http://${TCP_TARGETS[$i]}:$TCP_PORT/"
-    pids+=("$SLC_PID")
+    pids+=("$E2E_PID")
   done
-  for i in "${pids[@]}"; do wait "$i" || slc_die "$p: wrk failed"; done
+  for i in "${pids[@]}"; do wait "$i" || e2e_die "$p: wrk failed"; done
   read -r -a c1 < <(cpu_stat); l1=$(proc_ticks "$LB_PID"); b1=0
   [[ $p != sluice-* ]] || b1=$(sluice_busy)
   local tcp
-  tcp=$("$SLC_PY" - "$SLC_WORK"/wrk-[012].log <<'EOF'
+  tcp=$("$PY" - "$E2E_WORK"/wrk-[012].log <<'EOF'
 import json, re, sys
 unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 rps, p50, p99, errs = 0.0, [], [], 0
@@ -313,18 +298,18 @@ EOF
     [[ $p != sluice-* ]] || b0=$(sluice_busy)
     local sent
     if [ "$UDP_SENDER" = c ]; then
-      sent=$(slc_exec client "$SLC_WORK/peers-flood" "$SECONDS_PER_RUN" $UDP_FLOOD_PORT "$(IFS=,; echo "${CLIENTS[*]}")" \
-        "$(IFS=,; echo "${UDP_TARGETS[*]}")" "$UDP_PROCS" "$UDP_FLOWS") || slc_die "$p: the UDP sender failed"
+      sent=$(e2e_exec client "$E2E_WORK/peers-flood" "$SECONDS_PER_RUN" $UDP_FLOOD_PORT "$(IFS=,; echo "${CLIENTS[*]}")" \
+        "$(IFS=,; echo "${UDP_TARGETS[*]}")" "$UDP_PROCS" "$UDP_FLOWS") || e2e_die "$p: the UDP sender failed"
     else
-      sent=$(slc_exec client "$SLC_PY" "$PEERS_PY" flood --target "${UDP_TARGETS[@]}" --port $UDP_FLOOD_PORT \
+      sent=$(e2e_exec client "$PY" "$PEERS_PY" flood --target "${UDP_TARGETS[@]}" --port $UDP_FLOOD_PORT \
         --source "${CLIENTS[@]}" --seconds "$SECONDS_PER_RUN" --procs "$UDP_PROCS" --flows "$UDP_FLOWS") \
-        || slc_die "$p: the UDP sender failed"
+        || e2e_die "$p: the UDP sender failed"
     fi
     sleep 0.2  # what is still in flight
     u1=$(udp_counted); read -r -a c1 < <(cpu_stat); l1=$(proc_ticks "$LB_PID")
     [[ $p != sluice-* ]] || b1=$(sluice_busy)
         # Rates over the sending time asked for (the sender's own clock adds its start-up and join).
-    udp=$("$SLC_PY" -c 'import json, sys; s = json.loads(sys.argv[1]); n, t = int(sys.argv[2]), float(sys.argv[3])
+    udp=$("$PY" -c 'import json, sys; s = json.loads(sys.argv[1]); n, t = int(sys.argv[2]), float(sys.argv[3])
 print(json.dumps({"udp_sent_pps": round(s["sent"] / t), "udp_pps": round(n / t), "udp_delivered": n, "udp_sent": s["sent"]}))' \
       "$sent" $((u1 - u0)) "$SECONDS_PER_RUN")
     idle=$(awk -v t=$((c1[0] - c0[0])) -v i=$((c1[1] - c0[1])) 'BEGIN { printf "%.1f", i * 100 / t }')
@@ -336,10 +321,10 @@ print(json.dumps({"udp_sent_pps": round(s["sent"] / t), "udp_pps": round(n / t),
   local rr
   local echo_port=$UDP_ECHO_PORT
   [ ${#UDP_TARGETS[@]} -gt 0 ] || echo_port=0
-  rr=$(slc_exec client "$SLC_PY" "$PEERS_PY" rr --target "$RR_TARGET" --tcp-port $TCP_PORT --udp-port $echo_port \
-    --seconds "$RR_SECONDS") || slc_die "$p: the latency client failed"
+  rr=$(e2e_exec client "$PY" "$PEERS_PY" rr --target "$RR_TARGET" --tcp-port $TCP_PORT --udp-port $echo_port \
+    --seconds "$RR_SECONDS") || e2e_die "$p: the latency client failed"
   path_down "$p"
-  "$SLC_PY" -c 'import json, sys
+  "$PY" -c 'import json, sys
 row = {"time": sys.argv[1], "round": int(sys.argv[2]), "path": sys.argv[3], "load1": float(sys.argv[4]),
        "seconds": float(sys.argv[5]), "conns": int(sys.argv[6]), "udp_idle_pct": json.loads(sys.argv[7]),
        "lb_cpu_tcp_pct": json.loads(sys.argv[8]), "lb_cpu_udp_pct": json.loads(sys.argv[9]),
@@ -349,7 +334,7 @@ for extra in sys.argv[13:]:
     row.update(json.loads(extra))
 print(json.dumps(row, sort_keys=True))' "$stamp" "$rd" "$p" "$load1" "$SECONDS_PER_RUN" "$CONNS" "$idle" \
     "$lb_tcp" "$lb_udp" "$busy_tcp" "$busy_udp" "$softirq" "$tcp" "$udp" "$rr" >>"$ROWS"
-  tail -n 1 "$ROWS" | "$SLC_PY" -c 'import json, sys; r = json.load(sys.stdin)
+  tail -n 1 "$ROWS" | "$PY" -c 'import json, sys; r = json.load(sys.stdin)
 print("peers: round %d %-13s tcp %7d req/s (errors %d)  udp %8s/s of %8s/s sent  rr tcp p50 %s us udp p50 %s us  load %.2f" % (
     r["round"], r["path"], r["tcp_rps"], r["wrk_errors"], r.get("udp_pps", "-"), r.get("udp_sent_pps", "-"),
     r["tcp_p50_us"], r["udp_p50_us"], r["load1"]))' >&2
@@ -360,7 +345,7 @@ for rd in $(seq 1 "$ROUNDS"); do
 done
 
 # Every path must have carried its traffic (HAProxy no UDP), and every request of the latency run answered.
-"$SLC_PY" - "$ROWS" <<'EOF'
+"$PY" - "$ROWS" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 bad = [(r["path"], r["round"]) for r in rows if r["tcp_rps"] <= 0 or r["tcp_n"] <= 0
@@ -368,20 +353,20 @@ bad = [(r["path"], r["round"]) for r in rows if r["tcp_rps"] <= 0 or r["tcp_n"] 
 if not rows or bad:
     sys.exit("peers: no traffic through %s" % (bad or "any path"))
 EOF
-slc_log "every path carried TCP and UDP"
+e2e_log "every path carried TCP and UDP"
 if [ "$SMOKE" = 1 ]; then echo "peers: smoke OK"; exit 0; fi
 
 cp "$ROWS" "$OUT"
 cmd="bash bench/peers.sh (ROUNDS=$ROUNDS SECONDS_PER_RUN=$SECONDS_PER_RUN RR_SECONDS=$RR_SECONDS CONNS=$CONNS UDP_PROCS=$UDP_PROCS UDP_FLOWS=$UDP_FLOWS UDP_SENDER=$UDP_SENDER SLUICE_NICE=$SLUICE_NICE PATHS=\"$PATHS\")"
 when="$(date -u '+%-d %b %Y, %H:%M UTC'), $(nproc) CPUs, raw rows in \`${OUT#"$REPO"/}\`"
 if [ -n "$ADHOC" ]; then
-  "$SLC_PY" "$PEERS_PY" summarize "$OUT" "${OUT%.jsonl}.md" --command "$cmd" --when "$when"
+  "$PY" "$PEERS_PY" summarize "$OUT" "${OUT%.jsonl}.md" --command "$cmd" --when "$when"
   echo "peers: raw rows in $OUT, tables in ${OUT%.jsonl}.md"
   exit 0
 fi
-"$SLC_PY" "$PEERS_PY" summarize "$OUT" "$SLC_WORK/peers.md" --command "$cmd" --when "$when"
+"$PY" "$PEERS_PY" summarize "$OUT" "$E2E_WORK/peers.md" --command "$cmd" --when "$when"
 # The tables go between the markers of RESULTS.md's peers section (the reading around them is prose).
-"$SLC_PY" - "$REPO/bench/RESULTS.md" "$SLC_WORK/peers.md" <<'EOF'
+"$PY" - "$REPO/bench/RESULTS.md" "$E2E_WORK/peers.md" <<'EOF'
 import sys
 path, new = sys.argv[1], open(sys.argv[2]).read()
 text = open(path).read()

@@ -126,9 +126,7 @@ wait_result() {
     sleep 0.2
   done
 }
-g() { "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1]))
-for k in sys.argv[2:]: d=d[k]
-print(d)' "$W/$1-gen.json" "${@:2}"; }
+g() { e2e_json "$W/$1-gen.json" "d$(printf '["%s"]' "${@:2}")"; } # g NAME KEY...: a generator's result
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$SLUICE_PID/status"; }
 
 # 1. Capacity.

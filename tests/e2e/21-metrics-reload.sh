@@ -25,23 +25,11 @@ OM=("$PY" "$E2E_REPO/tests/pcap/om.py")
 CFG=$W/sluice.yaml
 LOG=$W/sluice.log
 
-jget() { "$PY" -c 'import json,sys; d=json.loads(sys.argv[1])
-for k in sys.argv[2:]: d=d[int(k) if isinstance(d, list) else k]
-print(d)' "$@"; }
+jget() { e2e_json <(printf '%s' "$1") "d[\"$2\"]"; } # jget JSON KEY
 # metric NAME K=V...: the sample's value as the OpenMetrics parser reads it ("" if absent).
 metric() { "${OM[@]}" get "$METRICS" "$@" || true; }
 expect() { # expect WHAT GOT WANT
   if [ "$2" = "$3" ]; then e2e_pass "$1 = $3"; else e2e_fail "$1: got '${2}', want '$3'"; fi
-}
-# wait_for SECONDS CMD...: until CMD succeeds.
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    kill -0 "$SLUICE_PID" 2>/dev/null || return 1
-    sleep 0.1
-  done
 }
 fingerprint() { # fingerprint BACKEND...: what `sluice maglev --json` says for these backends
   local args=()
@@ -83,7 +71,7 @@ e2e_log "sluice pid $SLUICE_PID, metrics at $METRICS"
 # --- (a) the scrape ---------------------------------------------------------------------
 frames=$(jget "$want" frames)
 rx_done() { [ "$(metric sluice_rx_packets_total port=uplink queue=0)" = "$frames" ]; }
-wait_for 20 rx_done || e2e_die "sluice did not receive all $frames frames"
+e2e_wait_for -p "$SLUICE_PID" 20 rx_done || e2e_die "sluice did not receive all $frames frames"
 sleep 0.5 # workers publish their counters within a millisecond of going idle
 # The capture is replayed once: sluice is idle from here on, reloads and health checks aside.
 e2e_mempool_start uplink
@@ -148,7 +136,7 @@ hc_settled() {
   [ "$(metric sluice_backend_up service=hc backend=127.0.0.2)" = 0 ] &&
     [ "$(metric sluice_backend_up service=hc backend=127.0.0.3)" = 1 ]
 }
-if wait_for 15 hc_settled; then
+if e2e_wait_for -p "$SLUICE_PID" 15 hc_settled; then
   e2e_pass "health: sluice_backend_up{hc,127.0.0.2} = 0 (refused), {hc,127.0.0.3} = 1 (http 200)"
 else
   e2e_fail "health: backend_up 127.0.0.2=$(metric sluice_backend_up service=hc backend=127.0.0.2) 127.0.0.3=$(metric sluice_backend_up service=hc backend=127.0.0.3), want 0 and 1"
@@ -169,7 +157,7 @@ e0=$(epoch)
 config more >/dev/null
 kill -HUP "$SLUICE_PID"
 ok1() { [ "$(reloads success)" = 1 ]; }
-wait_for 10 ok1 && e2e_pass "SIGHUP with a backend added: sluice_config_reloads_total{result=success} = 1" \
+e2e_wait_for -p "$SLUICE_PID" 10 ok1 && e2e_pass "SIGHUP with a backend added: sluice_config_reloads_total{result=success} = 1" \
   || e2e_fail "SIGHUP with a backend added: success = $(reloads success), failure = $(reloads failure)"
 e1=$(epoch)
 [ "$e1" -gt "$e0" ] && e2e_pass "sluice_config_epoch rose: $e0 -> $e1" || e2e_fail "sluice_config_epoch $e0 -> $e1"
@@ -188,7 +176,7 @@ for bad in bad-syntax bad-table; do
   kill -HUP "$SLUICE_PID"
   failures=$((failures + 1))
   okf() { [ "$(reloads failure)" = "$failures" ]; }
-  wait_for 10 okf && e2e_pass "$bad: sluice_config_reloads_total{result=failure} = $failures" \
+  e2e_wait_for -p "$SLUICE_PID" 10 okf && e2e_pass "$bad: sluice_config_reloads_total{result=failure} = $failures" \
     || e2e_fail "$bad: failure = $(reloads failure), want $failures"
   expect "$bad: success count" "$(reloads success)" 1
   expect "$bad: sluice_config_epoch" "$(epoch)" "$e1"
@@ -205,7 +193,7 @@ before=$(state_view)
 mv "$CFG" "$CFG.away"
 kill -HUP "$SLUICE_PID"
 failures=$((failures + 1))
-wait_for 10 okf && e2e_pass "config file missing: failure = $failures" \
+e2e_wait_for -p "$SLUICE_PID" 10 okf && e2e_pass "config file missing: failure = $failures" \
   || e2e_fail "config file missing: failure = $(reloads failure), want $failures"
 [ "$(state_view)" = "$before" ] && e2e_pass "config file missing: /state unchanged" || e2e_fail "config file missing: /state changed"
 grep -q "^$CFG: .*cannot read the config" "$LOG" && e2e_pass "the log says the file cannot be read" \
@@ -217,7 +205,7 @@ before=$(state_view)
 config restart >/dev/null
 kill -HUP "$SLUICE_PID"
 failures=$((failures + 1))
-wait_for 10 okf && e2e_pass "restart-only change (flows.capacity): failure = $failures" \
+e2e_wait_for -p "$SLUICE_PID" 10 okf && e2e_pass "restart-only change (flows.capacity): failure = $failures" \
   || e2e_fail "restart-only change: failure = $(reloads failure), want $failures"
 expect "restart-only change: sluice_config_epoch" "$(epoch)" "$e1"
 [ "$(state_view)" = "$before" ] && e2e_pass "restart-only change: /state unchanged" || e2e_fail "restart-only change: /state changed"
@@ -236,7 +224,7 @@ done
 took_ms=$((($(date +%s%N) - started) / 1000000))
 sleep 1
 settled() { local a b; a=$(reloads success); sleep 0.3; b=$(reloads success); [ "$a" = "$b" ]; }
-wait_for 10 settled || true
+e2e_wait_for -p "$SLUICE_PID" 10 settled || true
 kill -0 "$SLUICE_PID" 2>/dev/null || e2e_die "sluice died in the SIGHUP storm"
 s1=$(reloads success)
 n=$((s1 - s0))
@@ -260,7 +248,7 @@ s0=$(reloads success)
 code=$(curl -s --noproxy '*' --max-time 2 -o /dev/null -w '%{http_code}' -X POST "$METRICS/-/reload" || true)
 expect "POST /-/reload status" "$code" 200
 okp() { [ "$(reloads success)" = $((s0 + 1)) ]; }
-wait_for 10 okp && e2e_pass "POST /-/reload: success = $((s0 + 1))" || e2e_fail "POST /-/reload: success = $(reloads success), want $((s0 + 1))"
+e2e_wait_for -p "$SLUICE_PID" 10 okp && e2e_pass "POST /-/reload: success = $((s0 + 1))" || e2e_fail "POST /-/reload: success = $(reloads success), want $((s0 + 1))"
 expect "POST /-/reload: /state dns backends" "$(backends_of dns)" "203.0.113.21=100 203.0.113.22=100 203.0.113.23=100"
 # POST /-/reload answers with the outcome: a file that cannot apply gets 500 and the reason.
 config bad-table >/dev/null
@@ -290,12 +278,12 @@ config unchecked >/dev/null
 s0=$(reloads success)
 kill -HUP "$SLUICE_PID"
 oku() { [ "$(reloads success)" = $((s0 + 1)) ]; }
-wait_for 10 oku || e2e_fail "health check removed: the reload was not applied"
+e2e_wait_for -p "$SLUICE_PID" 10 oku || e2e_fail "health check removed: the reload was not applied"
 hc_all_up() {
   [ "$(metric sluice_backend_up service=hc backend=127.0.0.2)" = 1 ] &&
     [ "$(metric sluice_backend_up service=hc backend=127.0.0.3)" = 1 ]
 }
-wait_for 5 hc_all_up && e2e_pass "health check removed: sluice_backend_up{hc,127.0.0.2} and {hc,127.0.0.3} = 1" \
+e2e_wait_for -p "$SLUICE_PID" 5 hc_all_up && e2e_pass "health check removed: sluice_backend_up{hc,127.0.0.2} and {hc,127.0.0.3} = 1" \
   || e2e_fail "health check removed: backend_up 127.0.0.2=$(metric sluice_backend_up service=hc backend=127.0.0.2), want 1"
 expect "health check removed: sluice_table_info{service=hc}" \
   "$(metric sluice_table_info service=hc fingerprint="$(fingerprint 127.0.0.2 127.0.0.3)")" 1

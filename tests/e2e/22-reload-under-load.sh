@@ -130,9 +130,7 @@ e2e_stop 30
 e2e_log "sluice exited $SLUICE_RC; generator: $(cat "$W/gen.json")"
 kill -TERM "$GEN_PID" 2>/dev/null || true
 
-g() { "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1]))
-for k in sys.argv[2:]: d=d[k]
-print(d)' "$W/gen.json" "$@"; }
+g() { e2e_json "$W/gen.json" "d$(printf '["%s"]' "$@")"; } # g KEY...: the generator's result
 
 rx=$(m sluice_rx_packets_total)
 tx=$(m sluice_tx_packets_total)

@@ -71,12 +71,7 @@ fi
 # --- (c) the expressions' metrics against a real /metrics ---------------------------------------
 e2e_binary
 LOG=$W/demo.log
-# Stopped by SIGTERM once scraped; 60 s only bounds it if this script dies first.
-"$SLUICE" demo --seconds 60 >"$LOG" 2>&1 &
-SLUICE_PID=$!
-E2E_PIDS+=("$SLUICE_PID")
-e2e_wait_metrics "$LOG" 30 || e2e_die "sluice demo did not start (no metrics address)"
-e2e_log "sluice demo pid $SLUICE_PID, metrics at $METRICS"
+e2e_demo "$LOG"
 # Traffic flowing and every service's table exported before the first scrape.
 deadline=$((SECONDS + 20))
 until e2e_get /metrics >"$W/scrape1.txt" 2>/dev/null &&

@@ -46,12 +46,7 @@ FRAME_RES=(
 
 e2e_binary
 LOG=$W/demo.log
-# Stopped by SIGTERM once checked; 60 s only bounds it if this script dies first.
-"$SLUICE" demo --seconds 60 >"$LOG" 2>&1 &
-SLUICE_PID=$!
-E2E_PIDS+=("$SLUICE_PID")
-e2e_wait_metrics "$LOG" 30 || e2e_die "sluice demo did not start (no metrics address)"
-e2e_log "sluice demo pid $SLUICE_PID, metrics at $METRICS"
+e2e_demo "$LOG"
 deadline=$((SECONDS + 20))
 until [ "$(e2e_sample 'sluice_rx_packets_total{port="wire",queue="0"}')" != "" ] &&
   [ "$(e2e_sample 'sluice_rx_packets_total{port="wire",queue="0"}')" != 0 ]; do
@@ -81,17 +76,14 @@ until_pane 10 "^top-e2e\\$" || e2e_die "no shell prompt in the tmux pane"
 tmx send-keys -t top -l "stty -g >$W/before.stty"
 tmx send-keys -t top Enter
 
+gone() { ! kill -0 "$1" 2>/dev/null; }
 # live KEYS NAME: runs the view in the pane, checks a frame, ends it with KEYS; PASS or FAIL.
 live() {
-  local keys=$1 name=$2 pid="" deadline
+  local keys=$1 name=$2 pid=""
   rm -f "$W/top.pid" "$W/after.stty"
   tmx send-keys -t top -l "clear; sh -c 'echo \$\$ >$W/top.pid; exec $SLUICE top --url $METRICS --interval 0.5'"
   tmx send-keys -t top Enter
-  deadline=$((SECONDS + 10))
-  until [ -s "$W/top.pid" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || { e2e_fail "$name: sluice top did not start"; return; }
-    sleep 0.1
-  done
+  e2e_wait_for 10 test -s "$W/top.pid" || { e2e_fail "$name: sluice top did not start"; return; }
   pid=$(cat "$W/top.pid")
   E2E_PIDS+=("$pid")
   sleep 3
@@ -103,11 +95,7 @@ live() {
   [ "$(tmx display -p -t top '#{alternate_on}')" = 1 ] ||
     e2e_fail "$name: the view is not on the alternate screen"
   tmx send-keys -t top "$keys"
-  deadline=$((SECONDS + 2))
-  while kill -0 "$pid" 2>/dev/null; do
-    [ "$SECONDS" -le "$deadline" ] || { e2e_fail "$name: sluice top still running 2 s after $keys"; return; }
-    sleep 0.1
-  done
+  e2e_wait_for 2 gone "$pid" || { e2e_fail "$name: sluice top still running 2 s after $keys"; return; }
   if ! until_pane 2 "^top-e2e\\$ *$"; then
     sed 's/^/    /' "$W/pane.txt"
     e2e_fail "$name: no shell prompt after sluice top exited (above)"
@@ -116,11 +104,7 @@ live() {
     e2e_fail "$name: the alternate screen is still on after exit"
   tmx send-keys -t top -l "stty -g >$W/after.stty"
   tmx send-keys -t top Enter
-  deadline=$((SECONDS + 5))
-  until [ -s "$W/after.stty" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || { e2e_fail "$name: the shell did not run stty after the view"; return; }
-    sleep 0.1
-  done
+  e2e_wait_for 5 test -s "$W/after.stty" || { e2e_fail "$name: the shell did not run stty after the view"; return; }
   if cmp -s "$W/before.stty" "$W/after.stty"; then
     e2e_pass "live view under tmux 120x40: frame shown, $keys ends it, terminal restored"
   else

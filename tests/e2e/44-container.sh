@@ -87,18 +87,11 @@ lines=$(grep -cE '^ +[0-9]+s +[0-9]+ +[0-9]+ ' "$W/demo.log" || true)
 [ "$lines" -ge 2 ] || { cat "$W/demo.log"; e2e_die "only $lines per-second lines from the container's demo"; }
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# wait_metrics URL SECONDS: /metrics answers with traffic counted (rx > 0) and sluice_build_info.
-wait_metrics() {
-  local url=$1 deadline=$((SECONDS + $2))
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    if curl -sf --noproxy '*' --max-time 2 "$url" >"$W/metrics.txt" 2>/dev/null \
-      && grep -q '^sluice_build_info' "$W/metrics.txt" \
-      && awk '/^sluice_rx_packets_total/ && $NF > 0 {found=1} END {exit !found}' "$W/metrics.txt"; then
-      return 0
-    fi
-    sleep 0.5
-  done
-  return 1
+# metrics_up URL: /metrics (saved in metrics.txt) answers with sluice_build_info and traffic
+# counted (rx > 0).
+metrics_up() {
+  curl -sf --noproxy '*' --max-time 2 "$1" >"$W/metrics.txt" && grep -q '^sluice_build_info' "$W/metrics.txt" &&
+    [ "$(e2e_metric_sum sluice_rx_packets_total <"$W/metrics.txt")" -gt 0 ]
 }
 
 e2e_log "demo in the container: OK at ${SECONDS}s"
@@ -107,11 +100,11 @@ e2e_log "demo in the container: OK at ${SECONDS}s"
 port=$(free_port)
 "$ENGINE" run "${PULL[@]}" -d --name "$TAG-metrics" --network "$NET" -p "127.0.0.1:$port:9610" "$IMAGE" \
   demo --seconds 60 --listen 0.0.0.0:9610 >/dev/null || e2e_die "could not start the metrics container"
-wait_metrics "http://127.0.0.1:$port/metrics" 30 || {
+e2e_wait_for 30 metrics_up "http://127.0.0.1:$port/metrics" || {
   "$ENGINE" logs "$TAG-metrics" 2>&1 | tail -n 20
   e2e_die "no /metrics with traffic on the published 127.0.0.1:$port"
 }
-rx=$(awk '/^sluice_rx_packets_total/ {s += $NF} END {print s}' "$W/metrics.txt")
+rx=$(e2e_metric_sum sluice_rx_packets_total <"$W/metrics.txt")
 "$ENGINE" rm -f "$TAG-metrics" >/dev/null
 
 # 3. The demo's default listener (127.0.0.1 inside the container) is not reachable through the
@@ -150,7 +143,7 @@ YAML
   SLUICE_IMAGE=$IMAGE SLUICE_METRICS_PORT=$port timeout 120 "${COMPOSE[@]}" -p "$TAG" \
     -f "$E2E_REPO/docker/compose.yaml" -f "$W/compose.override.yaml" up -d >"$W/compose.log" 2>&1 \
     || { cat "$W/compose.log"; e2e_die "${COMPOSE[*]} up failed"; }
-  wait_metrics "http://127.0.0.1:$port/metrics" 30 || {
+  e2e_wait_for 30 metrics_up "http://127.0.0.1:$port/metrics" || {
     cat "$W/compose.log"
     e2e_die "the compose lab's /metrics did not answer on 127.0.0.1:$port"
   }

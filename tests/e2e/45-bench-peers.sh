@@ -6,13 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ "$(id -u)" -ne 0 ]; then echo "SKIP: bench-peers: needs root (network namespaces)"; exit 0; fi
-out=$(mktemp /tmp/sluice-e2e-bench-peers.XXXXXX)
-trap 'rm -f "$out"' EXIT
-if timeout 180 bash bench/peers.sh --smoke >"$out" 2>&1 && grep -q "^peers: smoke OK$" "$out"; then
-  grep "^peers: round" "$out" || true
-  echo "PASS: bench-peers: bench/peers.sh --smoke [${SECONDS}s]"
-else
-  cat "$out"
-  echo "FAIL: bench-peers: bench/peers.sh --smoke"
-  exit 1
-fi
+E2E_NAME=bench-peers
+source tests/e2e/lib/sluice.sh
+e2e_smoke 180 "peers: smoke OK" "peers: round" bash bench/peers.sh --smoke

@@ -1,19 +1,24 @@
-# Shared helpers for the end-to-end tests that drive the real `sluice run` binary.
-# Source it after setting E2E_NAME; it creates $E2E_WORK, and its EXIT trap stops every process
-# the test started (by pid), removes the work directory and the test's DPDK runtime directory.
 # shellcheck shell=bash
+# The one helper library of the end-to-end tests (tests/e2e/*.sh), the soak (tests/soak.sh) and
+# the bench scripts that drive the real `sluice` binary. Source it after setting E2E_NAME; it
+# creates $E2E_WORK, and its one EXIT trap stops every process the run started (by pid, and
+# anything left in its network namespaces), deletes those namespaces, removes the work
+# directory and the run's DPDK runtime directories ($E2E_PREFIX, $E2E_PREFIX-*).
+# Tests that build a network-namespace topology source tests/e2e/lib/netns.sh instead (it
+# sources this file).
 
 E2E_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 # Debian's interpreter: it has scapy and prometheus_client (a pyenv `python3` may not).
 PY=${PY:-/usr/bin/python3}
 export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
 SLUICE=${SLUICE:-}
-E2E_PREFIX="sluice-e2e-${E2E_NAME:?set E2E_NAME}-$$"
+E2E_PREFIX="sluice-e2e-${E2E_NAME:?set E2E_NAME}-$$" # this run's DPDK file prefix
 E2E_WORK=$(mktemp -d "/tmp/sluice-e2e-${E2E_NAME}.XXXXXX")
 E2E_PIDS=()
+E2E_NSS=() # network namespaces this run made (tests/e2e/lib/netns.sh)
 E2E_FAILED=0
 
-e2e_log() { printf '%s: %s\n' "$E2E_NAME" "$*" >&2; }
+e2e_log() { printf '[%s %s] %s\n' "$(date -u +%T)" "$E2E_NAME" "$*" >&2; }
 e2e_pass() { printf 'PASS: %s: %s [%ss]\n' "$E2E_NAME" "$*" "$SECONDS"; }
 e2e_fail() {
   printf 'FAIL: %s: %s\n' "$E2E_NAME" "$*"
@@ -25,18 +30,37 @@ e2e_die() {
 }
 
 e2e_cleanup() {
-  local rc=$? pid
-  for pid in "${E2E_PIDS[@]}"; do
-    kill -0 "$pid" 2>/dev/null || continue
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
+  local rc=$? pid ns f i left
+  trap - EXIT INT TERM HUP
+  set +e
+  for pid in "${E2E_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  # Anything else still inside our namespaces was started by this run too.
+  for ns in "${E2E_NSS[@]}"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -TERM "$pid" 2>/dev/null; done
   done
+  for ((i = 0; i < 50; i++)); do # up to 5 s to exit on their own
+    left=""
+    for pid in "${E2E_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && left="$left $pid"; done
+    for ns in "${E2E_NSS[@]}"; do left="$left$(ip netns pids "$ns" 2>/dev/null)"; done
+    [ -z "${left// /}" ] && break
+    sleep 0.1
+  done
+  for pid in "${E2E_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  for ns in "${E2E_NSS[@]}"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+  done
+  for pid in "${E2E_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+  for ns in "${E2E_NSS[@]}"; do ip netns del "$ns" 2>/dev/null; done
   if [ "$rc" -ne 0 ] && [ -z "${E2E_KEEP:-}" ]; then
-    for f in "$E2E_WORK"/*.log; do
-      [ -f "$f" ] || continue
-      echo "--- $f (last 40 lines)" >&2
-      tail -n 40 "$f" >&2
+    for f in "$E2E_WORK"/*.log "$E2E_WORK"/*.yaml; do
+      [ -s "$f" ] || continue
+      if [[ $f == *.yaml ]]; then
+        echo "--- $f" >&2
+        cat "$f" >&2
+      else
+        echo "--- $f (last 40 lines)" >&2
+        tail -n 40 "$f" >&2
+      fi
     done
   fi
   if [ -n "${E2E_KEEP:-}" ]; then
@@ -44,11 +68,23 @@ e2e_cleanup() {
   else
     rm -rf "$E2E_WORK"
   fi
-  rm -rf "/var/run/dpdk/$E2E_PREFIX"
+  # DPDK leaves its runtime directory behind; a test running several instances gives each
+  # its own prefix, $E2E_PREFIX-NAME.
+  rm -rf "/var/run/dpdk/$E2E_PREFIX" "/var/run/dpdk/$E2E_PREFIX"-*
   exit "$rc"
 }
 trap e2e_cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'e2e_log "interrupted"; exit 130' INT TERM HUP
+
+# e2e_defaults NAME=VALUE...: a test's environment knobs: each NAME keeps its value from the
+# environment when set and not empty, else gets VALUE.
+e2e_defaults() {
+  local kv name
+  for kv in "$@"; do
+    name=${kv%%=*}
+    [ -n "${!name:-}" ] || printf -v "$name" '%s' "${kv#*=}"
+  done
+}
 
 # Finds (or builds) the release binary; SLUICE overrides.
 e2e_binary() {
@@ -61,11 +97,31 @@ e2e_binary() {
   SLUICE=$(realpath "$SLUICE")
 }
 
+# e2e_bg LOG COMMAND...: starts COMMAND in the background (stdin /dev/null, output to LOG),
+# tracked for the EXIT trap; its pid is left in E2E_PID (not printed: a $(...) subshell would
+# make it someone else's child).
+e2e_bg() {
+  local log=$1
+  shift
+  "$@" >"$log" 2>&1 </dev/null &
+  E2E_PID=$!
+  E2E_PIDS+=("$E2E_PID")
+}
+
 # e2e_start CONFIG LOG: starts `sluice run -c CONFIG` in the background; sets SLUICE_PID.
 e2e_start() {
-  "$SLUICE" run -c "$1" >"$2" 2>&1 &
-  SLUICE_PID=$!
-  E2E_PIDS+=("$SLUICE_PID")
+  e2e_bg "$2" "$SLUICE" run -c "$1"
+  SLUICE_PID=$E2E_PID
+}
+
+# e2e_demo LOG: starts `sluice demo` (60 s at most: e2e_stop ends it once checked; the bound
+# only matters if the test dies first) and waits up to 30 s for its metrics; sets SLUICE_PID
+# and METRICS.
+e2e_demo() {
+  e2e_bg "$1" "$SLUICE" demo --seconds 60
+  SLUICE_PID=$E2E_PID
+  e2e_wait_metrics "$1" 30 || e2e_die "sluice demo did not start (no metrics address)"
+  e2e_log "sluice demo pid $SLUICE_PID, metrics at $METRICS"
 }
 
 # e2e_wait_metrics LOG SECONDS: waits for "sluice: metrics on http://ADDR/metrics"; sets METRICS.
@@ -97,6 +153,21 @@ e2e_metric_sum() {
   awk -v n="$1" -v l="${2:-}" '{ split($1, a, "{") } a[1] == n && $1 ~ l { s += $2 } END { printf "%.0f\n", s }'
 }
 
+# e2e_smoke SECONDS OK-LINE SHOW-PREFIX COMMAND...: runs a whole benchmark's smoke mode (up to
+# SECONDS); PASS (named by COMMAND) when it succeeds and prints the line OK-LINE, showing its
+# lines that start with SHOW-PREFIX; else its output and FAIL, exit 1.
+e2e_smoke() {
+  local limit=$1 ok=$2 show=$3 out=$E2E_WORK/smoke.out
+  shift 3
+  if timeout "$limit" "$@" >"$out" 2>&1 && grep -qx -- "$ok" "$out"; then
+    grep -- "^$show" "$out" || true
+    e2e_pass "${*:2}"
+  else
+    cat "$out"
+    e2e_die "${*:2}"
+  fi
+}
+
 # e2e_check WHAT COMMAND...: PASS or FAIL (counted in E2E_FAILED) as COMMAND succeeds.
 e2e_check() {
   local what=$1
@@ -104,19 +175,50 @@ e2e_check() {
   if "$@"; then e2e_pass "$what"; else e2e_fail "$what"; fi
 }
 
-# e2e_stop SECONDS: SIGTERM, then waits for the exit; sets SLUICE_RC (124 when it hung).
-e2e_stop() {
-  local deadline=$((SECONDS + $1))
-  kill -TERM "$SLUICE_PID" 2>/dev/null || true
-  while kill -0 "$SLUICE_PID" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
-  if kill -0 "$SLUICE_PID" 2>/dev/null; then
-    SLUICE_RC=124
-    kill -KILL "$SLUICE_PID" 2>/dev/null || true
-    wait "$SLUICE_PID" 2>/dev/null || true
-  else
-    SLUICE_RC=0
-    wait "$SLUICE_PID" || SLUICE_RC=$?
+# e2e_stop_pid PID [SECONDS]: SIGTERM a process this run started, wait up to SECONDS (default
+# 5), then SIGKILL; returns its exit status (124 when it ignored SIGTERM).
+e2e_stop_pid() {
+  local pid=$1 limit=${2:-5} i rc
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return $?; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < limit * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    e2e_log "pid $pid ignored SIGTERM for ${limit}s; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null
+    return 124
   fi
+  wait "$pid" 2>/dev/null && rc=0 || rc=$?
+  return $rc
+}
+
+# e2e_stop SECONDS: e2e_stop_pid for the sluice e2e_start started; sets SLUICE_RC.
+e2e_stop() { e2e_stop_pid "$SLUICE_PID" "$1" && SLUICE_RC=0 || SLUICE_RC=$?; }
+
+# e2e_wait_for [-p PID] SECONDS COMMAND...: polls COMMAND (its output discarded) every 0.1 s
+# until it succeeds (0) or SECONDS of wall-clock time have passed (1); with -p, gives up at
+# once (1) when process PID has exited.
+e2e_wait_for() {
+  local pid="" end
+  if [ "$1" = -p ]; then
+    pid=$2
+    shift 2
+  fi
+  end=$((${EPOCHREALTIME/./} + $1 * 1000000))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    [ "${EPOCHREALTIME/./}" -lt "$end" ] || return 1
+    [ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+}
+
+# e2e_json FILE EXPRESSION: a Python expression over a JSON file (as `d`), printed.
+e2e_json() {
+  "$PY" -c 'import json, sys; print(eval(sys.argv[2], {}, {"d": json.load(open(sys.argv[1]))}))' "$@"
 }
 
 # The mbuf leak check. A packet's mbuf goes back to its interface's pool once the packet is
@@ -180,22 +282,43 @@ e2e_mempool_check() {
   return "$rc"
 }
 
+# e2e_eal_args MEM VDEV [FILE-PREFIX [LCORE-ARGS...]]: EAL arguments, one a line: no
+# hugepages (-m MEM MB), no PCI, the device VDEV, this run's file prefix (or FILE-PREFIX), lcores
+# 0-1 with 0 the main one (or LCORE-ARGS, e.g. --lcores 0@0,1@1,2@1).
+e2e_eal_args() {
+  local mem=$1 vdev=$2 prefix=${3:-$E2E_PREFIX}
+  shift 2
+  [ $# -eq 0 ] || shift
+  [ $# -gt 0 ] || set -- -l 0-1
+  printf '%s\n' --no-huge --no-pci -m "$mem" "$@" --main-lcore 0 --file-prefix "$prefix" \
+    --log-level lib.eal:error --vdev "$vdev"
+}
+
+# e2e_config_head MEM MBUFS VDEV IFNAME ADDRESS [FILE-PREFIX [LCORE-ARGS...]]: the head every
+# test's sluice config starts with, to stdout: the dpdk section (e2e_eal_args MEM VDEV ...,
+# MBUFS mbufs) and the first interface, IFNAME on VDEV's device with ADDRESS; a caller adds
+# the interface's other keys (4-space indent), then its own sections.
+e2e_config_head() {
+  local mem=$1 mbufs=$2 vdev=$3 ifname=$4 address=$5 arg args=""
+  shift 5
+  while read -r arg; do args="$args${args:+, }\"$arg\""; done < <(e2e_eal_args "$mem" "$vdev" "$@")
+  cat <<YAML
+dpdk:
+  args: [$args]
+  mbufs: $mbufs
+interfaces:
+  - name: $ifname
+    device: ${vdev%%,*}
+    address: $address
+YAML
+}
+
 # e2e_memif_config PREFIX SOCK GATEWAY: the head of the memif load tests' config (test 22, the
 # soak), to stdout: sluice as memif client on SOCK with EAL file prefix PREFIX, 192.0.2.10/24
 # with GATEWAY ("" = on-link backends, else the gateway lines), 262,144 flow slots, no new-flow
 # cap, and service web (198.51.100.10:80/tcp, ipip, M = 65537) up to its `backends:` key.
 e2e_memif_config() {
-  cat <<YAML
-dpdk:
-  args: ["--no-huge", "--no-pci", "-m", "512", "-l", "0-1", "--main-lcore", "0",
-         "--file-prefix", "$1", "--log-level", "lib.eal:error",
-         "--vdev", "net_memif0,role=client,socket=$2,socket-abstract=no"]
-  mbufs: 16383
-interfaces:
-  - name: uplink
-    device: net_memif0
-    address: 192.0.2.10/24
-YAML
+  e2e_config_head 512 16383 "net_memif0,role=client,socket=$2,socket-abstract=no" uplink 192.0.2.10/24 "$1"
   [ -z "$3" ] || printf '%s\n' "$3"
   cat <<YAML
 flows:
@@ -230,17 +353,8 @@ e2e_pcap_config() {
   [ -f "$E2E_WORK/empty.pcap" ] || "$PY" -c 'import struct, sys
 open(sys.argv[1], "wb").write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))' "$E2E_WORK/empty.pcap"
   {
-    cat <<YAML
-dpdk:
-  args: ["--no-huge", "--no-pci", "-m", "$mem", "-l", "0-1", "--main-lcore", "0",
-         "--file-prefix", "$E2E_PREFIX", "--log-level", "lib.eal:error",
-         "--vdev=net_pcap0,rx_pcap=$E2E_WORK/empty.pcap,tx_pcap=$E2E_WORK/out.pcap"]
-  mbufs: $mbufs
-interfaces:
-  - name: uplink
-    device: net_pcap0
-    address: 192.0.2.10/24
-YAML
+    e2e_config_head "$mem" "$mbufs" "net_pcap0,rx_pcap=$E2E_WORK/empty.pcap,tx_pcap=$E2E_WORK/out.pcap" \
+      uplink 192.0.2.10/24
     [ -z "$mtu" ] || echo "    mtu: $mtu"
     cat <<YAML
     gateway: 192.0.2.1

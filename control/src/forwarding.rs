@@ -560,16 +560,21 @@ services:
         }];
         let (mut ids, mut cache) = (Ids::default(), TableCache::default());
         let mac = |_| Some([2, 0, 0, 0, 0, 9]);
-        let (db, _) = service_spec(
-            &cfg,
-            &cfg.services[0],
-            &ports,
-            &mut ids,
-            &mut cache,
-            &|_, _| true,
-            &mac,
-        )
-        .unwrap();
+        // Both services through the same ids and table cache, as one reload would.
+        let mut spec = |i: usize| {
+            service_spec(
+                &cfg,
+                &cfg.services[i],
+                &ports,
+                &mut ids,
+                &mut cache,
+                &|_, _| true,
+                &mac,
+            )
+            .unwrap()
+            .0
+        };
+        let db = spec(0);
         assert_eq!(db.forwarding, dataplane::Forwarding::FullNat);
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(db.local_addresses, [ip("192.0.2.200"), ip("2001:db8::200")]);
@@ -579,16 +584,7 @@ services:
             [6432, 5432],
             "its own port, else the service's"
         );
-        let (dns, _) = service_spec(
-            &cfg,
-            &cfg.services[1],
-            &ports,
-            &mut ids,
-            &mut cache,
-            &|_, _| true,
-            &mac,
-        )
-        .unwrap();
+        let dns = spec(1);
         assert_eq!(dns.forwarding, dataplane::Forwarding::Ipip);
         assert!(dns.local_addresses.is_empty());
         assert_eq!(dns.backends[0].port, 0, "DSR keeps the client's port");

@@ -25,15 +25,14 @@ fn round_robin(n: usize, size: usize) -> Vec<u32> {
     (0..size).map(|i| (i % n.max(1)) as u32).collect()
 }
 
-fn service(
+/// Up, weight-100 backends numbered `id * 100 + i`, keeping the client's port, each leaving
+/// by `egress(address)`; shared with the tests that build snapshots by hand.
+pub fn up_backends(
     id: u32,
-    vip: IpAddr,
-    port: u16,
-    proto: Proto,
-    forwarding: Forwarding,
-    backends: &[IpAddr],
-) -> ServiceSpec {
-    let backends: Vec<BackendSpec> = backends
+    addresses: &[IpAddr],
+    egress: impl Fn(IpAddr) -> Egress,
+) -> Vec<BackendSpec> {
+    addresses
         .iter()
         .enumerate()
         .map(|(i, &address)| BackendSpec {
@@ -42,12 +41,21 @@ fn service(
             port: 0,
             weight: 100,
             up: true,
-            egress: Egress {
-                port: PORT,
-                next_hop_mac: Some(NEXT_HOP_MAC),
-            },
+            egress: egress(address),
         })
-        .collect();
+        .collect()
+}
+
+/// Service `id` (`svc{id}`): five-tuple hash, drops when all down, no local addresses and
+/// empty tables, for callers to fill in with struct update syntax.
+pub fn service_spec(
+    id: u32,
+    vip: IpAddr,
+    port: u16,
+    proto: Proto,
+    forwarding: Forwarding,
+    backends: Vec<BackendSpec>,
+) -> ServiceSpec {
     ServiceSpec {
         id,
         name: format!("svc{id}"),
@@ -58,9 +66,29 @@ fn service(
         forwarding,
         local_addresses: Vec::new(),
         when_all_down: WhenAllDown::Drop,
-        table: round_robin(backends.len(), 13),
-        fallback_table: round_robin(backends.len(), 13),
+        table: Vec::new(),
+        fallback_table: Vec::new(),
         backends,
+    }
+}
+
+fn service(
+    id: u32,
+    vip: IpAddr,
+    port: u16,
+    proto: Proto,
+    forwarding: Forwarding,
+    backends: &[IpAddr],
+) -> ServiceSpec {
+    let backends = up_backends(id, backends, |_| Egress {
+        port: PORT,
+        next_hop_mac: Some(NEXT_HOP_MAC),
+    });
+    let table = round_robin(backends.len(), 13);
+    ServiceSpec {
+        fallback_table: table.clone(),
+        table,
+        ..service_spec(id, vip, port, proto, forwarding, backends)
     }
 }
 

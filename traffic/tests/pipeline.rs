@@ -5,9 +5,10 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use dataplane::fuzzing::{service_spec, up_backends};
 use dataplane::{
-    BackendSpec, Egress, Forwarding, HashKind, InterfaceSpec, Pipeline, PipelineConfig, Proto,
-    ServiceSpec, Snapshot, SnapshotBuilder, Verdict, WhenAllDown,
+    Egress, Forwarding, InterfaceSpec, Pipeline, PipelineConfig, Proto, ServiceSpec, Snapshot,
+    SnapshotBuilder, Verdict,
 };
 use traffic::stamp::TSC_MASK;
 use traffic::{arp, BackendKey, Received, Target, Template, L4};
@@ -95,44 +96,25 @@ fn snapshot(services: &[Svc]) -> Snapshot {
     for (id, s) in services.iter().enumerate() {
         let id = id as u32 + 1;
         let n = s.backends.len();
-        let backends = s
-            .backends
-            .iter()
-            .enumerate()
-            .map(|(i, &address)| BackendSpec {
-                id: id * 100 + i as u32,
-                address,
-                port: 0,
-                weight: 100,
-                up: true,
-                egress: Egress {
-                    port: 0,
-                    next_hop_mac: Some(next_hop(s, address)),
-                },
-            })
-            .collect();
+        let backends = up_backends(id, &s.backends, |address| Egress {
+            port: 0,
+            next_hop_mac: Some(next_hop(s, address)),
+        });
+        let proto = if s.l4 == L4::Udp {
+            Proto::Udp
+        } else {
+            Proto::Tcp
+        };
         let table: Vec<u32> = (0..TABLE_SIZE).map(|i| (i % n) as u32).collect();
         b = b.service(ServiceSpec {
-            id,
-            name: format!("svc{id}"),
-            vip: s.vip,
-            port: s.port,
-            proto: if s.l4 == L4::Udp {
-                Proto::Udp
-            } else {
-                Proto::Tcp
-            },
-            hash: HashKind::FiveTuple,
-            forwarding: s.forwarding,
-            when_all_down: WhenAllDown::Drop,
             local_addresses: if s.forwarding == Forwarding::FullNat {
                 vec![v4("10.0.0.200"), v6("2001:db8:be::200")]
             } else {
                 Vec::new()
             },
-            backends,
             fallback_table: table.clone(),
             table,
+            ..service_spec(id, s.vip, s.port, proto, s.forwarding, backends)
         });
     }
     b.build().unwrap()

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use super::*;
+use dataplane::fuzzing::{service_spec, up_backends};
 use dataplane::{
     BackendSpec, Egress, FlowConfig, Forwarding, InterfaceSpec, Pipeline, PipelineConfig, Proto,
     ServiceSpec,
@@ -108,33 +109,24 @@ pub fn nat_spec(
         _ => (100, true),
     };
     let usable = weight > 0 && up;
+    let backends = vec![BackendSpec {
+        port: bport,
+        weight,
+        up,
+        ..up_backends(id, &[backend], |_| Egress {
+            port: BE_PORT,
+            next_hop_mac: Some(BE_GW_MAC),
+        })[0]
+    }];
     ServiceSpec {
-        id,
-        name: format!("svc{id}"),
-        vip,
-        port,
-        proto,
-        hash: HashKind::FiveTuple,
-        forwarding: fwd,
-        when_all_down: WhenAllDown::Drop,
         local_addresses: if fwd == Forwarding::FullNat {
             vec![a4(LOCAL4), a6(LOCAL6)]
         } else {
             Vec::new()
         },
-        backends: vec![BackendSpec {
-            id: backend_id(id, 0),
-            address: backend,
-            port: bport,
-            weight,
-            up,
-            egress: Egress {
-                port: BE_PORT,
-                next_hop_mac: Some(BE_GW_MAC),
-            },
-        }],
         table: if usable { round_robin(1) } else { Vec::new() },
         fallback_table: round_robin(1),
+        ..service_spec(id, vip, port, proto, fwd, backends)
     }
 }
 

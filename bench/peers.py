@@ -157,6 +157,16 @@ def cmd_summarize(a):
     def col(path, key, fmt="{:,.0f}"):
         return mmm([r.get(key) for r in rows if r["path"] == path], fmt)
 
+    def vs_direct(path, key, f, fmt):
+        # direct is the baseline: it has no ratio or difference to itself.
+        return "-" if path == "direct" else mmm(per_round(path, key, f), fmt)
+
+    def ratio(path, key):
+        return vs_direct(path, key, lambda x, d: x / d, "{:.2f}")
+
+    def added(path, key):
+        return vs_direct(path, key, lambda x, d: x - d, "{:+.0f}")
+
     L = ["Command: `%s`. %s. Load average (1 min) at the start of each run: %s." % (
         a.command, a.when, mmm([r["load1"] for r in rows], "{:.2f}")), ""]
     L.append("Each cell is the median (min-max) over %d rounds, paths interleaved within each round; "
@@ -168,11 +178,8 @@ def cmd_summarize(a):
              "| / direct | UDP sent/s by the client | balancer CPU, TCP / UDP |")
     L.append("|---|---|---|---|---|---|---|---|")
     for p in order:
-        direct = p == "direct"
         L.append("| %s | %s | %s | %s | %s | %s | %s | %s / %s |" % (
-            p, PATHS[p], col(p, "tcp_rps"),
-            "-" if direct else mmm(per_round(p, "tcp_rps", lambda x, d: x / d), "{:.2f}"),
-            col(p, "udp_pps"), "-" if direct else mmm(per_round(p, "udp_pps", lambda x, d: x / d), "{:.2f}"),
+            p, PATHS[p], col(p, "tcp_rps"), ratio(p, "tcp_rps"), col(p, "udp_pps"), ratio(p, "udp_pps"),
             col(p, "udp_sent_pps"), col(p, "lb_cpu_tcp_pct", "{:.0f}%"), col(p, "lb_cpu_udp_pct", "{:.0f}%")))
     idle = [r.get("udp_idle_pct") for r in rows if r.get("udp_idle_pct") is not None]
     if idle:
@@ -190,13 +197,10 @@ def cmd_summarize(a):
              "| under load: wrk p50 | wrk p99 | TCP failed / UDP lost |")
     L.append("|---|---|---|---|---|---|---|---|---|---|")
     for p in order:
-        direct = p == "direct"
         rs = [r for r in rows if r["path"] == p]
         L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d / %d |" % (
-            p, col(p, "tcp_p50_us"), col(p, "tcp_p99_us"),
-            "-" if direct else mmm(per_round(p, "tcp_p50_us", lambda x, d: x - d), "{:+.0f}"),
-            col(p, "udp_p50_us"), col(p, "udp_p99_us"),
-            "-" if direct else mmm(per_round(p, "udp_p50_us", lambda x, d: x - d), "{:+.0f}"),
+            p, col(p, "tcp_p50_us"), col(p, "tcp_p99_us"), added(p, "tcp_p50_us"),
+            col(p, "udp_p50_us"), col(p, "udp_p99_us"), added(p, "udp_p50_us"),
             mmm([r.get("wrk_p50_ms") and r["wrk_p50_ms"] * 1e3 for r in rs]),
             mmm([r.get("wrk_p99_ms") and r["wrk_p99_ms"] * 1e3 for r in rs]),
             sum(r.get("tcp_failed", 0) for r in rs), sum(r.get("udp_lost", 0) for r in rs)))

@@ -205,8 +205,16 @@ pub fn build(
     }
     let mut tables = Vec::with_capacity(cfg.services.len());
     cache.begin();
+    let mut services = Services {
+        cfg,
+        ports,
+        ids,
+        cache,
+        up,
+        neighbour,
+    };
     for s in &cfg.services {
-        let (spec, table) = service_spec(cfg, s, ports, ids, cache, up, neighbour)?;
+        let (spec, table) = services.spec(s)?;
         tables.push(table);
         builder = builder.service(spec);
     }
@@ -216,67 +224,73 @@ pub fn build(
     })
 }
 
-/// One service's data-plane spec (mode, local addresses, each backend's egress and port) and
-/// its Maglev table.
-fn service_spec(
-    cfg: &Config,
-    s: &Service,
-    ports: &[PortInfo],
-    ids: &mut Ids,
-    cache: &mut TableCache,
-    up: &dyn Fn(&str, IpAddr) -> bool,
-    neighbour: &dyn Fn(IpAddr) -> Option<[u8; 6]>,
-) -> Result<(ServiceSpec, ServiceTable), BuildError> {
-    let service_id = ids.service(&s.name);
-    let mut backends = Vec::with_capacity(s.backends.len());
-    for b in &s.backends {
-        let (iface, next_hop) = egress_of(cfg, b.address).ok_or(BuildError::NoRoute {
-            service: s.name.clone(),
-            backend: b.address,
+/// What building each service of one snapshot reads and updates: `build`'s inputs, passed once.
+struct Services<'a> {
+    cfg: &'a Config,
+    ports: &'a [PortInfo],
+    ids: &'a mut Ids,
+    cache: &'a mut TableCache,
+    up: &'a dyn Fn(&str, IpAddr) -> bool,
+    neighbour: &'a dyn Fn(IpAddr) -> Option<[u8; 6]>,
+}
+
+impl Services<'_> {
+    /// One service's data-plane spec (mode, local addresses, each backend's egress and port)
+    /// and its Maglev table.
+    fn spec(&mut self, s: &Service) -> Result<(ServiceSpec, ServiceTable), BuildError> {
+        let service_id = self.ids.service(&s.name);
+        let mut backends = Vec::with_capacity(s.backends.len());
+        for b in &s.backends {
+            let (iface, next_hop) = egress_of(self.cfg, b.address).ok_or(BuildError::NoRoute {
+                service: s.name.clone(),
+                backend: b.address,
+            })?;
+            let port = self.ports[iface].port;
+            let mac = static_mac(self.cfg, iface, next_hop).or_else(|| (self.neighbour)(next_hop));
+            backends.push(BackendSpec {
+                id: self.ids.backend(&s.name, b.address),
+                address: b.address,
+                // DSR keeps the client's port; nat/fullnat send to where the backend listens.
+                port: if s.forwarding.translates() {
+                    s.backend_port(b)
+                } else {
+                    0
+                },
+                weight: b.weight,
+                up: (self.up)(&s.name, b.address),
+                egress: Egress {
+                    port,
+                    next_hop_mac: mac,
+                },
+            });
+        }
+        let usable = |b: &BackendSpec| b.weight > 0 && b.up;
+        let (table, entries) = maglev_table(self.cache, &s.name, s.table_size, &backends, usable)?;
+        let (_, fallback) = maglev_table(self.cache, &s.name, s.table_size, &backends, |b| {
+            b.weight > 0
         })?;
-        let port = ports[iface].port;
-        let mac = static_mac(cfg, iface, next_hop).or_else(|| neighbour(next_hop));
-        backends.push(BackendSpec {
-            id: ids.backend(&s.name, b.address),
-            address: b.address,
-            // DSR keeps the client's port; nat/fullnat send to where the backend listens.
-            port: if s.forwarding.translates() {
-                s.backend_port(b)
-            } else {
-                0
-            },
-            weight: b.weight,
-            up: up(&s.name, b.address),
-            egress: Egress {
-                port,
-                next_hop_mac: mac,
-            },
-        });
+        let built = ServiceTable {
+            service: s.name.clone(),
+            id: service_id,
+            fingerprint: table.as_ref().map(Table::fingerprint),
+            table,
+        };
+        let spec = ServiceSpec {
+            id: service_id,
+            name: s.name.clone(),
+            vip: s.vip,
+            port: s.port,
+            proto: s.protocol,
+            hash: s.hash,
+            forwarding: s.forwarding,
+            local_addresses: s.local_addresses.clone(),
+            when_all_down: s.when_all_down,
+            backends,
+            table: entries,
+            fallback_table: fallback,
+        };
+        Ok((spec, built))
     }
-    let usable = |b: &BackendSpec| b.weight > 0 && b.up;
-    let (table, entries) = maglev_table(cache, &s.name, s.table_size, &backends, usable)?;
-    let (_, fallback) = maglev_table(cache, &s.name, s.table_size, &backends, |b| b.weight > 0)?;
-    let built = ServiceTable {
-        service: s.name.clone(),
-        id: service_id,
-        fingerprint: table.as_ref().map(Table::fingerprint),
-        table,
-    };
-    let spec = ServiceSpec {
-        id: service_id,
-        name: s.name.clone(),
-        vip: s.vip,
-        port: s.port,
-        proto: s.protocol,
-        hash: s.hash,
-        forwarding: s.forwarding,
-        local_addresses: s.local_addresses.clone(),
-        when_all_down: s.when_all_down,
-        backends,
-        table: entries,
-        fallback_table: fallback,
-    };
-    Ok((spec, built))
 }
 
 /// The Maglev table over the backends `keep` selects, as indices into `backends`
@@ -561,19 +575,15 @@ services:
         let (mut ids, mut cache) = (Ids::default(), TableCache::default());
         let mac = |_| Some([2, 0, 0, 0, 0, 9]);
         // Both services through the same ids and table cache, as one reload would.
-        let mut spec = |i: usize| {
-            service_spec(
-                &cfg,
-                &cfg.services[i],
-                &ports,
-                &mut ids,
-                &mut cache,
-                &|_, _| true,
-                &mac,
-            )
-            .unwrap()
-            .0
+        let mut services = Services {
+            cfg: &cfg,
+            ports: &ports,
+            ids: &mut ids,
+            cache: &mut cache,
+            up: &|_, _| true,
+            neighbour: &mac,
         };
+        let mut spec = |i: usize| services.spec(&cfg.services[i]).unwrap().0;
         let db = spec(0);
         assert_eq!(db.forwarding, dataplane::Forwarding::FullNat);
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();

@@ -127,30 +127,29 @@ class Checker:
             time.sleep(0.2)
 
     def tcp_share(self, vip):
-        counts, errors = {}, 0
-        for _ in range(self.args.requests):
-            name, err = curl(vip, self.args.tcp_port, self.args.timeout)
-            if name is None:
-                errors += 1
-                self.fail(f"{vip} curl: {err}")
-                continue
-            counts[name] = counts.get(name, 0) + 1
-        print(f"  {vip} curl: {self.args.requests - errors}/{self.args.requests} succeeded", flush=True)
-        self.share(f"{vip} tcp share", counts)
+        self.tally(vip, "tcp", "curl", self.args.requests, lambda _: curl(vip, self.args.tcp_port, self.args.timeout))
 
     def udp_share(self, vip):
         family = socket.AF_INET6 if ":" in vip else socket.AF_INET
-        counts, errors = {}, 0
-        for i in range(self.args.udp):
+
+        def one(i):
             with socket.socket(family, socket.SOCK_DGRAM) as s:
-                name, err = udp_exchange(s, vip, self.args.udp_port, f"ping {i}".encode(), self.args.timeout)
+                return udp_exchange(s, vip, self.args.udp_port, f"ping {i}".encode(), self.args.timeout)
+
+        self.tally(vip, "udp", "udp #{}", self.args.udp, one)
+
+    def tally(self, vip, proto, what, n, attempt):
+        """One share check for both protocols: `what` names a failed attempt (`{}`: its index)."""
+        counts, errors = {}, 0
+        for i in range(n):
+            name, err = attempt(i)
             if name is None:
                 errors += 1
-                self.fail(f"{vip} udp #{i}: {err}")
+                self.fail(f"{vip} {what.format(i)}: {err}")
                 continue
             counts[name] = counts.get(name, 0) + 1
-        print(f"  {vip} udp: {self.args.udp - errors}/{self.args.udp} succeeded", flush=True)
-        self.share(f"{vip} udp share", counts)
+        print(f"  {vip} {what.split()[0]}: {n - errors}/{n} succeeded", flush=True)
+        self.share(f"{vip} {proto} share", counts)
 
     def udp_sticky(self, vip):
         family = socket.AF_INET6 if ":" in vip else socket.AF_INET

@@ -40,6 +40,15 @@ def checksum_ok(pkt, layer, field):
     return getattr(type(pkt)(bytes(fresh))[layer], field) == getattr(pkt[layer], field)
 
 
+def carried(p, raw, outer, proto, ipip):
+    """A forwarded frame's inner packet and mode; `ipip` is the family's IP-in-IP protocol (4 or 41)."""
+    if proto == ipip:
+        return bytes(outer.payload), "ipip"
+    if proto == 17 and UDP in p and p[UDP].dport == GUE_PORT:
+        return bytes(p[UDP].payload), "gue"
+    return raw[14:], "l2-dsr"
+
+
 def samples(text):
     """{(name, frozenset(labels)): value} and {family: (type, set of label-name tuples)}."""
     values, families = {}, {}
@@ -121,12 +130,7 @@ def main():
                     bad("ICMPv6 echo reply", f"out #{n}: {p.summary()}")
                 replies[("echo", o.src, o.dst, e.id, e.seq, bytes(e.data))] += 1
                 continue
-            if o.nh == 41:
-                inner, mode = bytes(o.payload), "ipip"
-            elif o.nh == 17 and UDP in p and p[UDP].dport == GUE_PORT:
-                inner, mode = bytes(p[UDP].payload), "gue"
-            else:
-                inner, mode = raw[14:], "l2-dsr"
+            inner, mode = carried(p, raw, o, o.nh, 41)
         elif p.type == 0x0800 and IP in p:
             o, v6 = p[IP], False
             if not checksum_ok(o, IP, "chksum"):
@@ -147,12 +151,7 @@ def main():
                 else:
                     bad("unexpected", f"out #{n}: ICMP {ic.type}/{ic.code}")
                 continue
-            if o.proto == 4:
-                inner, mode = bytes(o.payload), "ipip"
-            elif o.proto == 17 and UDP in p and p[UDP].dport == GUE_PORT:
-                inner, mode = bytes(p[UDP].payload), "gue"
-            else:
-                inner, mode = raw[14:], "l2-dsr"
+            inner, mode = carried(p, raw, o, o.proto, 4)
         else:
             bad("unexpected", f"out #{n}: {p.summary()}")
             continue

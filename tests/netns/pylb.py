@@ -19,21 +19,14 @@ import struct
 import sys
 import zlib
 
+from inet import checksum
+
 ETH_P_ALL = 0x0003
 ETH_IPV4 = 0x0800
 ETH_ARP = 0x0806
 ETH_IPV6 = 0x86DD
 PACKET_OUTGOING = 4
 GUE_PORT = 6080
-
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def pseudo(src, dst, proto, length):
@@ -44,7 +37,7 @@ def pseudo(src, dst, proto, length):
 
 def ipv4_header(src, dst, proto, payload_len, tos=0):
     hdr = struct.pack("!BBHHHBBH4s4s", 0x45, tos, 20 + payload_len, 0, 0, 64, proto, 0, src, dst)
-    return hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
+    return hdr[:10] + struct.pack("!H", checksum(hdr)) + hdr[12:]
 
 
 def ipv6_header(src, dst, nh, payload_len):
@@ -125,7 +118,7 @@ class Balancer:
         requester = pkt[8:24]
         dst = requester if any(requester) else ipaddress.IPv6Address("ff02::1").packed
         icmp = struct.pack("!BBHI", 136, 0, 0, 0x60000000) + self.addr6 + bytes([2, 1]) + self.mac
-        icmp = icmp[:2] + struct.pack("!H", csum(pseudo(self.addr6, dst, 58, len(icmp)) + icmp)) + icmp[4:]
+        icmp = icmp[:2] + struct.pack("!H", checksum(pseudo(self.addr6, dst, 58, len(icmp)) + icmp)) + icmp[4:]
         hdr = struct.pack("!IHBB16s16s", 6 << 28, len(icmp), 58, 255, self.addr6, dst)
         self.send(src_mac, ETH_IPV6, hdr + icmp)
         self.stats["na_replies"] += 1
@@ -152,7 +145,7 @@ class Balancer:
             sport = 0xC000 | (flow_hash & 0x3FFF)
             osrc = self.addr4 if version == 4 else self.addr6
             udp = struct.pack("!HHHH", sport, GUE_PORT, 8 + len(gue), 0) + gue
-            check = csum(pseudo(osrc, baddr, 17, len(udp)) + udp) or 0xFFFF
+            check = checksum(pseudo(osrc, baddr, 17, len(udp)) + udp) or 0xFFFF
             payload, outer_proto = udp[:6] + struct.pack("!H", check) + udp[8:], 17
         else:
             payload, outer_proto = pkt, inner_proto

@@ -22,24 +22,11 @@ import struct
 import sys
 import time
 
-
-def checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
+from inet import checksum, fold
 
 
 def mac(text):
     return bytes(int(x, 16) for x in text.split(":"))
-
-
-def fold(s):
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return s
 
 
 def build_frames(dst_mac, src_mac, hosts, dst, dport, count, rng):

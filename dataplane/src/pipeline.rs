@@ -16,8 +16,8 @@ use crate::frame::Frame;
 use crate::parse::{self, Arp, Embedded, Frag, Ip, Parsed, L4};
 use crate::ratelimit::TokenBucket;
 use crate::reply;
-use crate::rewrite::{self, overhead};
-use crate::snapshot::{Class, Forwarding, HashKind, Interface, Snapshot, WhenAllDown};
+use crate::rewrite;
+use crate::snapshot::{Class, HashKind, Interface, Snapshot, WhenAllDown};
 use crate::stats::{Counters, DropReason};
 use crate::wire::{arp, proto, tcp};
 
@@ -799,21 +799,8 @@ impl Pipeline {
         let Some(mac) = be.next_hop_mac else {
             return Err(DropReason::UnresolvedNextHop);
         };
-        let outer_v4 = if svc.forwarding == Forwarding::L2Dsr {
-            !ip.v6
-        } else {
-            be.v4
-        };
-        let oh = overhead(svc.forwarding, outer_v4);
-        if ip.ip_len + oh > usize::from(iface.mtu) {
-            return self.too_big(
-                frame,
-                ip,
-                iface.mtu.saturating_sub(oh as u16),
-                in_port,
-                snap,
-                now,
-            );
+        if ip.ip_len > usize::from(be.max_inner) {
+            return self.too_big(frame, ip, be.max_inner, in_port, snap, now);
         }
         rewrite::encapsulate(frame, ip, svc.forwarding, iface, be, mac, flow_hash)?;
         let ss = self.service_slot[s as usize];

@@ -274,6 +274,8 @@ mod tests {
             port: 0,
             up: true,
             iface: 0,
+            // Not read by the rewrite (the pipeline checks the MTU).
+            max_inner: iface.mtu,
             next_hop_mac: Some(NEXT_HOP),
             outer_v4: template.then(|| OuterV4::new(NEXT_HOP, iface.mac, [192, 0, 2, 10], &addr)),
         }

@@ -221,6 +221,11 @@ pub(crate) struct Backend {
     pub port: u16,
     pub up: bool,
     pub iface: u32,
+    /// The largest client IP packet that still fits the egress interface's MTU once
+    /// encapsulated for this backend (the MTU less [`crate::rewrite::overhead`], which depends
+    /// only on the mode and the backend's family: l2-dsr, nat and fullnat add nothing), worked
+    /// out with the snapshot so the packet path compares one number.
+    pub max_inner: u16,
     pub next_hop_mac: Option<[u8; 6]>,
     /// The Ethernet + outer IPv4 headers of ipip/gue packets to this backend, when it has an
     /// IPv4 address and a resolved next hop.
@@ -517,6 +522,9 @@ impl SnapshotBuilder {
                     port: b.port,
                     up: b.up,
                     iface: iface as u32,
+                    max_inner: interfaces[iface]
+                        .mtu
+                        .saturating_sub(crate::rewrite::overhead(s.forwarding, v4) as u16),
                     next_hop_mac: b.egress.next_hop_mac,
                     outer_v4: match (b.egress.next_hop_mac, interfaces[iface].ipv4) {
                         (Some(mac), Some(src)) if v4 && needs_source => Some(

@@ -232,7 +232,7 @@ pub(crate) struct Backend {
     pub outer_v4: Option<crate::outer::OuterV4>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct ServiceKey {
     vip: [u8; 16],
     port: u16,
@@ -240,7 +240,7 @@ struct ServiceKey {
 }
 
 /// A key of a [`Lookup`] table: its bits, mixed by the table.
-trait LookupKey: Eq + Copy {
+trait LookupKey: Ord + Copy {
     fn bits(&self) -> u64;
 }
 
@@ -275,12 +275,16 @@ impl<K: LookupKey> Lookup<K> {
             slots: vec![None; size].into_boxed_slice(),
             mask: size - 1,
         };
-        for (k, &v) in entries {
-            let mut i = t.home(k);
+        // Filled in key order, not the caller's map order (seeded per process): the same
+        // config gives the same layout, so the same probes, in every process.
+        let mut sorted: Vec<(K, u32)> = entries.map(|(k, &v)| (*k, v)).collect();
+        sorted.sort_unstable();
+        for (k, v) in sorted {
+            let mut i = t.home(&k);
             while t.slots[i].is_some() {
                 i = (i + 1) & t.mask;
             }
-            t.slots[i] = Some((*k, v));
+            t.slots[i] = Some((k, v));
         }
         t
     }
@@ -805,5 +809,15 @@ mod tests {
                 assert_eq!(t.get(&key(i)), None, "n {n} absent key {i}");
             }
         }
+    }
+
+    /// The layout depends on the keys only, not on the order a map hands them over.
+    #[test]
+    fn lookup_layout_is_the_same_whatever_the_input_order() {
+        let entries: Vec<(ServiceKey, u32)> = (0..200).map(|i| (key(i), i)).collect();
+        let reversed: Vec<(ServiceKey, u32)> = entries.iter().rev().copied().collect();
+        let a = Lookup::new(entries.iter().map(|(k, v)| (k, v)));
+        let b = Lookup::new(reversed.iter().map(|(k, v)| (k, v)));
+        assert_eq!(a.slots, b.slots);
     }
 }

@@ -73,7 +73,7 @@ mod tests {
             assert_eq!(flow_of(&client_v4(c), p), Some(flow));
             assert_eq!(flow_of(&client_v6(c), p), Some(flow));
         }
-        assert_eq!(flow_of(&[10, 0, 0, 1], 2000), None);
+        assert_eq!(flow_of(&[203, 0, 113, 1], 2000), None);
         assert_eq!(flow_of(&[192, 0, 2, 1], 80), None);
     }
 }

@@ -42,7 +42,7 @@ fn services() -> Vec<Svc> {
     use Forwarding::*;
     let four = |base: u8| {
         (0..3)
-            .map(|i| v4(&format!("10.0.0.{}", base + i)))
+            .map(|i| v4(&format!("198.51.100.{}", base + i)))
             .collect()
     };
     let six = |base: u16| {
@@ -87,7 +87,7 @@ fn snapshot(services: &[Svc]) -> Snapshot {
     let mut b = SnapshotBuilder::new().interface(InterfaceSpec {
         port: 0,
         mac: OUR_MAC,
-        ipv4: Some((Ipv4Addr::new(10, 0, 0, 1), 24)),
+        ipv4: Some((Ipv4Addr::new(198, 51, 100, 1), 24)),
         ipv6: Some(("2001:db8:be::1".parse().unwrap(), 64)),
         mtu: 1500,
         ipv4_checksum_offload: false,
@@ -108,7 +108,7 @@ fn snapshot(services: &[Svc]) -> Snapshot {
         let table: Vec<u32> = (0..TABLE_SIZE).map(|i| (i % n) as u32).collect();
         b = b.service(ServiceSpec {
             local_addresses: if s.forwarding == Forwarding::FullNat {
-                vec![v4("10.0.0.200"), v6("2001:db8:be::200")]
+                vec![v4("198.51.100.200"), v6("2001:db8:be::200")]
             } else {
                 Vec::new()
             },

@@ -457,7 +457,8 @@ mod tests {
         };
         a.drop_n(DropReason::NoService, 2);
         a.backend_flows.insert(3, 4);
-        a.nat_ports_in_use.insert(IpAddr::from([198, 51, 100, 200]), 9);
+        a.nat_ports_in_use
+            .insert(IpAddr::from([198, 51, 100, 200]), 9);
         a.service.push(ServiceCounters::default());
         a.backend.push(11);
         a.service_slot.insert(1, 0);

@@ -5,6 +5,10 @@
 # adds is not). FUZZ_TARGETS (default: all) limits it to some, e.g. "process config".
 # FUZZ_SANITIZER (default address, as the smoke run; none is several times faster, and enough
 # for targets whose code has no unsafe: all but process, which reaches flow.rs).
+# FUZZ_TRACE_COMPARES (default yes): no builds without libFuzzer's compare tracing, which hands
+# the mutator the operands of every comparison (how a corpus grows from seeds past magic values)
+# but costs 3-6x the executions per second in loop-heavy targets (table_build, controller_events);
+# for long runs from a corpus that has stopped growing.
 # Per target the table gives libFuzzer's final counts: executions, cov (edges) and ft
 # (features), corpus entries, seconds and executions per second. A crash, leak, timeout or
 # out-of-memory fails the run and says where the input is and how to make it a regression test.
@@ -13,6 +17,12 @@ cd "$(dirname "$0")/.."
 runs=${FUZZ_RUNS:-10000000}
 only=${FUZZ_TARGETS:-}
 sanitizer=${FUZZ_SANITIZER:-address}
+trace=()
+case ${FUZZ_TRACE_COMPARES:-yes} in
+  yes) ;;
+  no) trace=(--no-trace-compares) ;;
+  *) echo "fuzz: FUZZ_TRACE_COMPARES must be yes or no, got '${FUZZ_TRACE_COMPARES}'" >&2; exit 2 ;;
+esac
 [[ $runs =~ ^[0-9]+$ ]] && [ "$runs" -gt 0 ] || { echo "fuzz: FUZZ_RUNS must be a positive number, got '$runs'" >&2; exit 2; }
 cargo +nightly --version >/dev/null 2>&1 || { echo "fuzz: needs the nightly toolchain (rustup toolchain install nightly)" >&2; exit 1; }
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz >/tmp/sluice-cargo-fuzz.log 2>&1 \
@@ -28,9 +38,9 @@ for dir in */fuzz; do
     if [ -n "$only" ] && [[ " $only " != *" $target "* ]]; then continue; fi
     log="$logs/$crate-$target.log"
     mkdir -p "$crate/fuzz/corpus/$target"
-    echo "fuzz: $crate/$target, $runs executions, sanitizer $sanitizer (log: $log)"
+    echo "fuzz: $crate/$target, $runs executions, sanitizer $sanitizer, trace compares ${FUZZ_TRACE_COMPARES:-yes} (log: $log)"
     rc=0
-    (cd "$crate" && cargo +nightly fuzz run --sanitizer "$sanitizer" "$target" "fuzz/corpus/$target" -- \
+    (cd "$crate" && cargo +nightly fuzz run --sanitizer "$sanitizer" "${trace[@]}" "$target" "fuzz/corpus/$target" -- \
       -runs="$runs" -rss_limit_mb=4096 -print_final_stats=1) >"$log" 2>&1 || rc=$?
     # libFuzzer's own clock: the build before the run is not counted.
     secs=$(sed -nE 's/^Done [0-9]+ runs in ([0-9]+) second.*/\1/p' "$log" | tail -1)
@@ -63,7 +73,7 @@ EOF
 done
 [ "${#rows[@]}" -gt 0 ] || { echo "fuzz: no target ran (FUZZ_TARGETS='$only')" >&2; exit 1; }
 echo
-echo "fuzz: sanitizer $sanitizer, $runs executions asked per target"
+echo "fuzz: sanitizer $sanitizer, trace compares ${FUZZ_TRACE_COMPARES:-yes}, $runs executions asked per target"
 printf '%-10s %-18s %12s %7s %7s %7s %9s %10s  %s\n' crate target executions cov ft corpus seconds "execs/s" result
 printf '%s\n' "${rows[@]}"
 echo "fuzz: logs in $logs"

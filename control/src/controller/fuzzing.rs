@@ -96,13 +96,20 @@ thread_local! {
     static LOADED: RefCell<HashMap<[u8; 5], Result<Config, String>>> = RefCell::new(HashMap::new());
 }
 
+/// Entries `LOADED` holds before it starts afresh, so that a run of 10^7 executions stays small.
+const LOADED_MAX: usize = 4096;
+
 /// The generated config of the next 5 bytes, loaded once per distinct 5 bytes.
 fn load_generated(b: &mut Bytes<'_>) -> Result<Config, String> {
     let mut key = [0u8; 5];
     key.iter_mut().for_each(|k| *k = b.u8());
     LOADED.with(|m| {
-        m.borrow_mut()
-            .entry(key)
+        let mut m = m.borrow_mut();
+        // Mutations make new keys all the time; unbounded, the cache would grow for the whole run.
+        if m.len() >= LOADED_MAX {
+            m.clear();
+        }
+        m.entry(key)
             .or_insert_with(|| {
                 config::load_str(&generated(&mut Bytes(&key)), "fuzz.yaml")
                     .map_err(|e| e.to_string())

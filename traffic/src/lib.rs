@@ -10,6 +10,8 @@
 pub mod arp;
 pub mod decode;
 pub mod flow;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod stamp;
 pub mod template;
 

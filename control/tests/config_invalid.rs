@@ -630,3 +630,24 @@ fn small_table_warns_with_the_recommended_prime_and_the_disruption() {
         ["many.yaml:7:5: warning: services[0]: expected a table_size of at least 100 x backends: 70001, the smallest prime >= 70000, got 65537 for 700 backends: adding or removing a backend may move up to 4.1 points of the table beyond its own share (4.0 at 70001)"]
     );
 }
+
+/// A SYN timeout past half the established one: a flood's half-open entries would outlive (and
+/// so push out) idle established flows; the warning says which, at the key that was set.
+#[test]
+fn syn_timeout_near_the_established_one_warns() {
+    let warnings = |extra: &str| -> Vec<String> {
+        let checked = check_str(&append(extra), "syn.yaml");
+        assert!(checked.result.is_ok(), "{:?}", checked.result);
+        checked.warnings.iter().map(ToString::to_string).collect()
+    };
+    assert_eq!(
+        warnings("flows:\n  tcp_syn_timeout: 3m\n"),
+        ["syn.yaml:14:20: warning: flows.tcp_syn_timeout: expected a tcp_syn_timeout of at most half the tcp_established_timeout (5m), got 3m: a full table evicts the entry closest to expiry, so a SYN flood's half-open entries push out established flows idle for over 2m first"]
+    );
+    assert_eq!(
+        warnings("flows:\n  tcp_established_timeout: 5s\n"),
+        ["syn.yaml:14:28: warning: flows.tcp_established_timeout: expected a tcp_syn_timeout of at most half the tcp_established_timeout (5s), got 5s: a full table evicts the entry closest to expiry, so a SYN flood's half-open entries push out every established flow first"]
+    );
+    assert!(warnings("flows:\n  tcp_syn_timeout: 150s\n").is_empty());
+    assert!(warnings("flows:\n  udp_timeout: 1h\n").is_empty());
+}

@@ -815,6 +815,9 @@ fn flows(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<FlowConfig> {
             .map(|n| n as u32)
         },
     );
+    if let (Some(syn), Some(est)) = (tcp_syn_timeout, tcp_established_timeout) {
+        syn_outlives_established(ctx, &f, path, syn, est);
+    }
     Some(FlowConfig {
         capacity: capacity?,
         tcp_established_timeout: tcp_established_timeout?,
@@ -823,6 +826,42 @@ fn flows(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<FlowConfig> {
         udp_timeout: udp_timeout?,
         max_new_flows_per_second: max_new_flows_per_second?,
     })
+}
+
+/// A full table evicts the entry closest to expiry, so a SYN flood's fresh half-open entries
+/// (`syn` from now) push out established flows idle for over `est - syn`: warn past `est / 2`.
+fn syn_outlives_established(
+    ctx: &mut Ctx<'_>,
+    f: &Fields<'_>,
+    path: &str,
+    syn: Duration,
+    est: Duration,
+) {
+    if syn.saturating_mul(2) <= est {
+        return;
+    }
+    let at = match ["tcp_syn_timeout", "tcp_established_timeout"]
+        .into_iter()
+        .find(|k| f.get(k).is_some())
+    {
+        Some(key) => f.child(key),
+        None => path.to_owned(),
+    };
+    let victims = match est.checked_sub(syn).filter(|d| !d.is_zero()) {
+        Some(left) => format!("established flows idle for over {}", format_duration(left)),
+        None => "every established flow".to_owned(),
+    };
+    ctx.warn(
+        &at,
+        format!(
+            "a tcp_syn_timeout of at most half the tcp_established_timeout ({})",
+            format_duration(est)
+        ),
+        format!(
+            "{}: a full table evicts the entry closest to expiry, so a SYN flood's half-open entries push out {victims} first",
+            format_duration(syn)
+        ),
+    );
 }
 
 fn metrics(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Metrics> {

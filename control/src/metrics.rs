@@ -315,6 +315,12 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
     )?;
     counter(
         enc,
+        "sluice_flows_evicted_established",
+        "Of the capacity evictions, established TCP flows (a SYN flood should leave this at 0).",
+        m.total.flows_evicted_established,
+    )?;
+    counter(
+        enc,
         "sluice_flows_stateless",
         "Packets forwarded by Maglev alone because the new-flow rate limit was exceeded.",
         m.total.flows_stateless,

@@ -166,6 +166,7 @@ fn example() -> MetricsInput {
     total.flows_created = 99;
     total.flows_evicted_timeout = 50;
     total.flows_evicted_capacity = 3;
+    total.flows_evicted_established = 2;
     total.flows_stateless = 4;
     total.replies = 11;
     total.to_control = 4;
@@ -267,6 +268,7 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
         "sluice_worker_bursts",
         "sluice_flows_created",
         "sluice_flows_evicted",
+        "sluice_flows_evicted_established",
         "sluice_flows_stateless",
         "sluice_replies",
         "sluice_icmp_too_big_sent",
@@ -371,6 +373,11 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
     let total = "sluice_flows_evicted_total";
     assert_eq!(value(evicted, total, &[("reason", "timeout")]), 50.0);
     assert_eq!(value(evicted, total, &[("reason", "capacity")]), 3.0);
+    let established = family(&families, "sluice_flows_evicted_established", "counter");
+    assert_eq!(
+        value(established, "sluice_flows_evicted_established_total", &[]),
+        2.0
+    );
     let stateless = family(&families, "sluice_flows_stateless", "counter");
     assert_eq!(value(stateless, "sluice_flows_stateless_total", &[]), 4.0);
     let replies = family(&families, "sluice_replies", "counter");
@@ -590,6 +597,7 @@ fn metrics_input() -> impl Strategy<Value = MetricsInput> {
                 total.dropped = dropped;
                 total.flows_evicted_timeout = evicted[0];
                 total.flows_evicted_capacity = evicted[1];
+                total.flows_evicted_established = evicted[1] / 2;
                 total.flows_created = n[0];
                 total.flows_stateless = n[1];
                 total.replies = n[2];
@@ -631,7 +639,7 @@ fn arbitrary_inputs_render_valid_openmetrics() {
     for ((input, text), parsed) in inputs.iter().zip(&texts).zip(parse_all(&texts)) {
         let families = parsed
             .unwrap_or_else(|error| panic!("rejected: {error}\ninput: {input:#?}\ntext:\n{text}"));
-        assert_eq!(families.len(), 32);
+        assert_eq!(families.len(), 33);
         let backend_up = family(&families, "sluice_backend_up", "gauge");
         let backends: usize = input.services.iter().map(|s| s.backends.len()).sum();
         assert_eq!(backend_up.samples.len(), backends);

@@ -263,6 +263,9 @@ pub struct FlowStats {
     pub created: u64,
     pub evicted_timeout: u64,
     pub evicted_capacity: u64,
+    /// Of `evicted_capacity`, live TCP flows past their handshake: what a SYN flood must not
+    /// reach while half-open entries are closer to expiry.
+    pub evicted_established: u64,
 }
 
 /// A per-core flow table. Not `Sync` by design: one worker owns it.
@@ -869,6 +872,7 @@ impl FlowTable {
             self.stats.evicted_timeout += 1;
         } else {
             self.stats.evicted_capacity += 1;
+            self.stats.evicted_established += u64::from(e.state == FlowState::Established);
         }
         self.lost(e.backend);
         self.released(i);
@@ -1045,6 +1049,10 @@ mod tests {
         let mut t = fill_both_buckets(h, |_| tcp::ACK);
         t.insert(&key(100), h, 100, tcp::ACK, 2 * SEC);
         assert_eq!(t.stats.evicted_capacity, 1);
+        assert_eq!(
+            t.stats.evicted_established, 1,
+            "an ACK-only flow is established"
+        );
         assert!(
             t.find(&key(0), h, 2 * SEC).is_none(),
             "the least recently seen went"
@@ -1066,9 +1074,16 @@ mod tests {
         // Next, the half-open flow 9 goes before any established one.
         t.insert(&key(101), h, 101, tcp::ACK, 5_800 * MS);
         assert_eq!((t.stats.evicted_timeout, t.stats.evicted_capacity), (1, 1));
+        assert_eq!(t.stats.evicted_established, 0, "the victim was half-open");
         assert!(t.find(&key(9), h, 5_800 * MS).is_none());
         assert!(t.find(&key(0), h, 5_800 * MS).is_some());
         assert_eq!(t.len(), 2 * WAYS);
+        // No half-open flow left: an established one goes, and is counted as such.
+        t.insert(&key(102), h, 102, tcp::ACK, 5_800 * MS);
+        assert_eq!(
+            (t.stats.evicted_capacity, t.stats.evicted_established),
+            (2, 1)
+        );
     }
 
     #[test]

@@ -317,6 +317,7 @@ impl Pipeline {
         self.counters.flows_created = s.created;
         self.counters.flows_evicted_timeout = s.evicted_timeout;
         self.counters.flows_evicted_capacity = s.evicted_capacity;
+        self.counters.flows_evicted_established = s.evicted_established;
     }
 
     /// Maps a new snapshot's services and backends to counter slots. Runs on every snapshot

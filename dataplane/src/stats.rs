@@ -220,6 +220,8 @@ pub struct Counters {
     pub flows_created: u64,
     pub flows_evicted_timeout: u64,
     pub flows_evicted_capacity: u64,
+    /// Of `flows_evicted_capacity`, established TCP flows (see `FlowStats::evicted_established`).
+    pub flows_evicted_established: u64,
     /// Flow entries whose backend left the snapshot or went down, re-hashed by Maglev.
     pub flows_rehashed: u64,
     /// New flows forwarded by Maglev alone because the per-core new-flow cap was reached.
@@ -347,6 +349,7 @@ impl Counters {
             flows_created,
             flows_evicted_timeout,
             flows_evicted_capacity,
+            flows_evicted_established,
             flows_rehashed,
             flows_stateless,
             nat_replies,
@@ -377,6 +380,10 @@ impl Counters {
             (&mut self.flows_created, flows_created),
             (&mut self.flows_evicted_timeout, flows_evicted_timeout),
             (&mut self.flows_evicted_capacity, flows_evicted_capacity),
+            (
+                &mut self.flows_evicted_established,
+                flows_evicted_established,
+            ),
             (&mut self.flows_rehashed, flows_rehashed),
             (&mut self.flows_stateless, flows_stateless),
             (&mut self.nat_replies, nat_replies),

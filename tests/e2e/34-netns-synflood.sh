@@ -18,8 +18,8 @@
 #   checks: every stream got bytes with no gap over MAX_GAP s and none was reset or closed;
 #           at least MIN_PROBE_FRACTION of the new connections started during the flood
 #           completed; sluice's counters show the flood (flows created + stateless ~ the SYNs it
-#           received, evictions for capacity, stateless forwards) and the stream service still
-#           has its STREAMS entries, none on b3.
+#           received, evictions for capacity, stateless forwards, none of an established
+#           flow) and the stream service still has its STREAMS entries, none on b3.
 # It fails when established entries are evicted for embryonic ones: shown with SYN_TIMEOUT=1h
 # (embryonic entries then outlive established ones, and eviction goes by expiry) and with a
 # flow.rs that evicts the entry furthest from expiry (bench/RESULTS.md, "SYN flood").
@@ -152,13 +152,14 @@ created=$(delta 'sluice_flows_created_total')
 stateless=$(delta 'sluice_flows_stateless_total')
 ev_cap=$(delta sluice_flows_evicted_total 'reason="capacity"')
 ev_to=$(delta sluice_flows_evicted_total 'reason="timeout"')
+ev_est=$(delta sluice_flows_evicted_established_total)
 tcp80=$(delta sluice_service_packets_total 'service="tcp4"')
 busy=$(awk 'FNR == 1 { f++ } /^sluice_worker_busy_seconds_total/ { s[f] += $NF } END { printf "%.2f", s[2] - s[1] }' \
   "$E2E_WORK/metrics-before.txt" "$E2E_WORK/metrics-after.txt")
 bursts=$(delta 'sluice_worker_bursts_total')
 e2e_log "worker: busy ${busy}s of the run, $bursts bursts"
 drops=$(awk '/^sluice_dropped_packets_total/ && $NF != 0 { printf "%s ", $0 }' "$E2E_WORK/metrics-after.txt")
-e2e_log "sluice: rx $rx packets (flooder sent $sent), tcp4 forwarded $tcp80; flows created $created, stateless $stateless, evicted capacity $ev_cap, timeout $ev_to"
+e2e_log "sluice: rx $rx packets (flooder sent $sent), tcp4 forwarded $tcp80; flows created $created, stateless $stateless, evicted capacity $ev_cap (established $ev_est), timeout $ev_to"
 e2e_log "sluice drops: ${drops:-none}"
 # The backends' kernels met the flood too (port 80): their SYN-cookie and listen-queue counters.
 for h in "${E2E_BACKENDS[@]}"; do
@@ -178,6 +179,8 @@ e2e_log "flood: offered $rate SYN/s, $arrived/s reached sluice's pipeline ($MIN_
 [ "$tcp80" -ge $((sent / 2)) ] || { ok=0; e2e_fail "sluice forwarded $tcp80 of the $sent SYNs sent"; }
 [ "$ev_cap" -gt 0 ] || { ok=0; e2e_fail "the flood never filled the table (no eviction for capacity)"; }
 [ "$stateless" -gt 0 ] || { ok=0; e2e_fail "the new-flow cap never refused an entry (stateless 0)"; }
+# Every capacity victim was half-open (or closing): no established flow made room for a SYN.
+[ "$ev_est" -eq 0 ] || { ok=0; e2e_fail "$ev_est established flows were evicted for capacity during the flood"; }
 kept=$(e2e_metric_sum sluice_backend_flows 'service="stream4"' <"$E2E_WORK/metrics-after.txt")
 on_b3=$(e2e_metric_sum sluice_backend_flows "service=\"stream4\",backend=\"$(e2e_addr4 b3)\"" <"$E2E_WORK/metrics-after.txt")
 [ "$kept" -ge "$STREAMS" ] || { ok=0; e2e_fail "only $kept stream-service entries after the flood (want $STREAMS)"; }

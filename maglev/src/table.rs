@@ -583,7 +583,7 @@ mod tests {
 
     fn named(n: usize) -> Vec<Backend> {
         (0..n)
-            .map(|i| Backend::new(format!("10.0.{}.{}", i / 256, i % 256), 1))
+            .map(|i| Backend::new(format!("2001:db8::{i:x}"), 1))
             .collect()
     }
 

@@ -84,7 +84,7 @@ proptest! {
 fn fast_build_equals_reference_at_full_size() {
     for (size, n) in [(65537u32, 10usize), (65537, 100), (4099, 1000)] {
         let backends: Vec<Backend> = (0..n)
-            .map(|i| Backend::new(format!("10.1.{}.{}", i / 256, i % 256), 1 + (i % 3) as u32))
+            .map(|i| Backend::new(format!("2001:db8:1::{i:x}"), 1 + (i % 3) as u32))
             .collect();
         assert_eq!(
             Table::build(size, &backends).unwrap().entries(),

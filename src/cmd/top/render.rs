@@ -113,14 +113,18 @@ fn header(cur: &Sample) -> Vec<String> {
 
 fn totals(r: &Rates) -> String {
     let flows = r.cur.sum("sluice_flows");
+    let capacity: Labels = vec![("reason".into(), "capacity".into())];
     format!(
-        "rx {} pps   tx {} pps   drops {}/s   flows {}   new flows {}/s   stateless {}/s",
+        "rx {} pps   tx {} pps   drops {}/s   flows {}   new flows {}/s   stateless {}/s   \
+         evicted for room {}/s ({}/s established)",
         opt(r.of_sum("sluice_rx_packets_total")),
         opt(r.of_sum("sluice_tx_packets_total")),
         opt(r.of_sum("sluice_dropped_packets_total")),
         count(flows),
         opt(r.of_sum("sluice_flows_created_total")),
         opt(r.of_sum("sluice_flows_stateless_total")),
+        opt(r.of("sluice_flows_evicted_total", &capacity)),
+        opt(r.of_sum("sluice_flows_evicted_established_total")),
     )
 }
 
@@ -441,6 +445,9 @@ mod tests {
              sluice_worker_busy_seconds_total{{core=\"1\"}} {}\n\
              sluice_worker_bursts_total{{core=\"1\"}} {}\n\
              sluice_flows_created_total {}\n\
+             sluice_flows_evicted_total{{reason=\"timeout\"}} {}\n\
+             sluice_flows_evicted_total{{reason=\"capacity\"}} {}\n\
+             sluice_flows_evicted_established_total {}\n\
              sluice_config_reloads_total{{result=\"success\"}} 2\n\
              sluice_config_reloads_total{{result=\"failure\"}} 1\n\
              sluice_config_epoch 8\n\
@@ -460,6 +467,9 @@ mod tests {
             c(0.4),
             c(20_000.0),
             c(1_000.0),
+            c(700.0),
+            c(50.0),
+            c(3.0),
         )
     }
 
@@ -489,7 +499,8 @@ mod tests {
         let frame = render(Some(&sample(1.0, "")), &sample(3.0, ""), 2.0, 200);
         assert!(
             frame.contains(
-                "rx 300.0k pps   tx 290.0k pps   drops 20/s   flows 27338   new flows 1000/s"
+                "rx 300.0k pps   tx 290.0k pps   drops 20/s   flows 27338   new flows 1000/s   \
+                 stateless -/s   evicted for room 50/s (3.0/s established)"
             ),
             "{frame}"
         );

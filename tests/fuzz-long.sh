@@ -17,11 +17,12 @@ cd "$(dirname "$0")/.."
 runs=${FUZZ_RUNS:-10000000}
 only=${FUZZ_TARGETS:-}
 sanitizer=${FUZZ_SANITIZER:-address}
+trace_compares=${FUZZ_TRACE_COMPARES:-yes}
 trace=()
-case ${FUZZ_TRACE_COMPARES:-yes} in
+case $trace_compares in
   yes) ;;
   no) trace=(--no-trace-compares) ;;
-  *) echo "fuzz: FUZZ_TRACE_COMPARES must be yes or no, got '${FUZZ_TRACE_COMPARES}'" >&2; exit 2 ;;
+  *) echo "fuzz: FUZZ_TRACE_COMPARES must be yes or no, got '$trace_compares'" >&2; exit 2 ;;
 esac
 [[ $runs =~ ^[0-9]+$ ]] && [ "$runs" -gt 0 ] || { echo "fuzz: FUZZ_RUNS must be a positive number, got '$runs'" >&2; exit 2; }
 cargo +nightly --version >/dev/null 2>&1 || { echo "fuzz: needs the nightly toolchain (rustup toolchain install nightly)" >&2; exit 1; }
@@ -38,7 +39,7 @@ for dir in */fuzz; do
     if [ -n "$only" ] && [[ " $only " != *" $target "* ]]; then continue; fi
     log="$logs/$crate-$target.log"
     mkdir -p "$crate/fuzz/corpus/$target"
-    echo "fuzz: $crate/$target, $runs executions, sanitizer $sanitizer, trace compares ${FUZZ_TRACE_COMPARES:-yes} (log: $log)"
+    echo "fuzz: $crate/$target, $runs executions, sanitizer $sanitizer, trace compares $trace_compares (log: $log)"
     rc=0
     (cd "$crate" && cargo +nightly fuzz run --sanitizer "$sanitizer" "${trace[@]}" "$target" "fuzz/corpus/$target" -- \
       -runs="$runs" -rss_limit_mb=4096 -print_final_stats=1) >"$log" 2>&1 || rc=$?
@@ -73,7 +74,7 @@ EOF
 done
 [ "${#rows[@]}" -gt 0 ] || { echo "fuzz: no target ran (FUZZ_TARGETS='$only')" >&2; exit 1; }
 echo
-echo "fuzz: sanitizer $sanitizer, trace compares ${FUZZ_TRACE_COMPARES:-yes}, $runs executions asked per target"
+echo "fuzz: sanitizer $sanitizer, trace compares $trace_compares, $runs executions asked per target"
 printf '%-10s %-18s %12s %7s %7s %7s %9s %10s  %s\n' crate target executions cov ft corpus seconds "execs/s" result
 printf '%s\n' "${rows[@]}"
 echo "fuzz: logs in $logs"

@@ -589,7 +589,9 @@ def main():
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + new
     else:
-        end = text.find("\n## ", start + len(HEADER))
+        # The generated part ends at the next heading, "##" or a hand-written "###" under it.
+        ends = [e for e in (text.find(h, start + len(HEADER)) for h in ("\n## ", "\n### ")) if e >= 0]
+        end = min(ends) if ends else -1
         text = text[:start] + new + (text[end + 1:] if end >= 0 else "")
     open(a.results_md, "w").write(text)
 

@@ -9,7 +9,7 @@ mod translate;
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use maglev::flow::{five_tuple, slot, source_ip, v4_mapped};
+use maglev::flow::{five_tuple, five_tuple_v4, slot, source_ip, v4_mapped};
 
 use crate::flow::{FlowConfig, FlowKey, FlowTable, Probe};
 use crate::frame::Frame;
@@ -155,7 +155,16 @@ fn pre_of(p: &Parsed) -> Pre {
     match p {
         Parsed::Ip(ip) => match ip.l4 {
             L4::Ports { sport, dport, .. } if ip.frag.is_none() => Pre {
-                hash: five_tuple(&ip.src, &ip.dst, sport, dport, ip.proto),
+                // IPv4 from its four bytes, read as they were stored: the parser has just
+                // written the mapped addresses byte by byte, and the 8-byte loads of the
+                // mapped form's hash would wait for those stores (no store-to-load
+                // forwarding across several stores; ~20% of a 1M-flow hit in `ipp --time`).
+                hash: if ip.v6 {
+                    five_tuple(&ip.src, &ip.dst, sport, dport, ip.proto)
+                } else {
+                    let v4 = |a: &[u8; 16]| [a[12], a[13], a[14], a[15]];
+                    five_tuple_v4(v4(&ip.src), v4(&ip.dst), sport, dport, ip.proto)
+                },
                 probe: Probe::NONE,
             },
             _ => Pre::default(),

@@ -72,6 +72,16 @@ pub fn five_tuple(src: &[u8; 16], dst: &[u8; 16], sport: u16, dport: u16, proto:
     fold(h)
 }
 
+/// [`five_tuple`] of two IPv4 addresses, the same value without building their mapped forms:
+/// a mapped address's first half is zero and its second `[0, 0, ff, ff, a, b, c, d]`.
+#[inline(always)]
+pub fn five_tuple_v4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, proto: u8) -> u32 {
+    let high = |a: [u8; 4]| (u64::from(u32::from_le_bytes(a)) << 32) | 0xffff_0000;
+    let ports = (u64::from(sport) << 16) | u64::from(dport) | (u64::from(proto) << 32);
+    let h = mum(K[0], high(src) ^ K[1]) ^ mum(K[2], high(dst) ^ K[3]) ^ mum(ports ^ K[4], K[5]);
+    fold(h)
+}
+
 /// Hash of the source address alone (client affinity: every flow of one client, one backend).
 #[inline]
 pub fn source_ip(src: &[u8; 16]) -> u32 {
@@ -107,6 +117,28 @@ mod tests {
     const GOLDEN_V4_TCP: u32 = 2_821_918_024;
     const GOLDEN_V6_UDP: u32 = 3_817_518_140;
     const GOLDEN_SRC: u32 = 3_038_829_181;
+
+    #[test]
+    fn the_ipv4_form_hashes_as_the_mapped_one() {
+        assert_eq!(
+            five_tuple_v4([192, 0, 2, 1], [198, 51, 100, 10], 40000, 443, 6),
+            GOLDEN_V4_TCP
+        );
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let b = x.to_le_bytes();
+            let (s, d) = ([b[0], b[1], b[2], b[3]], [b[4], b[5], b[6], b[7]]);
+            let (sp, dp, p) = ((x >> 20) as u16, (x >> 40) as u16, (x >> 56) as u8);
+            assert_eq!(
+                five_tuple_v4(s, d, sp, dp, p),
+                five_tuple(&v4_mapped(s), &v4_mapped(d), sp, dp, p),
+                "{s:?} {d:?} {sp} {dp} {p}"
+            );
+        }
+    }
 
     #[test]
     fn not_symmetric_and_sensitive_to_every_field() {

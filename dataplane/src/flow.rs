@@ -664,6 +664,34 @@ impl FlowTable {
         // An entry index beyond u32 (a table of over 4G entries) is simply no hint.
         p.hint = u32::try_from(i).unwrap_or(NO_HINT);
         prefetch_line(self.entries.as_ptr().wrapping_add(i));
+        if !self.nat.is_empty() {
+            self.prefetch_nat(i);
+        }
+    }
+
+    /// The nat side record of entry `i` (a nat hit reads it next), both lines it may span.
+    #[cold]
+    #[inline(never)]
+    fn prefetch_nat(&self, i: usize) {
+        let r = self.nat.as_ptr().wrapping_add(i);
+        prefetch_line(r);
+        prefetch_line(r.cast::<u8>().wrapping_add(std::mem::size_of::<Nat>() - 1));
+    }
+
+    /// For a nat connection's packet, the other direction's entry and bucket, which its hit
+    /// touches too: the third dependent miss, prefetched once the burst's side records (from
+    /// [`FlowTable::prefetch_entry`]) are on their way. Reads the side record `p`'s hint names.
+    #[inline]
+    pub fn prefetch_peer(&self, p: &Probe) {
+        let Some(n) = self.nat.get(p.hint as usize) else {
+            return;
+        };
+        if n.kind == NatKind::None {
+            return;
+        }
+        let peer = n.peer as usize;
+        prefetch_line(self.entries.as_ptr().wrapping_add(peer));
+        prefetch_line(self.buckets.as_ptr().wrapping_add(peer / WAYS));
     }
 
     /// Finds the live entry for `key` (whose hash is `hash`); an expired one is removed

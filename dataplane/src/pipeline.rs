@@ -311,6 +311,11 @@ impl Pipeline {
             for (_, pre) in scratch.iter_mut().take(fs.len()) {
                 self.flows.prefetch_entry(&mut pre.probe, now);
             }
+            if self.flows.tracks_nat() {
+                for (_, pre) in scratch.iter().take(fs.len()) {
+                    self.flows.prefetch_peer(&pre.probe);
+                }
+            }
             for ((f, v), (parsed, pre)) in fs.iter_mut().zip(vs.iter_mut()).zip(scratch.iter()) {
                 *v = self.one(f, parsed, pre, in_port, known, snap, now);
             }

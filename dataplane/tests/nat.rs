@@ -718,3 +718,82 @@ fn nat_fuzz_seeds_match_golden_inputs() {
         dataplane::fuzzing::fuzz_process(input);
     }
 }
+
+/// A burst answers as the same packets one by one, for nat and fullnat connections in both
+/// directions (only the burst path prefetches a connection's other direction, from the side
+/// record its hint names).
+#[test]
+fn a_burst_answers_as_one_by_one() {
+    let snap = nat_snapshot(DrainState::Normal);
+    let now = 1_000_000;
+    let forwards: Vec<Vec<u8>> = [VIP4_NAT, VIP4_FULL]
+        .iter()
+        .flat_map(|&vip| {
+            (0..12u16).flat_map(move |i| {
+                [Tcp::Syn, Tcp::Ack, Tcp::Ack]
+                    .map(|f| tcp4([203, 0, 113, 1 + i as u8], vip, 40_000 + i, 80, f, b"q"))
+            })
+        })
+        .collect();
+    let send_one = |p: &mut Pipeline, pkts: &[Vec<u8>], port: u16| -> Vec<(Verdict, Vec<u8>)> {
+        pkts.iter()
+            .map(|pkt| {
+                let mut buf = buffer(pkt);
+                let mut f = frame(&mut buf, pkt.len());
+                let v = p.process(&mut f, port, &snap, now);
+                (v, f.data().to_vec())
+            })
+            .collect()
+    };
+    let send_burst = |p: &mut Pipeline, pkts: &[Vec<u8>], port: u16| -> Vec<(Verdict, Vec<u8>)> {
+        let mut bufs: Vec<Vec<u8>> = pkts.iter().map(|b| buffer(b)).collect();
+        let mut frames: Vec<_> = bufs
+            .iter_mut()
+            .zip(pkts)
+            .map(|(b, p)| frame(b, p.len()))
+            .collect();
+        let mut verdicts = vec![Verdict::ToControl; frames.len()];
+        assert_eq!(
+            p.process_burst(&mut frames, port, &snap, now, &mut verdicts),
+            pkts.len()
+        );
+        verdicts
+            .into_iter()
+            .zip(frames.iter().map(|f| f.data().to_vec()))
+            .collect()
+    };
+    let mut one = Pipeline::new(&config());
+    let out = send_one(&mut one, &forwards, PORT);
+    assert!(out
+        .iter()
+        .all(|(v, _)| *v == Verdict::Forward { port: BE_PORT }));
+    // The backends answer what they received: addresses and ports swapped.
+    let replies: Vec<Vec<u8>> = out
+        .iter()
+        .map(|(_, o)| {
+            let ((s, d), (sp, dp)) = (addrs(o), ports(o));
+            build(
+                &Hdr {
+                    smac: BE_GW_MAC,
+                    dmac: BE_IF_MAC,
+                    src: d,
+                    dst: s,
+                    ttl: 64,
+                    sport: dp,
+                    dport: sp,
+                    l4: L4::Tcp(Tcp::Ack),
+                },
+                b"r",
+            )
+        })
+        .collect();
+    let back = send_one(&mut one, &replies, BE_PORT);
+    assert!(back
+        .iter()
+        .all(|(v, _)| *v == Verdict::Forward { port: PORT }));
+    let mut burst = Pipeline::new(&config());
+    assert_eq!(send_burst(&mut burst, &forwards, PORT), out);
+    assert_eq!(send_burst(&mut burst, &replies, BE_PORT), back);
+    assert_eq!(one.counters(), burst.counters());
+    assert_eq!(one.counters().nat_replies, replies.len() as u64);
+}

@@ -940,11 +940,12 @@ impl FlowTable {
                 }
             }
         }
-        // The next call's buckets, a burst ahead: in a big table each is a DRAM miss, which
-        // the sweep otherwise waits out twice a burst.
-        let next = self.buckets.as_ptr().wrapping_add(self.cursor);
-        prefetch_line(next);
-        prefetch_line(next.wrapping_add(SWEEP_BUCKETS - 1));
+        // The next call's buckets, a burst ahead: in a big table each line is a DRAM miss,
+        // which the sweep otherwise waits out twice a burst.
+        for k in 0..SWEEP_BUCKETS {
+            let b = (self.cursor + k) & self.mask;
+            prefetch_line(self.buckets.as_ptr().wrapping_add(b));
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! nat/fullnat packet rewriting in place: addresses, ports and TTL, with incremental
 //! checksum updates (RFC 1624); ICMP errors get their quoted header translated too.
 
+use maglev::flow::v4_unmapped;
+
 use crate::checksum;
 use crate::parse::{Embedded, Ip};
 use crate::stats::DropReason;
@@ -18,11 +20,6 @@ pub(crate) struct Tuple {
     pub dst: [u8; 16],
     pub sport: u16,
     pub dport: u16,
-}
-
-/// The IPv4 address of an IPv4-mapped one.
-fn v4(a: &[u8; 16]) -> [u8; 4] {
-    [a[12], a[13], a[14], a[15]]
 }
 
 /// The bytes of `a` as its family's header carries them.
@@ -43,7 +40,7 @@ fn translate_ip(p: &mut [u8], is_v6: bool, src: &[u8; 16], dst: &[u8; 16]) {
         h.set_src(*src);
         h.set_dst(*dst);
     } else {
-        Ipv4Packet::new_unchecked(p).translate(v4(src), v4(dst));
+        Ipv4Packet::new_unchecked(p).translate(v4_unmapped(src), v4_unmapped(dst));
     }
 }
 
@@ -124,8 +121,8 @@ pub(crate) fn translate_icmp_error(
         h.set_dst(quoted.dst);
     } else {
         let mut h = Ipv4Packet::new_unchecked(inner);
-        h.set_src(v4(&quoted.src));
-        h.set_dst(v4(&quoted.dst));
+        h.set_src(v4_unmapped(&quoted.src));
+        h.set_dst(v4_unmapped(&quoted.dst));
         h.fill_checksum();
     }
     // The quote may end anywhere past the ports: its checksum is fixed only if it is there.

@@ -9,7 +9,7 @@ mod translate;
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use maglev::flow::{five_tuple, five_tuple_v4, slot, source_ip, v4_mapped};
+use maglev::flow::{five_tuple, five_tuple_v4, slot, source_ip, v4_mapped, v4_unmapped};
 
 use crate::flow::{FlowConfig, FlowKey, FlowTable, Probe};
 use crate::frame::Frame;
@@ -162,8 +162,8 @@ fn pre_of(p: &Parsed) -> Pre {
                 hash: if ip.v6 {
                     five_tuple(&ip.src, &ip.dst, sport, dport, ip.proto)
                 } else {
-                    let v4 = |a: &[u8; 16]| [a[12], a[13], a[14], a[15]];
-                    five_tuple_v4(v4(&ip.src), v4(&ip.dst), sport, dport, ip.proto)
+                    let (src, dst) = (v4_unmapped(&ip.src), v4_unmapped(&ip.dst));
+                    five_tuple_v4(src, dst, sport, dport, ip.proto)
                 },
                 probe: Probe::NONE,
             },

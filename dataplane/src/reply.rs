@@ -2,6 +2,8 @@
 //! they came in on: ARP replies, neighbour advertisements, echo replies and ICMP
 //! fragmentation-needed / packet-too-big.
 
+use maglev::flow::v4_unmapped;
+
 use crate::frame::Frame;
 use crate::parse::{Arp, Ip};
 use crate::stats::DropReason;
@@ -40,11 +42,6 @@ pub(crate) fn arp_reply(
     Ok(())
 }
 
-/// The IPv4 address in a v4-mapped one.
-fn v4(a: &[u8; 16]) -> [u8; 4] {
-    [a[12], a[13], a[14], a[15]]
-}
-
 pub(crate) fn echo_reply(
     frame: &mut Frame<'_>,
     ip: &Ip,
@@ -66,8 +63,8 @@ pub(crate) fn echo_reply(
         m.fill_checksum_v6(&ip.dst, &ip.src);
     } else {
         let mut h = Ipv4Packet::new_unchecked(&mut p[..]);
-        h.set_src(v4(&ip.dst));
-        h.set_dst(v4(&ip.src));
+        h.set_src(v4_unmapped(&ip.dst));
+        h.set_dst(v4_unmapped(&ip.src));
         h.set_ttl(REPLY_TTL);
         h.fill_checksum();
         let mut m = IcmpPacket::new_unchecked(&mut p[ip.l4_off..]);
@@ -140,8 +137,8 @@ pub(crate) fn too_big(
     } else {
         icmp::emit_error_v4(
             p,
-            v4(&ip.dst),
-            v4(&ip.src),
+            v4_unmapped(&ip.dst),
+            v4_unmapped(&ip.src),
             REPLY_TTL,
             icmp::v4::DEST_UNREACH,
             icmp::v4::FRAG_NEEDED,

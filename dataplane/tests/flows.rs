@@ -292,30 +292,14 @@ fn a_burst_gives_the_same_results_as_one_by_one() {
         })
         .collect();
     let mut one = pipeline(4096, 0);
-    let mut expected = Vec::new();
-    for pkt in &inputs {
-        let mut buf = buffer(pkt);
-        let mut f = frame(&mut buf, pkt.len());
-        let v = one.process(&mut f, PORT, &snap, 5);
-        expected.push((v, f.data().to_vec()));
+    let expected = each(&mut one, &snap, &inputs, PORT, 5);
+    let mut many = pipeline(4096, 0);
+    let got = burst(&mut many, &snap, &inputs, PORT, 5);
+    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(g, e, "packet {i}");
     }
-    let mut burst = pipeline(4096, 0);
-    let mut bufs: Vec<Vec<u8>> = inputs.iter().map(|p| buffer(p)).collect();
-    let mut frames: Vec<_> = bufs
-        .iter_mut()
-        .zip(&inputs)
-        .map(|(b, p)| frame(b, p.len()))
-        .collect();
-    let mut verdicts = vec![Verdict::Drop(DropReason::Truncated); frames.len()];
-    assert_eq!(
-        burst.process_burst(&mut frames, PORT, &snap, 5, &mut verdicts),
-        70
-    );
-    for (i, f) in frames.iter().enumerate() {
-        assert_eq!((verdicts[i], f.data().to_vec()), expected[i], "packet {i}");
-    }
-    assert_eq!(one.counters().forwarded, burst.counters().forwarded);
-    assert_eq!(one.counters().flows_created, burst.counters().flows_created);
+    assert_eq!(one.counters().forwarded, many.counters().forwarded);
+    assert_eq!(one.counters().flows_created, many.counters().flows_created);
 }
 
 #[test]

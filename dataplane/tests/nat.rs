@@ -735,35 +735,8 @@ fn a_burst_answers_as_one_by_one() {
             })
         })
         .collect();
-    let send_one = |p: &mut Pipeline, pkts: &[Vec<u8>], port: u16| -> Vec<(Verdict, Vec<u8>)> {
-        pkts.iter()
-            .map(|pkt| {
-                let mut buf = buffer(pkt);
-                let mut f = frame(&mut buf, pkt.len());
-                let v = p.process(&mut f, port, &snap, now);
-                (v, f.data().to_vec())
-            })
-            .collect()
-    };
-    let send_burst = |p: &mut Pipeline, pkts: &[Vec<u8>], port: u16| -> Vec<(Verdict, Vec<u8>)> {
-        let mut bufs: Vec<Vec<u8>> = pkts.iter().map(|b| buffer(b)).collect();
-        let mut frames: Vec<_> = bufs
-            .iter_mut()
-            .zip(pkts)
-            .map(|(b, p)| frame(b, p.len()))
-            .collect();
-        let mut verdicts = vec![Verdict::ToControl; frames.len()];
-        assert_eq!(
-            p.process_burst(&mut frames, port, &snap, now, &mut verdicts),
-            pkts.len()
-        );
-        verdicts
-            .into_iter()
-            .zip(frames.iter().map(|f| f.data().to_vec()))
-            .collect()
-    };
     let mut one = Pipeline::new(&config());
-    let out = send_one(&mut one, &forwards, PORT);
+    let out = each(&mut one, &snap, &forwards, PORT, now);
     assert!(out
         .iter()
         .all(|(v, _)| *v == Verdict::Forward { port: BE_PORT }));
@@ -787,13 +760,13 @@ fn a_burst_answers_as_one_by_one() {
             )
         })
         .collect();
-    let back = send_one(&mut one, &replies, BE_PORT);
+    let back = each(&mut one, &snap, &replies, BE_PORT, now);
     assert!(back
         .iter()
         .all(|(v, _)| *v == Verdict::Forward { port: PORT }));
-    let mut burst = Pipeline::new(&config());
-    assert_eq!(send_burst(&mut burst, &forwards, PORT), out);
-    assert_eq!(send_burst(&mut burst, &replies, BE_PORT), back);
-    assert_eq!(one.counters(), burst.counters());
+    let mut many = Pipeline::new(&config());
+    assert_eq!(burst(&mut many, &snap, &forwards, PORT, now), out);
+    assert_eq!(burst(&mut many, &snap, &replies, BE_PORT, now), back);
+    assert_eq!(one.counters(), many.counters());
     assert_eq!(one.counters().nat_replies, replies.len() as u64);
 }

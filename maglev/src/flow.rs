@@ -62,6 +62,12 @@ pub const fn v4_mapped(a: [u8; 4]) -> [u8; 16] {
     ]
 }
 
+/// The IPv4 address inside an IPv4-mapped one ([`v4_mapped`]'s inverse), byte by byte.
+#[inline]
+pub const fn v4_unmapped(a: &[u8; 16]) -> [u8; 4] {
+    [a[12], a[13], a[14], a[15]]
+}
+
 /// Hash of the full 5-tuple. Ports are in host order; addresses are 16 bytes (see [`v4_mapped`]).
 #[inline]
 pub fn five_tuple(src: &[u8; 16], dst: &[u8; 16], sport: u16, dport: u16, proto: u8) -> u32 {
@@ -137,6 +143,7 @@ mod tests {
                 five_tuple(&v4_mapped(s), &v4_mapped(d), sp, dp, p),
                 "{s:?} {d:?} {sp} {dp} {p}"
             );
+            assert_eq!(v4_unmapped(&v4_mapped(s)), s);
         }
     }
 

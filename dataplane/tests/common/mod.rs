@@ -11,8 +11,8 @@ pub mod packet_socket;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use dataplane::{
-    BackendSpec, Egress, Forwarding, Frame, HashKind, InterfaceSpec, Proto, ServiceSpec, Snapshot,
-    SnapshotBuilder, WhenAllDown,
+    BackendSpec, Egress, Forwarding, Frame, HashKind, InterfaceSpec, Pipeline, Proto, ServiceSpec,
+    Snapshot, SnapshotBuilder, Verdict, WhenAllDown,
 };
 use etherparse::{
     EtherType, Ethernet2Header, IpNumber, Ipv4Dscp, Ipv4Ecn, Ipv4Header, Ipv6FlowLabel, Ipv6Header,
@@ -252,6 +252,49 @@ pub fn buffer(pkt: &[u8]) -> Vec<u8> {
 
 pub fn frame(buf: &mut [u8], len: usize) -> Frame<'_> {
     Frame::new(buf, HEADROOM, len).unwrap()
+}
+
+/// Each packet through `p` alone (`process`), arriving on `port` at `now`: verdicts and bytes.
+pub fn each(
+    p: &mut Pipeline,
+    snap: &Snapshot,
+    pkts: &[Vec<u8>],
+    port: u16,
+    now: u64,
+) -> Vec<(Verdict, Vec<u8>)> {
+    pkts.iter()
+        .map(|pkt| {
+            let mut buf = buffer(pkt);
+            let mut f = frame(&mut buf, pkt.len());
+            let v = p.process(&mut f, port, snap, now);
+            (v, f.data().to_vec())
+        })
+        .collect()
+}
+
+/// The same packets as one `process_burst` call: verdicts and bytes.
+pub fn burst(
+    p: &mut Pipeline,
+    snap: &Snapshot,
+    pkts: &[Vec<u8>],
+    port: u16,
+    now: u64,
+) -> Vec<(Verdict, Vec<u8>)> {
+    let mut bufs: Vec<Vec<u8>> = pkts.iter().map(|b| buffer(b)).collect();
+    let mut frames: Vec<Frame<'_>> = bufs
+        .iter_mut()
+        .zip(pkts)
+        .map(|(b, pkt)| frame(b, pkt.len()))
+        .collect();
+    let mut verdicts = vec![Verdict::ToControl; frames.len()];
+    assert_eq!(
+        p.process_burst(&mut frames, port, snap, now, &mut verdicts),
+        pkts.len()
+    );
+    verdicts
+        .into_iter()
+        .zip(frames.iter().map(|f| f.data().to_vec()))
+        .collect()
 }
 
 // ---- inputs ----

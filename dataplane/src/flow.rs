@@ -26,6 +26,9 @@ pub const SWEEP_BUCKETS: usize = 4;
 pub const NO_BACKEND: u32 = u32::MAX;
 /// [`Nat::local`] of an entry that holds no fullnat port.
 pub const NO_LOCAL: u16 = u16::MAX;
+/// [`Nat::peer`] of a forward entry whose reverse entry is still to be inserted (the pipeline
+/// inserts a burst's new reverse entries together, at its end). Never an entry index.
+pub const PEER_PENDING: u32 = u32::MAX - 1;
 /// A coarse tick is 2^26 ns (about 67 ms); a u16 of them wraps after about 73 minutes.
 const TICK_SHIFT: u32 = 26;
 /// The furthest ahead a coarse expiry may be set (half the u16 range, about 36 minutes), so

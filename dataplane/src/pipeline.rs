@@ -101,6 +101,9 @@ pub struct Pipeline {
     backend_index: Vec<u32>,
     /// Per-burst parse results (BURST of them), kept here so a burst does not allocate.
     scratch: Vec<Parsing>,
+    /// New nat connections' reverse entries, inserted at the end of the burst (see
+    /// [`Pipeline::insert_reverse`]); room for a burst, so it never allocates.
+    reverse: Vec<translate::Reverse>,
     /// Snapshot local address index -> its gauge index in the flow table.
     local_slot: Vec<u16>,
     /// The fullnat port range (inclusive).
@@ -187,6 +190,7 @@ impl Pipeline {
             backend_slot: Vec::new(),
             backend_index: Vec::new(),
             scratch: vec![EMPTY_PARSING; BURST],
+            reverse: Vec::with_capacity(BURST),
             local_slot: Vec::new(),
             nat_ports: (translate::NAT_PORT_FIRST, translate::NAT_PORT_LAST),
             workers: cfg.workers.max(1),
@@ -272,6 +276,7 @@ impl Pipeline {
         pre.probe = self.flows.locate(pre.hash);
         let known = snap.interface(in_port).is_some();
         let v = self.one(frame, &parsed, &pre, in_port, known, snap, now);
+        self.insert_reverse(now);
         // BURST is a power of two: sweep once every BURST packets.
         if self.counters.processed & (BURST as u64 - 1) == 0 {
             self.flows.sweep(now);
@@ -319,6 +324,7 @@ impl Pipeline {
             for ((f, v), (parsed, pre)) in fs.iter_mut().zip(vs.iter_mut()).zip(scratch.iter()) {
                 *v = self.one(f, parsed, pre, in_port, known, snap, now);
             }
+            self.insert_reverse(now);
             self.flows.sweep(now);
         }
         self.scratch = scratch;

@@ -770,3 +770,79 @@ fn a_burst_answers_as_one_by_one() {
     assert_eq!(one.counters(), many.counters());
     assert_eq!(one.counters().nat_replies, replies.len() as u64);
 }
+
+/// The backends' answers to what they received (addresses and ports swapped), one per
+/// forwarded packet.
+fn answers(out: &[(Verdict, Vec<u8>)]) -> Vec<Vec<u8>> {
+    out.iter()
+        .filter(|(v, _)| *v == to_backends())
+        .map(|(_, o)| {
+            let ((s, d), (sp, dp)) = (addrs(o), ports(o));
+            let l4 = if o[23] == 17 {
+                L4::Udp
+            } else {
+                L4::Tcp(Tcp::Ack)
+            };
+            build(
+                &Hdr {
+                    smac: BE_GW_MAC,
+                    dmac: BE_IF_MAC,
+                    src: d,
+                    dst: s,
+                    ttl: 64,
+                    sport: dp,
+                    dport: sp,
+                    l4,
+                },
+                b"r",
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn connections_opened_inside_a_burst_are_whole() {
+    // A burst opens connections whose reverse entries go in at its end: a SYN sent twice,
+    // then an ACK, in the same burst (nat and fullnat); five UDP flows opened together (their
+    // reverse entries all waiting) for four fullnat ports, the fifth refused as one by one, and
+    // then a second packet of each.
+    let snap = nat_snapshot(DrainState::Normal);
+    let now = 1_000_000;
+    let mut pkts = Vec::new();
+    for (i, vip) in [VIP4_NAT, VIP4_FULL].into_iter().enumerate() {
+        let c = [203, 0, 113, 10 + i as u8];
+        for f in [Tcp::Syn, Tcp::Syn, Tcp::Ack] {
+            pkts.push(tcp4(c, vip, 40_000, 80, f, b"q"));
+        }
+    }
+    for i in [0u16, 1, 2, 3, 4, 0, 1, 2, 3, 4] {
+        pkts.push(udp4([203, 0, 113, 20], VIP4_FULL, 41_000 + i, 53, b"q"));
+    }
+    assert!(pkts.len() <= 32, "one burst");
+    let pipeline = || {
+        let mut p = Pipeline::new(&config());
+        p.set_nat_port_range(2000, 2003);
+        p
+    };
+    let mut one = pipeline();
+    let out = each(&mut one, &snap, &pkts, PORT, now);
+    let exhausted = drop(DropReason::NatPortsExhausted);
+    assert_eq!(out.iter().filter(|(v, _)| *v == exhausted).count(), 2);
+    let udp_ports: std::collections::HashSet<u16> = out[6..]
+        .iter()
+        .filter(|(v, _)| *v == to_backends())
+        .map(|(_, o)| ports(o).0)
+        .collect();
+    assert_eq!(udp_ports.len(), 4, "one port per UDP flow");
+    let mut many = pipeline();
+    assert_eq!(burst(&mut many, &snap, &pkts, PORT, now), out);
+    assert_eq!(one.counters(), many.counters());
+    // Ten seconds on, past the SYN timeout: each reverse entry was renewed by its
+    // connection's ACK, in the burst as one by one, so every answer still finds its client.
+    let later = now + 10_000_000_000;
+    let replies = answers(&out);
+    let back = each(&mut one, &snap, &replies, BE_PORT, later);
+    assert!(back.iter().all(|(v, _)| *v == to_clients()), "{back:?}");
+    assert_eq!(burst(&mut many, &snap, &replies, BE_PORT, later), back);
+    assert_eq!(one.counters(), many.counters());
+}

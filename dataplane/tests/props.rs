@@ -283,3 +283,100 @@ fn seed_corpus_replays_cleanly() {
         fuzz_process(&s);
     }
 }
+
+/// Client packets of nat/fullnat connections: (client, client port, service, TCP flags).
+fn nat_packet() -> impl Strategy<Value = (u8, u16, usize, u8)> {
+    (0u8..4, 0u16..3, 0usize..4, 0u8..4)
+}
+
+/// `pkts` through `p`, cut into bursts of the sizes `cuts` names in turn (1 = one by one).
+fn in_bursts(
+    p: &mut Pipeline,
+    snap: &dataplane::Snapshot,
+    pkts: &[Vec<u8>],
+    cuts: &[usize],
+    port: u16,
+    now: u64,
+) -> Vec<(Verdict, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut rest = pkts;
+    for &n in cuts.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (now_pkts, later) = rest.split_at(n.min(rest.len()));
+        out.extend(burst(p, snap, now_pkts, port, now));
+        rest = later;
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// A burst answers as its packets one by one, whatever opens, repeats, follows or
+    /// replaces a connection inside it (a burst inserts its new connections' reverse entries
+    /// at its end), both ways: verdicts, bytes and counters; then the backends' answers to
+    /// all of it, ten seconds on (past a half-open connection's timeout).
+    #[test]
+    fn nat_bursts_answer_as_one_by_one(
+        pkts in proptest::collection::vec(nat_packet(), 1..100),
+        cuts in proptest::collection::vec(1usize..=32, 1..8),
+    ) {
+        use common::nat::*;
+        // TCP and UDP, nat and fullnat; fullnat on two ports, so new connections also run out.
+        let services = [(VIP4_NAT, 80), (VIP4_NAT, 53), (VIP4_FULL, 80), (VIP4_FULL, 53)];
+        let snap = nat_snapshot(DrainState::Normal);
+        let pipeline = || {
+            let mut p = Pipeline::new(&PipelineConfig {
+                flows: FlowConfig { capacity: 4096, ..FlowConfig::default() },
+                nat: true,
+                ..PipelineConfig::default()
+            });
+            p.set_nat_port_range(2000, 2001);
+            p
+        };
+        let frames: Vec<Vec<u8>> = pkts
+            .iter()
+            .map(|&(c, cport, s, f)| {
+                let (vip, vport) = services[s];
+                let (src, sport) = ([203, 0, 113, 30 + c], 42_000 + cport);
+                if vport == 53 {
+                    udp4(src, vip, sport, vport, b"q")
+                } else {
+                    let f = [Tcp::Syn, Tcp::Ack, Tcp::Fin, Tcp::Rst][usize::from(f)];
+                    tcp4(src, vip, sport, vport, f, b"q")
+                }
+            })
+            .collect();
+        let now = 1_000_000;
+        let mut one = pipeline();
+        let want = each(&mut one, &snap, &frames, PORT, now);
+        let mut many = pipeline();
+        prop_assert_eq!(&in_bursts(&mut many, &snap, &frames, &cuts, PORT, now), &want);
+        prop_assert_eq!(one.counters(), many.counters());
+        let answers: Vec<Vec<u8>> = want
+            .iter()
+            .filter(|(v, _)| *v == Verdict::Forward { port: BE_PORT })
+            .map(|(_, o)| {
+                let ((s, d), (sp, dp)) = (addrs(o), ports(o));
+                let l4 = if o[23] == 17 { L4::Udp } else { L4::Tcp(Tcp::Ack) };
+                build(&Hdr {
+                    smac: BE_GW_MAC, dmac: BE_IF_MAC, src: d, dst: s, ttl: 64,
+                    sport: dp, dport: sp, l4,
+                }, b"r")
+            })
+            .collect();
+        let later = now + 10_000_000_000;
+        let back = each(&mut one, &snap, &answers, BE_PORT, later);
+        prop_assert_eq!(&in_bursts(&mut many, &snap, &answers, &cuts, BE_PORT, later), &back);
+        // Except expiries: the sweep runs every 32 packets one by one but once a burst, so
+        // it finds a different share of the expired entries before their packets do.
+        let settled = |p: &Pipeline| {
+            let mut c = p.counters().clone();
+            c.flows_evicted_timeout = 0;
+            c
+        };
+        prop_assert_eq!(settled(&one), settled(&many));
+    }
+}

@@ -2,7 +2,9 @@
 //! fullnat port allocation, replies back to the client, and ICMP errors both ways.
 
 use super::{key_of, quoted_key, Pipeline, Pre, Verdict};
-use crate::flow::{FlowKey, FlowTable, Nat, NatKind, Slot, NO_BACKEND, NO_LOCAL};
+use crate::flow::{
+    FlowKey, FlowTable, Nat, NatKind, Probe, Slot, NO_BACKEND, NO_LOCAL, PEER_PENDING,
+};
 use crate::frame::Frame;
 use crate::nat::{self, Tuple};
 use crate::parse::{Embedded, Ip};
@@ -18,6 +20,19 @@ pub const NAT_PORT_FIRST: u16 = 1024;
 pub const NAT_PORT_LAST: u16 = 65535;
 /// Ports a new fullnat connection tries (from one its flow hash picks) before it is refused.
 pub const NAT_PORT_CANDIDATES: u32 = 32;
+
+/// A new connection's reverse entry, to be inserted at the end of its burst: each is a
+/// DRAM miss or three (buckets, entry, side record), which a burst of new connections then
+/// waits out together rather than one after another.
+pub(super) struct Reverse {
+    key: FlowKey,
+    probe: Probe,
+    rec: Nat,
+    flags: u8,
+    /// The forward entry, which gets the reverse entry's index as its peer.
+    forward: Slot,
+    forward_key: FlowKey,
+}
 
 /// Where a translated packet leaves: port, its MAC, its MTU, and the next hop's MAC.
 struct Out {
@@ -59,7 +74,13 @@ impl Pipeline {
             sport,
             dport,
         };
-        if let Some(slot) = self.flows.find_probed(&key, &pre.probe, now) {
+        let found = match self.flows.find_probed(&key, &pre.probe, now) {
+            Some(f) if !self.reverse.is_empty() && self.opened_in_this_burst(f) => {
+                self.reopen(&key, &pre.probe, now)
+            }
+            found => found,
+        };
+        if let Some(slot) = found {
             let n = self.flows.nat(slot).copied();
             let b = self.usable(snap, s, self.flows.backend(slot));
             match (n, b) {
@@ -124,12 +145,27 @@ impl Pipeline {
         let mac = EthernetFrame::new_checked(frame.data())?.src();
         let h = self.handle(b);
         let f = self.flows.insert_probed(&key, &pre.probe, h, flags, now);
-        let r = self
-            .flows
-            .insert(&rkey, rkey.hash(), NO_BACKEND, flags, now);
         self.flows.set_nat(
-            r,
+            f,
             Nat {
+                kind: NatKind::Forward,
+                src: to.src,
+                dst: to.dst,
+                sport: to.sport,
+                dport: to.dport,
+                peer: PEER_PENDING,
+                ..Nat::NONE
+            },
+        );
+        if self.reverse.len() == self.reverse.capacity() {
+            // Only a caller that never ends its bursts gets here; the list stays allocation-free.
+            self.insert_reverse(now);
+        }
+        let probe = self.flows.probe(rkey.hash());
+        self.reverse.push(Reverse {
+            key: rkey,
+            probe,
+            rec: Nat {
                 kind: NatKind::Reverse,
                 src: ip.dst,
                 dst: ip.src,
@@ -140,23 +176,66 @@ impl Pipeline {
                 mac,
                 local,
             },
-        );
-        // Inserting the reverse entry may have evicted the forward one from a full bucket.
-        if self.flows.holds_key(f, &key, now) {
-            self.flows.set_nat(
-                f,
-                Nat {
-                    kind: NatKind::Forward,
-                    src: to.src,
-                    dst: to.dst,
-                    sport: to.sport,
-                    dport: to.dport,
-                    peer: FlowTable::index(r),
-                    ..Nat::NONE
-                },
-            );
-        }
+            flags,
+            forward: f,
+            forward_key: key,
+        });
         self.nat_to_backend(frame, ip, &client, &to, snap, s, b, in_port, now)
+    }
+
+    /// Whether forward entry `f`'s reverse entry is still waiting (see [`Reverse`]).
+    fn opened_in_this_burst(&self, f: Slot) -> bool {
+        self.flows.nat(f).is_some_and(|n| n.peer == PEER_PENDING)
+    }
+
+    /// A packet of a connection opened earlier in this burst: its reverse entry goes in
+    /// first, so the packet sees (touches, or replaces) the connection as it would a burst
+    /// later; then the forward entry is looked up again (those inserts may have evicted it).
+    #[cold]
+    #[inline(never)]
+    fn reopen(&mut self, key: &FlowKey, probe: &Probe, now: u64) -> Option<Slot> {
+        self.insert_reverse(now);
+        self.flows.find_probed(key, probe, now)
+    }
+
+    /// Inserts the reverse entries of the connections opened since the last call and points
+    /// their forward entries at them. Runs at the end of every burst (and of every
+    /// [`Pipeline::process`]), and before a packet of a connection still waiting is handled.
+    #[inline]
+    pub(super) fn insert_reverse(&mut self, now: u64) {
+        if !self.reverse.is_empty() {
+            self.insert_pending(now);
+        }
+    }
+
+    #[inline(never)]
+    fn insert_pending(&mut self, now: u64) {
+        let mut pending = std::mem::take(&mut self.reverse);
+        // The buckets were prefetched when each was queued; now the entries and side records.
+        for r in pending.iter_mut() {
+            self.flows.prefetch_entry(&mut r.probe, now);
+        }
+        for r in pending.drain(..) {
+            let slot = self
+                .flows
+                .insert_probed(&r.key, &r.probe, NO_BACKEND, r.flags, now);
+            self.flows.set_nat(slot, r.rec);
+            // Unless an insert since (this one included) took the forward entry's way.
+            if self.flows.holds_key(r.forward, &r.forward_key, now) {
+                if let Some(n) = self.flows.nat(r.forward).copied() {
+                    if n.peer == PEER_PENDING {
+                        self.flows.set_nat(
+                            r.forward,
+                            Nat {
+                                peer: FlowTable::index(slot),
+                                ..n
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        self.reverse = pending;
     }
 
     /// Another worker's connection: its packet goes there untouched, before any flow lookup.
@@ -203,7 +282,9 @@ impl Pipeline {
                     dport: port,
                     proto: protocol,
                 };
+                // Nor a connection opened earlier in this burst, whose entry is not in yet.
                 self.flows.find(&k, k.hash(), now).is_none()
+                    && !self.reverse.iter().any(|r| r.key == k)
             })
     }
 

@@ -740,26 +740,7 @@ fn a_burst_answers_as_one_by_one() {
     assert!(out
         .iter()
         .all(|(v, _)| *v == Verdict::Forward { port: BE_PORT }));
-    // The backends answer what they received: addresses and ports swapped.
-    let replies: Vec<Vec<u8>> = out
-        .iter()
-        .map(|(_, o)| {
-            let ((s, d), (sp, dp)) = (addrs(o), ports(o));
-            build(
-                &Hdr {
-                    smac: BE_GW_MAC,
-                    dmac: BE_IF_MAC,
-                    src: d,
-                    dst: s,
-                    ttl: 64,
-                    sport: dp,
-                    dport: sp,
-                    l4: L4::Tcp(Tcp::Ack),
-                },
-                b"r",
-            )
-        })
-        .collect();
+    let replies = answers(&out);
     let back = each(&mut one, &snap, &replies, BE_PORT, now);
     assert!(back
         .iter()
@@ -769,35 +750,6 @@ fn a_burst_answers_as_one_by_one() {
     assert_eq!(burst(&mut many, &snap, &replies, BE_PORT, now), back);
     assert_eq!(one.counters(), many.counters());
     assert_eq!(one.counters().nat_replies, replies.len() as u64);
-}
-
-/// The backends' answers to what they received (addresses and ports swapped), one per
-/// forwarded packet.
-fn answers(out: &[(Verdict, Vec<u8>)]) -> Vec<Vec<u8>> {
-    out.iter()
-        .filter(|(v, _)| *v == to_backends())
-        .map(|(_, o)| {
-            let ((s, d), (sp, dp)) = (addrs(o), ports(o));
-            let l4 = if o[23] == 17 {
-                L4::Udp
-            } else {
-                L4::Tcp(Tcp::Ack)
-            };
-            build(
-                &Hdr {
-                    smac: BE_GW_MAC,
-                    dmac: BE_IF_MAC,
-                    src: d,
-                    dst: s,
-                    ttl: 64,
-                    sport: dp,
-                    dport: sp,
-                    l4,
-                },
-                b"r",
-            )
-        })
-        .collect()
 }
 
 #[test]

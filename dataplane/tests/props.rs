@@ -355,18 +355,7 @@ proptest! {
         let mut many = pipeline();
         prop_assert_eq!(&in_bursts(&mut many, &snap, &frames, &cuts, PORT, now), &want);
         prop_assert_eq!(one.counters(), many.counters());
-        let answers: Vec<Vec<u8>> = want
-            .iter()
-            .filter(|(v, _)| *v == Verdict::Forward { port: BE_PORT })
-            .map(|(_, o)| {
-                let ((s, d), (sp, dp)) = (addrs(o), ports(o));
-                let l4 = if o[23] == 17 { L4::Udp } else { L4::Tcp(Tcp::Ack) };
-                build(&Hdr {
-                    smac: BE_GW_MAC, dmac: BE_IF_MAC, src: d, dst: s, ttl: 64,
-                    sport: dp, dport: sp, l4,
-                }, b"r")
-            })
-            .collect();
+        let answers = answers(&want);
         let later = now + 10_000_000_000;
         let back = each(&mut one, &snap, &answers, BE_PORT, later);
         prop_assert_eq!(&in_bursts(&mut many, &snap, &answers, &cuts, BE_PORT, later), &back);

@@ -331,6 +331,36 @@ pub fn addrs(frame: &[u8]) -> ([u8; 16], [u8; 16]) {
     }
 }
 
+/// What the backends send back for each packet forwarded to them (`Forward` on [`BE_PORT`]):
+/// addresses and ports swapped, a TCP ACK or a UDP datagram as the packet was, payload "r".
+pub fn answers(out: &[(dataplane::Verdict, Vec<u8>)]) -> Vec<Vec<u8>> {
+    out.iter()
+        .filter(|(v, _)| *v == dataplane::Verdict::Forward { port: BE_PORT })
+        .map(|(_, o)| {
+            let ((s, d), (sp, dp)) = (addrs(o), ports(o));
+            let p = &o[14..];
+            let proto = if p[0] >> 4 == 4 { p[9] } else { p[6] };
+            build(
+                &Hdr {
+                    smac: BE_GW_MAC,
+                    dmac: BE_IF_MAC,
+                    src: d,
+                    dst: s,
+                    ttl: 64,
+                    sport: dp,
+                    dport: sp,
+                    l4: if proto == 17 {
+                        L4::Udp
+                    } else {
+                        L4::Tcp(Tcp::Ack)
+                    },
+                },
+                b"r",
+            )
+        })
+        .collect()
+}
+
 /// Zeroes the UDP checksum of an untagged IPv4 frame without options (0: none).
 pub fn zero_udp_checksum(frame: &mut [u8]) {
     frame[14 + 20 + 6] = 0;

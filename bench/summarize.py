@@ -513,7 +513,8 @@ def section(rows, source, command, callgrind="", load=None):
         out.append("Latency under load: each round runs sluice and testpmd `io` at P%% of that round's "
                    "`sluice-ipip` rate (%d flows, prewarmed). *One-way* is generator -> forwarder -> "
                    "generator from the TSC stamps (median over rounds of each round's percentile); "
-                   "*added* is sluice's minus testpmd's in the same round (median over rounds); "
+                   "*added* is sluice's minus testpmd's in the same round (median over rounds), "
+                   "*ratio* sluice's over testpmd's in the same round (median over rounds); "
                    "*in sluice* is `sluice_packet_latency_seconds` (rx burst to tx burst) over each "
                    "round's measured phase, given as the histogram bucket that holds the percentile, "
                    "in the median round (and the worst round where it differs). *Sent* is what the "
@@ -522,9 +523,9 @@ def section(rows, source, command, callgrind="", load=None):
                    "flat out). Microseconds." % next((r.get("flows") or 0 for r in rows if run_of(r) == "sluice-ipip"), 0))
         out.append("")
         out.append("| load | rate asked (Mpps) | sent: sluice / testpmd io | one-way sluice p50 / p99 / p99.9 "
-                   "| one-way testpmd io p50 / p99 / p99.9 | added p50 / p99 / p99.9 | in sluice p50 | p99 "
-                   "| p99.9 | sluice's mean burst |")
-        out.append("|---|---|---|---|---|---|---|---|---|---|")
+                   "| one-way testpmd io p50 / p99 / p99.9 | added p50 / p99 / p99.9 | ratio p50 / p99 / p99.9 "
+                   "| in sluice p50 | p99 | p99.9 | sluice's mean burst |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for p in loads:
             sl = [r for r in rows if r.get("load_pct") == p and r["scenario"] == "latency-sluice"]
             tp = [r for r in rows if r.get("load_pct") == p and r["scenario"] == "latency-testpmd-io"]
@@ -536,15 +537,18 @@ def section(rows, source, command, callgrind="", load=None):
                     cells.append(fmt_us(statistics.median(vals)) if vals else "-")
                 return " / ".join(cells) if rs else "-"
 
-            added = []
+            added, ratio = [], []
             for k in ("p50", "p99", "p99.9"):
-                diffs = []
+                diffs, quotients = [], []
                 for rd in rounds:
                     a = [r["latency_ns"][k] for r in sl if r["round"] == rd and r["latency_ns"][k] is not None]
                     b = [r["latency_ns"][k] for r in tp if r["round"] == rd and r["latency_ns"][k] is not None]
                     if a and b:
                         diffs.append(a[0] - b[0])
+                        if b[0] > 0:
+                            quotients.append(a[0] / b[0])
                 added.append("%.1f" % (statistics.median(diffs) / 1e3) if diffs else "-")
+                ratio.append("%.2f" % statistics.median(quotients) if quotients else "-")
             rate = statistics.median([r["rate_asked_pps"] for r in sl + tp]) if sl + tp else 0
             bursts = [r["mean_burst"] for r in sl if r.get("mean_burst")]
 
@@ -554,8 +558,8 @@ def section(rows, source, command, callgrind="", load=None):
                 short = sum(1 for r in rs if r["tx_pps"] < 0.95 * r["rate_asked_pps"])
                 return fmt_pps(statistics.median([r["tx_pps"] for r in rs])) + (" [%d]" % short if short else "")
 
-            out.append("| %d%% | %s | %s / %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                p, fmt_pps(rate), sent(sl), sent(tp), pct(sl), pct(tp), " / ".join(added),
+            out.append("| %d%% | %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                p, fmt_pps(rate), sent(sl), sent(tp), pct(sl), pct(tp), " / ".join(added), " / ".join(ratio),
                 fmt_in_sluice(sl, 0.5), fmt_in_sluice(sl, 0.99), fmt_in_sluice(sl, 0.999),
                 "%.1f" % statistics.median(bursts) if bursts else "-"))
 

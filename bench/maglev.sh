@@ -22,9 +22,9 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 "$bin/build_ratio" "$PAIRS" >"$work/build.md"
 "$bin/disruption_grid" "$SETS" >"$work/grid.md"
 when="$(date -u '+%-d %b %Y, %H:%M UTC'), $(nproc) CPUs, git $(git rev-parse --short HEAD 2>/dev/null || echo '?'), load average $load_before"
-"$PY" - "$work" "$SMOKE" "$PAIRS" "$SETS" "$when" "$PWD/bench/RESULTS.md" "${OUT:-}" <<'EOF'
+"$PY" - "$work" "$SMOKE" "$PAIRS" "$SETS" "$when" <<'EOF'
 import re, sys
-work, smoke, pairs, sets, when, results, out = sys.argv[1:8]
+work, smoke, pairs, sets, when = sys.argv[1:6]
 build = open(work + "/build.md").read()
 grid = open(work + "/grid.md").read()
 rows = re.findall(r"^\| (\d+) \| (\d+) \| ([\d.]+) ms \| ([\d.]+) ms \| ([\d.]+)x \|$", build, re.M)
@@ -47,21 +47,9 @@ block = (
     "backends' own share, worst of %s backend sets, per change; M = the smallest prime >= "
     "(M/N) x N. At M = 100 N the worst is %.2f points (the envelope 40/sqrt(M/N) allows 4.00):\n\n%s"
     % (pairs, sets, when, pairs, pairs, build, verdict, sets, sets, max(at100), grid))
-if out:
-    open(out, "w").write(block)
-    print("maglev: %s (in %s)" % (verdict, out))
-    sys.exit(0)
-text = open(results).read()
-begin, end = "<!-- maglev:begin (bench/maglev.sh writes this block) -->\n", "<!-- maglev:end -->\n"
-if begin in text and end in text:
-    head, rest = text.split(begin, 1)
-    text = head + begin + block + end + rest.split(end, 1)[1]
-else:
-    anchor = "## Maglev table build\n"
-    if anchor not in text:
-        sys.exit("maglev.sh: no '## Maglev table build' section in " + results)
-    head, rest = text.split(anchor, 1)
-    text = head + anchor + "\n" + begin + block + end + rest
-open(results, "w").write(text)
+open(work + "/block.md", "w").write(block)
 print("maglev: %s" % verdict)
 EOF
+[ "$SMOKE" = 0 ] || exit 0
+if [ -n "${OUT:-}" ]; then cp "$work/block.md" "$OUT"; echo "maglev: the block is in $OUT"; exit 0; fi
+"$PY" bench/block.py bench/RESULTS.md maglev bench/maglev.sh "$work/block.md" "## Maglev table build"

@@ -366,16 +366,6 @@ if [ -n "$ADHOC" ]; then
 fi
 "$PY" "$PEERS_PY" summarize "$OUT" "$E2E_WORK/peers.md" --command "$cmd" --when "$when"
 # The tables go between the markers of RESULTS.md's peers section (the reading around them is prose).
-"$PY" - "$REPO/bench/RESULTS.md" "$E2E_WORK/peers.md" <<'EOF'
-import sys
-path, new = sys.argv[1], open(sys.argv[2]).read()
-text = open(path).read()
-begin, end = "<!-- peers:begin (bench/peers.sh writes this block) -->\n", "<!-- peers:end -->\n"
-if begin in text and end in text:
-    head, rest = text.split(begin, 1)
-    text = head + begin + new + end + rest.split(end, 1)[1]
-else:
-    text += "\n## Peers: nftables and HAProxy on veth (issue 19 item 4)\n\n" + begin + new + end
-open(path, "w").write(text)
-EOF
+"$PY" "$REPO/bench/block.py" "$REPO/bench/RESULTS.md" peers bench/peers.sh "$E2E_WORK/peers.md" \
+  "## Peers: nftables and HAProxy on veth (issue 19 item 4)"
 echo "peers: raw rows in $OUT; tables in bench/RESULTS.md"

@@ -137,16 +137,16 @@ def verdict(ok, short):
     return "**met**" if ok else "**not met** (%s)" % short
 
 
-def least_busy(by, run):
-    """The lowest busy time per packet of `run` (its least disturbed run), or None."""
-    b = [r["busy_ns_per_packet"] for r in by.get(run, []) if r.get("busy_ns_per_packet")]
+def least_busy(rs):
+    """The lowest busy time per packet of these runs (the least disturbed one), or None."""
+    b = [r["busy_ns_per_packet"] for r in rs if r.get("busy_ns_per_packet")]
     return min(b) if b else None
 
 
-def budget(by):
+def budget(by, rows):
     """What 0.8 of macswap leaves sluice for its own work, beside what that work takes: both
     over testpmd io's busy time, the topology's floor (memif receive and transmit, nothing else)."""
-    io, mac, sl = (least_busy(by, r) for r in ("testpmd-io", "testpmd-macswap", "sluice-ipip"))
+    io, mac, sl = (least_busy(by.get(r, [])) for r in ("testpmd-io", "testpmd-macswap", "sluice-ipip"))
     if None in (io, mac, sl):
         return []
     allowed = mac / 0.8
@@ -155,13 +155,13 @@ def budget(by):
             "**%.1f ns of its own work** over `io`'s floor; sluice-ipip took %.1f, %.1f over the floor "
             "(%.1fx the allowance)" % (io, mac, allowed, allowed - io, sl, sl - io,
                                        (sl - io) / max(allowed - io, 0.1)))
-    # The smallest flow-count point: a table that fits in the caches, so no DRAM miss per packet.
-    sweep = sorted((int(run.split("@")[1]), run) for run in by
-                   if run.startswith("sluice-ipip@") and run.split("@")[1].isdigit())
-    small = least_busy(by, sweep[0][1]) if sweep else None
-    if small is not None:
-        line += (", and with %d flows (the table in cache) %.1f, %.1f over the floor" %
-                 (sweep[0][0], small, small - io))
+    # The sweep's smallest point (as `sweep_section` finds it): a table that fits in the caches.
+    sweep = sorted({r["flows"] for r in rows if r["scenario"] == "sluice-ipip" and r.get("flows")})
+    if len(sweep) > 1:
+        small = least_busy([r for r in rows if r["scenario"] == "sluice-ipip" and r.get("flows") == sweep[0]])
+        if small is not None:
+            line += (", and with %d flows (the table in cache) %.1f, %.1f over the floor" %
+                     (sweep[0], small, small - io))
     return [line + "."]
 
 
@@ -180,8 +180,7 @@ def targets(by, rows, rounds, callgrind):
             bmed = statistics.median(busy)
             # memif's own cost swings 2-3x with the vCPUs' placement, so per-round ratios are
             # bimodal; the least disturbed run of each side (its lowest busy time) is the judge.
-            fastest = (min(r["busy_ns_per_packet"] for r in by["testpmd-macswap"] if r.get("busy_ns_per_packet"))
-                       / min(r["busy_ns_per_packet"] for r in by["sluice-ipip"] if r.get("busy_ns_per_packet")))
+            fastest = least_busy(by["testpmd-macswap"]) / least_busy(by["sluice-ipip"])
             out.append("- sluice >= 80%% of testpmd macswap with %d flows: the rate ratio per round is median "
                        "%.2f (min %.2f, max %.2f), best / best %.2f, but macswap's core was busy only %.0f%% "
                        "of the time (median): the generator bounded both. Judged by busy time per packet "
@@ -192,7 +191,7 @@ def targets(by, rows, rounds, callgrind):
                            by["sluice-ipip"][0].get("flows") or 0, med, min(ratios), max(ratios), best,
                            statistics.median(shares) * 100, bmed, min(busy), max(busy), fastest,
                            verdict(fastest >= 0.8, "%.0f%% short of 0.80" % ((0.8 - fastest) / 0.8 * 100))))
-            out.extend(budget(by))
+            out.extend(budget(by, rows))
         else:
             out.append("- sluice >= 80%% of testpmd macswap with %d flows: per-round ratio median %.2f (min %.2f, "
                        "max %.2f), best / best %.2f: %s." % (

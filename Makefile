@@ -96,6 +96,7 @@ bench: release
 	@bash bench/run.sh
 	@bash bench/peers.sh
 	@bash bench/maglev.sh
+	@bash bench/floor.sh
 
 # The image from source (many minutes): DOCKER_TAG (sluice:latest), DOCKER_BASE (debian:12, or
 # `local` for one made with debootstrap where no registry can be pulled from). make test builds

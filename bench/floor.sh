@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# `make bench`, floor part (issue 19 item 1): what a flow hit costs at the least, beside what
+# sluice's pipeline costs, in the same native harness (no DPDK: frames copied into 32 recycled
+# buffers, as memif's rx does). `hit_floor` is the least work an IPv4 IPIP hit can be (fixed-
+# offset checks, a direct-indexed VIP, the same 5-tuple hash, one prefetched cache line of flow
+# state, a precomputed outer header); `ipp --path hit` is sluice's pipeline. Rounds alternate
+# the two at each flow count, pinned to the CPU the bench's worker uses. With a `make bench`
+# throughput run in bench/results (the newest), the block also says what the floor leaves of
+# the 0.8 goal: the capacity ratio a forwarder doing only the floor's work would reach,
+# macswap / (io + the floor's work at FLOWS).
+# usage: bash bench/floor.sh [--smoke]   (env: REPEATS (3), FLOOR_FLOWS ("1000 100000 1000000"),
+#                                         FLOWS (1000000), PY, OUT)
+# --smoke: one short round at 1000 and 100000 flows, checks the output parses; writes nothing.
+# OUT=FILE.md: an ad-hoc run; the block goes to FILE.md and the repository is left alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-/usr/bin/python3}
+REPEATS=${REPEATS:-3}
+FLOWS=${FLOWS:-1000000}
+FLOOR_FLOWS=${FLOOR_FLOWS:-"1000 100000 $FLOWS"}
+SMOKE=0 ROUNDS=9 PACKETS=65536
+if [ "${1:-}" = "--smoke" ]; then SMOKE=1 REPEATS=1 FLOOR_FLOWS="1000 100000" ROUNDS=2 PACKETS=4096; fi
+cargo build --release -q -p dataplane --example hit_floor --example ipp
+bin=${CARGO_TARGET_DIR:-target}/release/examples
+work=$(mktemp -d /tmp/sluice-floor.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+# The worker's CPU in make bench (lcore 1) when there is one, so both see the same core.
+pin=()
+[ "$(nproc)" -gt 1 ] && command -v taskset >/dev/null && pin=(taskset -c 1)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+: >"$work/rows.jsonl"
+for round in $(seq "$REPEATS"); do
+  for f in $FLOOR_FLOWS; do
+    # ipp's timed rounds also insert a miss path's packets each: 2 slots per flow, at least 2^21.
+    cap=$((f * 2 > 2097152 ? f * 2 : 2097152))
+    floor=$("${pin[@]}" "$bin/hit_floor" --flows "$f" --packets "$PACKETS" --time "$ROUNDS")
+    ipp=$("${pin[@]}" "$bin/ipp" --api burst --mode ipip --buffers ring --flows "$f" \
+      --capacity "$cap" --packets "$PACKETS" --time "$ROUNDS")
+    printf '{"round":%d,"flows":%d,"floor":%s,"ipp":%s}\n' "$round" "$f" "$floor" "$ipp" >>"$work/rows.jsonl"
+  done
+done
+# The newest by the time in its name (a clone gives every file the same mtime).
+newest=$(ls bench/results/throughput-*.jsonl 2>/dev/null | sort | tail -n 1 || true)
+when="$(date -u '+%-d %b %Y, %H:%M UTC'), $(nproc) CPUs, git $(git rev-parse --short HEAD 2>/dev/null || echo '?'), load average $load_before"
+"$PY" - "$work" "$SMOKE" "$REPEATS" "$FLOWS" "$when" "${newest:-}" <<'EOF'
+import json, statistics, sys
+work, smoke, repeats, flows, when, newest = sys.argv[1:7]
+rows = [json.loads(l) for l in open(work + "/rows.jsonl")]
+if not rows or any("median" not in r["floor"]["ns_per_packet"] or "hit" not in r["ipp"]["ns_per_packet"] for r in rows):
+    sys.exit("floor.sh: unexpected output")
+if smoke == "1":
+    print("floor: smoke OK")
+    sys.exit(0)
+points = sorted({r["flows"] for r in rows})
+med = lambda xs: statistics.median(xs)
+table = ["| flows | floor, ns per packet | of it the frame copy | sluice's pipeline (`ipp` hit) | sluice / floor, per round (median) |",
+         "|---|---|---|---|---|"]
+work_at = {}
+for f in points:
+    rs = [r for r in rows if r["flows"] == f]
+    fl = [r["floor"]["ns_per_packet"]["median"] for r in rs]
+    cp = [r["floor"]["copy_ns"] for r in rs]
+    sl = [r["ipp"]["ns_per_packet"]["hit"]["median"] for r in rs]
+    ratio = med([s / x for s, x in zip(sl, fl)])
+    work_at[f] = med(fl) - med(cp)
+    table.append("| %d | %.1f (%.1f-%.1f) | %.1f | %.1f (%.1f-%.1f) | %.2f |" % (
+        f, med(fl), min(fl), max(fl), med(cp), med(sl), min(sl), max(sl), ratio))
+text = ["Command: `bash bench/floor.sh (REPEATS=%s)`, %s." % (repeats, when), "",
+        "Native, both over the same recycled buffers (`hit_floor` and `ipp --api burst --mode ipip "
+        "--buffers ring --path hit`, medians of 9 timed passes of 65,536 packets per round, %s rounds "
+        "alternating the two; ranges over the rounds):" % repeats, ""] + table + [""]
+big = max(points)
+growth = work_at[big] - work_at[min(points)]
+text.append("One cache line of flow state per packet costs the floor %.1f ns more at %d flows than at %d "
+            "(the table in cache): that is memory, which no instruction count removes." % (growth, big, min(points)))
+by = {}
+if newest:
+    for l in open(newest):
+        r = json.loads(l)
+        if r.get("busy_ns_per_packet"):
+            by.setdefault(r["run"], []).append(r["busy_ns_per_packet"])
+io, mac = (min(by[s]) if by.get(s) else None for s in ("testpmd-io", "testpmd-macswap"))
+if io and mac and int(flows) in work_at:
+    allowed = mac / 0.8 - io
+    best = mac / (io + work_at[int(flows)])
+    text.append("")
+    text.append("Against the newest `make bench` run (`%s`, minutes or days apart from this one; least "
+                "disturbed busy ns per packet: testpmd "
+                "`io` %.1f, macswap %.1f): 0.8 of macswap leaves sluice %.1f ns of its own work; the floor's "
+                "own work at %s flows is %.1f (its frame copy, which `io` pays too, taken out), so a forwarder "
+                "doing only that would reach a capacity ratio of %.2f: **%s**." % (
+                    newest.split("/")[-1], io, mac, allowed, flows, work_at[int(flows)], best,
+                    "0.8 is within reach of a leaner path" if best >= 0.8 else
+                    "0.8 is out of reach on this machine for a forwarder that reads a cache line of per-flow "
+                    "state per packet"))
+open(work + "/block.md", "w").write("\n".join(text) + "\n")
+print("floor: " + text[-1][:200])
+EOF
+[ "$SMOKE" = 0 ] || exit 0
+if [ -n "${OUT:-}" ]; then cp "$work/block.md" "$OUT"; echo "floor: the block is in $OUT"; exit 0; fi
+"$PY" bench/block.py bench/RESULTS.md floor bench/floor.sh "$work/block.md" "## The floor of a flow hit (issue 19 item 1)"

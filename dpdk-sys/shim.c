@@ -25,5 +25,7 @@ const uint64_t sluice_mbuf_f_tx_ip_cksum = RTE_MBUF_F_TX_IP_CKSUM;
 const uint64_t sluice_mbuf_f_tx_tcp_cksum = RTE_MBUF_F_TX_TCP_CKSUM;
 const uint64_t sluice_mbuf_f_tx_udp_cksum = RTE_MBUF_F_TX_UDP_CKSUM;
 const uint64_t sluice_mbuf_f_rx_ip_cksum_bad = RTE_MBUF_F_RX_IP_CKSUM_BAD;
+const uint64_t sluice_mbuf_f_rx_ip_cksum_mask = RTE_MBUF_F_RX_IP_CKSUM_MASK;
+const uint64_t sluice_mbuf_f_rx_ip_cksum_good = RTE_MBUF_F_RX_IP_CKSUM_GOOD;
 const uint64_t sluice_mbuf_f_rx_l4_cksum_bad = RTE_MBUF_F_RX_L4_CKSUM_BAD;
 const uint64_t sluice_mbuf_f_rx_rss_hash = RTE_MBUF_F_RX_RSS_HASH;

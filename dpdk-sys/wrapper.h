@@ -35,5 +35,7 @@ extern const uint64_t sluice_mbuf_f_tx_ip_cksum;
 extern const uint64_t sluice_mbuf_f_tx_tcp_cksum;
 extern const uint64_t sluice_mbuf_f_tx_udp_cksum;
 extern const uint64_t sluice_mbuf_f_rx_ip_cksum_bad;
+extern const uint64_t sluice_mbuf_f_rx_ip_cksum_mask;
+extern const uint64_t sluice_mbuf_f_rx_ip_cksum_good;
 extern const uint64_t sluice_mbuf_f_rx_l4_cksum_bad;
 extern const uint64_t sluice_mbuf_f_rx_rss_hash;

@@ -9,6 +9,7 @@
 //! usage: ipp --mode ipip|gue|l2-dsr|nat|fullnat --path hit|miss-syn|miss-ack|reply
 //!        [--packets N] [--flows F]
 //!        [--api burst|one] [--capacity ENTRIES] [--time ROUNDS] [--buffers own|ring]
+//!        [--rx-checksum none|good]
 //!
 //! hit: F flows are opened (SYN, then one ACK) before the region; the region sends N ACKs
 //! cycling over them. miss-syn: every packet of the region is a SYN of a new flow (Maglev and
@@ -17,6 +18,9 @@
 //! without its FCS). Exits 1 unless every packet was forwarded and the flow table grew as the
 //! path says. `--time R` instead times the three paths natively, alternating them R times in
 //! this one process, and prints ns/packet and the per-round miss/hit ratios.
+//! `--rx-checksum good` marks every frame as one whose IPv4 header checksum the NIC checked
+//! (`Frame::ipv4_checksum_good`, what the worker sets from the mbuf's rx flags), so the parser
+//! trusts it instead of summing the header; `none` (the default) is memif's, ring's and pcap's case.
 //! `--buffers ring` copies each burst from compact 60-byte templates into the same 32 buffers,
 //! as memif's rx copies into recycled mbufs: packets are warm, and with many flows the flow
 //! table is the only cold memory (with `own`, the default, every packet has its own buffer).
@@ -29,6 +33,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use dataplane::{
@@ -46,6 +51,20 @@ const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xc1];
 const BACKENDS: u8 = 10;
 const TABLE_SIZE: u32 = 65537;
+/// `--rx-checksum good`: frames are made as the NIC-checked frames the worker makes.
+static NIC_CHECKED: AtomicBool = AtomicBool::new(false);
+
+/// A frame over `b`, marked as `--rx-checksum` says.
+fn frame_of(
+    b: &mut [u8],
+    start: usize,
+    len: usize,
+) -> Result<Frame<'_>, dataplane::frame::FrameError> {
+    let mut f = Frame::new(b, start, len)?;
+    f.ipv4_checksum_good = NIC_CHECKED.load(Ordering::Relaxed);
+    Ok(f)
+}
+
 /// One VIP per forwarding mode, port 80, TCP.
 const VIP_PORT: u16 = 80;
 
@@ -119,6 +138,14 @@ fn parse_args() -> Result<Options, String> {
             "--api" => o.burst = v == "burst",
             "--time" => o.time = num()?,
             "--capacity" => o.capacity = num()?,
+            "--rx-checksum" => NIC_CHECKED.store(
+                match v.as_str() {
+                    "none" => false,
+                    "good" => true,
+                    c => return Err(format!("--rx-checksum: none or good, not {c}")),
+                },
+                Ordering::Relaxed,
+            ),
             "--buffers" => {
                 o.ring = match v.as_str() {
                     "own" => false,
@@ -308,7 +335,7 @@ fn ipp_measured_region(
             let mut it = chunk.iter_mut();
             let mut frames: [Frame<'_>; BURST] = std::array::from_fn(|_| {
                 match it.next() {
-                    Some(b) => Frame::new(b, HEADROOM, FRAME_LEN),
+                    Some(b) => frame_of(b, HEADROOM, FRAME_LEN),
                     None => Frame::new(&mut [], 0, 0),
                 }
                 .unwrap_or_else(|_| std::process::abort())
@@ -317,7 +344,7 @@ fn ipp_measured_region(
         }
     } else {
         for (b, v) in bufs.iter_mut().zip(verdicts.iter_mut()) {
-            match Frame::new(b, HEADROOM, FRAME_LEN) {
+            match frame_of(b, HEADROOM, FRAME_LEN) {
                 Ok(mut f) => *v = p.process(&mut f, PORT, snap, now),
                 Err(_) => std::process::abort(),
             }
@@ -357,7 +384,7 @@ fn ipp_measured_region_ring(
         let mut it = ring.iter_mut().take(chunk.len());
         let mut frames: [Frame<'_>; BURST] = std::array::from_fn(|_| {
             match it.next() {
-                Some(b) => Frame::new(b, HEADROOM, FRAME_LEN),
+                Some(b) => frame_of(b, HEADROOM, FRAME_LEN),
                 None => Frame::new(&mut [], 0, 0),
             }
             .unwrap_or_else(|_| std::process::abort())
@@ -563,7 +590,7 @@ fn ipp_warm(
 ) -> Result<(), String> {
     let mut frames: Vec<Frame<'_>> = bufs
         .iter_mut()
-        .map(|b| Frame::new(b, HEADROOM, FRAME_LEN).map_err(|e| e.to_string()))
+        .map(|b| frame_of(b, HEADROOM, FRAME_LEN).map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
     p.process_burst(&mut frames, PORT, snap, now, verdicts);
     match verdicts

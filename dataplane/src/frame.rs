@@ -35,6 +35,9 @@ pub struct Frame<'a> {
     len: usize,
     /// Set by the pipeline when it asks the NIC to finish a checksum.
     pub offload: TxOffload,
+    /// Set by the glue when the NIC verified the packet's IPv4 header checksum (rx offload):
+    /// the parser then trusts it instead of summing the header again.
+    pub ipv4_checksum_good: bool,
 }
 
 impl<'a> Frame<'a> {
@@ -50,6 +53,7 @@ impl<'a> Frame<'a> {
             start,
             len,
             offload: TxOffload::default(),
+            ipv4_checksum_good: false,
         })
     }
 

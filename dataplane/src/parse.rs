@@ -102,17 +102,25 @@ pub enum Parsed {
 /// TCP or UDP) on a fast path, anything else by [`parse_general`], which gives the same answer.
 #[inline(always)]
 pub fn parse(frame: &[u8]) -> Result<Parsed, DropReason> {
-    match fast_shape(frame) {
+    parse_trusting(frame, false)
+}
+
+/// [`parse`], trusting the NIC's word that the IPv4 header checksum is good
+/// (`ipv4_checksum_good`, from the rx offload flags) on the fast path instead of summing the
+/// header again. Any other frame is checked in software as by [`parse`].
+#[inline(always)]
+pub fn parse_trusting(frame: &[u8], ipv4_checksum_good: bool) -> Result<Parsed, DropReason> {
+    match fast_shape(frame, ipv4_checksum_good) {
         // Checked first, built second: the result is written once, where the caller wants it.
         Some((h, flags)) => Ok(Parsed::Ip(fast_ip(h, flags))),
         None => parse_general(frame),
     }
 }
 
-/// [`parse`] written straight into `out` (a burst's slot), with no copy in between.
+/// [`parse_trusting`] written straight into `out` (a burst's slot), with no copy in between.
 #[inline(always)]
-pub fn parse_into(frame: &[u8], out: &mut Result<Parsed, DropReason>) {
-    match fast_shape(frame) {
+pub fn parse_into(frame: &[u8], ipv4_checksum_good: bool, out: &mut Result<Parsed, DropReason>) {
+    match fast_shape(frame, ipv4_checksum_good) {
         Some((h, flags)) => *out = Ok(Parsed::Ip(fast_ip(h, flags))),
         None => *out = parse_general(frame),
     }
@@ -129,11 +137,12 @@ const _: () = assert!(
 );
 
 /// Untagged Ethernet + IPv4 (IHL 5, valid checksum, not a fragment) + TCP or UDP, every check
-/// of the general parser done at fixed offsets after one length check. Returns the first
-/// bytes and the TCP flags; `None` means "not this shape, or not valid": the general parser
-/// then decides (and names the drop reason).
+/// of the general parser done at fixed offsets after one length check (the header checksum
+/// not summed when the NIC said it is good). Returns the first bytes and the TCP flags; `None`
+/// means "not this shape, or not valid": the general parser then decides (and names the drop
+/// reason).
 #[inline(always)]
-fn fast_shape(f: &[u8]) -> Option<(&[u8; FAST_MIN], u8)> {
+fn fast_shape(f: &[u8], ipv4_checksum_good: bool) -> Option<(&[u8; FAST_MIN], u8)> {
     let h: &[u8; FAST_MIN] = f.get(..FAST_MIN)?.try_into().ok()?;
     if be16(h, ethernet::field::ETHERTYPE) != ethernet::ETHERTYPE_IPV4
         || h[L3 + ipv4::field::VER_IHL] != ipv4::VER_IHL_NO_OPTIONS
@@ -146,7 +155,7 @@ fn fast_shape(f: &[u8]) -> Option<(&[u8; FAST_MIN], u8)> {
         return None;
     }
     let ih: &[u8; ipv4::MIN_HEADER_LEN] = h[L3..L4_AT].try_into().ok()?;
-    if !checksum::ipv4_header20_ok(ih) {
+    if !ipv4_checksum_good && !checksum::ipv4_header20_ok(ih) {
         return None;
     }
     let l4_len = total.checked_sub(ipv4::MIN_HEADER_LEN)?;
@@ -481,10 +490,10 @@ mod tests {
             rng ^= rng << 17;
             rng
         };
-        let (mut fast, mut total) = (0, 0);
+        let (mut fast, mut total, mut bad_checksum) = (0, 0, 0);
         for base in [&tcp, &udp] {
             assert!(
-                fast_shape(base).is_some(),
+                fast_shape(base, false).is_some(),
                 "the unmodified packet takes the fast path"
             );
             for _ in 0..100_000 {
@@ -514,15 +523,52 @@ mod tests {
                     }
                 }
                 total += 1;
-                fast += usize::from(fast_shape(&p).is_some());
-                assert_eq!(parse(&p), parse_general(&p), "{p:02x?}");
+                fast += usize::from(fast_shape(&p, false).is_some());
+                let general = parse_general(&p);
+                assert_eq!(parse(&p), general, "{p:02x?}");
+                // Trusting the NIC changes nothing unless the header checksum is what is wrong.
+                if general != Err(DropReason::BadChecksum) {
+                    assert_eq!(parse_trusting(&p, true), general, "trusted: {p:02x?}");
+                } else {
+                    bad_checksum += 1;
+                }
             }
         }
-        // Both outcomes were exercised.
+        // Both outcomes were exercised, and the trusted parse was compared on most inputs.
         assert!(
             fast > total / 10 && fast < total,
             "{fast} of {total} on the fast path"
         );
+        assert!(
+            bad_checksum > 0 && bad_checksum < total / 2,
+            "{bad_checksum}"
+        );
+    }
+
+    /// The NIC's "checksum good" replaces the sum on the fast path only: a header it vouched
+    /// for is taken as it is, and anything off the fast path is still summed.
+    #[test]
+    fn a_checksum_the_nic_vouched_for_is_not_summed_again() {
+        let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([203, 0, 113, 7], [198, 51, 100, 10], 64)
+            .tcp(40000, 80, 1, 1000)
+            .ack(1);
+        let mut p = Vec::new();
+        b.write(&mut p, &[1, 2, 3]).unwrap();
+        let good = parse(&p);
+        assert!(matches!(good, Ok(Parsed::Ip(_))));
+        assert_eq!(parse_trusting(&p, true), good);
+        p[24] ^= 0x40;
+        assert_eq!(parse(&p), Err(DropReason::BadChecksum));
+        assert_eq!(parse_trusting(&p, true), good, "trusted as the NIC said");
+        // With IPv4 options the general parser runs, and it always sums.
+        let mut opts = p.clone();
+        opts[14] = 0x46;
+        opts.splice(34..34, [1, 1, 1, 0]);
+        let total = u16::from_be_bytes([opts[16], opts[17]]) + 4;
+        opts[16..18].copy_from_slice(&total.to_be_bytes());
+        assert_eq!(parse(&opts), Err(DropReason::BadChecksum));
+        assert_eq!(parse_trusting(&opts, true), Err(DropReason::BadChecksum));
     }
 
     #[test]

@@ -271,7 +271,7 @@ impl Pipeline {
         now: u64,
     ) -> Verdict {
         self.adopt(snap);
-        let parsed = parse::parse(frame.data());
+        let parsed = parse::parse_trusting(frame.data(), frame.ipv4_checksum_good);
         let mut pre = parsed.as_ref().map(pre_of).unwrap_or_default();
         pre.probe = self.flows.locate(pre.hash);
         let known = snap.interface(in_port).is_some();
@@ -309,7 +309,7 @@ impl Pipeline {
         {
             for (f, slot) in fs.iter().zip(scratch.iter_mut()) {
                 // Field by field, so each result is written straight into its slot.
-                parse::parse_into(f.data(), &mut slot.0);
+                parse::parse_into(f.data(), f.ipv4_checksum_good, &mut slot.0);
                 slot.1 = slot.0.as_ref().map(pre_of).unwrap_or_default();
                 slot.1.probe = self.flows.probe(slot.1.hash);
             }

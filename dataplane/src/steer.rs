@@ -65,7 +65,18 @@ pub(crate) fn owner_of(ip: &Ip, snap: &Snapshot, workers: u16) -> Option<u16> {
 /// The worker among `workers` owning `frame` (bytes from Ethernet on), or None when any
 /// worker may take it (not nat traffic, or not parsable).
 pub fn owner(frame: &[u8], snap: &Snapshot, workers: u16) -> Option<u16> {
-    match parse::parse(frame) {
+    owner_trusting(frame, false, snap, workers)
+}
+
+/// [`owner`] of a frame parsed as the pipeline parses it when the NIC vouched for its IPv4
+/// header checksum (`ipv4_checksum_good`, see [`parse::parse_trusting`]).
+pub fn owner_trusting(
+    frame: &[u8],
+    ipv4_checksum_good: bool,
+    snap: &Snapshot,
+    workers: u16,
+) -> Option<u16> {
+    match parse::parse_trusting(frame, ipv4_checksum_good) {
         Ok(Parsed::Ip(ip)) => owner_of(&ip, snap, workers),
         _ => None,
     }

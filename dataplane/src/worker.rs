@@ -225,6 +225,7 @@ impl LbWorker {
                 let mut frames: ArrayVec<Frame<'_>, BURST> = ArrayVec::new();
                 for m in burst.iter_mut() {
                     let segments = m.segments();
+                    let checked = m.ipv4_checksum_good();
                     let b = m.buffer_mut();
                     // A chained mbuf's first segment is not the whole packet: give the
                     // pipeline an empty frame, which it drops and counts as truncated.
@@ -240,7 +241,8 @@ impl LbWorker {
                         Frame::new(&mut [], 0, 0)
                     };
                     // An empty frame keeps verdicts aligned with the burst; it is dropped.
-                    if let Ok(f) = f {
+                    if let Ok(mut f) = f {
+                        f.ipv4_checksum_good = checked;
                         frames.push(f);
                     } else if let Ok(f) = Frame::new(&mut [], 0, 0) {
                         frames.push(f);

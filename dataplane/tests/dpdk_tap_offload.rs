@@ -2,7 +2,9 @@
 //! leaves the outer checksum at zero and says where the header is; the worker's glue
 //! (`Mbuf::request_ipv4_checksum`) turns that into mbuf offload fields; DPDK's tap PMD, which
 //! implements the offload in software as a NIC would in hardware, fills it in. The frames are
-//! read back on the kernel side of the tap with an AF_PACKET socket.
+//! read back on the kernel side of the tap with an AF_PACKET socket. The other way, frames the
+//! kernel sends into the tap arrive with the PMD's receive checksum verdict, which
+//! `Mbuf::ipv4_checksum_good` reads for the parser.
 #![cfg(feature = "dpdk")]
 
 mod common;
@@ -29,7 +31,7 @@ fn same_but_checksum(a: &[u8], b: &[u8]) -> bool {
 }
 
 #[test]
-fn the_tap_pmd_fills_in_the_outer_checksum_the_pipeline_left_to_it() {
+fn the_tap_pmd_fills_in_what_the_pipeline_left_and_marks_what_it_checked() {
     let pid = std::process::id();
     let ifname = format!("sltap{}", pid % 1_000_000);
     let vdev = format!("net_tap0,iface={ifname}");
@@ -150,4 +152,48 @@ fn the_tap_pmd_fills_in_the_outer_checksum_the_pipeline_left_to_it() {
         .map(|(c, _)| c.0.as_str())
         .collect();
     assert!(missing.is_empty(), "not seen on {ifname}: {missing:?}");
+
+    // Receive: the tap PMD checks IPv4 header checksums in software, as a NIC would, and
+    // marks each mbuf (one EAL per process, so this shares the port above).
+    assert!(
+        port.offloads().rx_ipv4_checksum(),
+        "net_tap offers RTE_ETH_RX_OFFLOAD_IPV4_CKSUM and the port enabled it"
+    );
+    let mut rx = port.rx_queue(0).expect("rx queue");
+    let into = PacketSocket::sender(&ifname);
+    let good = tcp4(CLIENT4, VIP4, 41_000, 80, Tcp::Ack, b"rx checksum good");
+    let bad = with_wrong_checksum(tcp4(
+        CLIENT4,
+        VIP4,
+        41_001,
+        80,
+        Tcp::Ack,
+        b"rx checksum bad",
+    ));
+    let mut marked: [Option<bool>; 2] = [None, None];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut rxb = Burst::<32>::new();
+    while marked.iter().any(Option::is_none) && Instant::now() < deadline {
+        into.send(&good);
+        into.send(&bad);
+        std::thread::sleep(Duration::from_millis(20));
+        rx.rx_burst(&mut rxb);
+        for m in rxb.drain() {
+            // Among the kernel's own frames: ours by their exact bytes.
+            if let Some(k) = [&good, &bad].iter().position(|f| m.data() == &f[..]) {
+                marked[k] = Some(m.ipv4_checksum_good());
+            }
+        }
+    }
+    assert_eq!(
+        marked,
+        [Some(true), Some(false)],
+        "(good, bad) as marked by the tap PMD on {ifname}"
+    );
+}
+
+/// `f` with its IPv4 header checksum off by one bit.
+fn with_wrong_checksum(mut f: Vec<u8>) -> Vec<u8> {
+    f[OUTER + 10] ^= 0x01;
+    f
 }

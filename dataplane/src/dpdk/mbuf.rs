@@ -91,6 +91,20 @@ impl Mbuf {
         self.raw().ol_flags
     }
 
+    /// Whether the NIC checked this packet's IPv4 header checksum and found it good
+    /// (RTE_MBUF_F_RX_IP_CKSUM_GOOD; false for bad, unknown and not checked).
+    #[inline]
+    pub fn ipv4_checksum_good(&self) -> bool {
+        // SAFETY: the flag constants are plain data defined by shim.c.
+        let (mask, good) = unsafe {
+            (
+                dpdk_sys::sluice_mbuf_f_rx_ip_cksum_mask,
+                dpdk_sys::sluice_mbuf_f_rx_ip_cksum_good,
+            )
+        };
+        self.raw().ol_flags & mask == good
+    }
+
     /// Asks the NIC to compute the IPv4 header checksum of the packet whose IPv4 header
     /// starts `l2_len` bytes in and is `l3_len` bytes long (the port must have
     /// RTE_ETH_TX_OFFLOAD_IPV4_CKSUM enabled).

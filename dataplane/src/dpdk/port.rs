@@ -41,6 +41,13 @@ impl Offloads {
         // SAFETY: the flag is a plain constant defined in shim.c.
         self.tx & unsafe { dpdk_sys::sluice_eth_tx_offload_ipv4_cksum } != 0
     }
+
+    /// Whether the NIC checks IPv4 header checksums on receive (and says so in each mbuf's
+    /// flags, which the worker hands the parser: [`crate::frame::Frame::ipv4_checksum_good`]).
+    pub fn rx_ipv4_checksum(&self) -> bool {
+        // SAFETY: the flag is a plain constant defined in shim.c.
+        self.rx & unsafe { dpdk_sys::sluice_eth_rx_offload_ipv4_cksum } != 0
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

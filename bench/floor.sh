@@ -7,7 +7,9 @@
 # the two at each flow count, pinned to the CPU the bench's worker uses. With a `make bench`
 # throughput run in bench/results (the newest), the block also says what the floor leaves of
 # the 0.8 goal: the capacity ratio a forwarder doing only the floor's work would reach,
-# macswap / (io + the floor's work at FLOWS).
+# macswap / (io + the floor's work at FLOWS). With valgrind, both are also counted in
+# instructions per packet (callgrind, 1,000 flows): the distance to the floor that load does
+# not move.
 # usage: bash bench/floor.sh [--smoke]   (env: REPEATS (3), FLOOR_FLOWS ("1000 100000 1000000"),
 #                                         FLOWS (1000000), PY, OUT)
 # --smoke: one short round at 1000 and 100000 flows, checks the output parses; writes nothing.
@@ -40,14 +42,31 @@ for round in $(seq "$REPEATS"); do
   done
 done
 # The newest by the time in its name (a clone gives every file the same mtime).
+# Instructions per packet: the difference between a run of 5120 and one of 1024 packets, so
+# set-up and warm-up cancel (hit_floor runs its region twice with --time 1).
+count() { # count TOGGLE ARGS...: Ir collected inside TOGGLE
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect="$1" "${@:2}" 2>&1 \
+    | awk '/Collected/ { print $4 }'
+}
+instructions=
+if command -v valgrind >/dev/null; then
+  f1=$(count 'hit_floor::region' "$bin/hit_floor" --flows 1000 --packets 1024 --time 1)
+  f2=$(count 'hit_floor::region' "$bin/hit_floor" --flows 1000 --packets 5120 --time 1)
+  s1=$(count '*ipp_measured_region*' "$bin/ipp" --api burst --mode ipip --buffers ring --path hit --flows 1000 --packets 1024)
+  s2=$(count '*ipp_measured_region*' "$bin/ipp" --api burst --mode ipip --buffers ring --path hit --flows 1000 --packets 5120)
+  instructions=$(awk -v f1="$f1" -v f2="$f2" -v s1="$s1" -v s2="$s2" \
+    'BEGIN { if (f2 > f1 && s2 > s1) printf "%.1f %.1f", (f2 - f1) / (2 * 4096), (s2 - s1) / 4096 }')
+fi
 newest=$(ls bench/results/throughput-*.jsonl 2>/dev/null | sort | tail -n 1 || true)
 when="$(date -u '+%-d %b %Y, %H:%M UTC'), $(nproc) CPUs, git $(git rev-parse --short HEAD 2>/dev/null || echo '?'), load average $load_before"
-"$PY" - "$work" "$SMOKE" "$REPEATS" "$FLOWS" "$when" "${newest:-}" <<'EOF'
+"$PY" - "$work" "$SMOKE" "$REPEATS" "$FLOWS" "$when" "${newest:-}" "$instructions" <<'EOF'
 import json, statistics, sys
-work, smoke, repeats, flows, when, newest = sys.argv[1:7]
+work, smoke, repeats, flows, when, newest, instructions = sys.argv[1:8]
 rows = [json.loads(l) for l in open(work + "/rows.jsonl")]
 if not rows or any("median" not in r["floor"]["ns_per_packet"] or "hit" not in r["ipp"]["ns_per_packet"] for r in rows):
     sys.exit("floor.sh: unexpected output")
+if instructions and len(instructions.split()) != 2:
+    sys.exit("floor.sh: unexpected callgrind counts %r" % instructions)
 if smoke == "1":
     print("floor: smoke OK")
     sys.exit(0)
@@ -73,6 +92,11 @@ big = max(points)
 growth = work_at[big] - work_at[min(points)]
 text.append("One cache line of flow state per packet costs the floor %.1f ns more at %d flows than at %d "
             "(the table in cache): that is memory, which no instruction count removes." % (growth, big, min(points)))
+if instructions:
+    fi, si = (float(x) for x in instructions.split())
+    text.append("")
+    text.append("Instructions per packet (callgrind, 1,000 flows, the frame copy included in both; load does "
+                "not move these): the floor %.1f, sluice's pipeline %.1f, **%.2fx the floor**." % (fi, si, si / fi))
 by = {}
 if newest:
     for l in open(newest):

@@ -61,6 +61,8 @@ newest=$(ls bench/results/throughput-*.jsonl 2>/dev/null | sort | tail -n 1 || t
 when="$(date -u '+%-d %b %Y, %H:%M UTC'), $(nproc) CPUs, git $(git rev-parse --short HEAD 2>/dev/null || echo '?'), load average $load_before"
 "$PY" - "$work" "$SMOKE" "$REPEATS" "$FLOWS" "$when" "${newest:-}" "$instructions" <<'EOF'
 import json, statistics, sys
+sys.path.insert(0, "bench")
+import summarize  # the throughput run's rows, grouped and judged as its own summary does
 work, smoke, repeats, flows, when, newest, instructions = sys.argv[1:8]
 rows = [json.loads(l) for l in open(work + "/rows.jsonl")]
 if not rows or any("median" not in r["floor"]["ns_per_packet"] or "hit" not in r["ipp"]["ns_per_packet"] for r in rows):
@@ -98,12 +100,9 @@ if instructions:
     text.append("Instructions per packet (callgrind, 1,000 flows, the frame copy included in both; load does "
                 "not move these): the floor %.1f, sluice's pipeline %.1f, **%.2fx the floor**." % (fi, si, si / fi))
 by = {}
-if newest:
-    for l in open(newest):
-        r = json.loads(l)
-        if r.get("busy_ns_per_packet"):
-            by.setdefault(r["run"], []).append(r["busy_ns_per_packet"])
-io, mac = (min(by[s]) if by.get(s) else None for s in ("testpmd-io", "testpmd-macswap"))
+for r in (json.loads(l) for l in open(newest)) if newest else ():
+    by.setdefault(summarize.run_of(r), []).append(r)
+io, mac = (summarize.least_busy(by.get(s, [])) for s in ("testpmd-io", "testpmd-macswap"))
 if io and mac and int(flows) in work_at:
     allowed = mac / 0.8 - io
     best = mac / (io + work_at[int(flows)])

@@ -20,7 +20,8 @@
 
 use std::time::Instant;
 
-use dataplane::checksum::ipv4_header20_ok;
+use dataplane::checksum::{self, ipv4_header20_ok};
+use dataplane::hugepages;
 use maglev::flow::five_tuple_v4;
 
 const HEADROOM: usize = 128;
@@ -67,7 +68,7 @@ struct Pending {
 }
 
 struct Floor {
-    lines: Vec<Line>,
+    lines: Box<[Line]>,
     mask: usize,
     /// VIP table: (dst, port, proto) by a byte of their mix; 0 = none, else service + 1.
     vips: [(u64, u8); 256],
@@ -79,12 +80,6 @@ struct Floor {
 
 fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
-}
-
-fn fold(mut s: u32) -> u16 {
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s as u16
 }
 
 fn vip_key(dst: [u8; 4], port: u16, proto: u8) -> u64 {
@@ -99,9 +94,8 @@ impl Floor {
     fn new(flows: usize) -> Floor {
         let entries = (2 * flows).next_power_of_two().max(64);
         let n = entries / 2;
-        let mut lines: Vec<Line> = Vec::with_capacity(n);
-        advise_huge(lines.as_mut_ptr().cast(), n * std::mem::size_of::<Line>());
-        lines.resize(n, Line::default());
+        // In transparent huge pages, as sluice's flow table is.
+        let lines = hugepages::filled(n, Line::default());
         let mut vips = [(0u64, 0u8); 256];
         let key = vip_key(VIP, VIP_PORT, 6);
         vips[vip_index(key)] = (key, 1);
@@ -118,7 +112,7 @@ impl Floor {
                 outer[9] = 4; // IPIP
                 outer[12..16].copy_from_slice(&OUTER_SRC);
                 outer[16..20].copy_from_slice(&[203, 0, 113, (i + 1) as u8]);
-                let partial = outer.chunks_exact(2).map(|w| u32::from(be16(w, 0))).sum();
+                let partial = checksum::add(0, &outer);
                 Backend {
                     eth,
                     outer,
@@ -239,7 +233,7 @@ impl Floor {
         buf[o + 1] = tos;
         buf[o + 2..o + 4].copy_from_slice(&outer_len.to_be_bytes());
         // The TOS is the low byte of the header's first word, whose partial sum had it at 0.
-        let sum = !fold(be.partial + u32::from(outer_len) + u32::from(tos));
+        let sum = checksum::finish(be.partial + u32::from(outer_len) + u32::from(tos));
         buf[o + 10..o + 12].copy_from_slice(&sum.to_be_bytes());
         be.packets += 1;
         be.bytes += u64::from(outer_len);
@@ -270,17 +264,6 @@ fn prefetch<T>(p: &T) {
     }
 }
 
-fn advise_huge(start: *mut u8, bytes: usize) {
-    const HUGE: usize = 2 << 20;
-    let first = (start as usize).next_multiple_of(HUGE);
-    let end = (start as usize + bytes) / HUGE * HUGE;
-    if end > first {
-        // SAFETY: [first, end) lies inside the caller's allocation; the advice changes only how
-        // the kernel backs it (a refusal leaves ordinary pages).
-        unsafe { libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE) };
-    }
-}
-
 /// A 60-byte TCP ACK from 192.0.2.x / 203.0.113.x clients to the VIP, flow `i`.
 fn frame(i: u32) -> [u8; FRAME_LEN] {
     let mut f = [0u8; FRAME_LEN];
@@ -301,8 +284,7 @@ fn frame(i: u32) -> [u8; FRAME_LEN] {
     };
     ip[12..16].copy_from_slice(&[net[0], net[1], net[2], (i >> 1) as u8]);
     ip[16..20].copy_from_slice(&VIP);
-    let sum: u32 = ip.chunks_exact(2).map(|w| u32::from(be16(w, 0))).sum();
-    let c = !fold(sum);
+    let c = checksum::of(ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     let sport = 1024 + (i >> 9) as u16;
     f[34..36].copy_from_slice(&sport.to_be_bytes());

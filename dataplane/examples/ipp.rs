@@ -54,14 +54,16 @@ const TABLE_SIZE: u32 = 65537;
 /// `--rx-checksum good`: frames are made as the NIC-checked frames the worker makes.
 static NIC_CHECKED: AtomicBool = AtomicBool::new(false);
 
-/// A frame over `b`, marked as `--rx-checksum` says.
+/// A frame over `b`, marked `nic_checked` (`--rx-checksum`, read once per region: what a frame
+/// costs is the store the worker's glue makes too).
 fn frame_of(
     b: &mut [u8],
     start: usize,
     len: usize,
+    nic_checked: bool,
 ) -> Result<Frame<'_>, dataplane::frame::FrameError> {
     let mut f = Frame::new(b, start, len)?;
-    f.ipv4_checksum_good = NIC_CHECKED.load(Ordering::Relaxed);
+    f.ipv4_checksum_good = nic_checked;
     Ok(f)
 }
 
@@ -330,12 +332,13 @@ fn ipp_measured_region(
     now: u64,
     burst: bool,
 ) {
+    let nic = NIC_CHECKED.load(Ordering::Relaxed);
     if burst {
         for (chunk, vs) in bufs.chunks_mut(BURST).zip(verdicts.chunks_mut(BURST)) {
             let mut it = chunk.iter_mut();
             let mut frames: [Frame<'_>; BURST] = std::array::from_fn(|_| {
                 match it.next() {
-                    Some(b) => frame_of(b, HEADROOM, FRAME_LEN),
+                    Some(b) => frame_of(b, HEADROOM, FRAME_LEN, nic),
                     None => Frame::new(&mut [], 0, 0),
                 }
                 .unwrap_or_else(|_| std::process::abort())
@@ -344,7 +347,7 @@ fn ipp_measured_region(
         }
     } else {
         for (b, v) in bufs.iter_mut().zip(verdicts.iter_mut()) {
-            match frame_of(b, HEADROOM, FRAME_LEN) {
+            match frame_of(b, HEADROOM, FRAME_LEN, nic) {
                 Ok(mut f) => *v = p.process(&mut f, PORT, snap, now),
                 Err(_) => std::process::abort(),
             }
@@ -377,6 +380,7 @@ fn ipp_measured_region_ring(
     verdicts: &mut [Verdict],
     now: u64,
 ) {
+    let nic = NIC_CHECKED.load(Ordering::Relaxed);
     for (chunk, vs) in templates.chunks(BURST).zip(verdicts.chunks_mut(BURST)) {
         for (b, t) in ring.iter_mut().zip(chunk) {
             b[HEADROOM..HEADROOM + FRAME_LEN].copy_from_slice(t);
@@ -384,7 +388,7 @@ fn ipp_measured_region_ring(
         let mut it = ring.iter_mut().take(chunk.len());
         let mut frames: [Frame<'_>; BURST] = std::array::from_fn(|_| {
             match it.next() {
-                Some(b) => frame_of(b, HEADROOM, FRAME_LEN),
+                Some(b) => frame_of(b, HEADROOM, FRAME_LEN, nic),
                 None => Frame::new(&mut [], 0, 0),
             }
             .unwrap_or_else(|_| std::process::abort())
@@ -588,9 +592,10 @@ fn ipp_warm(
     verdicts: &mut [Verdict],
     now: u64,
 ) -> Result<(), String> {
+    let nic = NIC_CHECKED.load(Ordering::Relaxed);
     let mut frames: Vec<Frame<'_>> = bufs
         .iter_mut()
-        .map(|b| frame_of(b, HEADROOM, FRAME_LEN).map_err(|e| e.to_string()))
+        .map(|b| frame_of(b, HEADROOM, FRAME_LEN, nic).map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
     p.process_burst(&mut frames, PORT, snap, now, verdicts);
     match verdicts

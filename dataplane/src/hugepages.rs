@@ -8,7 +8,7 @@ const HUGE: usize = 2 << 20;
 
 /// `n` copies of `value` in memory the kernel is asked to back with huge pages before first
 /// touch. Where transparent huge pages are off (or the kernel refuses), this is a plain slice.
-pub(crate) fn filled<T: Clone>(n: usize, value: T) -> Box<[T]> {
+pub fn filled<T: Clone>(n: usize, value: T) -> Box<[T]> {
     let mut v: Vec<T> = Vec::with_capacity(n);
     let bytes = v.capacity().saturating_mul(std::mem::size_of::<T>());
     if let Some(start) = NonNull::new(v.as_mut_ptr().cast::<u8>()) {

@@ -18,7 +18,7 @@ pub mod flow;
 pub mod frame;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-mod hugepages;
+pub mod hugepages;
 mod names;
 mod nat;
 mod outer;

@@ -70,7 +70,7 @@ pub fn owner(frame: &[u8], snap: &Snapshot, workers: u16) -> Option<u16> {
 
 /// [`owner`] of a frame parsed as the pipeline parses it when the NIC vouched for its IPv4
 /// header checksum (`ipv4_checksum_good`, see [`parse::parse_trusting`]).
-pub fn owner_trusting(
+pub(crate) fn owner_trusting(
     frame: &[u8],
     ipv4_checksum_good: bool,
     snap: &Snapshot,

@@ -1,5 +1,6 @@
 //! Big tables (the flow table) in transparent huge pages, so a random probe costs a cache miss
 //! and not also a 4-level page walk: 2 MiB pages cover a 1 GiB table with 512 TLB entries.
+//! In a VM only if the host backs guest memory with huge pages too (`bench/floor.sh` measures it).
 
 use std::ptr::NonNull;
 

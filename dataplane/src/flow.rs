@@ -721,6 +721,38 @@ impl FlowTable {
         Some(Slot(i))
     }
 
+    /// [`FlowTable::find_probed`] and [`FlowTable::touch`] in one, for a flow packet that
+    /// follows its entry: the entry is indexed once. Returns the slot and its backend handle.
+    #[inline(always)]
+    pub fn hit(
+        &mut self,
+        key: &FlowKey,
+        p: &Probe,
+        now: u64,
+        tcp_flags: u8,
+    ) -> Option<(Slot, u32)> {
+        let i = if self.holds(p.hint as usize, p.tag, key) {
+            p.hint as usize
+        } else {
+            self.position_in(p, key)?
+        };
+        let e = self.entries.get_mut(i)?;
+        if e.expires <= now {
+            self.remove_expired(i);
+            return None;
+        }
+        e.state = e.state.next(e.key.proto, tcp_flags);
+        let state = e.state as usize;
+        e.expires = now.saturating_add(self.timeouts[state]);
+        let backend = e.backend;
+        let c = coarse_expiry_after(now, self.timeout_ticks[state]);
+        // The bucket's line is in cache already: the lookup just read its tags.
+        if let Some(b) = self.buckets.get_mut(i / WAYS) {
+            b.expiry[i % WAYS] = c;
+        }
+        Some((Slot(i), backend))
+    }
+
     /// Whether entry `i` is live with `tag` and holds `key` (keys are unique in the table).
     #[inline(always)]
     fn holds(&self, i: usize, tag: u16, key: &FlowKey) -> bool {
@@ -1077,6 +1109,41 @@ mod tests {
         t.insert_probed(&key(200), &p, 200, tcp::ACK, late);
         let s = t.find_probed(&key(200), &p, late).expect("inserted");
         assert_eq!(t.backend(s), 200);
+    }
+
+    #[test]
+    fn a_hit_is_a_find_and_a_touch() {
+        // Two tables with the same 16 flows, one hint; packets with each kind of flags at
+        // times before and after some entries expire; the same answers and the same state.
+        let h = 777;
+        let (mut a, mut b) = (
+            fill_both_buckets(h, |_| tcp::ACK),
+            fill_both_buckets(h, |_| tcp::ACK),
+        );
+        let mut p = a.probe(h);
+        a.prefetch_entry(&mut p, SEC);
+        let flags = [tcp::ACK, tcp::ACK | tcp::FIN, tcp::RST, tcp::SYN, 0];
+        for (n, now) in [SEC, 2 * SEC, 100 * SEC, 3_600 * SEC]
+            .into_iter()
+            .enumerate()
+        {
+            for i in 0..2 * WAYS as u32 + 1 {
+                let f = flags[(i as usize + n) % flags.len()];
+                let found = a.find_probed(&key(i), &p, now);
+                if let Some(s) = found {
+                    a.touch(s, now, f);
+                }
+                let want = found.map(|s| (s, a.backend(s)));
+                assert_eq!(b.hit(&key(i), &p, now, f), want, "flow {i} at {now}");
+                if let Some((s, _)) = want {
+                    let (ea, eb) = (&a.entries[s.0], &b.entries[s.0]);
+                    assert_eq!((ea.state, ea.expires), (eb.state, eb.expires));
+                    assert_eq!(a.buckets[s.0 / WAYS].expiry, b.buckets[s.0 / WAYS].expiry);
+                }
+            }
+            assert_eq!((a.len(), a.stats), (b.len(), b.stats), "at {now}");
+        }
+        assert_eq!(a.len(), 0, "all expired and removed in the end");
     }
 
     #[test]

@@ -122,6 +122,34 @@ impl<'a> Frame<'a> {
         Ok(())
     }
 
+    /// Makes the packet the `len` bytes that start `keep_from` bytes into it less `front` new
+    /// bytes (`front` may reach into the headroom, `len` into the tailroom) and returns them:
+    /// one bounds check for what `prepend` or `adj` and then `set_len` would do.
+    #[inline]
+    pub fn reshape(
+        &mut self,
+        keep_from: usize,
+        front: usize,
+        len: usize,
+    ) -> Result<&mut [u8], FrameError> {
+        let start = (self.start + keep_from)
+            .checked_sub(front)
+            .ok_or(FrameError::NoHeadroom {
+                need: front.saturating_sub(keep_from),
+                have: self.start,
+            })?;
+        let room = self.buf.len().saturating_sub(start);
+        let Some(d) = self.buf.get_mut(start..).and_then(|b| b.get_mut(..len)) else {
+            return Err(FrameError::NoTailroom {
+                need: len,
+                have: room,
+            });
+        };
+        self.start = start;
+        self.len = len;
+        Ok(d)
+    }
+
     /// Sets the packet length, growing into the tailroom or cutting the tail.
     #[inline]
     pub fn set_len(&mut self, len: usize) -> Result<(), FrameError> {
@@ -134,5 +162,37 @@ impl<'a> Frame<'a> {
         }
         self.len = len;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reshape_is_prepend_or_adj_then_set_len() {
+        // A 10-byte packet at 8 in a 32-byte buffer: 4 bytes of it kept behind 6 new ones.
+        let mut buf: Vec<u8> = (0..32).collect();
+        let mut f = Frame::new(&mut buf, 8, 10).expect("fits");
+        let d = f.reshape(4, 6, 12).expect("room");
+        assert_eq!(d, &[6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]);
+        assert_eq!((f.start(), f.len()), (6, 12));
+        // Fewer new bytes than are cut: the front moves in.
+        let d = f.reshape(5, 2, 3).expect("room");
+        assert_eq!(d, &[9, 10, 11]);
+        assert_eq!((f.start(), f.len()), (9, 3));
+        // Not enough headroom, then not enough tailroom: errors with data, frame unchanged.
+        assert_eq!(
+            f.reshape(0, 10, 1),
+            Err(FrameError::NoHeadroom { need: 10, have: 9 })
+        );
+        assert_eq!(
+            f.reshape(0, 0, 24),
+            Err(FrameError::NoTailroom { need: 24, have: 23 })
+        );
+        assert_eq!((f.start(), f.len(), f.data()), (9, 3, &[9u8, 10, 11][..]));
+        // Exactly to both ends of the buffer.
+        assert_eq!(f.reshape(0, 9, 32).map(|d| d.len()), Ok(32));
+        assert_eq!((f.start(), f.len()), (0, 32));
     }
 }

@@ -623,25 +623,26 @@ impl Pipeline {
         let key = key_of(ip, sport, dport);
         // A SYN starts a new connection: never follow a stale entry of an old one (Katran).
         if !syn {
-            if let Some(slot) = self.flows.find_probed(&key, &pre.probe, now) {
-                let b = match self.usable(snap, s, self.flows.backend(slot)) {
-                    Some(b) => b,
+            // Touched before its backend is checked: a rehash keeps the touch.
+            if let Some((slot, handle)) = self.flows.hit(&key, &pre.probe, now, flags) {
+                let (b, handle) = match self.usable(snap, s, handle) {
+                    Some(b) => (b, handle),
                     None => {
                         let b = self.maglev(snap, s, ip, pre.hash)?;
-                        self.flows.set_backend(slot, self.handle(b));
+                        let h = self.handle(b);
+                        self.flows.set_backend(slot, h);
                         self.counters.flows_rehashed += 1;
-                        b
+                        (b, h)
                     }
                 };
-                self.flows.touch(slot, now, flags);
-                return self.forward(frame, ip, snap, s, b, pre.hash, in_port, now);
+                return self.forward(frame, ip, snap, s, (b, handle), pre.hash, in_port, now);
             }
         }
         let b = self.maglev(snap, s, ip, pre.hash)?;
+        let h = self.handle(b);
         // A RST ends a flow: remembering it would only waste an entry.
         if !rst {
             if self.new_flows.admit(now) {
-                let h = self.handle(b);
                 self.flows.insert_probed(&key, &pre.probe, h, flags, now);
             } else {
                 // A refused SYN skipped the lookup: drop any entry an older connection on this
@@ -652,7 +653,7 @@ impl Pipeline {
                 self.counters.flows_stateless += 1;
             }
         }
-        self.forward(frame, ip, snap, s, b, pre.hash, in_port, now)
+        self.forward(frame, ip, snap, s, (b, h), pre.hash, in_port, now)
     }
 
     /// A transport packet for no tunnel or DSR service: nat, or not ours, out of line.
@@ -708,7 +709,7 @@ impl Pipeline {
         }
         let hash = five_tuple(&ip.src, &ip.dst, 0, 0, ip.proto);
         let b = self.maglev(snap, s, ip, hash)?;
-        self.forward(frame, ip, snap, s, b, hash, in_port, now)
+        self.forward(frame, ip, snap, s, (b, self.handle(b)), hash, in_port, now)
     }
 
     /// An ICMP error about a packet the VIP sent goes to the backend owning that flow.
@@ -751,7 +752,7 @@ impl Pipeline {
                 self.pick(snap, s, h)?
             }
         };
-        self.forward(frame, ip, snap, s, b, hash, in_port, now)
+        self.forward(frame, ip, snap, s, (b, self.handle(b)), hash, in_port, now)
     }
 
     /// The backend a flow entry names, if it is still in this snapshot, in this service and up.
@@ -801,6 +802,8 @@ impl Pipeline {
         Ok(b)
     }
 
+    /// Sends the packet to snapshot backend `b`, whose flow-table handle (and counter slot)
+    /// is `handle`.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn forward(
@@ -809,7 +812,7 @@ impl Pipeline {
         ip: &Ip,
         snap: &Snapshot,
         s: u32,
-        b: u32,
+        (b, handle): (u32, u32),
         flow_hash: u32,
         in_port: u16,
         now: u64,
@@ -827,8 +830,10 @@ impl Pipeline {
         let ss = self.service_slot[s as usize];
         self.counters.service[ss].packets += 1;
         self.counters.service[ss].bytes += ip.ip_len as u64;
-        let bs = self.backend_slot[b as usize];
-        self.counters.backend[bs] += 1;
+        // The handle is the backend's counter slot.
+        if let Some(c) = self.counters.backend.get_mut(handle as usize) {
+            *c += 1;
+        }
         Ok(Verdict::Forward { port: iface.port })
     }
 

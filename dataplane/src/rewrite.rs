@@ -57,9 +57,7 @@ pub(crate) fn encapsulate(
         ),
         (_, Forwarding::L2Dsr) => {
             // Only the Ethernet header changes.
-            reframe(frame, ip, 0)?;
-            let h = frame
-                .data_mut()
+            let h = reframe(frame, ip, 0)?
                 .get_mut(..ethernet::HEADER_LEN)
                 .ok_or(DropReason::NoRoom)?;
             let mut eth = EthernetFrame::new_unchecked(h);
@@ -76,21 +74,17 @@ pub(crate) fn encapsulate(
     }
 }
 
-/// Puts `outer` bytes of new headers (plus Ethernet) in front of the inner IP packet.
+/// Puts `outer` bytes of new headers (plus Ethernet) in front of the inner IP packet and
+/// returns the reshaped packet.
 #[inline(always)]
-pub(crate) fn reframe(frame: &mut Frame<'_>, ip: &Ip, outer: usize) -> Result<(), DropReason> {
-    let new_l2 = ethernet::HEADER_LEN;
-    if new_l2 + outer > ip.l2_len {
-        frame
-            .prepend(new_l2 + outer - ip.l2_len)
-            .map_err(|_| DropReason::NoRoom)?;
-    } else {
-        frame
-            .adj(ip.l2_len - new_l2 - outer)
-            .map_err(|_| DropReason::NoRoom)?;
-    }
+pub(crate) fn reframe<'f>(
+    frame: &'f mut Frame<'_>,
+    ip: &Ip,
+    outer: usize,
+) -> Result<&'f mut [u8], DropReason> {
+    let front = ethernet::HEADER_LEN + outer;
     frame
-        .set_len(new_l2 + outer + ip.ip_len)
+        .reshape(ip.l2_len, front, front + ip.ip_len)
         .map_err(|_| DropReason::NoRoom)
 }
 
@@ -113,8 +107,7 @@ fn encapsulate_v4(
         },
         true,
     );
-    reframe(frame, ip, outer)?;
-    let d = frame.data_mut();
+    let d = reframe(frame, ip, outer)?;
     let outer_proto = match (gue, ip.v6) {
         (true, _) => proto::UDP,
         (false, true) => proto::IPV6,
@@ -162,8 +155,7 @@ fn encapsulate_general(
     };
     let outer = overhead(forwarding, outer_v4);
     let new_l2 = ethernet::HEADER_LEN;
-    reframe(frame, ip, outer)?;
-    let d = frame.data_mut();
+    let d = reframe(frame, ip, outer)?;
     let inner_proto = if ip.v6 { proto::IPV6 } else { proto::IPIP };
     let (outer_proto, after_ip) = match forwarding {
         Forwarding::Gue => (proto::UDP, udp::HEADER_LEN),

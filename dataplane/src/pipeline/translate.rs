@@ -497,8 +497,7 @@ fn emit(
     out: &Out,
     translate: impl FnOnce(&mut [u8]) -> Result<(), DropReason>,
 ) -> Result<(), DropReason> {
-    rewrite::reframe(frame, ip, 0)?;
-    let d = frame.data_mut();
+    let d = rewrite::reframe(frame, ip, 0)?;
     if d.len() < ethernet::HEADER_LEN {
         return Err(DropReason::NoRoom);
     }

@@ -16,7 +16,7 @@ mod status;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -268,7 +268,7 @@ impl Appliance {
                     kernel,
                     reader,
                     stats,
-                    pipeline: Pipeline::new(&PipelineConfig {
+                    pipeline: PipelineConfig {
                         flows: flow_cfg,
                         nat,
                         worker: w,
@@ -278,16 +278,19 @@ impl Appliance {
                             .as_ref()
                             .map_or(defaults.exception_per_second, |k| k.rate),
                         ..defaults
-                    }),
+                    },
                 })));
                 pairs.push((rx, own_tx));
                 w += 1;
             }
         }
+        let parts_count = parts.len();
         let parts = Arc::new(parts);
         let queue = Arc::clone(&to_control);
         let from_control = needs_via_worker.then(|| Arc::clone(&via_worker));
         let inbound = Arc::clone(&redirect);
+        let built = Arc::new(AtomicUsize::new(0));
+        let built_by_workers = Arc::clone(&built);
         let workers = runtime::launch(&eal, pairs, move |ctx| {
             // The runtime's flag: set by shutdown, and by `Workers`' drop when start fails
             // after the launch, so a failed start never leaves workers spinning.
@@ -299,13 +302,17 @@ impl Appliance {
             else {
                 return;
             };
+            // Made here, on the worker's own core, so the flow table's pages are first
+            // touched (and placed) on that core's NUMA node, not the control thread's.
+            let pipeline = Pipeline::new(&p.pipeline);
+            built_by_workers.fetch_add(1, Ordering::Release);
             let mut tx_paths = vec![TxPath::new(tx)];
             tx_paths.extend(p.others);
             let mut worker = LbWorker {
                 rx,
                 tx: tx_paths,
                 kernel: p.kernel,
-                pipeline: p.pipeline,
+                pipeline,
                 snapshot: p.reader,
                 to_control: Arc::clone(&queue),
                 from_control: if index == 0 {
@@ -322,6 +329,7 @@ impl Appliance {
             };
             worker.run(move || stop.load(Ordering::Relaxed));
         })?;
+        wait_built(&built, parts_count, BUILD_WAIT)?;
 
         let (health_tx, health_rx) = mpsc::channel();
         let targets = controller.health_targets();
@@ -717,7 +725,31 @@ struct WorkerParts {
     kernel: Option<TxPath>,
     reader: rcu::Reader<Snapshot>,
     stats: Arc<WorkerStats>,
-    pipeline: Pipeline,
+    /// What the worker builds its pipeline from, on its own core.
+    pipeline: PipelineConfig,
+}
+
+/// How long the workers may take to allocate and fill their flow tables (a 16M-entry table
+/// is about a GiB to fault in).
+const BUILD_WAIT: Duration = Duration::from_secs(60);
+
+/// Waits until all `workers` have built their pipelines, so nothing reports the appliance
+/// ready (or announces a VIP) while a worker is still faulting in its flow table.
+fn wait_built(built: &AtomicUsize, workers: usize, within: Duration) -> Result<(), StartError> {
+    let deadline = Instant::now() + within;
+    loop {
+        let n = built.load(Ordering::Acquire);
+        if n >= workers {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(StartError::Config(format!(
+                "{n} of {workers} workers built their flow tables within {} s",
+                within.as_secs_f64()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Loads the config for `sluice run`, printing every error.
@@ -763,4 +795,33 @@ pub fn run_file(path: &Path) -> std::process::ExitCode {
     }
     eprintln!("sluice: stopped cleanly");
     std::process::ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_up_waits_for_every_worker_to_build_its_table() {
+        let built = Arc::new(AtomicUsize::new(0));
+        let workers = Arc::clone(&built);
+        let late = std::thread::spawn(move || {
+            for _ in 0..2 {
+                std::thread::sleep(Duration::from_millis(20));
+                workers.fetch_add(1, Ordering::Release);
+            }
+        });
+        let start = Instant::now();
+        assert!(wait_built(&built, 2, Duration::from_secs(10)).is_ok());
+        assert!(
+            start.elapsed() >= Duration::from_millis(40),
+            "returned before the second"
+        );
+        late.join().expect("joined");
+        // One worker never reports: an error naming how many did, after the limit.
+        let e = wait_built(&AtomicUsize::new(1), 2, Duration::from_millis(30))
+            .expect_err("times out")
+            .to_string();
+        assert!(e.contains("1 of 2 workers"), "{e}");
+    }
 }

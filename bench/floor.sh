@@ -36,7 +36,8 @@ for round in $(seq "$REPEATS"); do
   for f in $FLOOR_FLOWS; do
     # ipp's timed rounds also insert a miss path's packets each: 2 slots per flow, at least 2^21.
     cap=$((f * 2 > 2097152 ? f * 2 : 2097152))
-    floor=$("${pin[@]}" "$bin/hit_floor" --flows "$f" --packets "$PACKETS" --time "$ROUNDS")
+    # The floor's table as many slots as sluice's, so both spread the flows over as many pages.
+    floor=$("${pin[@]}" "$bin/hit_floor" --flows "$f" --capacity "$cap" --packets "$PACKETS" --time "$ROUNDS")
     ipp=$("${pin[@]}" "$bin/ipp" --api burst --mode ipip --buffers ring --flows "$f" \
       --capacity "$cap" --packets "$PACKETS" --time "$ROUNDS")
     printf '{"round":%d,"flows":%d,"floor":%s,"ipp":%s}\n' "$round" "$f" "$floor" "$ipp" >>"$work/rows.jsonl"
@@ -96,11 +97,12 @@ for f in points:
 text = ["Command: `bash bench/floor.sh (REPEATS=%s)`, %s." % (repeats, when), "",
         "Native, both over the same recycled buffers (`hit_floor` and `ipp --api burst --mode ipip "
         "--buffers ring --path hit`, medians of 9 timed passes of 65,536 packets per round, %s rounds "
-        "alternating the two; ranges over the rounds):" % repeats, ""] + table + [""]
+        "alternating the two; both tables of max(2 x flows, 2^21) slots; ranges over the rounds):"
+        % repeats, ""] + table + [""]
 big = max(points)
 growth = work_at[big] - work_at[min(points)]
 text.append("One cache line of flow state per packet costs the floor %.1f ns more at %d flows than at %d "
-            "(the table in cache): that is memory (mostly the translation of its page, below), which no "
+            "(their lines in cache): that is memory (mostly the translation of its page, below), which no "
             "instruction count removes." % (growth, big, min(points)))
 w = walk["ns_per_load"]
 paged = w["spread_4m"] >= 2 * w["packed_4m"]

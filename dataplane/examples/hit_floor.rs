@@ -12,11 +12,12 @@
 //! misses, no IPv6, no snapshot, no verdicts: everything sluice does beyond this is what the
 //! floor leaves out.
 //!
-//! usage: hit_floor [--flows F] [--packets N] [--time ROUNDS]
+//! usage: hit_floor [--flows F] [--capacity ENTRIES] [--packets N] [--time ROUNDS]
 //! Prints the median, min and max ns per packet over ROUNDS rounds of N packets cycling over F
-//! flows (table: the next power of two >= 2F entries, in transparent huge pages when the
-//! kernel gives them), and the median of the same rounds copying the frames alone (`copy_ns`,
-//! memif's share, which testpmd `io` pays too). Exits 1 unless every packet was a hit.
+//! flows (table: the next power of two >= max(2F, ENTRIES) entries, in transparent huge pages
+//! when the kernel gives them; `ipp`'s capacity spreads the flows as widely as sluice's), and
+//! the median of the same rounds copying the frames alone (`copy_ns`, memif's share, which
+//! testpmd `io` pays too). Exits 1 unless every packet was a hit.
 
 use std::time::Instant;
 
@@ -91,8 +92,8 @@ fn vip_index(key: u64) -> usize {
 }
 
 impl Floor {
-    fn new(flows: usize) -> Floor {
-        let entries = (2 * flows).next_power_of_two().max(64);
+    fn new(flows: usize, capacity: usize) -> Floor {
+        let entries = (2 * flows).max(capacity).next_power_of_two().max(64);
         let n = entries / 2;
         // In transparent huge pages, as sluice's flow table is.
         let lines = hugepages::filled(n, Line::default());
@@ -366,7 +367,8 @@ fn main() {
     let flows = arg("--flows", 1_000_000).clamp(1, 1 << 24);
     let packets = arg("--packets", 65536).max(BURST);
     let rounds = arg("--time", 9).max(1);
-    let mut floor = Floor::new(flows);
+    let capacity = arg("--capacity", 0).min(1 << 26);
+    let mut floor = Floor::new(flows, capacity);
     let table = maglev::Table::build(
         65537,
         &(0..BACKENDS)

@@ -89,6 +89,10 @@ fn healthy(name: &str) -> Tree {
     .write("/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", "0\n")
     .write("/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages", "0\n")
     .write(
+        "/sys/kernel/mm/transparent_hugepage/enabled",
+        "always [madvise] never\n",
+    )
+    .write(
         "/proc/mounts",
         "sysfs /sys sysfs rw 0 0\nhugetlbfs /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\n",
     )
@@ -152,7 +156,11 @@ fn bad(name: &str) -> Tree {
     .write("/sys/devices/system/cpu/isolated", "\n")
     .write("/sys/devices/system/cpu/nohz_full", "(null)\n")
     .write("/proc/irq/default_smp_affinity", "f\n")
-    .write("/proc/self/limits", &limits("65536"));
+    .write("/proc/self/limits", &limits("65536"))
+    .write(
+        "/sys/kernel/mm/transparent_hugepage/enabled",
+        "always madvise [never]\n",
+    );
     t
 }
 
@@ -224,6 +232,7 @@ fn a_healthy_machine_passes_every_check() {
         "hugepages",
         "hugetlbfs",
         "memory",
+        "thp",
         "memlock",
         "iommu",
         "modules",
@@ -239,7 +248,11 @@ fn a_healthy_machine_passes_every_check() {
     assert!(out.contains("1024 of 1024 x 2 MiB free"), "{out}");
     assert!(out.contains("bound to vfio-pci (IOMMU group 12)"), "{out}");
     assert!(out.contains("2 IOMMU groups (dmar0)"), "{out}");
-    assert!(out.ends_with("doctor: 11 ok, 0 warn, 0 fail\n"), "{out}");
+    assert!(
+        out.contains("thp: madvise: the flow tables get 2 MiB pages"),
+        "{out}"
+    );
+    assert!(out.ends_with("doctor: 12 ok, 0 warn, 0 fail\n"), "{out}");
 }
 
 #[test]
@@ -311,8 +324,14 @@ fn a_bad_machine_fails_with_a_fix_for_each_problem() {
         "new interrupts may go to worker lcores 1-2 (default affinity 0-3)",
         "irqaffinity=0,3",
     );
+    expect(
+        "thp",
+        "warn",
+        "never: the flow tables stay on 4 KiB pages",
+        "echo madvise > /sys/kernel/mm/transparent_hugepage/enabled",
+    );
     assert_eq!(status(&out, "lcores"), "ok", "{out}");
-    assert!(out.ends_with("doctor: 2 ok, 3 warn, 6 fail\n"), "{out}");
+    assert!(out.ends_with("doctor: 2 ok, 4 warn, 6 fail\n"), "{out}");
 }
 
 #[test]

@@ -272,6 +272,43 @@ pub fn ordinary_memory(host: &Host, c: &Config, needs: &Needs) -> Finding {
     }
 }
 
+/// Transparent huge pages, which the flow tables ask for (`MADV_HUGEPAGE`): without them a
+/// large table is on 4 KiB pages and a flow lookup also walks the page tables, a cost of its
+/// own beside the cache miss (`bench/floor.sh` measures it with `page_walk`).
+pub fn transparent_huge_pages(host: &Host) -> Finding {
+    const FILE: &str = "/sys/kernel/mm/transparent_hugepage/enabled";
+    const FIX: &str = "echo madvise > /sys/kernel/mm/transparent_hugepage/enabled \
+                       (at boot: transparent_hugepage=madvise on the kernel command line)";
+    let Some(modes) = host.read_line(FILE) else {
+        return Finding::warn(
+            "thp",
+            format!("no {FILE}: a kernel without transparent huge pages keeps the flow tables on 4 KiB pages"),
+            "a kernel built with CONFIG_TRANSPARENT_HUGEPAGE",
+        );
+    };
+    // The kernel brackets the mode in force: "always [madvise] never".
+    let mode = modes
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix('[').and_then(|w| w.strip_suffix(']')));
+    match mode {
+        Some(m @ ("always" | "madvise")) => Finding::ok(
+            "thp",
+            format!("{m}: the flow tables get 2 MiB pages where the kernel has them free"),
+        ),
+        Some("never") => Finding::warn(
+            "thp",
+            "never: the flow tables stay on 4 KiB pages, so a lookup in a large table also walks \
+             the page tables",
+            FIX,
+        ),
+        _ => Finding::warn(
+            "thp",
+            format!("cannot tell the mode from {modes:?} in {FILE}"),
+            FIX,
+        ),
+    }
+}
+
 /// RLIMIT_MEMLOCK: vfio pins (locks) all of DPDK's hugepage memory for DMA.
 pub fn memlock(host: &Host, config: Option<&Config>, needs: &Needs, vdev_only: bool) -> Finding {
     const FIX: &str = "ulimit -l unlimited where sluice starts (systemd: LimitMEMLOCK=infinity; \
@@ -330,5 +367,47 @@ pub fn memlock(host: &Host, config: Option<&Config>, needs: &Needs, vdev_only: b
                 Finding::bad(status, "memlock", found, FIX)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thp_mode_is_read_from_the_bracketed_word() {
+        let root = std::env::temp_dir().join(format!("sluice-doctor-thp-{}", std::process::id()));
+        let file = root.join("sys/kernel/mm/transparent_hugepage/enabled");
+        let host = Host::new(&root);
+        let check = |text: Option<&str>| {
+            let _ = std::fs::remove_dir_all(&root);
+            if let Some(t) = text {
+                std::fs::create_dir_all(file.parent().expect("has a parent")).expect("made");
+                std::fs::write(&file, t).expect("written");
+            }
+            let f = transparent_huge_pages(&host);
+            (f.status, f.found)
+        };
+        let (st, found) = check(Some("[always] madvise never\n"));
+        assert_eq!(
+            (st, found.starts_with("always:")),
+            (Status::Ok, true),
+            "{found}"
+        );
+        assert_eq!(check(Some("always [madvise] never\n")).0, Status::Ok);
+        assert_eq!(check(Some("always madvise [never]\n")).0, Status::Warn);
+        let (st, found) = check(Some("always madvise never\n"));
+        assert_eq!(
+            (st, found.contains("cannot tell")),
+            (Status::Warn, true),
+            "{found}"
+        );
+        let (st, found) = check(None);
+        assert_eq!(
+            (st, found.starts_with("no /sys")),
+            (Status::Warn, true),
+            "{found}"
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -157,6 +157,7 @@ pub fn run(host: &Host, config: Option<&Config>) -> Report {
     }
     if let Some(c) = config {
         report.push(memory::ordinary_memory(host, c, &needs));
+        report.push(memory::transparent_huge_pages(host));
     }
     report.push(memory::memlock(host, config, &needs, vdev_only));
     report.push(devices::iommu(host, config.is_some(), &pci));

@@ -722,7 +722,7 @@ impl FlowTable {
     }
 
     /// [`FlowTable::find_probed`] and [`FlowTable::touch`] in one, for a flow packet that
-    /// follows its entry: the entry is indexed once. Returns the slot and its backend handle.
+    /// follows its entry. Returns the slot and its backend handle.
     #[inline(always)]
     pub fn hit(
         &mut self,
@@ -736,20 +736,13 @@ impl FlowTable {
         } else {
             self.position_in(p, key)?
         };
-        let e = self.entries.get_mut(i)?;
+        let e = self.entries.get(i)?;
         if e.expires <= now {
             self.remove_expired(i);
             return None;
         }
-        e.state = e.state.next(e.key.proto, tcp_flags);
-        let state = e.state as usize;
-        e.expires = now.saturating_add(self.timeouts[state]);
         let backend = e.backend;
-        let c = coarse_expiry_after(now, self.timeout_ticks[state]);
-        // The bucket's line is in cache already: the lookup just read its tags.
-        if let Some(b) = self.buckets.get_mut(i / WAYS) {
-            b.expiry[i % WAYS] = c;
-        }
+        self.touch(Slot(i), now, tcp_flags);
         Some((Slot(i), backend))
     }
 

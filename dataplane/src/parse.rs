@@ -1,7 +1,7 @@
 //! From frame bytes to what the pipeline decides on: addresses, ports, flags and offsets.
 //! Every failure is a [`DropReason`]; nothing here panics or allocates.
 
-use maglev::flow::v4_mapped;
+use maglev::flow::{is_v4_mapped, v4_mapped};
 
 use crate::checksum;
 use crate::stats::DropReason;
@@ -266,6 +266,7 @@ fn parse_v4(b: &[u8], l2_len: usize) -> Result<Ip, DropReason> {
 
 fn parse_v6(b: &[u8], l2_len: usize) -> Result<Ip, DropReason> {
     let p = Ipv6Packet::new_checked(b)?;
+    no_mapped_address("ipv6", &p.src(), &p.dst())?;
     let ip_len = ipv6::HEADER_LEN + usize::from(p.payload_len());
     let packet = &b[..ip_len];
     let up = ipv6::walk_extensions(packet)?;
@@ -409,6 +410,7 @@ fn embedded_v6(b: &[u8]) -> Result<Embedded, DropReason> {
         }
         .into());
     }
+    no_mapped_address("icmpv6 embedded ipv6", &p.src(), &p.dst())?;
     embedded(
         p.src(),
         p.dst(),
@@ -416,6 +418,24 @@ fn embedded_v6(b: &[u8]) -> Result<Embedded, DropReason> {
         &b[ipv6::HEADER_LEN..],
         ipv6::HEADER_LEN as u8,
     )
+}
+
+/// IPv4-mapped addresses (`::ffff:0:0/96`) never appear on the wire (RFC 4291 2.5.5.2); in an
+/// IPv6 header here they would also pass for the IPv4 addresses sluice keeps in that form (an
+/// IPv6 packet to `::ffff:a.b.c.d` matching the IPv4 VIP `a.b.c.d`).
+fn no_mapped_address(
+    layer: &'static str,
+    src: &[u8; 16],
+    dst: &[u8; 16],
+) -> Result<(), DropReason> {
+    if is_v4_mapped(src) || is_v4_mapped(dst) {
+        return Err(WireError::Malformed {
+            layer,
+            field: "IPv4-mapped address",
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// The embedded packet went from the VIP to the client: reverse it.

@@ -724,6 +724,13 @@ fn reply_cases() -> Vec<Case> {
             counters: vec![],
         },
         Case {
+            desc: "neighbour solicitation for the IPv4 VIP's IPv4-mapped address",
+            input: solicit(m4(VIP4)),
+            verdict: drop(DropReason::NdNotOurs),
+            output: None,
+            counters: vec![],
+        },
+        Case {
             desc: "echo request to a VIP",
             input: echo4(CLIENT4, VIP4, 50),
             verdict: reply(),
@@ -849,6 +856,17 @@ fn malformed_cases() -> Vec<Case> {
         m("IPv6 header cut short", t6[..14 + 30].to_vec(), Truncated),
         m("broken extension-header chain", broken_chain, Truncated),
         m("two fragment headers", two_frag, Malformed),
+        // RFC 4291 2.5.5.2: never on the wire; here it would pass for the IPv4 VIP itself.
+        m(
+            "IPv6 to the IPv4 VIP's IPv4-mapped address",
+            tcp6(CLIENT6, m4(VIP4), 1, 80, Tcp::Syn, b""),
+            Malformed,
+        ),
+        m(
+            "IPv6 from an IPv4-mapped address",
+            tcp6(m4(CLIENT4), VIP6, 1, 80, Tcp::Syn, b""),
+            Malformed,
+        ),
         m(
             "unknown ethertype",
             with(t6, |p| p[12..14].copy_from_slice(&[0x88, 0xcc])),

@@ -62,6 +62,12 @@ pub const fn v4_mapped(a: [u8; 4]) -> [u8; 16] {
     ]
 }
 
+/// Whether `a` is in the IPv4-mapped form (`::ffff:0:0/96`).
+#[inline]
+pub fn is_v4_mapped(a: &[u8; 16]) -> bool {
+    a[..12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]
+}
+
 /// The IPv4 address inside an IPv4-mapped one ([`v4_mapped`]'s inverse), byte by byte.
 #[inline]
 pub const fn v4_unmapped(a: &[u8; 16]) -> [u8; 4] {

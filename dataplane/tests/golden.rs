@@ -791,6 +791,18 @@ fn malformed_cases() -> Vec<Case> {
     .write(&mut two_frag)
     .unwrap();
     two_frag.extend_from_slice(&[44, 0, 0, 1, 0, 0, 0, 1, 17, 0, 0, 1, 0, 0, 0, 1]);
+    // A packet-too-big to a VIP quoting a packet from an IPv4-mapped address.
+    let mut quoted = Vec::new();
+    PacketBuilder::ipv6(m4(VIP4), CLIENT6, 64)
+        .udp(53, 6000)
+        .write(&mut quoted, &[0; 32])
+        .unwrap();
+    let mut quotes_mapped = Vec::new();
+    PacketBuilder::ethernet2(GW_MAC, OUR_MAC)
+        .ipv6(ROUTER6, VIP6, 60)
+        .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1400 })
+        .write(&mut quotes_mapped, &quoted)
+        .unwrap();
     let m = |desc, input, r| Case {
         desc,
         input,
@@ -865,6 +877,11 @@ fn malformed_cases() -> Vec<Case> {
         m(
             "IPv6 from an IPv4-mapped address",
             tcp6(m4(CLIENT4), VIP6, 1, 80, Tcp::Syn, b""),
+            Malformed,
+        ),
+        m(
+            "ICMPv6 error quoting an IPv4-mapped address",
+            quotes_mapped,
             Malformed,
         ),
         m(

@@ -360,11 +360,13 @@ fn icmp_v6(b: &[u8]) -> Result<L4, DropReason> {
         }
         icmp::v6::NEIGHBOR_SOLICIT => {
             let target = m.nd_target()?;
+            no_mapped_address("neighbor solicitation", &target, &target)?;
             let source_mac = m.nd_link_layer_option(icmp::v6::OPT_SOURCE_LL)?;
             Ok(L4::NeighborSolicit { target, source_mac })
         }
         icmp::v6::NEIGHBOR_ADVERT => {
-            m.nd_target()?;
+            let target = m.nd_target()?;
+            no_mapped_address("neighbor advertisement", &target, &target)?;
             Ok(L4::NeighborAdvert)
         }
         _ => Ok(L4::IcmpOther),
@@ -421,8 +423,9 @@ fn embedded_v6(b: &[u8]) -> Result<Embedded, DropReason> {
 }
 
 /// IPv4-mapped addresses (`::ffff:0:0/96`) never appear on the wire (RFC 4291 2.5.5.2); in an
-/// IPv6 header here they would also pass for the IPv4 addresses sluice keeps in that form (an
-/// IPv6 packet to `::ffff:a.b.c.d` matching the IPv4 VIP `a.b.c.d`).
+/// IPv6 header or a neighbour discovery target they would also pass for the IPv4 addresses
+/// sluice keeps in that form (an IPv6 packet to `::ffff:a.b.c.d` matching the IPv4 VIP
+/// `a.b.c.d`, a solicitation for it answered).
 fn no_mapped_address(
     layer: &'static str,
     src: &[u8; 16],

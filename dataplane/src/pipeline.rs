@@ -9,9 +9,7 @@ mod translate;
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use maglev::flow::{
-    five_tuple, five_tuple_v4, is_v4_mapped, slot, source_ip, v4_mapped, v4_unmapped,
-};
+use maglev::flow::{five_tuple, five_tuple_v4, slot, source_ip, v4_mapped, v4_unmapped};
 
 use crate::flow::{FlowConfig, FlowKey, FlowTable, Probe};
 use crate::frame::Frame;
@@ -541,9 +539,7 @@ impl Pipeline {
             }
             L4::IcmpError(e) => self.icmp_error(frame, ip, &e, in_port, snap, now),
             L4::NeighborSolicit { target, source_mac } => {
-                // An IPv4-mapped target would pass for the IPv4 address it maps.
-                let own =
-                    !is_v4_mapped(&target) && (iface.ipv6 == Some(target) || snap.owns(&target));
+                let own = iface.ipv6 == Some(target) || snap.owns(&target);
                 if own && ip.ttl == 255 {
                     reply::neighbor_advert(frame, ip, target, source_mac, iface.mac).map(|()| {
                         self.counters.replies += 1;

@@ -726,7 +726,17 @@ fn reply_cases() -> Vec<Case> {
         Case {
             desc: "neighbour solicitation for the IPv4 VIP's IPv4-mapped address",
             input: solicit(m4(VIP4)),
-            verdict: drop(DropReason::NdNotOurs),
+            verdict: drop(DropReason::Malformed),
+            output: None,
+            counters: vec![],
+        },
+        Case {
+            desc: "neighbour advertisement for an IPv4-mapped address",
+            // From a link-local source: only the target is mapped (L4 checksums are not checked).
+            input: with(advert(m4(VIP4)), |p| {
+                p[22..38].copy_from_slice(&LINK_CLIENT6)
+            }),
+            verdict: drop(DropReason::Malformed),
             output: None,
             counters: vec![],
         },

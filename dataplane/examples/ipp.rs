@@ -33,7 +33,6 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use dataplane::{
@@ -51,11 +50,8 @@ const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xc1];
 const BACKENDS: u8 = 10;
 const TABLE_SIZE: u32 = 65537;
-/// `--rx-checksum good`: frames are made as the NIC-checked frames the worker makes.
-static NIC_CHECKED: AtomicBool = AtomicBool::new(false);
-
-/// A frame over `b`, marked `nic_checked` (`--rx-checksum`, read once per region: what a frame
-/// costs is the store the worker's glue makes too).
+/// A frame over `b`, marked `nic_checked` (`--rx-checksum good`: as the worker marks a frame
+/// whose IPv4 header checksum the NIC checked; the store is what the worker's glue pays too).
 fn frame_of(
     b: &mut [u8],
     start: usize,
@@ -89,6 +85,8 @@ struct Options {
     time: usize,
     capacity: usize,
     ring: bool,
+    /// `--rx-checksum good`.
+    nic_checked: bool,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -103,6 +101,7 @@ fn parse_args() -> Result<Options, String> {
         time: 0,
         capacity: 1 << 20,
         ring: false,
+        nic_checked: false,
     };
     let mut i = 0;
     while i < args.len() {
@@ -140,14 +139,13 @@ fn parse_args() -> Result<Options, String> {
             "--api" => o.burst = v == "burst",
             "--time" => o.time = num()?,
             "--capacity" => o.capacity = num()?,
-            "--rx-checksum" => NIC_CHECKED.store(
-                match v.as_str() {
+            "--rx-checksum" => {
+                o.nic_checked = match v.as_str() {
                     "none" => false,
                     "good" => true,
                     c => return Err(format!("--rx-checksum: none or good, not {c}")),
-                },
-                Ordering::Relaxed,
-            ),
+                }
+            }
             "--buffers" => {
                 o.ring = match v.as_str() {
                     "own" => false,
@@ -331,8 +329,8 @@ fn ipp_measured_region(
     verdicts: &mut [Verdict],
     now: u64,
     burst: bool,
+    nic: bool,
 ) {
-    let nic = NIC_CHECKED.load(Ordering::Relaxed);
     if burst {
         for (chunk, vs) in bufs.chunks_mut(BURST).zip(verdicts.chunks_mut(BURST)) {
             let mut it = chunk.iter_mut();
@@ -379,8 +377,8 @@ fn ipp_measured_region_ring(
     ring: &mut [[u8; BUF]; BURST],
     verdicts: &mut [Verdict],
     now: u64,
+    nic: bool,
 ) {
-    let nic = NIC_CHECKED.load(Ordering::Relaxed);
     for (chunk, vs) in templates.chunks(BURST).zip(verdicts.chunks_mut(BURST)) {
         for (b, t) in ring.iter_mut().zip(chunk) {
             b[HEADROOM..HEADROOM + FRAME_LEN].copy_from_slice(t);
@@ -454,7 +452,7 @@ fn warmed(o: &Options, snap: &Snapshot) -> Result<(Pipeline, Vec<ReplyTuple>), S
                 .map(|i| frame_buf(o.mode, i, syn))
                 .collect::<Result<_, _>>()?;
             let n = bufs.len();
-            ipp_warm(&mut p, snap, &mut bufs, &mut warm[..n], NOW)?;
+            ipp_warm(&mut p, snap, &mut bufs, &mut warm[..n], NOW, o.nic_checked)?;
             if !syn && translates(o.mode) {
                 for b in &bufs {
                     replies.push(reply_tuple(&b[HEADROOM..HEADROOM + FRAME_LEN])?);
@@ -501,9 +499,18 @@ fn measure(o: &Options, snap: &Snapshot, path: Path) -> Result<f64, String> {
             &mut ring,
             &mut verdicts,
             NOW + 1000,
+            o.nic_checked,
         );
     } else {
-        ipp_measured_region(&mut p, snap, &mut bufs, &mut verdicts, NOW + 1000, o.burst);
+        ipp_measured_region(
+            &mut p,
+            snap,
+            &mut bufs,
+            &mut verdicts,
+            NOW + 1000,
+            o.burst,
+            o.nic_checked,
+        );
     }
     let ns = t.elapsed().as_nanos() as f64 / o.packets as f64;
     check(o, path, &p, &verdicts, fwd, flows)?;
@@ -591,8 +598,8 @@ fn ipp_warm(
     bufs: &mut [[u8; BUF]],
     verdicts: &mut [Verdict],
     now: u64,
+    nic: bool,
 ) -> Result<(), String> {
-    let nic = NIC_CHECKED.load(Ordering::Relaxed);
     let mut frames: Vec<Frame<'_>> = bufs
         .iter_mut()
         .map(|b| frame_of(b, HEADROOM, FRAME_LEN, nic).map_err(|e| e.to_string()))

@@ -731,19 +731,10 @@ impl FlowTable {
         now: u64,
         tcp_flags: u8,
     ) -> Option<(Slot, u32)> {
-        let i = if self.holds(p.hint as usize, p.tag, key) {
-            p.hint as usize
-        } else {
-            self.position_in(p, key)?
-        };
-        let e = self.entries.get(i)?;
-        if e.expires <= now {
-            self.remove_expired(i);
-            return None;
-        }
-        let backend = e.backend;
-        self.touch(Slot(i), now, tcp_flags);
-        Some((Slot(i), backend))
+        let slot = self.find_probed(key, p, now)?;
+        let backend = self.backend(slot);
+        self.touch(slot, now, tcp_flags);
+        Some((slot, backend))
     }
 
     /// Whether entry `i` is live with `tag` and holds `key` (keys are unique in the table).

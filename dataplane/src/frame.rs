@@ -13,8 +13,6 @@ pub enum FrameError {
     NoHeadroom { need: usize, have: usize },
     #[error("not enough tailroom: need {need}, have {have}")]
     NoTailroom { need: usize, have: usize },
-    #[error("cannot remove {need} bytes from a {have}-byte frame")]
-    TooShort { need: usize, have: usize },
 }
 
 /// Checksum work left to the NIC; the DPDK glue turns it into mbuf offload flags.
@@ -108,23 +106,9 @@ impl<'a> Frame<'a> {
         Ok(())
     }
 
-    /// Removes `n` bytes from the front.
-    #[inline]
-    pub fn adj(&mut self, n: usize) -> Result<(), FrameError> {
-        if n > self.len {
-            return Err(FrameError::TooShort {
-                need: n,
-                have: self.len,
-            });
-        }
-        self.start += n;
-        self.len -= n;
-        Ok(())
-    }
-
     /// Makes the packet the `len` bytes that start `keep_from` bytes into it less `front` new
-    /// bytes (`front` may reach into the headroom, `len` into the tailroom) and returns them:
-    /// one bounds check for what `prepend` or `adj` and then `set_len` would do.
+    /// bytes (`front` may reach into the headroom, `len` into the tailroom) and returns them,
+    /// with one bounds check.
     #[inline]
     pub fn reshape(
         &mut self,
@@ -170,7 +154,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reshape_is_prepend_or_adj_then_set_len() {
+    fn reshape_moves_both_ends_with_one_check() {
         // A 10-byte packet at 8 in a 32-byte buffer: 4 bytes of it kept behind 6 new ones.
         let mut buf: Vec<u8> = (0..32).collect();
         let mut f = Frame::new(&mut buf, 8, 10).expect("fits");

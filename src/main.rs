@@ -28,8 +28,9 @@ enum Command {
     /// Ask the running appliance to reload (POST /-/reload) and report the outcome: exit 0
     /// reloaded, 1 refused (the reason printed) or not allowed, 2 no answer or still running.
     Reload {
-        /// The config sluice runs with: its metrics.listen is where to ask (0.0.0.0 and :: as
-        /// loopback). The appliance reloads its own file whatever this names.
+        /// The config sluice runs with: its metrics.listen names the control socket (asked
+        /// first; it answers root whatever metrics.lifecycle says) and the listener (0.0.0.0 and
+        /// :: as loopback). The appliance reloads its own file whatever this names.
         #[arg(short, long, required_unless_present = "url", conflicts_with = "url")]
         config: Option<PathBuf>,
         /// The metrics listener instead, e.g. http://127.0.0.1:9610.
@@ -42,7 +43,8 @@ enum Command {
     /// Withdraw every announced VIP of the running appliance (POST /-/drain); existing flows
     /// keep forwarding. --undo ends the drain. Exit 0 done, 1 not allowed, 2 no answer.
     Drain {
-        /// The config sluice runs with: its metrics.listen is where to ask.
+        /// The config sluice runs with: its metrics.listen names the control socket (asked
+        /// first) and the listener, as for reload.
         #[arg(short, long, required_unless_present = "url", conflicts_with = "url")]
         config: Option<PathBuf>,
         /// The metrics listener instead, e.g. http://127.0.0.1:9610.
@@ -73,7 +75,7 @@ enum Command {
     Maglev {
         #[arg(long)]
         size: u32,
-        /// A backend as NAME or NAME=WEIGHT; repeat for each backend.
+        /// A backend as NAME or NAME=WEIGHT (WEIGHT 100 if left out, as in the config); repeat for each backend.
         #[arg(long = "backend", value_name = "NAME[=WEIGHT]", required = true)]
         backends: Vec<String>,
         #[arg(long)]

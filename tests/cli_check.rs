@@ -175,3 +175,18 @@ fn a_table_below_100_slots_per_backend_is_a_warning_with_the_figure() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&want), "{want}\nnot in:\n{stderr}");
 }
+
+/// The example turns on the exception path and announcements; the summary says so, and names
+/// the control socket `sluice reload` will use.
+#[test]
+fn the_summary_shows_kernel_announce_and_the_control_socket() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sluice.example.yaml");
+    assert_passes(
+        &check(&example),
+        &[
+            ", kernel interface sluice0 (10000 frames/s)\n",
+            "announce: a route per VIP with a usable backend, in kernel table 100\n",
+            "(lifecycle endpoints: local; control socket @sluice/127.0.0.1:9610)\n",
+        ],
+    );
+}

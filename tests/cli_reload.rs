@@ -4,6 +4,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::thread::JoinHandle;
@@ -25,6 +26,10 @@ fn serve(response: &'static str) -> (u16, JoinHandle<String>) {
 fn read_head(conn: &mut TcpStream) -> String {
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    read_head_of(conn)
+}
+
+fn read_head_of(conn: &mut impl Read) -> String {
     let mut got = Vec::new();
     let mut buf = [0u8; 1024];
     while !got.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -33,6 +38,27 @@ fn read_head(conn: &mut TcpStream) -> String {
         got.extend_from_slice(&buf[..n]);
     }
     String::from_utf8(got).unwrap()
+}
+
+/// A one-connection stand-in for the control socket of an appliance listening on `listen`
+/// (`control::control_socket`), answering `response`; joins to the request it read.
+fn serve_socket(listen: &str, response: &'static str) -> JoinHandle<String> {
+    let addr = control::control_socket::address(listen.parse().unwrap()).unwrap();
+    let listener = UnixListener::bind_addr(&addr).unwrap();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let request = read_head_of(&mut conn);
+        conn.write_all(response.as_bytes()).unwrap();
+        request
+    })
+}
+
+/// A loopback address no other test (nor another run of this one) configures.
+fn own_loopback(k: u8) -> String {
+    let p = std::process::id();
+    format!("127.{}.{}.{k}", (p >> 8) & 0xff, p & 0xff)
 }
 
 fn answer(status: &str, body: &str) -> &'static str {
@@ -218,6 +244,59 @@ fn port_0_is_exit_2_asking_for_url() {
     let out = reload(&["-c", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--url"));
+    std::fs::remove_file(path).unwrap();
+}
+
+/// With a config file, the control socket is asked first (it answers whatever
+/// `metrics.lifecycle` says); port 0 is no obstacle there, since the name is the configured address.
+#[test]
+fn the_control_socket_comes_first() {
+    let listen = format!("{}:0", own_loopback(3));
+    let server = serve_socket(&listen, answer("200 OK", "reloaded (epoch 9)\n"));
+    let path = temp_config("socket", &example_on(&listen));
+    let out = reload(&["-c", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "reloaded (epoch 9)\n");
+    let request = server.join().unwrap();
+    assert!(
+        request.starts_with("POST /-/reload HTTP/1.1\r\n"),
+        "{request}"
+    );
+    std::fs::remove_file(path).unwrap();
+}
+
+/// A socket that refuses this user leaves the listener to decide; both reasons are shown when
+/// it refuses too.
+#[test]
+fn a_socket_refusing_this_user_falls_back_to_http() {
+    let socket_says =
+        "the control socket answers root and the appliance's own user (uid 0) only, not uid 1000\n";
+    let (port, http) = serve(answer("200 OK", "reloaded (epoch 3)\n"));
+    let listen = format!("127.0.0.1:{port}");
+    let socket = serve_socket(&listen, answer("403 Forbidden", socket_says));
+    let path = temp_config("socket-refuses", &example_on(&listen));
+    let out = reload(&["-c", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "reloaded (epoch 3)\n");
+    socket.join().unwrap();
+    http.join().unwrap();
+
+    let (port, http) = serve(answer(
+        "403 Forbidden",
+        "lifecycle endpoints are off over HTTP (metrics.lifecycle: off)\n",
+    ));
+    let listen = format!("127.0.0.1:{port}");
+    let socket = serve_socket(&listen, answer("403 Forbidden", socket_says));
+    std::fs::write(&path, example_on(&listen)).unwrap();
+    let out = reload(&["-c", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("metrics.lifecycle: off") && stderr.contains("not uid 1000"),
+        "{stderr}"
+    );
+    socket.join().unwrap();
+    http.join().unwrap();
     std::fs::remove_file(path).unwrap();
 }
 

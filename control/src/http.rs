@@ -1,4 +1,5 @@
-//! A minimal HTTP/1.1 server for the control endpoint (/metrics, /healthz, /state, POST /-/reload).
+//! A minimal HTTP/1.1 server for the control endpoint (/metrics, /healthz, /state, POST /-/reload);
+//! its head parser and encoder also serve the control socket (`control_socket`).
 //!
 //! Long (about 900 lines besides tests): the poll loop, its bounded connection table, the
 //! deadlines and the serving pool are one state machine over shared state; the head parser is
@@ -782,13 +783,13 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-enum RequestError {
+pub(crate) enum RequestError {
     /// Answer with this status and reason.
     Reply(u16, &'static str),
 }
 
 /// Parses the request line and headers (without the blank line).
-fn parse_head(head: &[u8]) -> Result<Request, RequestError> {
+pub(crate) fn parse_head(head: &[u8]) -> Result<Request, RequestError> {
     const BAD: RequestError = RequestError::Reply(400, "bad request");
     let head = std::str::from_utf8(head).map_err(|_| BAD)?;
     let mut lines = head.split("\r\n");
@@ -835,7 +836,7 @@ fn parse_head(head: &[u8]) -> Result<Request, RequestError> {
     })
 }
 
-fn content_length(request: &Request) -> Result<usize, RequestError> {
+pub(crate) fn content_length(request: &Request) -> Result<usize, RequestError> {
     const BAD: RequestError = RequestError::Reply(400, "bad content-length");
     let mut length = None;
     for (_, value) in request
@@ -856,7 +857,7 @@ fn content_length(request: &Request) -> Result<usize, RequestError> {
     Ok(length.unwrap_or(0))
 }
 
-fn encode(response: &Response, head_only: bool) -> Vec<u8> {
+pub(crate) fn encode(response: &Response, head_only: bool) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\nServer: sluice\r\n",
         response.status,

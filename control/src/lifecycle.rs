@@ -1,8 +1,9 @@
 //! Who may drive the appliance over HTTP: the `metrics.lifecycle` policy and its check.
 //!
 //! The metrics listener is often bound where Prometheus can scrape it, which is where anyone
-//! else on that network can reach it too. Reading is harmless; reloading (and, later, draining)
-//! is not, so those endpoints answer only the clients the policy names. Prometheus keeps its
+//! else on that network can reach it too. Reading is harmless; reloading and draining are not,
+//! so those endpoints answer only the clients the policy names (the control socket,
+//! `control_socket`, is the host operator's way in whatever the policy says). Prometheus keeps its
 //! own lifecycle API off unless asked; sluice's default lets only local clients in, so
 //! `curl -X POST http://127.0.0.1:9610/-/reload` on the host keeps working.
 
@@ -23,7 +24,7 @@ pub fn refusal(
     match policy {
         Lifecycle::Any => None,
         Lifecycle::Off => Some(
-            "lifecycle endpoints are off (metrics.lifecycle: off); use SIGHUP or the CLI",
+            "lifecycle endpoints are off over HTTP (metrics.lifecycle: off); use SIGHUP, or sluice reload/drain as root (they use the control socket)",
         ),
         Lifecycle::Local if peer.is_some_and(same_host) => None,
         Lifecycle::Local => Some(

@@ -31,6 +31,8 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// series, which Prometheus rejects.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricsInput {
+    /// `sluice_start_time_seconds`: when the appliance started, in Unix seconds.
+    pub start_time_seconds: u64,
     /// `sluice_build_info{version,dpdk} 1`.
     pub version: String,
     pub dpdk: String,
@@ -143,8 +145,8 @@ impl Collector for Exposition {
 const SECONDS: Unit = Unit::Seconds;
 const BYTES: Unit = Unit::Bytes;
 
-/// Writes every family in the order of docs/design.md's "Metrics" table. Counter names go in
-/// without `_total`: the encoder appends it to the sample name, as OpenMetrics requires.
+/// Writes every family of docs/design.md's "Metrics" table. Counter names go in without
+/// `_total`: the encoder appends it to the sample name, as OpenMetrics requires.
 fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
     counters(
         enc,
@@ -161,7 +163,7 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
     counters(
         enc,
         "sluice_tx_packets",
-        "Packets transmitted, per interface and TX queue.",
+        "Packets the worker of this RX interface and queue sent, on any port.",
         None,
         m.workers.iter().map(|w| {
             (
@@ -414,6 +416,12 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
         m.mempool_free
             .iter()
             .map(|(port, n)| ([("port", port.as_str())], *n)),
+    )?;
+    gauge(
+        enc,
+        "sluice_start_time_seconds",
+        "Unix time the appliance started: time() minus this is its uptime; a change, a restart.",
+        m.start_time_seconds,
     )?;
     gauges(
         enc,

@@ -190,6 +190,7 @@ fn example() -> MetricsInput {
         40,
     );
     MetricsInput {
+        start_time_seconds: 1_796_601_600,
         version: "0.1.0 (6d978b5)".to_string(),
         dpdk: "DPDK 23.11.2".to_string(),
         workers,
@@ -278,6 +279,7 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
         "sluice_packet_latency_seconds",
         "sluice_mempool_free",
         "sluice_build_info",
+        "sluice_start_time_seconds",
         "sluice_exception_packets",
         "sluice_exception_dropped",
         "sluice_vip_announced",
@@ -406,6 +408,11 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
     let build = family(&families, "sluice_build_info", "gauge");
     let labels = [("version", "0.1.0 (6d978b5)"), ("dpdk", "DPDK 23.11.2")];
     assert_eq!(value(build, "sluice_build_info", &labels), 1.0);
+    let started = family(&families, "sluice_start_time_seconds", "gauge");
+    assert_eq!(
+        value(started, "sluice_start_time_seconds", &[]),
+        1_796_601_600.0
+    );
 
     let exc = family(&families, "sluice_exception_packets", "counter");
     let total = "sluice_exception_packets_total";
@@ -623,6 +630,7 @@ fn metrics_input() -> impl Strategy<Value = MetricsInput> {
                     exception: Vec::new(),
                     draining: n[0] % 2 == 0,
                     announced: Vec::new(),
+                    start_time_seconds: n[6],
                 }
             },
         )
@@ -639,7 +647,7 @@ fn arbitrary_inputs_render_valid_openmetrics() {
     for ((input, text), parsed) in inputs.iter().zip(&texts).zip(parse_all(&texts)) {
         let families = parsed
             .unwrap_or_else(|error| panic!("rejected: {error}\ninput: {input:#?}\ntext:\n{text}"));
-        assert_eq!(families.len(), 33);
+        assert_eq!(families.len(), 34);
         let backend_up = family(&families, "sluice_backend_up", "gauge");
         let backends: usize = input.services.iter().map(|s| s.backends.len()).sum();
         assert_eq!(backend_up.samples.len(), backends);

@@ -21,7 +21,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use control::config::{self, Config};
+use control::config::{self, Config, Lifecycle};
+use control::control_socket::ControlSocket;
 use control::controller::{Action, Controller, Event};
 use control::forwarding::{self, PortInfo};
 use control::health::{Change, Scheduler, SchedulerOptions, Target};
@@ -102,6 +103,8 @@ pub struct Appliance {
     health_rx: mpsc::Receiver<Change>,
     health_tx: mpsc::Sender<Change>,
     http: Option<HttpServer>,
+    /// The lifecycle routes for root and the appliance's user (see `control::control_socket`).
+    control_socket: Option<ControlSocket>,
     shared: Arc<Shared>,
     /// The origin of control's nanosecond clock (the exception path's token buckets).
     started: Instant,
@@ -347,6 +350,7 @@ impl Appliance {
             health_rx,
             health_tx,
             http: None,
+            control_socket: None,
             shared,
             started: Instant::now(),
             routes: Vec::new(),
@@ -399,9 +403,6 @@ impl Appliance {
         let policy = self.controller.config().metrics.lifecycle;
         let metrics = Arc::clone(&self.shared);
         let state = Arc::clone(&self.shared);
-        let reloads = Arc::clone(&self.shared);
-        let drain = Arc::clone(&self.shared);
-        let undrain = Arc::clone(&self.shared);
         let router = Router::new()
             .get("/metrics", move |_| {
                 Response::new(
@@ -411,31 +412,8 @@ impl Appliance {
                 )
             })
             .get("/healthz", |_| Response::text(200, "ok\n"))
-            .get("/state", move |_| Response::json(200, state.render_state()))
-            .post(
-                "/-/reload",
-                lifecycle::gate(policy, move |_| {
-                    // Answers with the outcome, as Prometheus does: 200 applied, 500 refused.
-                    match reloads.reloads.request_and_wait(RELOAD_WAIT) {
-                        Some(Ok(epoch)) => {
-                            Response::text(200, format!("reloaded (epoch {epoch})\n"))
-                        }
-                        Some(Err(msg)) => Response::text(
-                            500,
-                            format!("reload refused, nothing changed:\n{msg}\n"),
-                        ),
-                        None => Response::text(202, "reload requested, still running\n"),
-                    }
-                }),
-            )
-            .post(
-                "/-/drain",
-                lifecycle::gate(policy, move |_| drain_request(&drain, true)),
-            )
-            .post(
-                "/-/undrain",
-                lifecycle::gate(policy, move |_| drain_request(&undrain, false)),
-            );
+            .get("/state", move |_| Response::json(200, state.render_state()));
+        let router = lifecycle_routes(router, &self.shared, policy);
         let server = HttpServer::bind(
             listen,
             router,
@@ -450,6 +428,22 @@ impl Appliance {
         })?;
         eprintln!("sluice: metrics on http://{}/metrics", server.local_addr());
         self.http = Some(server);
+        // The operator's way in whatever the policy says; its own check is the peer's uid.
+        match ControlSocket::bind(
+            listen,
+            lifecycle_routes(Router::new(), &self.shared, Lifecycle::Any),
+        ) {
+            Ok(sock) => {
+                eprintln!("sluice: control socket @{}", sock.name());
+                self.control_socket = Some(sock);
+            }
+            // Another appliance in this namespace configured with the same listen address
+            // (port 0): it keeps the name, this one is reached over HTTP only.
+            Err(e) => eprintln!(
+                "sluice: warning: no control socket @{} ({e}); sluice reload/drain will use HTTP, as metrics.lifecycle allows",
+                control::control_socket::name(listen)
+            ),
+        }
         Ok(())
     }
 
@@ -672,6 +666,7 @@ impl Appliance {
         if let Some(s) = self.http.take() {
             s.stop();
         }
+        drop(self.control_socket.take());
         while self.to_control.pop().is_some() {}
         while self.via_worker.pop().is_some() {}
         self.free_redirected();
@@ -699,6 +694,36 @@ impl Appliance {
 }
 
 /// `POST /-/drain` and `/-/undrain`: asks control and waits (briefly) until it has acted.
+/// The lifecycle routes (reload, drain, undrain) on `router`, behind `policy`'s gate: the
+/// listener's policy over HTTP, `any` on the control socket (which checks the peer itself).
+fn lifecycle_routes(router: Router, shared: &Arc<Shared>, policy: Lifecycle) -> Router {
+    let reloads = Arc::clone(shared);
+    let drain = Arc::clone(shared);
+    let undrain = Arc::clone(shared);
+    router
+        .post(
+            "/-/reload",
+            lifecycle::gate(policy, move |_| {
+                // Answers with the outcome, as Prometheus does: 200 applied, 500 refused.
+                match reloads.reloads.request_and_wait(RELOAD_WAIT) {
+                    Some(Ok(epoch)) => Response::text(200, format!("reloaded (epoch {epoch})\n")),
+                    Some(Err(msg)) => {
+                        Response::text(500, format!("reload refused, nothing changed:\n{msg}\n"))
+                    }
+                    None => Response::text(202, "reload requested, still running\n"),
+                }
+            }),
+        )
+        .post(
+            "/-/drain",
+            lifecycle::gate(policy, move |_| drain_request(&drain, true)),
+        )
+        .post(
+            "/-/undrain",
+            lifecycle::gate(policy, move |_| drain_request(&undrain, false)),
+        )
+}
+
 fn drain_request(shared: &Shared, on: bool) -> Response {
     shared
         .drain_request

@@ -64,6 +64,8 @@ pub struct Shared {
     pub draining: std::sync::atomic::AtomicBool,
     /// The VIPs announced now, for /state and /metrics.
     announced: Mutex<Vec<IpAddr>>,
+    /// When this appliance started, in Unix seconds (`sluice_start_time_seconds`).
+    started: u64,
     slow: Mutex<Slow>,
 }
 
@@ -113,6 +115,9 @@ impl Shared {
             drain_request: Default::default(),
             draining: Default::default(),
             announced: Default::default(),
+            started: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
             kernel_ports: cfg
                 .interfaces
                 .iter()
@@ -236,6 +241,7 @@ impl Shared {
             .map(|a| a.iter().map(IpAddr::to_string).collect())
             .unwrap_or_default();
         MetricsInput {
+            start_time_seconds: self.started,
             draining: self.draining.load(Ordering::Relaxed),
             announced,
             exception,

@@ -1,8 +1,12 @@
-//! A tiny HTTP/1.1 client over std's `TcpStream`, for the commands that talk to the appliance's
-//! metrics listener (`sluice reload`, `sluice top`): one request per connection, as the listener
-//! serves them, so no crate (and no async runtime) is needed for it.
+//! A tiny HTTP/1.1 client over std's `TcpStream` (or `UnixStream`), for the commands that talk to
+//! the appliance's metrics listener or control socket (`sluice reload`, `sluice drain`, `sluice
+//! top`): one request per connection, as both serve them, so no crate (and no async runtime) is
+//! needed for it.
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+
+use control::control_socket;
 use std::time::{Duration, Instant};
 
 /// How long a connection attempt may take.
@@ -38,7 +42,62 @@ pub fn send(req: &Request<'_>, addrs: &[SocketAddr]) -> Result<(u16, String), St
             Err(e) => last = e.to_string(),
         }
     }
-    let mut stream = stream.ok_or(last)?;
+    exchange(stream.ok_or(last)?, req, deadline)
+}
+
+/// [`send`] over the appliance's control socket; `Err(None)` when nothing listens at `addr`, so
+/// the caller can try the TCP listener instead. The socket's holder must be root or this user
+/// (`control_socket::trusted`): nothing is sent to a process that took the name otherwise.
+pub fn send_unix(
+    req: &Request<'_>,
+    addr: &std::os::unix::net::SocketAddr,
+) -> Result<(u16, String), Option<String>> {
+    let deadline = Instant::now() + req.timeout;
+    let stream = UnixStream::connect_addr(addr).map_err(|e| match e.kind() {
+        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound => None,
+        _ => Some(e.to_string()),
+    })?;
+    let holder = control_socket::peer_uid(&stream).map_err(|e| Some(e.to_string()))?;
+    let own = control_socket::own_uid();
+    if !control_socket::trusted(holder, own) {
+        return Err(Some(format!(
+            "held by uid {holder}, neither root nor this user (uid {own}): not sluice's, nothing sent"
+        )));
+    }
+    exchange(stream, req, deadline).map_err(Some)
+}
+
+/// What the exchange needs of a connected stream besides reading and writing.
+trait Timeouts {
+    fn read_timeout(&self, t: Option<Duration>) -> std::io::Result<()>;
+    fn write_timeout(&self, t: Option<Duration>) -> std::io::Result<()>;
+}
+
+impl Timeouts for TcpStream {
+    fn read_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        self.set_read_timeout(t)
+    }
+    fn write_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        self.set_write_timeout(t)
+    }
+}
+
+impl Timeouts for UnixStream {
+    fn read_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        self.set_read_timeout(t)
+    }
+    fn write_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        self.set_write_timeout(t)
+    }
+}
+
+/// Writes `req` on `stream` and reads the answer, all before `deadline`.
+fn exchange<S: Read + Write + Timeouts>(
+    mut stream: S,
+    req: &Request<'_>,
+    deadline: Instant,
+) -> Result<(u16, String), String> {
+    let timeout = req.timeout;
     let length = if req.method == "POST" {
         "Content-Length: 0\r\n"
     } else {
@@ -48,10 +107,26 @@ pub fn send(req: &Request<'_>, addrs: &[SocketAddr]) -> Result<(u16, String), St
         "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {}\r\n{length}Connection: close\r\n\r\n",
         req.method, req.path, req.authority, req.user_agent
     );
-    stream
-        .set_write_timeout(Some(timeout))
+    // A server may answer and close before reading (the control socket refusing a user): the
+    // write then fails, but its answer is still there to read.
+    let sent = stream
+        .write_timeout(Some(timeout))
         .and_then(|()| stream.write_all(request.as_bytes()))
-        .map_err(|e| format!("sending the request: {e}"))?;
+        .map_err(|e| format!("sending the request: {e}"));
+    let answer = read_answer(&mut stream, req, deadline);
+    match (sent, answer) {
+        (Err(e), Err(_)) => Err(e),
+        (_, answer) => answer,
+    }
+}
+
+/// Reads one answer from `stream` until `deadline`.
+fn read_answer<S: Read + Timeouts>(
+    stream: &mut S,
+    req: &Request<'_>,
+    deadline: Instant,
+) -> Result<(u16, String), String> {
+    let timeout = req.timeout;
     let mut answer = Vec::new();
     let mut buf = [0u8; 16 << 10];
     loop {
@@ -59,9 +134,7 @@ pub fn send(req: &Request<'_>, addrs: &[SocketAddr]) -> Result<(u16, String), St
         if left.is_zero() {
             return Err(format!("no complete answer within {timeout:?}"));
         }
-        stream
-            .set_read_timeout(Some(left))
-            .map_err(|e| e.to_string())?;
+        stream.read_timeout(Some(left)).map_err(|e| e.to_string())?;
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => answer.extend_from_slice(&buf[..n]),

@@ -1,10 +1,12 @@
 //! Where the running appliance's metrics listener is, for the commands that talk to it
-//! (`sluice reload`, `sluice drain`, `sluice top`): a config file's `metrics.listen`, or a `--url`.
+//! (`sluice reload`, `sluice drain`, `sluice top`): a config file's `metrics.listen`, or a `--url`;
+//! for a config file, reload and drain go through the control socket named after it first.
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 
 use control::config::{self, DEFAULT_METRICS_LISTEN, MAX_CONFIG_BYTES};
+use control::control_socket;
 use yaml_serde::Value;
 
 /// Where to send the request.
@@ -36,38 +38,83 @@ pub struct Answer {
     pub body: String,
 }
 
-/// POSTs `path` to the listener `target` names; a failure to get any answer exits 2.
+/// POSTs `path` to the appliance `target` names: for a config file, through its control socket
+/// when this user may use it (see `control::control_socket`: it answers whatever
+/// `metrics.lifecycle` says), else to the listener. A failure to get any answer exits 2.
 pub fn post(
     target: Target<'_>,
     path: &'static str,
     user_agent: &'static str,
     timeout: std::time::Duration,
 ) -> Result<Answer, Failure> {
-    let Listener {
-        authority,
-        addrs,
-        from,
-    } = resolve(target, &[path])?;
-    let request = super::http_client::Request {
+    let request = |authority| post_request(path, authority, user_agent, timeout);
+    // The control socket's refusal (this user may not use it), kept in case HTTP refuses too.
+    let mut refused = None;
+    if let Target::Config(file) = target {
+        let listen = configured_listen(file)?;
+        let name = control_socket::name(listen);
+        let socket = control_socket::address(listen)
+            .map_err(|e| fail(2, format!("control socket @{name}: {e}")))?;
+        let authority = format!("the control socket @{name}");
+        match super::http_client::send_unix(&request("localhost"), &socket) {
+            // Not this user's to use: the listener's policy may still let it in.
+            Ok((403, body)) => refused = Some((authority, body)),
+            Err(None) => {}
+            Ok((status, body)) => {
+                return Ok(Answer {
+                    authority,
+                    status,
+                    body,
+                })
+            }
+            Err(Some(e)) => return Err(fail(2, format!("no answer from sluice at @{name}: {e}"))),
+        }
+    }
+    let over_http = resolve(target, &[path]).and_then(|l| {
+        let request = post_request(path, &l.authority, user_agent, timeout);
+        super::http_client::send(&request, &l.addrs)
+            .map(|(status, body)| Answer {
+                authority: l.authority.clone(),
+                status,
+                body,
+            })
+            .map_err(|e| {
+                let (authority, from) = (&l.authority, &l.from);
+                fail(
+                    2,
+                    format!("no answer from sluice at {authority}{from}: {e}"),
+                )
+            })
+    });
+    match (over_http, refused) {
+        (Ok(a), Some((socket, why))) if a.status == 403 => Ok(Answer {
+            body: format!("{}(and {socket}: {why})", a.body),
+            ..a
+        }),
+        (Err(_), Some((authority, body))) => Ok(Answer {
+            authority,
+            status: 403,
+            body,
+        }),
+        (answer, _) => answer,
+    }
+}
+
+fn post_request<'a>(
+    path: &'a str,
+    authority: &'a str,
+    user_agent: &'a str,
+    timeout: std::time::Duration,
+) -> super::http_client::Request<'a> {
+    super::http_client::Request {
         method: "POST",
         path,
-        authority: &authority,
+        authority,
         user_agent,
         timeout,
         // An answer larger than this is not sluice's; a refusal's reason is a few lines.
         max_response: 64 << 10,
-    };
-    let (status, body) = super::http_client::send(&request, &addrs).map_err(|e| {
-        fail(
-            2,
-            format!("no answer from sluice at {authority}{from}: {e}"),
-        )
-    })?;
-    Ok(Answer {
-        authority,
-        status,
-        body,
-    })
+    }
 }
 
 /// The exit of a command that prints the appliance's answer, or why it failed.
@@ -123,9 +170,25 @@ pub fn resolve(target: Target<'_>, paths: &[&str]) -> Result<Listener, Failure> 
     }
 }
 
-/// The listen address in a config file. A file that fails validation still names it (the
-/// appliance will say why it refuses the file); one that does not parse as YAML does not.
+/// The listen address in a config file, for a connection: one with port 0 exits 2 (the port
+/// the kernel picked is only in sluice's log).
 fn listen_of(path: &Path) -> Result<SocketAddr, Failure> {
+    let listen = configured_listen(path)?;
+    if listen.port() == 0 {
+        return Err(fail(
+            2,
+            format!(
+                "{}: metrics.listen has port 0, so the bound port is only in sluice's log (\"metrics on http://...\"); use --url",
+                path.display()
+            ),
+        ));
+    }
+    Ok(listen)
+}
+
+/// The listen address in a config file, as written. A file that fails validation still names
+/// it (the appliance will say why it refuses the file); one that does not parse as YAML does not.
+fn configured_listen(path: &Path) -> Result<SocketAddr, Failure> {
     let listen = match config::load_file(path) {
         Ok(c) => c.metrics.listen,
         Err(errors) => {
@@ -142,15 +205,6 @@ fn listen_of(path: &Path) -> Result<SocketAddr, Failure> {
             })?
         }
     };
-    if listen.port() == 0 {
-        return Err(fail(
-            2,
-            format!(
-                "{}: metrics.listen has port 0, so the bound port is only in sluice's log (\"metrics on http://...\"); use --url",
-                path.display()
-            ),
-        ));
-    }
     Ok(listen)
 }
 

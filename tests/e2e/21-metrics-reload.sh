@@ -126,6 +126,11 @@ if [ -n "$free" ] && [ "$free" -gt 0 ] && [ "$free" -le 4095 ]; then e2e_pass "s
 version=$("$SLUICE" version | sed -n 's/^sluice //p')
 dpdk=$("$SLUICE" version | sed -n 's/^dpdk: //p')
 expect "sluice_build_info{version=$version,dpdk=$dpdk}" "$(metric sluice_build_info version="$version" dpdk="$dpdk")" 1
+started=$(metric sluice_start_time_seconds) now=$(date +%s)
+started=${started%.*}
+if [ -n "$started" ] && [ "$started" -le "$now" ] && [ $((now - started)) -lt 600 ]; then
+  e2e_pass "sluice_start_time_seconds = $started ($((now - started)) s ago)"
+else e2e_fail "sluice_start_time_seconds = '$started' (now $now)"; fi
 expect "sluice_table_info{service=web} fingerprint = sluice maglev" \
   "$(metric sluice_table_info service=web fingerprint="$(fingerprint 203.0.113.11 203.0.113.12)")" 1
 expect "sluice_table_info{service=dns} fingerprint = sluice maglev" \

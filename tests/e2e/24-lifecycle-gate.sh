@@ -3,7 +3,9 @@
 # /metrics stays scrapeable by anyone: sluice listens on a veth address; a client in another
 # network namespace is refused with 403 and a one-line reason under the default `local`,
 # served under `any`; a client on the host itself is served under `local`; `off` refuses
-# everyone over HTTP while SIGHUP still reloads.
+# everyone over HTTP while SIGHUP still reloads, and so do `sluice reload` and `sluice drain` as
+# root, through the control socket; as another user they are refused, and root's CLI sends
+# nothing to a socket another user took first.
 # Environment: SLUICE (default: build target/release).
 set -euo pipefail
 E2E_NAME=lifecycle
@@ -71,6 +73,59 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 [ -n "$ok" ] && e2e_pass "off: SIGHUP still reloads" || e2e_fail "off: SIGHUP did not reload"
+# The CLI as root goes through the control socket (named after metrics.listen, port 0 and all),
+# which metrics.lifecycle does not close.
+if out=$("$SLUICE" reload -c "$W/sluice.yaml" 2>&1); then
+  e2e_pass "off: sluice reload as root, through the control socket: $out"
+else
+  e2e_fail "off: sluice reload as root failed: $out"
+fi
+# metric NAME_AND_VALUE: whether /metrics has that line (read whole first: grep -q would cut
+# curl off mid-write, which pipefail counts as a failure).
+metric() { local m; m=$(e2e_get /metrics) && grep -q "^$1\$" <<<"$m"; }
+metric 'sluice_config_reloads_total{result="success"} 2' \
+  && e2e_pass "off: the CLI's reload was applied (2 successes)" || e2e_fail "off: the CLI's reload is not counted"
+out=$("$SLUICE" drain -c "$W/sluice.yaml" 2>&1) && metric 'sluice_draining 1' \
+  && e2e_pass "off: sluice drain as root: $out" || e2e_fail "off: sluice drain as root: $out"
+out=$("$SLUICE" drain --undo -c "$W/sluice.yaml" 2>&1) && metric 'sluice_draining 0' \
+  && e2e_pass "off: sluice drain --undo as root: $out" || e2e_fail "off: sluice drain --undo as root: $out"
+# Another user is refused by the socket (SO_PEERCRED) and by HTTP: exit 1, both reasons.
+chmod 711 "$W" && chmod 644 "$W/sluice.yaml"
+rc=0
+out=$(runuser -u nobody -- "$SLUICE" reload -c "$W/sluice.yaml" 2>&1) || rc=$?
+if [ "$rc" = 1 ] && grep -q "control socket answers root" <<<"$out"; then
+  e2e_pass "off: sluice reload as nobody refused (exit 1): $out"
+else
+  e2e_fail "off: sluice reload as nobody: exit $rc, $out"
+fi
+metric 'sluice_config_reloads_total{result="success"} 2' \
+  && e2e_pass "off: nobody's attempt changed nothing" || e2e_fail "off: nobody's attempt reloaded"
 e2e_stop 15
 [ "$SLUICE_RC" = 0 ] || e2e_fail "sluice (off) exited $SLUICE_RC"
+
+# The name is first come, first served: another user who takes it before sluice starts gets no
+# request from root's CLI (which checks the holder's uid), and sluice starts without a socket.
+setpriv --reuid=65534 --regid=65534 --clear-groups "$PY" -c '
+import socket, time
+s = socket.socket(socket.AF_UNIX)
+s.bind("\0sluice/198.51.100.1:0")
+s.listen()
+time.sleep(60)' &
+squatter=$!
+E2E_PIDS+=("$squatter")
+for _ in $(seq 50); do grep -q '@sluice/198.51.100.1:0' /proc/net/unix && break; sleep 0.1; done
+run_with off
+grep -q "no control socket @sluice/198.51.100.1:0" "$W/run-off.log" \
+  && e2e_pass "off: sluice starts without the socket another user holds" \
+  || e2e_fail "off: sluice did not say the socket was taken: $(grep -i socket "$W/run-off.log")"
+rc=0
+out=$("$SLUICE" reload -c "$W/sluice.yaml" 2>&1) || rc=$?
+if [ "$rc" = 2 ] && grep -q "held by uid 65534" <<<"$out"; then
+  e2e_pass "off: root's sluice reload sends nothing to the squatter (exit 2): $out"
+else
+  e2e_fail "off: root's sluice reload with the name taken: exit $rc, $out"
+fi
+kill "$squatter" 2>/dev/null || true
+e2e_stop 15
+[ "$SLUICE_RC" = 0 ] || e2e_fail "sluice (off, name taken) exited $SLUICE_RC"
 exit "$E2E_FAILED"

@@ -33,6 +33,7 @@ FAMILIES = {
     "sluice_packet_latency_seconds": ("histogram", set()),
     "sluice_mempool_free": ("gauge", {"port"}),
     "sluice_build_info": ("gauge", {"version", "dpdk"}),
+    "sluice_start_time_seconds": ("gauge", set()),
     # The per-core worker families.
     "sluice_worker_busy_seconds": ("counter", {"core"}),
     "sluice_worker_bursts": ("counter", {"core"}),

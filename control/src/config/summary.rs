@@ -45,6 +45,9 @@ fn write_summary(out: &mut String, c: &Config) -> std::fmt::Result {
                 write!(out, " at {}", format_mac(mac))?;
             }
         }
+        if let Some(k) = &i.kernel {
+            write!(out, ", kernel interface {} ({} frames/s)", k.name, k.rate)?;
+        }
         writeln!(out)?;
     }
     let f = &c.flows;
@@ -111,9 +114,18 @@ fn write_summary(out: &mut String, c: &Config) -> std::fmt::Result {
             }
         }
     }
+    if let Some(a) = &c.announce {
+        writeln!(
+            out,
+            "announce: a route per VIP with a usable backend, in kernel table {}",
+            a.table
+        )?;
+    }
     writeln!(
         out,
-        "metrics: http://{}/metrics (lifecycle endpoints: {})",
-        c.metrics.listen, c.metrics.lifecycle
+        "metrics: http://{}/metrics (lifecycle endpoints: {}; control socket @{})",
+        c.metrics.listen,
+        c.metrics.lifecycle,
+        crate::control_socket::name(c.metrics.listen)
     )
 }

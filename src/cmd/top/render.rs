@@ -3,8 +3,8 @@
 use super::openmetrics::{label, Labels, Metrics};
 use super::sample::Sample;
 
-/// Metrics that, when sluice exports one, give its start time (for the uptime).
-const START_TIME: [&str; 2] = ["sluice_start_time_seconds", "process_start_time_seconds"];
+/// The appliance's start time (for the uptime).
+const START_TIME: &str = "sluice_start_time_seconds";
 /// Exception-path packets, shown only when the appliance exports the family.
 const EXCEPTION: &str = "sluice_exception_packets_total";
 
@@ -86,7 +86,7 @@ fn header(cur: &Sample) -> Vec<String> {
         m.get("sluice_config_reloads_total", &[("result", "failure")])
             .map_or("-".into(), count),
     ));
-    if let Some(start) = START_TIME.iter().find_map(|n| m.get(n, &[])) {
+    if let Some(start) = m.get(START_TIME, &[]) {
         first.push(format!("uptime {}", duration(cur.unix - start)));
     }
     if let Some((labels, _)) = m.series("sluice_build_info").first() {
@@ -565,7 +565,7 @@ mod tests {
     #[test]
     fn top_shows_state_detail_exceptions_and_uptime_when_present() {
         let extra = "sluice_exception_packets_total{direction=\"to_kernel\"} 50\n\
-                     process_start_time_seconds 820\n";
+                     sluice_start_time_seconds 820\n";
         let mut prev = sample(1.0, extra);
         let mut cur = sample(1.0, &extra.replace(" 50\n", " 80\n"));
         let state = State::parse(

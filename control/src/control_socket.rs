@@ -72,8 +72,13 @@ pub struct ControlSocket {
 }
 
 impl ControlSocket {
-    /// Binds the socket for `listen` and serves `router` on it from a thread of its own.
-    pub fn bind(listen: SocketAddr, router: Router) -> io::Result<ControlSocket> {
+    /// Binds the socket for `listen` and serves `router` on it from a thread of its own, pinned
+    /// to `core` (control's CPU, as the HTTP threads are) when given.
+    pub fn bind(
+        listen: SocketAddr,
+        router: Router,
+        core: Option<usize>,
+    ) -> io::Result<ControlSocket> {
         let listener = UnixListener::bind_addr(&address(listen)?)?;
         listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -81,7 +86,10 @@ impl ControlSocket {
         let own = own_uid();
         let thread = thread::Builder::new()
             .name("sluice-ctl-sock".into())
-            .spawn(move || serve(&listener, &router, own, &flag))?;
+            .spawn(move || {
+                http::pin(core);
+                serve(&listener, &router, own, &flag)
+            })?;
         Ok(ControlSocket {
             name: name(listen),
             stop,
@@ -250,9 +258,9 @@ mod tests {
         let router = Router::new().post("/-/reload", |r: &http::Request| {
             Response::text(200, format!("reloaded {}\n", r.path))
         });
-        let sock = ControlSocket::bind(listen, router).unwrap_or_else(|e| panic!("{e}"));
+        let sock = ControlSocket::bind(listen, router, None).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(sock.name(), name(listen));
-        assert!(ControlSocket::bind(listen, Router::new()).is_err());
+        assert!(ControlSocket::bind(listen, Router::new(), None).is_err());
         let ask = |text: &str| {
             let mut s =
                 UnixStream::connect_addr(&address(listen).unwrap_or_else(|e| panic!("{e}")))
@@ -276,7 +284,7 @@ mod tests {
         assert!(garbage.starts_with("HTTP/1.1 400 "), "{garbage}");
         drop(sock);
         // Gone with the server: the name is free again.
-        let again = ControlSocket::bind(listen, Router::new());
+        let again = ControlSocket::bind(listen, Router::new(), None);
         assert!(again.is_ok(), "the name was not released");
     }
 }

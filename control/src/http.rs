@@ -900,7 +900,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn pin(core: Option<usize>) {
+pub(crate) fn pin(core: Option<usize>) {
     if let Some(id) = core {
         if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
             eprintln!("sluice http: could not pin thread to core {id}; running unpinned");

@@ -432,6 +432,7 @@ impl Appliance {
         match ControlSocket::bind(
             listen,
             lifecycle_routes(Router::new(), &self.shared, Lifecycle::Any),
+            control_cpu(&self.eal),
         ) {
             Ok(sock) => {
                 eprintln!("sluice: control socket @{}", sock.name());

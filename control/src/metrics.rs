@@ -42,6 +42,8 @@ pub struct MetricsInput {
     pub total: Counters,
     /// `sluice_mempool_free{port}`: (interface name, free mbufs).
     pub mempool_free: Vec<(String, u64)>,
+    /// `sluice_port_rx_dropped_total{port,reason}`, per interface.
+    pub port_rx_dropped: Vec<PortRxDrops>,
     /// Per-service and per-backend families, and `sluice_table_info`.
     pub services: Vec<ServiceMetrics>,
     /// `sluice_config_reloads_total{result="success"|"failure"}`.
@@ -81,6 +83,18 @@ pub struct ExceptionMetrics {
     pub from_kernel_rate_limited: u64,
     /// Frames from the kernel the data port's queue did not take.
     pub from_kernel_tx_full: u64,
+}
+
+/// What one interface's NIC dropped before any worker saw it (`rte_eth_stats`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortRxDrops {
+    pub port: String,
+    /// The RX ring was full: its worker did not keep up (`imissed`).
+    pub missed: u64,
+    /// No mbuf to receive into: the pool was empty (`rx_nombuf`).
+    pub no_mbuf: u64,
+    /// Frames the NIC found bad (`ierrors`).
+    pub errors: u64,
 }
 
 /// One service's counters and its backends.
@@ -170,6 +184,20 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
                 ([("port", w.port.as_str())], [("queue", w.queue)]),
                 w.counters.tx,
             )
+        }),
+    )?;
+    counters(
+        enc,
+        "sluice_port_rx_dropped",
+        "Frames an interface's NIC dropped before a worker received them: missed (RX ring full), no_mbuf (mbuf pool empty), errors (bad frames).",
+        None,
+        m.port_rx_dropped.iter().flat_map(|p| {
+            [
+                ("missed", p.missed),
+                ("no_mbuf", p.no_mbuf),
+                ("errors", p.errors),
+            ]
+            .map(|(r, n)| ([("port", p.port.as_str()), ("reason", r)], n))
         }),
     )?;
     counters(

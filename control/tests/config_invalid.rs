@@ -369,6 +369,20 @@ fn cases() -> Vec<Case> {
             (12, 23),
         ),
         case(
+            "a local address that is the interface's gateway",
+            fullnat("192.0.2.1"),
+            "expected a local address other than interface uplink's gateway (sluice answers ARP and neighbour solicitations for its local addresses), got 192.0.2.1",
+            "services[0].local_addresses[0]",
+            (12, 23),
+        ),
+        case(
+            "a local address that is a backend",
+            fullnat("203.0.113.11"),
+            "expected a local address that is no backend's (it is a backend of service web, services[0]; sluice answers ARP and neighbour solicitations for its local addresses), got 203.0.113.11",
+            "services[0].local_addresses[0]",
+            (12, 23),
+        ),
+        case(
             "a local address twice in one service",
             fullnat("192.0.2.200, 192.0.2.200"),
             "duplicate local address 192.0.2.200, first defined at services[0].local_addresses[0] (line 12)",

@@ -122,7 +122,8 @@ fn service(i: u8) -> impl Strategy<Value = Service> {
                     let j = u8::try_from(j).unwrap() + 1;
                     match (v6, on_link) {
                         (false, false) => Ipv4Addr::new(203, 0, 113, j).into(),
-                        (false, true) => Ipv4Addr::new(192, 0, 2, 100 + j).into(),
+                        // Clear of the fullnat local addresses (192.0.2.100 and up).
+                        (false, true) => Ipv4Addr::new(192, 0, 2, 50 + j).into(),
                         // Off-link, through interface 0's gateway6.
                         (true, false) => {
                             Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, j.into()).into()
@@ -137,7 +138,7 @@ fn service(i: u8) -> impl Strategy<Value = Service> {
                     h.port.get_or_insert(53);
                 }
                 // fullnat: local addresses of the backends' family (and maybe the other one),
-                // none a VIP or an interface's own address.
+                // none a VIP, an interface's own address, a gateway or a backend.
                 let local_addresses: Vec<IpAddr> = if forwarding == Forwarding::FullNat {
                     let local4 = |k: u8| IpAddr::from(Ipv4Addr::new(192, 0, 2, 100 + 10 * i + k));
                     let local6 = |k: u8| {

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use control::metrics::{
-    render, BackendMetrics, ExceptionMetrics, MetricsInput, ServiceMetrics, WorkerMetrics,
-    CONTENT_TYPE,
+    render, BackendMetrics, ExceptionMetrics, MetricsInput, PortRxDrops, ServiceMetrics,
+    WorkerMetrics, CONTENT_TYPE,
 };
 use dataplane::stats::{Latency, LATENCY_BUCKETS_NS};
 use dataplane::{Counters, DropReason};
@@ -196,6 +196,12 @@ fn example() -> MetricsInput {
         workers,
         total,
         mempool_free: vec![("uplink".to_string(), 16000)],
+        port_rx_dropped: vec![PortRxDrops {
+            port: "uplink".to_string(),
+            missed: 7,
+            no_mbuf: 3,
+            errors: 1,
+        }],
         services: vec![
             ServiceMetrics {
                 name: "web".to_string(),
@@ -257,6 +263,7 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
     let expected: BTreeSet<&str> = [
         "sluice_rx_packets",
         "sluice_tx_packets",
+        "sluice_port_rx_dropped",
         "sluice_dropped_packets",
         "sluice_service_packets",
         "sluice_service_bytes",
@@ -408,6 +415,11 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
     let build = family(&families, "sluice_build_info", "gauge");
     let labels = [("version", "0.1.0 (6d978b5)"), ("dpdk", "DPDK 23.11.2")];
     assert_eq!(value(build, "sluice_build_info", &labels), 1.0);
+    let nic = family(&families, "sluice_port_rx_dropped", "counter");
+    for (reason, n) in [("missed", 7.0), ("no_mbuf", 3.0), ("errors", 1.0)] {
+        let labels = [("port", "uplink"), ("reason", reason)];
+        assert_eq!(value(nic, "sluice_port_rx_dropped_total", &labels), n);
+    }
     let started = family(&families, "sluice_start_time_seconds", "gauge");
     assert_eq!(
         value(started, "sluice_start_time_seconds", &[]),
@@ -619,6 +631,15 @@ fn metrics_input() -> impl Strategy<Value = MetricsInput> {
                     dpdk,
                     workers,
                     total,
+                    port_rx_dropped: mempool
+                        .iter()
+                        .map(|(port, n)| PortRxDrops {
+                            port: port.clone(),
+                            missed: *n,
+                            no_mbuf: n / 2,
+                            errors: n / 3,
+                        })
+                        .collect(),
                     mempool_free: mempool.into_iter().collect(),
                     services: services
                         .into_iter()
@@ -647,7 +668,7 @@ fn arbitrary_inputs_render_valid_openmetrics() {
     for ((input, text), parsed) in inputs.iter().zip(&texts).zip(parse_all(&texts)) {
         let families = parsed
             .unwrap_or_else(|error| panic!("rejected: {error}\ninput: {input:#?}\ntext:\n{text}"));
-        assert_eq!(families.len(), 34);
+        assert_eq!(families.len(), 35);
         let backend_up = family(&families, "sluice_backend_up", "gauge");
         let backends: usize = input.services.iter().map(|s| s.backends.len()).sum();
         assert_eq!(backend_up.samples.len(), backends);

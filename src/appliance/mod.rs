@@ -28,6 +28,7 @@ use control::forwarding::{self, PortInfo};
 use control::health::{Change, Scheduler, SchedulerOptions, Target};
 use control::http::{HttpServer, Response, Router, ServerOptions};
 use control::lifecycle;
+use control::metrics::PortRxDrops;
 use crossbeam_queue::ArrayQueue;
 use dataplane::dpdk::{Burst, DpdkError, Eal, Mbuf, Mempool, Port, TxQueue};
 use dataplane::rcu::{self, Publisher};
@@ -653,9 +654,35 @@ impl Appliance {
             .iter()
             .map(|i| (i.name.clone(), u64::from(i.pool.available())))
             .collect();
+        // A port whose driver cannot say this time keeps its last figures: counters never go back.
+        let before = self.shared.port_rx_dropped();
+        let dropped = self
+            .ifaces
+            .iter()
+            .map(|i| match i.port.stats() {
+                Ok(s) => PortRxDrops {
+                    port: i.name.clone(),
+                    missed: s.rx_missed,
+                    no_mbuf: s.rx_no_mbuf,
+                    errors: s.rx_errors,
+                },
+                Err(_) => before
+                    .iter()
+                    .find(|d| d.port == i.name)
+                    .cloned()
+                    .unwrap_or_else(|| PortRxDrops {
+                        port: i.name.clone(),
+                        ..PortRxDrops::default()
+                    }),
+            })
+            .collect();
         let c = &self.controller;
-        self.shared
-            .set_status(free, c.health().to_vec(), c.down(), c.neighbours());
+        self.shared.set_status(
+            (free, dropped),
+            c.health().to_vec(),
+            c.down(),
+            c.neighbours(),
+        );
     }
 
     /// Stops workers, frees every mbuf, stops and closes the ports. Returns how many workers failed.

@@ -14,7 +14,7 @@ use control::config::{self, Config};
 use control::forwarding::{Ids, ServiceTable};
 use control::health::TargetStatus;
 use control::metrics::{
-    BackendMetrics, ExceptionMetrics, MetricsInput, ServiceMetrics, WorkerMetrics,
+    BackendMetrics, ExceptionMetrics, MetricsInput, PortRxDrops, ServiceMetrics, WorkerMetrics,
 };
 use dataplane::worker::WorkerStats;
 use dataplane::{Counters, DropReason};
@@ -39,6 +39,7 @@ struct Slow {
     services: Vec<ServiceInfo>,
     fingerprints: Vec<(String, String)>,
     mempool_free: Vec<(String, u64)>,
+    port_rx_dropped: Vec<PortRxDrops>,
     health: Vec<TargetStatus>,
     down: HashSet<(String, IpAddr)>,
     neighbours: Vec<(IpAddr, Option<[u8; 6]>)>,
@@ -151,16 +152,22 @@ impl Shared {
 
     pub fn set_status(
         &self,
-        mempool_free: Vec<(String, u64)>,
+        (mempool_free, port_rx_dropped): (Vec<(String, u64)>, Vec<PortRxDrops>),
         health: Vec<TargetStatus>,
         down: &HashSet<(String, IpAddr)>,
         neighbours: Vec<(IpAddr, Option<[u8; 6]>)>,
     ) {
         let mut s = self.slow();
         s.mempool_free = mempool_free;
+        s.port_rx_dropped = port_rx_dropped;
         s.health = health;
         s.down = down.clone();
         s.neighbours = neighbours;
+    }
+
+    /// The NICs' rx drops as the last status refresh read them.
+    pub fn port_rx_dropped(&self) -> Vec<PortRxDrops> {
+        self.slow().port_rx_dropped.clone()
     }
 
     /// Whether the last status refresh (every 200 ms) listed next hops and every one has a
@@ -250,6 +257,7 @@ impl Shared {
             workers,
             total,
             mempool_free: slow.mempool_free.clone(),
+            port_rx_dropped: slow.port_rx_dropped.clone(),
             services,
             reloads_success: self.reloads_success.load(Ordering::Relaxed),
             reloads_failure: self.reloads_failure.load(Ordering::Relaxed),

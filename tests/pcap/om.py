@@ -19,6 +19,7 @@ FAMILIES = {
     "sluice_rx_packets": ("counter", {"port", "queue"}),
     "sluice_tx_packets": ("counter", {"port", "queue"}),
     "sluice_dropped_packets": ("counter", {"reason"}),
+    "sluice_port_rx_dropped": ("counter", {"port", "reason"}),
     "sluice_service_packets": ("counter", {"service"}),
     "sluice_service_bytes": ("counter", {"service"}),
     "sluice_backend_packets": ("counter", {"service", "backend"}),

@@ -128,8 +128,8 @@ pub(crate) fn check_backends(
     }
 }
 
-/// Rules across sections: local addresses are neither VIPs nor interface addresses, and
-/// enough ports for `flows.capacity` on each worker.
+/// Rules across sections: local addresses are neither VIPs, interface addresses, gateways nor
+/// backends, and enough ports for `flows.capacity` on each worker.
 pub(crate) fn cross_checks(
     ctx: &mut Ctx<'_>,
     services: &[(usize, &Service)],
@@ -159,6 +159,25 @@ pub(crate) fn cross_checks(
                 let expected = format!(
                     "a local address other than interface {}'s own address (fullnat needs addresses of its own to tell replies apart)",
                     itf.name
+                );
+                ctx.invalid(&here, expected, local.to_string());
+            } else if let Some((_, itf)) = interfaces.iter().find(|(_, itf)| {
+                itf.gateway4.is_some_and(|g| IpAddr::V4(g.addr) == local)
+                    || itf.gateway6.is_some_and(|g| IpAddr::V6(g.addr) == local)
+            }) {
+                // sluice answers ARP/ND for its local addresses: it would take the router's.
+                let expected = format!(
+                    "a local address other than interface {}'s gateway (sluice answers ARP and neighbour solicitations for its local addresses)",
+                    itf.name
+                );
+                ctx.invalid(&here, expected, local.to_string());
+            } else if let Some((j, other)) = services
+                .iter()
+                .find(|(_, o)| o.backends.iter().any(|b| b.address == local))
+            {
+                let expected = format!(
+                    "a local address that is no backend's (it is a backend of service {}, services[{j}]; sluice answers ARP and neighbour solicitations for its local addresses)",
+                    other.name
                 );
                 ctx.invalid(&here, expected, local.to_string());
             }

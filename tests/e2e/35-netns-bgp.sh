@@ -79,6 +79,12 @@ t=$(wait_route "withdrawal after SIGTERM" no_route_on_router 15)
 e2e_stop_pid "$sluice_pid" 10 && rc=0 || rc=$?
 [ "$rc" -eq 0 ] || e2e_die "sluice exited $rc on SIGTERM"
 e2e_pass "SIGTERM: the router dropped the route ${t}s later; sluice exited 0"
+# Graceful means BIRD's withdrawal crossed the exception path before it closed (the routes go
+# first, the loop runs WITHDRAW_GRACE longer): the router drops the route at once. Without it
+# the router finds out only when the session's 3 s hold time runs out (kill -9 below).
+awk -v t="$t" 'BEGIN { exit !(t < 2.0) }' \
+  && e2e_pass "SIGTERM: withdrawn in ${t}s, before the 3 s hold time could have done it" \
+  || e2e_fail "SIGTERM: withdrawn only after ${t}s: the route went with the BGP session, not before it"
 
 start_sluice second
 t=$(wait_route "the route after a restart" route_on_router 40)

@@ -33,6 +33,9 @@ e2e_cleanup() {
   local rc=$? pid ns f i left
   trap - EXIT INT TERM HUP
   set +e
+  # A FAIL recorded with e2e_fail fails the run, whether or not the script ends with
+  # `exit "$E2E_FAILED"`.
+  [ "$rc" -eq 0 ] && [ "$E2E_FAILED" -ne 0 ] && rc=1
   for pid in "${E2E_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   # Anything else still inside our namespaces was started by this run too.
   for ns in "${E2E_NSS[@]}"; do

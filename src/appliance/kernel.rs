@@ -167,6 +167,40 @@ pub fn set_routes(
     (installed, errors)
 }
 
+/// The host routes through `dev` in `table` now, both families (`ip route show`), for the
+/// periodic check that what sluice installed is still there.
+pub fn routes_in(table: u32, dev: &str) -> Result<Vec<IpAddr>, StartError> {
+    let table = table.to_string();
+    let mut routes = Vec::new();
+    for family in ["-4", "-6"] {
+        let text = match ip_output(&[family, "route", "show", "table", &table, "dev", dev]) {
+            Ok(text) => text,
+            // A family with no route in the table yet has no table either (Linux says so).
+            Err(StartError::Config(e)) if e.contains("table does not exist") => String::new(),
+            Err(e) => return Err(e),
+        };
+        routes.extend(route_destinations(&text));
+    }
+    routes.sort();
+    routes.dedup();
+    Ok(routes)
+}
+
+/// The host-route destinations in `ip route show` output: each line's first word, with or
+/// without its /32 or /128.
+fn route_destinations(text: &str) -> impl Iterator<Item = IpAddr> + '_ {
+    text.lines().filter_map(|line| {
+        let dst = line.split_whitespace().next()?;
+        let (addr, len) = dst.split_once('/').unwrap_or((dst, ""));
+        let addr: IpAddr = addr.parse().ok()?;
+        let host = match addr {
+            IpAddr::V4(_) => len.is_empty() || len == "32",
+            IpAddr::V6(_) => len.is_empty() || len == "128",
+        };
+        host.then_some(addr)
+    })
+}
+
 fn host_prefix(vip: IpAddr) -> String {
     match vip {
         IpAddr::V4(_) => format!("{vip}/32"),
@@ -175,6 +209,11 @@ fn host_prefix(vip: IpAddr) -> String {
 }
 
 fn ip(args: &[&str]) -> Result<(), StartError> {
+    ip_output(args).map(drop)
+}
+
+/// Runs `ip ARGS`; its standard output, or what failed.
+fn ip_output(args: &[&str]) -> Result<String, StartError> {
     let what = format!("exception path: ip {}", args.join(" "));
     let out = Command::new("ip")
         .args(args)
@@ -184,7 +223,7 @@ fn ip(args: &[&str]) -> Result<(), StartError> {
             source,
         })?;
     if out.status.success() {
-        return Ok(());
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
     Err(StartError::Config(format!(
         "{what}: {}",
@@ -195,6 +234,21 @@ fn ip(args: &[&str]) -> Result<(), StartError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_destinations_are_the_host_routes() {
+        let v4 = "198.51.100.10 proto static scope link \n198.51.100.0/24 proto kernel scope link src 198.51.100.1 \n198.51.100.11/32 proto static\n";
+        let v6 = "2001:db8::80 proto static metric 1024 pref medium\n2001:db8::/64 proto kernel metric 256 pref medium\n";
+        let got: Vec<IpAddr> = route_destinations(v4)
+            .chain(route_destinations(v6))
+            .collect();
+        let want: Vec<IpAddr> = ["198.51.100.10", "198.51.100.11", "2001:db8::80"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(route_destinations("").count(), 0);
+    }
 
     #[test]
     fn only_interfaces_with_a_kernel_get_a_tap() {

@@ -49,6 +49,8 @@ const TICK: Duration = Duration::from_millis(5);
 /// On stop, how long the exception path stays up after the routes are withdrawn, so the
 /// routing daemon's withdrawal reaches its peers before the kernel interface goes.
 const WITHDRAW_GRACE: Duration = Duration::from_secs(1);
+/// How often control compares the announce table with the routes it wants.
+const ROUTE_CHECK: Duration = Duration::from_secs(2);
 
 /// Why the appliance could not start.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +113,11 @@ pub struct Appliance {
     started: Instant,
     /// The VIP routes installed in `announce.table` now.
     routes: Vec<IpAddr>,
+    /// The VIP routes the controller asked for last; the periodic check puts back what is
+    /// missing (a failed add, a route the kernel dropped) and retries failed withdrawals.
+    wanted_routes: Vec<IpAddr>,
+    /// The last error of the route check, logged once until it changes.
+    route_check_error: Option<String>,
 }
 
 impl Drop for Appliance {
@@ -355,6 +362,8 @@ impl Appliance {
             shared,
             started: Instant::now(),
             routes: Vec::new(),
+            wanted_routes: Vec::new(),
+            route_check_error: None,
         };
         app.start_health(targets)?;
         app.start_http()?;
@@ -452,6 +461,7 @@ impl Appliance {
     /// Runs control until SIGINT/SIGTERM (or `should_stop`), then stops everything cleanly.
     pub fn run(&mut self, mut tick: impl FnMut(&Appliance) -> bool) {
         let mut last_status = Instant::now() - Duration::from_secs(10);
+        let mut last_route_check = Instant::now();
         // Once stopping: when the loop ends. The routes go first; the loop runs on for
         // WITHDRAW_GRACE so the routing daemon's withdrawal leaves through the exception path
         // (which only this loop drains) while the workers still forward what is in flight.
@@ -516,6 +526,10 @@ impl Appliance {
                 last_status = now;
                 self.refresh_status();
             }
+            if stop_at.is_none() && now.duration_since(last_route_check) >= ROUTE_CHECK {
+                last_route_check = now;
+                self.check_routes();
+            }
             std::thread::sleep(TICK);
         }
     }
@@ -546,37 +560,73 @@ impl Appliance {
         }
     }
 
+    /// The announce table and the kernel interface the routes go through, if announcing.
+    fn announce_target(&self) -> Option<(u32, String)> {
+        let cfg = self.controller.config();
+        let table = cfg.announce.as_ref()?.table;
+        let dev = cfg.interfaces.iter().find_map(|i| i.kernel.as_ref())?;
+        Some((table, dev.name.clone()))
+    }
+
     /// Installs exactly `vips` as routes in the announce table (through the first kernel
     /// interface), for the routing daemon to advertise.
     fn announce(&mut self, vips: &[IpAddr]) {
-        let cfg = self.controller.config();
-        let (Some(a), Some(dev)) = (
-            cfg.announce.as_ref(),
-            cfg.interfaces.iter().find_map(|i| i.kernel.as_ref()),
-        ) else {
+        self.wanted_routes = vips.to_vec();
+        let Some((table, dev)) = self.announce_target() else {
             return;
         };
-        let (installed, errors) = kernel::set_routes(a.table, &dev.name, &self.routes, vips);
+        let (installed, errors) = kernel::set_routes(table, &dev, &self.routes, vips);
         for e in errors {
             eprintln!("sluice: announce: {e}");
         }
         if installed != self.routes {
             eprintln!(
-                "sluice: announced in table {}: {}",
-                a.table,
-                if installed.is_empty() {
-                    "nothing".to_owned()
-                } else {
-                    installed
-                        .iter()
-                        .map(IpAddr::to_string)
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                }
+                "sluice: announced in table {table}: {}",
+                vips_text(&installed)
             );
         }
         self.routes = installed;
         self.shared.set_announced(&self.routes);
+    }
+
+    /// Compares the announce table with what the controller wants and repairs the difference:
+    /// an add or withdrawal that failed is retried, and a route the kernel dropped (the kernel
+    /// interface went down and up, someone ran `ip route del`) goes back, so a VIP is never
+    /// left unannounced, or announced while it should not be, until the next health change.
+    fn check_routes(&mut self) {
+        let Some((table, dev)) = self.announce_target() else {
+            return;
+        };
+        let present = match kernel::routes_in(table, &dev) {
+            Ok(present) => {
+                self.route_check_error = None;
+                present
+            }
+            Err(e) => {
+                let e = e.to_string();
+                if self.route_check_error.as_ref() != Some(&e) {
+                    eprintln!("sluice: announce: cannot read table {table}: {e}");
+                    self.route_check_error = Some(e);
+                }
+                return;
+            }
+        };
+        let mut wanted = self.wanted_routes.clone();
+        wanted.sort();
+        if present == wanted {
+            if self.routes != present {
+                self.routes = present;
+                self.shared.set_announced(&self.routes);
+            }
+            return;
+        }
+        eprintln!(
+            "sluice: announce: table {table} holds {}, wanted {}: repairing",
+            vips_text(&present),
+            vips_text(&wanted)
+        );
+        self.routes = present;
+        self.announce(&wanted);
     }
 
     fn reload_done(&mut self, result: Result<(), String>) {
@@ -722,6 +772,15 @@ impl Appliance {
 }
 
 /// `POST /-/drain` and `/-/undrain`: asks control and waits (briefly) until it has acted.
+/// VIPs for the log: space-separated, or "nothing".
+fn vips_text(vips: &[IpAddr]) -> String {
+    if vips.is_empty() {
+        return "nothing".to_owned();
+    }
+    let text: Vec<String> = vips.iter().map(IpAddr::to_string).collect();
+    text.join(" ")
+}
+
 /// The lifecycle routes (reload, drain, undrain) on `router`, behind `policy`'s gate: the
 /// listener's policy over HTTP, `any` on the control socket (which checks the peer itself).
 fn lifecycle_routes(router: Router, shared: &Arc<Shared>, policy: Lifecycle) -> Router {

@@ -3,8 +3,9 @@
 # as a route in kernel table 100 (`announce`), BIRD on the appliance learns the table and
 # advertises it over BGP, through sluice's kernel interface, to a router running BIRD (the
 # client namespace, which has no other route to the VIP). Shown: the route appears and the VIP
-# answers through it; `sluice drain` withdraws it and `--undo` brings it back; SIGTERM withdraws
-# it; sluice restarted announces again; `kill -9` withdraws it within BGP's hold time. Times are
+# answers through it; `sluice drain` withdraws it and `--undo` brings it back; a route deleted
+# behind sluice's back comes back; SIGTERM withdraws it (before the BGP session goes); sluice
+# restarted announces again; `kill -9` withdraws it within BGP's hold time. Times are
 # reported. deploy/bird/*.conf are the configs used, with their @...@ values filled in.
 # Environment: SLUICE (default target/release/sluice).
 set -euo pipefail
@@ -73,6 +74,15 @@ e2e_pass "sluice drain: the router dropped the route ${t}s later; /state says dr
 e2e_exec lb "$SLUICE" drain --undo --url http://127.0.0.1:9610 >>"$W/drain.out" 2>&1 || e2e_die "sluice drain --undo failed"
 t=$(wait_route "the route after drain --undo" route_on_router 15)
 e2e_pass "sluice drain --undo: announced again, on the router ${t}s later"
+
+# A route the kernel loses behind sluice's back (here `ip route del`; a tap that went down and
+# up does the same) is put back by control's periodic check (every 2 s), and BIRD re-advertises.
+e2e_exec lb ip route del "$E2E_VIP4/32" dev "$KIF" table 100
+t=$(wait_route "withdrawal after the route was deleted by hand" no_route_on_router 15)
+t=$(wait_route "the deleted route put back" route_on_router 15)
+grep -q "announce: table 100 holds nothing, wanted $E2E_VIP4: repairing" "$W/sluice-first.log" \
+  || e2e_die "sluice did not log the repair: $(grep announce "$W/sluice-first.log" | tail -3)"
+e2e_pass "a route deleted behind sluice's back: put back and on the router ${t}s after it left"
 
 kill -TERM "$sluice_pid"
 t=$(wait_route "withdrawal after SIGTERM" no_route_on_router 15)

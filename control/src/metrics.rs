@@ -83,6 +83,8 @@ pub struct ExceptionMetrics {
     pub from_kernel_rate_limited: u64,
     /// Frames from the kernel the data port's queue did not take.
     pub from_kernel_tx_full: u64,
+    /// Frames for the kernel its tap's queue did not take (also `tx_queue_full` drops).
+    pub to_kernel_tx_full: u64,
 }
 
 /// What one interface's NIC dropped before any worker saw it (`rte_eth_stats`).
@@ -227,6 +229,7 @@ fn encode_all(m: &MetricsInput, enc: &mut DescriptorEncoder) -> fmt::Result {
         m.exception.iter().flat_map(|e| {
             [
                 ("to_kernel", "rate_limited", e.to_kernel_rate_limited),
+                ("to_kernel", "tx_full", e.to_kernel_tx_full),
                 ("from_kernel", "rate_limited", e.from_kernel_rate_limited),
                 ("from_kernel", "tx_full", e.from_kernel_tx_full),
             ]

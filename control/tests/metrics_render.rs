@@ -234,6 +234,7 @@ fn example() -> MetricsInput {
             to_kernel_rate_limited: 7,
             from_kernel_rate_limited: 2,
             from_kernel_tx_full: 1,
+            to_kernel_tx_full: 5,
         }],
     }
 }
@@ -436,6 +437,7 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
     let total = "sluice_exception_dropped_total";
     for (direction, reason, n) in [
         ("to_kernel", "rate_limited", 7.0),
+        ("to_kernel", "tx_full", 5.0),
         ("from_kernel", "rate_limited", 2.0),
         ("from_kernel", "tx_full", 1.0),
     ] {

@@ -217,6 +217,9 @@ pub struct Counters {
     /// ARP replies / NAs whose copy for the kernel the exception rate refused (they still
     /// reached control: not drops).
     pub kernel_copies_limited: u64,
+    /// Frames for the kernel its tap's TX queue did not take: not in `to_kernel` (the worker
+    /// takes them back out), and dropped as `tx_queue_full`.
+    pub kernel_tx_full: u64,
     pub flows_created: u64,
     pub flows_evicted_timeout: u64,
     pub flows_evicted_capacity: u64,
@@ -346,6 +349,7 @@ impl Counters {
             to_control,
             to_kernel,
             kernel_copies_limited,
+            kernel_tx_full,
             flows_created,
             flows_evicted_timeout,
             flows_evicted_capacity,
@@ -377,6 +381,7 @@ impl Counters {
             (&mut self.to_control, to_control),
             (&mut self.to_kernel, to_kernel),
             (&mut self.kernel_copies_limited, kernel_copies_limited),
+            (&mut self.kernel_tx_full, kernel_tx_full),
             (&mut self.flows_created, flows_created),
             (&mut self.flows_evicted_timeout, flows_evicted_timeout),
             (&mut self.flows_evicted_capacity, flows_evicted_capacity),

@@ -98,6 +98,21 @@ impl Redirect {
     }
 }
 
+/// Sends `t`'s pending burst (a few tries while the queue takes some), adding what left to
+/// `sent`; returns how many it did not take, freed.
+fn send(t: &mut TxPath, sent: &mut u64) -> u64 {
+    if t.burst.is_empty() {
+        return 0;
+    }
+    for _ in 0..TX_RETRIES {
+        *sent += t.queue.tx_burst(&mut t.burst) as u64;
+        if t.burst.is_empty() {
+            break;
+        }
+    }
+    t.burst.clear() as u64
+}
+
 /// TSC ticks per second as EAL measured them (never 0).
 pub fn tsc_hz() -> u64 {
     // SAFETY: rte_get_tsc_hz only reads a value EAL measured at init.
@@ -267,6 +282,8 @@ impl LbWorker {
         }
         self.snapshot.quiescent();
         let mut tx_dropped = 0u64;
+        // Of those, frames for the kernel (counted `to_kernel` by the pipeline, taken back).
+        let mut kernel_dropped = 0u64;
         let mut redirect_dropped = 0u64;
         for (m, v) in burst.drain().zip(*verdicts) {
             match v {
@@ -288,7 +305,7 @@ impl LbWorker {
                 }
                 Verdict::ToKernel => {
                     if !self.queue_for_kernel(m) {
-                        tx_dropped += 1;
+                        kernel_dropped += 1;
                     }
                 }
                 Verdict::ToControl | Verdict::ToControlAndKernel => {
@@ -306,7 +323,7 @@ impl LbWorker {
                         c.drop(DropReason::ControlQueueFull);
                     }
                     if v == Verdict::ToControlAndKernel && !self.queue_for_kernel(m) {
-                        tx_dropped += 1;
+                        kernel_dropped += 1;
                     }
                 }
                 // Counted by the pipeline.
@@ -314,20 +331,16 @@ impl LbWorker {
             }
         }
         let mut sent = 0u64;
-        for t in self.tx.iter_mut().chain(self.kernel.as_mut()) {
-            if t.burst.is_empty() {
-                continue;
-            }
-            for _ in 0..TX_RETRIES {
-                sent += t.queue.tx_burst(&mut t.burst) as u64;
-                if t.burst.is_empty() {
-                    break;
-                }
-            }
-            tx_dropped += t.burst.clear() as u64;
+        for t in self.tx.iter_mut() {
+            tx_dropped += send(t, &mut sent);
+        }
+        if let Some(k) = self.kernel.as_mut() {
+            kernel_dropped += send(k, &mut sent);
         }
         let c = self.pipeline.counters_mut();
-        c.drop_n(DropReason::TxQueueFull, tx_dropped);
+        c.to_kernel = c.to_kernel.wrapping_sub(kernel_dropped);
+        c.kernel_tx_full += kernel_dropped;
+        c.drop_n(DropReason::TxQueueFull, tx_dropped + kernel_dropped);
         c.drop_n(DropReason::RedirectQueueFull, redirect_dropped);
         c.tx += sent;
         sent

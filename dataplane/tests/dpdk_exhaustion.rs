@@ -28,8 +28,9 @@ use dataplane::{
     Snapshot, SnapshotBuilder, WhenAllDown,
 };
 
-/// One IPIP service (VIP4:80 -> 203.0.113.11) on interface `port`.
-fn snapshot_on(port: u16) -> Snapshot {
+/// One IPIP service (VIP4:80 -> 203.0.113.11) on interface `port`, with an exception path
+/// when `kernel`.
+fn snapshot_on(port: u16, kernel: bool) -> Snapshot {
     let mut s = spec(Svc {
         id: 1,
         vip: a4(VIP4),
@@ -45,6 +46,7 @@ fn snapshot_on(port: u16) -> Snapshot {
     }
     let mut iface = interface();
     iface.port = port;
+    iface.kernel = kernel;
     SnapshotBuilder::new()
         .interface(iface)
         .service(s)
@@ -74,8 +76,16 @@ struct Lb {
 
 impl Lb {
     fn launch(eal: &Eal, rx: RxQueue, tx: TxQueue) -> Self {
+        Self::launch_with(eal, rx, tx, None)
+    }
+
+    /// [`Lb::launch`], with `kernel` as the worker's queue to its interface's kernel side (the
+    /// exception path on, without its rate limit).
+    fn launch_with(eal: &Eal, rx: RxQueue, tx: TxQueue, kernel: Option<TxQueue>) -> Self {
         let port = rx.port();
-        let (publisher, mut readers) = rcu::new(snapshot_on(port), 1);
+        let exception = kernel.is_some();
+        let kernel = Mutex::new(kernel);
+        let (publisher, mut readers) = rcu::new(snapshot_on(port, exception), 1);
         let stats = Arc::new(WorkerStats::default());
         let parts = Arc::new(Mutex::new(Some((readers.remove(0), stats.clone()))));
         let workers = runtime::launch(eal, vec![(rx, tx)], move |ctx| {
@@ -89,12 +99,13 @@ impl Lb {
             let mut worker = LbWorker {
                 rx,
                 tx: vec![path],
-                kernel: None,
+                kernel: kernel.lock().unwrap().take().map(TxPath::new),
                 pipeline: Pipeline::new(&PipelineConfig {
                     flows: FlowConfig {
                         capacity: 4096,
                         ..FlowConfig::default()
                     },
+                    exception_per_second: 0,
                     ..PipelineConfig::default()
                 }),
                 snapshot,
@@ -166,11 +177,20 @@ fn exhausted_pools_and_full_tx_rings_are_counted_and_leak_nothing() {
         "exhaust",
         "0@0,1@1",
         &["--log-level", "pmd.net.tap:error"],
-        &[&tap, "net_ring0", "net_ring1", "net_ring2"],
+        &[
+            &tap,
+            "net_ring0",
+            "net_ring1",
+            "net_ring2",
+            "net_ring3",
+            "net_ring4",
+            "net_ring5",
+        ],
     );
 
     empty_pool(&eal, &ifname);
     full_tx_ring(&eal);
+    full_kernel_ring(&eal);
 }
 
 /// The tap's receive pool runs dry while frames arrive, then refills.
@@ -395,5 +415,96 @@ fn full_tx_ring(eal: &Eal) {
     assert_eq!(lb.workers.join(), 0, "the worker ran to the end");
     assert_eq!(pool.in_use(), 0, "no mbuf leaked");
     drop((inject, drain, ring0, ring2));
+    assert_eq!(pool.available(), POOL);
+}
+
+/// Frames for the host's kernel meet a full tap queue (here a ring nobody drains): each one
+/// the queue refused is dropped (`tx_queue_full`), counted `kernel_tx_full`, and not in
+/// `to_kernel`, which counts only what the kernel side took; nothing leaks.
+fn full_kernel_ring(eal: &Eal) {
+    const POOL: u32 = 4095;
+    const FLOOD: u64 = 3000;
+    let pool = Mempool::new(eal, "kernfull_pool", POOL, 32, 2176, -1).expect("pool");
+    // The worker receives on ring3 (we inject on its tx), forwards on ring5's tx (unused
+    // here: every frame is for the host) and hands the kernel's share to ring4's tx.
+    let ring3 = Port::builder(eal, "net_ring3", &pool)
+        .start()
+        .expect("ring3");
+    let ring4 = Port::builder(eal, "net_ring4", &pool)
+        .start()
+        .expect("ring4");
+    let ring5 = Port::builder(eal, "net_ring5", &pool)
+        .start()
+        .expect("ring5");
+    let mut inject = ring3.tx_queue(0).expect("tx");
+    let mut kernel_side = ring4.rx_queue(0).expect("rx");
+    let lb = Lb::launch_with(
+        eal,
+        ring3.rx_queue(0).expect("rx"),
+        ring5.tx_queue(0).expect("tx"),
+        Some(ring4.tx_queue(0).expect("kernel tx")),
+    );
+    let mut sent = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sent < FLOOD && Instant::now() < deadline {
+        let mut b = Burst::<32>::new();
+        while sent + (b.len() as u64) < FLOOD && !b.is_full() {
+            let i = (sent as usize + b.len()) as u32;
+            let mut m = pool.alloc().expect("alloc");
+            // TCP to the interface's own address: not a VIP, so the host's.
+            m.copy_from_slice(&tcp4(
+                [198, 18, (i >> 8) as u8, i as u8],
+                OUR4,
+                40_000,
+                22,
+                Tcp::Ack,
+                b"ssh",
+            ))
+            .expect("fill");
+            b.push(m).expect("room");
+        }
+        sent += inject.tx_burst(&mut b) as u64;
+    }
+    assert_eq!(sent, FLOOD, "injected");
+    let done = || {
+        let c = lb.counts();
+        c.rx == FLOOD && c.to_kernel + c.kernel_tx_full == FLOOD
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), done),
+        "the worker handled the flood: {:?}",
+        lb.counts()
+    );
+    let c = lb.counts();
+    let took = ring4.stats().expect("stats").tx_packets;
+    eprintln!(
+        "full kernel ring: {FLOOD} in, to_kernel {}, kernel_tx_full {} (ring4 holds {took})",
+        c.to_kernel, c.kernel_tx_full
+    );
+    assert!(took > 0 && took < FLOOD, "ring4 filled up ({took})");
+    assert_eq!(
+        c.to_kernel, took,
+        "to_kernel counts what the kernel side took"
+    );
+    assert_eq!(
+        c.kernel_tx_full,
+        FLOOD - took,
+        "every refused frame is counted"
+    );
+    assert_eq!(
+        c.dropped(DropReason::TxQueueFull),
+        FLOOD - took,
+        "and dropped"
+    );
+    assert_eq!(c.dropped_total(), FLOOD - took, "and nothing else dropped");
+    assert_eq!(pool.in_use() as u64, took, "no refused mbuf leaked");
+    let mut drained = 0;
+    while drained < took {
+        let mut b = Burst::<32>::new();
+        drained += kernel_side.rx_burst(&mut b) as u64;
+    }
+    assert_eq!(lb.workers.join(), 0, "the worker ran to the end");
+    assert_eq!(pool.in_use(), 0, "no mbuf leaked");
+    drop((inject, kernel_side, ring3, ring4, ring5));
     assert_eq!(pool.available(), POOL);
 }

@@ -239,6 +239,7 @@ impl Shared {
                         .sum(),
                     from_kernel_rate_limited: k.rate_limited.load(Ordering::Relaxed),
                     from_kernel_tx_full: k.tx_full.load(Ordering::Relaxed),
+                    to_kernel_tx_full: of_port().map(|w| w.counters.kernel_tx_full).sum(),
                 }
             })
             .collect();

@@ -157,6 +157,10 @@ impl Appliance {
                 lcores.len()
             )));
         }
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        if let Some(why) = crate::sizing::ordinary_shortfall(&config, &meminfo) {
+            return Err(StartError::Config(why));
+        }
         let tx_queues = u16::try_from(workers_total + 1).unwrap_or(u16::MAX);
         let mut ifaces = Vec::new();
         for (i, ic) in config.interfaces.iter().enumerate() {

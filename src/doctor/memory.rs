@@ -10,10 +10,7 @@
 //!   snapshots. These need RAM, not hugepages, so they are checked against MemAvailable.
 use control::config::{Config, DEFAULT_MBUFS};
 
-pub use crate::sizing::{
-    estimate, estimate_config, Estimate, EAL_OVERHEAD_BYTES, FLOW_BUCKET_BYTES, FLOW_ENTRY_BYTES,
-    MIB,
-};
+pub use crate::sizing::{estimate, estimate_config, Estimate, EAL_OVERHEAD_BYTES, MIB};
 
 use super::eal;
 use super::host::{bytes_text, has_cap_ipc_lock, parse_meminfo, parse_memlock, Host, Limit};
@@ -261,14 +258,7 @@ pub fn ordinary_memory(host: &Host, c: &Config, needs: &Needs) -> Finding {
     if available >= e.ordinary() {
         Finding::ok("memory", found)
     } else {
-        Finding::fail(
-            "memory",
-            found,
-            format!(
-                "lower flows.capacity ({} B per slot per worker) or the queues, or free memory",
-                FLOW_ENTRY_BYTES + FLOW_BUCKET_BYTES / dataplane::flow::WAYS as u64
-            ),
-        )
+        Finding::fail("memory", found, crate::sizing::ordinary_fix())
     }
 }
 

@@ -278,6 +278,34 @@ pub fn more_memory(args: &[String], from: &str, mb: u64) -> String {
     }
 }
 
+/// What to change when the flow tables do not fit (doctor's fix and the start error's).
+pub fn ordinary_fix() -> String {
+    format!(
+        "lower flows.capacity ({} B per slot per worker) or the queues, or free memory",
+        FLOW_ENTRY_BYTES + FLOW_BUCKET_BYTES / dataplane::flow::WAYS as u64
+    )
+}
+
+/// Why the flow and Maglev tables of `c` cannot fit in the memory `meminfo` (the text of
+/// /proc/meminfo) calls available; None when they fit or it does not say. Checked before the
+/// workers fill their tables: past MemAvailable the kernel would kill sluice mid-fill, without
+/// a word, or the allocation would abort it.
+pub fn ordinary_shortfall(c: &Config, meminfo: &str) -> Option<String> {
+    let e = estimate_config(c);
+    let available = *crate::doctor::host::parse_meminfo(meminfo).get("MemAvailable")?;
+    (available < e.ordinary()).then(|| {
+        format!(
+            "the flow tables ({} worker(s) x {} for flows.capacity {}) and Maglev tables need about {} of ordinary memory, but only {} is available (MemAvailable): {}",
+            e.workers,
+            bytes_text(e.flow_tables / e.workers.max(1)),
+            c.flows.capacity,
+            bytes_text(e.ordinary()),
+            bytes_text(available),
+            ordinary_fix()
+        )
+    })
+}
+
 /// When EAL's fixed memory (from `args`) is less than the DPDK memory the config needs: the
 /// warning, with what to change.
 pub fn shortfall(e: &Estimate, args: &[String]) -> Option<String> {
@@ -376,6 +404,27 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn flow_tables_past_mem_available_refuse_the_start() {
+        let c = control::config::load_str(
+            include_str!("../../control/tests/fixtures/minimal.yaml"),
+            "minimal.yaml",
+        )
+        .unwrap();
+        let need = estimate_config(&c).ordinary();
+        let meminfo = |kb: u64| format!("MemTotal: 99999999 kB\nMemAvailable: {kb} kB\n");
+        assert_eq!(ordinary_shortfall(&c, &meminfo(need / 1024 + 1)), None);
+        let why = ordinary_shortfall(&c, &meminfo(need / 1024 / 2)).unwrap();
+        assert!(
+            why.contains("flows.capacity 1048576")
+                && why.contains("(MemAvailable): lower flows.capacity"),
+            "{why}"
+        );
+        // No figure, no refusal: the start goes on (doctor says what it cannot read).
+        assert_eq!(ordinary_shortfall(&c, "MemTotal: 1 kB\n"), None);
+        assert_eq!(ordinary_shortfall(&c, ""), None);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! Each service's Maglev table is built from both files (over backends with weight > 0, as the
 //! appliance builds them when every backend is healthy) and compared with `maglev::diff`. A
-//! changed VIP, port, protocol or flow hash (`hash:`) counts as every flow moving.
+//! changed VIP, port, protocol or flow hash (`hash:`) counts as every flow moving. A changed
+//! mode, fullnat local address or backend port moves no flow (a connection keeps its
+//! translation) but is its own status, `translation changed`.
 //! Each service also shows its forwarding mode (and a change of it), its fullnat local
 //! addresses and the port each backend listens on. Nothing is applied. With `--max-move P` the exit code gates a rollout: 1 when any service
 //! would move more than P percent of its flows.
@@ -28,6 +30,8 @@ struct ServicePlan {
     local_addresses: Vec<IpAddr>,
     /// Each backend's Maglev name and the port it listens on (0: the client's).
     ports: Vec<(String, u16)>,
+    /// The same two in the old file (empty for a new service).
+    before: (Vec<IpAddr>, Vec<(String, u16)>),
 }
 
 /// What a service sends where: its mode, local addresses and backend ports.
@@ -69,6 +73,17 @@ fn plan(old: &Config, new: &Config) -> Result<Vec<ServicePlan>, String> {
             before.is_some_and(|o| (o.vip, o.port, o.protocol) != (s.vip, s.port, s.protocol));
         // Same table, other slots: every new flow is hashed afresh (counted as all moving).
         let hash_changed = before.is_some_and(|o| o.hash != s.hash);
+        let (local_addresses, ports) = targets(s);
+        let old_targets = before.map(targets).unwrap_or_default();
+        // Where packets are translated to, for backends in both files: a connection keeps
+        // its translation, so nothing moves, but new ones go elsewhere.
+        let translation_changed = before.is_some_and(|o| {
+            o.forwarding != s.forwarding
+                || old_targets.0 != local_addresses
+                || ports
+                    .iter()
+                    .any(|(name, port)| old_targets.1.iter().any(|(n, p)| n == name && p != port))
+        });
         let (status, moved, d) = match (before, &old_table, &new_table) {
             (None, _, _) => ("added", 1.0, None),
             (Some(_), _, _) if endpoint_changed => ("endpoint changed", 1.0, None),
@@ -76,17 +91,17 @@ fn plan(old: &Config, new: &Config) -> Result<Vec<ServicePlan>, String> {
             (Some(_), Some(o), Some(n)) => {
                 let d = diff(o, n);
                 let moved = d.moved_share();
-                (
-                    if moved == 0.0 { "unchanged" } else { "changed" },
-                    moved,
-                    Some(d),
-                )
+                let status = match (moved == 0.0, translation_changed) {
+                    (false, _) => "changed",
+                    (true, true) => "translation changed",
+                    (true, false) => "unchanged",
+                };
+                (status, moved, Some(d))
             }
             (Some(_), None, None) => ("no usable backend before or after", 0.0, None),
             (Some(_), None, Some(_)) => ("backends return", 1.0, None),
             (Some(_), Some(_), None) => ("every backend drained", 1.0, None),
         };
-        let (local_addresses, ports) = targets(s);
         out.push(ServicePlan {
             name: s.name.clone(),
             status,
@@ -96,6 +111,7 @@ fn plan(old: &Config, new: &Config) -> Result<Vec<ServicePlan>, String> {
             forwarding: (before.map(|o| o.forwarding), s.forwarding),
             local_addresses,
             ports,
+            before: old_targets,
         });
     }
     for o in &old.services {
@@ -103,6 +119,7 @@ fn plan(old: &Config, new: &Config) -> Result<Vec<ServicePlan>, String> {
             let (local_addresses, ports) = targets(o);
             out.push(ServicePlan {
                 forwarding: (Some(o.forwarding), o.forwarding),
+                before: (local_addresses.clone(), ports.clone()),
                 local_addresses,
                 ports,
                 name: o.name.clone(),
@@ -128,9 +145,18 @@ fn print_text(plans: &[ServicePlan]) {
             (Some(old), new) if old != new => println!("  forwarding {old} -> {new}"),
             (_, mode) => println!("  forwarding {mode}"),
         }
-        if !p.local_addresses.is_empty() {
-            let locals: Vec<String> = p.local_addresses.iter().map(IpAddr::to_string).collect();
-            println!("  local addresses {}", locals.join(", "));
+        let text = |a: &[IpAddr]| {
+            a.iter()
+                .map(IpAddr::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match (&p.before.0, &p.local_addresses) {
+            (old, new) if old != new && !old.is_empty() => {
+                println!("  local addresses {} -> {}", text(old), text(new));
+            }
+            (_, new) if !new.is_empty() => println!("  local addresses {}", text(new)),
+            _ => {}
         }
         if let (Some(a), Some(b)) = &p.fingerprints {
             if a != b {
@@ -146,11 +172,16 @@ fn print_text(plans: &[ServicePlan]) {
                 (Some(o), None) => format!("removed (was weight {o})"),
                 (None, None) => String::new(),
             };
+            let port = match (port_in(&p.before.1, &b.name), port_of(p, &b.name)) {
+                (Some(o), Some(n)) if o != n => format!("{o} -> {n}"),
+                (_, Some(n)) => n.to_string(),
+                (_, None) => "-".to_owned(),
+            };
             println!(
                 "  {:<40} {:<24} port {:<5} entries {:>7} -> {:<7} gains {:>7.3}%  loses {:>7.3}%",
                 b.name,
                 weight,
-                port_of(p, &b.name).map_or_else(|| "-".to_owned(), |n| n.to_string()),
+                port,
                 b.old_entries,
                 b.new_entries,
                 b.gained_share() * 100.0,
@@ -162,10 +193,11 @@ fn print_text(plans: &[ServicePlan]) {
 
 /// The port a backend of the plan listens on (None: removed by the new file).
 fn port_of(p: &ServicePlan, name: &str) -> Option<u16> {
-    p.ports
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|&(_, port)| port)
+    port_in(&p.ports, name)
+}
+
+fn port_in(ports: &[(String, u16)], name: &str) -> Option<u16> {
+    ports.iter().find(|(n, _)| n == name).map(|&(_, port)| port)
 }
 
 fn to_json(plans: &[ServicePlan]) -> serde_json::Value {
@@ -179,11 +211,13 @@ fn to_json(plans: &[ServicePlan]) -> serde_json::Value {
             "forwarding": p.forwarding.1.as_str(),
             "forwarding_before": p.forwarding.0.map(Forwarding::as_str),
             "local_addresses": p.local_addresses.iter().map(IpAddr::to_string).collect::<Vec<_>>(),
+            "local_addresses_before": p.before.0.iter().map(IpAddr::to_string).collect::<Vec<_>>(),
             "backends": p.diff.as_ref().map(|d| d.backends.iter().map(|b| json!({
                 "name": b.name,
                 "old_weight": b.old_weight,
                 "new_weight": b.new_weight,
                 "port": port_of(p, &b.name),
+                "port_before": port_in(&p.before.1, &b.name),
                 "old_entries": b.old_entries,
                 "new_entries": b.new_entries,
                 "gained_percent": b.gained_share() * 100.0,
@@ -295,6 +329,25 @@ mod tests {
             p.iter().map(|p| p.status).collect::<Vec<_>>(),
             vec!["added", "removed"]
         );
+    }
+
+    /// A mode, local-address or backend-port change moves no flow (connections keep their
+    /// translation) but is not "unchanged" either; the old port is kept to show.
+    #[test]
+    fn a_translation_change_moves_nothing_and_says_so() {
+        let a = cfg(&[("203.0.113.1", 1), ("203.0.113.2", 1)]);
+        let mut nat = a.clone();
+        nat.services[0].forwarding = Forwarding::Nat;
+        let mut ported = nat.clone();
+        ported.services[0].backends[1].port = Some(8080);
+        for (old, new) in [(&a, &nat), (&nat, &ported)] {
+            let p = plan(old, new).unwrap();
+            assert_eq!((p[0].status, p[0].moved), ("translation changed", 0.0));
+        }
+        let p = plan(&nat, &ported).unwrap();
+        assert_eq!(port_in(&p[0].before.1, "203.0.113.2"), Some(80));
+        assert_eq!(port_of(&p[0], "203.0.113.2"), Some(8080));
+        assert_eq!(plan(&nat, &nat).unwrap()[0].status, "unchanged");
     }
 
     #[test]

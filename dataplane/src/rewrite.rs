@@ -12,21 +12,6 @@ use crate::stats::DropReason;
 use crate::wire::ethernet::{self, EthernetFrame};
 use crate::wire::{ipv4, ipv6, proto, udp};
 
-/// Bytes added in front of the inner IP packet (Ethernet excluded).
-#[inline]
-pub(crate) fn overhead(forwarding: Forwarding, outer_v4: bool) -> usize {
-    let ip = if outer_v4 {
-        ipv4::MIN_HEADER_LEN
-    } else {
-        ipv6::HEADER_LEN
-    };
-    match forwarding {
-        Forwarding::Ipip => ip,
-        Forwarding::Gue => ip + udp::HEADER_LEN,
-        Forwarding::L2Dsr | Forwarding::Nat | Forwarding::FullNat => 0,
-    }
-}
-
 /// The GUE source port: the ephemeral range 49152-65535 chosen by the flow hash, so a
 /// backend's RSS spreads flows over its queues and every packet of a flow keeps one port.
 #[inline]
@@ -99,7 +84,7 @@ fn encapsulate_v4(
     t: &OuterV4,
     flow_hash: u32,
 ) -> Result<(), DropReason> {
-    let outer = overhead(
+    let outer = Forwarding::overhead(
         if gue {
             Forwarding::Gue
         } else {
@@ -153,7 +138,7 @@ fn encapsulate_general(
     } else {
         backend.v4
     };
-    let outer = overhead(forwarding, outer_v4);
+    let outer = forwarding.overhead(outer_v4);
     let new_l2 = ethernet::HEADER_LEN;
     let d = reframe(frame, ip, outer)?;
     let inner_proto = if ip.v6 { proto::IPV6 } else { proto::IPIP };

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hashbrown::{HashMap, HashSet};
 use maglev::flow::v4_mapped;
 
-use crate::wire::proto;
+use crate::wire::{ipv4, ipv6, proto, udp};
 
 /// A transport protocol a service balances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,6 +57,23 @@ impl Forwarding {
     /// Whether replies come back through the appliance to be translated (connection tracking).
     pub const fn translates(self) -> bool {
         matches!(self, Forwarding::Nat | Forwarding::FullNat)
+    }
+
+    /// Bytes this mode adds in front of the inner IP packet (Ethernet excluded), with an
+    /// IPv4 outer header when `outer_v4`. Here, not in the rewrite, so the snapshot can size
+    /// each backend's largest inner packet without depending on the rewrite.
+    #[inline]
+    pub(crate) const fn overhead(self, outer_v4: bool) -> usize {
+        let ip = if outer_v4 {
+            ipv4::MIN_HEADER_LEN
+        } else {
+            ipv6::HEADER_LEN
+        };
+        match self {
+            Forwarding::Ipip => ip,
+            Forwarding::Gue => ip + udp::HEADER_LEN,
+            Forwarding::L2Dsr | Forwarding::Nat | Forwarding::FullNat => 0,
+        }
     }
 }
 
@@ -222,7 +239,7 @@ pub(crate) struct Backend {
     pub up: bool,
     pub iface: u32,
     /// The largest client IP packet that still fits the egress interface's MTU once
-    /// encapsulated for this backend (the MTU less [`crate::rewrite::overhead`], which depends
+    /// encapsulated for this backend (the MTU less [`Forwarding::overhead`], which depends
     /// only on the mode and the backend's family: l2-dsr, nat and fullnat add nothing), worked
     /// out with the snapshot so the packet path compares one number.
     pub max_inner: u16,
@@ -528,7 +545,7 @@ impl SnapshotBuilder {
                     iface: iface as u32,
                     max_inner: interfaces[iface]
                         .mtu
-                        .saturating_sub(crate::rewrite::overhead(s.forwarding, v4) as u16),
+                        .saturating_sub(s.forwarding.overhead(v4) as u16),
                     next_hop_mac: b.egress.next_hop_mac,
                     outer_v4: match (b.egress.next_hop_mac, interfaces[iface].ipv4) {
                         (Some(mac), Some(src)) if v4 && needs_source => Some(

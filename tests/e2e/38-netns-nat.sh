@@ -178,6 +178,9 @@ for h in "${FULL[@]}" "${NAT[@]}"; do
     || e2e_die "$h not reported up within 30s: $(metrics | grep '^sluice_backend_up' | tr '\n' ' ')"
 done
 e2e_log "sluice up, every backend healthy"
+# The mbuf leak check (tests/e2e/lib/sluice.sh), reading /metrics inside lb's namespace.
+e2e_get() { e2e_exec lb curl -sS --noproxy '*' --max-time 2 -f "http://127.0.0.1:9610$1"; }
+e2e_mempool_start segment
 
 # ---- HTTP through both modes, both families: the backend named, the client's address seen
 # by nat backends, the local address by fullnat ones.
@@ -288,6 +291,9 @@ accounted() {
 }
 e2e_wait_for 5 accounted || e2e_die "rx != tx + dropped + control frames (rx tx dropped control: $(cat "$E2E_WORK/accounting.sum"))"
 e2e_log "every received packet accounted for once (rx tx dropped control: $(cat "$E2E_WORK/accounting.sum"))"
+# Every mbuf back in the pool: none lost on the nat paths (two entries per connection, replies
+# translated back, packets handed between workers, the killed backend's connections).
+e2e_mempool_check -t 10 segment || e2e_die "mbufs leaked (above)"
 e2e_stop_pid "$sluice_pid" 10 && rc=0 || rc=$?
 [ "$rc" -eq 0 ] || e2e_die "sluice run exited with $rc on SIGTERM, expected 0"
 e2e_pass "all checks"

@@ -38,6 +38,11 @@ metric() { # metric SERIES: its value from sluice's /metrics (0 when absent)
     | awk -v s="$1" '$1 == s { v = $2 } END { print (v == "" ? 0 : v) }'
 }
 
+# The mbuf leak check (tests/e2e/lib/sluice.sh), reading /metrics inside lb's namespace: the
+# exception path's frames, both ways and rate-limited, all come back to the pool.
+e2e_get() { e2e_exec lb curl -sS --noproxy '*' --max-time 2 -f "http://127.0.0.1:9610$1"; }
+e2e_mempool_start segment
+
 # The kernel interface carries the appliance's addresses and the DPDK port's MAC.
 e2e_exec lb ip -br addr show "$KIF" | grep -q "$E2E_LB4/24" || e2e_die "$KIF lacks $E2E_LB4/24"
 e2e_exec lb ip -br link show "$KIF" | grep -qi "$(e2e_mac lb)" || e2e_die "$KIF does not have the port's MAC $(e2e_mac lb)"
@@ -103,6 +108,7 @@ e2e_log "flood: $sent datagrams sent, $passed to the kernel (bound $bound), $lim
 dropped=$(metric 'sluice_dropped_packets_total{reason="exception_rate_limited"}')
 [ "${dropped%.*}" -ge "${limited%.*}" ] || e2e_die "sluice_dropped_packets_total{reason=exception_rate_limited}=$dropped < $limited"
 e2e_pass "a flood at the appliance's address is capped ($passed <= $bound to the kernel, $limited counted) and the VIP answered $ok/$tries"
+e2e_mempool_check -t 10 segment || e2e_die "mbufs leaked (above)"
 
 e2e_stop_pid "$sluice_pid" 10 && rc=0 || rc=$?
 [ "$rc" -eq 0 ] || { cat "$log" >&2; e2e_die "sluice exited $rc on SIGTERM, expected 0"; }

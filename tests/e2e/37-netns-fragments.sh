@@ -48,6 +48,8 @@ for h in "${E2E_BACKENDS[@]}"; do
 done
 
 scrape() { e2e_exec lb curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:9610/metrics; }
+# The mbuf leak check (tests/e2e/lib/sluice.sh), reading /metrics inside lb's namespace.
+e2e_get() { e2e_exec lb curl -sS --noproxy '*' --max-time 2 -f "http://127.0.0.1:9610$1"; }
 # What the client's kernel makes of a datagram: fragments of at most CLIENT_MTU.
 fragments_of() { # family sizes(csv) count
   "$PY" -c 'import sys, math
@@ -93,6 +95,7 @@ for mode in $MODES; do
   e2e_wait_for 15 sh -c "[ \$(grep -c '^sluice: neighbour' '$E2E_WORK/sluice-$mode.log') -ge $want_nb ]" \
     || e2e_die "$mode: sluice did not resolve the $want_nb backends within 15s"
   scrape >"$E2E_WORK/metrics-$mode-before.txt" || e2e_die "cannot scrape /metrics"
+  e2e_mempool_start segment
 
   for fam in $FAMILIES; do
     out="$E2E_WORK/send-$mode-$fam.json"
@@ -122,6 +125,9 @@ for mode in $MODES; do
   done
   drops=$(awk '/^sluice_dropped_packets_total/ && $NF != 0 { printf "%s ", $0 }' "$E2E_WORK/metrics-$mode-after.txt")
   e2e_log "$mode: sluice drops since start: ${drops:-none}"
+  # Every fragment's mbuf back in the pool (a first fragment's classification is remembered
+  # for the rest; no fragment may be held or lost on the way).
+  e2e_mempool_check -t 10 segment || ok=0
   e2e_stop_pid "$sluice_pid" 10 && rc=0 || rc=$?
   [ "$rc" -eq 0 ] || e2e_die "$mode: sluice run exited with $rc on SIGTERM, expected 0"
   [ "$mode" = l2-dsr ] || e2e_stop_decap

@@ -135,6 +135,24 @@ impl Lb {
     }
 }
 
+/// Sends `n` frames (`frame(i)` for i = 0..n) from `pool` on `tx`, offering again what a full
+/// ring (the worker behind) did not take; within 20 s.
+fn inject_frames(pool: &Mempool, tx: &mut TxQueue, n: u64, frame: impl Fn(u32) -> Vec<u8>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut sent = 0u64;
+    while sent < n && Instant::now() < deadline {
+        let mut b = Burst::<32>::new();
+        while sent + (b.len() as u64) < n && !b.is_full() {
+            let mut m = pool.alloc().expect("alloc");
+            m.copy_from_slice(&frame((sent as usize + b.len()) as u32))
+                .expect("fill");
+            b.push(m).expect("room");
+        }
+        sent += tx.tx_burst(&mut b) as u64;
+    }
+    assert_eq!(sent, n, "injected");
+}
+
 /// Reads what arrives on `rx` until `want` frames came or `limit` passed; returns the
 /// count, freeing them (each checked to be an IPIP packet to the backend).
 fn collect(rx: &mut RxQueue, want: u64, limit: Duration) -> u64 {
@@ -339,20 +357,7 @@ fn full_tx_ring(eal: &Eal) {
     );
 
     let send = |inject: &mut TxQueue, from: u32, n: u64| {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut sent = 0u64;
-        while sent < n && Instant::now() < deadline {
-            let mut b = Burst::<32>::new();
-            while sent + (b.len() as u64) < n && !b.is_full() {
-                let mut m = pool.alloc().expect("alloc");
-                m.copy_from_slice(&frame_for(from + (sent as u32) + b.len() as u32))
-                    .expect("fill");
-                b.push(m).expect("room");
-            }
-            // A full ring0 (the worker behind) keeps the tail: offer it again.
-            sent += inject.tx_burst(&mut b) as u64;
-        }
-        assert_eq!(sent, n, "injected");
+        inject_frames(&pool, inject, n, |i| frame_for(from + i));
     };
 
     // Phase 1: nobody reads ring2. The worker forwards until its ring is full, then drops.
@@ -444,28 +449,17 @@ fn full_kernel_ring(eal: &Eal) {
         ring5.tx_queue(0).expect("tx"),
         Some(ring4.tx_queue(0).expect("kernel tx")),
     );
-    let mut sent = 0u64;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while sent < FLOOD && Instant::now() < deadline {
-        let mut b = Burst::<32>::new();
-        while sent + (b.len() as u64) < FLOOD && !b.is_full() {
-            let i = (sent as usize + b.len()) as u32;
-            let mut m = pool.alloc().expect("alloc");
-            // TCP to the interface's own address: not a VIP, so the host's.
-            m.copy_from_slice(&tcp4(
-                [198, 18, (i >> 8) as u8, i as u8],
-                OUR4,
-                40_000,
-                22,
-                Tcp::Ack,
-                b"ssh",
-            ))
-            .expect("fill");
-            b.push(m).expect("room");
-        }
-        sent += inject.tx_burst(&mut b) as u64;
-    }
-    assert_eq!(sent, FLOOD, "injected");
+    // TCP to the interface's own address: not a VIP, so the host's.
+    inject_frames(&pool, &mut inject, FLOOD, |i| {
+        tcp4(
+            [198, 18, (i >> 8) as u8, i as u8],
+            OUR4,
+            40_000,
+            22,
+            Tcp::Ack,
+            b"ssh",
+        )
+    });
     let done = || {
         let c = lb.counts();
         c.rx == FLOOD && c.to_kernel + c.kernel_tx_full == FLOOD

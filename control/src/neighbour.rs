@@ -20,11 +20,18 @@ use dataplane::wire::{ipv6, proto};
 pub const REACHABLE: Duration = Duration::from_secs(60);
 /// How often an unanswered request is repeated.
 pub const RETRY: Duration = Duration::from_secs(1);
+/// A neighbour's MAC changes at most once in this long (Linux's `locktime`): answers that flip
+/// it faster (two hosts claiming one address, or someone on the link flooding) would otherwise
+/// rebuild and publish the forwarding state for each one. A real move (VRRP failover) waits
+/// at most this long.
+pub const LOCKTIME: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Entry {
     mac: Option<[u8; 6]>,
     learned_at: Option<Instant>,
+    /// When `mac` last took a new value (see [`LOCKTIME`]).
+    changed_at: Option<Instant>,
     last_request: Option<Instant>,
     /// A next hop the config needs now; the others are kept, unrefreshed, until they expire,
     /// so a backend a reload removes and the next one adds back is reachable at once.
@@ -93,11 +100,21 @@ impl Neighbours {
 
     /// Records an answer; true when the MAC of a wanted next hop is new or changed.
     /// Answers for addresses nobody asked about are ignored (no cache poisoning by chatter);
-    /// a kept entry no longer wanted takes the answer but reports no change.
+    /// a kept entry no longer wanted takes the answer but reports no change; a different MAC
+    /// within [`LOCKTIME`] of the last change is ignored.
     pub fn learn(&mut self, ip: IpAddr, mac: [u8; 6], now: Instant) -> bool {
         let Some(e) = self.entries.get_mut(&ip) else {
             return false;
         };
+        if e.mac != Some(mac) {
+            let locked = e
+                .changed_at
+                .is_some_and(|t| now.saturating_duration_since(t) < LOCKTIME);
+            if e.mac.is_some() && locked {
+                return false;
+            }
+            e.changed_at = Some(now);
+        }
         let changed = e.wanted && e.mac != Some(mac);
         e.mac = Some(mac);
         e.learned_at = Some(now);
@@ -270,6 +287,38 @@ mod tests {
         assert_eq!(n.lookup(a), None);
         n.set_wanted([b]);
         assert_eq!(n.entries(), vec![(b, None)]);
+    }
+
+    /// Answers flipping a MAC faster than LOCKTIME change it once per LOCKTIME, not per answer.
+    #[test]
+    fn a_flapping_mac_changes_at_most_once_per_locktime() {
+        const OTHER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x99];
+        let t0 = Instant::now();
+        let a: IpAddr = "192.0.2.11".parse().unwrap();
+        let mut n = Neighbours::new();
+        n.set_wanted([a]);
+        assert!(n.learn(a, PEER, t0), "first answer");
+        let mut changes = 0;
+        for i in 1..=100u32 {
+            let mac = if i % 2 == 0 { PEER } else { OTHER };
+            changes += u32::from(n.learn(a, mac, t0 + LOCKTIME * i / 50));
+        }
+        // 100 answers over 2 s, alternating every 20 ms: one change, at 1.02 s (the first
+        // flip past LOCKTIME); the next could come only at 2.02 s.
+        assert_eq!(changes, 1, "changes over 2 s of flapping");
+        // The same MAC again refreshes it even while locked.
+        let now = n.entries.get(&a).and_then(|e| e.learned_at).unwrap();
+        let mac = n.lookup(a).unwrap();
+        assert!(!n.learn(a, mac, now + LOCKTIME / 10));
+        assert_eq!(
+            n.entries.get(&a).and_then(|e| e.learned_at),
+            Some(now + LOCKTIME / 10)
+        );
+        // A real move, long after the last change, is taken at once.
+        let later = now + LOCKTIME * 5;
+        let other = if mac == PEER { OTHER } else { PEER };
+        assert!(n.learn(a, other, later));
+        assert_eq!(n.lookup(a), Some(other));
     }
 
     #[test]

@@ -49,6 +49,9 @@ const TICK: Duration = Duration::from_millis(5);
 /// On stop, how long the exception path stays up after the routes are withdrawn, so the
 /// routing daemon's withdrawal reaches its peers before the kernel interface goes.
 const WITHDRAW_GRACE: Duration = Duration::from_secs(1);
+/// Frames from the workers (ARP replies, neighbour advertisements) control handles per loop:
+/// 51,200 a second at most, far above what resolving next hops needs.
+const FRAMES_PER_LOOP: usize = 256;
 /// How often control compares the announce table with the routes it wants.
 const ROUTE_CHECK: Duration = Duration::from_secs(2);
 
@@ -511,7 +514,12 @@ impl Appliance {
                     .unwrap_or_default();
                 self.feed(Event::Health(statuses));
             }
-            while let Some(frame) = self.to_control.pop() {
+            // At most a loop's share: a flood of ARP replies waits in the bounded queue (and
+            // beyond it is dropped, counted), and never keeps the loop from its other work.
+            for _ in 0..FRAMES_PER_LOOP {
+                let Some(frame) = self.to_control.pop() else {
+                    break;
+                };
                 self.feed(Event::Frame(frame.data()));
             }
             self.forward_from_kernel();

@@ -529,12 +529,20 @@ fn a_next_hop_that_never_answers_delays_the_reload_by_the_bound_only() {
     assert!(a
         .iter()
         .any(|a| matches!(a, Action::Log(l) if l.contains("192.0.2.13"))));
+    // Held back, it is down for /state (and the announcements) too, not only for the table.
+    let silent = |c: &Controller| c.down().iter().any(|(_, b)| b.to_string() == "192.0.2.13");
+    assert!(
+        silent(&c),
+        "the silent backend reads as down: {:?}",
+        c.down()
+    );
     // It answers later: it joins then.
     let a = c.handle(
         Event::Frame(&arp_reply([192, 0, 2, 13], [2, 0, 0, 0, 0, 0x13])),
         t0 + RESOLVE_WAIT,
     );
     assert_eq!(table_of(published(&a)[0]).unwrap().len(), 4);
+    assert!(!silent(&c), "answered: up again");
 }
 
 #[test]
@@ -670,6 +678,42 @@ fn health_reported_during_a_reload_is_what_the_published_snapshot_uses() {
         ["192.0.2.12", "203.0.113.50"],
         "built again with the down backend left out"
     );
+}
+
+/// While a reload waits for a new next hop, the checker already runs the new file's targets:
+/// a down backend the new file removes gets no status, and must not read as up (and take new
+/// flows again) in the config still running.
+#[test]
+fn a_removed_down_backend_stays_down_while_the_reload_waits_for_next_hops() {
+    let t0 = Instant::now();
+    let (mut c, _) = start(BASE);
+    resolve_all(&mut c, t0);
+    let a = c.handle(Event::Health(report(&c, &["192.0.2.11"])), t0);
+    assert_eq!(
+        table_of(published(&a)[0]).unwrap(),
+        ["192.0.2.12", "203.0.113.50"]
+    );
+    let next = BASE.replace(
+        "      - address: 192.0.2.11\n",
+        "      - address: 192.0.2.13\n",
+    );
+    let a = c.handle(Event::Reload(Ok(load(&next))), t0);
+    assert!(matches!(a.as_slice(), [Action::SetHealthTargets(_)]));
+    c.handle(Event::HealthTargetsSet(Ok(())), t0);
+    assert!(c.reload_pending(), "waiting for 192.0.2.13");
+    // The checker reports the new file's targets, every one up; nothing of 192.0.2.11.
+    let (fresh, _) = start(&next);
+    let a = c.handle(
+        Event::Health(report(&fresh, &[])),
+        t0 + Duration::from_millis(100),
+    );
+    for p in published(&a) {
+        assert!(
+            !table_of(p).unwrap().iter().any(|b| b == "192.0.2.11"),
+            "the removed, down backend is back in the table"
+        );
+    }
+    assert!(c.down().iter().any(|(_, b)| b.to_string() == "192.0.2.11"));
 }
 
 #[test]

@@ -89,8 +89,11 @@ pub struct Controller {
     neighbours: Neighbours,
     /// The checker's last report.
     health: Vec<TargetStatus>,
-    /// The (service, backend) pairs the running config checks and the checker says are down.
+    /// The (service, backend) pairs that get no new flows: those the running config checks and
+    /// the checker says are down, and those held back for a next hop that has not answered.
     down: HashSet<BackendKey>,
+    /// Of `down`, the checker's part, kept for targets a report leaves out (see `refresh_down`).
+    health_down: HashSet<BackendKey>,
     pending: Option<Pending>,
     /// Next hops a reload added that did not answer within [`RESOLVE_WAIT`]: their backends
     /// count as down (no new flows) until they answer. Other unresolved next hops stay in the
@@ -119,6 +122,7 @@ impl Controller {
             neighbours: Neighbours::new(),
             health: Vec::new(),
             down: HashSet::new(),
+            health_down: HashSet::new(),
             pending: None,
             unanswered: HashSet::new(),
             last_neighbour_check: None,
@@ -149,6 +153,7 @@ impl Controller {
                 if let Some((ip, mac)) = neighbour::learned_from(frame) {
                     if self.neighbours.learn(ip, mac, now) {
                         self.unanswered.remove(&ip);
+                        self.refresh_down();
                         self.pending_build_stale();
                         out.push(Action::Log(format!(
                             "neighbour {ip} is at {}",
@@ -403,10 +408,37 @@ impl Controller {
         Some(Action::Send { iface, frame })
     }
 
-    /// Recomputes the down set from the checker's report and the running config; true if it
-    /// changed.
+    /// Recomputes the down set from the checker's report and the running config, and the
+    /// backends held back for a next hop that has not answered (down for `/state` and the
+    /// announcements as for the tables); true if it changed.
     fn refresh_down(&mut self) -> bool {
-        let down = down_now(&self.config, &self.health);
+        let mut down = down_now(&self.config, &self.health);
+        // A checked backend the report says nothing of (the checker already runs a reload's
+        // targets while this config waits for its next hops) keeps its last state: unknown is
+        // not up.
+        let reported: HashSet<BackendKey> = self
+            .health
+            .iter()
+            .map(|s| (s.target.service.clone(), s.target.backend))
+            .collect();
+        let checked: HashSet<BackendKey> = forwarding::health_targets(&self.config)
+            .into_iter()
+            .map(|t| (t.service, t.backend))
+            .collect();
+        down.extend(
+            self.health_down
+                .iter()
+                .filter(|k| checked.contains(*k) && !reported.contains(*k))
+                .cloned(),
+        );
+        self.health_down = down.clone();
+        for s in &self.config.services {
+            for b in &s.backends {
+                if held_back(&self.config, &self.unanswered, b.address) {
+                    down.insert((s.name.clone(), b.address));
+                }
+            }
+        }
         let changed = down != self.down;
         self.down = down;
         changed
@@ -416,15 +448,12 @@ impl Controller {
         let down = down_now(cfg, &self.health);
         let neighbours = &self.neighbours;
         let unanswered = &self.unanswered;
-        let held_back = |b: IpAddr| {
-            forwarding::egress_of(cfg, b).is_some_and(|(_, nh)| unanswered.contains(&nh))
-        };
         forwarding::build(
             cfg,
             &self.ports,
             &mut self.ids,
             &mut self.table_cache,
-            &|s, b| !down.contains(&(s.to_owned(), b)) && !held_back(b),
+            &|s, b| !down.contains(&(s.to_owned(), b)) && !held_back(cfg, unanswered, b),
             &|ip| neighbours.lookup(ip),
         )
     }
@@ -458,6 +487,11 @@ fn down_now(cfg: &Config, statuses: &[TargetStatus]) -> HashSet<BackendKey> {
         .map(|s| (s.target.service.clone(), s.target.backend))
         .filter(|k| checked.contains(k))
         .collect()
+}
+
+/// Whether backend `b` waits for a next hop a reload added that has not answered.
+fn held_back(cfg: &Config, unanswered: &HashSet<IpAddr>, b: IpAddr) -> bool {
+    forwarding::egress_of(cfg, b).is_some_and(|(_, nh)| unanswered.contains(&nh))
 }
 
 /// Every next hop some backend needs resolved (static `gateway_mac`s excluded).

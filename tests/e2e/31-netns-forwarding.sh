@@ -33,6 +33,8 @@ done
 first_host=${vips[1]}
 [[ $first_host != *:* ]] || first_host="[$first_host]"
 
+# The mbuf leak check (tests/e2e/lib/sluice.sh), reading /metrics inside lb's namespace.
+e2e_get() { e2e_exec lb curl -sS --noproxy '*' --max-time 2 -f "http://127.0.0.1:9610$1"; }
 for mode in $MODES; do
   e2e_log "mode $mode"
   cfg="$E2E_WORK/sluice-$mode.yaml"
@@ -52,12 +54,14 @@ for mode in $MODES; do
   done
   [ "$up" = 1 ] || e2e_die "$mode: no answer through sluice within ${READY_SECONDS}s"
   e2e_log "$mode: sluice forwards after ~$((SECONDS - started))s"
+  e2e_mempool_start segment
 
   e2e_client_check "${vips[@]}" --ready-timeout 5 && ok=1 || ok=0
   # sluice's own view, for the log on failure: packets per backend and every drop reason.
   e2e_exec lb curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:9610/metrics 2>&1 \
     | grep -E '^sluice_(rx_packets|tx_packets|dropped_packets|backend_packets)_total|curl' >"$E2E_WORK/metrics-$mode.log" || true
   [ "$ok" = 1 ] || e2e_die "client checks failed in mode $mode"
+  e2e_mempool_check -t 10 segment || e2e_die "$mode: mbufs leaked (above)"
 
   e2e_stop_pid "$sluice_pid" 10 && rc=0 || rc=$?
   [ "$rc" -eq 0 ] || e2e_die "$mode: sluice run exited with $rc on SIGTERM, expected 0"

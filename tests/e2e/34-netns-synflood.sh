@@ -87,6 +87,9 @@ e2e_wait_for 30 e2e_exec client curl -sS --noproxy '*' --max-time 0.5 "http://$E
 e2e_log "sluice forwards after ~$((SECONDS - started))s (capacity $CAPACITY, max_new_flows_per_second $MAX_NEW)"
 
 scrape() { e2e_exec lb curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:9610/metrics; }
+# The mbuf leak check (tests/e2e/lib/sluice.sh), reading /metrics inside lb's namespace.
+e2e_get() { e2e_exec lb curl -sS --noproxy '*' --max-time 2 -f "http://127.0.0.1:9610$1"; }
+e2e_mempool_start segment
 # The sum of the samples of a file's lines starting with $2 (a name plus, optionally, labels).
 
 # The flooder builds its frames first (a few seconds of Python), then waits for the go file.
@@ -186,6 +189,8 @@ on_b3=$(e2e_metric_sum sluice_backend_flows "service=\"stream4\",backend=\"$(e2e
 [ "$kept" -ge "$STREAMS" ] || { ok=0; e2e_fail "only $kept stream-service entries after the flood (want $STREAMS)"; }
 [ "$on_b3" -eq 0 ] || { ok=0; e2e_fail "$on_b3 stream entries were re-created on b3 after the reload: established entries were lost"; }
 
+# Every mbuf of the flood (entries, stateless forwards, evictions, the reload) back in the pool.
+e2e_mempool_check -t 10 segment || ok=0
 e2e_stop_pid "$sluice_pid" 10 && rc=0 || rc=$?
 [ "$rc" -eq 0 ] || e2e_die "sluice run exited with $rc on SIGTERM, expected 0"
 [ "$ok" = 1 ] || e2e_die "SYN flood checks failed (above)"

@@ -33,8 +33,6 @@ done
 first_host=${vips[1]}
 [[ $first_host != *:* ]] || first_host="[$first_host]"
 
-# The mbuf leak check (tests/e2e/lib/sluice.sh), reading /metrics inside lb's namespace.
-e2e_get() { e2e_exec lb curl -sS --noproxy '*' --max-time 2 -f "http://127.0.0.1:9610$1"; }
 for mode in $MODES; do
   e2e_log "mode $mode"
   cfg="$E2E_WORK/sluice-$mode.yaml"

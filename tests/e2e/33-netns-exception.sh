@@ -38,9 +38,8 @@ metric() { # metric SERIES: its value from sluice's /metrics (0 when absent)
     | awk -v s="$1" '$1 == s { v = $2 } END { print (v == "" ? 0 : v) }'
 }
 
-# The mbuf leak check (tests/e2e/lib/sluice.sh), reading /metrics inside lb's namespace: the
-# exception path's frames, both ways and rate-limited, all come back to the pool.
-e2e_get() { e2e_exec lb curl -sS --noproxy '*' --max-time 2 -f "http://127.0.0.1:9610$1"; }
+# The mbuf leak check (tests/e2e/lib/sluice.sh): the exception path's frames, both ways and
+# rate-limited, all come back to the pool.
 e2e_mempool_start segment
 
 # The kernel interface carries the appliance's addresses and the DPDK port's MAC.

@@ -87,8 +87,7 @@ e2e_wait_for 30 e2e_exec client curl -sS --noproxy '*' --max-time 0.5 "http://$E
 e2e_log "sluice forwards after ~$((SECONDS - started))s (capacity $CAPACITY, max_new_flows_per_second $MAX_NEW)"
 
 scrape() { e2e_exec lb curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:9610/metrics; }
-# The mbuf leak check (tests/e2e/lib/sluice.sh), reading /metrics inside lb's namespace.
-e2e_get() { e2e_exec lb curl -sS --noproxy '*' --max-time 2 -f "http://127.0.0.1:9610$1"; }
+# The mbuf leak check (tests/e2e/lib/sluice.sh).
 e2e_mempool_start segment
 # The sum of the samples of a file's lines starting with $2 (a name plus, optionally, labels).
 

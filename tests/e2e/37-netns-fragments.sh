@@ -48,8 +48,6 @@ for h in "${E2E_BACKENDS[@]}"; do
 done
 
 scrape() { e2e_exec lb curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:9610/metrics; }
-# The mbuf leak check (tests/e2e/lib/sluice.sh), reading /metrics inside lb's namespace.
-e2e_get() { e2e_exec lb curl -sS --noproxy '*' --max-time 2 -f "http://127.0.0.1:9610$1"; }
 # What the client's kernel makes of a datagram: fragments of at most CLIENT_MTU.
 fragments_of() { # family sizes(csv) count
   "$PY" -c 'import sys, math

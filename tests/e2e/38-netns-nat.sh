@@ -178,8 +178,7 @@ for h in "${FULL[@]}" "${NAT[@]}"; do
     || e2e_die "$h not reported up within 30s: $(metrics | grep '^sluice_backend_up' | tr '\n' ' ')"
 done
 e2e_log "sluice up, every backend healthy"
-# The mbuf leak check (tests/e2e/lib/sluice.sh), reading /metrics inside lb's namespace.
-e2e_get() { e2e_exec lb curl -sS --noproxy '*' --max-time 2 -f "http://127.0.0.1:9610$1"; }
+# The mbuf leak check (tests/e2e/lib/sluice.sh).
 e2e_mempool_start segment
 
 # ---- HTTP through both modes, both families: the backend named, the client's address seen

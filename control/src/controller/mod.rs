@@ -412,25 +412,7 @@ impl Controller {
     /// backends held back for a next hop that has not answered (down for `/state` and the
     /// announcements as for the tables); true if it changed.
     fn refresh_down(&mut self) -> bool {
-        let mut down = down_now(&self.config, &self.health);
-        // A checked backend the report says nothing of (the checker already runs a reload's
-        // targets while this config waits for its next hops) keeps its last state: unknown is
-        // not up.
-        let reported: HashSet<BackendKey> = self
-            .health
-            .iter()
-            .map(|s| (s.target.service.clone(), s.target.backend))
-            .collect();
-        let checked: HashSet<BackendKey> = forwarding::health_targets(&self.config)
-            .into_iter()
-            .map(|t| (t.service, t.backend))
-            .collect();
-        down.extend(
-            self.health_down
-                .iter()
-                .filter(|k| checked.contains(*k) && !reported.contains(*k))
-                .cloned(),
-        );
+        let mut down = down_now(&self.config, &self.health, &self.health_down);
         self.health_down = down.clone();
         for s in &self.config.services {
             for b in &s.backends {
@@ -445,7 +427,7 @@ impl Controller {
     }
 
     fn build(&mut self, cfg: &Config) -> Result<Built, BuildError> {
-        let down = down_now(cfg, &self.health);
+        let down = down_now(cfg, &self.health, &self.health_down);
         let neighbours = &self.neighbours;
         let unanswered = &self.unanswered;
         forwarding::build(
@@ -473,20 +455,38 @@ impl Controller {
     }
 }
 
-/// The pairs down now: health-checked by `cfg` and down in the checker's `statuses`. A pair
-/// `cfg` no longer checks is up, whatever the checker last said of it (between a reload and the
-/// checker taking the new targets, it may still list it).
-fn down_now(cfg: &Config, statuses: &[TargetStatus]) -> HashSet<BackendKey> {
+/// The pairs down now: health-checked by `cfg` and down in the checker's `statuses`, or down
+/// `before` and absent from them. A pair `cfg` no longer checks is up, whatever the checker last
+/// said of it (between a reload and the checker taking the new targets, it may still list it).
+fn down_now(
+    cfg: &Config,
+    statuses: &[TargetStatus],
+    before: &HashSet<BackendKey>,
+) -> HashSet<BackendKey> {
     let checked: HashSet<BackendKey> = forwarding::health_targets(cfg)
         .into_iter()
         .map(|t| (t.service, t.backend))
         .collect();
-    statuses
+    let reported: HashSet<BackendKey> = statuses
+        .iter()
+        .map(|s| (s.target.service.clone(), s.target.backend))
+        .collect();
+    let mut down: HashSet<BackendKey> = statuses
         .iter()
         .filter(|s| !s.up)
         .map(|s| (s.target.service.clone(), s.target.backend))
         .filter(|k| checked.contains(k))
-        .collect()
+        .collect();
+    // A checked backend the report says nothing of (the checker already runs a reload's
+    // targets while this config waits for its next hops) keeps its last state: unknown is
+    // not up.
+    down.extend(
+        before
+            .iter()
+            .filter(|k| checked.contains(*k) && !reported.contains(*k))
+            .cloned(),
+    );
+    down
 }
 
 /// Whether backend `b` waits for a next hop a reload added that has not answered.

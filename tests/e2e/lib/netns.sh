@@ -18,6 +18,9 @@
 
 source "$(dirname "${BASH_SOURCE[0]}")/sluice.sh"
 E2E_NETNS_DIR="$E2E_REPO/tests/netns" # the Python helpers: backend.py, check.py, decap.py, ...
+# What sluice.sh's readers (e2e_sample, the mbuf leak check) scrape: the sluice in lb's
+# namespace, whose metrics.listen is 127.0.0.1:9610 there.
+e2e_get() { e2e_exec lb curl -sS --noproxy '*' --max-time 2 -f "http://127.0.0.1:9610$1"; }
 
 E2E_VIP4=198.51.100.10
 E2E_VIP6=2001:db8:100::10

@@ -332,9 +332,14 @@ fn every_design_metric_parses_with_its_type_labels_and_value() {
     let total = "sluice_dropped_packets_total";
     assert_eq!(value(dropped, total, &[("reason", "no_service")]), 7.0);
     assert_eq!(value(dropped, total, &[("reason", "tx_queue_full")]), 8.0);
-    // Every reason is always exported, the worker's three included.
+    // Every reason is always exported, the worker's four included.
     assert_eq!(dropped.samples.len(), DropReason::COUNT);
-    for reason in ["redirect_queue_full", "control_queue_full", "nat_untracked"] {
+    for reason in [
+        "redirect_queue_full",
+        "control_queue_full",
+        "control_frame_too_long",
+        "nat_untracked",
+    ] {
         assert_eq!(value(dropped, total, &[("reason", reason)]), 0.0);
     }
 

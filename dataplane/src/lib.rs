@@ -14,6 +14,7 @@ pub mod rcu;
 pub mod worker;
 
 pub mod checksum;
+pub mod control_frame;
 pub mod flow;
 pub mod frame;
 #[cfg(feature = "fuzzing")]

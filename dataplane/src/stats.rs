@@ -66,10 +66,13 @@ pub enum DropReason {
     RedirectQueueFull,
     /// The worker's: an ARP reply or neighbour advertisement control's full queue refused.
     ControlQueueFull,
+    /// The worker's: an ARP reply or neighbour advertisement longer than control takes
+    /// ([`crate::control_frame::CONTROL_FRAME_MAX`]).
+    ControlFrameTooLong,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 25] = [
+    pub const ALL: [DropReason; 26] = [
         DropReason::Truncated,
         DropReason::Malformed,
         DropReason::BadChecksum,
@@ -95,6 +98,7 @@ impl DropReason {
         DropReason::TxQueueFull,
         DropReason::RedirectQueueFull,
         DropReason::ControlQueueFull,
+        DropReason::ControlFrameTooLong,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -126,6 +130,7 @@ impl DropReason {
             DropReason::TxQueueFull => "tx_queue_full",
             DropReason::RedirectQueueFull => "redirect_queue_full",
             DropReason::ControlQueueFull => "control_queue_full",
+            DropReason::ControlFrameTooLong => "control_frame_too_long",
         }
     }
 }
@@ -549,8 +554,13 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), labels.len());
         assert_eq!(
-            labels[labels.len() - 3..],
-            ["tx_queue_full", "redirect_queue_full", "control_queue_full"]
+            labels[labels.len() - 4..],
+            [
+                "tx_queue_full",
+                "redirect_queue_full",
+                "control_queue_full",
+                "control_frame_too_long"
+            ]
         );
     }
 }

@@ -21,20 +21,7 @@ use crate::snapshot::Snapshot;
 use crate::stats::{Counters, DropReason};
 use crate::tsc::TscToNs;
 
-/// A frame a worker hands to control (ARP packets, neighbour advertisements): fixed size, so
-/// the hand-over allocates nothing.
-#[derive(Clone, Copy)]
-pub struct ControlFrame {
-    pub port: u16,
-    pub len: u16,
-    pub bytes: [u8; 128],
-}
-
-impl ControlFrame {
-    pub fn data(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len).min(self.bytes.len())]
-    }
-}
+pub use crate::control_frame::ControlFrame;
 
 /// What control can read of one worker: its [`Counters`] as last published.
 pub type WorkerStats = Mutex<Counters>;
@@ -309,18 +296,14 @@ impl LbWorker {
                     }
                 }
                 Verdict::ToControl | Verdict::ToControlAndKernel => {
-                    let data = m.data();
-                    let mut cf = ControlFrame {
-                        port: in_port,
-                        len: data.len().min(128) as u16,
-                        bytes: [0; 128],
-                    };
-                    cf.bytes[..usize::from(cf.len)].copy_from_slice(&data[..usize::from(cf.len)]);
-                    if self.to_control.push(cf).is_err() {
-                        // Not handed to control after all: a drop, not a control frame.
-                        let c = self.pipeline.counters_mut();
-                        c.to_control = c.to_control.saturating_sub(1);
-                        c.drop(DropReason::ControlQueueFull);
+                    match ControlFrame::copy_of(in_port, m.data()) {
+                        Some(cf) => {
+                            if self.to_control.push(cf).is_err() {
+                                // Not handed to control after all: a drop, not a control frame.
+                                self.not_to_control(DropReason::ControlQueueFull);
+                            }
+                        }
+                        None => self.not_to_control(DropReason::ControlFrameTooLong),
                     }
                     if v == Verdict::ToControlAndKernel && !self.queue_for_kernel(m) {
                         kernel_dropped += 1;
@@ -344,6 +327,14 @@ impl LbWorker {
         c.drop_n(DropReason::RedirectQueueFull, redirect_dropped);
         c.tx += sent;
         sent
+    }
+
+    /// A frame the pipeline counted as handed to control that was not (`reason`): a drop.
+    #[cold]
+    fn not_to_control(&mut self, reason: DropReason) {
+        let c = self.pipeline.counters_mut();
+        c.to_control = c.to_control.saturating_sub(1);
+        c.drop(reason);
     }
 
     /// Hands `m`, stamped with the port it came in on, to `worker`'s inbound queue; false

@@ -6,6 +6,9 @@
 //!   send as `tx_dropped` (`tx_queue_full` in the metrics), frees it, keeps running, and
 //!   forwards again once the ring is drained.
 //!
+//! - control frames: a neighbour advertisement with options, longer than 128 bytes, reaches
+//!   control whole; one longer than a control frame holds is counted, not cut.
+//!
 //! After each, the pool is back to its starting count (every mbuf not in a driver's hands is
 //! free), and full once the ports are closed. One EAL per process: both scenarios share it.
 #![cfg(feature = "dpdk")]
@@ -19,10 +22,12 @@ use std::time::{Duration, Instant};
 use common::packet_socket::PacketSocket;
 use common::*;
 use crossbeam_queue::ArrayQueue;
+use dataplane::control_frame::CONTROL_FRAME_MAX;
 use dataplane::dpdk::{Burst, Eal, Mbuf, Mempool, Port, RxQueue, TxQueue};
+use dataplane::parse::{self, Parsed, L4};
 use dataplane::rcu::{self, Publisher};
 use dataplane::runtime::{self, Workers};
-use dataplane::worker::{LbWorker, TxPath, WorkerStats};
+use dataplane::worker::{ControlFrame, LbWorker, TxPath, WorkerStats};
 use dataplane::{
     Counters, DropReason, FlowConfig, Forwarding, HashKind, Pipeline, PipelineConfig, Proto,
     Snapshot, SnapshotBuilder, WhenAllDown,
@@ -71,6 +76,7 @@ fn frame_for(i: u32) -> Vec<u8> {
 struct Lb {
     workers: Workers,
     stats: Arc<WorkerStats>,
+    to_control: Arc<ArrayQueue<ControlFrame>>,
     _publisher: Publisher<Snapshot>,
 }
 
@@ -87,11 +93,16 @@ impl Lb {
         let kernel = Mutex::new(kernel);
         let (publisher, mut readers) = rcu::new(snapshot_on(port, exception), 1);
         let stats = Arc::new(WorkerStats::default());
-        let parts = Arc::new(Mutex::new(Some((readers.remove(0), stats.clone()))));
+        let to_control = Arc::new(ArrayQueue::new(64));
+        let parts = Arc::new(Mutex::new(Some((
+            readers.remove(0),
+            stats.clone(),
+            to_control.clone(),
+        ))));
         let workers = runtime::launch(eal, vec![(rx, tx)], move |ctx| {
             let stop = ctx.stop_flag();
             let runtime::WorkerContext { rx, tx, .. } = ctx;
-            let Some((snapshot, stats)) = parts.lock().unwrap().take() else {
+            let Some((snapshot, stats, to_control)) = parts.lock().unwrap().take() else {
                 return;
             };
             let mut path = TxPath::new(tx);
@@ -109,7 +120,7 @@ impl Lb {
                     ..PipelineConfig::default()
                 }),
                 snapshot,
-                to_control: Arc::new(ArrayQueue::new(64)),
+                to_control,
                 from_control: None,
                 stats,
                 tsc_hz: dataplane::worker::tsc_hz(),
@@ -121,6 +132,7 @@ impl Lb {
         Self {
             workers,
             stats,
+            to_control,
             _publisher: publisher,
         }
     }
@@ -203,12 +215,15 @@ fn exhausted_pools_and_full_tx_rings_are_counted_and_leak_nothing() {
             "net_ring3",
             "net_ring4",
             "net_ring5",
+            "net_ring6",
+            "net_ring7",
         ],
     );
 
     empty_pool(&eal, &ifname);
     full_tx_ring(&eal);
     full_kernel_ring(&eal);
+    long_control_frames(&eal);
 }
 
 /// The tap's receive pool runs dry while frames arrive, then refills.
@@ -500,5 +515,86 @@ fn full_kernel_ring(eal: &Eal) {
     assert_eq!(lb.workers.join(), 0, "the worker ran to the end");
     assert_eq!(pool.in_use(), 0, "no mbuf leaked");
     drop((inject, kernel_side, ring3, ring4, ring5));
+    assert_eq!(pool.available(), POOL);
+}
+
+/// A neighbour advertisement from 203.0.113.11's IPv6 twin for control, `frame_len` bytes long:
+/// its target link-layer option, then unknown options (ignored, RFC 4861 4.6) as padding.
+fn advert(frame_len: usize) -> Vec<u8> {
+    const BASE: usize = 14 + 40 + 8 + 16 + 8;
+    assert!(
+        frame_len >= BASE && (frame_len - BASE).is_multiple_of(8),
+        "{frame_len}"
+    );
+    let target = b6(11);
+    let mut payload = target.to_vec();
+    payload.extend_from_slice(&[2, 1]);
+    payload.extend_from_slice(&GW_MAC);
+    let mut pad = frame_len - BASE;
+    while pad > 0 {
+        let units = (pad / 8).min(255);
+        payload.extend_from_slice(&[250, units as u8]);
+        payload.resize(payload.len() + units * 8 - 2, 0);
+        pad -= units * 8;
+    }
+    let mut v = Vec::new();
+    etherparse::PacketBuilder::ethernet2(GW_MAC, OUR_MAC)
+        .ipv6(target, OUR6, 255)
+        .icmpv6(etherparse::Icmpv6Type::Unknown {
+            type_u8: 136,
+            code_u8: 0,
+            bytes5to8: [0x60, 0, 0, 0],
+        })
+        .write(&mut v, &payload)
+        .unwrap();
+    assert_eq!(v.len(), frame_len);
+    v
+}
+
+/// Advertisements for control longer than 128 bytes: the one that fits a control frame
+/// arrives whole (control parses it as it came), the longer one is counted, not cut.
+fn long_control_frames(eal: &Eal) {
+    const POOL: u32 = 511;
+    let fits = advert(206);
+    let too_long = advert(CONTROL_FRAME_MAX + 46);
+    let pool = Mempool::new(eal, "ctlframe_pool", POOL, 32, 2176, -1).expect("pool");
+    let ring6 = Port::builder(eal, "net_ring6", &pool)
+        .start()
+        .expect("ring6");
+    let ring7 = Port::builder(eal, "net_ring7", &pool)
+        .start()
+        .expect("ring7");
+    let mut inject = ring6.tx_queue(0).expect("tx");
+    let lb = Lb::launch(
+        eal,
+        ring6.rx_queue(0).expect("rx"),
+        ring7.tx_queue(0).expect("tx"),
+    );
+    inject_frames(&pool, &mut inject, 2, |i| {
+        if i == 0 {
+            fits.clone()
+        } else {
+            too_long.clone()
+        }
+    });
+    assert!(
+        wait_until(Duration::from_secs(10), || lb.counts().rx == 2),
+        "the worker took both: {:?}",
+        lb.counts()
+    );
+    let c = lb.counts();
+    assert_eq!(c.to_control, 1, "one handed to control");
+    assert_eq!(c.dropped(DropReason::ControlFrameTooLong), 1, "one counted");
+    assert_eq!(c.dropped_total(), 1, "and nothing else dropped");
+    let got = lb.to_control.pop().expect("a control frame");
+    assert!(lb.to_control.pop().is_none(), "only one");
+    assert_eq!(got.data(), &fits[..], "whole, as it came");
+    assert!(
+        matches!(parse::parse(got.data()), Ok(Parsed::Ip(ip)) if ip.l4 == L4::NeighborAdvert),
+        "control's parse takes it"
+    );
+    assert_eq!(lb.workers.join(), 0, "the worker ran to the end");
+    assert_eq!(pool.in_use(), 0, "no mbuf leaked");
+    drop((inject, ring6, ring7));
     assert_eq!(pool.available(), POOL);
 }

@@ -910,6 +910,36 @@ fn weight_zero_everywhere_withdraws_and_a_reload_adds_a_vip_after_its_snapshot()
 }
 
 #[test]
+fn a_vip_whose_only_backend_is_held_back_for_its_next_hop_is_not_announced() {
+    let t0 = Instant::now();
+    let (mut c, _) = start(&announcing());
+    resolve_all(&mut c, t0);
+    c.handle(Event::Tick, t0);
+    // A new service whose one backend (on-link, so its own next hop) never answers ARP.
+    let silent = announcing().replace(
+        "announce:",
+        "  - name: dns\n    vip: 198.51.100.53\n    port: 53\n    protocol: udp\n    backends:\n      - address: 192.0.2.13\nannounce:",
+    );
+    reload(&mut c, &silent, Ok(()), t0);
+    let a = c.handle(Event::Tick, t0 + RESOLVE_WAIT);
+    assert!(matches!(reload_outcome(&a), Some(Ok(()))), "{a:?}");
+    assert_eq!(
+        c.announced(),
+        [ip("198.51.100.10")],
+        "no route for a VIP nothing can serve"
+    );
+    // It answers: its VIP is announced, after the snapshot that can forward to it.
+    let a = c.handle(
+        Event::Frame(&arp_reply([192, 0, 2, 13], [2, 0, 0, 0, 0, 0x13])),
+        t0 + RESOLVE_WAIT,
+    );
+    assert_eq!(
+        announced(&a),
+        Some(vec!["198.51.100.10".to_owned(), "198.51.100.53".to_owned()])
+    );
+}
+
+#[test]
 fn without_announce_nothing_is_ever_announced() {
     let t0 = Instant::now();
     let (mut c, _) = start(BASE);

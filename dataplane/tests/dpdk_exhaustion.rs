@@ -328,6 +328,7 @@ fn empty_pool(eal: &Eal, ifname: &str) {
     assert_eq!(forwarded, want, "forwarding resumed");
     assert_eq!(collect(&mut collect_rx, 1, Duration::from_millis(100)), 0);
     assert_eq!(total.rx, want);
+    assert_eq!(total.tx, forwarded, "tx counts what was forwarded");
     assert_eq!(lb.tx_dropped(), 0);
     assert_eq!(
         tap.stats().expect("stats").rx_no_mbuf - stats0.rx_no_mbuf,

@@ -30,7 +30,7 @@ use control::http::{HttpServer, Response, Router, ServerOptions};
 use control::lifecycle;
 use control::metrics::PortRxDrops;
 use crossbeam_queue::ArrayQueue;
-use dataplane::dpdk::{Burst, DpdkError, Eal, Mbuf, Mempool, Port, TxQueue};
+use dataplane::dpdk::{Burst, DpdkError, Eal, Mbuf, Mempool, Port, PortStats, TxQueue};
 use dataplane::rcu::{self, Publisher};
 use dataplane::runtime::{self, pinning::control_cpu, signals, Workers};
 use dataplane::worker::{ControlFrame, LbWorker, Redirect, TxPath, WorkerStats};
@@ -516,12 +516,10 @@ impl Appliance {
             }
             // At most a loop's share: a flood of ARP replies waits in the bounded queue (and
             // beyond it is dropped, counted), and never keeps the loop from its other work.
-            for _ in 0..FRAMES_PER_LOOP {
-                let Some(frame) = self.to_control.pop() else {
-                    break;
-                };
-                self.feed(Event::Frame(frame.data()));
-            }
+            let queue = Arc::clone(&self.to_control);
+            take_at_most(&queue, FRAMES_PER_LOOP, |frame| {
+                self.feed(Event::Frame(frame.data()))
+            });
             self.forward_from_kernel();
             match self.shared.drain_request.swap(0, Ordering::Relaxed) {
                 1 => self.feed(Event::Drain(true)),
@@ -722,12 +720,7 @@ impl Appliance {
             .ifaces
             .iter()
             .map(|i| match i.port.stats() {
-                Ok(s) => PortRxDrops {
-                    port: i.name.clone(),
-                    missed: s.rx_missed,
-                    no_mbuf: s.rx_no_mbuf,
-                    errors: s.rx_errors,
-                },
+                Ok(s) => rx_drops(&i.name, &s),
                 Err(_) => before
                     .iter()
                     .find(|d| d.port == i.name)
@@ -921,9 +914,62 @@ pub fn run_file(path: &Path) -> std::process::ExitCode {
     std::process::ExitCode::SUCCESS
 }
 
+/// Pops at most `n` items off `queue` into `f`; returns how many.
+fn take_at_most<T>(queue: &ArrayQueue<T>, n: usize, mut f: impl FnMut(T)) -> usize {
+    let mut taken = 0;
+    while taken < n {
+        let Some(item) = queue.pop() else {
+            break;
+        };
+        f(item);
+        taken += 1;
+    }
+    taken
+}
+
+/// What `sluice_port_rx_dropped_total` exports of a port's driver statistics.
+fn rx_drops(port: &str, s: &PortStats) -> PortRxDrops {
+    PortRxDrops {
+        port: port.to_string(),
+        missed: s.rx_missed,
+        no_mbuf: s.rx_no_mbuf,
+        errors: s.rx_errors,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_loop_takes_at_most_its_share_of_a_frame_flood() {
+        let q = ArrayQueue::new(CONTROL_QUEUE);
+        for i in 0..CONTROL_QUEUE {
+            q.push(i).unwrap();
+        }
+        let mut seen = Vec::new();
+        assert_eq!(take_at_most(&q, FRAMES_PER_LOOP, |i| seen.push(i)), 256);
+        assert_eq!(seen, (0..256).collect::<Vec<_>>(), "oldest first");
+        assert_eq!(q.len(), CONTROL_QUEUE - 256, "the rest waits");
+        assert_eq!(take_at_most(&q, 10_000, |_| ()), CONTROL_QUEUE - 256);
+        assert_eq!(take_at_most(&q, 5, |_| ()), 0);
+    }
+
+    #[test]
+    fn each_nic_drop_reason_comes_from_its_own_driver_counter() {
+        let s = PortStats {
+            rx_missed: 1,
+            rx_no_mbuf: 2,
+            rx_errors: 3,
+            tx_errors: 4,
+            ..PortStats::default()
+        };
+        let d = rx_drops("uplink", &s);
+        assert_eq!(
+            (d.port.as_str(), d.missed, d.no_mbuf, d.errors),
+            ("uplink", 1, 2, 3)
+        );
+    }
 
     #[test]
     fn start_up_waits_for_every_worker_to_build_its_table() {

@@ -414,14 +414,16 @@ impl Pipeline {
         }
     }
 
-    /// A packet the balancer drops for `r`: the host's kernel's instead when it is addressed to
-    /// the host (an interface with an exception path; IPv6 link scope) and `r` says "not for
-    /// the balancer". Called only on those drops' branches.
+    /// A packet the balancer drops for `r`: the host's kernel's instead when it came in on an
+    /// interface with an exception path (`iface`), is addressed to the host (such an
+    /// interface's address; IPv6 link scope) and `r` says "not for the balancer". Called only
+    /// on those drops' branches.
     #[cold]
     #[inline(never)]
     fn not_ours(
         &mut self,
         ip: &Ip,
+        iface: &Interface,
         r: DropReason,
         snap: &Snapshot,
         now: u64,
@@ -433,7 +435,8 @@ impl Pipeline {
                 | DropReason::NdNotOurs
                 | DropReason::UnsupportedProtocol
         );
-        if not_balanced && snap.is_host(&ip.dst) {
+        // Only the in-port's worker has a path to that interface's kernel side.
+        if not_balanced && iface.kernel && snap.is_host(&ip.dst) {
             self.kernel_within_rate(now)
         } else {
             Err(r)
@@ -565,7 +568,7 @@ impl Pipeline {
         let transport = matches!(ip.l4, L4::Ports { .. }) && ip.frag.is_none();
         match r {
             Err(reason) if !transport => self
-                .not_ours(ip, reason, snap, now)
+                .not_ours(ip, iface, reason, snap, now)
                 .unwrap_or_else(Verdict::Drop),
             r => r.unwrap_or_else(Verdict::Drop),
         }
@@ -672,6 +675,10 @@ impl Pipeline {
     ) -> Result<Verdict, DropReason> {
         match class {
             Class::Service(_) | Class::VipOnly => Err(DropReason::NoService),
+            // The host's on another interface than the one it came in on: not the balancer's.
+            Class::Host if !snap.interface(in_port).is_some_and(|i| i.kernel) => {
+                Err(DropReason::NotVip)
+            }
             Class::Host => self.kernel_within_rate(now),
             Class::NotVip => Err(DropReason::NotVip),
             Class::Reply => self.nat_reply(frame, ip, ports, pre, in_port, snap, now),

@@ -31,6 +31,9 @@ pub struct TxPath {
     pub port: u16,
     pub queue: TxQueue,
     burst: Burst<BURST>,
+    /// Kernel path only: bit i set when burst slot i is the kernel's copy of a frame handed
+    /// to control (counted as a control frame, so neither in tx nor a drop).
+    copies: u32,
 }
 
 impl TxPath {
@@ -39,6 +42,7 @@ impl TxPath {
             port: queue.port(),
             queue,
             burst: Burst::new(),
+            copies: 0,
         }
     }
 }
@@ -85,19 +89,34 @@ impl Redirect {
     }
 }
 
-/// Sends `t`'s pending burst (a few tries while the queue takes some), adding what left to
-/// `sent`; returns how many it did not take, freed.
-fn send(t: &mut TxPath, sent: &mut u64) -> u64 {
+/// Sends `t`'s pending burst (a few tries while the queue takes some); returns how many
+/// left, a prefix of the burst in its order, and how many it did not take, freed.
+fn send(t: &mut TxPath) -> (u64, u64) {
     if t.burst.is_empty() {
-        return 0;
+        return (0, 0);
     }
+    let mut sent = 0;
     for _ in 0..TX_RETRIES {
-        *sent += t.queue.tx_burst(&mut t.burst) as u64;
+        sent += t.queue.tx_burst(&mut t.burst) as u64;
         if t.burst.is_empty() {
             break;
         }
     }
-    t.burst.clear() as u64
+    (sent, t.burst.clear() as u64)
+}
+
+/// Of a kernel burst whose first `sent` frames left, the kernel copies (`copies`, one bit per
+/// slot) that left and those that did not.
+fn copies_split(copies: u32, sent: u64) -> (u64, u64) {
+    let left = if sent >= 32 {
+        copies
+    } else {
+        copies & ((1u32 << sent) - 1)
+    };
+    (
+        u64::from(left.count_ones()),
+        u64::from((copies & !left).count_ones()),
+    )
 }
 
 /// TSC ticks per second as EAL measured them (never 0).
@@ -272,6 +291,8 @@ impl LbWorker {
         // Of those, frames for the kernel (counted `to_kernel` by the pipeline, taken back).
         let mut kernel_dropped = 0u64;
         let mut redirect_dropped = 0u64;
+        // Kernel copies of frames handed to control that the tap refused: not packet drops.
+        let mut copies_refused = 0u64;
         for (m, v) in burst.drain().zip(*verdicts) {
             match v {
                 Verdict::Forward { port } | Verdict::Reply { port } => {
@@ -305,8 +326,8 @@ impl LbWorker {
                         }
                         None => self.not_to_control(DropReason::ControlFrameTooLong),
                     }
-                    if v == Verdict::ToControlAndKernel && !self.queue_for_kernel(m) {
-                        kernel_dropped += 1;
+                    if v == Verdict::ToControlAndKernel && !self.queue_kernel_copy(m) {
+                        copies_refused += 1;
                     }
                 }
                 // Counted by the pipeline.
@@ -315,14 +336,21 @@ impl LbWorker {
         }
         let mut sent = 0u64;
         for t in self.tx.iter_mut() {
-            tx_dropped += send(t, &mut sent);
+            let (s, refused) = send(t);
+            sent += s;
+            tx_dropped += refused;
         }
         if let Some(k) = self.kernel.as_mut() {
-            kernel_dropped += send(k, &mut sent);
+            let copies = std::mem::take(&mut k.copies);
+            let (s, refused) = send(k);
+            let (copies_sent, copies_lost) = copies_split(copies, s);
+            sent += s - copies_sent;
+            kernel_dropped += refused - copies_lost;
+            copies_refused += copies_lost;
         }
         let c = self.pipeline.counters_mut();
-        c.to_kernel = c.to_kernel.wrapping_sub(kernel_dropped);
-        c.kernel_tx_full += kernel_dropped;
+        c.to_kernel = c.to_kernel.wrapping_sub(kernel_dropped + copies_refused);
+        c.kernel_tx_full += kernel_dropped + copies_refused;
         c.drop_n(DropReason::TxQueueFull, tx_dropped + kernel_dropped);
         c.drop_n(DropReason::RedirectQueueFull, redirect_dropped);
         c.tx += sent;
@@ -360,6 +388,22 @@ impl LbWorker {
         }
     }
 
+    /// [`LbWorker::queue_for_kernel`] for the kernel's copy of a frame handed to control,
+    /// marked so the send neither counts it in tx nor its refusal as a drop.
+    fn queue_kernel_copy(&mut self, m: Mbuf) -> bool {
+        match self.kernel.as_mut() {
+            Some(k) => {
+                let slot = k.burst.len();
+                let queued = k.burst.push(m).is_ok();
+                if queued {
+                    k.copies |= 1 << slot;
+                }
+                queued
+            }
+            None => false,
+        }
+    }
+
     /// Sends what control handed over (rare: an empty queue costs a few loads, no write).
     fn send_from_control(&mut self) {
         let Some(q) = &self.from_control else {
@@ -388,5 +432,20 @@ impl LbWorker {
         if let Ok(mut c) = self.stats.try_lock() {
             self.pipeline.counters().copy_into(&mut c);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copies_split;
+
+    #[test]
+    fn a_partial_kernel_send_splits_the_copies_by_position() {
+        // Slots 1, 3 and 31 are copies; the first 3 frames left.
+        let copies = (1 << 1) | (1 << 3) | (1 << 31);
+        assert_eq!(copies_split(copies, 3), (1, 2));
+        assert_eq!(copies_split(copies, 0), (0, 3));
+        assert_eq!(copies_split(copies, 32), (3, 0));
+        assert_eq!(copies_split(0, 17), (0, 0));
     }
 }

@@ -1265,21 +1265,26 @@ fn golden_exception_path() {
     );
 }
 
+/// An exception case for the kernel as the drop it is where there is no exception path.
+fn dropped_without_kernel(c: Case) -> Case {
+    Case {
+        verdict: drop(match c.desc {
+            "ICMP timestamp request to our address" => DropReason::IcmpUnsupported,
+            d if d.starts_with("neighbour solicitation") => DropReason::NdNotOurs,
+            _ => DropReason::NotVip,
+        }),
+        output: None,
+        counters: vec![("to_kernel", 0)],
+        ..c
+    }
+}
+
 #[test]
 fn without_an_exception_path_the_hosts_frames_are_dropped_as_before() {
     let cases = exception_cases()
         .into_iter()
         .map(|c| match c.verdict {
-            Verdict::ToKernel => Case {
-                verdict: drop(match c.desc {
-                    "ICMP timestamp request to our address" => DropReason::IcmpUnsupported,
-                    d if d.starts_with("neighbour solicitation") => DropReason::NdNotOurs,
-                    _ => DropReason::NotVip,
-                }),
-                output: None,
-                counters: vec![("to_kernel", 0)],
-                ..c
-            },
+            Verdict::ToKernel => dropped_without_kernel(c),
             Verdict::ToControlAndKernel => Case {
                 verdict: Verdict::ToControl,
                 counters: vec![("to_control", 1), ("to_kernel", 0)],
@@ -1289,6 +1294,42 @@ fn without_an_exception_path_the_hosts_frames_are_dropped_as_before() {
         })
         .collect();
     run(cases);
+}
+
+/// The host's frames arriving on an interface without an exception path, while another
+/// interface (holding those addresses) has one: dropped as where there is none, never
+/// handed to a kernel path the in-port's worker does not have.
+#[test]
+fn the_hosts_frames_on_an_interface_without_an_exception_path_are_dropped() {
+    let mut b = dataplane::SnapshotBuilder::new()
+        .interface(dataplane::InterfaceSpec {
+            ipv4: Some(([192, 0, 2, 200].into(), 24)),
+            ipv6: Some((v6(0, 0x99).into(), 64)),
+            ..interface()
+        })
+        .interface(dataplane::InterfaceSpec {
+            port: PORT + 1,
+            mac: DSR_MAC,
+            kernel: true,
+            ..interface()
+        });
+    for s in services() {
+        b = b.service(spec(s));
+    }
+    let cases = exception_cases()
+        .into_iter()
+        .filter(|c| c.verdict == Verdict::ToKernel)
+        .map(dropped_without_kernel)
+        .map(|c| match c.desc {
+            // Not this interface's address, so not an ICMP message to us at all.
+            "ICMP timestamp request to our address" => Case {
+                verdict: drop(DropReason::NotVip),
+                ..c
+            },
+            _ => c,
+        })
+        .collect();
+    run_on(&b.build().unwrap(), &PipelineConfig::default(), cases);
 }
 
 #[test]

@@ -798,3 +798,51 @@ fn connections_opened_inside_a_burst_are_whole() {
     assert_eq!(burst(&mut many, &snap, &replies, BE_PORT, later), back);
     assert_eq!(one.counters(), many.counters());
 }
+
+/// An ICMP error to the host (an address of an interface with an exception path) about the
+/// host's own packet: its kernel's, on whichever worker it arrives, never steered to a worker
+/// whose kernel path is another interface's.
+#[test]
+fn an_icmp_error_to_the_host_goes_to_its_kernel_from_every_worker() {
+    let host = m4([192, 0, 2, 129]);
+    let mut b = dataplane::SnapshotBuilder::new()
+        .interface(interface())
+        .interface(dataplane::InterfaceSpec {
+            kernel: true,
+            ..backend_port_interface()
+        });
+    for s in nat_services() {
+        b = b.service(nat_spec(s, DrainState::Normal));
+    }
+    let snap = b.build().unwrap();
+    for sport in 5000..5016 {
+        let quote = ip_packet(
+            &Hdr {
+                smac: BE_IF_MAC,
+                dmac: BE_GW_MAC,
+                src: host,
+                dst: m4([203, 0, 113, 99]),
+                ttl: 64,
+                sport,
+                dport: 53,
+                l4: L4::Udp,
+            },
+            PAYLOAD,
+        );
+        let input = port_unreachable(
+            (BE_GW_MAC, BE_IF_MAC),
+            m4([203, 0, 113, 99]),
+            host,
+            64,
+            &quote,
+            quote.len(),
+        );
+        for worker in 0..2 {
+            let mut p = nat_pipeline(worker, 2);
+            let mut buf = buffer(&input);
+            let mut f = frame(&mut buf, input.len());
+            let v = p.process(&mut f, BE_PORT, &snap, 1_000_000);
+            assert_eq!(v, Verdict::ToKernel, "worker {worker}, port {sport}");
+        }
+    }
+}

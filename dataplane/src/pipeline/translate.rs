@@ -449,6 +449,11 @@ impl Pipeline {
         snap: &Snapshot,
         now: u64,
     ) -> Result<Verdict, DropReason> {
+        // To the host, not about a connection through a local address: the in-port's worker
+        // hands it to that interface's kernel (a worker it was steered to has another's).
+        if snap.is_host(&ip.dst) && !snap.is_local(&ip.dst) {
+            return Err(DropReason::NotVip);
+        }
         if let Some(v) = self.steer(|n| steer::reply_owner(snap, &e.vip, e.vip_port, n)) {
             return Ok(v);
         }

@@ -153,11 +153,15 @@ impl<T> Reader<T> {
     /// The current value; call once per burst. The guard must be dropped before [`Self::quiescent`].
     #[inline]
     pub fn read(&mut self) -> ReadGuard<'_, T> {
+        // Only this reader writes its slot, so a relaxed load sees its own last store.
+        if self.shared.seen[self.index].load(Ordering::Relaxed) == OFFLINE {
+            self.online();
+        }
         let p = self.shared.current.load(Ordering::Acquire);
-        // SAFETY: this reader is online (an offline reader gets `&mut self` back only through
-        // `online`, which re-announces it before loading) and has not reported a quiescent state
-        // since this load, so the publisher cannot have freed `p` (it waits for this slot to reach
-        // the epoch that retired `p`). The guard borrows `self` mutably, so `quiescent` and
+        // SAFETY: this reader is online (an offline one was just re-announced by `online`, whose
+        // fence orders that before this load) and has not reported a quiescent state since this
+        // load, so the publisher cannot have freed `p` (it waits for this slot to reach the
+        // epoch that retired `p`). The guard borrows `self` mutably, so `quiescent` and
         // `offline` cannot run until it is gone.
         ReadGuard {
             inner: unsafe { &*p },
@@ -165,8 +169,13 @@ impl<T> Reader<T> {
     }
 
     /// Reports that this reader holds no reference: every value retired up to now may be freed.
+    /// An offline reader stays offline (only `online`, or `read`, announces it with the fence
+    /// coming back needs).
     #[inline]
     pub fn quiescent(&mut self) {
+        if self.shared.seen[self.index].load(Ordering::Relaxed) == OFFLINE {
+            return;
+        }
         let epoch = self.shared.epoch.load(Ordering::Acquire);
         self.shared.seen[self.index].store(epoch, Ordering::Release);
     }
@@ -238,6 +247,26 @@ mod tests {
         assert_eq!(publisher.reclaim(), 0);
         assert_eq!(live.load(Ordering::SeqCst), 1);
         assert_eq!(readers[0].read().value, 2);
+    }
+
+    /// A parked reader that reads again (a worker's `run` called a second time) is back
+    /// online for it: the value it holds is not freed under it.
+    #[test]
+    fn reading_after_offline_goes_online_first() {
+        let live = Arc::new(AtomicU64::new(0));
+        let (mut publisher, mut readers) = new(Tracked::new(&live, 1), 1);
+        readers[0].offline();
+        readers[0].quiescent();
+        assert_eq!(readers[0].seen(), OFFLINE, "quiescent does not un-park");
+        publisher.publish(Tracked::new(&live, 2));
+        let r = &mut readers[0];
+        let g = r.read();
+        assert_eq!(g.value, 2);
+        drop(g);
+        assert_ne!(r.seen(), OFFLINE, "online again");
+        publisher.publish(Tracked::new(&live, 3));
+        assert_eq!(publisher.reclaim(), 1, "the value it read waits for it");
+        assert_eq!(live.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -106,6 +106,9 @@ pub struct Pipeline {
     reverse: Vec<translate::Reverse>,
     /// Snapshot local address index -> its gauge index in the flow table.
     local_slot: Vec<u16>,
+    /// Counter slots of pruned ids (see [`Pipeline::prune`]), reused before new ones.
+    free_service_slots: Vec<usize>,
+    free_backend_slots: Vec<usize>,
     /// The fullnat port range (inclusive).
     nat_ports: (u16, u16),
     worker: u16,
@@ -192,6 +195,8 @@ impl Pipeline {
             scratch: vec![EMPTY_PARSING; BURST],
             reverse: Vec::with_capacity(BURST),
             local_slot: Vec::new(),
+            free_service_slots: Vec::new(),
+            free_backend_slots: Vec::new(),
             nat_ports: (translate::NAT_PORT_FIRST, translate::NAT_PORT_LAST),
             workers: cfg.workers.max(1),
             worker: cfg.worker.min(cfg.workers.max(1) - 1),
@@ -350,12 +355,16 @@ impl Pipeline {
         self.generation = snap.generation();
         self.service_slot.clear();
         for id in snap.service_ids() {
-            let slot = self.counters.service_slot_for(id);
+            let slot = self
+                .counters
+                .service_slot_for(id, &mut self.free_service_slots);
             self.service_slot.push(slot);
         }
         self.backend_slot.clear();
         for id in snap.backend_ids() {
-            let slot = self.counters.backend_slot_for(id);
+            let slot = self
+                .counters
+                .backend_slot_for(id, &mut self.free_backend_slots);
             self.backend_slot.push(slot);
         }
         let handles = self.counters.backend.len();
@@ -364,12 +373,39 @@ impl Pipeline {
         for (b, &slot) in self.backend_slot.iter().enumerate() {
             self.backend_index[slot] = b as u32;
         }
+        self.prune();
         self.flows.reserve_backends(handles);
         self.local_slot.clear();
         for &a in &snap.locals {
             let g = self.flows.register_local(a);
             self.local_slot.push(g);
         }
+    }
+
+    /// Forgets the ids the adopted snapshot no longer holds (a backend's once no flow entry
+    /// on this core names it), so their slots serve new ids: where backends churn (pods),
+    /// the counters, and the work of publishing them, follow the live set, not the history.
+    /// A removed id's counters start again from zero if it comes back after that.
+    #[inline(never)]
+    fn prune(&mut self) {
+        let (live, free) = (&self.service_slot, &mut self.free_service_slots);
+        self.counters.service_slot.retain(|_, slot| {
+            let keep = live.contains(slot);
+            if !keep {
+                free.push(*slot);
+            }
+            keep
+        });
+        let (index, flows) = (&self.backend_index, self.flows.flows_per_backend());
+        let free = &mut self.free_backend_slots;
+        self.counters.backend_slot.retain(|_, &mut slot| {
+            let here = index.get(slot).is_some_and(|&b| b != NOT_HERE);
+            let keep = here || flows.get(slot).is_some_and(|&n| n > 0);
+            if !keep {
+                free.push(slot);
+            }
+            keep
+        });
     }
 
     /// `known`: whether `in_port` is one of the snapshot's interfaces.

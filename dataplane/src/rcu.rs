@@ -260,9 +260,7 @@ mod tests {
         assert_eq!(readers[0].seen(), OFFLINE, "quiescent does not un-park");
         publisher.publish(Tracked::new(&live, 2));
         let r = &mut readers[0];
-        let g = r.read();
-        assert_eq!(g.value, 2);
-        drop(g);
+        assert_eq!(r.read().value, 2);
         assert_ne!(r.seen(), OFFLINE, "online again");
         publisher.publish(Tracked::new(&live, 3));
         assert_eq!(publisher.reclaim(), 1, "the value it read waits for it");

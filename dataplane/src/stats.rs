@@ -410,14 +410,14 @@ impl Counters {
         }
         self.latency.merge(latency);
         for (id, sc) in o.services() {
-            let slot = self.service_slot_for(id);
+            let slot = self.service_slot_for(id, &mut Vec::new());
             if let Some(s) = self.service.get_mut(slot) {
                 s.packets = s.packets.wrapping_add(sc.packets);
                 s.bytes = s.bytes.wrapping_add(sc.bytes);
             }
         }
         for (id, n) in o.backends() {
-            let slot = self.backend_slot_for(id);
+            let slot = self.backend_slot_for(id, &mut Vec::new());
             if let Some(b) = self.backend.get_mut(slot) {
                 *b = b.wrapping_add(n);
             }
@@ -441,22 +441,41 @@ impl Counters {
         total
     }
 
-    /// Slot of a stable id, created if new (called when a snapshot is adopted).
-    pub(crate) fn service_slot_for(&mut self, id: u32) -> usize {
-        let next = self.service.len();
-        let slot = *self.service_slot.entry(id).or_insert(next);
-        if slot == next {
-            self.service.push(ServiceCounters::default());
+    /// Slot of a stable id, created if new (called when a snapshot is adopted): one of `free`
+    /// (a pruned id's, zeroed) before a new one.
+    pub(crate) fn service_slot_for(&mut self, id: u32, free: &mut Vec<usize>) -> usize {
+        if let Some(&slot) = self.service_slot.get(&id) {
+            return slot;
         }
+        let slot = match free.pop() {
+            Some(s) if s < self.service.len() => {
+                self.service[s] = ServiceCounters::default();
+                s
+            }
+            _ => {
+                self.service.push(ServiceCounters::default());
+                self.service.len() - 1
+            }
+        };
+        self.service_slot.insert(id, slot);
         slot
     }
 
-    pub(crate) fn backend_slot_for(&mut self, id: u32) -> usize {
-        let next = self.backend.len();
-        let slot = *self.backend_slot.entry(id).or_insert(next);
-        if slot == next {
-            self.backend.push(0);
+    pub(crate) fn backend_slot_for(&mut self, id: u32, free: &mut Vec<usize>) -> usize {
+        if let Some(&slot) = self.backend_slot.get(&id) {
+            return slot;
         }
+        let slot = match free.pop() {
+            Some(s) if s < self.backend.len() => {
+                self.backend[s] = 0;
+                s
+            }
+            _ => {
+                self.backend.push(0);
+                self.backend.len() - 1
+            }
+        };
+        self.backend_slot.insert(id, slot);
         slot
     }
 }
@@ -501,9 +520,9 @@ mod tests {
         };
         a.drop_n(DropReason::NoService, 1);
         a.latency.record(150, 2);
-        let s = a.service_slot_for(7);
+        let s = a.service_slot_for(7, &mut Vec::new());
         a.service[s].packets = 2;
-        let b_slot = a.backend_slot_for(9);
+        let b_slot = a.backend_slot_for(9, &mut Vec::new());
         a.backend[b_slot] = 2;
         a.backend_flows.insert(9, 4);
         let mut b = Counters {
@@ -514,12 +533,12 @@ mod tests {
         };
         b.drop_n(DropReason::TxQueueFull, 2);
         b.latency.record(5_000_000, 1);
-        let s = b.service_slot_for(7);
+        let s = b.service_slot_for(7, &mut Vec::new());
         b.service[s] = ServiceCounters {
             packets: 4,
             bytes: 400,
         };
-        b.backend_slot_for(11);
+        b.backend_slot_for(11, &mut Vec::new());
         b.backend_flows.insert(9, 1);
         b.nat_ports_in_use.insert(IpAddr::from([192, 0, 2, 200]), 3);
         let t = Counters::sum([&a, &b]);
@@ -544,6 +563,28 @@ mod tests {
             t.nat_ports_in_use.get(&IpAddr::from([192, 0, 2, 200])),
             Some(&3)
         );
+    }
+
+    #[test]
+    fn a_freed_slot_is_reused_zeroed_before_a_new_one() {
+        let mut c = Counters::default();
+        let mut free = Vec::new();
+        let a = c.backend_slot_for(1, &mut free);
+        let b = c.backend_slot_for(2, &mut free);
+        c.backend[a] = 5;
+        assert_eq!(c.backend_slot_for(1, &mut free), a, "known: the same slot");
+        c.backend_slot.remove(&1);
+        free.push(a);
+        assert_eq!(c.backend_slot_for(3, &mut free), a, "the freed one");
+        assert_eq!(c.backend_packets(3), Some(0), "zeroed");
+        assert_eq!(c.backend_slot_for(4, &mut free), 2, "then a new one");
+        assert_eq!((c.backend.len(), b), (3, 1));
+        let s = c.service_slot_for(7, &mut free);
+        c.service[s].packets = 9;
+        c.service_slot.remove(&7);
+        let mut freed = vec![s];
+        assert_eq!(c.service_slot_for(8, &mut freed), s);
+        assert_eq!(c.service(8), Some(ServiceCounters::default()));
     }
 
     #[test]

@@ -562,3 +562,63 @@ fn a_full_table_keeps_forwarding_and_spares_established_flows() {
         "{kept} of 64 established flows kept their backend"
     );
 }
+
+/// Backends that churn (pods, one new address per reload): the core's per-id counters follow
+/// the live set; a removed backend's are kept while a flow still names it (and carry on if it
+/// comes back meanwhile), and go once that flow has ended.
+#[test]
+fn churned_backends_do_not_pile_up_in_the_counters() {
+    let mut p = pipeline(1024, 0);
+    let with_backend = |id: u32| {
+        let mut s = spec(Svc {
+            id: 1,
+            vip: a4(VIP4),
+            port: 80,
+            proto: Proto::Tcp,
+            forwarding: Forwarding::Ipip,
+            backends: vec![(a4(b4(11)), Some(GW_MAC), true)],
+            hash: HashKind::FiveTuple,
+            when_all_down: WhenAllDown::Drop,
+        });
+        s.backends[0].id = id;
+        build(s)
+    };
+    let syn = tcp4(CLIENT4, VIP4, 40_000, 80, Tcp::Syn, b"");
+    let ack = tcp4(CLIENT4, VIP4, 40_000, 80, Tcp::Ack, b"");
+    let first = with_backend(1000);
+    assert!(matches!(
+        send(&mut p, &first, &syn, MS).0,
+        Verdict::Forward { .. }
+    ));
+    // 500 reloads, each replacing the backend; one frame each (a drop) adopts the snapshot.
+    for id in 1001..=1500 {
+        send(&mut p, &with_backend(id), &[0u8; 10], 2 * MS);
+    }
+    let ids = |p: &Pipeline| {
+        let mut v: Vec<u32> = p.counters().backends().map(|(id, _)| id).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        ids(&p),
+        [1000, 1500],
+        "the live one and the one a flow names"
+    );
+    assert_eq!(p.counters().backend_packets(1000), Some(1));
+    // Back while its flow lives: the same counter carries on.
+    assert!(matches!(
+        send(&mut p, &first, &ack, 3 * MS).0,
+        Verdict::Forward { .. }
+    ));
+    assert_eq!(p.counters().backend_packets(1000), Some(2));
+    // The flow ends (past the established timeout); its next packet starts a new one on
+    // the backend of the day, and the next snapshot forgets 1000.
+    let late = 3 * MS + 301 * SEC;
+    let now_live = with_backend(1501);
+    send(&mut p, &now_live, &ack, late);
+    send(&mut p, &with_backend(1502), &[0u8; 10], late);
+    assert_eq!(ids(&p), [1501, 1502], "the old flow's backend is gone");
+    assert_eq!(p.counters().backend_packets(1000), None);
+    let services: Vec<u32> = p.counters().services().map(|(id, _)| id).collect();
+    assert_eq!(services, [1]);
+}

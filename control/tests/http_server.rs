@@ -403,15 +403,19 @@ fn raise_fd_limit() -> u64 {
     limit.rlim_cur
 }
 
-/// `wanted` client connections, or fewer when the descriptor limit can't hold them twice
-/// (client and server end live in this process) beside the other tests running in parallel.
+/// `wanted`, after checking the descriptor limit holds them twice (client and server end live
+/// in this process) beside the other tests running in parallel: a test that quietly opened
+/// fewer would pass without checking what it says.
 fn connections_to_open(wanted: usize) -> usize {
     let limit = usize::try_from(raise_fd_limit()).unwrap_or(usize::MAX);
     let affordable = limit.saturating_sub(1024) / 4;
-    if affordable < wanted {
-        eprintln!("RLIMIT_NOFILE {limit}: opening {affordable} connections, not {wanted}");
-    }
-    wanted.min(affordable)
+    assert!(
+        affordable >= wanted,
+        "RLIMIT_NOFILE {limit} holds {affordable} test connections, not {wanted}: raise the \
+         hard limit (ulimit -Hn {})",
+        wanted * 4 + 1024
+    );
+    wanted
 }
 
 /// GET /metrics as a scraper does, timed.

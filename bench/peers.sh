@@ -335,16 +335,18 @@ for extra in sys.argv[13:]:
 print(json.dumps(row, sort_keys=True))' "$stamp" "$rd" "$p" "$load1" "$SECONDS_PER_RUN" "$CONNS" "$idle" \
     "$lb_tcp" "$lb_udp" "$busy_tcp" "$busy_udp" "$softirq" "$tcp" "$udp" "$rr" >>"$ROWS"
   tail -n 1 "$ROWS" | "$PY" -c 'import json, sys; r = json.load(sys.stdin)
-print("peers: round %d %-13s tcp %7d req/s (errors %d)  udp %8s/s of %8s/s sent  rr tcp p50 %s us udp p50 %s us  load %.2f" % (
+print("peers: round %d %-13s tcp %7d req/s (errors %d)  udp %8s/s of %8s/s sent  rr tcp p50 %s us udp p50 %s us (failed %d, lost %d)  load %.2f" % (
     r["round"], r["path"], r["tcp_rps"], r["wrk_errors"], r.get("udp_pps", "-"), r.get("udp_sent_pps", "-"),
-    r["tcp_p50_us"], r["udp_p50_us"], r["load1"]))' >&2
+    r["tcp_p50_us"], r["udp_p50_us"], r["tcp_failed"], r["udp_lost"], r["load1"]))' >&2
 }
 
 for rd in $(seq 1 "$ROUNDS"); do
   for p in $PATHS; do run_path "$rd" "$p"; done
 done
 
-# Every path must have carried its traffic (HAProxy no UDP), and every request of the latency run answered.
+# Every path must have carried its traffic (HAProxy no UDP), every request of the latency run
+# answered (tcp_failed, udp_lost) and no wrk request failed (wrk_errors): all 0 in every row of
+# bench/results/peers-*.jsonl (141 rows, 1-min load average up to 11.4) and in CI's smoke runs.
 "$PY" - "$ROWS" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -352,8 +354,12 @@ bad = [(r["path"], r["round"]) for r in rows if r["tcp_rps"] <= 0 or r["tcp_n"] 
        or (r["path"] != "haproxy" and (r.get("udp_pps", 0) <= 0 or r["udp_n"] <= 0))]
 if not rows or bad:
     sys.exit("peers: no traffic through %s" % (bad or "any path"))
+failed = ["%s round %d: tcp_failed %d, udp_lost %d, wrk_errors %d" % (r["path"], r["round"], r["tcp_failed"],
+          r["udp_lost"], r["wrk_errors"]) for r in rows if r["tcp_failed"] or r["udp_lost"] or r["wrk_errors"]]
+if failed:
+    sys.exit("peers: requests not answered: " + "; ".join(failed))
 EOF
-e2e_log "every path carried TCP and UDP"
+e2e_log "every path carried TCP and UDP, every request answered"
 if [ "$SMOKE" = 1 ]; then echo "peers: smoke OK"; exit 0; fi
 
 cp "$ROWS" "$OUT"

@@ -89,6 +89,12 @@ echo "testpmd-tx sent=$sent, forwarder rx=$rx tx=$tx dropped=$dropped, testpmd-r
 [ "$rx" -eq "$sent" ] || { echo "forwarder received $rx of $sent"; exit 1; }
 [ $((tx + dropped)) -eq "$rx" ] || { echo "forwarder lost track: $tx + $dropped != $rx"; exit 1; }
 [ "$got" -eq "$tx" ] || { echo "testpmd-rx received $got of $tx forwarded"; exit 1; }
+[ "$tx" -gt 0 ] || { echo "the forwarder forwarded nothing (rx=$rx dropped=$dropped)"; exit 1; }
+# Drops are only tx refusals (passthrough's process() is empty; run_loop drops what tx still
+# refuses after TX_RETRIES): the three busy-polling processes share lcore 1, so testpmd-rx can sit
+# descheduled with its ring full while the forwarder drains a whole 1024-slot ring from testpmd-tx.
+# Measured 0-3.7% (0..9216 of ~250k, in multiples of 1024); 10% leaves headroom for a slow CI box.
+[ $((dropped * 10)) -le "$rx" ] || { echo "forwarder dropped $dropped of $rx (more than 10%)"; exit 1; }
 
 # The servers go last; their exit status is not part of the test (see the header).
 echo "quit" >&3; echo "quit" >&4

@@ -233,10 +233,12 @@ e2e_wait_for -p "$SLUICE_PID" 10 settled || true
 kill -0 "$SLUICE_PID" 2>/dev/null || e2e_die "sluice died in the SIGHUP storm"
 s1=$(reloads success)
 n=$((s1 - s0))
-if [ "$n" -ge 1 ] && [ "$n" -le 100 ]; then
+# Coalesced means fewer reloads than signals: 100 would be one reload per SIGHUP (CI: 50 of 100,
+# the 50 sent at once folding into about one).
+if [ "$n" -ge 1 ] && [ "$n" -lt 100 ]; then
   e2e_pass "100 SIGHUPs in ${took_ms} ms: $n reload(s) applied (coalesced), sluice up"
 else
-  e2e_fail "100 SIGHUPs: $n reloads applied, want 1..100"
+  e2e_fail "100 SIGHUPs: $n reloads applied, want 1..99 (at least one, and fewer than the signals)"
 fi
 expect "storm: failure count" "$(reloads failure)" "$failures"
 e_after=$(epoch)

@@ -9,7 +9,8 @@
 #   - not one packet is dropped as unresolved_next_hop during the storm (a reload publishes a
 #     new next hop only once it answers; a removed one keeps its MAC; off-link: none at all);
 #   - sluice's books balance exactly: rx = tx + counted drops, rx = what the generator sent,
-#     tx = what the generator got back; no drop for want of a route (only tx_queue_full allowed);
+#     tx = what the generator got back; no drop for want of a route (only tx_queue_full allowed,
+#     at most 1 in 1000 packets: the generator not draining its memif ring when descheduled);
 #   - reloads: >= 25 applied (50 minus the broken one minus coalesced), >= 1 refused, epoch rose;
 #   - flow affinity: no flow left a backend that stayed in the config (.11-.13); flows may only
 #     move away from .14 / .15, the backends that come and go; and some did;
@@ -149,7 +150,14 @@ unresolved=$(m sluice_dropped_packets_total 'reason="unresolved_next_hop"')
 e2e_check "no packet dropped for an unresolved next hop during the storm ($unresolved0 before it, $unresolved after)" [ "$unresolved" -eq "${unresolved0%.*}" ]
 if [ "$ONLINK" != 1 ]; then e2e_check "a static gateway MAC: none before the storm either" [ "${unresolved0%.*}" -eq 0 ]; fi
 bad_drops=$(awk '$1 ~ /^sluice_dropped_packets_total\{/ && $1 !~ /reason="(tx_queue_full|unresolved_next_hop)"/ && $2 != 0' "$W/metrics.txt")
-e2e_check "no drop other than tx_queue_full ($(m sluice_dropped_packets_total 'reason="tx_queue_full"')) and the prewarm's unresolved ones: ${bad_drops:-none}" [ -z "$bad_drops" ]
+e2e_check "no drop other than tx_queue_full and the prewarm's unresolved ones: ${bad_drops:-none}" [ -z "$bad_drops" ]
+# tx_queue_full: sluice's tx_burst into the memif ring the generator drains was still refused after
+# TX_RETRIES, i.e. the generator (one lcore, sending and receiving) was descheduled, not reading.
+# Not a reload loss: 0 in CI's quiet runs (22 and 27); 160-633 of ~3.0M here with cargo builds
+# sharing the 2 cores (the generator's p99 latency 12-16 ms instead of 0.4-0.6 ms). Bound: 1 in 1000.
+txfull=$(m sluice_dropped_packets_total 'reason="tx_queue_full"')
+e2e_check "tx_queue_full drops $txfull <= 1 in 1000 of the $sent sent (the generator not reading its ring)" \
+  [ $((txfull * 1000)) -le "$sent" ]
 for reason in no_backend no_service not_vip; do
   e2e_check "dropped{reason=$reason} = 0" [ "$(m sluice_dropped_packets_total "reason=\"$reason\"")" -eq 0 ]
 done

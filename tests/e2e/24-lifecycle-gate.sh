@@ -17,6 +17,7 @@ VH="sllc$$h"
 VC="sllc$$c"
 cleanup_net() {
   local rc=$?
+  set +e # under errexit the `(exit "$rc")` below would end the trap before e2e_cleanup on a failure
   ip netns del "$NS" 2>/dev/null || true
   ip link del "$VH" 2>/dev/null || true
   (exit "$rc")
@@ -46,6 +47,10 @@ expect() { # expect WHAT GOT WANT
 run_with() { # run_with LIFECYCLE
   config "$1"
   "$SLUICE" check -c "$W/sluice.yaml" >"$W/check.log" 2>&1 || e2e_die "sluice check refused lifecycle: $1: $(cat "$W/check.log")"
+  # Emptied first: `off` runs twice, and the background start truncates the log only when it
+  # gets going, so the wait below could read the first run's metrics line (a dead port) and the
+  # checks race ahead of the second sluice.
+  : >"$W/run-$1.log"
   e2e_start "$W/sluice.yaml" "$W/run-$1.log"
   e2e_wait_metrics "$W/run-$1.log" 30 || e2e_die "sluice did not start with lifecycle: $1"
 }
@@ -66,13 +71,13 @@ e2e_stop 15
 run_with off
 expect "off: POST /-/reload from this host" "$(status POST /-/reload)" 403
 expect "off: /metrics still served" "$(status in-ns GET /metrics)" 200
+# metric NAME_AND_VALUE: whether /metrics has exactly that line (anchored both ends: "... 1"
+# must not match 10-19; read whole first: grep -q would cut curl off mid-write, which pipefail
+# counts as a failure).
+metric() { local m; m=$(e2e_get /metrics) && grep -q "^$1\$" <<<"$m"; }
 kill -HUP "$SLUICE_PID"
-ok=""
-for _ in $(seq 100); do
-  if e2e_get /metrics | grep -q '^sluice_config_reloads_total{result="success"} 1'; then ok=1; break; fi
-  sleep 0.1
-done
-[ -n "$ok" ] && e2e_pass "off: SIGHUP still reloads" || e2e_fail "off: SIGHUP did not reload"
+e2e_wait_for -p "$SLUICE_PID" 10 metric 'sluice_config_reloads_total{result="success"} 1' \
+  && e2e_pass "off: SIGHUP still reloads (1 success)" || e2e_fail "off: SIGHUP did not reload: $(e2e_get /metrics | grep '^sluice_config_reloads_total')"
 # The CLI as root goes through the control socket (named after metrics.listen, port 0 and all),
 # which metrics.lifecycle does not close.
 if out=$("$SLUICE" reload -c "$W/sluice.yaml" 2>&1); then
@@ -80,9 +85,6 @@ if out=$("$SLUICE" reload -c "$W/sluice.yaml" 2>&1); then
 else
   e2e_fail "off: sluice reload as root failed: $out"
 fi
-# metric NAME_AND_VALUE: whether /metrics has that line (read whole first: grep -q would cut
-# curl off mid-write, which pipefail counts as a failure).
-metric() { local m; m=$(e2e_get /metrics) && grep -q "^$1\$" <<<"$m"; }
 metric 'sluice_config_reloads_total{result="success"} 2' \
   && e2e_pass "off: the CLI's reload was applied (2 successes)" || e2e_fail "off: the CLI's reload is not counted"
 out=$("$SLUICE" drain -c "$W/sluice.yaml" 2>&1) && metric 'sluice_draining 1' \
@@ -115,7 +117,8 @@ squatter=$!
 E2E_PIDS+=("$squatter")
 for _ in $(seq 50); do grep -q '@sluice/198.51.100.1:0' /proc/net/unix && break; sleep 0.1; done
 run_with off
-grep -q "no control socket @sluice/198.51.100.1:0" "$W/run-off.log" \
+# sluice logs the missing socket just after the metrics line run_with waited for: wait for it.
+e2e_wait_for -p "$SLUICE_PID" 10 grep -q "no control socket @sluice/198.51.100.1:0" "$W/run-off.log" \
   && e2e_pass "off: sluice starts without the socket another user holds" \
   || e2e_fail "off: sluice did not say the socket was taken: $(grep -i socket "$W/run-off.log")"
 rc=0

@@ -43,7 +43,11 @@ metric() { # metric SERIES: its value from sluice's /metrics (0 when absent)
 e2e_mempool_start segment
 
 # The kernel interface carries the appliance's addresses and the DPDK port's MAC.
-e2e_exec lb ip -br addr show "$KIF" | grep -q "$E2E_LB4/24" || e2e_die "$KIF lacks $E2E_LB4/24"
+# kif_has ADDR/PREFIX: one of the kernel interface's addresses is exactly that (awk reads it all:
+# no early exit to break the pipe under pipefail).
+kif_has() { e2e_exec lb ip -br addr show "$KIF" | awk -v a="$1" '{ for (i = 3; i <= NF; i++) if ($i == a) f = 1 } END { exit !f }'; }
+kif_has "$E2E_LB4/24" || e2e_die "$KIF lacks $E2E_LB4/24: $(e2e_exec lb ip -br addr show "$KIF")"
+kif_has "$E2E_LB6/64" || e2e_die "$KIF lacks $E2E_LB6/64: $(e2e_exec lb ip -br addr show "$KIF")"
 e2e_exec lb ip -br link show "$KIF" | grep -qi "$(e2e_mac lb)" || e2e_die "$KIF does not have the port's MAC $(e2e_mac lb)"
 e2e_pass "$KIF carries $E2E_LB4/24 and $E2E_LB6/64 with the port's MAC"
 

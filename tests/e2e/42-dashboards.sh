@@ -28,7 +28,6 @@ RULE_TESTS=$E2E_REPO/deploy/prometheus/sluice.rules.test.yml
 DASH=$E2E_REPO/deploy/grafana/sluice.json
 X=("$PY" "$E2E_REPO/tests/pcap/exprs.py")
 PROMTOOL=${PROMTOOL:-promtool}
-skipped() { printf 'SKIPPED: %s: %s\n' "$E2E_NAME" "$*"; }
 # run WHAT CMD...: PASS with WHAT, or FAIL with the command's output.
 run() {
   local what=$1 out
@@ -65,7 +64,7 @@ if command -v "$PROMTOOL" >/dev/null 2>&1; then
   run "promtool check rules: every dashboard expression parses as PromQL" \
     "$PROMTOOL" check rules "$W/rules/dashboard.rules.yml"
 else
-  skipped "promtool not installed (Debian package prometheus): rules syntax, rule unit tests and PromQL parsing not checked"
+  e2e_skip_part "promtool not installed (Debian package prometheus): rules syntax, rule unit tests and PromQL parsing not checked"
 fi
 
 # --- (c) the expressions' metrics against a real /metrics ---------------------------------------
@@ -101,7 +100,7 @@ if [ "$have_promtool" -eq 1 ]; then
   run "every dashboard expression gives a series over the real scrapes (${n#*: })" \
     bash -c 'cd "$1" && "$2" test rules eval.test.yml' _ "$W/eval" "$PROMTOOL"
 else
-  skipped "promtool not installed: dashboard expressions not evaluated over the scrape"
+  e2e_skip_part "promtool not installed: dashboard expressions not evaluated over the scrape"
 fi
 
 [ "$E2E_FAILED" -eq 0 ] || exit 1

@@ -14,12 +14,10 @@ source "$(dirname "$0")/lib/sluice.sh"
 W=$E2E_WORK
 SOCK=$W/tmux.sock
 PROMPT='top-e2e$ '
-command -v tmux >/dev/null 2>&1 || {
-  printf 'SKIPPED: %s: tmux not installed (Debian package tmux; make deps installs it)\n' "$E2E_NAME"
-  exit 0
-}
+command -v tmux >/dev/null 2>&1 || e2e_skip "tmux not installed (Debian package tmux; make deps installs it)"
 # The tmux server goes first, then the library's cleanup (it exits with the test's status).
-trap 'rc=$?; tmux -S "$SOCK" kill-server >/dev/null 2>&1 || true; (exit $rc); e2e_cleanup' EXIT
+# (set +e: under errexit the `(exit $rc)` that hands the status on would end the trap early.)
+trap 'rc=$?; set +e; tmux -S "$SOCK" kill-server >/dev/null 2>&1; (exit $rc); e2e_cleanup' EXIT
 tmx() { tmux -S "$SOCK" "$@"; }
 pane() { tmx capture-pane -p -t top; }
 # until_pane SECONDS REGEX...: waits until the pane matches every extended REGEX (0) or not (1).

@@ -14,15 +14,11 @@ set -euo pipefail
 E2E_NAME=container
 source "$(dirname "$0")/lib/sluice.sh"
 W=$E2E_WORK
-skipped() { printf 'SKIPPED: %s: %s\n' "$E2E_NAME" "$*"; }
 
 ENGINE_CONF_DIR=$W
 # shellcheck source=../../docker/engine.sh
 source "$E2E_REPO/docker/engine.sh"
-if ! engine_find; then
-  skipped "no container engine can run here: $ENGINE_WHY (make deps installs podman and runc)"
-  exit 0
-fi
+engine_find || e2e_skip "no container engine can run here: $ENGINE_WHY (make deps installs podman and runc)"
 e2e_binary
 e2e_log "engine $ENGINE; release binary ready at ${SECONDS}s"
 TAG="sluice-e2e-$$"
@@ -129,7 +125,7 @@ e2e_log "published port: /metrics with --listen, none without, at ${SECONDS}s"
 # 4. The compose lab, on the image built above (SLUICE_IMAGE) and a network of documentation
 # addresses (the override), its metrics on a free port of 127.0.0.1.
 if [ ${#COMPOSE[@]} -eq 0 ]; then
-  skipped "compose lab: no podman-compose or docker compose (make deps installs podman-compose)"
+  e2e_skip_part "compose lab: no podman-compose or docker compose (make deps installs podman-compose)"
   compose="compose lab SKIPPED"
 else
   cat >"$W/compose.override.yaml" <<'YAML'

@@ -5,7 +5,7 @@
 # Writes nothing into the repository. Environment: SLUICE (default target/release/sluice).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-if [ "$(id -u)" -ne 0 ]; then echo "SKIP: bench-peers: needs root (network namespaces)"; exit 0; fi
 E2E_NAME=bench-peers
 source tests/e2e/lib/sluice.sh
+[ "$(id -u)" -eq 0 ] || e2e_skip "needs root (network namespaces)"
 e2e_smoke 180 "peers: smoke OK" "peers: round" bash bench/peers.sh --smoke

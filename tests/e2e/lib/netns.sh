@@ -47,9 +47,9 @@ e2e_mac() { # host -> MAC
 e2e_addr4() { case $1 in client) echo $E2E_CLIENT4 ;; lb) echo $E2E_LB4 ;; lb[2-9]) echo 192.0.2.$((10 * ${1#lb})) ;; b*) echo 192.0.2.$((10 + ${1#b})) ;; esac; }
 e2e_addr6() { case $1 in client) echo $E2E_CLIENT6 ;; lb) echo $E2E_LB6 ;; lb[2-9]) echo 2001:db8::$((10 * ${1#lb})) ;; b*) echo 2001:db8::$((10 + ${1#b})) ;; esac; }
 
-# Exit 0 with a loud SKIP unless we can do namespaces; fail if a needed tool is missing.
+# Skip (e2e_skip: exit 77) unless we can do namespaces; fail if a needed tool is missing.
 e2e_require() {
-  if [ "$(id -u)" -ne 0 ]; then echo "SKIP: $E2E_NAME: needs root (network namespaces)"; exit 0; fi
+  [ "$(id -u)" -eq 0 ] || e2e_skip "needs root (network namespaces)"
   local t missing=""
   for t in ip ethtool curl "$PY" "$@"; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done
   [ -z "$missing" ] || e2e_die "missing tools:$missing (make deps installs them)"

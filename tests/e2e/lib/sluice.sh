@@ -17,6 +17,7 @@ E2E_WORK=$(mktemp -d "/tmp/sluice-e2e-${E2E_NAME}.XXXXXX")
 E2E_PIDS=()
 E2E_NSS=() # network namespaces this run made (tests/e2e/lib/netns.sh)
 E2E_FAILED=0
+E2E_SKIPPED=0 # e2e_skip_part was called
 
 e2e_log() { printf '[%s %s] %s\n' "$(date -u +%T)" "$E2E_NAME" "$*" >&2; }
 e2e_pass() { printf 'PASS: %s: %s [%ss]\n' "$E2E_NAME" "$*" "$SECONDS"; }
@@ -28,6 +29,18 @@ e2e_die() {
   e2e_fail "$*"
   exit 1
 }
+# A skip is never a pass: exit status 77, which tests/run-e2e.sh counts as skipped (and fails the
+# run for, unless E2E_ALLOW_SKIP=1). e2e_skip WHY: the whole test cannot run here; exits 77.
+e2e_skip() {
+  printf 'SKIP: %s: %s\n' "$E2E_NAME" "$*"
+  exit 77
+}
+# e2e_skip_part WHY: one part cannot run here (a tool missing); the rest runs, and a test that
+# then passes exits 77 instead of 0 (a FAIL still exits 1).
+e2e_skip_part() {
+  printf 'SKIPPED: %s: %s\n' "$E2E_NAME" "$*"
+  E2E_SKIPPED=1
+}
 
 e2e_cleanup() {
   local rc=$? pid ns f i left
@@ -36,6 +49,10 @@ e2e_cleanup() {
   # A FAIL recorded with e2e_fail fails the run, whether or not the script ends with
   # `exit "$E2E_FAILED"`.
   [ "$rc" -eq 0 ] && [ "$E2E_FAILED" -ne 0 ] && rc=1
+  if [ "$rc" -eq 0 ] && [ "$E2E_SKIPPED" -ne 0 ]; then
+    printf 'SKIP: %s: passed, but with parts skipped (SKIPPED above): exit 77\n' "$E2E_NAME"
+    rc=77
+  fi
   for pid in "${E2E_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   # Anything else still inside our namespaces was started by this run too.
   for ns in "${E2E_NSS[@]}"; do
@@ -54,7 +71,7 @@ e2e_cleanup() {
   done
   for pid in "${E2E_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
   for ns in "${E2E_NSS[@]}"; do ip netns del "$ns" 2>/dev/null; done
-  if [ "$rc" -ne 0 ] && [ -z "${E2E_KEEP:-}" ]; then
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -z "${E2E_KEEP:-}" ]; then
     for f in "$E2E_WORK"/*.log "$E2E_WORK"/*.yaml; do
       [ -s "$f" ] || continue
       if [[ $f == *.yaml ]]; then

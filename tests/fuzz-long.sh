@@ -32,7 +32,9 @@ command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz >/tmp
 logs=$(mktemp -d /tmp/sluice-fuzz.XXXXXX)
 rows=()
 failed=0
-for dir in */fuzz; do
+# The root package's fuzz/ (crate ".") and every member crate's.
+for dir in fuzz */fuzz; do
+  [ -d "$dir" ] || continue
   crate=$(dirname "$dir")
   targets=$(cd "$crate" && cargo +nightly fuzz list)
   for target in $targets; do

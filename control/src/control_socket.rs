@@ -28,6 +28,8 @@ use crate::http::{self, RequestError, Response, Router};
 const READ_DEADLINE: Duration = Duration::from_secs(2);
 /// A request head over this is refused (the CLI's are under 200 bytes).
 const MAX_HEAD: usize = 8 << 10;
+/// The most one read of a request takes.
+pub(crate) const READ_CHUNK: usize = 1024;
 /// How often the accept loop looks at the stop flag.
 const POLL_MS: libc::c_int = 100;
 
@@ -184,14 +186,31 @@ fn answer(mut stream: UnixStream, router: &Router, own: u32) -> io::Result<()> {
     stream.write_all(&http::encode(&response, false))
 }
 
-/// Reads and parses one request head (a request with a body is refused: 413).
+/// Reads and parses one request head within the read deadline.
 fn read_request(stream: &mut UnixStream) -> Result<http::Request, RequestError> {
-    const SLOW: RequestError = RequestError::Reply(408, "no complete request in time");
     let deadline = Instant::now() + READ_DEADLINE;
+    read_head(stream, MAX_HEAD, |stream| {
+        let left = deadline.saturating_duration_since(Instant::now());
+        !left.is_zero() && stream.set_read_timeout(Some(left)).is_ok()
+    })
+}
+
+/// Reads and parses one request head of at most `max_head` bytes from `stream` (a request with
+/// a body is refused: 413); `may_read` is asked before each read, and 408 ends it when it says no.
+pub(crate) fn read_head<R: Read>(
+    stream: &mut R,
+    max_head: usize,
+    mut may_read: impl FnMut(&mut R) -> bool,
+) -> Result<http::Request, RequestError> {
+    const SLOW: RequestError = RequestError::Reply(408, "no complete request in time");
     let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
+    let mut buf = [0u8; READ_CHUNK];
     loop {
         if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            // One read can carry a head past the limit and its end both: still too large.
+            if end > max_head {
+                return Err(RequestError::Reply(431, "request head too large"));
+            }
             let request = http::parse_head(&head[..end])?;
             return match http::content_length(&request)? {
                 0 => Ok(request),
@@ -201,11 +220,11 @@ fn read_request(stream: &mut UnixStream) -> Result<http::Request, RequestError> 
                 )),
             };
         }
-        if head.len() > MAX_HEAD {
+        // Not before: a head of up to the limit may still lack part of its blank line.
+        if head.len() >= max_head + 4 {
             return Err(RequestError::Reply(431, "request head too large"));
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+        if !may_read(stream) {
             return Err(SLOW);
         }
         match stream.read(&mut buf) {
@@ -247,6 +266,16 @@ mod tests {
         assert_eq!(name(a), "sluice/127.0.0.1:9610");
         let b: SocketAddr = "[2001:db8::1]:0".parse().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(name(b), "sluice/[2001:db8::1]:0");
+    }
+
+    /// The head limit holds when one read brings a longer head and its blank line together.
+    #[test]
+    fn a_head_over_the_limit_is_refused_even_in_one_read() {
+        let request = b"GET /-/reload HTTP/1.1\r\nHost: x\r\n\r\n";
+        let limit = request.len() - 4;
+        assert!(read_head(&mut &request[..], limit, |_| true).is_ok());
+        let over = read_head(&mut &request[..], limit - 1, |_| true);
+        assert!(matches!(over, Err(RequestError::Reply(431, _))));
     }
 
     /// A request over the socket reaches the router; a second appliance cannot take the name.

@@ -407,19 +407,15 @@ impl Conn {
         let Phase::Reading { parsed } = &mut self.phase else {
             return Step::Wait;
         };
-        let want = match parsed {
-            None => (options.max_head_bytes + 4).saturating_sub(self.buf.len()),
-            Some((_, length)) => length.saturating_sub(self.buf.len()),
-        };
-        let mut chunk = [0u8; 4096];
-        let want = want.clamp(1, chunk.len());
+        let mut chunk = [0u8; READ_CHUNK];
+        let want = read_budget(&self.buf, parsed, options);
         match self.stream.read(&mut chunk[..want]) {
             Ok(0) => return Step::Close,
             Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
             Err(e) if is_transient(&e) => return Step::Wait,
             Err(_) => return Step::Close,
         }
-        match advance(&mut self.buf, parsed, &self.stream, options) {
+        match advance(&mut self.buf, parsed, &mut &self.stream, options) {
             Ok(Some(mut request)) => {
                 request.peer = self.peer;
                 request.local = self.local;
@@ -470,16 +466,31 @@ impl Conn {
     }
 }
 
-/// Parses what has arrived: None while more is needed, the request once it is whole.
+/// The most one read of a request takes.
+const READ_CHUNK: usize = 4096;
+
+/// How many bytes the next read of a request may take: up to the head limit and its blank
+/// line, then up to the end of the body, so a request is never read past what it may hold.
+fn read_budget(buf: &[u8], parsed: &Option<(Request, usize)>, options: &ServerOptions) -> usize {
+    let want = match parsed {
+        None => (options.max_head_bytes + 4).saturating_sub(buf.len()),
+        Some((_, length)) => length.saturating_sub(buf.len()),
+    };
+    want.clamp(1, READ_CHUNK)
+}
+
+/// Parses what has arrived: None while more is needed, the request once it is whole. A
+/// `100 Continue` goes to `interim` (the connection; a buffer when fuzzed).
 fn advance(
     buf: &mut Vec<u8>,
     parsed: &mut Option<(Request, usize)>,
-    stream: &TcpStream,
+    interim: &mut impl Write,
     options: &ServerOptions,
 ) -> Result<Option<Request>, RequestError> {
     if parsed.is_none() {
         let Some(head_end) = find(buf, b"\r\n\r\n") else {
-            if buf.len() > options.max_head_bytes {
+            // Not before: a head of up to the limit may still lack part of its blank line.
+            if buf.len() >= options.max_head_bytes + 4 {
                 return Err(RequestError::Reply(431, "request head too large"));
             }
             return Ok(None);
@@ -505,8 +516,7 @@ fn advance(
         {
             // Best effort, as the client sends the body anyway after a wait; a fresh
             // connection's empty send buffer takes these 25 bytes whole.
-            let mut stream = stream;
-            let _ = stream.write(b"HTTP/1.1 100 Continue\r\n\r\n");
+            let _ = interim.write(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
         buf.drain(..head_end + 4);
         *parsed = Some((request, length));
@@ -908,14 +918,219 @@ pub(crate) fn pin(core: Option<usize>) {
     }
 }
 
-/// The request parser's fuzz body, shared by the cargo-fuzz target and the seed replay test.
+/// The request readers' fuzz body, shared by the cargo-fuzz target `http_request` and the seed
+/// replay test: the listener's reader (`advance` over reads of `read_budget`), the control
+/// socket's (`control_socket::read_head`), and the head parser and router behind both.
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing {
-    use super::{content_length, encode, find, parse_head, RequestError, Response, Router};
+    use std::io::{self, Read};
 
-    /// Parses arbitrary bytes as a request head and routes it: never a panic, and a request
-    /// is either refused with 400/505 or well formed and answered 200/404/405.
+    use super::{
+        advance, content_length, encode, find, parse_head, read_budget, Request, RequestError,
+        Response, Router, ServerOptions, READ_CHUNK,
+    };
+    use crate::control_socket;
+
+    /// Input bytes before the stream: the head limit, the body limit, then four read sizes.
+    pub const CONTROL: usize = 6;
+    /// What a listener sends before the body of an `Expect: 100-continue` request.
+    const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+    /// How reading one request from a stream ended.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Outcome {
+        /// The request, body included.
+        Whole(Request),
+        /// Refused with this status.
+        Refused(u16),
+        /// The stream ended first.
+        Cut,
+    }
+
+    /// A stream handed out in reads of the sizes given, in turn (0: as much as asked for).
+    struct Chunked<'a> {
+        rest: &'a [u8],
+        sizes: [usize; 4],
+        reads: usize,
+        /// Bytes handed out so far.
+        taken: usize,
+    }
+
+    impl<'a> Chunked<'a> {
+        fn new(stream: &'a [u8], sizes: [usize; 4]) -> Self {
+            Chunked {
+                rest: stream,
+                sizes,
+                reads: 0,
+                taken: 0,
+            }
+        }
+    }
+
+    impl Read for Chunked<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let size = match self.sizes[self.reads % self.sizes.len()] {
+                0 => usize::MAX,
+                n => n,
+            };
+            self.reads += 1;
+            let n = buf.len().min(self.rest.len()).min(size);
+            buf[..n].copy_from_slice(&self.rest[..n]);
+            self.rest = &self.rest[n..];
+            self.taken += n;
+            Ok(n)
+        }
+    }
+
+    /// Input: `[head limit, body limit, 4 read sizes, stream...]`; a limit byte of 0 is the
+    /// default (8 KiB, 64 KiB), else the head limit is the byte and the body limit one less, so
+    /// small limits put their edges within reach. Both readers read the stream in those sizes;
+    /// neither may panic, read past its limits, or answer anything but what the whole stream
+    /// asks for, however it is cut. The head alone goes through the parser and router too.
     pub fn fuzz_http_request(data: &[u8]) {
+        let Some((control, stream)) = data.split_at_checked(CONTROL) else {
+            return;
+        };
+        let defaults = ServerOptions::default();
+        let options = ServerOptions {
+            max_head_bytes: match control[0] {
+                0 => defaults.max_head_bytes,
+                n => usize::from(n),
+            },
+            max_body_bytes: match control[1] {
+                0 => defaults.max_body_bytes,
+                n => usize::from(n - 1),
+            },
+            ..defaults
+        };
+        let sizes = [control[2], control[3], control[4], control[5]].map(usize::from);
+        route_head(stream);
+
+        let (want, want_continue) = expected(stream, &options);
+        let (got, taken, interim) = serve(stream, sizes, &options);
+        assert_eq!(got, want, "listener, reads of {sizes:?}, {options:?}");
+        let continued: &[u8] = if want_continue { CONTINUE } else { b"" };
+        assert_eq!(interim, continued, "100 Continue once, only when asked");
+        assert!(taken <= options.max_head_bytes + 4 + options.max_body_bytes);
+        if let Outcome::Whole(request) = &got {
+            let response = router().handle(request);
+            assert!(matches!(response.status, 200 | 404 | 405));
+        }
+
+        let mut reader = Chunked::new(stream, sizes);
+        let got = match control_socket::read_head(&mut reader, options.max_head_bytes, |_| true) {
+            Ok(request) => Outcome::Whole(request),
+            Err(RequestError::Reply(status, _)) => Outcome::Refused(status),
+        };
+        let want = expected_socket(stream, options.max_head_bytes);
+        assert_eq!(got, want, "control socket, reads of {sizes:?}, {options:?}");
+        // It reads only while a head within the limit may still be coming in.
+        assert!(reader.taken < options.max_head_bytes + 4 + control_socket::READ_CHUNK);
+    }
+
+    /// Reads one request from `stream` as a listener connection does: each read at most
+    /// `read_budget`, then `advance`. Also how many bytes it took and what it sent meanwhile.
+    fn serve(
+        stream: &[u8],
+        sizes: [usize; 4],
+        options: &ServerOptions,
+    ) -> (Outcome, usize, Vec<u8>) {
+        let mut reader = Chunked::new(stream, sizes);
+        let (mut buf, mut parsed, mut interim) = (Vec::new(), None, Vec::new());
+        let mut chunk = [0u8; READ_CHUNK];
+        loop {
+            let want = read_budget(&buf, &parsed, options);
+            let n = match reader.read(&mut chunk[..want]) {
+                Ok(0) | Err(_) => return (Outcome::Cut, reader.taken, interim),
+                Ok(n) => n,
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            match &parsed {
+                None => assert!(
+                    buf.len() <= options.max_head_bytes + 4,
+                    "head over its limit"
+                ),
+                Some((_, length)) => assert!(buf.len() <= *length, "read past the body"),
+            }
+            let outcome = match advance(&mut buf, &mut parsed, &mut interim, options) {
+                Ok(None) => continue,
+                Ok(Some(request)) => Outcome::Whole(request),
+                Err(RequestError::Reply(status, _)) => Outcome::Refused(status),
+            };
+            return (outcome, reader.taken, interim);
+        }
+    }
+
+    /// Where the head of `stream` ends (before its blank line) if that is within `max_head`
+    /// bytes; else `Err(true)` when the stream goes on past the limit, `Err(false)` when it ends.
+    fn head_end(stream: &[u8], max_head: usize) -> Result<usize, bool> {
+        let window = &stream[..stream.len().min(max_head + 4)];
+        find(window, b"\r\n\r\n").ok_or(window.len() == max_head + 4)
+    }
+
+    /// What the listener must come to on `stream`, however it is cut, and whether it sends a
+    /// 100 Continue: a head within the limit is parsed, a longer one refused (431), then the
+    /// body of its Content-Length is read.
+    fn expected(stream: &[u8], options: &ServerOptions) -> (Outcome, bool) {
+        let end = match head_end(stream, options.max_head_bytes) {
+            Ok(end) => end,
+            Err(true) => return (Outcome::Refused(431), false),
+            Err(false) => return (Outcome::Cut, false),
+        };
+        let mut request = match parse_head(&stream[..end]) {
+            Ok(request) => request,
+            Err(RequestError::Reply(status, _)) => return (Outcome::Refused(status), false),
+        };
+        if request.header("transfer-encoding").is_some() {
+            return (Outcome::Refused(501), false);
+        }
+        let length = match content_length(&request) {
+            Ok(length) if length > options.max_body_bytes => return (Outcome::Refused(413), false),
+            Ok(length) => length,
+            Err(RequestError::Reply(status, _)) => return (Outcome::Refused(status), false),
+        };
+        let interim = length > 0
+            && request
+                .header("expect")
+                .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+        match stream.get(end + 4..end + 4 + length) {
+            Some(body) => {
+                request.body = body.to_vec();
+                (Outcome::Whole(request), interim)
+            }
+            None => (Outcome::Cut, interim),
+        }
+    }
+
+    /// What the control socket must come to on `stream`, however it is cut: a head within
+    /// `max_head` bytes and no body; a stream that ends first is a bad request (400).
+    fn expected_socket(stream: &[u8], max_head: usize) -> Outcome {
+        let end = match head_end(stream, max_head) {
+            Ok(end) => end,
+            Err(true) => return Outcome::Refused(431),
+            Err(false) => return Outcome::Refused(400),
+        };
+        let request = match parse_head(&stream[..end]) {
+            Ok(request) => request,
+            Err(RequestError::Reply(status, _)) => return Outcome::Refused(status),
+        };
+        match content_length(&request) {
+            Ok(0) => Outcome::Whole(request),
+            Ok(_) => Outcome::Refused(413),
+            Err(RequestError::Reply(status, _)) => Outcome::Refused(status),
+        }
+    }
+
+    fn router() -> Router {
+        Router::new()
+            .get("/metrics", |_| Response::prometheus("m 1\n"))
+            .post("/-/reload", |_| Response::text(200, "ok\n"))
+    }
+
+    /// Parses what precedes the first blank line (or all of it) as a head, without limits, and
+    /// routes it: a request is either refused with 400/505 or well formed and answered
+    /// 200/404/405.
+    fn route_head(data: &[u8]) {
         let head = find(data, b"\r\n\r\n").map_or(data, |end| &data[..end]);
         let request = match parse_head(head) {
             Ok(request) => request,
@@ -928,10 +1143,7 @@ pub mod fuzzing {
         assert!(request.method.bytes().all(|b| b.is_ascii_uppercase()));
         assert!(!request.method.is_empty());
         let _ = content_length(&request);
-        let router = Router::new()
-            .get("/metrics", |_| Response::prometheus("m 1\n"))
-            .post("/-/reload", |_| Response::text(200, "ok\n"));
-        let response = router.handle(&request);
+        let response = router().handle(&request);
         assert!(matches!(response.status, 200 | 404 | 405));
         let bytes = encode(&response, request.method == "HEAD");
         assert!(bytes.starts_with(b"HTTP/1.1 "));
@@ -979,6 +1191,32 @@ mod tests {
         ));
         let r = head("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999").unwrap();
         assert!(matches!(content_length(&r), Ok(usize::MAX)));
+    }
+
+    /// A head of exactly the limit is read however it is cut (a read ending inside its blank
+    /// line got 431); one byte longer is refused.
+    #[test]
+    fn a_head_at_the_limit_is_read_however_it_is_cut() {
+        let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let at_limit = ServerOptions {
+            max_head_bytes: request.len() - 4,
+            ..ServerOptions::default()
+        };
+        for cut in 1..request.len() {
+            let (mut buf, mut parsed, mut interim) = (request[..cut].to_vec(), None, Vec::new());
+            let first = advance(&mut buf, &mut parsed, &mut interim, &at_limit);
+            assert!(matches!(first, Ok(None)), "cut at {cut}");
+            buf.extend_from_slice(&request[cut..]);
+            let rest = advance(&mut buf, &mut parsed, &mut interim, &at_limit);
+            assert!(matches!(rest, Ok(Some(_))), "cut at {cut}");
+        }
+        let over = ServerOptions {
+            max_head_bytes: request.len() - 5,
+            ..ServerOptions::default()
+        };
+        let mut buf = request.to_vec();
+        let refused = advance(&mut buf, &mut None, &mut Vec::new(), &over);
+        assert!(matches!(refused, Err(RequestError::Reply(431, _))));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Replays the http_request fuzz target's seed corpus and hostile heads through the fuzz body on stable.
+//! Replays the http_request fuzz target's seed corpus and hostile streams through the fuzz body on stable.
 mod common;
-use control::http::fuzzing::fuzz_http_request;
+use control::http::fuzzing::{fuzz_http_request, CONTROL};
 
 #[test]
 fn the_seed_corpus_replays_without_panicking() {
@@ -20,6 +20,10 @@ fn hostile_heads_are_refused_not_crashed_on() {
         b"GET \x00 HTTP/1.1\r\n\r\n",
         long.as_bytes(),
     ] {
-        fuzz_http_request(head);
+        // Default limits in whole reads, then small limits in reads of a byte.
+        let control: [[u8; CONTROL]; 2] = [[0; CONTROL], [16, 4, 1, 1, 1, 1]];
+        for control in control {
+            fuzz_http_request(&[&control[..], head].concat());
+        }
     }
 }

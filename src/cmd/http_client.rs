@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The most one read of an answer takes (an answer may end up this much over its limit).
+pub(crate) const READ_CHUNK: usize = 16 << 10;
 
 /// One request: what to send and how long and large the answer may be.
 pub struct Request<'a> {
@@ -68,7 +70,7 @@ pub fn send_unix(
 }
 
 /// What the exchange needs of a connected stream besides reading and writing.
-trait Timeouts {
+pub(crate) trait Timeouts {
     fn read_timeout(&self, t: Option<Duration>) -> std::io::Result<()>;
     fn write_timeout(&self, t: Option<Duration>) -> std::io::Result<()>;
 }
@@ -121,14 +123,14 @@ fn exchange<S: Read + Write + Timeouts>(
 }
 
 /// Reads one answer from `stream` until `deadline`.
-fn read_answer<S: Read + Timeouts>(
+pub(crate) fn read_answer<S: Read + Timeouts>(
     stream: &mut S,
     req: &Request<'_>,
     deadline: Instant,
 ) -> Result<(u16, String), String> {
     let timeout = req.timeout;
     let mut answer = Vec::new();
-    let mut buf = [0u8; 16 << 10];
+    let mut buf = [0u8; READ_CHUNK];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -162,7 +164,7 @@ fn read_answer<S: Read + Timeouts>(
 
 /// The status and body once `answer` holds a whole response: Content-Length bytes of body, or
 /// without that header everything up to `eof`. `None` while more is due.
-fn complete(answer: &[u8], eof: bool) -> Option<Result<(u16, String), String>> {
+pub(crate) fn complete(answer: &[u8], eof: bool) -> Option<Result<(u16, String), String>> {
     let end = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&answer[..end]);
     let body = &answer[end + 4..];

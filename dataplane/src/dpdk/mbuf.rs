@@ -159,7 +159,9 @@ impl Mbuf {
     /// The packet bytes of the first segment, writable.
     pub fn data_mut(&mut self) -> &mut [u8] {
         let m = self.raw_mut();
-        // SAFETY: as in data(); &mut self makes the view exclusive.
+        // SAFETY: as in data(). &mut self makes the view exclusive among Mbuf handles; that
+        // nothing else writes the bytes rests on the buffer being this packet's alone, which
+        // holds for what a PMD receives (refcnt 1, no clone sharing it; see buffer_mut).
         unsafe {
             std::slice::from_raw_parts_mut(
                 m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
@@ -176,7 +178,11 @@ impl Mbuf {
             usize::from(m.data_len),
             usize::from(m.buf_len),
         );
-        // SAFETY: buf_addr is valid for buf_len bytes and &mut self makes the view exclusive.
+        // SAFETY: buf_addr is valid for buf_len bytes. &mut self makes the view exclusive among
+        // Mbuf handles; that no one else uses these bytes rests on the buffer, headroom
+        // included, being this packet's alone: true of a direct mbuf with refcnt 1, what the
+        // PMDs sluice runs on receive into; not of a clone (rte_pktmbuf_clone, never made here)
+        // nor of a driver's shared external buffer without per-packet headroom.
         let buffer = unsafe { std::slice::from_raw_parts_mut(m.buf_addr.cast::<u8>(), cap) };
         BufferMut {
             buffer,

@@ -545,6 +545,29 @@ fn a_next_hop_that_never_answers_delays_the_reload_by_the_bound_only() {
     assert!(!silent(&c), "answered: up again");
 }
 
+/// The checker reports only changes, and a target it forgets and later gets again starts up
+/// without one: a backend that was down when a reload removed it, added back healthy, is up.
+#[test]
+fn a_backend_down_when_removed_is_up_when_added_back() {
+    let t0 = Instant::now();
+    let (mut c, _) = start(BASE);
+    resolve_all(&mut c, t0);
+    c.handle(Event::Health(report(&c, &["192.0.2.12"])), t0);
+    assert_eq!(c.down().len(), 1);
+    let fewer = BASE.replace("      - address: 192.0.2.12\n", "");
+    let a = reload(&mut c, &fewer, Ok(()), t0);
+    assert!(matches!(reload_outcome(&a), Some(Ok(()))), "{a:?}");
+    // Back, with no health report in between (nothing changed state in the checker).
+    let a = reload(&mut c, BASE, Ok(()), t0 + Duration::from_secs(5));
+    assert!(matches!(reload_outcome(&a), Some(Ok(()))), "{a:?}");
+    assert!(
+        c.down().is_empty(),
+        "still down from before: {:?}",
+        c.down()
+    );
+    assert_eq!(table_of(published(&a)[0]).unwrap().len(), 3);
+}
+
 #[test]
 fn a_backend_removed_and_added_back_is_published_at_once_with_its_known_mac() {
     let t0 = Instant::now();

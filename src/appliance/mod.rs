@@ -732,12 +732,15 @@ impl Appliance {
             })
             .collect();
         let c = &self.controller;
-        self.shared.set_status(
-            (free, dropped),
-            c.health().to_vec(),
-            c.down(),
-            c.neighbours(),
-        );
+        // The checker's own view, probe counts and streaks included: the controller keeps
+        // only the report of the last state change.
+        let health = self
+            .health
+            .as_ref()
+            .map(Scheduler::statuses)
+            .unwrap_or_default();
+        self.shared
+            .set_status((free, dropped), health, c.down(), c.neighbours());
     }
 
     /// Stops workers, frees every mbuf, stops and closes the ports. Returns how many workers failed.

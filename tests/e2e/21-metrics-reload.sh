@@ -151,6 +151,17 @@ expect "sluice_table_info{service=hc} = sluice maglev of the healthy backend onl
 err=$(e2e_get /state | "$PY" -c 'import json,sys; s=json.load(sys.stdin)
 print([b for x in s["services"] if x["name"]=="hc" for b in x["backends"] if b["address"]=="127.0.0.2"][0]["health_check"]["last_error"])')
 [ "$err" != None ] && e2e_pass "/state names the failed probe: $err" || e2e_fail "/state has no last_error for 127.0.0.2"
+# /state shows the checker's live counts (every 200 ms), not those of the last state change:
+# the steady 127.0.0.3 (probed every 500 ms) has more probes a second and a half later.
+probes() {
+  e2e_get /state | "$PY" -c 'import json,sys; s=json.load(sys.stdin)
+print([b for x in s["services"] if x["name"]=="hc" for b in x["backends"] if b["address"]=="127.0.0.3"][0]["health_check"]["probes"])'
+}
+p1=$(probes)
+sleep 1.5
+p2=$(probes)
+[ "$p2" -gt "$p1" ] 2>/dev/null && e2e_pass "/state: 127.0.0.3's probes went from $p1 to $p2 in 1.5 s" \
+  || e2e_fail "/state: 127.0.0.3's probes went from $p1 to $p2 in 1.5 s (frozen?)"
 
 # --- (b) reloads ------------------------------------------------------------------------
 reloads() { metric sluice_config_reloads_total result="$1"; }
@@ -294,6 +305,25 @@ e2e_wait_for -p "$SLUICE_PID" 5 hc_all_up && e2e_pass "health check removed: slu
   || e2e_fail "health check removed: backend_up 127.0.0.2=$(metric sluice_backend_up service=hc backend=127.0.0.2), want 1"
 expect "health check removed: sluice_table_info{service=hc}" \
   "$(metric sluice_table_info service=hc fingerprint="$(fingerprint 127.0.0.2 127.0.0.3)")" 1
+
+# The check back, and 127.0.0.2 now answering it: up, not the down it was when its check went
+# away (the checker reports only changes, and takes a target it gets back afresh).
+"$PY" -u -m http.server --bind 127.0.0.2 --directory "$W/www" "$hc_port" >"$W/http2.log" 2>&1 &
+E2E_PIDS+=($!)
+serving2() { grep -q "Serving HTTP on 127.0.0.2" "$W/http2.log"; }
+e2e_wait_for 10 serving2 || e2e_die "http.server on 127.0.0.2 did not start: $(cat "$W/http2.log")"
+config post >/dev/null
+s0=$(reloads success)
+kill -HUP "$SLUICE_PID"
+e2e_wait_for -p "$SLUICE_PID" 10 oku || e2e_fail "health check back: the reload was not applied"
+hc_2_down() { [ "$(metric sluice_backend_up service=hc backend=127.0.0.2)" = 0 ]; }
+# Two seconds (four probes): a stale down shows at once and stays; a real one needs fall=3.
+if e2e_wait_for -p "$SLUICE_PID" 2 hc_2_down; then
+  e2e_fail "health check back: 127.0.0.2 reads down though it answers (its state from before the check went away)"
+else
+  hc_all_up && e2e_pass "health check back, 127.0.0.2 answering: both up" \
+    || e2e_fail "health check back: backend_up 127.0.0.2=$(metric sluice_backend_up service=hc backend=127.0.0.2) 127.0.0.3=$(metric sluice_backend_up service=hc backend=127.0.0.3)"
+fi
 
 e2e_mempool_check uplink || true # counted in E2E_FAILED
 e2e_stop 20

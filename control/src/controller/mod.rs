@@ -304,6 +304,14 @@ impl Controller {
             ))));
         }
         p.resolve_by = Some(now + RESOLVE_WAIT);
+        // The checker forgot the targets the new file does not check, and would start one added
+        // back later afresh (up) without a report: their last statuses go with them.
+        let checked: HashSet<BackendKey> = forwarding::health_targets(&p.config)
+            .into_iter()
+            .map(|t| (t.service, t.backend))
+            .collect();
+        self.health
+            .retain(|s| checked.contains(&(s.target.service.clone(), s.target.backend)));
         // Ask for the new next hops now, and keep resolving (and refreshing) the old ones, which
         // the running snapshot still uses until the new one is out.
         let mut wanted = next_hops(&self.config);

@@ -348,7 +348,7 @@ pub fn health_targets(cfg: &Config) -> Vec<Target> {
                 spec: HealthCheckSpec {
                     settings: hc.settings.clone(),
                     port: s.health_port(hc, b),
-                    host: None,
+                    host: hc.host.clone(),
                 },
             });
         }

@@ -75,8 +75,11 @@ fn health() -> impl Strategy<Value = HealthCheck> {
         1u32..=100,
         1u32..=100,
         "/[a-z0-9/]{0,12}",
+        proptest::option::of("[a-z0-9]{1,10}(\\.[a-z0-9]{1,10}){0,3}"),
     )
-        .prop_flat_map(|(kind, port, interval, rise, fall, path)| {
+        .prop_flat_map(|(kind, port, interval, rise, fall, path, name)| {
+            // host with http, query with udp-dns, neither with the others.
+            let host = name.filter(|_| matches!(kind, CheckKind::Http | CheckKind::UdpDns));
             (10..interval).prop_map(move |timeout| HealthCheck {
                 settings: CheckSettings {
                     kind,
@@ -87,6 +90,7 @@ fn health() -> impl Strategy<Value = HealthCheck> {
                     path: path.clone(),
                 },
                 port,
+                host: host.clone(),
             })
         })
 }
@@ -385,6 +389,13 @@ fn to_yaml(c: &Config, old_gateway6: bool) -> String {
                 h.settings.rise, h.settings.fall, h.settings.path
             )
             .unwrap();
+            if let Some(host) = &h.host {
+                let key = match h.settings.kind {
+                    CheckKind::UdpDns => "query",
+                    _ => "host",
+                };
+                writeln!(y, "      {key}: \"{host}\"").unwrap();
+            }
         }
         writeln!(y, "    when_all_down: {}", s.when_all_down).unwrap();
     }

@@ -189,6 +189,7 @@ services:
             },
             // Each backend's port: the service's 53 here.
             port: None,
+            host: None,
         }
     );
     assert_eq!(c.metrics.listen, DEFAULT_METRICS_LISTEN);

@@ -283,6 +283,51 @@ fn http_probe_default_host_is_the_backend_address() {
     );
 }
 
+/// A config's `host` (http) and `query` (udp-dns) reach the checker's targets, and the Host
+/// header is what a virtual-hosted web server gets.
+#[test]
+fn the_configured_host_and_query_reach_the_probes() {
+    let web = HttpServer::start(HttpMode::Status(200));
+    let text = format!(
+        "interfaces:
+  - name: uplink
+    device: net_memif0
+    address: 192.0.2.10/24
+    gateway: 192.0.2.1
+services:
+  - name: web
+    vip: 198.51.100.10
+    port: {}
+    protocol: tcp
+    backends:
+      - address: 127.0.0.1
+    health_check:
+      kind: http
+      host: www.example.org
+  - name: dns
+    vip: 198.51.100.53
+    port: 53
+    protocol: udp
+    backends:
+      - address: 127.0.0.1
+    health_check:
+      kind: udp-dns
+      query: example.org.
+",
+        web.port
+    );
+    let cfg = control::config::load_str(&text, "hosts.yaml").unwrap();
+    let targets = control::forwarding::health_targets(&cfg);
+    let hosts: Vec<Option<&str>> = targets.iter().map(|t| t.spec.host.as_deref()).collect();
+    assert_eq!(hosts, [Some("www.example.org"), Some("example.org.")]);
+    probe(&targets[0]).unwrap();
+    let request = web.requests.lock().unwrap()[0].clone();
+    assert!(
+        request.contains("\r\nHost: www.example.org\r\n"),
+        "{request}"
+    );
+}
+
 #[test]
 fn http_probe_fails_on_silence_garbage_and_hangup() {
     let silent = HttpServer::start(HttpMode::Silent);

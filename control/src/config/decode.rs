@@ -69,7 +69,7 @@ const SERVICE_KEYS: &[&str] = &[
 ];
 const BACKEND_KEYS: &[&str] = &["address", "weight", "port"];
 const HEALTH_KEYS: &[&str] = &[
-    "kind", "port", "interval", "timeout", "rise", "fall", "path",
+    "kind", "port", "interval", "timeout", "rise", "fall", "path", "host", "query",
 ];
 const METRICS_KEYS: &[&str] = &["listen", "lifecycle"];
 
@@ -1076,6 +1076,44 @@ pub(crate) fn location_name(ctx: &Ctx<'_>, path: &str) -> String {
     }
 }
 
+/// `host` (http: the Host header) or `query` (udp-dns: the name asked for), each only for its
+/// kind: what a virtual-hosted web server or an authoritative name server answers for.
+fn health_host(
+    ctx: &mut Ctx<'_>,
+    f: &Fields<'_>,
+    kind: Option<CheckKind>,
+) -> Option<Option<String>> {
+    let (key, wanted, expected, v): (_, _, &str, _) = match (f.get("host"), f.get("query")) {
+        (Some(v), None) => (
+            "host",
+            CheckKind::Http,
+            "a Host header value of visible ASCII",
+            v,
+        ),
+        (None, Some(v)) => {
+            let expected = "a DNS name of labels of 1 to 63 bytes, 255 bytes in all";
+            ("query", CheckKind::UdpDns, expected, v)
+        }
+        (None, None) => return Some(None),
+        (Some(_), Some(_)) => {
+            let expected = "host (kind http) or query (kind udp-dns), not both";
+            ctx.invalid(&f.child("query"), expected, "both");
+            return None;
+        }
+    };
+    let at = f.child(key);
+    if kind.is_some_and(|k| k != wanted) {
+        let expected = format!("{key} only with kind {wanted}");
+        ctx.invalid(&at, expected, format!("kind {}", kind?));
+        return None;
+    }
+    let ok = |s: &str| match key {
+        "host" => !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic()),
+        _ => crate::health::probe::dns_query(s, 0).is_some(),
+    };
+    parsed(ctx, v, &at, expected, |s| ok(s).then(|| s.to_owned())).map(Some)
+}
+
 fn health_check(
     ctx: &mut Ctx<'_>,
     v: &Value,
@@ -1135,6 +1173,7 @@ fn health_check(
             (s.starts_with('/') && s.bytes().all(|b| b.is_ascii_graphic())).then(|| s.to_owned())
         })
     });
+    let host = health_host(ctx, &f, kind);
     Some(HealthCheck {
         settings: CheckSettings {
             kind: kind?,
@@ -1145,6 +1184,7 @@ fn health_check(
             path: http_path?,
         },
         port: port?,
+        host: host?,
     })
 }
 

@@ -130,6 +130,9 @@ pub struct HealthCheck {
     pub settings: CheckSettings,
     /// None: each backend's own port (its `port`, else the service's; required when that is 0).
     pub port: Option<u16>,
+    /// http: the Host header (default the backend's address:port); udp-dns: the name queried
+    /// (default the root). Config keys `host` and `query`.
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -110,6 +110,14 @@ fn write_summary(out: &mut String, c: &Config) -> std::fmt::Result {
                 if h.settings.kind == CheckKind::Http {
                     write!(out, " GET {}", h.settings.path)?;
                 }
+                if let Some(host) = &h.host {
+                    let what = if h.settings.kind == CheckKind::Http {
+                        "Host"
+                    } else {
+                        "query"
+                    };
+                    write!(out, " {what} {host}")?;
+                }
                 writeln!(out)?;
             }
         }

@@ -244,6 +244,17 @@ fn cases() -> Vec<Case> {
             (16, 14),
         ),
         case(
+            "a checked IPv6 link-local backend",
+            edit(&[
+                ("    gateway: 192.0.2.1\n", "    gateway: 192.0.2.1\n    address6: 2001:db8::10/64\n    gateway6: 2001:db8::1\n"),
+                ("vip: 198.51.100.10", "vip: 2001:db8:ffff::10"),
+                ("203.0.113.11", "fe80::11"),
+            ]) + "    health_check:\n      kind: tcp\n",
+            "expected a backend address a health probe can reach (not link-local",
+            "services[0].backends[0].address",
+            (14, 18),
+        ),
+        case(
             "health check with no port for a port-0 service",
             edit(&[("port: 443", "port: 0")]) + "    health_check:\n      kind: tcp\n",
             "missing required key `port` (the service port is 0 = every port",

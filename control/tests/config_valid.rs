@@ -447,3 +447,50 @@ fn nat_and_fullnat_run_on_several_workers() {
     let too_many = text.replace("capacity: 40000", "capacity: 120000");
     assert!(check_str(&too_many, "nat-workers.yaml").result.is_err());
 }
+
+/// More health probes in flight at once than the checker has threads (when every probe runs
+/// to its timeout) is allowed but warned about; a little fewer is not.
+#[test]
+fn health_checks_the_checker_cannot_run_at_once_are_warned_about() {
+    let config = |backends: usize| {
+        let mut text = String::from(
+            "interfaces:
+  - name: uplink
+    device: net_memif0
+    address: 192.0.2.10/24
+    gateway: 192.0.2.1
+services:
+  - name: web
+    vip: 198.51.100.10
+    port: 80
+    protocol: tcp
+    table_size: 65537
+    health_check:
+      interval: 2s
+      timeout: 1s
+    backends:
+",
+        );
+        for i in 0..backends {
+            text += &format!("      - address: 10.{}.{}.1\n", i / 256, i % 256);
+        }
+        check_str(&text, "many.yaml")
+    };
+    // 1 s of 2 s each: 510 backends need 256 threads, 511 need 257.
+    let fits = config(510);
+    assert!(
+        fits.result.is_ok() && fits.warnings.is_empty(),
+        "{:?}",
+        fits.warnings
+    );
+    let over = config(511);
+    assert!(over.result.is_ok());
+    let w = over.warnings.iter().find(|w| w.path == "services");
+    assert!(
+        w.is_some_and(|w| w
+            .to_string()
+            .contains("257 over 511 health-checked backends")),
+        "{:?}",
+        over.warnings
+    );
+}

@@ -9,6 +9,8 @@ use super::error::{Problem, Severity};
 use super::lcores::{eal_cores, format_cores};
 use super::nat;
 use super::schema::{Forwarding, Interface, Proto, Service};
+use crate::health::runner::MAX_PROBERS;
+use crate::health::CheckKind;
 
 pub(crate) fn cross_checks(ctx: &mut Ctx<'_>, root: &Value, parts: &Parts) {
     let interfaces: Vec<(usize, &Interface)> = indexed(parts.interfaces.as_deref());
@@ -50,6 +52,7 @@ pub(crate) fn cross_checks(ctx: &mut Ctx<'_>, root: &Value, parts: &Parts) {
         raw_str(v, "name").map(str::to_owned)
     });
     overlapping_services(ctx, raw_services);
+    health_checks(ctx, &services);
     nat::cross_checks(ctx, &services, &interfaces, parts.flows.as_ref());
     if all_interfaces {
         for &(i, s) in &services {
@@ -253,6 +256,50 @@ fn cores_for_queues(ctx: &mut Ctx<'_>, args: &[String], interfaces: &[(usize, &I
             cores.main
         );
         ctx.invalid(&format!("dpdk.args[{}]", cores.list_arg), expected, got);
+    }
+}
+
+/// A checked backend the checker cannot reach (IPv6 link-local: a probe needs a scope the
+/// config does not give), and more probes in flight at once, when every one runs to its
+/// timeout (a partition), than the checker's threads: they then queue, and a failure shows
+/// late.
+fn health_checks(ctx: &mut Ctx<'_>, services: &[(usize, &Service)]) {
+    let mut busy = 0.0;
+    let mut targets = 0;
+    for &(i, s) in services {
+        let Some(hc) = s.health_check.as_ref() else {
+            continue;
+        };
+        if hc.settings.kind == CheckKind::None {
+            continue;
+        }
+        for (j, b) in s.backends.iter().enumerate() {
+            if let IpAddr::V6(a) = b.address {
+                if a.is_unicast_link_local() {
+                    let expected = "a backend address a health probe can reach (not link-local: \
+                                    a probe has no interface to scope it to)";
+                    let at = format!("services[{i}].backends[{j}].address");
+                    ctx.invalid(&at, expected, a.to_string());
+                }
+            }
+        }
+        let (t, iv) = (hc.settings.timeout, hc.settings.interval);
+        if !iv.is_zero() {
+            busy += s.backends.len() as f64 * (t.as_secs_f64() / iv.as_secs_f64()).min(1.0);
+        }
+        targets += s.backends.len();
+    }
+    let needed = busy.ceil() as usize + 1;
+    if needed > MAX_PROBERS {
+        let expected = format!(
+            "at most {MAX_PROBERS} probes in flight at once (the checker's threads) when every \
+             probe runs to its timeout"
+        );
+        let got = format!(
+            "{needed} over {targets} health-checked backends: probes would queue and a failure \
+             show late (lower timeout / interval)"
+        );
+        ctx.warn("services", expected, got);
     }
 }
 

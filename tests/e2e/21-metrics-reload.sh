@@ -151,6 +151,21 @@ expect "sluice_table_info{service=hc} = sluice maglev of the healthy backend onl
 err=$(e2e_get /state | "$PY" -c 'import json,sys; s=json.load(sys.stdin)
 print([b for x in s["services"] if x["name"]=="hc" for b in x["backends"] if b["address"]=="127.0.0.2"][0]["health_check"]["last_error"])')
 [ "$err" != None ] && e2e_pass "/state names the failed probe: $err" || e2e_fail "/state has no last_error for 127.0.0.2"
+# Control-side threads (HTTP, health checks, the control socket) run on the main lcore's CPU
+# (0 here), never on the worker's (1): each pins itself, and nothing else would notice if one
+# stopped doing so.
+threads=$(for t in /proc/"$SLUICE_PID"/task/*; do
+  printf '%s %s\n' "$(cat "$t/comm")" "$(awk '/^Cpus_allowed_list/ { print $2 }' "$t/status")"
+done)
+control_threads=$(awk '$1 ~ /^(http-|health-|sluice-ctl-sock)/' <<<"$threads")
+n_control=$(wc -l <<<"$control_threads")
+off_core=$(awk '$2 != "0"' <<<"$control_threads")
+if [ "$n_control" -ge 5 ] && [ -z "$off_core" ]; then
+  e2e_pass "the $n_control control-side threads (http, health, control socket) are pinned to CPU 0, the main lcore"
+else
+  e2e_fail "control-side threads not all on CPU 0 ($n_control found): $(tr '\n' ';' <<<"$threads")"
+fi
+
 # /state shows the checker's live counts (every 200 ms), not those of the last state change:
 # the steady 127.0.0.3 (probed every 500 ms) has more probes a second and a half later.
 probes() {

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
+use dataplane::checksum;
 use dataplane::parse::{self, Parsed, L4};
 use dataplane::wire::arp::{self, ArpRepr};
 use dataplane::wire::ethernet::EthernetFrame;
@@ -159,10 +160,15 @@ pub fn learned_from(frame: &[u8]) -> Option<(IpAddr, [u8; 6])> {
             (!ip.is_unspecified()).then_some((IpAddr::V4(ip), arp.sender_mac))
         }
         Parsed::Ip(ip) if ip.v6 && ip.proto == proto::ICMPV6 => {
-            if !matches!(ip.l4, L4::NeighborAdvert) {
+            // RFC 4861 7.1.2: only from the link (hop limit 255) and with a valid checksum.
+            if !matches!(ip.l4, L4::NeighborAdvert) || ip.ttl != 255 {
                 return None;
             }
             let icmp = frame.get(ip.l2_len + ip.l4_off..ip.l2_len + ip.ip_len)?;
+            let pseudo = checksum::pseudo_v6(&ip.src, &ip.dst, proto::ICMPV6, icmp.len() as u32);
+            if checksum::finish(checksum::add(pseudo, icmp)) != 0 {
+                return None;
+            }
             let view = IcmpPacket::new_checked(icmp).ok()?;
             let target = view.nd_target().ok()?;
             // Without a target link-layer option the advertisement came from the target itself.
@@ -199,11 +205,30 @@ pub fn neighbour_solicit(src_mac: [u8; 6], src_ip: Ipv6Addr, target: Ipv6Addr) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dataplane::checksum;
     use dataplane::wire::ethernet;
 
     const MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
     const PEER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x11];
+
+    /// RFC 4861 7.1.2: an advertisement teaches only from the link (hop limit 255) with a
+    /// checksum that verifies; else anyone could route one here and redirect a next hop.
+    #[test]
+    fn an_advertisement_teaches_only_from_the_link_and_checksummed() {
+        let peer: Ipv6Addr = "2001:db8::11".parse().unwrap();
+        let dst: Ipv6Addr = "2001:db8::10".parse().unwrap();
+        let mut na = [0u8; icmp::ND_FRAME_LEN];
+        NdRepr::advert(PEER, peer.octets(), dst.octets(), 0x6000_0000).emit_frame(&mut na, MAC);
+        assert_eq!(learned_from(&na), Some((IpAddr::V6(peer), PEER)));
+        let hop_limit = ethernet::HEADER_LEN + 7;
+        assert_eq!(na[hop_limit], 255);
+        let mut routed = na;
+        routed[hop_limit] = 64;
+        assert_eq!(learned_from(&routed), None, "hop limit 64");
+        let mut corrupt = na;
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 0x01;
+        assert_eq!(learned_from(&corrupt), None, "bad checksum");
+    }
 
     #[test]
     fn arp_request_is_well_formed_and_a_reply_teaches_the_mac() {

@@ -588,6 +588,8 @@ impl Pipeline {
                     Err(DropReason::NdNotOurs)
                 }
             }
+            // RFC 4861 7.1.2: hop limit 255, or it was routed here from off the link (spoofed).
+            L4::NeighborAdvert if ip.ttl != 255 => Err(DropReason::NdNotOurs),
             L4::NeighborAdvert => Ok(self.neighbour_answer(iface, now)),
             L4::IcmpOther => Err(if ours(&ip.dst, iface, snap) {
                 DropReason::IcmpUnsupported

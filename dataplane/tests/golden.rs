@@ -741,6 +741,20 @@ fn reply_cases() -> Vec<Case> {
             counters: vec![],
         },
         Case {
+            desc: "neighbour advertisement from a neighbour: to control",
+            input: advert(v6(0, 0x1)),
+            verdict: Verdict::ToControl,
+            output: None,
+            counters: vec![("to_control", 1)],
+        },
+        Case {
+            desc: "neighbour advertisement with hop limit 64: routed from off the link, dropped",
+            input: with(advert(v6(0, 0x1)), |p| p[21] = 64),
+            verdict: drop(DropReason::NdNotOurs),
+            output: None,
+            counters: vec![("to_control", 0)],
+        },
+        Case {
             desc: "echo request to a VIP",
             input: echo4(CLIENT4, VIP4, 50),
             verdict: reply(),

@@ -122,6 +122,37 @@ pub struct BackendMetrics {
     pub weight: u32,
 }
 
+/// What a per-id counter counts, for [`Monotonic`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PerId {
+    BackendPackets,
+    ServicePackets,
+    ServiceBytes,
+}
+
+/// Per-id counters summed over cores, kept from going back: a core frees a removed id's slot
+/// once no flow there names it, which takes that core's share out of the sum while another
+/// core still counts on (a backend removed and added back meanwhile). Remembers, per id ever
+/// exported, the highest value given and what the sum has lost since: a few words each, in
+/// control, for the process's life.
+#[derive(Debug, Default)]
+pub struct Monotonic {
+    seen: std::collections::HashMap<(PerId, u32), (u64, u64)>,
+}
+
+impl Monotonic {
+    /// The value to export for `id`'s `what`, whose per-core parts sum to `sum` now.
+    pub fn read(&mut self, what: PerId, id: u32, sum: u64) -> u64 {
+        let (high, lost) = self.seen.entry((what, id)).or_default();
+        let v = sum.saturating_add(*lost);
+        if v < *high {
+            *lost += *high - v;
+        }
+        *high = sum.saturating_add(*lost);
+        *high
+    }
+}
+
 /// A latency histogram with its bounds, in nanoseconds, as [`latency_buckets`] reads it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct LatencyInput {
@@ -586,6 +617,21 @@ pub(crate) fn latency_buckets(l: &LatencyInput) -> Vec<(f64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sum_that_loses_a_cores_share_does_not_go_back() {
+        let mut m = Monotonic::default();
+        assert_eq!(m.read(PerId::BackendPackets, 7, 100), 100);
+        // One core's 40 freed with its slot: still 100, then counting on from there.
+        assert_eq!(m.read(PerId::BackendPackets, 7, 60), 100);
+        assert_eq!(m.read(PerId::BackendPackets, 7, 65), 105);
+        // The rest freed too, then counted again from zero.
+        assert_eq!(m.read(PerId::BackendPackets, 7, 0), 105);
+        assert_eq!(m.read(PerId::BackendPackets, 7, 3), 108);
+        // Each id and counter on its own.
+        assert_eq!(m.read(PerId::ServiceBytes, 7, 5), 5);
+        assert_eq!(m.read(PerId::BackendPackets, 8, 1), 1);
+    }
 
     fn latency(bounds_ns: &[u64], counts: &[u64], count: u64) -> LatencyInput {
         LatencyInput {

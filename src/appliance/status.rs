@@ -14,7 +14,8 @@ use control::config::{self, Config};
 use control::forwarding::{Ids, ServiceTable};
 use control::health::TargetStatus;
 use control::metrics::{
-    BackendMetrics, ExceptionMetrics, MetricsInput, PortRxDrops, ServiceMetrics, WorkerMetrics,
+    BackendMetrics, ExceptionMetrics, MetricsInput, Monotonic, PerId, PortRxDrops, ServiceMetrics,
+    WorkerMetrics,
 };
 use dataplane::worker::WorkerStats;
 use dataplane::{Counters, DropReason};
@@ -43,6 +44,8 @@ struct Slow {
     health: Vec<TargetStatus>,
     down: HashSet<(String, IpAddr)>,
     neighbours: Vec<(IpAddr, Option<[u8; 6]>)>,
+    /// Per-id counters as last exported, so a core's freed slot never takes them back.
+    monotonic: Monotonic,
 }
 
 /// State shared between control, the workers' published stats and the HTTP threads.
@@ -191,18 +194,23 @@ impl Shared {
             })
             .collect();
         let total = Counters::sum(workers.iter().map(|w| &w.counters));
-        let slow = self.slow();
-        let services = slow
-            .services
+        let mut slow = self.slow();
+        let Slow {
+            services,
+            fingerprints,
+            down,
+            monotonic,
+            ..
+        } = &mut *slow;
+        let services = services
             .iter()
             .map(|s| {
                 let sc = total.service(s.id).unwrap_or_default();
                 ServiceMetrics {
                     name: s.name.clone(),
-                    packets: sc.packets,
-                    bytes: sc.bytes,
-                    fingerprint: slow
-                        .fingerprints
+                    packets: monotonic.read(PerId::ServicePackets, s.id, sc.packets),
+                    bytes: monotonic.read(PerId::ServiceBytes, s.id, sc.bytes),
+                    fingerprint: fingerprints
                         .iter()
                         .find(|(n, _)| n == &s.name)
                         .map(|(_, f)| f.clone()),
@@ -211,8 +219,12 @@ impl Shared {
                         .iter()
                         .map(|&(addr, weight, id, _)| BackendMetrics {
                             address: addr.to_string(),
-                            packets: total.backend_packets(id).unwrap_or(0),
-                            up: !slow.down.contains(&(s.name.clone(), addr)),
+                            packets: monotonic.read(
+                                PerId::BackendPackets,
+                                id,
+                                total.backend_packets(id).unwrap_or(0),
+                            ),
+                            up: !down.contains(&(s.name.clone(), addr)),
                             flows: total.backend_flows.get(&id).copied().unwrap_or(0),
                             weight,
                         })

@@ -155,6 +155,9 @@ impl LbWorker {
                 self.snapshot.quiescent();
                 polled = t0;
                 if t0.wrapping_sub(last_publish) >= publish_every {
+                    // Bursts sweep the flow table as they come; an idle queue sweeps here, so
+                    // expired flows (a drained backend's) leave without traffic too.
+                    self.pipeline.sweep_idle(to_ns.ns(t0));
                     self.publish();
                     last_publish = t0;
                     polled = rdtsc();

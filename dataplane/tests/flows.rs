@@ -622,3 +622,28 @@ fn churned_backends_do_not_pile_up_in_the_counters() {
     let services: Vec<u32> = p.counters().services().map(|(id, _)| id).collect();
     assert_eq!(services, [1]);
 }
+
+/// A worker with no traffic sweeps too: flows past their timeout leave the table and the
+/// per-backend counts (what an operator watches fall to zero after a drain) without a packet.
+#[test]
+fn idle_sweeps_clear_expired_flows_without_traffic() {
+    let mut p = pipeline(1024, 0);
+    let snap = multi_proto(round_robin(3), [true; 3], Proto::Udp);
+    for i in 0..200u16 {
+        let pkt = udp4(CLIENT4, VIP4_MULTI, 1000 + i, 53, b"q");
+        assert!(matches!(
+            send(&mut p, &snap, &pkt, MS).0,
+            Verdict::Forward { .. }
+        ));
+    }
+    p.refresh_gauges();
+    assert_eq!(p.flow_count(), 200);
+    // Past the UDP timeout (30 s), with no packet: each idle call sweeps 64 of the 128 buckets.
+    let later = MS + 31 * SEC;
+    p.sweep_idle(later);
+    p.sweep_idle(later + MS);
+    p.refresh_gauges();
+    assert_eq!(p.flow_count(), 0);
+    assert!(p.flows_per_backend().values().all(|&n| n == 0));
+    assert_eq!(p.counters().flows_evicted_timeout, 200);
+}

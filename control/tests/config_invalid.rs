@@ -255,6 +255,13 @@ fn cases() -> Vec<Case> {
             (14, 18),
         ),
         case(
+            "an IPv6 link below 1280 bytes",
+            edit(&[("    gateway: 192.0.2.1\n", "    gateway: 192.0.2.1\n    address6: 2001:db8::10/64\n    mtu: 1279\n")]),
+            "expected an mtu of at least 1280 on a link with address6, got mtu 1279",
+            "interfaces[0].mtu",
+            (7, 10),
+        ),
+        case(
             "health check with no port for a port-0 service",
             edit(&[("port: 443", "port: 0")]) + "    health_check:\n      kind: tcp\n",
             "missing required key `port` (the service port is 0 = every port",

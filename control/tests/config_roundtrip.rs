@@ -44,7 +44,12 @@ fn interface(i: u8) -> impl Strategy<Value = Interface> {
                     name: format!("if{i}"),
                     device: format!("net_memif{i}"),
                     queues,
-                    mtu,
+                    // An IPv6 link carries 1280 bytes at least.
+                    mtu: if address6.is_some() {
+                        mtu.max(1280)
+                    } else {
+                        mtu
+                    },
                     address: Prefix {
                         addr: Ipv4Addr::new(192, 0, 2, i + 1),
                         len: 24,

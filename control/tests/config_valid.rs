@@ -494,3 +494,39 @@ services:
         over.warnings
     );
 }
+
+/// `fall: 1` is allowed (a check that must react at once) but warned about: one lost probe
+/// takes the backend out.
+#[test]
+fn a_fall_of_one_is_warned_about() {
+    let text = |fall: u32| {
+        format!(
+            "interfaces:
+  - name: uplink
+    device: net_memif0
+    address: 192.0.2.10/24
+    gateway: 192.0.2.1
+services:
+  - name: dns
+    vip: 198.51.100.53
+    port: 53
+    protocol: udp
+    backends:
+      - address: 203.0.113.11
+    health_check:
+      kind: udp-dns
+      fall: {fall}
+"
+        )
+    };
+    let one = check_str(&text(1), "fall.yaml");
+    assert!(one.result.is_ok());
+    assert!(
+        one.warnings
+            .iter()
+            .any(|w| w.path == "services[0].health_check.fall"),
+        "{:?}",
+        one.warnings
+    );
+    assert!(check_str(&text(2), "fall.yaml").warnings.is_empty());
+}

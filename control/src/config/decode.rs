@@ -73,6 +73,9 @@ const HEALTH_KEYS: &[&str] = &[
 ];
 const METRICS_KEYS: &[&str] = &["listen", "lifecycle"];
 
+/// The smallest MTU of an IPv6 link (RFC 8200 section 5).
+const IPV6_MIN_MTU: u16 = 1280;
+
 const NAME: &str = "a name of 1-64 letters, digits, '-', '_' or '.'";
 
 /// Which mark of a node an error points at.
@@ -585,6 +588,18 @@ fn interface(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Interface> {
         let p = parsed(ctx, v, &path, expect6, |s| prefix::<Ipv6Addr>(s, 128))?;
         host_address(ctx, &path, p, p.addr.into(), 128, p.addr.is_multicast()).map(Some)
     });
+    // RFC 8200 section 5: every IPv6 link carries 1280-byte packets.
+    if let (Some(m), Some(Some(_))) = (mtu, address6) {
+        if m < IPV6_MIN_MTU {
+            let at = if f.get("mtu").is_some() {
+                f.child("mtu")
+            } else {
+                f.child("address6")
+            };
+            let expected = format!("an mtu of at least {IPV6_MIN_MTU} on a link with address6");
+            ctx.invalid(&at, expected, format!("mtu {m}"));
+        }
+    }
     let gateway_path = f.child("gateway");
     let gateway = or_default(f.get("gateway"), None, |v| {
         unicast(ctx, v, &gateway_path).map(Some)
@@ -1164,6 +1179,11 @@ fn health_check(
     let fall = or_default(f.get("fall"), DEFAULT_HEALTH_FALL, |v| {
         int(ctx, v, &f.child("fall"), 1, 100).map(|n| n as u32)
     });
+    if fall == Some(1) && kind.is_some_and(|k| k != CheckKind::None) {
+        let expected = "fall of 2 or more: with 1, one lost probe (a dropped datagram, a slow \
+                        answer) takes the backend out";
+        ctx.warn(&f.child("fall"), expected, "fall 1");
+    }
     let path_key = f.child("path");
     let http_path = or_default(f.get("path"), DEFAULT_HEALTH_PATH.to_owned(), |v| {
         // What the prober sends as is: visible ASCII only (percent-encode anything else).

@@ -93,6 +93,7 @@ e2e: release
 test: lint unit fuzz-smoke e2e
 
 bench: release
+	@bash bench/callgrind.sh
 	@bash bench/run.sh
 	@bash bench/peers.sh
 	@bash bench/maglev.sh

@@ -54,7 +54,7 @@ SWEEP=${SWEEP:-"1000 100000 10000000"}
 LCORES_2W=${LCORES_2W:-"0@0,1@1,2@1"}
 LOADS=${LOADS:-"10 50 90"}
 if [ -z "${SCENARIOS:-}" ]; then
-  SCENARIOS="testpmd-io sluice-ipip testpmd-macswap sluice-ipip-2w sluice-syn sluice-ipip6 sluice-gue sluice-l2dsr"
+  SCENARIOS="testpmd-io sluice-ipip testpmd-macswap sluice-ipip-2w sluice-syn sluice-ipip6 sluice-gue sluice-l2dsr sluice-nat sluice-fullnat"
   for f in $SWEEP; do SCENARIOS+=" testpmd-macswap@$f sluice-ipip@$f"; done
   for p in $LOADS; do SCENARIOS+=" latency-testpmd-io@$p% latency-sluice@$p%"; done
 fi

@@ -155,4 +155,33 @@ if "$PYTHON" bench/plot.py --results "$work/empty" >/dev/null 2>&1; then
   fail "plot.py with no results must exit non-zero"
 fi
 echo "check-profiles: plot.py OK (throughput.png, latency.png, tables)"
-echo "check-profiles: all checks OK (pktgen, trex, plot)"
+
+# --- 4. summarize.py's ratios and verdict against a computation of their own ---------------------
+# The committed make-bench run: sluice-ipip's per-round rate ratios to testpmd io and macswap, and
+# the capacity ratio (macswap's busy ns per packet over sluice's) the 0.8 verdict is judged by.
+raw=$(ls bench/results/throughput-*.jsonl | sort | tail -1)
+"$PYTHON" bench/summarize.py "$raw" "$work/summary.md" --command check >/dev/null 2>"$work/summary.err" \
+  || { cat "$work/summary.err" >&2; fail "summarize.py on $raw"; }
+want=$("$PYTHON" - "$raw" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def per_round(run, ref, key):
+    out = []
+    for rd in sorted({r["round"] for r in rows}):
+        a = [r[key] for r in rows if r["scenario"] == run and r["round"] == rd and r.get(key)]
+        b = [r[key] for r in rows if r["scenario"] == ref and r["round"] == rd and r.get(key)]
+        if a and b:
+            out.append(a[0] / b[0])
+    return out
+mmm = lambda v: "%.2f / %.2f / %.2f" % (min(v), statistics.median(v), max(v))
+io, mac = per_round("sluice-ipip", "testpmd-io", "rx_pps"), per_round("sluice-ipip", "testpmd-macswap", "rx_pps")
+cap = per_round("testpmd-macswap", "sluice-ipip", "busy_ns_per_packet")
+print("| sluice-ipip | %s | %s |" % (mmm(io), mmm(mac)))
+print("per round median %.2f (min %.2f, max %.2f)" % (statistics.median(cap), min(cap), max(cap)))
+PY
+)
+while IFS= read -r line; do
+  grep -qF "$line" "$work/summary.md" || fail "summarize.py: no '$line' in its summary of $raw"
+done <<<"$want"
+echo "check-profiles: summarize.py OK (per-round ratios and the capacity verdict of $(basename "$raw"))"
+echo "check-profiles: all checks OK (pktgen, trex, plot, summarize)"

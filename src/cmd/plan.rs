@@ -59,6 +59,24 @@ fn table_of(s: &Service) -> Result<Option<Table>, String> {
         .map_err(|e| format!("service {}: {e}", s.name))
 }
 
+/// A backend at weight 0 (drained) is in no table, so the table diff reads it as removed or
+/// added: give it its weight 0 back, as the file says.
+fn drained_as_weight_zero(d: &mut maglev::Diff, old: &Service, new: &Service) {
+    let zero = |s: &Service, name: &str| {
+        s.backends
+            .iter()
+            .any(|b| b.weight == 0 && maglev_name(b.address) == name)
+    };
+    for b in &mut d.backends {
+        if b.new_weight.is_none() && zero(new, &b.name) {
+            b.new_weight = Some(0);
+        }
+        if b.old_weight.is_none() && zero(old, &b.name) {
+            b.old_weight = Some(0);
+        }
+    }
+}
+
 fn plan(old: &Config, new: &Config) -> Result<Vec<ServicePlan>, String> {
     let mut out = Vec::new();
     for s in &new.services {
@@ -88,8 +106,9 @@ fn plan(old: &Config, new: &Config) -> Result<Vec<ServicePlan>, String> {
             (None, _, _) => ("added", 1.0, None),
             (Some(_), _, _) if endpoint_changed => ("endpoint changed", 1.0, None),
             (Some(_), _, _) if hash_changed => ("flow hash changed", 1.0, None),
-            (Some(_), Some(o), Some(n)) => {
-                let d = diff(o, n);
+            (Some(b), Some(o), Some(n)) => {
+                let mut d = diff(o, n);
+                drained_as_weight_zero(&mut d, b, s);
                 let moved = d.moved_share();
                 let status = match (moved == 0.0, translation_changed) {
                     (false, _) => "changed",
@@ -314,6 +333,31 @@ mod tests {
             "moved {}",
             p[0].moved
         );
+    }
+
+    /// A drain (weight 0) is not a removal: the backend is still in the file, at weight 0, and
+    /// its undrain goes from 0, not from nowhere.
+    #[test]
+    fn a_drained_backend_reads_weight_zero_not_removed() {
+        let old = cfg(&[("203.0.113.1", 1), ("203.0.113.2", 1), ("203.0.113.3", 1)]);
+        let new = cfg(&[("203.0.113.1", 1), ("203.0.113.2", 1), ("203.0.113.3", 0)]);
+        let weights = |p: &[ServicePlan]| -> Option<(Option<u32>, Option<u32>)> {
+            let b = p[0]
+                .diff
+                .as_ref()?
+                .backends
+                .iter()
+                .find(|b| b.name == "203.0.113.3")?;
+            Some((b.old_weight, b.new_weight))
+        };
+        let drain = plan(&old, &new).unwrap();
+        assert_eq!(weights(&drain), Some((Some(1), Some(0))));
+        assert_eq!(
+            to_json(&drain)["services"][0]["backends"][2]["new_weight"],
+            0
+        );
+        let undrain = plan(&new, &old).unwrap();
+        assert_eq!(weights(&undrain), Some((Some(0), Some(1))));
     }
 
     #[test]

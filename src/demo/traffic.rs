@@ -485,14 +485,37 @@ pub fn print_line(t: Duration, a: &Sample, b: &Sample, services: &[DemoService])
     let drops: u64 =
         b.drops.iter().map(|(_, n)| n).sum::<u64>() - a.drops.iter().map(|(_, n)| n).sum::<u64>();
     println!(
-        "{:>5.0}s {:>9.0} {:>9.0} {:>8} {:>6}{}",
+        "{:>5.0}s {:>9.0} {:>9.0} {:>8} {:>6}{}{}",
         t.as_secs_f64(),
         pps_in,
         pps_out,
         b.flows,
         drops,
-        shares(services, &delta)
+        shares(services, &delta),
+        drop_reasons(&a.drops, &b.drops)
     );
+}
+
+/// The drops between two readings by reason, e.g. `  [no_service 12, not_vip 3]`; empty
+/// without drops.
+fn drop_reasons(before: &[(String, u64)], after: &[(String, u64)]) -> String {
+    let was = |reason: &str| {
+        before
+            .iter()
+            .find(|(r, _)| r == reason)
+            .map_or(0, |&(_, n)| n)
+    };
+    let now: Vec<String> = after
+        .iter()
+        .map(|(r, n)| (r, n - was(r)))
+        .filter(|&(_, n)| n > 0)
+        .map(|(r, n)| format!("{r} {n}"))
+        .collect();
+    if now.is_empty() {
+        String::new()
+    } else {
+        format!("  [{}]", now.join(", "))
+    }
 }
 
 /// The closing summary; true when the run shows a working balancer.
@@ -586,4 +609,23 @@ pub fn print_summary(
         }
     );
     ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::drop_reasons;
+
+    #[test]
+    fn a_seconds_line_names_the_reasons_that_moved() {
+        let r = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
+            v.iter().map(|&(s, n)| (s.to_owned(), n)).collect()
+        };
+        let before = r(&[("not_vip", 5), ("no_service", 2)]);
+        let after = r(&[("not_vip", 5), ("no_service", 14), ("ttl_exceeded", 1)]);
+        assert_eq!(
+            drop_reasons(&before, &after),
+            "  [no_service 12, ttl_exceeded 1]"
+        );
+        assert_eq!(drop_reasons(&after, &after), "");
+    }
 }

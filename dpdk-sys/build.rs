@@ -19,6 +19,8 @@ const STATIC_LIBS: &[&str] = &[
     "rte_net_pcap",
     "rte_net_memif",
     "rte_net_af_packet",
+    // The exception path's kernel interfaces (interfaces[].kernel).
+    "rte_net_tap",
     "rte_net_virtio",
     "rte_net_e1000",
     "rte_net_ixgbe",
@@ -27,6 +29,7 @@ const STATIC_LIBS: &[&str] = &[
     "rte_bus_vdev",
     "rte_bus_pci",
     "rte_ethdev",
+    "rte_gso",
     "rte_meter",
     "rte_net",
     "rte_mbuf",

@@ -1,8 +1,10 @@
 //! The fuzz body of the command line's readers of the appliance's answers, shared by the
 //! cargo-fuzz target `cli_responses` (`fuzz/`) and the seed replay test (`tests/cli_responses_fuzz_seeds.rs`).
 use std::collections::BTreeSet;
-use std::io::{self, Read};
+use std::io;
 use std::time::{Duration, Instant};
+
+use control::http::fuzzing::Chunked;
 
 use crate::http_client::{self, Request, Timeouts, READ_CHUNK};
 use crate::openmetrics::{self, Labels, Metrics};
@@ -36,30 +38,6 @@ pub fn fuzz_cli_responses(data: &[u8]) {
     }
 }
 
-/// A stream handed out in reads of the sizes given, in turn (0: as much as asked for).
-struct Chunked<'a> {
-    rest: &'a [u8],
-    sizes: [usize; 4],
-    reads: usize,
-    /// Bytes handed out so far.
-    taken: usize,
-}
-
-impl Read for Chunked<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let size = match self.sizes[self.reads % self.sizes.len()] {
-            0 => usize::MAX,
-            n => n,
-        };
-        self.reads += 1;
-        let n = buf.len().min(self.rest.len()).min(size);
-        buf[..n].copy_from_slice(&self.rest[..n]);
-        self.rest = &self.rest[n..];
-        self.taken += n;
-        Ok(n)
-    }
-}
-
 impl Timeouts for Chunked<'_> {
     fn read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
         Ok(())
@@ -80,12 +58,7 @@ fn read(stream: &[u8], sizes: [usize; 4], limit: usize) -> (Result<(u16, String)
         timeout: Duration::from_secs(3600),
         max_response: limit,
     };
-    let mut reader = Chunked {
-        rest: stream,
-        sizes,
-        reads: 0,
-        taken: 0,
-    };
+    let mut reader = Chunked::new(stream, sizes);
     let deadline = Instant::now() + request.timeout;
     let answer = http_client::read_answer(&mut reader, &request, deadline);
     (answer, reader.taken)

@@ -947,17 +947,18 @@ pub mod fuzzing {
         Cut,
     }
 
-    /// A stream handed out in reads of the sizes given, in turn (0: as much as asked for).
-    struct Chunked<'a> {
+    /// A stream handed out in reads of the sizes given, in turn (0: as much as asked for); the
+    /// CLI's answer readers are fuzzed through it too (the root crate's `fuzzing`).
+    pub struct Chunked<'a> {
         rest: &'a [u8],
         sizes: [usize; 4],
         reads: usize,
         /// Bytes handed out so far.
-        taken: usize,
+        pub taken: usize,
     }
 
     impl<'a> Chunked<'a> {
-        fn new(stream: &'a [u8], sizes: [usize; 4]) -> Self {
+        pub fn new(stream: &'a [u8], sizes: [usize; 4]) -> Self {
             Chunked {
                 rest: stream,
                 sizes,

@@ -56,7 +56,7 @@ pub fn post(
         let socket = control_socket::address(listen)
             .map_err(|e| fail(2, format!("control socket @{name}: {e}")))?;
         let authority = format!("the control socket @{name}");
-        match super::http_client::send_unix(&request("localhost"), &socket) {
+        match sluice::http_client::send_unix(&request("localhost"), &socket) {
             // Not this user's to use: the listener's policy may still let it in.
             Ok((403, body)) => refused = Some((authority, body)),
             Err(None) => {}
@@ -72,7 +72,7 @@ pub fn post(
     }
     let over_http = resolve(target, &[path]).and_then(|l| {
         let request = post_request(path, &l.authority, user_agent, timeout);
-        super::http_client::send(&request, &l.addrs)
+        sluice::http_client::send(&request, &l.addrs)
             .map(|(status, body)| Answer {
                 authority: l.authority.clone(),
                 status,
@@ -105,8 +105,8 @@ fn post_request<'a>(
     authority: &'a str,
     user_agent: &'a str,
     timeout: std::time::Duration,
-) -> super::http_client::Request<'a> {
-    super::http_client::Request {
+) -> sluice::http_client::Request<'a> {
+    sluice::http_client::Request {
         method: "POST",
         path,
         authority,

@@ -3,7 +3,6 @@ pub mod check;
 pub mod demo;
 pub mod doctor;
 pub mod drain;
-pub mod http_client;
 pub mod listener;
 pub mod maglev;
 pub mod plan;

@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 use control::config::DEFAULT_METRICS_LISTEN;
 
 use super::listener::{self, Failure, Listener, Target};
+use sluice::{openmetrics, state};
 
-mod openmetrics;
 mod render;
 mod sample;
-mod state;
 mod terminal;
 
 use sample::Sample;

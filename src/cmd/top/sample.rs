@@ -4,8 +4,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::openmetrics::{self, Metrics};
 use super::state::State;
-use crate::cmd::http_client::{self, Request};
 use crate::cmd::listener::{fail, Failure, Listener};
+use sluice::http_client::{self, Request};
 
 /// An answer larger than this is not sluice's (a scrape is tens of KiB per hundred backends).
 const MAX_RESPONSE: usize = 32 << 20;

@@ -9,7 +9,7 @@ use super::error::{Problem, Severity};
 use super::lcores::{eal_cores, format_cores};
 use super::nat;
 use super::schema::{Forwarding, Interface, Proto, Service};
-use crate::health::runner::MAX_PROBERS;
+use crate::health::runner::{probes_in_flight, MAX_PROBERS};
 use crate::health::CheckKind;
 
 pub(crate) fn cross_checks(ctx: &mut Ctx<'_>, root: &Value, parts: &Parts) {
@@ -264,8 +264,6 @@ fn cores_for_queues(ctx: &mut Ctx<'_>, args: &[String], interfaces: &[(usize, &I
 /// timeout (a partition), than the checker's threads: they then queue, and a failure shows
 /// late.
 fn health_checks(ctx: &mut Ctx<'_>, services: &[(usize, &Service)]) {
-    let mut busy = 0.0;
-    let mut targets = 0;
     for &(i, s) in services {
         let Some(hc) = s.health_check.as_ref() else {
             continue;
@@ -283,14 +281,19 @@ fn health_checks(ctx: &mut Ctx<'_>, services: &[(usize, &Service)]) {
                 }
             }
         }
-        let (t, iv) = (hc.settings.timeout, hc.settings.interval);
-        if !iv.is_zero() {
-            busy += s.backends.len() as f64 * (t.as_secs_f64() / iv.as_secs_f64()).min(1.0);
-        }
-        targets += s.backends.len();
     }
-    let needed = busy.ceil() as usize + 1;
+    // One target per backend of a checked service, as the checker gets them.
+    let targets = || {
+        services.iter().flat_map(|(_, s)| {
+            let hc = s.health_check.as_ref();
+            s.backends
+                .iter()
+                .filter_map(move |_| hc.map(|h| &h.settings))
+        })
+    };
+    let needed = probes_in_flight(targets());
     if needed > MAX_PROBERS {
+        let targets = targets().filter(|s| s.kind != CheckKind::None).count();
         let expected = format!(
             "at most {MAX_PROBERS} probes in flight at once (the checker's threads) when every \
              probe runs to its timeout"

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::engine::{Change, Engine, Job, TargetStatus};
 use super::probe::probe;
-use super::Target;
+use super::{CheckSettings, Target};
 
 /// The most prober threads the pool grows to.
 pub const MAX_PROBERS: usize = 256;
@@ -20,17 +20,17 @@ pub const MAX_PROBERS: usize = 256;
 /// (at most 1 each: a target has one probe in flight at a time), rounded up, plus one; at most
 /// [`MAX_PROBERS`].
 pub fn probers_needed(targets: &[Target]) -> usize {
-    let busy: f64 = targets
-        .iter()
-        .filter(|t| {
-            t.spec.settings.kind != super::CheckKind::None && !t.spec.settings.interval.is_zero()
-        })
-        .map(|t| {
-            (t.spec.settings.timeout.as_secs_f64() / t.spec.settings.interval.as_secs_f64())
-                .min(1.0)
-        })
+    probes_in_flight(targets.iter().map(|t| &t.spec.settings)).min(MAX_PROBERS)
+}
+
+/// [`probers_needed`] without the cap, from each target's settings (`sluice check` warns when
+/// it exceeds [`MAX_PROBERS`]).
+pub fn probes_in_flight<'a>(settings: impl Iterator<Item = &'a CheckSettings>) -> usize {
+    let busy: f64 = settings
+        .filter(|s| s.kind != super::CheckKind::None && !s.interval.is_zero())
+        .map(|s| (s.timeout.as_secs_f64() / s.interval.as_secs_f64()).min(1.0))
         .sum();
-    (busy.ceil() as usize + 1).min(MAX_PROBERS)
+    busy.ceil() as usize + 1
 }
 
 /// How the health checker runs.

@@ -31,9 +31,9 @@ pub struct TxPath {
     pub port: u16,
     pub queue: TxQueue,
     burst: Burst<BURST>,
-    /// Kernel path only: bit i set when burst slot i is the kernel's copy of a frame handed
-    /// to control (counted as a control frame, so neither in tx nor a drop).
-    copies: u32,
+    /// Kernel path only: the kernel's copies of frames handed to control, sent after `burst`
+    /// and counted apart (each such frame counts once, as a control frame: not tx, not a drop).
+    copies: Burst<BURST>,
 }
 
 impl TxPath {
@@ -42,7 +42,7 @@ impl TxPath {
             port: queue.port(),
             queue,
             burst: Burst::new(),
-            copies: 0,
+            copies: Burst::new(),
         }
     }
 }
@@ -89,34 +89,20 @@ impl Redirect {
     }
 }
 
-/// Sends `t`'s pending burst (a few tries while the queue takes some); returns how many
-/// left, a prefix of the burst in its order, and how many it did not take, freed.
-fn send(t: &mut TxPath) -> (u64, u64) {
-    if t.burst.is_empty() {
+/// Sends `burst` on `queue` (a few tries while the queue takes some); returns how many left
+/// and how many it did not take, freed.
+fn send(queue: &mut TxQueue, burst: &mut Burst<BURST>) -> (u64, u64) {
+    if burst.is_empty() {
         return (0, 0);
     }
     let mut sent = 0;
     for _ in 0..TX_RETRIES {
-        sent += t.queue.tx_burst(&mut t.burst) as u64;
-        if t.burst.is_empty() {
+        sent += queue.tx_burst(burst) as u64;
+        if burst.is_empty() {
             break;
         }
     }
-    (sent, t.burst.clear() as u64)
-}
-
-/// Of a kernel burst whose first `sent` frames left, the kernel copies (`copies`, one bit per
-/// slot) that left and those that did not.
-fn copies_split(copies: u32, sent: u64) -> (u64, u64) {
-    let left = if sent >= 32 {
-        copies
-    } else {
-        copies & ((1u32 << sent) - 1)
-    };
-    (
-        u64::from(left.count_ones()),
-        u64::from((copies & !left).count_ones()),
-    )
+    (sent, burst.clear() as u64)
 }
 
 /// TSC ticks per second as EAL measured them (never 0).
@@ -339,17 +325,15 @@ impl LbWorker {
         }
         let mut sent = 0u64;
         for t in self.tx.iter_mut() {
-            let (s, refused) = send(t);
+            let (s, refused) = send(&mut t.queue, &mut t.burst);
             sent += s;
             tx_dropped += refused;
         }
         if let Some(k) = self.kernel.as_mut() {
-            let copies = std::mem::take(&mut k.copies);
-            let (s, refused) = send(k);
-            let (copies_sent, copies_lost) = copies_split(copies, s);
-            sent += s - copies_sent;
-            kernel_dropped += refused - copies_lost;
-            copies_refused += copies_lost;
+            let (s, refused) = send(&mut k.queue, &mut k.burst);
+            sent += s;
+            kernel_dropped += refused;
+            copies_refused += send(&mut k.queue, &mut k.copies).1;
         }
         let c = self.pipeline.counters_mut();
         c.to_kernel = c.to_kernel.wrapping_sub(kernel_dropped + copies_refused);
@@ -392,17 +376,10 @@ impl LbWorker {
     }
 
     /// [`LbWorker::queue_for_kernel`] for the kernel's copy of a frame handed to control,
-    /// marked so the send neither counts it in tx nor its refusal as a drop.
+    /// queued apart so the send neither counts it in tx nor its refusal as a drop.
     fn queue_kernel_copy(&mut self, m: Mbuf) -> bool {
         match self.kernel.as_mut() {
-            Some(k) => {
-                let slot = k.burst.len();
-                let queued = k.burst.push(m).is_ok();
-                if queued {
-                    k.copies |= 1 << slot;
-                }
-                queued
-            }
+            Some(k) => k.copies.push(m).is_ok(),
             None => false,
         }
     }
@@ -435,20 +412,5 @@ impl LbWorker {
         if let Ok(mut c) = self.stats.try_lock() {
             self.pipeline.counters().copy_into(&mut c);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::copies_split;
-
-    #[test]
-    fn a_partial_kernel_send_splits_the_copies_by_position() {
-        // Slots 1, 3 and 31 are copies; the first 3 frames left.
-        let copies = (1 << 1) | (1 << 3) | (1 << 31);
-        assert_eq!(copies_split(copies, 3), (1, 2));
-        assert_eq!(copies_split(copies, 0), (0, 3));
-        assert_eq!(copies_split(copies, 32), (3, 0));
-        assert_eq!(copies_split(0, 17), (0, 0));
     }
 }

@@ -483,19 +483,27 @@ impl Pipeline {
                 | DropReason::NdNotOurs
                 | DropReason::UnsupportedProtocol
         );
-        // Only the in-port's worker has a path to that interface's kernel side.
-        if not_balanced && iface.kernel && snap.is_host(&ip.dst) {
-            self.kernel_within_rate(now)
+        if not_balanced && snap.is_host(&ip.dst) {
+            self.kernel_within_rate(iface.kernel, r, now)
         } else {
             Err(r)
         }
     }
 
-    /// To the kernel, within the exception path's per-core rate.
+    /// To the kernel, within the exception path's per-core rate, when the frame came in on an
+    /// interface with an exception path (`kernel`: a worker's tap is its rx port's); else the
+    /// drop `r` it would be without one.
     #[cold]
     #[inline(never)]
-    fn kernel_within_rate(&mut self, now: u64) -> Result<Verdict, DropReason> {
-        if self.exception.admit(now) {
+    fn kernel_within_rate(
+        &mut self,
+        kernel: bool,
+        r: DropReason,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        if !kernel {
+            Err(r)
+        } else if self.exception.admit(now) {
             Ok(Verdict::ToKernel)
         } else {
             Err(DropReason::ExceptionRateLimited)
@@ -725,11 +733,10 @@ impl Pipeline {
     ) -> Result<Verdict, DropReason> {
         match class {
             Class::Service(_) | Class::VipOnly => Err(DropReason::NoService),
-            // The host's on another interface than the one it came in on: not the balancer's.
-            Class::Host if !snap.interface(in_port).is_some_and(|i| i.kernel) => {
-                Err(DropReason::NotVip)
+            Class::Host => {
+                let kernel = snap.interface(in_port).is_some_and(|i| i.kernel);
+                self.kernel_within_rate(kernel, DropReason::NotVip, now)
             }
-            Class::Host => self.kernel_within_rate(now),
             Class::NotVip => Err(DropReason::NotVip),
             Class::Reply => self.nat_reply(frame, ip, ports, pre, in_port, snap, now),
             Class::Translate(s) => self.nat_forward(frame, ip, ports, pre, in_port, snap, s, now),

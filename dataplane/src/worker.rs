@@ -7,6 +7,7 @@
 //! once a millisecond (a `try_lock` that never waits: if control is reading, the copy is
 //! skipped until the next time).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrayvec::ArrayVec;
@@ -57,9 +58,10 @@ pub struct LbWorker {
     pub pipeline: Pipeline,
     pub snapshot: Reader<Snapshot>,
     pub to_control: Arc<ArrayQueue<ControlFrame>>,
-    /// Frames control made (ARP requests, solicitations) for a port that has no tx queue to
-    /// spare for control (af_packet: one queue pair), sent by this worker: (port, frame).
-    pub from_control: Option<Arc<ArrayQueue<(u16, Mbuf)>>>,
+    /// Frames control hands over (its own ARP requests and solicitations, what a kernel
+    /// interface sent) for a port that has no tx queue to spare for control (af_packet: one
+    /// queue pair), sent by this worker.
+    pub from_control: Option<Arc<ArrayQueue<FromControl>>>,
     pub stats: Arc<WorkerStats>,
     /// TSC ticks per second.
     pub tsc_hz: u64,
@@ -86,6 +88,67 @@ impl Redirect {
 
     fn own(&self) -> Option<&ArrayQueue<Mbuf>> {
         self.queues.get(self.index)
+    }
+
+    /// Frees what is left in `queues` once every worker has stopped, each frame counted as a
+    /// `redirect_queue_full` drop in its owner's published copy (`stats`, by worker index);
+    /// returns how many. A worker may hand a frame to an owner that already stopped and emptied
+    /// its queue: received, it still needs an outcome. Called while a worker still runs, its
+    /// next publication would overwrite the count.
+    pub fn discard_stopped(queues: &[ArrayQueue<Mbuf>], stats: &[Arc<WorkerStats>]) -> u64 {
+        let mut total = 0;
+        for (i, q) in queues.iter().enumerate() {
+            let mut n = 0u64;
+            while q.pop().is_some() {
+                n += 1;
+            }
+            if let (true, Some(s)) = (n > 0, stats.get(i)) {
+                let mut c = s.lock().unwrap_or_else(|p| p.into_inner());
+                c.drop_n(DropReason::RedirectQueueFull, n);
+            }
+            total += n;
+        }
+        total
+    }
+}
+
+/// What control counts of the frames one interface's kernel sent out of its data port (the
+/// exception path, from the kernel). Shared with worker 0, which sends them on a port with no
+/// tx queue for control and counts what became of each there.
+#[derive(Debug, Default)]
+pub struct FromKernelStats {
+    /// Sent out of the data port.
+    pub packets: AtomicU64,
+    /// Over `kernel.rate`, dropped before any send.
+    pub rate_limited: AtomicU64,
+    /// Not sent: the data port's tx queue or worker 0's full hand-over queue refused them.
+    pub tx_full: AtomicU64,
+}
+
+/// A frame control hands worker 0 to send on `port`, a port with no tx queue for control.
+pub struct FromControl {
+    pub port: u16,
+    pub frame: Mbuf,
+    pub origin: Origin,
+}
+
+/// Whose frame control hands over: its send or refusal is counted where that path counts it
+/// on a port with a tx queue for control, never as the worker's packets (it received none).
+pub enum Origin {
+    /// Control's own ARP request or neighbour solicitation: counted nowhere, as on control's
+    /// own tx queue (the next one is due soon anyway).
+    Control,
+    /// What a kernel interface sent: counted in that interface's from-kernel counts.
+    Kernel(Arc<FromKernelStats>),
+}
+
+impl Origin {
+    /// Counts one frame of this origin sent (`true`) or refused and freed (`false`).
+    pub fn count(&self, sent: bool) {
+        if let Origin::Kernel(s) = self {
+            let n = if sent { &s.packets } else { &s.tx_full };
+            n.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -174,7 +237,8 @@ impl LbWorker {
             }
         }
         // What other workers handed over and nobody will process now: freed, not leaked, and
-        // counted as drops so rx = tx + drops + control frames still holds.
+        // counted as drops so rx = tx + drops + control frames still holds (what a worker still
+        // running hands over after this, `Redirect::discard_stopped` counts once all stopped).
         let mut unprocessed = u64::from(carry.take().is_some());
         if let Some(q) = self.redirect.as_ref().and_then(Redirect::own) {
             while q.pop().is_some() {
@@ -200,7 +264,10 @@ impl LbWorker {
         carry: &mut Option<Mbuf>,
     ) -> Option<u16> {
         let q = self.redirect.as_ref()?.own()?;
-        let first = carry.take().or_else(|| q.pop())?;
+        // `pop` on an empty queue fences (SeqCst); `is_empty` only loads: most polls find none.
+        let first = carry
+            .take()
+            .or_else(|| if q.is_empty() { None } else { q.pop() })?;
         let port = first.port();
         let mut next = Some(first);
         while let Some(m) = next.take() {
@@ -384,26 +451,29 @@ impl LbWorker {
         }
     }
 
-    /// Sends what control handed over (rare: an empty queue costs a few loads, no write).
+    /// Sends what control handed over (rare; an empty queue costs two loads, no fence or write).
     fn send_from_control(&mut self) {
         let Some(q) = &self.from_control else {
             return;
         };
-        let mut tx_dropped = 0u64;
-        while let Some((port, m)) = q.pop() {
-            let Some(t) = self.tx.iter_mut().find(|t| t.port == port) else {
-                tx_dropped += 1;
-                continue;
-            };
-            let mut one = Burst::<1>::new();
-            if one.push(m).is_ok() {
-                t.queue.tx_burst(&mut one);
-            }
-            tx_dropped += one.clear() as u64;
+        // `pop` on an empty queue fences; `is_empty` only loads.
+        if q.is_empty() {
+            return;
         }
-        self.pipeline
-            .counters_mut()
-            .drop_n(DropReason::TxQueueFull, tx_dropped);
+        while let Some(FromControl {
+            port,
+            frame,
+            origin,
+        }) = q.pop()
+        {
+            let mut sent = false;
+            if let Some(t) = self.tx.iter_mut().find(|t| t.port == port) {
+                let mut one = Burst::<1>::new();
+                // What tx did not take is freed with `one`.
+                sent = one.push(frame).is_ok() && t.queue.tx_burst(&mut one) == 1;
+            }
+            origin.count(sent);
+        }
     }
 
     /// Copies the counters out for control, unless control is reading them now.

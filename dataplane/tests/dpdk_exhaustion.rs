@@ -7,7 +7,9 @@
 //!   forwards again once the ring is drained.
 //!
 //! - control frames: a neighbour advertisement with options, longer than 128 bytes, reaches
-//!   control whole; one longer than a control frame holds is counted, not cut.
+//!   control whole; one longer than a control frame holds is counted, not cut;
+//! - frames control hands the worker to send (a port with no tx queue for control) meet a full
+//!   TX ring: each refusal is counted where its origin counts it, never as a dropped packet.
 //!
 //! After each, the pool is back to its starting count (every mbuf not in a driver's hands is
 //! free), and full once the ports are closed. One EAL per process: both scenarios share it.
@@ -27,7 +29,9 @@ use dataplane::dpdk::{Burst, Eal, Mbuf, Mempool, Port, RxQueue, TxQueue};
 use dataplane::parse::{self, Parsed, L4};
 use dataplane::rcu::{self, Publisher};
 use dataplane::runtime::{self, Workers};
-use dataplane::worker::{ControlFrame, LbWorker, TxPath, WorkerStats};
+use dataplane::worker::{
+    ControlFrame, FromControl, FromKernelStats, LbWorker, Origin, TxPath, WorkerStats,
+};
 use dataplane::{
     Counters, DropReason, FlowConfig, Forwarding, HashKind, Pipeline, PipelineConfig, Proto,
     Snapshot, SnapshotBuilder, WhenAllDown,
@@ -82,12 +86,19 @@ struct Lb {
 
 impl Lb {
     fn launch(eal: &Eal, rx: RxQueue, tx: TxQueue) -> Self {
-        Self::launch_with(eal, rx, tx, None)
+        Self::launch_with(eal, rx, tx, None, None)
     }
 
     /// [`Lb::launch`], with `kernel` as the worker's queue to its interface's kernel side (the
-    /// exception path on, without its rate limit).
-    fn launch_with(eal: &Eal, rx: RxQueue, tx: TxQueue, kernel: Option<TxQueue>) -> Self {
+    /// exception path on, without its rate limit) and `from_control` as the queue of frames
+    /// control hands it to send.
+    fn launch_with(
+        eal: &Eal,
+        rx: RxQueue,
+        tx: TxQueue,
+        kernel: Option<TxQueue>,
+        from_control: Option<Arc<ArrayQueue<FromControl>>>,
+    ) -> Self {
         let port = rx.port();
         let exception = kernel.is_some();
         let kernel = Mutex::new(kernel);
@@ -121,7 +132,7 @@ impl Lb {
                 }),
                 snapshot,
                 to_control,
-                from_control: None,
+                from_control: from_control.clone(),
                 stats,
                 tsc_hz: dataplane::worker::tsc_hz(),
                 redirect: None,
@@ -217,6 +228,8 @@ fn exhausted_pools_and_full_tx_rings_are_counted_and_leak_nothing() {
             "net_ring5",
             "net_ring6",
             "net_ring7",
+            "net_ring8",
+            "net_ring9",
         ],
     );
 
@@ -224,6 +237,7 @@ fn exhausted_pools_and_full_tx_rings_are_counted_and_leak_nothing() {
     full_tx_ring(&eal);
     full_kernel_ring(&eal);
     long_control_frames(&eal);
+    refused_control_frames(&eal);
 }
 
 /// The tap's receive pool runs dry while frames arrive, then refills.
@@ -464,6 +478,7 @@ fn full_kernel_ring(eal: &Eal) {
         ring3.rx_queue(0).expect("rx"),
         ring5.tx_queue(0).expect("tx"),
         Some(ring4.tx_queue(0).expect("kernel tx")),
+        None,
     );
     // TCP to the interface's own address: not a VIP, so the host's.
     inject_frames(&pool, &mut inject, FLOOD, |i| {
@@ -655,5 +670,126 @@ fn long_control_frames(eal: &Eal) {
     assert_eq!(lb.workers.join(), 0, "the worker ran to the end");
     assert_eq!(pool.in_use(), 0, "no mbuf leaked");
     drop((inject, ring6, ring7));
+    assert_eq!(pool.available(), POOL);
+}
+
+/// Frames control hands the worker to send (af_packet: no tx queue for control) meet a full TX
+/// ring. The worker received none of them, so none is its dropped packet or its tx (rx = tx +
+/// dropped + control frames holds): the kernel's count in their interface's from-kernel
+/// counts (`packets` sent, `tx_full` refused), control's own nowhere. Nothing leaks.
+fn refused_control_frames(eal: &Eal) {
+    const POOL: u32 = 4095;
+    // More than ring9 holds (a net_ring is 1024 slots): the rest is refused.
+    const KERNEL: u64 = 1200;
+    const OWN: u64 = 20;
+    let pool = Mempool::new(eal, "handover_pool", POOL, 32, 2176, -1).expect("pool");
+    // The worker receives on ring8 (nothing arrives) and sends on ring9's tx, which lands on
+    // ring9's rx, which only we read.
+    let ring8 = Port::builder(eal, "net_ring8", &pool)
+        .start()
+        .expect("ring8");
+    let ring9 = Port::builder(eal, "net_ring9", &pool)
+        .start()
+        .expect("ring9");
+    let mut sent_out = ring9.rx_queue(0).expect("rx");
+    let handover = Arc::new(ArrayQueue::new(2048));
+    let lb = Lb::launch_with(
+        eal,
+        ring8.rx_queue(0).expect("rx"),
+        ring9.tx_queue(0).expect("tx"),
+        None,
+        Some(Arc::clone(&handover)),
+    );
+    // The worker's tx path is labelled with its rx port (see `Lb`).
+    let port = ring8.id();
+    let kernel = Arc::new(FromKernelStats::default());
+    let hand = |port: u16, origin: Origin| {
+        let mut frame = pool.alloc().expect("alloc");
+        frame.copy_from_slice(&arp_reply()).expect("fill");
+        let item = FromControl {
+            port,
+            frame,
+            origin,
+        };
+        assert!(handover.push(item).is_ok(), "room");
+    };
+    let load = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
+
+    // The kernel's frames first, then control's own: the ring fills on the kernel's.
+    for _ in 0..KERNEL {
+        hand(port, Origin::Kernel(Arc::clone(&kernel)));
+    }
+    for _ in 0..OWN {
+        hand(port, Origin::Control);
+    }
+    let handled = || handover.is_empty() && load(&kernel.packets) + load(&kernel.tx_full) == KERNEL;
+    assert!(
+        wait_until(Duration::from_secs(10), handled),
+        "the worker sent or refused the kernel's frames: packets {}, tx_full {}",
+        load(&kernel.packets),
+        load(&kernel.tx_full)
+    );
+    // The worker publishes about once a millisecond: a wrong count would show by now.
+    std::thread::sleep(Duration::from_millis(20));
+    let held = ring9.stats().expect("stats").tx_packets;
+    let c = lb.counts();
+    eprintln!(
+        "full ring for control's frames: {KERNEL} + {OWN} handed over, ring9 holds {held}, \
+         from-kernel packets {} tx_full {}, worker dropped {}",
+        load(&kernel.packets),
+        load(&kernel.tx_full),
+        c.dropped_total()
+    );
+    assert!(held > 0 && held < KERNEL, "ring9 filled up ({held})");
+    assert_eq!(load(&kernel.packets), held, "packets: what the ring took");
+    assert_eq!(
+        load(&kernel.tx_full),
+        KERNEL - held,
+        "every refusal counted"
+    );
+    assert_eq!(c.dropped_total(), 0, "no packet of the worker's dropped");
+    assert_eq!((c.rx, c.tx), (0, 0), "none received, none of its own sent");
+    assert_eq!(c.rx, c.tx + c.dropped_total() + c.to_control);
+    assert_eq!(pool.in_use() as u64, held, "no refused mbuf leaked");
+
+    // Drained, the ring takes them again; a frame for a port the worker has no path to is
+    // refused too.
+    let mut drained = 0;
+    while drained < held {
+        let mut b = Burst::<32>::new();
+        drained += sent_out.rx_burst(&mut b) as u64;
+    }
+    hand(port, Origin::Kernel(Arc::clone(&kernel)));
+    hand(port, Origin::Control);
+    hand(port, Origin::Kernel(Arc::clone(&kernel)));
+    hand(u16::MAX, Origin::Kernel(Arc::clone(&kernel)));
+    let handled = || {
+        handover.is_empty()
+            && load(&kernel.packets) == held + 2
+            && load(&kernel.tx_full) == KERNEL - held + 1
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), handled),
+        "packets {}, tx_full {}",
+        load(&kernel.packets),
+        load(&kernel.tx_full)
+    );
+    let mut out = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while out < 3 && Instant::now() < deadline {
+        let mut b = Burst::<32>::new();
+        out += sent_out.rx_burst(&mut b) as u64;
+    }
+    assert_eq!(
+        out, 3,
+        "two of the kernel's frames and control's own went out"
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    let c = lb.counts();
+    assert_eq!((c.rx, c.tx, c.dropped_total()), (0, 0, 0), "{c:?}");
+
+    assert_eq!(lb.workers.join(), 0, "the worker ran to the end");
+    assert_eq!(pool.in_use(), 0, "no mbuf leaked");
+    drop((sent_out, ring8, ring9));
     assert_eq!(pool.available(), POOL);
 }

@@ -3,12 +3,13 @@
 //! one worker per interface). Whichever worker a packet reaches, the connection's owner
 //! translates it: the other hands the mbuf over through the owner's inbound queue. Both
 //! directions of a connection owned by each worker are checked, then no mbuf is left out, and
-//! frames left in a stopping worker's queue are counted as drops.
+//! frames left in a stopping worker's queue are counted as drops, as is one handed to a worker
+//! that already stopped (freed once all have).
 #![cfg(feature = "dpdk")]
 
 mod common;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -129,6 +130,9 @@ fn two_workers_hand_each_other_their_connections() {
     }
     let parts = Arc::new(parts);
     let inbound = Arc::clone(&queues);
+    // Per worker: asked to stop on its own, and has stopped (its queue emptied, counted).
+    let flags: Arc<[(AtomicBool, AtomicBool); 2]> = Arc::default();
+    let flags_of_workers = Arc::clone(&flags);
     let pairs = vec![
         (
             clients.rx_queue(0).expect("rx"),
@@ -160,7 +164,9 @@ fn two_workers_hand_each_other_their_connections() {
                 index,
             }),
         };
-        worker.run(move || stop.load(Ordering::Relaxed));
+        let own = Arc::clone(&flags_of_workers);
+        worker.run(move || stop.load(Ordering::Relaxed) || own[index].0.load(Ordering::Relaxed));
+        flags_of_workers[index].1.store(true, Ordering::Release);
     })
     .expect("launch");
 
@@ -204,17 +210,42 @@ fn two_workers_hand_each_other_their_connections() {
             "nothing else sent"
         );
     }
-    assert_eq!(workers.join(), 0, "both workers ran to the end");
-    // Each worker handed the other one packet: worker 0 a client's, worker 1 a reply.
-    let copies: Vec<Counters> = stats.iter().map(|s| s.lock().unwrap().clone()).collect();
-    for c in &copies {
-        assert_eq!(c.nat_redirected, 1);
-        assert_eq!(c.dropped(DropReason::RedirectQueueFull), 0);
+
+    // Worker 0 stops first, emptying its queue; worker 1, still running, then hands it a reply
+    // of a connection it owns, which nobody will process.
+    flags[0].0.store(true, Ordering::Relaxed);
+    let deadline = Instant::now() + limit;
+    while !flags[0].1.load(Ordering::Acquire) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
     }
+    assert!(flags[0].1.load(Ordering::Acquire), "worker 0 stopped");
+    inject(&pool, &mut inject_backends, &backend_reply(cport_of(0)));
+    while queues[0].is_empty() && Instant::now() < deadline + limit {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(workers.join(), 0, "both workers ran to the end");
+    assert_eq!(queues[0].len(), 1, "handed to a stopped worker");
+    // Each worker handed the other one packet (worker 0 a client's, worker 1 a reply); worker 1
+    // then the late one.
+    let copies = || -> Vec<Counters> { stats.iter().map(|s| s.lock().unwrap().clone()).collect() };
+    let before = copies();
+    assert_eq!(before[0].nat_redirected, 1);
+    assert_eq!(before[1].nat_redirected, 2);
     // A redirected packet is received once (where it arrived) and decided twice.
-    let total = Counters::sum(&copies);
-    assert_eq!((total.rx, total.tx, total.processed), (4, 4, 6));
-    assert_eq!(total.dropped_total(), 0);
+    let total = Counters::sum(&before);
+    assert_eq!((total.rx, total.tx, total.processed), (5, 4, 7));
+    assert_eq!(total.dropped_total(), 0, "the late one has no outcome yet");
+    // Once every worker stopped: freed and counted as its owner's drop.
+    assert_eq!(Redirect::discard_stopped(&queues, &stats), 1);
+    let after = copies();
+    assert_eq!(after[0].dropped(DropReason::RedirectQueueFull), 1);
+    assert_eq!(after[1].dropped_total(), 0);
+    let total = Counters::sum(&after);
+    assert_eq!(
+        total.rx,
+        total.tx + total.dropped_total() + total.to_control,
+        "every received packet has an outcome"
+    );
     assert!(queues.iter().all(|q| q.is_empty()));
     assert_eq!(pool.in_use(), 0, "no mbuf leaked");
 

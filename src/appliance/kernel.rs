@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use control::config::{self, Interface, Kernel};
 use dataplane::dpdk::{Burst, Eal, Mbuf, Mempool, Port, RxQueue};
@@ -39,13 +39,19 @@ pub fn eal_args(interfaces: &[Interface]) -> Vec<String> {
         .collect()
 }
 
-/// Counts of one interface's exception path that control writes (the to-kernel counts are the
-/// workers' pipeline counters).
-#[derive(Debug, Default)]
-pub struct FromKernelStats {
-    pub packets: AtomicU64,
-    pub rate_limited: AtomicU64,
-    pub tx_full: AtomicU64,
+/// Counts of one interface's exception path from the kernel (the to-kernel counts are the
+/// workers' pipeline counters): control's, and worker 0's for the frames it sends for control.
+pub use dataplane::worker::FromKernelStats;
+
+/// What became of a frame [`KernelPort::drain`] handed its sender.
+pub enum Handed {
+    /// Out of the data port (control's own tx queue): counted in `packets`.
+    Sent,
+    /// Refused and freed: counted in `tx_full`.
+    Refused,
+    /// On worker 0's hand-over queue, which counts it once sent or refused
+    /// ([`dataplane::worker::Origin::Kernel`]).
+    Queued,
 }
 
 /// One interface's tap, as control keeps it.
@@ -82,13 +88,13 @@ impl KernelPort {
         })
     }
 
-    /// Takes what the kernel sent (up to [`BURSTS_PER_LOOP`] bursts per queue) and hands each frame the bucket
-    /// admits to `send`, which returns false when the frame could not be queued.
+    /// Takes what the kernel sent (up to [`BURSTS_PER_LOOP`] bursts per queue) and hands each
+    /// frame the bucket admits to `send`, counting it as `send` says.
     pub fn drain(
         &mut self,
         now_ns: u64,
         stats: &FromKernelStats,
-        send: &mut dyn FnMut(Mbuf) -> bool,
+        send: &mut dyn FnMut(Mbuf) -> Handed,
     ) {
         let mut burst = Burst::<BURST>::new();
         for rx in &mut self.rx {
@@ -97,11 +103,15 @@ impl KernelPort {
                 for m in burst.drain() {
                     if !self.bucket.admit(now_ns) {
                         stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    } else if send(m) {
-                        stats.packets.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        stats.tx_full.fetch_add(1, Ordering::Relaxed);
+                        continue;
                     }
+                    let outcome = match send(m) {
+                        Handed::Sent => &stats.packets,
+                        Handed::Refused => &stats.tx_full,
+                        // Worker 0 counts it once it has sent or refused it.
+                        Handed::Queued => continue,
+                    };
+                    outcome.fetch_add(1, Ordering::Relaxed);
                 }
                 // A short burst emptied the queue.
                 if got < BURST {

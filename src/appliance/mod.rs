@@ -33,7 +33,9 @@ use crossbeam_queue::ArrayQueue;
 use dataplane::dpdk::{Burst, DpdkError, Eal, Mbuf, Mempool, Port, PortStats, TxQueue};
 use dataplane::rcu::{self, Publisher};
 use dataplane::runtime::{self, pinning::control_cpu, signals, Workers};
-use dataplane::worker::{ControlFrame, LbWorker, Redirect, TxPath, WorkerStats};
+use dataplane::worker::{
+    ControlFrame, FromControl, LbWorker, Origin, Redirect, TxPath, WorkerStats,
+};
 use dataplane::{Pipeline, PipelineConfig, Snapshot};
 
 pub use status::Shared;
@@ -100,8 +102,9 @@ pub struct Appliance {
     publisher: Publisher<Snapshot>,
     workers: Option<Workers>,
     to_control: Arc<ArrayQueue<ControlFrame>>,
-    /// Control's frames for ports without a control tx queue, sent by worker 0.
-    via_worker: Arc<ArrayQueue<(u16, Mbuf)>>,
+    /// Control's frames for ports without a control tx queue (its own, the kernel's), sent by
+    /// worker 0, which counts each where its origin says.
+    via_worker: Arc<ArrayQueue<FromControl>>,
     /// The workers' inbound queues of redirected nat frames (empty without nat or with one
     /// worker): emptied once the workers stopped, while the pools are still there.
     redirect: Arc<[ArrayQueue<Mbuf>]>,
@@ -130,7 +133,7 @@ impl Drop for Appliance {
         if let Some(w) = self.workers.take() {
             w.join();
         }
-        self.free_redirected();
+        self.free_handed_over();
     }
 }
 
@@ -380,10 +383,13 @@ impl Appliance {
         Ok(app)
     }
 
-    /// Frees what a worker handed another after that one stopped (call once they all have).
-    fn free_redirected(&self) {
-        for q in self.redirect.iter() {
-            while q.pop().is_some() {}
+    /// Frees what was handed to a worker that no longer runs (call once they all stopped): a
+    /// nat frame handed to an owner that had already stopped counts as the owner's drop, a
+    /// frame from the kernel worker 0 never sent as refused (`tx_full`).
+    fn free_handed_over(&self) {
+        Redirect::discard_stopped(&self.redirect, &self.shared.workers);
+        while let Some(left) = self.via_worker.pop() {
+            left.origin.count(false);
         }
     }
 
@@ -676,12 +682,27 @@ impl Appliance {
             let port = iface.port.id();
             let control_tx = &mut iface.control_tx;
             let via_worker = &self.via_worker;
-            k.drain(now_ns, stats, &mut |m| match control_tx.as_mut() {
+            k.drain(now_ns, stats, &mut |frame| match control_tx.as_mut() {
                 Some(q) => {
                     let mut one = Burst::<1>::new();
-                    one.push(m).is_ok() && q.tx_burst(&mut one) == 1
+                    if one.push(frame).is_ok() && q.tx_burst(&mut one) == 1 {
+                        kernel::Handed::Sent
+                    } else {
+                        kernel::Handed::Refused
+                    }
                 }
-                None => via_worker.push((port, m)).is_ok(),
+                None => {
+                    let item = FromControl {
+                        port,
+                        frame,
+                        origin: Origin::Kernel(Arc::clone(stats)),
+                    };
+                    // Refused, the item (and its mbuf) is freed here.
+                    match via_worker.push(item) {
+                        Ok(()) => kernel::Handed::Queued,
+                        Err(_) => kernel::Handed::Refused,
+                    }
+                }
             });
         }
     }
@@ -698,7 +719,11 @@ impl Appliance {
         }
         let Some(control_tx) = iface.control_tx.as_mut() else {
             // A full hand-over queue drops the request; the next one is due soon anyway.
-            let _ = self.via_worker.push((iface.port.id(), m));
+            let _ = self.via_worker.push(FromControl {
+                port: iface.port.id(),
+                frame: m,
+                origin: Origin::Control,
+            });
             return;
         };
         let mut burst = Burst::<1>::new();
@@ -746,6 +771,8 @@ impl Appliance {
     /// Stops workers, frees every mbuf, stops and closes the ports. Returns how many workers failed.
     pub fn shutdown(mut self) -> usize {
         let failed = self.workers.take().map(Workers::join).unwrap_or(0);
+        // At once, so what the HTTP threads still render adds up.
+        self.free_handed_over();
         if let Some(h) = self.health.take() {
             h.stop();
         }
@@ -754,8 +781,6 @@ impl Appliance {
         }
         drop(self.control_socket.take());
         while self.to_control.pop().is_some() {}
-        while self.via_worker.pop().is_some() {}
-        self.free_redirected();
         self.publisher.reclaim();
         failed
     }

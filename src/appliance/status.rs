@@ -60,7 +60,7 @@ pub struct Shared {
     pub reloads: super::reload_wait::ReloadWaiter,
     /// Per interface (config order): its name, whether it has an exception path, and what
     /// control counted of the frames its kernel sent.
-    pub from_kernel: Vec<super::kernel::FromKernelStats>,
+    pub from_kernel: Vec<Arc<super::kernel::FromKernelStats>>,
     kernel_ports: Vec<(String, bool)>,
     /// A drain asked for over HTTP: 1 drain, 2 end it (control takes it).
     pub drain_request: std::sync::atomic::AtomicU8,

@@ -73,7 +73,8 @@ unit: deps
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 	# The DPDK tests again with DPDK linked statically (static-dpdk: whole-archive drivers).
-	$(CARGO) test -p dataplane --features static-dpdk --test dpdk_eal_ring --test dpdk_runtime --test dpdk_tap_offload
+	$(CARGO) test -p dataplane --features static-dpdk --test dpdk_eal_ring --test dpdk_runtime --test dpdk_tap_offload \
+	  --test dpdk_af_xdp
 	# The RCU protocol under loom's model checker (its own target dir: --cfg loom rebuilds deps).
 	RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/loom \
 	  $(CARGO) test -p dataplane --lib --release rcu::loom_tests

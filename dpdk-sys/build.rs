@@ -19,6 +19,7 @@ const STATIC_LIBS: &[&str] = &[
     "rte_net_pcap",
     "rte_net_memif",
     "rte_net_af_packet",
+    "rte_net_af_xdp",
     // The exception path's kernel interfaces (interfaces[].kernel).
     "rte_net_tap",
     "rte_net_virtio",
@@ -45,8 +46,11 @@ const STATIC_LIBS: &[&str] = &[
     "rte_kvargs",
 ];
 
-/// System libraries the static archives above need, after them on the link line.
-const STATIC_SYSTEM_LIBS: &[&str] = &["pcap", "numa", "bsd", "atomic", "m", "dl", "pthread", "rt"];
+/// System libraries the static archives above need, after them on the link line (libxdp and
+/// libbpf, for net_af_xdp, before the libelf and zlib they need).
+const STATIC_SYSTEM_LIBS: &[&str] = &[
+    "pcap", "xdp", "bpf", "elf", "z", "numa", "bsd", "atomic", "m", "dl", "pthread", "rt",
+];
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");

@@ -71,8 +71,9 @@ fn limits(memlock: &str) -> String {
     )
 }
 
-/// 4 CPUs, 1024 free 2 MiB hugepages, an IOMMU, vfio-pci loaded with the NIC bound to it,
-/// CPUs 1-3 isolated, interrupts on CPU 0, memlock unlimited.
+/// 4 CPUs on one NUMA node with the NIC, a core each, 1024 free 2 MiB hugepages, an IOMMU,
+/// vfio-pci loaded with the NIC bound to it, CPUs 1-3 isolated, interrupts on CPU 0, memlock
+/// unlimited.
 fn healthy(name: &str) -> Tree {
     let t = Tree::new(name);
     t.write(
@@ -112,17 +113,26 @@ fn healthy(name: &str) -> Tree {
         &format!("/sys/bus/pci/devices/{DEV}/iommu_group"),
         "../../../kernel/iommu_groups/12",
     )
+    .write(&format!("/sys/bus/pci/devices/{DEV}/numa_node"), "0\n")
+    .write("/sys/devices/system/node/node0/cpulist", "0-3\n")
     .write("/sys/devices/system/cpu/online", "0-3\n")
     .write("/sys/devices/system/cpu/isolated", "1-3\n")
     .write("/sys/devices/system/cpu/nohz_full", "1-3\n")
     .write("/proc/irq/default_smp_affinity", "1\n")
     .write("/proc/self/limits", &limits("unlimited"))
     .write("/proc/self/status", "Name:\tsluice\nCapEff:\t0000000000000000\n");
+    for cpu in 0..4 {
+        t.write(
+            &format!("/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list"),
+            &format!("{cpu}\n"),
+        );
+    }
     t
 }
 
 /// No hugepages or hugetlbfs, no IOMMU, no vfio, the NIC on ixgbe as eth1, no isolation,
-/// interrupts on every CPU, memlock 64 KiB without CAP_IPC_LOCK.
+/// interrupts on every CPU, memlock 64 KiB without CAP_IPC_LOCK, CPUs 0-1 and 2-3 each two
+/// hyperthreads of one core on nodes 0 and 1, the NIC on node 1.
 fn bad(name: &str) -> Tree {
     let t = healthy(name);
     t.write(
@@ -160,7 +170,16 @@ fn bad(name: &str) -> Tree {
     .write(
         "/sys/kernel/mm/transparent_hugepage/enabled",
         "always madvise [never]\n",
-    );
+    )
+    .write(&format!("/sys/bus/pci/devices/{DEV}/numa_node"), "1\n")
+    .write("/sys/devices/system/node/node0/cpulist", "0-1\n")
+    .write("/sys/devices/system/node/node1/cpulist", "2-3\n");
+    for (cpu, siblings) in [(0, "0-1"), (1, "0-1"), (2, "2-3"), (3, "2-3")] {
+        t.write(
+            &format!("/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list"),
+            &format!("{siblings}\n"),
+        );
+    }
     t
 }
 
@@ -241,6 +260,8 @@ fn a_healthy_machine_passes_every_check() {
         "isolcpus",
         "nohz_full",
         "irqaffinity",
+        "numa",
+        "smt",
     ] {
         assert_eq!(status(&out, topic), "ok", "{topic}:\n{out}");
     }
@@ -252,7 +273,15 @@ fn a_healthy_machine_passes_every_check() {
         out.contains("thp: madvise: the flow tables get 2 MiB pages"),
         "{out}"
     );
-    assert!(out.ends_with("doctor: 12 ok, 0 warn, 0 fail\n"), "{out}");
+    assert!(
+        out.contains("numa: one NUMA node with CPUs (node0): nothing to place"),
+        "{out}"
+    );
+    assert!(
+        out.contains("smt: main lcore 0, workers 1-2: each on a physical core of its own"),
+        "{out}"
+    );
+    assert!(out.ends_with("doctor: 14 ok, 0 warn, 0 fail\n"), "{out}");
 }
 
 #[test]
@@ -330,8 +359,20 @@ fn a_bad_machine_fails_with_a_fix_for_each_problem() {
         "never: the flow tables stay on 4 KiB pages",
         "echo madvise > /sys/kernel/mm/transparent_hugepage/enabled",
     );
+    expect(
+        "numa",
+        "warn",
+        "uplink (0000:3b:00.0) is on node 1, its workers 1 on node 0; the main lcore 0 on node 0, where the mbuf pools are allocated, is not on a device's node (node 1)",
+        "in dpdk.args -l, take uplink's workers from node 1's CPUs 2-3, and the main lcore from node 1's CPUs 2-3",
+    );
+    expect(
+        "smt",
+        "warn",
+        "the main lcore 0 and worker 1 are hyperthreads of one core (siblings 0-1)",
+        "with no core left free, use fewer queues and drop 1 from dpdk.args -l",
+    );
     assert_eq!(status(&out, "lcores"), "ok", "{out}");
-    assert!(out.ends_with("doctor: 2 ok, 4 warn, 6 fail\n"), "{out}");
+    assert!(out.ends_with("doctor: 2 ok, 6 warn, 6 fail\n"), "{out}");
 }
 
 #[test]
@@ -372,6 +413,39 @@ fn a_vdev_only_config_has_no_pci_checks() {
         assert_eq!(fix, None);
     }
     assert_eq!(status(&out, "isolcpus"), "warn", "{out}");
+}
+
+#[test]
+fn an_af_packet_config_checks_its_links_mtu() {
+    let t = bad("afpacket");
+    t.write("/sys/class/net/eth0/mtu", "1600\n")
+        .write("/sys/class/net/eth0/ifindex", "2\n")
+        .write("/sys/class/net/eth0/iflink", "3\n")
+        .write("/sys/class/net/veth-lb/mtu", "1500\n")
+        .write("/sys/class/net/veth-lb/ifindex", "3\n")
+        .write("/sys/class/net/veth-lb/iflink", "2\n");
+    let c = t.config(
+        &config(
+            "\"-l\", \"0-2\", \"--no-huge\", \"--vdev\", \"net_af_packet0,iface=eth0,qpairs=2\"",
+            "net_af_packet0",
+        )
+        .replace("    queues: 2\n", "    queues: 2\n    mtu: 1600\n"),
+    );
+    let (code, out) = doctor(&t.0, Some(&c), &[]);
+    assert_eq!(code, Some(1), "{out}");
+    let (l, fix) = line(&out, "mtu uplink");
+    assert!(
+        l.starts_with("fail  mtu uplink: interfaces[0].mtu 1600 (tunnel headers included; ipip over IPv4 adds 20: client packets over 1580 get ICMP too-big): eth0 1600, eth0's veth peer veth-lb 1500"),
+        "{l}"
+    );
+    assert_eq!(fix, Some("ip link set dev veth-lb mtu 1600"));
+    // A vdev has no NUMA node: said, not failed.
+    assert!(
+        line(&out, "numa")
+            .0
+            .contains("uplink (net_af_packet0): a virtual device, no NUMA node"),
+        "{out}"
+    );
 }
 
 #[test]

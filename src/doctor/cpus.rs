@@ -4,7 +4,7 @@
 //! its CPU shows up as latency and drops. These are warnings: sluice works without them.
 use std::collections::BTreeSet;
 
-use control::config::lcores::eal_cores;
+use control::config::lcores::{eal_cores, EalCores};
 use control::config::Config;
 
 use super::host::{cpus_text, parse_cpu_list, parse_cpu_mask, Cmdline, Host};
@@ -66,6 +66,83 @@ fn boot_fix(
     )
 }
 
+/// The lcores `dpdk.args` runs, as CPU ids; `Err` with the warning that says why they cannot be
+/// told (an lcore mapped to other CPUs with `@`, no core option, a malformed one).
+fn lcores(args: &[String]) -> Result<EalCores, Finding> {
+    if args
+        .iter()
+        .any(|a| a.starts_with("--lcores") && a.contains('@'))
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--lcores" && w[1].contains('@'))
+    {
+        return Err(Finding::warn(
+            "lcores",
+            "--lcores maps lcores to other CPUs (@): their isolation, NUMA nodes and hyperthread siblings are not checked",
+            "check by hand that the CPUs after each @ are in /sys/devices/system/cpu/isolated and nohz_full, on the NIC's node and on cores of their own",
+        ));
+    }
+    match eal_cores(args) {
+        Ok(Some(cores)) => Ok(cores),
+        Ok(None) => Err(Finding::warn(
+            "lcores",
+            "dpdk.args names no cores (-l, --lcores or -c): EAL takes every CPU, so none can be isolated for the rest of the system",
+            "add -l with the main lcore and one worker per queue to dpdk.args, e.g. \"-l\", \"0-2\"",
+        )),
+        Err(e) => Err(Finding::warn(
+            "lcores",
+            format!("dpdk.args[{}]: expected {}, got {}", e.arg, e.expected, e.got),
+            "fix the core list in dpdk.args (sluice check -c FILE)",
+        )),
+    }
+}
+
+/// The main lcore and the workers as the appliance starts them: the other lcores in ascending
+/// order, one per RX queue, interfaces and their queues in config order (src/appliance).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workers {
+    pub main: u32,
+    /// (CPU, index of the interface whose queue it polls); lcores beyond the queues stay idle.
+    pub polling: Vec<(u32, usize)>,
+}
+
+impl Workers {
+    /// `None` when the lcores cannot be told (the `lcores` finding says why).
+    pub fn of(c: &Config) -> Option<Self> {
+        let cores = lcores(&c.dpdk.args).ok()?;
+        let queues = c
+            .interfaces
+            .iter()
+            .enumerate()
+            .flat_map(|(i, ic)| std::iter::repeat_n(i, usize::from(ic.queues)));
+        let polling = cores
+            .lcores
+            .iter()
+            .copied()
+            .filter(|&l| l != cores.main)
+            .zip(queues)
+            .collect();
+        Some(Self {
+            main: cores.main,
+            polling,
+        })
+    }
+
+    /// Every worker's CPU.
+    pub fn cpus(&self) -> BTreeSet<u32> {
+        self.polling.iter().map(|&(cpu, _)| cpu).collect()
+    }
+
+    /// The CPUs of the workers polling interface `i`.
+    pub fn of_interface(&self, i: usize) -> BTreeSet<u32> {
+        self.polling
+            .iter()
+            .filter(|&&(_, at)| at == i)
+            .map(|&(cpu, _)| cpu)
+            .collect()
+    }
+}
+
 pub fn isolation(host: &Host, config: Option<&Config>) -> Vec<Finding> {
     let cpus = Cpus::read(host);
     let Some(c) = config else {
@@ -79,36 +156,9 @@ pub fn isolation(host: &Host, config: Option<&Config>) -> Vec<Finding> {
             ),
         )];
     };
-    let args = &c.dpdk.args;
-    if args
-        .iter()
-        .any(|a| a.starts_with("--lcores") && a.contains('@'))
-        || args
-            .windows(2)
-            .any(|w| w[0] == "--lcores" && w[1].contains('@'))
-    {
-        return vec![Finding::warn(
-            "lcores",
-            "--lcores maps lcores to other CPUs (@): their isolation is not checked",
-            "check by hand that the CPUs after each @ are in /sys/devices/system/cpu/isolated and nohz_full",
-        )];
-    }
-    let cores = match eal_cores(args) {
-        Ok(Some(cores)) => cores,
-        Ok(None) => {
-            return vec![Finding::warn(
-                "lcores",
-                "dpdk.args names no cores (-l, --lcores or -c): EAL takes every CPU, so none can be isolated for the rest of the system",
-                "add -l with the main lcore and one worker per queue to dpdk.args, e.g. \"-l\", \"0-2\"",
-            )]
-        }
-        Err(e) => {
-            return vec![Finding::warn(
-                "lcores",
-                format!("dpdk.args[{}]: expected {}, got {}", e.arg, e.expected, e.got),
-                "fix the core list in dpdk.args (sluice check -c FILE)",
-            )]
-        }
+    let cores = match lcores(&c.dpdk.args) {
+        Ok(cores) => cores,
+        Err(f) => return vec![f],
     };
     let workers: BTreeSet<u32> = cores
         .lcores

@@ -31,6 +31,11 @@ impl Host {
             .map(|t| t.lines().next().unwrap_or("").trim().to_owned())
     }
 
+    /// The file's first line parsed as a number (sysfs writes one per file).
+    pub fn read_num<T: std::str::FromStr>(&self, abs: &str) -> Option<T> {
+        self.read_line(abs)?.parse().ok()
+    }
+
     pub fn exists(&self, abs: &str) -> bool {
         self.path(abs).exists() || self.path(abs).is_symlink()
     }

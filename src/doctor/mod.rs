@@ -8,12 +8,21 @@
 //! - [`memory`]: hugepages (free vs the estimate), hugetlbfs, ordinary memory, memlock.
 //! - [`devices`]: IOMMU, the vfio modules, and each configured PCI device's driver.
 //! - [`cpus`]: the worker lcores against isolcpus, nohz_full and the IRQ affinity.
-//! - [`eal`]: what `dpdk.args` says about memory and devices.
+//! - [`placement`]: the NUMA nodes of the workers and the main lcore against each interface's
+//!   device (a vdev has none, unless on a PCI NIC's kernel interface) and each other; workers
+//!   or the main lcore on hyperthreads of one core.
+//! - [`links`]: the MTU of each kernel interface the config sends through (an af_packet,
+//!   af_xdp or pcap device's, its veth peer, the exception path's tap) against `mtu`.
+//! - [`eal`]: what `dpdk.args` says about memory, devices and the vdevs' kernel interfaces.
 pub mod cpus;
 pub mod devices;
 pub mod eal;
+#[cfg(test)]
+mod fake;
 pub mod host;
+pub mod links;
 pub mod memory;
+pub mod placement;
 
 use std::fmt;
 
@@ -167,6 +176,16 @@ pub fn run(host: &Host, config: Option<&Config>) -> Report {
     }
     for f in cpus::isolation(host, config) {
         report.push(f);
+    }
+    if let Some(c) = config {
+        // Without lcores that are CPUs, the isolation checks above already said why.
+        if let Some(w) = cpus::Workers::of(c) {
+            report.push(placement::numa(host, c, &w));
+            report.push(placement::smt(host, &w));
+        }
+        for f in links::mtu(host, c) {
+            report.push(f);
+        }
     }
     report
 }

@@ -11,9 +11,14 @@
 # (c) `sluice demo` runs and /metrics is scraped twice while traffic flows: every metric an alert
 #     rule, a panel, an annotation or a variable selects is a sample name in the scrape, every
 #     label it matches or groups on is one those samples have, every literal label value
-#     (reason="...", result="...") one the scrape has (tests/pcap/exprs.py check).
+#     (reason="...", result="...") one the scrape has (tests/pcap/exprs.py check). The demo has no
+#     exception path, fullnat connection or announced VIP: their families (sluice_exception_*,
+#     sluice_nat_ports_in_use, sluice_vip_announced) are declared in its scrape with no samples,
+#     so their names and types are checked against the scrape and their labels and values
+#     against docs/design.md's metrics table.
 # (d) With promtool: every dashboard expression evaluated over the two scrapes (as two
-#     instances) gives at least one series, so no panel is empty for a join on a missing label.
+#     instances) gives at least one series, so no panel is empty for a join on a missing label;
+#     the families declared without samples get one series each with docs/design.md's labels.
 # `promtool check metrics` is not run on the scrape: promtool 2.42 lints the Prometheus text
 # format, and OpenMetrics names HELP/TYPE after the family (sluice_rx_packets, samples
 # sluice_rx_packets_total), so it reports "no help text" for every counter although the
@@ -26,6 +31,7 @@ W=$E2E_WORK
 RULES=$E2E_REPO/deploy/prometheus/sluice.rules.yml
 RULE_TESTS=$E2E_REPO/deploy/prometheus/sluice.rules.test.yml
 DASH=$E2E_REPO/deploy/grafana/sluice.json
+DESIGN=$E2E_REPO/docs/design.md
 X=("$PY" "$E2E_REPO/tests/pcap/exprs.py")
 PROMTOOL=${PROMTOOL:-promtool}
 # run WHAT CMD...: PASS with WHAT, or FAIL with the command's output.
@@ -86,7 +92,8 @@ e2e_stop 20
 [ "$SLUICE_RC" -eq 0 ] || e2e_fail "sluice demo exited with $SLUICE_RC after SIGTERM (want 0)"
 e2e_log "scraped $(grep -vc '^#' "$W/scrape2.txt") samples"
 
-if out=$("${X[@]}" check "$RULES" "$DASH" "$W/scrape2.txt" 2>&1); then
+if out=$("${X[@]}" check "$RULES" "$DASH" "$W/scrape2.txt" "$DESIGN" 2>&1); then
+  grep '^declared' <<<"$out" | sed 's/^/    /' || true
   e2e_pass "every metric, label and label value the rules and the dashboard use is in /metrics: $(tail -n 1 <<<"$out")"
 else
   printf '%s\n' "$out" | sed 's/^/    /'
@@ -96,7 +103,7 @@ fi
 # --- (d) the dashboard's expressions evaluated over the real scrapes -----------------------------
 if [ "$have_promtool" -eq 1 ]; then
   mkdir -p "$W/eval"
-  n=$("${X[@]}" eval-dir "$DASH" "$W/scrape1.txt" "$W/scrape2.txt" "$W/eval")
+  n=$("${X[@]}" eval-dir "$DASH" "$W/scrape1.txt" "$W/scrape2.txt" "$W/eval" "$DESIGN")
   run "every dashboard expression gives a series over the real scrapes (${n#*: })" \
     bash -c 'cd "$1" && "$2" test rules eval.test.yml' _ "$W/eval" "$PROMTOOL"
 else

@@ -2,11 +2,18 @@
 """The PromQL of deploy/ (alert rules, Grafana dashboard) against what sluice really exports.
 
   exprs.py list RULES DASHBOARD            every expression, with where it comes from
-  exprs.py check RULES DASHBOARD SCRAPE    every metric an expression selects must be a sample
+  exprs.py check RULES DASHBOARD SCRAPE [DESIGN]
+                                           every metric an expression selects must be a sample
                                            name in SCRAPE (a saved /metrics, OpenMetrics text),
                                            every label it matches on or groups by a label of
                                            those samples, every literal label value one the
-                                           scrape has; prints one line per problem, exit 1
+                                           scrape has; prints one line per problem, exit 1.
+                                           With DESIGN (docs/design.md): a family SCRAPE
+                                           declares (# TYPE) but has no samples of (the
+                                           exception path, fullnat ports, announced VIPs on an
+                                           appliance without them) is checked by its name and
+                                           type against SCRAPE and by the labels and values
+                                           DESIGN's metrics table gives it
   exprs.py dashboard DASHBOARD             the dashboard is Grafana JSON we can import: unique
                                            panel ids, datasource and instance variables, every
                                            query panel with targets and refIds, no overlaps
@@ -17,7 +24,7 @@
                                            prose) and DIR/dashboard.rules.yml (every dashboard
                                            expression as a recording rule, Grafana's variables
                                            replaced, so `promtool check rules` parses them)
-  exprs.py eval-dir DASHBOARD SCRAPE1 SCRAPE2 DIR
+  exprs.py eval-dir DASHBOARD SCRAPE1 SCRAPE2 DIR [DESIGN]
                                            writes DIR/eval.test.yml and DIR/eval.rules.yml for
                                            `promtool test rules`: two real scrapes (a minute
                                            apart as far as promtool knows) of two instances as
@@ -25,7 +32,10 @@
                                            give at least one series at the second (a join on a
                                            label the series lack, or a many-to-many match,
                                            gives none); expressions that end in a comparison
-                                           filter (`> 0`) may be empty
+                                           filter (`> 0`) may be empty. With DESIGN, a
+                                           family SCRAPE2 declares without samples gets one
+                                           series per instance with DESIGN's labels (its
+                                           first documented value, else "x"), counters rising
 
 The PromQL reader is small on purpose: it tokenises, skips strings' insides, range and subquery
 brackets, function names and keywords, and reads selectors (`name{matchers}` or a bare name),
@@ -183,21 +193,67 @@ def expressions(rules_path, dash_path, rules=True):
 
 def read_scrape(path):
     """{sample name: {label: set of values}} of an OpenMetrics exposition."""
+    return read_exposition(path)[0]
+
+
+def read_exposition(path):
+    """read_scrape's samples, and {family name: type} of the families declared without samples."""
     from prometheus_client.openmetrics.parser import text_string_to_metric_families
     with open(path) as f:
         text = f.read()
-    samples = {}
+    samples, empty = {}, {}
     for fam in text_string_to_metric_families(text):
+        if not fam.samples:
+            empty[fam.name] = fam.type
         for s in fam.samples:
             labels = samples.setdefault(s.name, {})
             for k, v in s.labels.items():
                 labels.setdefault(k, set()).add(v)
-    return samples
+    return samples, empty
 
 
-def check(rules_path, dash_path, scrape_path):
-    samples = read_scrape(scrape_path)
-    problems, used = [], {}
+# The sample names of a family, by its type (OpenMetrics: counters' samples end in _total).
+SAMPLE_SUFFIXES = {"counter": ["_total"], "gauge": [""], "histogram": ["_bucket", "_sum", "_count"]}
+
+
+def design_metrics(path):
+    """{metric as docs/design.md's Metrics table names it: {label: set of documented values, or
+    None where the table lists none}}. A row is `| `name` | type | labels | meaning |`; in the
+    labels cell `a`, `b` = `x` \\| `y` names labels a and b, b's values x and y."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            if not line.startswith("| `sluice_"):
+                continue
+            cells = re.split(r"(?<!\\)\|", line)
+            name, labels_cell = cells[1].strip().strip("`"), cells[3]
+            labels, current, pos = {}, None, 0
+            for m in re.finditer(r"`([^`]*)`", labels_cell):
+                between, pos = labels_cell[pos:m.start()], m.end()
+                if current is not None and ("=" in between or "\\|" in between):
+                    labels[current] = (labels[current] or set()) | {m.group(1)}
+                else:
+                    current = m.group(1)
+                    labels[current] = None
+            out[name] = labels
+    return out
+
+
+def documented(name, empty, design):
+    """(family, type, documented labels) when sample `name` belongs to a family the scrape declares
+    without samples and the design documents; else None."""
+    for family, ftype in empty.items():
+        for suffix in SAMPLE_SUFFIXES.get(ftype, []):
+            if name == family + suffix:
+                doc = design.get(name, design.get(family))
+                return None if doc is None else (family, ftype, doc)
+    return None
+
+
+def check(rules_path, dash_path, scrape_path, design_path=None):
+    samples, empty = read_exposition(scrape_path)
+    design = design_metrics(design_path) if design_path else {}
+    problems, used, by_design = [], {}, set()
     exprs = expressions(rules_path, dash_path)
     for where, expr, extra_label in exprs:
         try:
@@ -214,6 +270,10 @@ def check(rules_path, dash_path, scrape_path):
                 have = {}
             elif name in samples:
                 have = samples[name]
+            elif doc := documented(name, empty, design):
+                # Declared by the real exposition, no samples in this one: the design's labels.
+                have = doc[2]
+                by_design.add(name)
             else:
                 problems.append(f"{where}: metric {name} is not in /metrics")
                 continue
@@ -225,7 +285,7 @@ def check(rules_path, dash_path, scrape_path):
                     problems.append(f"{where}: {name} has no label {label!r} (it has {sorted(have) or 'none'})")
                     continue
                 # Literal values (no Grafana variable): each must be one the scrape has.
-                if "$" in value:
+                if "$" in value or have[label] is None:
                     continue
                 if op in ("=", "!="):
                     wanted = [value] if value else []
@@ -242,6 +302,8 @@ def check(rules_path, dash_path, scrape_path):
     for p in problems:
         print(f"FAIL: {p}")
     names = sorted(used)
+    if by_design:
+        print(f"declared in {scrape_path} without samples, labels from {design_path}: {' '.join(sorted(by_design))}")
     print(f"{len(exprs)} expressions, {len(names)} metrics: {' '.join(names)}")
     return 1 if problems else 0
 
@@ -338,8 +400,20 @@ def scrape_values(path):
             for fam in text_string_to_metric_families(text) for s in fam.samples}
 
 
-def eval_dir(dash_path, scrape1, scrape2, out):
+def eval_dir(dash_path, scrape1, scrape2, out, design_path=None):
     first, second = scrape_values(scrape1), scrape_values(scrape2)
+    stand_ins = []
+    if design_path:
+        design = design_metrics(design_path)
+        for family, ftype in sorted(read_exposition(scrape2)[1].items()):
+            if ftype not in ("counter", "gauge"):
+                continue  # a histogram's buckets are not worth making up
+            name = family + SAMPLE_SUFFIXES[ftype][0]
+            doc = documented(name, {family: ftype}, design)
+            if doc:
+                labels = {k: sorted(v)[0] if v else "x" for k, v in doc[2].items()}
+                # A counter rising by one a second, so rates are not 0.
+                stand_ins.append((name, labels, "0 60" if ftype == "counter" else "1 1"))
     series = []
     for instance in ("a:9610", "b:9610"):
         target = {"job": "sluice", "instance": instance}
@@ -347,6 +421,8 @@ def eval_dir(dash_path, scrape1, scrape2, out):
         for (name, labels), v in sorted(second.items()):
             v1 = first.get((name, labels))
             values = f"{'_' if v1 is None else repr(float(v1))} {float(v)!r}"
+            series.append({"series": series_text(name, dict(labels, **target)), "values": values})
+        for name, labels, values in stand_ins:
             series.append({"series": series_text(name, dict(labels, **target)), "values": values})
     rules, tests = [], []
     for n, (where, expr, _) in enumerate(expressions("/dev/null", dash_path, rules=False)):
@@ -363,7 +439,8 @@ def eval_dir(dash_path, scrape1, scrape2, out):
         yaml.safe_dump({"rule_files": ["eval.rules.yml"], "evaluation_interval": "1m",
                         "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": tests}]},
                        f, sort_keys=False)
-    print(f"{out}: {len(tests)} dashboard expressions to evaluate over {len(series)} input series")
+    made = f" ({len(stand_ins)} per instance from {design_path}: {' '.join(n for n, _, _ in stand_ins)})" if stand_ins else ""
+    print(f"{out}: {len(tests)} dashboard expressions to evaluate over {len(series)} input series{made}")
     return 0
 
 
@@ -372,12 +449,12 @@ def main(argv):
         for where, expr, _ in expressions(argv[2], argv[3]):
             print(f"{where}\n    {' '.join(expr.split())}")
         return 0
-    if len(argv) == 5 and argv[1] == "check":
-        return check(argv[2], argv[3], argv[4])
+    if len(argv) in (5, 6) and argv[1] == "check":
+        return check(*argv[2:])
     if len(argv) == 3 and argv[1] == "dashboard":
         return check_dashboard(argv[2])
-    if len(argv) == 6 and argv[1] == "eval-dir":
-        return eval_dir(argv[2], argv[3], argv[4], argv[5])
+    if len(argv) in (6, 7) and argv[1] == "eval-dir":
+        return eval_dir(*argv[2:])
     if len(argv) == 5 and argv[1] == "promtool-dir":
         return promtool_dir(argv[2], argv[3], argv[4])
     print(__doc__, file=sys.stderr)

@@ -110,6 +110,13 @@ def main():
             bad = None
         check(bad is None, "--flows %d --vips %d cannot be exact and must be refused" % (flows, vips))
 
+    # Pinned to one DP core unless asked: split over cores, each core steps the variables by
+    # step x cores from its own start, which the simulation above does not model.
+    check(all(s.to_json()["core_id"] == 0 for s in load().get_streams()), "streams pinned to core 0")
+    check(load("--core", "-1").get_streams()[0].to_json()["core_id"] == -1, "--core -1: not pinned")
+    check(load("--core", "2", "--workload", "imix").get_streams()[2].to_json()["core_id"] == 2,
+          "--core 2: every stream on core 2")
+
     streams = load("--workload", "imix", "--flows", "5000").get_streams()
     check([s.get_pkt_len() for s in streams] == [64, 594, 1498], "imix: 64/594/1498-byte streams (IPIP)")
     rates = [s.to_json()["mode"]["rate"]["value"] for s in streams]

@@ -56,7 +56,13 @@ def parse_tunables(tunables):
                    help="hw: correct TCP/UDP checksums by NIC offload")
     p.add_argument("--encap", choices=sorted(ENCAP), default="ipip",
                    help="sluice's encapsulation: imix's largest frame is 1518 less its overhead")
+    p.add_argument("--core", type=int, default=0,
+                   help="the TRex DP core every stream is pinned to (its field engine then runs "
+                        "once, so the streams carry exactly --flows 5-tuples); -1: TRex splits "
+                        "each stream over all its cores (more packets/s, flow count unchecked)")
     a = p.parse_args(list(tunables))
+    if a.core < -1:
+        p.error("--core must be a core number (0, 1, ...) or -1")
     if a.workload == "syn" and a.proto != "tcp":
         p.error("--workload syn needs --proto tcp")
     if not 1 <= a.clients <= 254:
@@ -112,7 +118,7 @@ class SluiceProfile:
             mode = STLTXSingleBurst(pps=pps_share, total_pkts=a.flows)
         else:
             mode = STLTXCont(pps=pps_share)
-        return STLStream(packet=STLPktBuilder(pkt=pkt, vm=vm), mode=mode)
+        return STLStream(packet=STLPktBuilder(pkt=pkt, vm=vm), mode=mode, core_id=a.core)
 
     def get_streams(self, tunables=(), **kwargs):
         a = parse_tunables(tunables)

@@ -378,6 +378,33 @@ fn cases() -> Vec<Case> {
             (4, 14),
         ),
         case(
+            "the broadcast address as an interface address",
+            edit(&[(
+                "    address: 192.0.2.10/24\n    gateway: 192.0.2.1\n",
+                "    address: 255.255.255.255/32\n  - name: downlink\n    device: net_memif1\n    address: 192.0.2.10/24\n    gateway: 192.0.2.1\n",
+            )]),
+            "expected the interface's own unicast host address with its prefix length, got 255.255.255.255/32 (the broadcast address)",
+            "interfaces[0].address",
+            (4, 14),
+        ),
+        case(
+            "an IPv4-mapped address6",
+            edit(&[("    gateway: 192.0.2.1\n", "    gateway: 192.0.2.1\n    address6: ::ffff:192.0.2.5/64\n")]),
+            "expected the interface's own unicast host address with its prefix length, got ::ffff:192.0.2.5/64 (IPv4-mapped IPv6: 192.0.2.5 belongs in `address`, written as IPv4)",
+            "interfaces[0].address6",
+            (6, 15),
+        ),
+        case(
+            "one PCI device written two ways",
+            edit(&[
+                ("device: net_memif0", "device: \"0000:3b:00.0\""),
+                ("services:\n", "  - name: downlink\n    device: 3B:00.0\n    address: 198.51.100.2/24\nservices:\n"),
+            ]),
+            "duplicate device \"3B:00.0\" (PCI address 0000:3b:00.0), first defined at interfaces[0] (line 2)",
+            "interfaces[1].device",
+            (7, 13),
+        ),
+        case(
             "more queues than worker lcores",
             format!("dpdk:\n  args: [-l, 0-1]\n{}", edit(&[("    device: net_memif0\n", "    device: net_memif0\n    queues: 2\n")])),
             "expected at least 2 worker lcores, one per queue (uplink 2), got 1 (lcores 0-1 minus main lcore 0)",
@@ -449,20 +476,28 @@ fn cases() -> Vec<Case> {
                 ("    protocol: tcp\n", "    protocol: tcp\n    forwarding: nat\n"),
                 ("address: 203.0.113.11", "address: 2001:db8::11"),
             ]),
-            "expected an IPv4 backend like the VIP (nat keeps the client's address as the source, so both ends are of one family), got 2001:db8::11",
+            "expected an IPv4 backend like service web's VIP 198.51.100.10 (nat keeps the client's address as the source, so both ends are of one family), got IPv6 backend 2001:db8::11",
             "services[0].backends[0].address",
             (14, 18),
         ),
         case(
-            "fullnat to a backend with no local address of its family",
+            // The dataplane refuses it (NatFamilyMismatch): there is no family translation.
+            "fullnat to a backend of the other family, with a local address of its family",
             edit(&[
                 ("    gateway: 192.0.2.1\n", "    gateway: 192.0.2.1\n    address6: 2001:db8::10/64\n"),
-                ("    protocol: tcp\n", "    protocol: tcp\n    forwarding: fullnat\n    local_addresses: [192.0.2.200]\n"),
+                ("    protocol: tcp\n", "    protocol: tcp\n    forwarding: fullnat\n    local_addresses: [192.0.2.200, 2001:db8::200]\n"),
                 ("address: 203.0.113.11", "address: 2001:db8::11"),
             ]) + "flows:\n  capacity: 1000\n",
-            "expected a backend with an IPv6 local address in local_addresses to send to it from (fullnat), got 2001:db8::11",
+            "expected an IPv4 backend like service web's VIP 198.51.100.10 (fullnat translates within one address family: no NAT46/NAT64), got IPv6 backend 2001:db8::11",
             "services[0].backends[0].address",
             (15, 18),
+        ),
+        case(
+            "fullnat with no local address of the VIP's family",
+            fullnat("2001:db8::200"),
+            "expected an IPv4 local address, the family of service web's VIP 198.51.100.10 (fullnat sends to its backends, all IPv4 like the VIP, from a local address of their family), got only IPv6: 2001:db8::200",
+            "services[0].local_addresses",
+            (12, 22),
         ),
         case(
             "too few local addresses for the flow capacity",

@@ -410,6 +410,11 @@ fn nat_and_fullnat_services_load_with_their_ports_and_local_addresses() {
         [6432, 5432, 5432],
         "probes go where each backend listens"
     );
+    // Backends of the VIP's family, and a local address of it, over IPv6 too.
+    let db6 = &c.services[2];
+    assert_eq!(db6.forwarding, Forwarding::FullNat);
+    assert_eq!(db6.local_addresses, [ip("2001:db8::201")]);
+    assert!(db6.backends.iter().all(|b| b.address.is_ipv6()));
     let s = summary(&c);
     for needle in [
         "db 198.51.100.20:5432/tcp: fullnat",
@@ -417,6 +422,7 @@ fn nat_and_fullnat_services_load_with_their_ports_and_local_addresses() {
         "local addresses: 192.0.2.200, 192.0.2.201, 2001:db8::200",
         "health check: tcp each backend's port",
         "dns 198.51.100.10:53/udp: nat",
+        "db6 [2001:db8:ffff::20]:5432/tcp: fullnat",
     ] {
         assert!(s.contains(needle), "{needle} missing from:\n{s}");
     }

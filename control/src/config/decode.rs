@@ -573,20 +573,27 @@ fn interface(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Interface> {
         required(ctx, &f, "address", "the interface's IPv4 address/prefix").and_then(|v| {
             let path = f.child("address");
             let p = parsed(ctx, v, &path, expect4, |s| prefix::<Ipv4Addr>(s, 32))?;
-            host_address(
-                ctx,
-                &path,
-                p,
-                u32::from(p.addr).into(),
-                32,
-                p.addr.is_multicast(),
-            )
+            let not_unicast = if p.addr.is_multicast() {
+                Some("not unicast".to_owned())
+            } else if p.addr.is_broadcast() {
+                Some("the broadcast address".to_owned())
+            } else {
+                None
+            };
+            host_address(ctx, &path, p, u32::from(p.addr).into(), 32, not_unicast)
         });
     let expect6 = "an IPv6 address with a prefix length 1-128, e.g. 2001:db8::10/64";
     let address6 = or_default(f.get("address6"), None, |v| {
         let path = f.child("address6");
         let p = parsed(ctx, v, &path, expect6, |s| prefix::<Ipv6Addr>(s, 128))?;
-        host_address(ctx, &path, p, p.addr.into(), 128, p.addr.is_multicast()).map(Some)
+        // The dataplane keys IPv4 by its mapped form: it would be taken for an IPv4 address.
+        let mapped = |v4| format!("IPv4-mapped IPv6: {v4} belongs in `address`, written as IPv4");
+        let not_unicast = if p.addr.is_multicast() {
+            Some("not unicast".to_owned())
+        } else {
+            p.addr.to_ipv4_mapped().map(mapped)
+        };
+        host_address(ctx, &path, p, p.addr.into(), 128, not_unicast).map(Some)
     });
     // RFC 8200 section 5: every IPv6 link carries 1280-byte packets.
     if let (Some(m), Some(Some(_))) = (mtu, address6) {
@@ -758,15 +765,16 @@ fn kernel(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Kernel> {
     })
 }
 
-/// The appliance's own address must be a unicast host address, not its subnet's network (or,
-/// for IPv4, broadcast) address; /31, /32, /127 and /128 have no such addresses.
+/// The appliance's own address must be a unicast host address (`not_unicast` says why it is
+/// not, besides being all zeros), not its subnet's network (or, for IPv4, broadcast) address;
+/// /31, /32, /127 and /128 have no such addresses.
 fn host_address<A: std::fmt::Display + Copy>(
     ctx: &mut Ctx<'_>,
     path: &str,
     p: Prefix<A>,
     bits: u128,
     width: u8,
-    multicast: bool,
+    not_unicast: Option<String>,
 ) -> Option<Prefix<A>> {
     let host_bits = u32::from(width - p.len);
     let mask = if host_bits == 0 {
@@ -776,20 +784,18 @@ fn host_address<A: std::fmt::Display + Copy>(
     };
     let host = bits & mask;
     let special = host_bits >= 2 && (host == 0 || (width == 32 && host == mask));
-    if multicast || bits == 0 || special {
-        let what = if special {
-            "a subnet's network or broadcast address"
-        } else {
-            "not unicast"
-        };
-        ctx.invalid(
-            path,
-            "the interface's own unicast host address with its prefix length",
-            format!("{p} ({what})"),
-        );
-        return None;
-    }
-    Some(p)
+    let what = match not_unicast {
+        _ if special => "a subnet's network or broadcast address".to_owned(),
+        Some(why) => why,
+        None if bits == 0 => "not unicast".to_owned(),
+        None => return Some(p),
+    };
+    ctx.invalid(
+        path,
+        "the interface's own unicast host address with its prefix length",
+        format!("{p} ({what})"),
+    );
+    None
 }
 
 /// The `flows:` section: every key absent takes `FlowConfig::default()`'s value.
@@ -926,7 +932,14 @@ fn service(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Service> {
     let forwarding = or_default(f.get("forwarding"), Forwarding::Ipip, |v| {
         keyword(ctx, v, &f.child("forwarding"), Forwarding::ALL)
     });
-    let local_addresses = nat::local_addresses(ctx, path, f.get("local_addresses"), forwarding);
+    let local_addresses = nat::local_addresses(
+        ctx,
+        path,
+        name.as_deref(),
+        f.get("local_addresses"),
+        forwarding,
+        vip,
+    );
     let backends_path = f.child("backends");
     let items = required(ctx, &f, "backends", "a non-empty list of backends").and_then(|v| {
         list(
@@ -949,11 +962,11 @@ fn service(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<Service> {
         nat::check_backends(
             ctx,
             &backends_path,
+            name.as_deref(),
             backends,
             vip,
             port,
             forwarding,
-            local_addresses.as_deref(),
         );
         if let Some(size) = table_size {
             let count = backends.len() as u64;

@@ -21,13 +21,20 @@ fn family(ip: IpAddr) -> &'static str {
     }
 }
 
-/// A service's `local_addresses` (`value`), checked against its mode; empty when absent and
-/// not needed. None when something was reported.
+/// `service web`, or `the service` when its name did not decode.
+fn service_name(name: Option<&str>) -> String {
+    name.map_or_else(|| "the service".to_owned(), |n| format!("service {n}"))
+}
+
+/// A service's `local_addresses` (`value`), checked against its mode and its VIP's family;
+/// empty when absent and not needed. None when something was reported about a local address.
 pub(crate) fn local_addresses(
     ctx: &mut Ctx<'_>,
     service: &str,
+    name: Option<&str>,
     value: Option<&Value>,
     forwarding: Option<Forwarding>,
+    vip: Option<IpAddr>,
 ) -> Option<Vec<IpAddr>> {
     let path = join(service, "local_addresses");
     let Some(v) = value else {
@@ -76,19 +83,33 @@ pub(crate) fn local_addresses(
             ctx.report(Severity::Error, &format!("{path}[{k}]"), At::Value, problem);
         }
     }
-    addresses.into_iter().collect()
+    let addresses: Vec<IpAddr> = addresses.into_iter().collect::<Option<_>>()?;
+    // Backends are of the VIP's family (no family translation), so one local address must be.
+    if let Some(vip) = vip {
+        if !addresses.iter().any(|a| a.is_ipv4() == vip.is_ipv4()) {
+            let expected = format!(
+                "an {fam} local address, the family of {}'s VIP {vip} (fullnat sends to its backends, all {fam} like the VIP, from a local address of their family)",
+                service_name(name),
+                fam = family(vip),
+            );
+            let listed: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+            let got = format!("only {}: {}", family(addresses[0]), listed.join(", "));
+            ctx.invalid(&path, expected, got);
+        }
+    }
+    Some(addresses)
 }
 
 /// The translating modes' rules on a service's backends: a `port` only where it can be
-/// honoured, nat within the VIP's family, fullnat with a local address of each backend's family.
+/// honoured, and the VIP's address family (neither mode translates between families).
 pub(crate) fn check_backends(
     ctx: &mut Ctx<'_>,
     path: &str,
+    name: Option<&str>,
     backends: &[Option<Backend>],
     vip: Option<IpAddr>,
     service_port: Option<u16>,
     forwarding: Option<Forwarding>,
-    local_addresses: Option<&[IpAddr]>,
 ) {
     for (j, b) in backends.iter().enumerate() {
         let Some(b) = b else { continue };
@@ -102,28 +123,22 @@ pub(crate) fn check_backends(
                 ctx.invalid(&join(&here, "port"), expected, port.to_string());
             }
         }
-        let address = join(&here, "address");
-        match (forwarding, vip) {
-            (Some(Forwarding::Nat), Some(vip)) if vip.is_ipv4() != b.address.is_ipv4() => {
-                let expected = format!(
-                    "an {} backend like the VIP (nat keeps the client's address as the source, so both ends are of one family)",
-                    family(vip)
-                );
-                ctx.invalid(&address, expected, b.address.to_string());
-            }
-            (Some(Forwarding::FullNat), _) => {
-                let Some(locals) = local_addresses else {
-                    continue;
-                };
-                if !locals.iter().any(|l| l.is_ipv4() == b.address.is_ipv4()) {
-                    let expected = format!(
-                        "a backend with an {} local address in local_addresses to send to it from (fullnat)",
-                        family(b.address)
-                    );
-                    ctx.invalid(&address, expected, b.address.to_string());
-                }
-            }
-            _ => {}
+        let (Some(mode), Some(vip)) = (forwarding, vip) else {
+            continue;
+        };
+        if mode.translates() && vip.is_ipv4() != b.address.is_ipv4() {
+            let why = if mode == Forwarding::Nat {
+                "nat keeps the client's address as the source, so both ends are of one family"
+            } else {
+                "fullnat translates within one address family: no NAT46/NAT64"
+            };
+            let expected = format!(
+                "an {} backend like {}'s VIP {vip} ({why})",
+                family(vip),
+                service_name(name),
+            );
+            let got = format!("{} backend {}", family(b.address), b.address);
+            ctx.invalid(&join(&here, "address"), expected, got);
         }
     }
 }
@@ -189,35 +204,34 @@ pub(crate) fn cross_checks(
 }
 
 /// Each connection takes two flow entries (one per direction) and one source port of a local
-/// address: a family's local addresses must have ports for `capacity / 2` connections on
-/// each worker, which has `1 / workers` of every local address's ports.
+/// address of the VIP's family (the backends'): those must have ports for `capacity / 2`
+/// connections on each worker, which has `1 / workers` of every local address's ports.
 fn enough_ports(ctx: &mut Ctx<'_>, i: usize, s: &Service, capacity: usize, workers: u64) {
     let connections = capacity as u64 / 2;
     let ports = PORTS_PER_LOCAL_ADDRESS / workers;
-    for v4 in [true, false] {
-        let n = s
-            .local_addresses
-            .iter()
-            .filter(|l| l.is_ipv4() == v4)
-            .count() as u64;
-        let used = s.backends.iter().any(|b| b.address.is_ipv4() == v4);
-        if n == 0 || !used || n * ports >= connections {
-            continue;
-        }
-        let need = connections.div_ceil(ports.max(1));
-        let fam = if v4 { "IPv4" } else { "IPv6" };
-        let share = if workers > 1 {
-            format!(" ({ports} of them on each of {workers} workers)")
-        } else {
-            String::new()
-        };
-        let expected = format!(
-            "at least {need} {fam} local addresses for flows.capacity {capacity} (a connection takes two flow entries and one of the {PORTS_PER_LOCAL_ADDRESS} ports 1024-65535 of a local address{share}: {connections} connections need {need}), or a smaller flows.capacity"
-        );
-        ctx.invalid(
-            &format!("services[{i}].local_addresses"),
-            expected,
-            format!("{n} {fam} local address{}", if n == 1 { "" } else { "es" }),
-        );
+    let v4 = s.vip.is_ipv4();
+    let n = s
+        .local_addresses
+        .iter()
+        .filter(|l| l.is_ipv4() == v4)
+        .count() as u64;
+    // None of the family: reported by `local_addresses`.
+    if n == 0 || n * ports >= connections {
+        return;
     }
+    let need = connections.div_ceil(ports.max(1));
+    let fam = family(s.vip);
+    let share = if workers > 1 {
+        format!(" ({ports} of them on each of {workers} workers)")
+    } else {
+        String::new()
+    };
+    let expected = format!(
+        "at least {need} {fam} local addresses for flows.capacity {capacity} (a connection takes two flow entries and one of the {PORTS_PER_LOCAL_ADDRESS} ports 1024-65535 of a local address{share}: {connections} connections need {need}), or a smaller flows.capacity"
+    );
+    ctx.invalid(
+        &format!("services[{i}].local_addresses"),
+        expected,
+        format!("{n} {fam} local address{}", if n == 1 { "" } else { "es" }),
+    );
 }

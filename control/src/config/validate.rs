@@ -31,10 +31,14 @@ pub(crate) fn cross_checks(ctx: &mut Ctx<'_>, root: &Value, parts: &Parts) {
         "interfaces",
         "name",
         "interface name",
-        |v| raw_str(v, "name").map(str::to_owned),
+        |v| raw_str(v, "name").map(as_written),
     );
+    // A PCI address has several spellings (`3B:00.0`, `0000:3b:00.0`): compared normalised.
     unique(ctx, raw_interfaces, "interfaces", "device", "device", |v| {
-        raw_str(v, "device").map(str::to_owned)
+        raw_str(v, "device").map(|d| match pci_address(d) {
+            Some(pci) if pci != d => (pci.clone(), format!("{d:?} (PCI address {pci})")),
+            _ => as_written(d),
+        })
     });
     unique(
         ctx,
@@ -45,11 +49,11 @@ pub(crate) fn cross_checks(ctx: &mut Ctx<'_>, root: &Value, parts: &Parts) {
         |v| {
             v.get("kernel")
                 .and_then(|k| raw_str(k, "name"))
-                .map(str::to_owned)
+                .map(as_written)
         },
     );
     unique(ctx, raw_services, "services", "name", "service name", |v| {
-        raw_str(v, "name").map(str::to_owned)
+        raw_str(v, "name").map(as_written)
     });
     overlapping_services(ctx, raw_services);
     health_checks(ctx, &services);
@@ -102,20 +106,29 @@ fn raw_endpoint(item: &Value) -> Option<(IpAddr, u16, Proto)> {
     Some((vip, port, protocol))
 }
 
+/// A raw value compared as written, and shown quoted.
+fn as_written(s: &str) -> (String, String) {
+    (s.to_owned(), format!("{s:?}"))
+}
+
+/// `key` must differ among `items`: `value` gives an item's value to compare and how to show it.
 fn unique(
     ctx: &mut Ctx<'_>,
     items: &[Value],
     list: &str,
     key: &str,
     what: &str,
-    value: impl Fn(&Value) -> Option<String>,
+    value: impl Fn(&Value) -> Option<(String, String)>,
 ) {
-    let values: Vec<Option<String>> = items.iter().map(value).collect();
+    let values: Vec<Option<(String, String)>> = items.iter().map(value).collect();
     for (i, v) in values.iter().enumerate() {
-        let Some(v) = v else { continue };
-        if let Some(j) = values[..i].iter().position(|o| o.as_ref() == Some(v)) {
+        let Some((v, shown)) = v else { continue };
+        if let Some(j) = values[..i]
+            .iter()
+            .position(|o| o.as_ref().is_some_and(|(o, _)| o == v))
+        {
             let problem = Problem::Duplicate {
-                what: format!("{what} {v:?}"),
+                what: format!("{what} {shown}"),
                 first: location_name(ctx, &format!("{list}[{j}]")),
             };
             ctx.report(
@@ -211,9 +224,9 @@ fn reachability(ctx: &mut Ctx<'_>, i: usize, s: &Service, interfaces: &[(usize, 
             ctx.invalid(&path, expected, backend.address.to_string());
         } else if !on_link
             && !has_gateway(backend.address)
-            // A family mismatch, or an IPv6 backend with no IPv6 on any interface, is
-            // reported once, by its own rule (fullnat may cross families: it owns both ends).
-            && (backend.address.is_ipv4() == s.vip.is_ipv4() || s.forwarding == Forwarding::FullNat)
+            // A family mismatch (no mode translates between families), or an IPv6 backend
+            // with no IPv6 on any interface, is reported once, by its own rule.
+            && backend.address.is_ipv4() == s.vip.is_ipv4()
             && (backend.address.is_ipv4() || interfaces.iter().any(|(_, itf)| itf.address6.is_some()))
         {
             let expected = if backend.address.is_ipv4() {

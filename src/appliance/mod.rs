@@ -500,7 +500,7 @@ impl Appliance {
                 self.shared.reloads.started();
                 notify::get().reloading();
                 let loaded = match &self.config_path {
-                    Some(path) => config::load_file(path).map_err(|e| e.to_string()),
+                    Some(path) => load_warning(path).map_err(|e| e.to_string()),
                     None => Err(
                         "no config file to reload (sluice demo builds its config in memory)".into(),
                     ),
@@ -897,9 +897,19 @@ fn wait_built(built: &AtomicUsize, workers: usize, within: Duration) -> Result<(
     }
 }
 
-/// Loads the config for `sluice run`, printing every error.
+/// Loads and validates the config at `path`, printing its warnings: the config is used anyway,
+/// and only `sluice check` would otherwise say them.
+fn load_warning(path: &Path) -> Result<Config, config::ConfigErrors> {
+    let checked = config::check_file(path);
+    for warning in &checked.warnings {
+        eprintln!("{warning}");
+    }
+    checked.result
+}
+
+/// Loads the config for `sluice run`, printing every error and warning.
 pub fn load(path: &Path) -> Option<Config> {
-    match config::load_file(path) {
+    match load_warning(path) {
         Ok(c) => Some(c),
         Err(e) => {
             eprintln!("{e}");

@@ -340,6 +340,16 @@ else
     || e2e_fail "health check back: backend_up 127.0.0.2=$(metric sluice_backend_up service=hc backend=127.0.0.2) 127.0.0.3=$(metric sluice_backend_up service=hc backend=127.0.0.3)"
 fi
 
+# A config with a warning applies, and the warning reaches the log (not only `sluice check`).
+config warned >/dev/null
+warning=$("$SLUICE" check -c "$CFG" 2>&1 >/dev/null | grep -m1 ': warning: ') \
+  || e2e_fail "the 'warned' config has no warning for sluice check: $("$SLUICE" check -c "$CFG" 2>&1)"
+s0=$(reloads success)
+kill -HUP "$SLUICE_PID"
+e2e_wait_for -p "$SLUICE_PID" 10 oku || e2e_fail "a config with a warning: the reload was not applied"
+grep -qF -- "$warning" "$LOG" && e2e_pass "a reload prints its config's warning: ${warning:0:110}" \
+  || e2e_fail "the reload did not print its config's warning ($warning)"
+
 e2e_mempool_check uplink || true # counted in E2E_FAILED
 e2e_stop 20
 [ "$SLUICE_RC" -eq 0 ] && e2e_pass "SIGTERM: exit 0" || e2e_fail "sluice exited with $SLUICE_RC after SIGTERM (want 0)"

@@ -99,6 +99,9 @@ VARIANTS = {
     # Valid: "storm" plus a third dns backend, applied with POST /-/reload.
     "post": ("      - address: 203.0.113.22\n",
              "      - address: 203.0.113.22\n      - address: 203.0.113.23\n"),
+    # Valid with a warning: "post" with the dns table below 100 x its 3 backends.
+    "warned": ("    forwarding: gue\n    table_size: 4099\n",
+               "    forwarding: gue\n    table_size: 211\n"),
     # Valid: "post" without the hc service's health_check block (its backends are always up).
     "unchecked": ("    health_check:\n      kind: http\n      port: {probe_port}\n      path: /\n"
                   "      interval: 500ms\n      timeout: 400ms\n      rise: 1\n      fall: 3\n", ""),
@@ -112,7 +115,8 @@ def config(variant, eal, probe_port):
         dns_vip=DNS[0], dns_port=DNS[1], dns0=DNS[2][0], dns1=DNS[2][1],
         hc_vip=HC[0], hc_port=HC[1], hc0=HC[2][0], hc1=HC[2][1], probe_port=probe_port)
     chain = {"storm": ["storm"], "post": ["storm", "post"],
-             "unchecked": ["storm", "post", "unchecked"]}.get(variant, [variant])
+             "unchecked": ["storm", "post", "unchecked"],
+             "warned": ["storm", "post", "warned"]}.get(variant, [variant])
     line = None
     for v in chain:
         edit = VARIANTS[v]

@@ -1,5 +1,6 @@
 //! The fuzz body of the command line's readers of the appliance's answers, shared by the
 //! cargo-fuzz target `cli_responses` (`fuzz/`) and the seed replay test (`tests/cli_responses_fuzz_seeds.rs`).
+//! [`cli_inputs`] is the body of the readers of what the operator types and the host holds.
 use std::collections::BTreeSet;
 use std::io;
 use std::time::{Duration, Instant};
@@ -9,6 +10,8 @@ use control::http::fuzzing::Chunked;
 use crate::http_client::{self, Request, Timeouts, READ_CHUNK};
 use crate::openmetrics::{self, Labels, Metrics};
 use crate::state::State;
+
+pub mod cli_inputs;
 
 /// Input bytes before the stream: the answer limit, then four read sizes.
 pub const CONTROL: usize = 5;

@@ -5,9 +5,9 @@ use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 
-use control::config::{self, DEFAULT_METRICS_LISTEN, MAX_CONFIG_BYTES};
+use control::config::{self, MAX_CONFIG_BYTES};
 use control::control_socket;
-use yaml_serde::Value;
+use sluice::args::{authority_of, listen_in};
 
 /// Where to send the request.
 pub enum Target<'a> {
@@ -221,28 +221,6 @@ fn read_small(path: &Path) -> std::io::Result<String> {
     Ok(text)
 }
 
-/// `metrics.listen` of a YAML document, or the default when the document leaves it out.
-fn listen_in(text: &str) -> Result<SocketAddr, String> {
-    let doc: Value = yaml_serde::from_str(text).map_err(|e| format!("not YAML: {e}"))?;
-    let metrics = match &doc {
-        Value::Mapping(m) => m.get("metrics"),
-        Value::Null => None,
-        _ => return Err("the document is not a mapping".into()),
-    };
-    let listen = match metrics {
-        None | Some(Value::Null) => None,
-        Some(Value::Mapping(m)) => m.get("listen"),
-        Some(_) => return Err("metrics is not a mapping".into()),
-    };
-    match listen {
-        None | Some(Value::Null) => Ok(DEFAULT_METRICS_LISTEN),
-        Some(Value::String(s)) => s
-            .parse()
-            .map_err(|_| format!("metrics.listen {s:?} is not an address:port")),
-        Some(_) => Err("metrics.listen is not an address:port".into()),
-    }
-}
-
 /// The address to connect to for a listen address: loopback for a wildcard one.
 fn connect_addr(listen: SocketAddr) -> SocketAddr {
     let ip = match listen.ip() {
@@ -253,49 +231,9 @@ fn connect_addr(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, listen.port())
 }
 
-/// `HOST:PORT` out of `http://HOST:PORT[/]` (or `HOST:PORT[PATH]` with PATH one of `paths`).
-fn authority_of<'u>(url: &'u str, paths: &[&str]) -> Result<&'u str, String> {
-    if url.starts_with("https://") {
-        return Err("sluice serves plain http".into());
-    }
-    let rest = url.strip_prefix("http://").unwrap_or(url);
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    if !(path.is_empty() || path == "/" || paths.contains(&path)) {
-        return Err(format!(
-            "the path {path} is not {} (give the listener's address, e.g. http://127.0.0.1:9610)",
-            paths.join(" or ")
-        ));
-    }
-    if authority.is_empty() {
-        return Err("no host:port".into());
-    }
-    if !authority.contains(':') || authority.ends_with(']') {
-        return Err("no port (e.g. http://127.0.0.1:9610)".into());
-    }
-    Ok(authority)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn listen_in_a_document() {
-        assert_eq!(listen_in("services: []\n"), Ok(DEFAULT_METRICS_LISTEN));
-        assert_eq!(listen_in(""), Ok(DEFAULT_METRICS_LISTEN));
-        assert_eq!(
-            listen_in("metrics:\n  lifecycle: any\n"),
-            Ok(DEFAULT_METRICS_LISTEN)
-        );
-        assert_eq!(
-            listen_in("metrics:\n  listen: \"[::]:9700\"\nservices: [{weight: -5}]\n"),
-            Ok("[::]:9700".parse().unwrap())
-        );
-        assert!(listen_in("metrics:\n  listen: nowhere\n").is_err());
-        assert!(listen_in("metrics: [1]\n").is_err());
-        assert!(listen_in("metrics: {listen: [\n").is_err());
-        assert!(listen_in("- 1\n").is_err());
-    }
 
     #[test]
     fn wildcards_become_loopback() {
@@ -303,33 +241,5 @@ mod tests {
         assert_eq!(c("0.0.0.0:9610"), "127.0.0.1:9610");
         assert_eq!(c("[::]:9610"), "[::1]:9610");
         assert_eq!(c("192.0.2.1:80"), "192.0.2.1:80");
-    }
-
-    #[test]
-    fn urls() {
-        let reload = &["/-/reload"][..];
-        assert_eq!(
-            authority_of("http://127.0.0.1:9610", reload),
-            Ok("127.0.0.1:9610")
-        );
-        assert_eq!(authority_of("http://[::1]:9610/", reload), Ok("[::1]:9610"));
-        assert_eq!(
-            authority_of("localhost:9610/-/reload", reload),
-            Ok("localhost:9610")
-        );
-        assert!(authority_of("https://127.0.0.1:9610", reload).is_err());
-        assert!(authority_of("http://127.0.0.1", reload).is_err());
-        assert!(authority_of("http://[::1]", reload).is_err());
-        assert!(authority_of("http://127.0.0.1:9610/metrics", reload).is_err());
-        assert!(authority_of("http://", reload).is_err());
-        let top = &["/metrics", "/state"][..];
-        assert_eq!(
-            authority_of("http://127.0.0.1:9610/metrics", top),
-            Ok("127.0.0.1:9610")
-        );
-        assert_eq!(
-            authority_of("http://127.0.0.1:9610/-/reload", top),
-            Err("the path /-/reload is not /metrics or /state (give the listener's address, e.g. http://127.0.0.1:9610)".into())
-        );
     }
 }

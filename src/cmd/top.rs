@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use control::config::DEFAULT_METRICS_LISTEN;
 
 use super::listener::{self, Failure, Listener, Target};
+use sluice::args::parse_interval;
 use sluice::{openmetrics, state};
 
 mod render;
@@ -18,10 +19,6 @@ mod sample;
 mod terminal;
 
 use sample::Sample;
-
-/// The shortest and longest poll interval: faster only measures the polling, slower is no view.
-const MIN_INTERVAL: Duration = Duration::from_millis(100);
-const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -156,38 +153,12 @@ fn cut_title(title: &str, width: usize) -> &str {
     }
 }
 
-/// `0.5`, `2s` or `500ms`, between 100 ms and an hour.
-fn parse_interval(s: &str) -> Result<Duration, String> {
-    let (number, scale) = if let Some(ms) = s.strip_suffix("ms") {
-        (ms, 1e-3)
-    } else {
-        (s.strip_suffix('s').unwrap_or(s), 1.0)
-    };
-    let secs: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 1s, 0.5, 250ms)"))?;
-    let d = Duration::try_from_secs_f64(secs * scale)
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 1s, 0.5, 250ms)"))?;
-    if d < MIN_INTERVAL || d > MAX_INTERVAL {
-        return Err(format!("{s:?} is outside 100ms..3600s"));
-    }
-    Ok(d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn top_intervals() {
-        assert_eq!(parse_interval("1s"), Ok(Duration::from_secs(1)));
-        assert_eq!(parse_interval("0.5"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
-        for bad in ["", "fast", "-1", "50ms", "2h", "1e400", "NaN"] {
-            assert!(parse_interval(bad).is_err(), "{bad}");
-        }
+    fn request_timeouts() {
         assert_eq!(
             request_timeout(Duration::from_millis(500)),
             Duration::from_secs(1)

@@ -20,7 +20,7 @@ struct Cpus {
 }
 
 /// The CPU ids of a command-line list, skipping isolcpus' flags (`domain,managed_irq,2-3`).
-fn cmdline_cpus(cmdline: &Cmdline, key: &str) -> BTreeSet<u32> {
+pub fn cmdline_cpus(cmdline: &Cmdline, key: &str) -> BTreeSet<u32> {
     cmdline
         .get(key)
         .unwrap_or_default()

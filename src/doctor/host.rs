@@ -66,11 +66,17 @@ impl Host {
     pub fn module_loaded(&self, name: &str) -> bool {
         let name = name.replace('-', "_");
         self.path(&format!("/sys/module/{name}")).is_dir()
-            || self.read("/proc/modules").is_some_and(|m| {
-                m.lines()
-                    .any(|l| l.split_whitespace().next() == Some(name.as_str()))
-            })
+            || self
+                .read("/proc/modules")
+                .is_some_and(|m| module_listed(&m, &name))
     }
+}
+
+/// Whether /proc/modules (`name size refcount deps state address` a line) lists `name`.
+pub fn module_listed(modules: &str, name: &str) -> bool {
+    modules
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some(name))
 }
 
 /// The kernel command line as `key[=value]` parameters (those after `--` go to init: left out).
@@ -187,6 +193,35 @@ pub fn parse_cpu_mask(text: &str) -> Option<BTreeSet<u32>> {
         );
     }
     Some(cpus)
+}
+
+/// The transparent huge page mode in force: the bracketed word of
+/// /sys/kernel/mm/transparent_hugepage/enabled (`always [madvise] never`).
+pub fn thp_mode(text: &str) -> Option<&str> {
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix('[').and_then(|w| w.strip_suffix(']')))
+}
+
+/// The mount points of the hugetlbfs mounts in a /proc/mounts text (`device mountpoint type
+/// options ...` a line; `?` for a line cut short of its mount point).
+pub fn hugetlbfs_mounts(mounts: &str) -> Vec<&str> {
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"hugetlbfs")).then(|| f.get(1).copied().unwrap_or("?"))
+        })
+        .collect()
+}
+
+/// The page size in bytes a hugepages directory is named for (`hugepages-2048kB`); `None` for
+/// another name or a size past u64.
+pub fn hugepage_size(name: &str) -> Option<u64> {
+    name.strip_prefix("hugepages-")?
+        .strip_suffix("kB")?
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(1024)
 }
 
 /// A resource limit: a byte count or unlimited.

@@ -11,9 +11,13 @@
 use control::config::{Config, DEFAULT_MBUFS};
 
 pub use crate::sizing::{estimate, estimate_config, Estimate, EAL_OVERHEAD_BYTES, MIB};
+use crate::sizing::{mib_bytes, total_mb};
 
 use super::eal;
-use super::host::{bytes_text, has_cap_ipc_lock, parse_meminfo, parse_memlock, Host, Limit};
+use super::host::{
+    bytes_text, has_cap_ipc_lock, hugepage_size, hugetlbfs_mounts, parse_meminfo, parse_memlock,
+    thp_mode, Host, Limit,
+};
 use super::{Finding, Status};
 
 /// The hugepage memory to look for, and what it is based on.
@@ -48,10 +52,11 @@ impl Needs {
         );
         let mut hugepages = e.hugepages();
         let args = &c.dpdk.args;
-        let asked = eal::memory_mb(args)
-            .unwrap_or(0)
-            .max(eal::socket_mem_mb(args).iter().sum())
-            * MIB;
+        let asked = mib_bytes(
+            eal::memory_mb(args)
+                .unwrap_or(0)
+                .max(total_mb(eal::socket_mem_mb(args))),
+        );
         if asked > hugepages {
             hugepages = asked;
             basis = format!(
@@ -79,11 +84,7 @@ struct Pages {
 fn pages_in(host: &Host, dir: &str) -> Vec<Pages> {
     let mut out = Vec::new();
     for name in host.list(dir) {
-        let Some(kb) = name
-            .strip_prefix("hugepages-")
-            .and_then(|n| n.strip_suffix("kB"))
-            .and_then(|n| n.parse::<u64>().ok())
-        else {
+        let Some(size) = hugepage_size(&name) else {
             continue;
         };
         let num = |f: &str| {
@@ -92,7 +93,7 @@ fn pages_in(host: &Host, dir: &str) -> Vec<Pages> {
                 .unwrap_or(0)
         };
         out.push(Pages {
-            size: kb * 1024,
+            size,
             total: num("nr_hugepages"),
             free: num("free_hugepages"),
         });
@@ -117,6 +118,15 @@ fn host_pages(host: &Host) -> Vec<Pages> {
     }
 }
 
+/// The bytes of the free pages: the counts are the kernel's (or a `--root` tree's) to write,
+/// so as much as can be past u64.
+fn free_bytes(pages: &[Pages]) -> u64 {
+    pages
+        .iter()
+        .map(|p| p.free.saturating_mul(p.size))
+        .fold(0, u64::saturating_add)
+}
+
 fn pages_text(pages: &[Pages]) -> String {
     let sizes: Vec<String> = pages
         .iter()
@@ -137,7 +147,7 @@ fn more_pages_fix(pages: &[Pages], sysfs_dir: &str, missing: u64, cmdline: bool)
         .iter()
         .find(|p| p.size == TWO_MIB)
         .map_or(0, |p| p.total);
-    let n = now + missing.div_ceil(TWO_MIB);
+    let n = now.saturating_add(missing.div_ceil(TWO_MIB));
     let file = format!("{sysfs_dir}/hugepages-2048kB/nr_hugepages");
     if cmdline {
         format!("echo {n} > {file} (or hugepages={n} on the kernel command line)")
@@ -156,7 +166,7 @@ pub fn hugepages(host: &Host, config: Option<&Config>, needs: &Needs) -> Vec<Fin
         )];
     }
     let pages = host_pages(host);
-    let free: u64 = pages.iter().map(|p| p.free * p.size).sum();
+    let free = free_bytes(&pages);
     let found = format!(
         "{} ({} free) for an estimated {} ({})",
         pages_text(&pages),
@@ -181,17 +191,18 @@ pub fn hugepages(host: &Host, config: Option<&Config>, needs: &Needs) -> Vec<Fin
         }
         let dir = format!("/sys/devices/system/node/node{node}/hugepages");
         let pages = pages_in(host, &dir);
-        let free: u64 = pages.iter().map(|p| p.free * p.size).sum();
+        let free = free_bytes(&pages);
+        let need = mib_bytes(mb);
         let topic = format!("hugepages node{node}");
         let found = format!(
             "{} ({} free) for --socket-mem's {mb} MiB",
             pages_text(&pages),
             bytes_text(free)
         );
-        out.push(if free >= mb * MIB {
+        out.push(if free >= need {
             Finding::ok(topic, found)
         } else {
-            let fix = more_pages_fix(&pages, &dir, mb * MIB - free, false);
+            let fix = more_pages_fix(&pages, &dir, need - free, false);
             Finding::fail(topic, found, fix)
         });
     }
@@ -217,13 +228,7 @@ pub fn hugetlbfs(host: &Host, config: Option<&Config>) -> Option<Finding> {
             "check for a hugetlbfs mount with `mount -t hugetlbfs`",
         ));
     };
-    let found: Vec<&str> = mounts
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.get(2) == Some(&"hugetlbfs")).then(|| f.get(1).copied().unwrap_or("?"))
-        })
-        .collect();
+    let found = hugetlbfs_mounts(&mounts);
     Some(if found.is_empty() {
         Finding::fail(
             "hugetlbfs",
@@ -277,10 +282,7 @@ pub fn transparent_huge_pages(host: &Host) -> Finding {
         );
     };
     // The kernel brackets the mode in force: "always [madvise] never".
-    let mode = modes
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix('[').and_then(|w| w.strip_suffix(']')));
-    match mode {
+    match thp_mode(&modes) {
         Some(m @ ("always" | "madvise")) => Finding::ok(
             "thp",
             format!("{m}: the flow tables get 2 MiB pages where the kernel has them free"),
@@ -363,6 +365,41 @@ pub fn memlock(host: &Host, config: Option<&Config>, needs: &Needs, vdev_only: b
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use super::super::fake::{config, Tree};
+
+    /// Page counts and sizes whose product, or sum, is past u64 (a --root tree says what it
+    /// likes) are as much as can be, not an overflow; a size past u64 names no page size.
+    #[test]
+    fn hugepage_counts_past_u64_are_as_much_as_can_be() {
+        let t = Tree::new("huge-counts");
+        let huge = u64::MAX.to_string();
+        for size in ["2048kB", "1048576kB"] {
+            let dir = format!("/sys/kernel/mm/hugepages/hugepages-{size}");
+            t.write(&format!("{dir}/nr_hugepages"), &huge)
+                .write(&format!("{dir}/free_hugepages"), &huge);
+        }
+        let dir = "/sys/kernel/mm/hugepages/hugepages-99999999999999999kB";
+        t.write(&format!("{dir}/nr_hugepages"), "1")
+            .write(&format!("{dir}/free_hugepages"), "1");
+        let node = "/sys/devices/system/node/node0/hugepages/hugepages-2048kB";
+        t.write(&format!("{node}/nr_hugepages"), &huge)
+            .write(&format!("{node}/free_hugepages"), &huge);
+        let c = config(
+            "\"--socket-mem\", \"99999999999999999\"",
+            "  - name: a\n    device: net_null0\n    address: 192.0.2.10/24\n",
+        );
+        let host = t.host();
+        assert_eq!(host_pages(&host).len(), 2, "the size past u64 is skipped");
+        let needs = Needs::of(Some(&c));
+        assert_eq!(needs.hugepages, u64::MAX);
+        let found = hugepages(&host, Some(&c), &needs);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().all(|f| f.status == Status::Ok), "{found:?}");
+        // Few free pages of one size for that much: the fix's page count saturates too.
+        let fix = more_pages_fix(&host_pages(&host), "/x", u64::MAX, false);
+        assert!(fix.contains(&huge), "{fix}");
+    }
 
     #[test]
     fn thp_mode_is_read_from_the_bracketed_word() {

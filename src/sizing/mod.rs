@@ -222,15 +222,15 @@ impl EalMemory {
 /// `-m`/`--socket-mem` are all it gets; `--socket-limit` caps it; else hugepages as needed.
 pub fn eal_memory(args: &[String]) -> EalMemory {
     let m = eal::memory_mb(args);
-    let socket_mem: u64 = eal::socket_mem_mb(args).iter().sum();
-    let socket_limit: u64 = eal::option_values(args, "--socket-limit", "--socket-limit")
+    let socket_mem = total_mb(eal::socket_mem_mb(args));
+    let socket_limit = eal::option_values(args, "--socket-limit", "--socket-limit")
         .last()
-        .map(|v| v.split(',').map(|n| n.trim().parse().unwrap_or(0)).sum())
+        .map(|v| total_mb(v.split(',').map(|n| n.trim().parse().unwrap_or(0))))
         .unwrap_or(0);
     if eal::has_flag(args, "--no-huge") {
         return match m {
             Some(mb) => EalMemory::Fixed {
-                bytes: mb * MIB,
+                bytes: mib_bytes(mb),
                 from: format!("-m {mb} with --no-huge"),
             },
             None => EalMemory::Fixed {
@@ -242,19 +242,30 @@ pub fn eal_memory(args: &[String]) -> EalMemory {
     let reserved = m.unwrap_or(0).max(socket_mem);
     if eal::has_flag(args, "--legacy-mem") && reserved > 0 {
         return EalMemory::Fixed {
-            bytes: reserved * MIB,
+            bytes: mib_bytes(reserved),
             from: "-m/--socket-mem with --legacy-mem".to_owned(),
         };
     }
     if socket_limit > 0 {
         return EalMemory::Fixed {
-            bytes: socket_limit * MIB,
+            bytes: mib_bytes(socket_limit),
             from: "--socket-limit".to_owned(),
         };
     }
     EalMemory::Hugepages {
-        reserved: (reserved > 0).then_some(reserved * MIB),
+        reserved: (reserved > 0).then_some(mib_bytes(reserved)),
     }
+}
+
+/// `mb` MiB in bytes. The MiB counts of `dpdk.args` are the operator's to write: one past
+/// u64 in bytes is as much as can be, not an overflow.
+pub fn mib_bytes(mb: u64) -> u64 {
+    mb.saturating_mul(MIB)
+}
+
+/// The sum of MiB counts (`--socket-mem 1024,1024`), as much as can be past u64.
+pub fn total_mb(mb: impl IntoIterator<Item = u64>) -> u64 {
+    mb.into_iter().fold(0, u64::saturating_add)
 }
 
 /// `-m` to suggest for `need` bytes: whole MiB, rounded up to a multiple of 64.
@@ -521,6 +532,38 @@ mod tests {
             eal_memory(&args(&["--no-huge"])).text(),
             "64 MiB (--no-huge without -m)"
         );
+    }
+
+    /// MiB counts past u64 in bytes (a fuzz finding: `-m 99999999999999999` overflowed the
+    /// multiplication, a panic in `sluice check` built for debugging) are as much as can be.
+    #[test]
+    fn eal_memory_past_u64_is_as_much_as_can_be() {
+        let huge = "99999999999999999";
+        for a in [
+            &["--no-huge", "-m", huge][..],
+            &["--legacy-mem", "-m", huge],
+            &["--legacy-mem", "--socket-mem", "18446744073709551615,1"],
+            &["--socket-limit", &format!("{huge},{huge}")],
+        ] {
+            assert!(
+                matches!(
+                    eal_memory(&args(a)),
+                    EalMemory::Fixed {
+                        bytes: u64::MAX,
+                        ..
+                    }
+                ),
+                "{a:?}"
+            );
+        }
+        assert_eq!(
+            eal_memory(&args(&["-m", huge])),
+            EalMemory::Hugepages {
+                reserved: Some(u64::MAX)
+            }
+        );
+        let e = estimate(1, 16383, false, 1, 8, false, &[]);
+        assert_eq!(shortfall(&e, &args(&["--no-huge", "-m", huge])), None);
     }
 
     #[test]

@@ -2,20 +2,24 @@
 //!
 //! The bytes are read as a program: each event takes an opcode byte and its operands (a reload
 //! of arbitrary YAML or of a generated config, the checker taking or refusing targets, a health
-//! report, an ARP reply / neighbour advertisement / arbitrary frame, ticks, drains). Shared by
-//! the cargo-fuzz target `controller_events` and the seed replay test.
+//! report, an ARP reply / neighbour advertisement / arbitrary frame, its ICMPv6 checksum made
+//! good or not, ticks, drains). Shared by the cargo-fuzz target `controller_events` and the
+//! seed replay test.
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use dataplane::parse::{self, Parsed};
 use dataplane::wire::arp::{self, ArpRepr};
-use dataplane::wire::icmp::{self, v6, NdRepr};
+use dataplane::wire::icmp::{self, v6, IcmpPacket, NdRepr};
+use dataplane::wire::proto;
 
 use super::{Action, Controller, Event};
 use crate::config::{self, Config};
 use crate::forwarding::{self, PortInfo};
 use crate::health::{Target, TargetStatus};
+use crate::neighbour;
 
 const PORT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
 /// Events per input: enough for several reloads to interleave with everything else.
@@ -118,15 +122,25 @@ fn load_generated(b: &mut Bytes<'_>) -> Result<Config, String> {
     })
 }
 
+/// Kind bit of a frame of arbitrary bytes whose ICMPv6 checksum is made good before control
+/// sees it: a neighbour advertisement's options are past the checksum, where mutated bytes
+/// would otherwise never get.
+pub const REPAIR_ICMPV6: u8 = 0x80;
+
 /// A frame for `Event::Frame`: an ARP reply or neighbour advertisement from one of the next
-/// hops the controller wants (so it learns), or arbitrary bytes.
+/// hops the controller wants (so it learns), or arbitrary bytes (with a good ICMPv6 checksum
+/// for a kind with [`REPAIR_ICMPV6`]).
 fn frame(b: &mut Bytes<'_>, c: &Controller) -> Vec<u8> {
     let kind = b.u8();
     let wanted = c.neighbours();
     let mac = [0x02, 0, 0, 0, 0x5c, b.u8()];
     if kind & 1 == 0 || wanted.is_empty() {
         let n = usize::from(b.u8());
-        return b.take(n).to_vec();
+        let mut raw = b.take(n).to_vec();
+        if kind & 1 == 0 && kind & REPAIR_ICMPV6 != 0 {
+            repair_icmpv6(&mut raw);
+        }
+        return raw;
     }
     match wanted[usize::from(kind >> 1) % wanted.len()].0 {
         IpAddr::V4(ip) => {
@@ -142,6 +156,66 @@ fn frame(b: &mut Bytes<'_>, c: &Controller) -> Vec<u8> {
             let mut f = [0u8; icmp::ND_FRAME_LEN];
             NdRepr::advert(mac, ip.octets(), ours.octets(), flags).emit_frame(&mut f, PORT_MAC);
             f.to_vec()
+        }
+    }
+}
+
+/// Writes the ICMPv6 checksum of `frame` as it should be, when the frame parses as an ICMPv6
+/// packet; leaves anything else as it is.
+pub fn repair_icmpv6(frame: &mut [u8]) {
+    let Ok(Parsed::Ip(ip)) = parse::parse(frame) else {
+        return;
+    };
+    if !ip.v6 || ip.proto != proto::ICMPV6 {
+        return;
+    }
+    let icmp = frame.get_mut(ip.l2_len + ip.l4_off..ip.l2_len + ip.ip_len);
+    if let Some(Ok(mut packet)) = icmp.map(IcmpPacket::new_checked) {
+        packet.fill_checksum_v6(&ip.src, &ip.dst);
+    }
+}
+
+/// What a frame may do to the neighbour table: nothing, unless it tells a neighbour's MAC
+/// (`learned_from`), and then only that neighbour's entry may change, to that MAC; the next
+/// hops wanted change only when that answer ends a reload waiting for it.
+fn check_neighbours(
+    frame: &[u8],
+    actions: &[Action],
+    before: &[(IpAddr, Option<[u8; 6]>)],
+    after: &[(IpAddr, Option<[u8; 6]>)],
+) {
+    let learned = neighbour::learned_from(frame);
+    if let Some((ip, mac)) = learned {
+        assert!(!ip.is_unspecified(), "learned {ip} from {frame:02x?}");
+        // An advertisement's target is in the frame, and so is the MAC it names (an option, or
+        // the Ethernet source).
+        let ip_bytes: Vec<u8> = match ip {
+            IpAddr::V4(v4) => v4.octets().to_vec(),
+            IpAddr::V6(v6) => v6.octets().to_vec(),
+        };
+        assert!(frame.windows(ip_bytes.len()).any(|w| w == ip_bytes));
+        assert!(frame.windows(6).any(|w| w == mac));
+    }
+    let wanted = |t: &[(IpAddr, Option<[u8; 6]>)]| t.iter().map(|(ip, _)| *ip).collect::<Vec<_>>();
+    if wanted(before) != wanted(after) {
+        assert!(
+            learned.is_some()
+                && actions
+                    .iter()
+                    .any(|a| matches!(a, Action::ReloadDone(Ok(())))),
+            "a frame changed the wanted next hops: {actions:?}"
+        );
+    }
+    for (ip, now) in after {
+        let Some((_, was)) = before.iter().find(|(b, _)| b == ip) else {
+            continue;
+        };
+        if was != now {
+            assert_eq!(
+                learned,
+                Some((*ip, now.unwrap_or_default())),
+                "{ip} went from {was:02x?} to {now:02x?} on {frame:02x?}"
+            );
         }
     }
 }
@@ -222,7 +296,9 @@ pub fn fuzz_controller_events(data: &[u8]) -> Reached {
             3 => Event::Health(statuses(&checker, b.u8())),
             4 => {
                 let f = frame(&mut b, &c);
+                let neighbours = c.neighbours();
                 let actions = c.handle(Event::Frame(&f), now);
+                check_neighbours(&f, &actions, &neighbours, &c.neighbours());
                 check(
                     &c,
                     &actions,

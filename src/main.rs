@@ -111,6 +111,20 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A report command piped into `head` ends quietly when the reader goes, as Unix tools do
+    // (Rust ignores SIGPIPE, so a closed stdout panicked `println!`). The appliance (`run`,
+    // `demo`) keeps ignoring it: a peer closing its socket must not stop the load balancer.
+    if matches!(
+        cli.command,
+        Command::Check { .. }
+            | Command::Plan { .. }
+            | Command::Maglev { .. }
+            | Command::Doctor { .. }
+            | Command::Version
+    ) {
+        // SAFETY: signal(2) with a constant signal and handler, before any other thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match cli.command {
         Command::Run { config } => cmd::run::main(&config),
         Command::Drain { config, url, undo } => {

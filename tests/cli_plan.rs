@@ -126,3 +126,38 @@ fn the_plan_shows_the_forwarding_mode_local_addresses_and_backend_ports() {
         assert!(text.contains(needle), "{needle} not in:\n{text}");
     }
 }
+
+/// `sluice plan ... | head`: a reader that went away ends the report quietly (SIGPIPE, as Unix
+/// tools do), not with a panic and an abort. The shell closes our end of the pipe before the
+/// report is written: plan starts only after the sleep.
+#[test]
+fn a_closed_stdout_ends_the_report_with_sigpipe_not_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let old = config("pipe-old", &["203.0.113.11", "203.0.113.12"]);
+    let new = config(
+        "pipe-new",
+        &["203.0.113.11", "203.0.113.12", "203.0.113.13"],
+    );
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "sleep 0.3; exec \"$0\" plan -c \"$1\" --from \"$2\" --json",
+        ])
+        .arg(env!("CARGO_BIN_EXE_sluice"))
+        .arg(&new)
+        .arg(&old)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -307,6 +307,20 @@ fn a_missing_file_is_exit_1() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/sluice.yaml"));
 }
 
+/// `drain` and `top` read a config file's address as `reload` does, and say so the same way.
+#[test]
+fn a_missing_file_is_exit_1_for_drain_and_top_too() {
+    for args in [&["drain"][..], &["top", "--once"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .args(["-c", "/nonexistent/sluice.yaml"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", show(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/sluice.yaml"));
+    }
+}
+
 #[test]
 fn config_and_url_are_exclusive_and_one_is_needed() {
     assert_eq!(reload(&[]).status.code(), Some(2));

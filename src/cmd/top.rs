@@ -3,7 +3,8 @@
 //! worker busy %. `--once` prints one plain frame (rates over two polls) for scripts.
 //!
 //! Exit 0 when the view ends (`q`, SIGINT, `--iterations`); with `--once` 1 when what answers
-//! is not sluice's `/metrics`, 2 when nothing answers; 2 for a bad `--url` or `-c` file.
+//! is not sluice's `/metrics`, 2 when nothing answers; 2 for a bad `--url`, 1 for a `-c` file
+//! that names no address (as `reload` and `drain`).
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

@@ -9,6 +9,8 @@
 # the mutator the operands of every comparison (how a corpus grows from seeds past magic values)
 # but costs 3-6x the executions per second in loop-heavy targets (table_build, controller_events);
 # for long runs from a corpus that has stopped growing.
+# Every build has debug assertions and overflow checks on (cargo fuzz's -a, off by default in
+# its release builds): an integer overflow in a parser panics and is found instead of wrapping.
 # Per target the table gives libFuzzer's final counts: executions, cov (edges) and ft
 # (features), corpus entries, seconds and executions per second. A crash, leak, timeout or
 # out-of-memory fails the run and says where the input is and how to make it a regression test.
@@ -41,9 +43,9 @@ for dir in fuzz */fuzz; do
     if [ -n "$only" ] && [[ " $only " != *" $target "* ]]; then continue; fi
     log="$logs/$crate-$target.log"
     mkdir -p "$crate/fuzz/corpus/$target"
-    echo "fuzz: $crate/$target, $runs executions, sanitizer $sanitizer, trace compares $trace_compares (log: $log)"
+    echo "fuzz: $crate/$target, $runs executions, sanitizer $sanitizer, trace compares $trace_compares, debug assertions (log: $log)"
     rc=0
-    (cd "$crate" && cargo +nightly fuzz run --sanitizer "$sanitizer" "${trace[@]}" "$target" "fuzz/corpus/$target" -- \
+    (cd "$crate" && cargo +nightly fuzz run --debug-assertions --sanitizer "$sanitizer" "${trace[@]}" "$target" "fuzz/corpus/$target" -- \
       -runs="$runs" -rss_limit_mb=4096 -print_final_stats=1) >"$log" 2>&1 || rc=$?
     # libFuzzer's own clock: the build before the run is not counted.
     secs=$(sed -nE 's/^Done [0-9]+ runs in ([0-9]+) second.*/\1/p' "$log" | tail -1)
@@ -64,7 +66,7 @@ for dir in fuzz */fuzz; do
       if [ -n "$artifact" ]; then
         cat >&2 <<EOF
 fuzz: the input is $artifact. To make it a regression test:
-  reproduce:  (cd $crate && cargo +nightly fuzz run $target $artifact)
+  reproduce:  (cd $crate && cargo +nightly fuzz run --debug-assertions $target $artifact)
   keep it:    cp $artifact $crate/fuzz/corpus/$target/seed-regression-<what-it-found>
   the corpus replay test ($crate/tests/*fuzz*.rs, which replays every seed-* file) now fails
   under 'cargo test' until the bug is fixed; commit the seed with the fix.
@@ -76,7 +78,7 @@ EOF
 done
 [ "${#rows[@]}" -gt 0 ] || { echo "fuzz: no target ran (FUZZ_TARGETS='$only')" >&2; exit 1; }
 echo
-echo "fuzz: sanitizer $sanitizer, trace compares $trace_compares, $runs executions asked per target"
+echo "fuzz: sanitizer $sanitizer, trace compares $trace_compares, debug assertions, $runs executions asked per target"
 printf '%-10s %-18s %12s %7s %7s %7s %9s %10s  %s\n' crate target executions cov ft corpus seconds "execs/s" result
 printf '%s\n' "${rows[@]}"
 echo "fuzz: logs in $logs"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Short run of every cargo-fuzz target (needs the nightly toolchain; cargo-fuzz is installed if missing).
+# Built with debug assertions and overflow checks (cargo fuzz's -a, off by default in its release
+# builds), so an integer overflow in a parser panics and fails the run instead of wrapping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-15}"
@@ -30,7 +32,7 @@ for dir in fuzz */fuzz; do
     echo "fuzz-smoke: $crate/$target for ${secs}s"
     corpus="$crate/fuzz/corpus/$target"
     mkdir -p "$corpus"
-    (cd "$crate" && cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- \
+    (cd "$crate" && cargo +nightly fuzz run --debug-assertions "$target" "fuzz/corpus/$target" -- \
       -max_total_time="$secs" -rss_limit_mb=4096 -print_final_stats=0 >/tmp/sluice-fuzz-"$target".log 2>&1) \
       || { tail -50 /tmp/sluice-fuzz-"$target".log; exit 1; }
   done

@@ -155,9 +155,29 @@ fn nat_and_fullnat_pass_with_their_ports_in_the_summary() {
         &[
             "198.51.100.20:5432/tcp: fullnat",
             "192.0.2.21:6432=100",
-            "local addresses: 192.0.2.200, 192.0.2.201, 2001:db8::200",
+            "local addresses: 192.0.2.200, 192.0.2.201",
             ": OK",
         ],
+    );
+    let stderr = String::from_utf8_lossy(&check(&fixture).stderr).into_owned();
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+/// A local address of the other family is allowed (sluice owns it) but never a source: said.
+#[test]
+fn a_fullnat_local_address_of_the_other_family_is_a_warning() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("control/tests/fixtures/nat-fullnat.yaml");
+    let text = std::fs::read_to_string(fixture).unwrap().replace(
+        "local_addresses: [192.0.2.200, 192.0.2.201]",
+        "local_addresses: [192.0.2.200, 192.0.2.201, 2001:db8::200]",
+    );
+    let (out, _) = check_text("other-family-local", &text);
+    assert_passes(&out, &[": OK (1 warning)"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: services[1].local_addresses[2]: expected local addresses of the VIP's family (IPv4), got IPv6 2001:db8::200, which service db never sends from"),
+        "{stderr}"
     );
 }
 

@@ -95,6 +95,22 @@ pub(crate) fn local_addresses(
             let listed: Vec<String> = addresses.iter().map(ToString::to_string).collect();
             let got = format!("only {}: {}", family(addresses[0]), listed.join(", "));
             ctx.invalid(&path, expected, got);
+        } else {
+            // Allowed (a config shared with an IPv6 twin, say), but never a source here.
+            for (k, a) in addresses.iter().enumerate() {
+                if a.is_ipv4() != vip.is_ipv4() {
+                    ctx.warn(
+                        &format!("{path}[{k}]"),
+                        format!("local addresses of the VIP's family ({})", family(vip)),
+                        format!(
+                            "{} {a}, which {} never sends from (its VIP and backends are {}); the appliance still answers ARP/ND for it",
+                            family(*a),
+                            service_name(name),
+                            family(vip)
+                        ),
+                    );
+                }
+            }
         }
     }
     Some(addresses)

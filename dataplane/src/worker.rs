@@ -92,9 +92,9 @@ impl Redirect {
 
     /// Frees what is left in `queues` once every worker has stopped, each frame counted as a
     /// `redirect_queue_full` drop in its owner's published copy (`stats`, by worker index);
-    /// returns how many. A worker may hand a frame to an owner that already stopped and emptied
-    /// its queue: received, it still needs an outcome. Called while a worker still runs, its
-    /// next publication would overwrite the count.
+    /// returns how many. The one place leftovers go: a worker leaves its queue when it stops,
+    /// since another may still hand it frames. Called while a worker still runs, its next
+    /// publication would overwrite the count.
     pub fn discard_stopped(queues: &[ArrayQueue<Mbuf>], stats: &[Arc<WorkerStats>]) -> u64 {
         let mut total = 0;
         for (i, q) in queues.iter().enumerate() {
@@ -236,15 +236,10 @@ impl LbWorker {
                 polled = rdtsc();
             }
         }
-        // What other workers handed over and nobody will process now: freed, not leaked, and
-        // counted as drops so rx = tx + drops + control frames still holds (what a worker still
-        // running hands over after this, `Redirect::discard_stopped` counts once all stopped).
-        let mut unprocessed = u64::from(carry.take().is_some());
-        if let Some(q) = self.redirect.as_ref().and_then(Redirect::own) {
-            while q.pop().is_some() {
-                unprocessed += 1;
-            }
-        }
+        // A handed-over frame taken but not processed: a drop, so rx = tx + drops + control
+        // frames holds. What is still in the inbound queue (other workers may add to it until
+        // they stop too) is `Redirect::discard_stopped`'s, once all have stopped.
+        let unprocessed = u64::from(carry.take().is_some());
         self.pipeline
             .counters_mut()
             .drop_n(DropReason::RedirectQueueFull, unprocessed);

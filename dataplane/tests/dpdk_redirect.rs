@@ -211,8 +211,8 @@ fn two_workers_hand_each_other_their_connections() {
         );
     }
 
-    // Worker 0 stops first, emptying its queue; worker 1, still running, then hands it a reply
-    // of a connection it owns, which nobody will process.
+    // Worker 0 stops first; worker 1, still running, then hands it a reply of a connection it
+    // owns, which nobody will process.
     flags[0].0.store(true, Ordering::Relaxed);
     let deadline = Instant::now() + limit;
     while !flags[0].1.load(Ordering::Acquire) && Instant::now() < deadline {
@@ -249,8 +249,8 @@ fn two_workers_hand_each_other_their_connections() {
     assert!(queues.iter().all(|q| q.is_empty()));
     assert_eq!(pool.in_use(), 0, "no mbuf leaked");
 
-    // A worker stopping with frames still in its inbound queue frees them and counts them as
-    // drops, so rx = tx + drops + control frames holds at shutdown too.
+    // Frames still in a worker's inbound queue when it stops are left there, for
+    // `discard_stopped` to free and count as drops once every worker has stopped.
     let spare = start("net_ring4", 1, 1);
     let inbound = Redirect::queues(1, 4);
     for _ in 0..2 {
@@ -273,6 +273,9 @@ fn two_workers_hand_each_other_their_connections() {
         }),
     };
     worker.run(|| true);
+    assert_eq!(inbound[0].len(), 2, "left for discard_stopped");
+    assert_eq!(late.lock().unwrap().dropped_total(), 0);
+    assert_eq!(Redirect::discard_stopped(&inbound, &[Arc::clone(&late)]), 2);
     let c = late.lock().unwrap().clone();
     assert_eq!(c.dropped(DropReason::RedirectQueueFull), 2);
     assert_eq!(c.dropped_total(), 2);

@@ -1,65 +1,9 @@
 //! `sluice doctor --root DIR` against fake /proc, /sys and /dev trees: a healthy machine, a
 //! badly set up one, a --no-huge config and a vdev-only config.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// A fake root directory, removed on drop.
-struct Tree(PathBuf);
-
-impl Tree {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("sluice-cli-doctor-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Tree(dir)
-    }
-
-    fn path(&self, abs: &str) -> PathBuf {
-        self.0.join(abs.trim_start_matches('/'))
-    }
-
-    fn write(&self, abs: &str, text: &str) -> &Self {
-        let p = self.path(abs);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-        self
-    }
-
-    fn dir(&self, abs: &str) -> &Self {
-        std::fs::create_dir_all(self.path(abs)).unwrap();
-        self
-    }
-
-    fn link(&self, abs: &str, target: &str) -> &Self {
-        let p = self.path(abs);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(target, p).unwrap();
-        self
-    }
-
-    fn remove(&self, abs: &str) -> &Self {
-        let p = self.path(abs);
-        if p.is_dir() {
-            std::fs::remove_dir_all(p).unwrap();
-        } else {
-            std::fs::remove_file(p).unwrap();
-        }
-        self
-    }
-
-    fn config(&self, text: &str) -> PathBuf {
-        let p = self.0.join("sluice.yaml");
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
-impl Drop for Tree {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use sluice::doctor::fake::Tree;
 
 const DEV: &str = "0000:3b:00.0";
 
@@ -244,8 +188,8 @@ fn status<'a>(out: &'a str, topic: &str) -> &'a str {
 #[test]
 fn a_healthy_machine_passes_every_check() {
     let t = healthy("healthy");
-    let c = t.config(&config(PCI_ARGS, DEV));
-    let (code, out) = doctor(&t.0, Some(&c), &[]);
+    let c = t.config_file(&config(PCI_ARGS, DEV));
+    let (code, out) = doctor(t.root(), Some(&c), &[]);
     assert_eq!(code, Some(0), "{out}");
     for topic in [
         "hugepages",
@@ -287,8 +231,8 @@ fn a_healthy_machine_passes_every_check() {
 #[test]
 fn a_bad_machine_fails_with_a_fix_for_each_problem() {
     let t = bad("bad");
-    let c = t.config(&config(PCI_ARGS, DEV));
-    let (code, out) = doctor(&t.0, Some(&c), &[]);
+    let c = t.config_file(&config(PCI_ARGS, DEV));
+    let (code, out) = doctor(t.root(), Some(&c), &[]);
     assert_eq!(code, Some(1), "{out}");
     let expect = |topic: &str, st: &str, found: &str, fix: &str| {
         let (l, f) = line(&out, topic);
@@ -383,8 +327,8 @@ fn no_huge_skips_the_hugepage_checks() {
         "0\n",
     )
     .write("/proc/mounts", "sysfs /sys sysfs rw 0 0\n");
-    let c = t.config(&config(&format!("{PCI_ARGS}, \"--no-huge\""), DEV));
-    let (code, out) = doctor(&t.0, Some(&c), &[]);
+    let c = t.config_file(&config(&format!("{PCI_ARGS}, \"--no-huge\""), DEV));
+    let (code, out) = doctor(t.root(), Some(&c), &[]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(
         line(&out, "hugepages"),
@@ -399,11 +343,11 @@ fn no_huge_skips_the_hugepage_checks() {
 #[test]
 fn a_vdev_only_config_has_no_pci_checks() {
     let t = bad("vdev");
-    let c = t.config(&config(
+    let c = t.config_file(&config(
         "\"-l\", \"0-2\", \"--no-huge\", \"--vdev\", \"net_memif0\"",
         "net_memif0",
     ));
-    let (code, out) = doctor(&t.0, Some(&c), &[]);
+    let (code, out) = doctor(t.root(), Some(&c), &[]);
     assert_eq!(code, Some(0), "{out}");
     assert!(!out.contains("device "), "{out}");
     assert!(!out.contains("dpdk-devbind"), "{out}");
@@ -424,14 +368,14 @@ fn an_af_packet_config_checks_its_links_mtu() {
         .write("/sys/class/net/veth-lb/mtu", "1500\n")
         .write("/sys/class/net/veth-lb/ifindex", "3\n")
         .write("/sys/class/net/veth-lb/iflink", "2\n");
-    let c = t.config(
+    let c = t.config_file(
         &config(
             "\"-l\", \"0-2\", \"--no-huge\", \"--vdev\", \"net_af_packet0,iface=eth0,qpairs=2\"",
             "net_af_packet0",
         )
         .replace("    queues: 2\n", "    queues: 2\n    mtu: 1600\n"),
     );
-    let (code, out) = doctor(&t.0, Some(&c), &[]);
+    let (code, out) = doctor(t.root(), Some(&c), &[]);
     assert_eq!(code, Some(1), "{out}");
     let (l, fix) = line(&out, "mtu uplink");
     assert!(
@@ -451,7 +395,7 @@ fn an_af_packet_config_checks_its_links_mtu() {
 #[test]
 fn without_a_config_only_host_wide_checks_run() {
     let t = healthy("noconfig");
-    let (code, out) = doctor(&t.0, None, &[]);
+    let (code, out) = doctor(t.root(), None, &[]);
     assert_eq!(code, Some(0), "{out}");
     assert!(!out.contains("device "), "{out}");
     assert!(!out.contains("memory:"), "{out}");
@@ -463,7 +407,7 @@ fn without_a_config_only_host_wide_checks_run() {
 
     // Host-wide problems are warnings without a config, except what any DPDK start needs.
     let t = bad("noconfig-bad");
-    let (code, out) = doctor(&t.0, None, &[]);
+    let (code, out) = doctor(t.root(), None, &[]);
     assert_eq!(code, Some(1), "{out}");
     for (topic, st) in [
         ("hugepages", "fail"),
@@ -479,8 +423,8 @@ fn without_a_config_only_host_wide_checks_run() {
 #[test]
 fn json_lists_the_findings() {
     let t = bad("json");
-    let c = t.config(&config(PCI_ARGS, DEV));
-    let (code, out) = doctor(&t.0, Some(&c), &["--json"]);
+    let c = t.config_file(&config(PCI_ARGS, DEV));
+    let (code, out) = doctor(t.root(), Some(&c), &["--json"]);
     assert_eq!(code, Some(1), "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let device = v["findings"]
@@ -499,8 +443,8 @@ fn json_lists_the_findings() {
 #[test]
 fn a_bad_config_fails_and_the_host_checks_still_run() {
     let t = healthy("badconfig");
-    let c = t.config("interfaces: 3\n");
-    let (code, out) = doctor(&t.0, Some(&c), &[]);
+    let c = t.config_file("interfaces: 3\n");
+    let (code, out) = doctor(t.root(), Some(&c), &[]);
     assert_eq!(code, Some(1), "{out}");
     assert!(line(&out, "config").0.starts_with("fail  config:"), "{out}");
     assert_eq!(status(&out, "hugepages"), "ok", "{out}");

@@ -1,4 +1,5 @@
-//! Fake /sys and /proc trees for the checks' unit tests: a temporary root that [`Host`] reads.
+//! Fake /proc, /sys and /dev trees for the checks' tests (unit, and `tests/cli_doctor.rs` through
+//! the `fuzzing` feature): a temporary root that [`Host`] or `sluice doctor --root` reads.
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -24,12 +25,54 @@ impl Tree {
         Host::new(&self.0)
     }
 
+    /// The root directory.
+    pub fn root(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    /// `abs` under the root.
+    pub fn path(&self, abs: &str) -> PathBuf {
+        self.0.join(abs.trim_start_matches('/'))
+    }
+
     /// Writes `text` to `abs` under the root, making its directories.
     pub fn write(&self, abs: &str, text: &str) -> &Self {
-        let p = self.0.join(abs.trim_start_matches('/'));
+        let p = self.path(abs);
         std::fs::create_dir_all(p.parent().expect("a parent")).expect("directories");
         std::fs::write(p, text).expect("written");
         self
+    }
+
+    /// An empty directory `abs` under the root.
+    pub fn dir(&self, abs: &str) -> &Self {
+        std::fs::create_dir_all(self.path(abs)).expect("directories");
+        self
+    }
+
+    /// A symlink `abs` under the root pointing at `target` (as written).
+    pub fn link(&self, abs: &str, target: &str) -> &Self {
+        let p = self.path(abs);
+        std::fs::create_dir_all(p.parent().expect("a parent")).expect("directories");
+        std::os::unix::fs::symlink(target, p).expect("symlink");
+        self
+    }
+
+    /// Removes the file or directory `abs` under the root.
+    pub fn remove(&self, abs: &str) -> &Self {
+        let p = self.path(abs);
+        if p.is_dir() {
+            std::fs::remove_dir_all(p).expect("removed");
+        } else {
+            std::fs::remove_file(p).expect("removed");
+        }
+        self
+    }
+
+    /// `text` as the root's `sluice.yaml`; its path.
+    pub fn config_file(&self, text: &str) -> PathBuf {
+        let p = self.0.join("sluice.yaml");
+        std::fs::write(&p, text).expect("written");
+        p
     }
 
     /// NUMA node `node` holding `cpus` (a CPU list such as `0-3`).

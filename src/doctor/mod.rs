@@ -17,8 +17,8 @@
 pub mod cpus;
 pub mod devices;
 pub mod eal;
-#[cfg(test)]
-mod fake;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fake;
 pub mod host;
 pub mod links;
 pub mod memory;

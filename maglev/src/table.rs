@@ -436,17 +436,108 @@ impl Filler {
 
     #[cold]
     fn start_endgame(&mut self) {
-        self.empty_list.reserve(self.empty as usize);
+        self.empty_list = self.empty_slots();
+    }
+}
+
+/// How many empty slots are left when [`Filler::finish_ranked`] takes over from the walks and
+/// the endgame's scan, or 0 (never). The lists cost about `N x empty` ranks up front, the walks
+/// and scans they replace grow with `M`; measured (`build_ratio`, alternated with the walks),
+/// they pay from `M / (16 N)` empty slots while that is above the endgame's `sqrt(M)`, so for
+/// few backends (N < 16 at M = 65537): at N = 100 the endgame's scan of 256 slots is faster.
+fn ranked_from(size: u32, backends: usize, endgame: u32) -> u32 {
+    let at = size / RANKED_FACTOR.saturating_mul(backends.max(1) as u32);
+    if at > endgame.saturating_add(backends as u32) {
+        at
+    } else {
+        0
+    }
+}
+
+const RANKED_FACTOR: u32 = 16;
+
+impl Filler {
+    /// Fills the rest of the table at a round boundary: every backend gets the slots still empty,
+    /// sorted by how many steps its permutation takes from its cursor to each, and then a claim
+    /// pops its list until a slot not taken since: the same first empty slot a walk would find
+    /// (slots only fill, and every slot empty now is on every list), without probing the taken
+    /// slots in between.
+    #[cold]
+    fn finish_ranked(mut self, turns: &[(Cursor, u32)]) -> Vec<u32> {
+        let size = self.size;
+        let empties = self.empty_slots();
+        let count = empties.len();
+        // One bit per step count: the ranks of one backend are distinct (its permutation is a
+        // bijection), so setting their bits and reading them back in order sorts them. A
+        // second level marks the words in use, so reading back skips the empty ones.
+        let mut order = vec![0u64; (size as usize).div_ceil(64)];
+        let mut used = vec![0u64; order.len().div_ceil(64)];
+        let mut lists = Vec::with_capacity(count * turns.len());
+        for (cursor, _) in turns {
+            let inv = u64::from(inverse_mod(cursor.skip, size));
+            for &s in &empties {
+                let r = self.steps(s, cursor.pos, inv);
+                order[(r >> 6) as usize] |= 1u64 << (r & 63);
+                used[(r >> 12) as usize] |= 1u64 << ((r >> 6) & 63);
+            }
+            let skip = u64::from(cursor.skip);
+            let pos = u64::from(cursor.pos);
+            for (u, words) in used.iter_mut().enumerate() {
+                let mut words = std::mem::take(words);
+                while words != 0 {
+                    let w = u * 64 + words.trailing_zeros() as usize;
+                    let mut left = std::mem::take(&mut order[w]);
+                    while left != 0 {
+                        let r = (w as u64) * 64 + u64::from(left.trailing_zeros());
+                        lists.push(self.reduce(pos + r * skip));
+                        left &= left - 1;
+                    }
+                    words &= words - 1;
+                }
+            }
+        }
+        let mut heads: Vec<usize> = (0..turns.len()).map(|g| g * count).collect();
+        loop {
+            for (head, (_, backend)) in heads.iter_mut().zip(turns) {
+                let mut c = lists[*head];
+                while self.is_taken(c) {
+                    *head += 1;
+                    c = lists[*head];
+                }
+                *head += 1;
+                self.taken[(c >> 6) as usize] |= 1u64 << (c & 63);
+                self.entries[c as usize] = *backend;
+                self.empty -= 1;
+                if self.empty == 0 {
+                    return self.entries;
+                }
+            }
+        }
+    }
+
+    /// The empty slots, in slot order.
+    fn empty_slots(&self) -> Vec<u32> {
+        let mut slots = Vec::with_capacity(self.empty as usize);
         for (w, &bits) in self.taken.iter().enumerate() {
             let mut free = !bits;
             while free != 0 {
                 let s = (w as u32) * 64 + free.trailing_zeros();
                 if s < self.size {
-                    self.empty_list.push(s);
+                    slots.push(s);
                 }
                 free &= free - 1;
             }
         }
+        slots
+    }
+
+    /// `x mod M` for `x < 2^50`, by Barrett reduction (at most one correction).
+    #[inline(always)]
+    fn reduce(&self, x: u64) -> u32 {
+        let m = u64::from(self.size);
+        let q = ((u128::from(x) * u128::from(self.barrett)) >> 64) as u64;
+        let r = x - q * m;
+        r.min(r.wrapping_sub(m)) as u32
     }
 }
 
@@ -465,7 +556,11 @@ pub(crate) fn fill_round_robin(size: u32, backends: &[Backend]) -> Vec<u32> {
     // Lockstep groups until the table is 31/32 full; past that, walks are long enough that
     // their ends are rare, and the lockstep's fixed probe count would waste more than it saves.
     let lanes_until = (size / 32).max(filler.endgame + LANES as u32);
+    let ranked_at = ranked_from(size, turns.len(), filler.endgame);
     loop {
+        if filler.empty <= ranked_at {
+            return filler.finish_ranked(&turns);
+        }
         let mut groups = turns.chunks_exact_mut(LANES);
         for chunk in &mut groups {
             if filler.empty > lanes_until {
@@ -667,6 +762,17 @@ mod tests {
                 fill_weighted(size, &backends, &q)
             );
         }
+    }
+
+    #[test]
+    fn ranked_lists_only_for_few_backends() {
+        // M = 65537: sqrt(M) = 256 empty slots start the endgame.
+        assert_eq!(ranked_from(65537, 10, 256), 409);
+        assert_eq!(ranked_from(65537, 15, 256), 273);
+        assert_eq!(ranked_from(65537, 16, 256), 0);
+        assert_eq!(ranked_from(65537, 100, 256), 0);
+        assert_eq!(ranked_from(655_373, 10, 809), 4096);
+        assert_eq!(ranked_from(2, 1, 1), 0);
     }
 
     #[test]

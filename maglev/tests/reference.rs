@@ -82,7 +82,12 @@ proptest! {
 
 #[test]
 fn fast_build_equals_reference_at_full_size() {
-    for (size, n) in [(65537u32, 10usize), (65537, 100), (4099, 1000)] {
+    for (size, n) in [
+        (65537u32, 10usize),
+        (65537, 100),
+        (4099, 1000),
+        (131_071, 3),
+    ] {
         let backends: Vec<Backend> = (0..n)
             .map(|i| Backend::new(format!("2001:db8:1::{i:x}"), 1 + (i % 3) as u32))
             .collect();

@@ -5,8 +5,9 @@
 //! names its backend by id, so it keeps its backend across a reload whenever that backend is
 //! still present and up.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use dataplane::snapshot::{
     BackendSpec, Egress, InterfaceSpec, ServiceSpec, Snapshot, SnapshotBuilder, SnapshotError,
@@ -41,53 +42,126 @@ pub enum BuildError {
     Snapshot(#[from] SnapshotError),
 }
 
-/// Stable ids for services (by name) and backends (by service name and address).
+/// Stable ids for services (by name) and backends (by service name and address). An id outlives
+/// its service or backend in the running config by [`id_retention`], so one removed and added
+/// back within it gets its old id (flows and counters carry on); after that it is forgotten, so
+/// the map follows the config instead of every address the process ever saw. Ids are never
+/// reused: one added back later gets a new id.
 #[derive(Debug, Default, Clone)]
 pub struct Ids {
-    services: HashMap<String, u32>,
-    backends: HashMap<(String, IpAddr), u32>,
+    services: HashMap<String, Assigned>,
+    backends: HashMap<(String, IpAddr), Assigned>,
     next_service: u32,
     next_backend: u32,
 }
 
+/// An id, and since when the running config has been without its service or backend.
+#[derive(Debug, Clone, Copy)]
+struct Assigned {
+    id: u32,
+    absent_since: Option<Instant>,
+}
+
+/// An id outlives its service or backend by at least an hour, and by twice the longest flow
+/// timeout: by then no flow entry can still name it (a flow of a removed backend is re-hashed
+/// on its next packet; an idle one expires).
+pub fn id_retention(cfg: &Config) -> Duration {
+    let f = &cfg.flows;
+    let longest = f
+        .tcp_established_timeout
+        .max(f.tcp_closing_timeout)
+        .max(f.tcp_syn_timeout)
+        .max(f.udp_timeout);
+    MIN_ID_RETENTION.max(longest.saturating_mul(2))
+}
+
+const MIN_ID_RETENTION: Duration = Duration::from_secs(3600);
+
 impl Ids {
     pub fn service(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.services.get(name) {
-            return id;
+        if let Some(a) = self.services.get(name) {
+            return a.id;
         }
         let id = self.next_service;
         self.next_service += 1;
-        self.services.insert(name.to_owned(), id);
+        self.services.insert(name.to_owned(), Assigned::new(id));
         id
     }
 
     pub fn backend(&mut self, service: &str, address: IpAddr) -> u32 {
         let key = (service.to_owned(), address);
-        if let Some(&id) = self.backends.get(&key) {
-            return id;
+        if let Some(a) = self.backends.get(&key) {
+            return a.id;
         }
         let id = self.next_backend;
         self.next_backend += 1;
-        self.backends.insert(key, id);
+        self.backends.insert(key, Assigned::new(id));
         id
     }
 
-    /// The id of a service, if one was assigned.
+    /// The id of a service, if one is assigned.
     pub fn service_id(&self, name: &str) -> Option<u32> {
-        self.services.get(name).copied()
+        self.services.get(name).map(|a| a.id)
     }
 
-    /// The id of a backend of a service, if one was assigned.
+    /// The id of a backend of a service, if one is assigned.
     pub fn backend_id(&self, service: &str, address: IpAddr) -> Option<u32> {
-        self.backends.get(&(service.to_owned(), address)).copied()
+        self.backends
+            .get(&(service.to_owned(), address))
+            .map(|a| a.id)
     }
 
-    /// The backend with this id, if one was ever assigned.
+    /// The backend with this id, if it is assigned.
     pub fn backend_by_id(&self, id: u32) -> Option<(&str, IpAddr)> {
         self.backends
             .iter()
-            .find(|(_, &v)| v == id)
-            .map(|((s, a), _)| (s.as_str(), *a))
+            .find(|(_, a)| a.id == id)
+            .map(|((s, addr), _)| (s.as_str(), *addr))
+    }
+
+    /// The service ids and the backend ids assigned now.
+    pub fn assigned(&self) -> (HashSet<u32>, HashSet<u32>) {
+        (
+            self.services.values().map(|a| a.id).collect(),
+            self.backends.values().map(|a| a.id).collect(),
+        )
+    }
+
+    /// `running` was just published at `now`: what it names is present; what it does not is
+    /// absent from now on (if not already), and forgotten once absent for [`id_retention`].
+    /// Ids handed out for a reload still pending are kept the same way, from when it started.
+    pub fn published(&mut self, running: &Config, now: Instant) {
+        let keep = id_retention(running);
+        let services: HashSet<&str> = running.services.iter().map(|s| s.name.as_str()).collect();
+        let backends: HashSet<(&str, IpAddr)> = running
+            .services
+            .iter()
+            .flat_map(|s| s.backends.iter().map(|b| (s.name.as_str(), b.address)))
+            .collect();
+        self.services
+            .retain(|name, a| a.keep(services.contains(name.as_str()), now, keep));
+        self.backends.retain(|(service, address), a| {
+            a.keep(backends.contains(&(service.as_str(), *address)), now, keep)
+        });
+    }
+}
+
+impl Assigned {
+    fn new(id: u32) -> Assigned {
+        Assigned {
+            id,
+            absent_since: None,
+        }
+    }
+
+    /// Updates absence; false once absent for `keep`.
+    fn keep(&mut self, present: bool, now: Instant, keep: Duration) -> bool {
+        if present {
+            self.absent_since = None;
+            return true;
+        }
+        let since = *self.absent_since.get_or_insert(now);
+        now.saturating_duration_since(since) < keep
     }
 }
 

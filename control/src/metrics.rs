@@ -7,6 +7,7 @@
 //! the cumulative histogram buckets all come from the reference encoder. That encoder only speaks
 //! OpenMetrics 1.0 text, so the HTTP layer must answer with [`CONTENT_TYPE`].
 
+use std::collections::HashSet;
 use std::fmt;
 
 use prometheus_client::collector::Collector;
@@ -132,15 +133,33 @@ pub enum PerId {
 
 /// Per-id counters summed over cores, kept from going back: a core frees a removed id's slot
 /// once no flow there names it, which takes that core's share out of the sum while another
-/// core still counts on (a backend removed and added back meanwhile). Remembers, per id ever
+/// core still counts on (a backend removed and added back meanwhile). Remembers, per id
 /// exported, the highest value given and what the sum has lost since: a few words each, in
-/// control, for the process's life.
+/// control, until the id is forgotten ([`Monotonic::retain`]).
 #[derive(Debug, Default)]
 pub struct Monotonic {
     seen: std::collections::HashMap<(PerId, u32), (u64, u64)>,
 }
 
 impl Monotonic {
+    /// Forgets the ids no longer assigned (control's `Ids` forgot them: they never come back).
+    pub fn retain(&mut self, services: &HashSet<u32>, backends: &HashSet<u32>) {
+        self.seen.retain(|&(what, id), _| match what {
+            PerId::BackendPackets => backends.contains(&id),
+            PerId::ServicePackets | PerId::ServiceBytes => services.contains(&id),
+        });
+    }
+
+    /// How many per-id values it remembers.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Whether it remembers none.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+
     /// The value to export for `id`'s `what`, whose per-core parts sum to `sum` now.
     pub fn read(&mut self, what: PerId, id: u32, sum: u64) -> u64 {
         let (high, lost) = self.seen.entry((what, id)).or_default();
@@ -631,6 +650,29 @@ mod tests {
         // Each id and counter on its own.
         assert_eq!(m.read(PerId::ServiceBytes, 7, 5), 5);
         assert_eq!(m.read(PerId::BackendPackets, 8, 1), 1);
+    }
+
+    #[test]
+    fn forgotten_ids_are_dropped_by_kind() {
+        let mut m = Monotonic::default();
+        m.read(PerId::BackendPackets, 7, 100);
+        m.read(PerId::BackendPackets, 8, 1);
+        m.read(PerId::ServicePackets, 7, 5);
+        m.read(PerId::ServiceBytes, 7, 50);
+        m.retain(&HashSet::from([7]), &HashSet::from([8]));
+        assert_eq!(m.len(), 3, "service 7 (both counters) and backend 8 stay");
+        assert_eq!(
+            m.read(PerId::BackendPackets, 8, 0),
+            1,
+            "backend 8 kept its mark"
+        );
+        assert_eq!(
+            m.read(PerId::BackendPackets, 7, 0),
+            0,
+            "backend 7 starts afresh"
+        );
+        m.retain(&HashSet::new(), &HashSet::new());
+        assert!(m.is_empty());
     }
 
     fn latency(bounds_ns: &[u64], counts: &[u64], count: u64) -> LatencyInput {

@@ -1000,3 +1000,67 @@ fn a_reload_that_introduces_nat_is_refused_whole_and_one_started_with_it_applies
         assert_eq!(c.config().services[0].forwarding, mode);
     }
 }
+
+#[test]
+fn a_removed_backend_keeps_its_id_for_the_retention_then_is_forgotten() {
+    let t0 = Instant::now();
+    let (mut c, _) = start(BASE);
+    resolve_all(&mut c, t0);
+    let keep = control::forwarding::id_retention(c.config());
+    assert!(keep >= Duration::from_secs(3600));
+    let id = |c: &Controller| c.ids().backend_id("web", ip("203.0.113.50"));
+    let first = id(&c).unwrap();
+    let without = BASE.replace("      - address: 203.0.113.50\n", "");
+    let applied = |a: &[Action]| assert_eq!(reload_outcome(a), Some(&Ok(())), "{a:?}");
+    applied(&reload(&mut c, &without, Ok(()), t0));
+    applied(&reload(&mut c, BASE, Ok(()), t0 + keep / 2));
+    assert_eq!(id(&c), Some(first), "back within the retention: the old id");
+    // Absent from t0 + keep on; still known a second before the retention ends.
+    applied(&reload(&mut c, &without, Ok(()), t0 + keep));
+    applied(&reload(
+        &mut c,
+        &without,
+        Ok(()),
+        t0 + keep * 2 - Duration::from_secs(1),
+    ));
+    assert_eq!(id(&c), Some(first));
+    let a = c.handle(Event::Health(report(&c, &["192.0.2.11"])), t0 + keep * 2);
+    assert_eq!(published(&a).len(), 1, "a health change publishes");
+    assert_eq!(
+        id(&c),
+        None,
+        "forgotten at the first publish past the retention"
+    );
+    applied(&reload(&mut c, BASE, Ok(()), t0 + keep * 3));
+    let again = id(&c).unwrap();
+    assert!(
+        again > first,
+        "a new id ({again}), never the old one ({first})"
+    );
+}
+
+#[test]
+fn backend_churn_leaves_only_the_running_ids() {
+    let t0 = Instant::now();
+    let (mut c, _) = start(BASE);
+    resolve_all(&mut c, t0);
+    let keep = control::forwarding::id_retention(c.config());
+    for i in 0..40u32 {
+        // Each reload swaps in a new address behind the gateway (a new pod, say).
+        let text = BASE.replace(
+            "      - address: 203.0.113.50\n",
+            &format!("      - address: 203.0.113.{}\n", 100 + i),
+        );
+        let a = reload(&mut c, &text, Ok(()), t0 + keep * i);
+        assert_eq!(reload_outcome(&a), Some(&Ok(())), "{a:?}");
+        let (services, backends) = c.ids().assigned();
+        assert_eq!(services.len(), 1);
+        // The three running backends, and the one removed by this reload (absent, not yet
+        // forgotten); the one before it is past the retention.
+        assert!(
+            backends.len() <= 4,
+            "reload {i}: {} backend ids",
+            backends.len()
+        );
+    }
+}

@@ -561,6 +561,7 @@ impl Appliance {
             match action {
                 Action::Publish(built) => {
                     self.shared.set_tables(&built.tables);
+                    self.shared.retain_ids(self.controller.ids());
                     let epoch = self.publisher.publish(built.snapshot);
                     self.shared.epoch.store(epoch, Ordering::Relaxed);
                 }

@@ -146,6 +146,12 @@ impl Shared {
         self.slow().services = services_of(cfg, ids);
     }
 
+    /// Forgets the per-id counter marks of ids control no longer assigns.
+    pub fn retain_ids(&self, ids: &Ids) {
+        let (services, backends) = ids.assigned();
+        self.slow().monotonic.retain(&services, &backends);
+    }
+
     pub fn set_tables(&self, tables: &[ServiceTable]) {
         self.slow().fingerprints = tables
             .iter()

@@ -146,7 +146,7 @@ impl Controller {
                 self.health = statuses;
                 self.pending_build_stale();
                 if self.refresh_down() {
-                    self.republish(&mut out);
+                    self.republish(now, &mut out);
                 }
             }
             Event::Frame(frame) => {
@@ -160,7 +160,7 @@ impl Controller {
                             config::format_mac(mac)
                         )));
                         if !self.finish_resolving(now, &mut out) {
-                            self.republish(&mut out);
+                            self.republish(now, &mut out);
                         }
                     }
                 }
@@ -366,11 +366,8 @@ impl Controller {
         self.neighbours.set_wanted(wanted);
         self.refresh_down();
         match p.built.filter(|_| !held_back) {
-            Some(built) => {
-                self.tables = built.tables.clone();
-                out.push(Action::Publish(built));
-            }
-            None => self.republish(out),
+            Some(built) => self.publish(built, now, out),
+            None => self.republish(now, out),
         }
         out.push(Action::ReloadDone(Ok(())));
         true
@@ -390,7 +387,7 @@ impl Controller {
         }
         self.send_due(now, out);
         if !self.finish_resolving(now, out) && expired {
-            self.republish(out);
+            self.republish(now, out);
         }
     }
 
@@ -448,13 +445,17 @@ impl Controller {
         )
     }
 
+    /// Publishes `built`, a build of the running config; ids it no longer names start ageing.
+    fn publish(&mut self, built: Box<Built>, now: Instant, out: &mut Vec<Action>) {
+        self.tables = built.tables.clone();
+        self.ids.published(&self.config, now);
+        out.push(Action::Publish(built));
+    }
+
     /// Builds from the running config and current state, and publishes it.
-    fn republish(&mut self, out: &mut Vec<Action>) {
+    fn republish(&mut self, now: Instant, out: &mut Vec<Action>) {
         match self.build(&self.config.clone()) {
-            Ok(built) => {
-                self.tables = built.tables.clone();
-                out.push(Action::Publish(Box::new(built)));
-            }
+            Ok(built) => self.publish(Box::new(built), now, out),
             // The running config was built before, so only a bug gets here; keep the old state.
             Err(e) => out.push(Action::Log(format!(
                 "could not rebuild forwarding state: {e}"

@@ -111,6 +111,8 @@ e2e_log "flood: $sent datagrams sent, $passed to the kernel (bound $bound), $lim
 dropped=$(metric 'sluice_dropped_packets_total{reason="exception_rate_limited"}')
 [ "${dropped%.*}" -ge "${limited%.*}" ] || e2e_die "sluice_dropped_packets_total{reason=exception_rate_limited}=$dropped < $limited"
 e2e_pass "a flood at the appliance's address is capped ($passed <= $bound to the kernel, $limited counted) and the VIP answered $ok/$tries"
+e2e_exec lb curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:9610/metrics >"$E2E_WORK/metrics-live.txt"
+e2e_check_live "$E2E_WORK/metrics-live.txt" sluice_exception_
 e2e_mempool_check -t 10 segment || e2e_die "mbufs leaked (above)"
 
 e2e_stop_pid "$sluice_pid" 10 && rc=0 || rc=$?

@@ -65,6 +65,8 @@ t=$(wait_route "the VIP route on the router" route_on_router 40)
 e2e_pass "the router learned $E2E_VIP4 via $E2E_LB4 over BGP ${t}s after BIRD started: $(e2e_exec client ip route show "$E2E_VIP4/32" | tr -s ' ')"
 e2e_wait_for 10 vip_answers || e2e_die "the VIP does not answer through the BGP route"
 e2e_pass "the VIP answers through the announced route"
+e2e_exec lb curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:9610/metrics >"$W/metrics.txt"
+e2e_check_live "$W/metrics.txt" sluice_vip_announced
 
 state() { e2e_exec lb curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:9610/state; }
 e2e_exec lb "$SLUICE" drain --url http://127.0.0.1:9610 >"$W/drain.out" 2>&1 || { cat "$W/drain.out" >&2; e2e_die "sluice drain failed"; }

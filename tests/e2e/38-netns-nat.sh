@@ -222,6 +222,9 @@ served() { # host -> transactions its server committed (pg_stat_database)
 declare -A before
 for h in "${FULL[@]}"; do before[$h]=$(served "$h"); done
 pgbench_via_vip "$PGBENCH_SECONDS" "$E2E_WORK/pgbench.log" || { cat "$E2E_WORK/pgbench.log" >&2; e2e_die "pgbench through the fullnat VIP failed"; }
+# Within tcp_closing_timeout (10 s) of pgbench's last connections their ports are still held.
+metrics >"$E2E_WORK/metrics-pgbench.txt"
+e2e_check_live "$E2E_WORK/metrics-pgbench.txt" sluice_nat_ports_
 done_tx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$E2E_WORK/pgbench.log")
 failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$E2E_WORK/pgbench.log")
 tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$E2E_WORK/pgbench.log" | head -1)

@@ -15,7 +15,8 @@
 #     exception path, fullnat connection or announced VIP: their families (sluice_exception_*,
 #     sluice_nat_ports_in_use, sluice_vip_announced) are declared in its scrape with no samples,
 #     so their names and types are checked against the scrape and their labels and values
-#     against docs/design.md's metrics table.
+#     against docs/design.md's metrics table here, and against live samples by the tests that
+#     make them (e2e_check_live in 33 exception path, 35 announce, 38 fullnat).
 # (d) With promtool: every dashboard expression evaluated over the two scrapes (as two
 #     instances) gives at least one series, so no panel is empty for a join on a missing label;
 #     the families declared without samples get one series each with docs/design.md's labels.

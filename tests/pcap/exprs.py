@@ -14,6 +14,12 @@
                                            appliance without them) is checked by its name and
                                            type against SCRAPE and by the labels and values
                                            DESIGN's metrics table gives it
+  exprs.py check-live RULES DASHBOARD SCRAPE PREFIX...
+                                           check's tests, for the expressions that select a
+                                           metric named PREFIX...: each such metric must have
+                                           samples in SCRAPE (the e2e tests that run the
+                                           exception path, fullnat and announce use it on
+                                           their own scrapes); fails if no expression selects one
   exprs.py dashboard DASHBOARD             the dashboard is Grafana JSON we can import: unique
                                            panel ids, datasource and instance variables, every
                                            query panel with targets and refIds, no overlaps
@@ -250,11 +256,26 @@ def documented(name, empty, design):
     return None
 
 
-def check(rules_path, dash_path, scrape_path, design_path=None):
+def check(rules_path, dash_path, scrape_path, design_path=None, only=None):
+    """Every expression's metrics, labels and literal values against the scrape. With `only`
+    (metric name prefixes): just the metrics with those prefixes, each of which must have live
+    samples (no design.md stand-in), and the expressions that select one."""
     samples, empty = read_exposition(scrape_path)
     design = design_metrics(design_path) if design_path else {}
     problems, used, by_design = [], {}, set()
     exprs = expressions(rules_path, dash_path)
+    if only:
+        picked = []
+        for where, expr, extra_label in exprs:
+            try:
+                selected = [name for name, _ in parse(expr)[0]]
+            except (Unreadable, IndexError, ValueError):
+                selected = []
+            if any(name.startswith(tuple(only)) for name in selected):
+                picked.append((where, expr, extra_label))
+        exprs = picked
+        if not exprs:
+            problems.append(f"no rule or panel selects a metric starting with {' or '.join(only)}")
     for where, expr, extra_label in exprs:
         try:
             selectors, grouping = parse(expr)
@@ -270,6 +291,15 @@ def check(rules_path, dash_path, scrape_path, design_path=None):
                 have = {}
             elif name in samples:
                 have = samples[name]
+            elif only:
+                if name.startswith(tuple(only)):
+                    problems.append(f"{where}: metric {name} has no samples in {scrape_path}")
+                    continue
+                # Another family beside the one checked live (a ratio, an `or`): labels unchecked.
+                have = samples.get(name, {})
+                if name not in samples and not documented(name, empty, design):
+                    problems.append(f"{where}: metric {name} is not in /metrics")
+                    continue
             elif doc := documented(name, empty, design):
                 # Declared by the real exposition, no samples in this one: the design's labels.
                 have = doc[2]
@@ -451,6 +481,8 @@ def main(argv):
         return 0
     if len(argv) in (5, 6) and argv[1] == "check":
         return check(*argv[2:])
+    if len(argv) >= 6 and argv[1] == "check-live":
+        return check(argv[2], argv[3], argv[4], only=argv[5:])
     if len(argv) == 3 and argv[1] == "dashboard":
         return check_dashboard(argv[2])
     if len(argv) in (6, 7) and argv[1] == "eval-dir":

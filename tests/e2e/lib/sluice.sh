@@ -167,6 +167,21 @@ e2e_sample() {
   e2e_get /metrics | awk -v s="$1" '$1 == s { v = $2 } END { if (v != "") print v }'
 }
 
+# e2e_check_live SCRAPE PREFIX...: the alert rules and dashboard panels that select metrics named
+# PREFIX... against a /metrics saved by a test that makes them live (exception path, fullnat,
+# announce): names, labels and literal values in live samples (tests/pcap/exprs.py check-live).
+# e2e 42 checks the demo's scrape, where these families have no samples.
+e2e_check_live() {
+  local scrape=$1 out
+  shift
+  if out=$("$PY" "$E2E_REPO/tests/pcap/exprs.py" check-live "$E2E_REPO/deploy/prometheus/sluice.rules.yml"     "$E2E_REPO/deploy/grafana/sluice.json" "$scrape" "$@" 2>&1); then
+    e2e_pass "rules and dashboard on live $* samples: $(tail -n 1 <<<"$out")"
+  else
+    printf '%s\n' "$out" | sed 's/^/    /' >&2
+    e2e_die "the rules or the dashboard use $* metrics, labels or values this /metrics lacks (above)"
+  fi
+}
+
 # e2e_metric_sum NAME [LABEL-REGEX] < exposition: the sum of every sample of NAME whose labels
 # match. %.0f, not %d: mawk's %d stops at 2^31-1, which a 30-minute soak's counters pass.
 e2e_metric_sum() {

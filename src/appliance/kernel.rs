@@ -14,6 +14,8 @@ use control::config::{self, Interface, Kernel};
 use dataplane::dpdk::{Burst, Eal, Mbuf, Mempool, Port, RxQueue};
 use dataplane::ratelimit::TokenBucket;
 
+use sluice::iproute::route_destinations;
+
 use super::StartError;
 
 /// Frames control takes from a tap queue at a time.
@@ -203,21 +205,6 @@ pub fn routes_in(table: u32, dev: &str) -> Result<Vec<IpAddr>, StartError> {
     Ok(routes)
 }
 
-/// The host-route destinations in `ip route show` output: each line's first word, with or
-/// without its /32 or /128.
-fn route_destinations(text: &str) -> impl Iterator<Item = IpAddr> + '_ {
-    text.lines().filter_map(|line| {
-        let dst = line.split_whitespace().next()?;
-        let (addr, len) = dst.split_once('/').unwrap_or((dst, ""));
-        let addr: IpAddr = addr.parse().ok()?;
-        let host = match addr {
-            IpAddr::V4(_) => len.is_empty() || len == "32",
-            IpAddr::V6(_) => len.is_empty() || len == "128",
-        };
-        host.then_some(addr)
-    })
-}
-
 fn host_prefix(vip: IpAddr) -> String {
     match vip {
         IpAddr::V4(_) => format!("{vip}/32"),
@@ -251,21 +238,6 @@ fn ip_output(args: &[&str]) -> Result<String, StartError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn route_destinations_are_the_host_routes() {
-        let v4 = "198.51.100.10 proto static scope link \n198.51.100.0/24 proto kernel scope link src 198.51.100.1 \n198.51.100.11/32 proto static\n";
-        let v6 = "2001:db8::80 proto static metric 1024 pref medium\n2001:db8::/64 proto kernel metric 256 pref medium\n";
-        let got: Vec<IpAddr> = route_destinations(v4)
-            .chain(route_destinations(v6))
-            .collect();
-        let want: Vec<IpAddr> = ["198.51.100.10", "198.51.100.11", "2001:db8::80"]
-            .iter()
-            .map(|a| a.parse().unwrap())
-            .collect();
-        assert_eq!(got, want);
-        assert_eq!(route_destinations("").count(), 0);
-    }
 
     #[test]
     fn only_interfaces_with_a_kernel_get_a_tap() {

@@ -2,7 +2,8 @@
 //! shared by the cargo-fuzz target `cli_inputs` (`fuzz/`) and the seed replay test
 //! (`tests/cli_inputs_fuzz_seeds.rs`): the /proc and /sys texts `sluice doctor` reads, the
 //! memory options of `dpdk.args` (`sluice check`, `doctor`, `run`), `sluice maglev --backend`,
-//! `sluice top --interval`, `--url`, and the `metrics.listen` of a config the validator refuses.
+//! `sluice top --interval`, `--url`, the `metrics.listen` of a config the validator refuses,
+//! and the routes `ip route show` lists.
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use crate::args::{self, MAX_INTERVAL, MIN_INTERVAL};
 use crate::doctor::cpus::cmdline_cpus;
 use crate::doctor::host::{self, Cmdline, Host, Limit, MAX_CPU};
 use crate::doctor::{self, eal, memory};
+use crate::iproute;
 use crate::sizing::{self, EalMemory};
 
 /// What the first input byte (modulo their number) selects; the rest is the text.
@@ -57,10 +59,12 @@ pub enum Input {
     Config,
     /// The whole of `sluice doctor` on a tree of files written from NUL-separated parts.
     Doctor,
+    /// `ip route show table N`: the routes the exception path's announce keeps.
+    Routes,
 }
 
 impl Input {
-    pub const ALL: [Input; 17] = [
+    pub const ALL: [Input; 18] = [
         Input::Cmdline,
         Input::Meminfo,
         Input::CpuList,
@@ -78,6 +82,7 @@ impl Input {
         Input::Listen,
         Input::Config,
         Input::Doctor,
+        Input::Routes,
     ];
 
     /// The input a first byte selects.
@@ -149,8 +154,24 @@ pub fn fuzz_cli_inputs(data: &[u8]) -> Option<Input> {
             }
         }
         Input::Doctor => check_doctor(text),
+        Input::Routes => check_routes(text),
     }
     Some(input)
+}
+
+/// Every destination read is a line's first word, an address with no length or a host length.
+fn check_routes(text: &str) {
+    for addr in iproute::route_destinations(text) {
+        let host_len = if addr.is_ipv4() { "32" } else { "128" };
+        let listed = text
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .any(|first| {
+                let (a, len) = first.split_once('/').unwrap_or((first, ""));
+                a.parse() == Ok(addr) && (len.is_empty() || len == host_len)
+            });
+        assert!(listed, "{addr} is no line's host route");
+    }
 }
 
 /// Kernel parameters the checks look up.

@@ -11,8 +11,6 @@
 //! round robin (quotas `floor(M/N)` or `ceil(M/N)`, the first `M mod N` backends getting the
 //! larger), and the build takes that faster path.
 use std::cmp::Ordering;
-use std::collections::binary_heap::PeekMut;
-use std::collections::BinaryHeap;
 use std::fmt;
 
 use thiserror::Error;
@@ -609,67 +607,106 @@ fn claim_rest(filler: &mut Filler, rest: &mut [(Cursor, u32)], probes: u32) -> b
     true
 }
 
-/// A backend's next turn in the weighted build: its `k`-th, at virtual time `k / weight`.
-struct Turn {
-    k: u32,
-    weight: u32,
-    index: u32,
-    quota: u32,
-    cursor: Cursor,
-}
-
-impl Turn {
-    /// Earlier time first, then lower index (reversed, because `BinaryHeap` is a max-heap).
-    fn order(&self, other: &Turn) -> Ordering {
-        let this = u64::from(self.k) * u64::from(other.weight);
-        let that = u64::from(other.k) * u64::from(self.weight);
-        that.cmp(&this).then(other.index.cmp(&self.index))
-    }
-}
-
-impl PartialEq for Turn {
-    fn eq(&self, other: &Turn) -> bool {
-        self.order(other) == Ordering::Equal
-    }
-}
-impl Eq for Turn {}
-impl PartialOrd for Turn {
-    fn partial_cmp(&self, other: &Turn) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Turn {
-    fn cmp(&self, other: &Turn) -> Ordering {
-        self.order(other)
-    }
-}
-
-/// Any weights: turns in virtual-time order, each backend stopping at its quota.
+/// Any weights: turns in virtual-time order (see [`turn_order`]), each backend stopping at its
+/// quota.
 pub(crate) fn fill_weighted(size: u32, backends: &[Backend], quotas: &[u32]) -> Vec<u32> {
-    let mut heap: BinaryHeap<Turn> = backends
+    let mut cursors: Vec<Cursor> = backends
         .iter()
         .zip(quotas)
-        .enumerate()
-        .filter(|(_, (_, &q))| q > 0)
-        .map(|(i, (b, &quota))| Turn {
-            k: 0,
-            weight: b.weight,
-            index: i as u32,
-            quota,
-            cursor: Cursor::new(&b.name, size),
+        .map(|(b, &q)| {
+            if q > 0 {
+                Cursor::new(&b.name, size)
+            } else {
+                Cursor {
+                    pos: 0,
+                    skip: 1,
+                    inverse: 0,
+                }
+            }
         })
         .collect();
     let mut filler = Filler::new(size);
-    // The quotas sum to M, so the table is full exactly when the heap is empty.
-    while let Some(mut top) = heap.peek_mut() {
-        let turn = &mut *top;
-        filler.claim(&mut turn.cursor, turn.index);
-        turn.k += 1;
-        if turn.k == turn.quota {
-            PeekMut::pop(top);
-        }
+    // The quotas sum to M, so the table is full after the last turn.
+    for turn in turn_order(size, backends, quotas) {
+        filler.claim(&mut cursors[turn.backend as usize], turn.backend);
     }
     filler.entries
+}
+
+/// Backend `backend`'s `k`-th turn, at virtual time `k / weight`.
+#[derive(Clone, Copy, Default)]
+struct Turn {
+    backend: u32,
+    k: u32,
+    weight: u32,
+}
+
+impl Turn {
+    /// Earlier time first, then lower index: `k / w` compared as `k x w' : k' x w` (below 2^56).
+    fn order(&self, other: &Turn) -> Ordering {
+        let this = u64::from(self.k) * u64::from(other.weight);
+        let that = u64::from(other.k) * u64::from(self.weight);
+        this.cmp(&that).then(self.backend.cmp(&other.backend))
+    }
+}
+
+/// Every turn of every backend (`quotas[i]` of backend `i`), earliest time first, ties to the
+/// lower index: a bucket sort on `floor(k x W / w)` (W the total weight; at most M, since a
+/// quota is at most `M x w / W + 1`), then each bucket sorted exactly. A bucket is 1/W of
+/// virtual time wide and a backend's turns are 1/w apart, so a bucket holds at most one turn per
+/// backend; M turns over M + 1 buckets, about one each. Linear, where a heap of turns cost
+/// `log N` compares of two products per claim (78% of a weighted build at N=1000).
+fn turn_order(size: u32, backends: &[Backend], quotas: &[u32]) -> Vec<Turn> {
+    let total: u64 = backends.iter().map(|b| u64::from(b.weight)).sum();
+    let buckets = size as usize + 1;
+    // Each turn's bucket, in (backend, k) order; then where each bucket starts.
+    let mut bucket_of = Vec::with_capacity(size as usize);
+    let mut starts = vec![0u32; buckets + 1];
+    for (b, &quota) in backends.iter().zip(quotas) {
+        if quota == 0 {
+            continue;
+        }
+        // floor(k x W / w) step by step: W / w and W % w added per turn, no division or overflow.
+        let w = u64::from(b.weight);
+        let (whole, part) = (total / w, total % w);
+        let (mut q, mut r) = (0u64, 0u64);
+        for _ in 0..quota {
+            let at = q.min(buckets as u64 - 1) as usize;
+            bucket_of.push(at as u32);
+            starts[at + 1] += 1;
+            q += whole;
+            r += part;
+            if r >= w {
+                r -= w;
+                q += 1;
+            }
+        }
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    // Stable placement: backends in index order, each one's turns in k order.
+    let mut order = vec![Turn::default(); bucket_of.len()];
+    let mut next = starts.clone();
+    let mut at = bucket_of.iter();
+    for (i, (b, &quota)) in backends.iter().zip(quotas).enumerate() {
+        for k in 0..quota {
+            let bucket = at.next().map_or(0, |&x| x as usize);
+            order[next[bucket] as usize] = Turn {
+                backend: i as u32,
+                k,
+                weight: b.weight,
+            };
+            next[bucket] += 1;
+        }
+    }
+    for w in starts.windows(2) {
+        let turns = &mut order[w[0] as usize..w[1] as usize];
+        if turns.len() > 1 {
+            turns.sort_unstable_by(Turn::order);
+        }
+    }
+    order
 }
 
 #[cfg(test)]

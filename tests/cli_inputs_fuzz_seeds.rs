@@ -58,7 +58,10 @@ fn hostile_inputs_are_handled() {
         (Input::Interval, "1e308"),
         (Input::Interval, "-0ms"),
         (Input::Url, "http:///"),
-        (Input::Routes, "::/128\n/\n0.0.0.0/32/32\n::ffff:198.51.100.1/128 x\n\u{0}"),
+        (
+            Input::Routes,
+            "::/128\n/\n0.0.0.0/32/32\n::ffff:198.51.100.1/128 x\n\u{0}",
+        ),
         (Input::Url, "https://"),
         (Input::Listen, &nested),
         (Input::Config, &nested),

@@ -131,7 +131,7 @@ impl Ids {
     /// absent from now on (if not already), and forgotten once absent for [`id_retention`].
     /// Ids handed out for a reload still pending are kept the same way, from when it started.
     pub fn published(&mut self, running: &Config, now: Instant) {
-        let keep = id_retention(running);
+        let retention = id_retention(running);
         let services: HashSet<&str> = running.services.iter().map(|s| s.name.as_str()).collect();
         let backends: HashSet<(&str, IpAddr)> = running
             .services
@@ -139,9 +139,13 @@ impl Ids {
             .flat_map(|s| s.backends.iter().map(|b| (s.name.as_str(), b.address)))
             .collect();
         self.services
-            .retain(|name, a| a.keep(services.contains(name.as_str()), now, keep));
+            .retain(|name, a| a.keep(services.contains(name.as_str()), now, retention));
         self.backends.retain(|(service, address), a| {
-            a.keep(backends.contains(&(service.as_str(), *address)), now, keep)
+            a.keep(
+                backends.contains(&(service.as_str(), *address)),
+                now,
+                retention,
+            )
         });
     }
 }
@@ -154,14 +158,14 @@ impl Assigned {
         }
     }
 
-    /// Updates absence; false once absent for `keep`.
-    fn keep(&mut self, present: bool, now: Instant, keep: Duration) -> bool {
+    /// Updates absence; false once absent for `retention`.
+    fn keep(&mut self, present: bool, now: Instant, retention: Duration) -> bool {
         if present {
             self.absent_since = None;
             return true;
         }
         let since = *self.absent_since.get_or_insert(now);
-        now.saturating_duration_since(since) < keep
+        now.saturating_duration_since(since) < retention
     }
 }
 

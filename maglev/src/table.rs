@@ -454,60 +454,81 @@ fn ranked_from(size: u32, backends: usize, endgame: u32) -> u32 {
 const RANKED_FACTOR: u32 = 16;
 
 impl Filler {
-    /// Fills the rest of the table at a round boundary: every backend gets the slots still empty,
-    /// sorted by how many steps its permutation takes from its cursor to each, and then a claim
-    /// pops its list until a slot not taken since: the same first empty slot a walk would find
-    /// (slots only fill, and every slot empty now is on every list), without probing the taken
-    /// slots in between.
+    /// Fills the rest of the table, the claims in `turns` order (each a cursor's index and its
+    /// backend): a backend's first claim here sorts the slots empty now by its steps to them,
+    /// and every claim pops its list until a slot not taken since: the same first empty slot a
+    /// walk would find (slots only fill, and every slot empty at its first claim is on its
+    /// list), without probing the taken slots in between.
     #[cold]
-    fn finish_ranked(mut self, turns: &[(Cursor, u32)]) -> Vec<u32> {
-        let size = self.size;
+    fn finish_ranked(
+        mut self,
+        cursors: &[Cursor],
+        turns: impl Iterator<Item = (usize, u32)>,
+    ) -> Vec<u32> {
         let empties = self.empty_slots();
-        let count = empties.len();
         // One bit per step count: the ranks of one backend are distinct (its permutation is a
         // bijection), so setting their bits and reading them back in order sorts them. A
         // second level marks the words in use, so reading back skips the empty ones.
-        let mut order = vec![0u64; (size as usize).div_ceil(64)];
+        let mut order = vec![0u64; (self.size as usize).div_ceil(64)];
         let mut used = vec![0u64; order.len().div_ceil(64)];
-        let mut lists = Vec::with_capacity(count * turns.len());
-        for (cursor, _) in turns {
-            let inv = u64::from(inverse_mod(cursor.skip, size));
-            for &s in &empties {
-                let r = self.steps(s, cursor.pos, inv);
-                order[(r >> 6) as usize] |= 1u64 << (r & 63);
-                used[(r >> 12) as usize] |= 1u64 << ((r >> 6) & 63);
-            }
-            let skip = u64::from(cursor.skip);
-            let pos = u64::from(cursor.pos);
-            for (u, words) in used.iter_mut().enumerate() {
-                let mut words = std::mem::take(words);
-                while words != 0 {
-                    let w = u * 64 + words.trailing_zeros() as usize;
-                    let mut left = std::mem::take(&mut order[w]);
-                    while left != 0 {
-                        let r = (w as u64) * 64 + u64::from(left.trailing_zeros());
-                        lists.push(self.reduce(pos + r * skip));
-                        left &= left - 1;
-                    }
-                    words &= words - 1;
+        let mut lists = Vec::new();
+        // Each cursor's next entry in `lists`, once its list is there.
+        let mut heads: Vec<Option<usize>> = vec![None; cursors.len()];
+        for (g, backend) in turns {
+            let head = match heads[g] {
+                Some(head) => head,
+                None => {
+                    let start = lists.len();
+                    self.rank(&cursors[g], &empties, &mut order, &mut used, &mut lists);
+                    start
                 }
+            };
+            let mut at = head;
+            while self.is_taken(lists[at]) {
+                at += 1;
+            }
+            let c = lists[at];
+            heads[g] = Some(at + 1);
+            self.taken[(c >> 6) as usize] |= 1u64 << (c & 63);
+            self.entries[c as usize] = backend;
+            self.empty -= 1;
+            if self.empty == 0 {
+                break;
             }
         }
-        let mut heads: Vec<usize> = (0..turns.len()).map(|g| g * count).collect();
-        loop {
-            for (head, (_, backend)) in heads.iter_mut().zip(turns) {
-                let mut c = lists[*head];
-                while self.is_taken(c) {
-                    *head += 1;
-                    c = lists[*head];
+        self.entries
+    }
+
+    /// Appends `slots` to `lists` in the order `cursor`'s walk reaches them; `order` and `used`
+    /// are all zero before and after.
+    fn rank(
+        &self,
+        cursor: &Cursor,
+        slots: &[u32],
+        order: &mut [u64],
+        used: &mut [u64],
+        lists: &mut Vec<u32>,
+    ) {
+        let inv = u64::from(inverse_mod(cursor.skip, self.size));
+        for &s in slots {
+            let r = self.steps(s, cursor.pos, inv);
+            order[(r >> 6) as usize] |= 1u64 << (r & 63);
+            used[(r >> 12) as usize] |= 1u64 << ((r >> 6) & 63);
+        }
+        let skip = u64::from(cursor.skip);
+        let pos = u64::from(cursor.pos);
+        lists.reserve(slots.len());
+        for (u, words) in used.iter_mut().enumerate() {
+            let mut words = std::mem::take(words);
+            while words != 0 {
+                let w = u * 64 + words.trailing_zeros() as usize;
+                let mut left = std::mem::take(&mut order[w]);
+                while left != 0 {
+                    let r = (w as u64) * 64 + u64::from(left.trailing_zeros());
+                    lists.push(self.reduce(pos + r * skip));
+                    left &= left - 1;
                 }
-                *head += 1;
-                self.taken[(c >> 6) as usize] |= 1u64 << (c & 63);
-                self.entries[c as usize] = *backend;
-                self.empty -= 1;
-                if self.empty == 0 {
-                    return self.entries;
-                }
+                words &= words - 1;
             }
         }
     }
@@ -556,7 +577,9 @@ pub(crate) fn fill_round_robin(size: u32, backends: &[Backend]) -> Vec<u32> {
     let ranked_at = ranked_from(size, turns.len(), filler.endgame);
     loop {
         if filler.empty <= ranked_at {
-            return filler.finish_ranked(&turns);
+            let cursors: Vec<Cursor> = turns.iter().map(|t| t.0).collect();
+            let order = turns.iter().enumerate().map(|(g, t)| (g, t.1)).cycle();
+            return filler.finish_ranked(&cursors, order);
         }
         let mut groups = turns.chunks_exact_mut(LANES);
         for chunk in &mut groups {
@@ -625,8 +648,16 @@ pub(crate) fn fill_weighted(size: u32, backends: &[Backend], quotas: &[u32]) -> 
         })
         .collect();
     let mut filler = Filler::new(size);
+    let active = quotas.iter().filter(|&&q| q > 0).count();
+    let ranked_at = ranked_from(size, active, filler.endgame);
     // The quotas sum to M, so the table is full after the last turn.
-    for turn in turn_order(size, backends, quotas) {
+    let mut turns = turn_order(size, backends, quotas).into_iter();
+    while let Some(turn) = turns.next() {
+        if filler.empty <= ranked_at {
+            let rest = std::iter::once(turn).chain(turns);
+            let rest = rest.map(|t| (t.backend as usize, t.backend));
+            return filler.finish_ranked(&cursors, rest);
+        }
         filler.claim(&mut cursors[turn.backend as usize], turn.backend);
     }
     filler.entries

@@ -75,6 +75,10 @@ pub const NAT_RECORD_BYTES: u64 = std::mem::size_of::<dataplane::flow::Nat>() as
 /// Bytes per Maglev table slot (a u32 backend index, dataplane/src/snapshot.rs).
 pub const MAGLEV_SLOT_BYTES: u64 = 4;
 
+/// Bytes per slot a Maglev build holds besides its table while it runs, at most (a weighted
+/// build's turn order: maglev/src/table.rs `turn_order`); control builds one table at a time.
+pub const MAGLEV_BUILD_BYTES: u64 = 12;
+
 /// An estimate (not a measurement) of the memory a config needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Estimate {
@@ -158,6 +162,7 @@ pub fn estimate(
         (MBUF_OBJECT_BYTES, EAL_OVERHEAD_BYTES)
     };
     let maglev: u64 = table_sizes.iter().map(|&s| u64::from(s)).sum();
+    let largest = table_sizes.iter().map(|&s| u64::from(s)).max().unwrap_or(0);
     Estimate {
         ports,
         mbufs_per_port: mbufs,
@@ -166,7 +171,7 @@ pub fn estimate(
         eal_overhead,
         workers,
         flow_tables: workers * flow_table_bytes(flow_capacity, nat),
-        maglev_tables: maglev * MAGLEV_SLOT_BYTES * 2 * 2,
+        maglev_tables: maglev * MAGLEV_SLOT_BYTES * 2 * 2 + largest * MAGLEV_BUILD_BYTES,
     }
 }
 
@@ -382,9 +387,10 @@ fn write_memory_block(out: &mut String, c: &Config) -> Result<Vec<String>, std::
         bytes_text(e.flow_tables)
     )?;
     let slots: u64 = c.services.iter().map(|s| u64::from(s.table_size)).sum();
+    let largest = c.services.iter().map(|s| s.table_size).max().unwrap_or(0);
     writeln!(
         out,
-        "  maglev tables: {} service(s), {slots} slots x {MAGLEV_SLOT_BYTES} B x 2 (table and fallback) x 2 (old and new during a reload) = {}, on the heap",
+        "  maglev tables: {} service(s), {slots} slots x {MAGLEV_SLOT_BYTES} B x 2 (table and fallback) x 2 (old and new during a reload) + {largest} x {MAGLEV_BUILD_BYTES} B while the largest builds = {}, on the heap",
         c.services.len(),
         bytes_text(e.maglev_tables)
     )?;
@@ -480,7 +486,7 @@ mod tests {
         assert_eq!(e.hugepages(), e.mbuf_pools + 64 * MIB);
         // 2^20 slots x 64 B + 2^17 buckets x 32 B = 68 MiB per worker.
         assert_eq!(e.flow_tables, 2 * 68 * MIB);
-        assert_eq!(e.maglev_tables, 65537 * 4 * 2 * 2);
+        assert_eq!(e.maglev_tables, 65537 * 4 * 2 * 2 + 65537 * 12);
         assert_eq!(e.ordinary(), e.flow_tables + e.maglev_tables);
         // About 103 MiB of hugepages: 37 MiB of mbufs, 1 MiB of pool header, 64 MiB for EAL.
         assert_eq!(e.hugepages().div_ceil(MIB), 103);

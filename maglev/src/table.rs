@@ -720,12 +720,13 @@ fn turns_backwards(
         if quota == 0 {
             continue;
         }
-        // The last turn's bucket in 128 bits, then step back: W / w and W % w taken away per
-        // turn, no division per turn.
+        // The last turn's bucket, then step back: W / w and W % w taken away per turn, no
+        // division per turn. A quota is at most `M x w / W + 1`, so `(quota - 1) x W <= M x w`,
+        // below 2^56.
         let w = u64::from(b.weight);
         let (whole, part) = (total / w, total % w);
-        let last = u128::from(quota - 1) * u128::from(total);
-        let (mut q, mut r) = ((last / u128::from(w)) as u64, (last % u128::from(w)) as u64);
+        let last = u64::from(quota - 1) * total;
+        let (mut q, mut r) = (last / w, last % w);
         for k in (0..quota).rev() {
             let turn = Turn {
                 backend: i as u32,

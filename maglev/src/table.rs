@@ -634,18 +634,7 @@ fn claim_rest(filler: &mut Filler, rest: &mut [(Cursor, u32)], probes: u32) -> b
 pub(crate) fn fill_weighted(size: u32, backends: &[Backend], quotas: &[u32]) -> Vec<u32> {
     let mut cursors: Vec<Cursor> = backends
         .iter()
-        .zip(quotas)
-        .map(|(b, &q)| {
-            if q > 0 {
-                Cursor::new(&b.name, size)
-            } else {
-                Cursor {
-                    pos: 0,
-                    skip: 1,
-                    inverse: 0,
-                }
-            }
-        })
+        .map(|b| Cursor::new(&b.name, size))
         .collect();
     let mut filler = Filler::new(size);
     let active = quotas.iter().filter(|&&q| q > 0).count();

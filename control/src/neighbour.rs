@@ -153,7 +153,13 @@ impl Neighbours {
 }
 
 /// What an ARP packet or neighbour advertisement tells about a neighbour: (address, MAC).
+/// Only a unicast, non-zero MAC is believed (RFC 1812 3.3.2): traffic sent to a broadcast or
+/// multicast MAC would flood the link, to the zero MAC vanish.
 pub fn learned_from(frame: &[u8]) -> Option<(IpAddr, [u8; 6])> {
+    learned(frame).filter(|(_, mac)| mac[0] & 1 == 0 && *mac != [0; 6])
+}
+
+fn learned(frame: &[u8]) -> Option<(IpAddr, [u8; 6])> {
     match parse::parse(frame).ok()? {
         Parsed::Arp(arp) => {
             let ip = Ipv4Addr::from(arp.sender_ip);

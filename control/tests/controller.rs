@@ -257,6 +257,33 @@ fn a_learned_next_hop_is_published_and_forgotten_when_unconfirmed() {
     );
 }
 
+/// RFC 1812 3.3.2: a router must not believe an answer naming a broadcast or multicast
+/// link-layer address (nor the all-zero one): backend traffic would flood the link or vanish.
+#[test]
+fn an_answer_naming_a_broadcast_multicast_or_zero_mac_is_not_learned() {
+    let t0 = Instant::now();
+    let (mut c, _) = start(DUAL_STACK);
+    c.handle(Event::Tick, t0);
+    for mac in [
+        [0xff; 6],
+        [0x01, 0x00, 0x5e, 0, 0, 1],
+        [0x33, 0x33, 0, 0, 0, 1],
+        [0; 6],
+    ] {
+        let a = c.handle(Event::Frame(&arp_reply([192, 0, 2, 1], mac)), t0);
+        assert!(published(&a).is_empty(), "ARP {mac:02x?}: {a:?}");
+        let a = c.handle(Event::Frame(&neighbour_advert("2001:db8::1", mac)), t0);
+        assert!(published(&a).is_empty(), "NA {mac:02x?}: {a:?}");
+    }
+    assert_eq!(
+        c.neighbours(),
+        vec![(ip("192.0.2.1"), None), (ip("2001:db8::1"), None)]
+    );
+    // A unicast answer still teaches.
+    let a = c.handle(Event::Frame(&arp_reply([192, 0, 2, 1], GW_MAC)), t0);
+    assert_eq!(published(&a).len(), 1, "{a:?}");
+}
+
 #[test]
 fn a_static_gateway_mac_is_never_resolved() {
     let t0 = Instant::now();

@@ -539,6 +539,7 @@ fn cases() -> Vec<Case> {
         ),
         case("YAML syntax error", edit(&[("    port: 443\n", "    port: [443\n")]), "invalid YAML: did not find expected ',' or ']'", "", (10, 13)),
         case("tab indentation", "interfaces:\n\t- name: uplink\n".to_owned(), "invalid YAML", "", (2, 1)),
+        case("non-string key", append("7: 2\n"), "expected string keys, got the key 7", "", (13, 1)),
         case("duplicate key", edit(&[("    port: 443\n", "    port: 443\n    port: 80\n")]), "invalid YAML: services[0]: duplicate entry with key \"port\"", "", (7, 5)),
     ]
 }
@@ -752,4 +753,43 @@ fn syn_timeout_near_the_established_one_warns() {
     );
     assert!(warnings("flows:\n  tcp_syn_timeout: 150s\n").is_empty());
     assert!(warnings("flows:\n  udp_timeout: 1h\n").is_empty());
+}
+
+/// A pipe has no size to check first (`sluice check -c <(envsubst < t.yaml)`): it is read up
+/// to the limit and refused there, not read to its end whatever its length.
+#[test]
+fn a_config_stream_is_read_no_further_than_the_size_limit() {
+    use std::io::Write;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = std::env::temp_dir().join(format!("sluice-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("endless.yaml");
+    let _ = std::fs::remove_file(&fifo);
+    let name = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    const OFFERED: usize = 64 << 20;
+    let path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        let mut w = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let chunk = vec![b'#'; 64 << 10];
+        let mut sent = 0;
+        while sent < OFFERED {
+            match w.write(&chunk) {
+                Ok(n) => sent += n,
+                Err(_) => break,
+            }
+        }
+        sent
+    });
+    let errors = control::config::load_file(&fifo).unwrap_err();
+    let sent = writer.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = errors.to_string();
+    assert!(text.contains("larger than the limit"), "{text}");
+    assert!(
+        sent < 2 * control::config::MAX_CONFIG_BYTES,
+        "read {sent} bytes of a stream, limit {}",
+        control::config::MAX_CONFIG_BYTES
+    );
 }

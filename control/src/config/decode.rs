@@ -230,7 +230,24 @@ fn fields<'v>(
                 };
                 ctx.report(Severity::Error, &join(path, k), At::Key, problem);
             }
-            other => ctx.invalid(path, "string keys", format!("the key {}", describe(other))),
+            other => {
+                // At the key itself (indexed by its text), not at the start of its mapping.
+                let key = match other {
+                    Value::Number(_) | Value::Bool(_) => {
+                        ctx.index.exact(&join(path, &describe(other)))
+                    }
+                    _ => None,
+                };
+                let location = match key {
+                    Some(s) => Some(s.key.unwrap_or(s.value)),
+                    None => ctx.index.spot(path).map(|s| s.value),
+                };
+                let problem = Problem::Invalid {
+                    expected: "string keys".to_owned(),
+                    got: format!("the key {}", describe(other)),
+                };
+                ctx.push(Severity::Error, path, location, problem);
+            }
         }
     }
     Some(Fields {

@@ -35,6 +35,7 @@ pub mod schema;
 mod summary;
 mod validate;
 
+use std::io::Read;
 use std::path::Path;
 
 pub use decode::{MAX_TABLE_SIZE, MAX_WEIGHT};
@@ -88,8 +89,18 @@ pub fn check_file(path: &Path) -> Checked {
         Ok(_) => {}
         Err(e) => return failed(e.to_string()),
     }
-    match std::fs::read_to_string(path) {
-        Ok(text) => check_str(&text, &file),
+    // A pipe or device has no size to check first: read one byte past the limit at most.
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES as u64 + 1).read_to_end(&mut bytes));
+    match read {
+        Ok(n) if n > MAX_CONFIG_BYTES => failed(format!(
+            "it is larger than the limit of {MAX_CONFIG_BYTES} bytes (read until past it)"
+        )),
+        Ok(_) => match String::from_utf8(bytes) {
+            Ok(text) => check_str(&text, &file),
+            Err(_) => failed("it is not UTF-8 text".to_owned()),
+        },
         Err(e) => failed(e.to_string()),
     }
 }

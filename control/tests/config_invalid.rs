@@ -538,8 +538,9 @@ fn cases() -> Vec<Case> {
             (14, 15),
         ),
         case("YAML syntax error", edit(&[("    port: 443\n", "    port: [443\n")]), "invalid YAML: did not find expected ',' or ']'", "", (10, 13)),
-        case("tab indentation", "interfaces:\n\t- name: uplink\n".to_owned(), "invalid YAML", "", (2, 1)),
+        case("tab indentation", "interfaces:\n\t- name: uplink\n".to_owned(), "invalid YAML: found character that cannot start any token, while scanning", "", (2, 1)),
         case("non-string key", append("7: 2\n"), "expected string keys, got the key 7", "", (13, 1)),
+        case("merge of a scalar", edit(&[("    port: 443\n", "    port: 443\n    <<: 7\n")]), "invalid YAML: expected a mapping", "", (10, 5)),
         case("duplicate key", edit(&[("    port: 443\n", "    port: 443\n    port: 80\n")]), "invalid YAML: services[0]: duplicate entry with key \"port\"", "", (7, 5)),
     ]
 }

@@ -148,11 +148,16 @@ pub fn check_str(text: &str, file_name: &str) -> Checked {
             return finish(ctx.diags, None);
         }
     };
+    // yaml_serde says what was wrong with a merge but not where; looked for before it
+    // merges, which leaves the document half merged when it fails.
+    let merge_at = bad_merge(&value, "")
+        .and_then(|path| index.exact(&path))
+        .map(|s| s.key.unwrap_or(s.value));
     if let Err(e) = value.apply_merge() {
         ctx.push(
             Severity::Error,
             "",
-            None,
+            merge_at,
             Problem::Syntax(strip_position(&e.to_string())),
         );
         return finish(ctx.diags, None);
@@ -186,15 +191,49 @@ fn finish(diags: Vec<ConfigError>, config: Option<Config>) -> Checked {
     Checked { result, warnings }
 }
 
-/// yaml_serde appends " at line L column C"; our prefix already says where.
+/// The path of the first merge key (`<<`) whose value is not a mapping or a list of mappings,
+/// in document order (as [`location::LocationIndex`] names paths).
+fn bad_merge(v: &yaml_serde::Value, path: &str) -> Option<String> {
+    use yaml_serde::Value;
+    match v {
+        Value::Mapping(m) => m.iter().find_map(|(k, v)| {
+            let key = k.as_str()?;
+            let here = decode::join(path, key);
+            let mergeable = match v {
+                Value::Mapping(_) => true,
+                Value::Sequence(items) => items.iter().all(Value::is_mapping),
+                _ => false,
+            };
+            if key == "<<" && !mergeable {
+                Some(here)
+            } else {
+                bad_merge(v, &here)
+            }
+        }),
+        Value::Sequence(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| bad_merge(v, &format!("{path}[{i}]"))),
+        Value::Tagged(t) => bad_merge(&t.value, path),
+        _ => None,
+    }
+}
+
+/// yaml_serde says " at line L column C" at the end or before ", while ..."; our prefix
+/// already says where.
 fn strip_position(message: &str) -> String {
     if let Some(i) = message.rfind(" at line ") {
         let tail = &message[i + " at line ".len()..];
-        let ok = tail.split_once(" column ").is_some_and(|(l, c)| {
+        let (place, rest) = tail.split_once(", ").unwrap_or((tail, ""));
+        let ok = place.split_once(" column ").is_some_and(|(l, c)| {
             !l.is_empty() && !c.is_empty() && l.bytes().chain(c.bytes()).all(|b| b.is_ascii_digit())
         });
         if ok {
-            return message[..i].to_owned();
+            return if rest.is_empty() {
+                message[..i].to_owned()
+            } else {
+                format!("{}, {rest}", &message[..i])
+            };
         }
     }
     message.to_owned()

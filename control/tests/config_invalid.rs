@@ -794,3 +794,39 @@ fn a_config_stream_is_read_no_further_than_the_size_limit() {
         control::config::MAX_CONFIG_BYTES
     );
 }
+
+/// Two interfaces on overlapping prefixes: a warning at the later one's address, naming the
+/// earlier, either family; none for disjoint prefixes.
+#[test]
+fn overlapping_interface_prefixes_are_a_warning() {
+    let second = |address: &str, address6: &str| {
+        edit(&[(
+            "    gateway: 192.0.2.1\n",
+            &format!(
+                "    gateway: 192.0.2.1\n    address6: 2001:db8::10/64\n  - name: second\n    device: net_memif1\n    address: {address}\n    address6: {address6}\n"
+            ),
+        )])
+    };
+    let checked = check_str(&second("192.0.2.200/25", "2001:db8:1::10/64"), "two.yaml");
+    assert!(checked.result.is_ok(), "{:?}", checked.result);
+    let warnings: Vec<String> = checked.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["two.yaml:9:14: warning: interfaces[1].address: expected an on-link prefix no other interface holds, got 192.0.2.200/25, which overlaps interfaces[0] (uplink) 192.0.2.10/24: a next hop in both is resolved and reached through uplink only"]
+    );
+    let v6 = check_str(&second("198.51.100.20/24", "2001:db8::20/48"), "two.yaml");
+    let warnings: Vec<String> = v6.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("interfaces[1].address6"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[0]
+            .contains("2001:db8::20/48, which overlaps interfaces[0] (uplink) 2001:db8::10/64"),
+        "{warnings:?}"
+    );
+    let apart = check_str(&second("198.51.100.20/24", "2001:db8:1::10/64"), "two.yaml");
+    assert!(apart.result.is_ok(), "{:?}", apart.result);
+    assert_eq!(apart.warnings, vec![]);
+}

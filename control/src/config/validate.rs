@@ -1,5 +1,5 @@
 //! Rules across sections: unique names and services, reachability of backends, cores for the queues.
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use yaml_serde::Value;
 
@@ -8,7 +8,7 @@ use super::eal_args::{option_values, pci_address};
 use super::error::{Problem, Severity};
 use super::lcores::{eal_cores, format_cores};
 use super::nat;
-use super::schema::{Forwarding, Interface, Proto, Service};
+use super::schema::{Forwarding, Interface, Prefix, Proto, Service};
 use crate::health::runner::{probes_in_flight, MAX_PROBERS};
 use crate::health::CheckKind;
 
@@ -58,6 +58,7 @@ pub(crate) fn cross_checks(ctx: &mut Ctx<'_>, root: &Value, parts: &Parts) {
     overlapping_services(ctx, raw_services);
     health_checks(ctx, &services);
     nat::cross_checks(ctx, &services, &interfaces, parts.flows.as_ref());
+    overlapping_prefixes(ctx, &interfaces);
     if all_interfaces {
         for &(i, s) in &services {
             reachability(ctx, i, s, &interfaces);
@@ -136,6 +137,48 @@ fn unique(
                 &format!("{list}[{i}].{key}"),
                 At::Value,
                 problem,
+            );
+        }
+    }
+}
+
+/// Two interfaces whose on-link prefixes overlap: a next hop in both is asked for and sent
+/// through the first only (the neighbour table is per address), so a warning, not an error
+/// (two ports on one segment may be meant).
+fn overlapping_prefixes(ctx: &mut Ctx<'_>, interfaces: &[(usize, &Interface)]) {
+    fn overlap<A: Copy>(a: Prefix<A>, b: Prefix<A>, contains: fn(&Prefix<A>, A) -> bool) -> bool {
+        if a.len <= b.len {
+            contains(&a, b.addr)
+        } else {
+            contains(&b, a.addr)
+        }
+    }
+    for (k, &(i, iface)) in interfaces.iter().enumerate() {
+        let earlier = interfaces[..k].iter().find_map(|&(j, o)| {
+            if overlap(o.address, iface.address, Prefix::<Ipv4Addr>::contains) {
+                return Some((
+                    j,
+                    o,
+                    "address",
+                    o.address.to_string(),
+                    iface.address.to_string(),
+                ));
+            }
+            match (o.address6, iface.address6) {
+                (Some(a), Some(b)) if overlap(a, b, Prefix::<Ipv6Addr>::contains) => {
+                    Some((j, o, "address6", a.to_string(), b.to_string()))
+                }
+                _ => None,
+            }
+        });
+        if let Some((j, o, key, theirs, ours)) = earlier {
+            ctx.warn(
+                &format!("interfaces[{i}].{key}"),
+                "an on-link prefix no other interface holds",
+                format!(
+                    "{ours}, which overlaps interfaces[{j}] ({}) {theirs}: a next hop in both is resolved and reached through {} only",
+                    o.name, o.name
+                ),
             );
         }
     }

@@ -920,10 +920,35 @@ impl FlowTable {
         } else {
             self.stats.evicted_capacity += 1;
             self.stats.evicted_established += u64::from(e.state == FlowState::Established);
+            if !self.nat.is_empty() {
+                self.evict_peer(i, now);
+            }
         }
-        self.lost(e.backend);
+        self.lost(self.entries[i].backend);
         self.released(i);
         i
+    }
+
+    /// A nat connection is two entries, one per direction: evicting one evicts the other, or
+    /// the survivor would keep translating for a connection whose other half is gone (a nat
+    /// client's packets keep its forward entry alive while every reply is dropped; a fullnat
+    /// port whose reverse entry is gone counts as free while its forward entry still uses it).
+    #[cold]
+    #[inline(never)]
+    fn evict_peer(&mut self, i: usize, now: u64) {
+        let Some(n) = self.nat.get(i).copied() else {
+            return;
+        };
+        if n.kind == NatKind::None {
+            return;
+        }
+        let key = n.peer_key(self.entries[i].key.proto);
+        if let Some(p) = self.peer_slot(n.peer, &key, now) {
+            self.stats.evicted_capacity += 1;
+            self.stats.evicted_established +=
+                u64::from(self.entries[p].state == FlowState::Established);
+            self.free(p);
+        }
     }
 
     /// Removes expired entries from the next few buckets: amortised expiry, a bounded

@@ -100,6 +100,16 @@ pub(crate) fn translate_icmp_error(
     let msg = p
         .get_mut(ip.l4_off..ip.ip_len)
         .ok_or(DropReason::Truncated)?;
+    // The checksum is summed again below: verify it first, or a corrupted error would leave
+    // with a valid one (RFC 5508 REQ-3 a: drop it). ICMPv6's covers the pseudo-header.
+    let sum = if ip.v6 {
+        checksum::pseudo_v6(&ip.src, &ip.dst, proto::ICMPV6, msg.len() as u32)
+    } else {
+        0
+    };
+    if checksum::finish(checksum::add(sum, msg)) != 0 {
+        return Err(DropReason::BadChecksum);
+    }
     let body = msg
         .get_mut(icmp::HEADER_LEN..)
         .ok_or(DropReason::Truncated)?;

@@ -293,6 +293,19 @@ fn parse_v6(b: &[u8], l2_len: usize) -> Result<Ip, DropReason> {
     {
         l4 = L4::IcmpOther;
     }
+    // RFC 4861 7.1.1 and 7.1.2: a solicitation or advertisement counts only with code 0 and
+    // a valid checksum (one answered, the other learned from).
+    if let L4::NeighborSolicit { .. } | L4::NeighborAdvert = l4 {
+        let m = packet.get(up.offset..).unwrap_or_default();
+        if m.get(1) != Some(&0) {
+            l4 = L4::IcmpOther;
+        } else {
+            let sum = checksum::pseudo_v6(&p.src(), &p.dst(), proto::ICMPV6, m.len() as u32);
+            if checksum::finish(checksum::add(sum, m)) != 0 {
+                return Err(DropReason::BadChecksum);
+            }
+        }
+    }
     Ok(Ip {
         v6: true,
         l2_len,

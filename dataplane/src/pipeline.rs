@@ -888,7 +888,7 @@ impl Pipeline {
             return Err(DropReason::UnresolvedNextHop);
         };
         if ip.ip_len > usize::from(be.max_inner) {
-            return self.too_big(frame, ip, be.max_inner, in_port, snap, now);
+            return self.too_big(frame, ip, &ip.dst, be.max_inner, in_port, snap, now);
         }
         rewrite::encapsulate(frame, ip, svc.forwarding, iface, be, mac, flow_hash)?;
         let ss = self.service_slot[s as usize];
@@ -903,10 +903,12 @@ impl Pipeline {
 
     /// The packet is dropped; the client learns the usable MTU (rate-limited). IPv4 without
     /// DF gets the message too: Linux lowers its path MTU and fragments locally.
+    #[allow(clippy::too_many_arguments)]
     fn too_big(
         &mut self,
         frame: &mut Frame<'_>,
         ip: &Ip,
+        from: &[u8; 16],
         mtu: u16,
         in_port: u16,
         snap: &Snapshot,
@@ -916,13 +918,15 @@ impl Pipeline {
             return Err(DropReason::UnknownPort);
         };
         // Never answer an ICMP error with an ICMP error (RFC 1122 3.2.2, RFC 4443 2.4), nor an
-        // IPv4 fragment other than the first (RFC 1122 3.2.2); checked before taking a token.
+        // IPv4 fragment other than the first (RFC 1122 3.2.2), nor a source that is not one
+        // host (RFC 1812 4.3.2.7, RFC 4443 2.4 e); checked before taking a token.
         let later_v4 = !ip.v6 && matches!(ip.frag, Some(Frag::Later));
-        if matches!(ip.l4, L4::IcmpError(_)) || later_v4 || !self.ptb.admit(now) {
+        let error = matches!(ip.l4, L4::IcmpError(_));
+        if error || later_v4 || !reply::one_host(&ip.src, ip.v6) || !self.ptb.admit(now) {
             self.counters.ptb_suppressed += 1;
             return Err(DropReason::MtuExceeded);
         }
-        reply::too_big(frame, ip, mtu, iface.mac)?;
+        reply::too_big(frame, ip, from, mtu, iface.mac)?;
         // The client's packet is dropped even though the verdict is our reply.
         self.counters.drop(DropReason::MtuExceeded);
         self.counters.ptb_sent += 1;

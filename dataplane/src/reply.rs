@@ -4,6 +4,7 @@
 
 use maglev::flow::v4_unmapped;
 
+use crate::checksum;
 use crate::frame::Frame;
 use crate::parse::{Arp, Ip};
 use crate::stats::DropReason;
@@ -58,9 +59,10 @@ pub(crate) fn echo_reply(
         h.set_src(ip.dst);
         h.set_dst(ip.src);
         h.set_hop_limit(REPLY_TTL);
+        // Only the type changes (the pseudo-header's addresses swap, its sum does not):
+        // updated, not summed again, so a corrupted request's error stays (RFC 1624).
         let mut m = IcmpPacket::new_unchecked(&mut p[ip.l4_off..]);
-        m.set_msg_type(icmp::v6::ECHO_REPLY);
-        m.fill_checksum_v6(&ip.dst, &ip.src);
+        to_echo_reply(&mut m, icmp::v6::ECHO_REPLY);
     } else {
         let mut h = Ipv4Packet::new_unchecked(&mut p[..]);
         h.set_src(v4_unmapped(&ip.dst));
@@ -68,10 +70,17 @@ pub(crate) fn echo_reply(
         h.set_ttl(REPLY_TTL);
         h.fill_checksum();
         let mut m = IcmpPacket::new_unchecked(&mut p[ip.l4_off..]);
-        m.set_msg_type(icmp::v4::ECHO_REPLY);
-        m.fill_checksum_v4();
+        to_echo_reply(&mut m, icmp::v4::ECHO_REPLY);
     }
     Ok(())
+}
+
+/// Sets the message's type to `reply`, its checksum updated incrementally (RFC 1624).
+fn to_echo_reply(m: &mut IcmpPacket<&mut [u8]>, reply: u8) {
+    let (t, code) = (m.msg_type(), m.code());
+    let c = checksum::adjust(m.checksum_field(), &[t, code], &[reply, code]);
+    m.set_msg_type(reply);
+    m.set_checksum(c);
 }
 
 /// Answers a neighbour solicitation for `target` with a solicited advertisement carrying
@@ -103,11 +112,15 @@ pub(crate) fn neighbor_advert(
     Ok(())
 }
 
-/// Turns the packet into an ICMPv4 fragmentation-needed or ICMPv6 packet-too-big from the
-/// VIP to the client announcing `mtu`, quoting the start of the original packet.
+/// Turns the packet into an ICMPv4 fragmentation-needed or ICMPv6 packet-too-big to its
+/// source announcing `mtu`, quoting the start of the original packet. `from` is one of the
+/// appliance's addresses: the VIP, or for a nat reply (addressed to the client, whose
+/// address the message must not carry: RFC 1812 4.3.2.4, RFC 4443 2.2) the VIP or local
+/// address the connection uses.
 pub(crate) fn too_big(
     frame: &mut Frame<'_>,
     ip: &Ip,
+    from: &[u8; 16],
     mtu: u16,
     our_mac: [u8; 6],
 ) -> Result<(), DropReason> {
@@ -127,7 +140,7 @@ pub(crate) fn too_big(
     if ip.v6 {
         icmp::emit_error_v6(
             p,
-            ip.dst,
+            *from,
             ip.src,
             REPLY_TTL,
             icmp::v6::PACKET_TOO_BIG,
@@ -137,7 +150,7 @@ pub(crate) fn too_big(
     } else {
         icmp::emit_error_v4(
             p,
-            v4_unmapped(&ip.dst),
+            v4_unmapped(from),
             v4_unmapped(&ip.src),
             REPLY_TTL,
             icmp::v4::DEST_UNREACH,
@@ -149,4 +162,17 @@ pub(crate) fn too_big(
         .set_len(ip.l2_len + total)
         .map_err(|_| DropReason::NoRoom)?;
     Ok(())
+}
+
+/// Whether `a` names one host: not unspecified, loopback, multicast or (IPv4) broadcast or
+/// class E.
+pub(crate) fn one_host(a: &[u8; 16], v6: bool) -> bool {
+    if v6 {
+        let mut lo = [0u8; 16];
+        lo[15] = 1;
+        *a != [0; 16] && *a != lo && a[0] != 0xff
+    } else {
+        let first = a[12];
+        first != 0 && first != 127 && first < 224
+    }
 }

@@ -10,9 +10,10 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use dataplane::parse::{self, Parsed};
 use dataplane::wire::arp::{self, ArpRepr};
+use dataplane::wire::ethernet;
 use dataplane::wire::icmp::{self, v6, IcmpPacket, NdRepr};
+use dataplane::wire::ipv6::{self, Ipv6Packet};
 use dataplane::wire::proto;
 
 use super::{Action, Controller, Event};
@@ -160,18 +161,35 @@ fn frame(b: &mut Bytes<'_>, c: &Controller) -> Vec<u8> {
     }
 }
 
-/// Writes the ICMPv6 checksum of `frame` as it should be, when the frame parses as an ICMPv6
-/// packet; leaves anything else as it is.
+/// Writes the ICMPv6 checksum of `frame` as it should be, when the frame is an ICMPv6
+/// packet; leaves anything else as it is. Found without `parse::parse`, which refuses a
+/// neighbour advertisement whose checksum is wrong: the frames this repairs.
 pub fn repair_icmpv6(frame: &mut [u8]) {
-    let Ok(Parsed::Ip(ip)) = parse::parse(frame) else {
+    let Ok(l2) = ethernet::parse_l2(frame) else {
         return;
     };
-    if !ip.v6 || ip.proto != proto::ICMPV6 {
+    if l2.ethertype != ethernet::ETHERTYPE_IPV6 {
         return;
     }
-    let icmp = frame.get_mut(ip.l2_len + ip.l4_off..ip.l2_len + ip.ip_len);
-    if let Some(Ok(mut packet)) = icmp.map(IcmpPacket::new_checked) {
-        packet.fill_checksum_v6(&ip.src, &ip.dst);
+    let Some(rest) = frame.get_mut(l2.len..) else {
+        return;
+    };
+    let Ok(ip) = Ipv6Packet::new_checked(&*rest) else {
+        return;
+    };
+    let (src, dst) = (ip.src(), ip.dst());
+    let len = ipv6::HEADER_LEN + usize::from(ip.payload_len());
+    let Some(packet) = rest.get_mut(..len) else {
+        return;
+    };
+    let Ok(up) = ipv6::walk_extensions(packet) else {
+        return;
+    };
+    if up.protocol != proto::ICMPV6 || up.fragment.is_some() {
+        return;
+    }
+    if let Some(Ok(mut m)) = packet.get_mut(up.offset..).map(IcmpPacket::new_checked) {
+        m.fill_checksum_v6(&src, &dst);
     }
 }
 

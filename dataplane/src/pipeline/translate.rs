@@ -312,7 +312,7 @@ impl Pipeline {
             next_hop,
         };
         if ip.ip_len > usize::from(out.mtu) {
-            return self.too_big(frame, ip, out.mtu, in_port, snap, now);
+            return self.too_big(frame, ip, &ip.dst, out.mtu, in_port, snap, now);
         }
         emit(frame, ip, &out, |p| nat::translate(p, ip, from, to))?;
         let ss = self.service_slot[s as usize];
@@ -349,7 +349,13 @@ impl Pipeline {
         }
         let out = client_side(snap, &n)?;
         if ip.ip_len > usize::from(out.mtu) {
-            return self.too_big(frame, ip, out.mtu, in_port, snap, now);
+            // From the VIP: nat's reply is addressed to the client (fullnat's to our own).
+            let src = if snap.is_local(&ip.dst) {
+                ip.dst
+            } else {
+                n.src
+            };
+            return self.too_big(frame, ip, &src, out.mtu, in_port, snap, now);
         }
         self.flows.touch_nat(slot, now, flags);
         let from = Tuple {

@@ -1,0 +1,245 @@
+//! The RFCs' rules for what the appliance answers itself (echo, neighbour discovery, packet
+//! too big): a corrupted or unanswerable message gets no valid-looking answer.
+
+mod common;
+
+/// An echo request whose ICMP checksum is bad must not be answered with a good one: the reply
+/// is summed again from scratch, which turns a corrupted request into a valid reply (a host
+/// discards it, RFC 1122 3.2.2 / Linux `icmp_rcv`). Updated incrementally (RFC 1624), the
+/// reply keeps the request's error and the client discards it.
+mod echo {
+    use crate::common::*;
+    use dataplane::{Pipeline, PipelineConfig, Verdict};
+    use etherparse::PacketBuilder;
+
+    fn echo4(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(CLIENT_MAC, OUR_MAC)
+            .ipv4(src, dst, 50)
+            .icmpv4_echo_request(7, 1)
+            .write(&mut v, b"ping")
+            .unwrap();
+        v
+    }
+
+    fn echo6(src: [u8; 16], dst: [u8; 16]) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(CLIENT_MAC, OUR_MAC)
+            .ipv6(src, dst, 40)
+            .icmpv6_echo_request(7, 1)
+            .write(&mut v, b"ping")
+            .unwrap();
+        v
+    }
+
+    /// Whether the ICMP / ICMPv6 checksum of an untagged echo frame verifies.
+    fn icmp_ok(f: &[u8]) -> bool {
+        let p = &f[14..];
+        let mut words: Vec<u8> = Vec::new();
+        let msg = if p[0] >> 4 == 4 {
+            let total = usize::from(u16::from_be_bytes([p[2], p[3]]));
+            &p[20..total]
+        } else {
+            let len = usize::from(u16::from_be_bytes([p[4], p[5]]));
+            words.extend_from_slice(&p[8..40]);
+            words.extend_from_slice(&(len as u32).to_be_bytes());
+            words.extend_from_slice(&[0, 0, 0, 58]);
+            &p[40..40 + len]
+        };
+        words.extend_from_slice(msg);
+        let mut sum: u64 = 0;
+        for c in words.chunks(2) {
+            sum += u64::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        }
+        while sum >> 16 != 0 {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        sum == 0xffff
+    }
+
+    #[test]
+    fn a_corrupted_echo_request_gets_no_valid_reply() {
+        let snap = snapshot();
+        let mut p = Pipeline::new(&PipelineConfig::default());
+        for (req, icmp_at) in [
+            (echo4(CLIENT4, VIP4), 14 + 20),
+            (echo6(CLIENT6, VIP6), 14 + 40),
+        ] {
+            // The good one is answered with a valid reply.
+            let out = each(&mut p, &snap, std::slice::from_ref(&req), PORT, 1);
+            assert_eq!(out[0].0, Verdict::Reply { port: PORT });
+            assert!(icmp_ok(&out[0].1));
+            // A bit flipped in the payload.
+            let mut bad = req;
+            let last = bad.len() - 1;
+            bad[last] ^= 0x04;
+            let out = each(&mut p, &snap, &[bad], PORT, 2);
+            if out[0].0 == (Verdict::Reply { port: PORT }) {
+                assert!(
+                    !icmp_ok(&out[0].1),
+                    "a corrupted request got a valid reply (type {})",
+                    out[0].1[icmp_at]
+                );
+            }
+        }
+    }
+}
+
+/// RFC 4861 7.1.1: a node MUST silently discard a neighbour solicitation whose ICMP checksum
+/// is not valid, or whose ICMP code is not 0. Answering one advertises the appliance's MAC
+/// for an address on the strength of a corrupted (or crafted) frame.
+mod neighbour_discovery {
+    use crate::common::*;
+    use dataplane::{DropReason, Pipeline, PipelineConfig, Verdict};
+    use etherparse::{Icmpv6Type, PacketBuilder};
+
+    const LINK_CLIENT6: [u8; 16] = v6(0, 0x100);
+
+    fn solicit(target: [u8; 16], code: u8) -> Vec<u8> {
+        let mut payload = target.to_vec();
+        payload.extend_from_slice(&[1, 1]);
+        payload.extend_from_slice(&CLIENT_MAC);
+        let snm = [
+            0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, target[13], target[14], target[15],
+        ];
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(
+            CLIENT_MAC,
+            [0x33, 0x33, 0xff, target[13], target[14], target[15]],
+        )
+        .ipv6(LINK_CLIENT6, snm, 255)
+        .icmpv6(Icmpv6Type::Unknown {
+            type_u8: 135,
+            code_u8: code,
+            bytes5to8: [0; 4],
+        })
+        .write(&mut v, &payload)
+        .unwrap();
+        v
+    }
+
+    #[test]
+    fn a_valid_solicitation_is_answered() {
+        let snap = snapshot();
+        let mut p = Pipeline::new(&PipelineConfig::default());
+        for target in [OUR6, VIP6] {
+            let out = each(&mut p, &snap, &[solicit(target, 0)], PORT, 1);
+            assert_eq!(out[0].0, Verdict::Reply { port: PORT });
+        }
+    }
+
+    #[test]
+    fn a_solicitation_with_a_bad_checksum_is_not_answered() {
+        let snap = snapshot();
+        let mut p = Pipeline::new(&PipelineConfig::default());
+        for target in [OUR6, VIP6] {
+            let mut ns = solicit(target, 0);
+            ns[14 + 40 + 2] ^= 0x01;
+            let out = each(&mut p, &snap, &[ns], PORT, 1);
+            assert_eq!(out[0].0, Verdict::Drop(DropReason::BadChecksum));
+        }
+    }
+
+    fn advert(code: u8) -> Vec<u8> {
+        let mut payload = LINK_CLIENT6.to_vec();
+        payload.extend_from_slice(&[2, 1]);
+        payload.extend_from_slice(&CLIENT_MAC);
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(CLIENT_MAC, OUR_MAC)
+            .ipv6(LINK_CLIENT6, OUR6, 255)
+            .icmpv6(Icmpv6Type::Unknown {
+                type_u8: 136,
+                code_u8: code,
+                bytes5to8: [0x60, 0, 0, 0],
+            })
+            .write(&mut v, &payload)
+            .unwrap();
+        v
+    }
+
+    /// RFC 4861 7.1.2: control learns a neighbour only from an advertisement with a valid
+    /// checksum and code 0.
+    #[test]
+    fn an_advertisement_with_a_bad_checksum_or_code_is_not_for_control() {
+        let snap = snapshot();
+        let mut p = Pipeline::new(&PipelineConfig::default());
+        let out = each(&mut p, &snap, &[advert(0)], PORT, 1);
+        assert_eq!(out[0].0, Verdict::ToControl);
+        let mut bad = advert(0);
+        bad[14 + 40 + 2] ^= 0x01;
+        let out = each(&mut p, &snap, &[bad], PORT, 1);
+        assert_eq!(out[0].0, Verdict::Drop(DropReason::BadChecksum));
+        let out = each(&mut p, &snap, &[advert(1)], PORT, 1);
+        assert_ne!(out[0].0, Verdict::ToControl);
+    }
+
+    #[test]
+    fn a_solicitation_with_a_nonzero_code_is_not_answered() {
+        let snap = snapshot();
+        let mut p = Pipeline::new(&PipelineConfig::default());
+        for target in [OUR6, VIP6] {
+            let out = each(&mut p, &snap, &[solicit(target, 1)], PORT, 1);
+            assert!(
+                !matches!(out[0].0, Verdict::Reply { .. }),
+                "answered: {:?}",
+                out[0].0
+            );
+        }
+    }
+}
+
+/// No ICMP error about a packet whose source is not one host: unspecified, loopback,
+/// multicast, broadcast or class E (RFC 1812 4.3.2.7, RFC 1122 3.2.2; RFC 4443 2.4 e for
+/// IPv6). A too-big packet "from" a multicast group would otherwise get a
+/// fragmentation-needed / packet-too-big sent to that group (a reflection), or to 0.0.0.0.
+mod packet_too_big {
+    use crate::common::*;
+    use dataplane::{DropReason, Pipeline, PipelineConfig, Verdict};
+
+    #[test]
+    fn no_ptb_to_a_source_that_is_not_one_host() {
+        let snap = snapshot();
+        let mut p = Pipeline::new(&PipelineConfig::default());
+        let big = vec![0u8; usize::from(MTU) - 28];
+        // A unicast client gets its PTB (the overhead of ipip pushes it over the MTU).
+        let ok = udp4(CLIENT4, VIP4, 5353, 80, &big);
+        assert_eq!(
+            each(&mut p, &snap, &[ok], PORT, 1)[0].0,
+            Verdict::Reply { port: PORT }
+        );
+        let v4: [[u8; 4]; 5] = [
+            [0, 0, 0, 0],
+            [127, 0, 0, 1],
+            [224, 0, 0, 251],
+            [255, 255, 255, 255],
+            [240, 0, 0, 1],
+        ];
+        for src in v4 {
+            let pkt = udp4(src, VIP4, 5353, 80, &big);
+            let out = each(&mut p, &snap, &[pkt], PORT, 2);
+            assert_eq!(
+                out[0].0,
+                Verdict::Drop(DropReason::MtuExceeded),
+                "PTB sent to {src:?}"
+            );
+        }
+        let big6 = vec![0u8; usize::from(MTU) - 48];
+        let mut ff02 = [0u8; 16];
+        ff02[0] = 0xff;
+        ff02[1] = 0x02;
+        ff02[15] = 1;
+        let mut lo = [0u8; 16];
+        lo[15] = 1;
+        for src in [[0u8; 16], lo, ff02] {
+            let pkt = udp6(src, VIP6, 5353, 80, &big6);
+            let out = each(&mut p, &snap, &[pkt], PORT, 3);
+            assert_eq!(
+                out[0].0,
+                Verdict::Drop(DropReason::MtuExceeded),
+                "PTB sent to {src:?}"
+            );
+        }
+        // Refused before taking a token of the PTB rate: one sent, the other eight suppressed.
+        assert_eq!((p.counters().ptb_sent, p.counters().ptb_suppressed), (1, 8));
+    }
+}

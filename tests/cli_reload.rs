@@ -5,7 +5,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -40,10 +40,11 @@ fn read_head_of(conn: &mut impl Read) -> String {
     String::from_utf8(got).unwrap()
 }
 
-/// A one-connection stand-in for the control socket of an appliance listening on `listen`
-/// (`control::control_socket`), answering `response`; joins to the request it read.
-fn serve_socket(listen: &str, response: &'static str) -> JoinHandle<String> {
-    let addr = control::control_socket::address(listen.parse().unwrap()).unwrap();
+/// A one-connection stand-in for the control socket of an appliance listening on `listen`,
+/// started from `config` (`control::control_socket`), answering `response`; joins to the
+/// request it read.
+fn serve_socket(listen: &str, config: &Path, response: &'static str) -> JoinHandle<String> {
+    let addr = control::control_socket::address(listen.parse().unwrap(), Some(config)).unwrap();
     let listener = UnixListener::bind_addr(&addr).unwrap();
     std::thread::spawn(move || {
         let (mut conn, _) = listener.accept().unwrap();
@@ -252,8 +253,8 @@ fn port_0_is_exit_2_asking_for_url() {
 #[test]
 fn the_control_socket_comes_first() {
     let listen = format!("{}:0", own_loopback(3));
-    let server = serve_socket(&listen, answer("200 OK", "reloaded (epoch 9)\n"));
     let path = temp_config("socket", &example_on(&listen));
+    let server = serve_socket(&listen, &path, answer("200 OK", "reloaded (epoch 9)\n"));
     let out = reload(&["-c", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "reloaded (epoch 9)\n");
@@ -262,7 +263,18 @@ fn the_control_socket_comes_first() {
         request.starts_with("POST /-/reload HTTP/1.1\r\n"),
         "{request}"
     );
+    // Another file with the same port-0 address names another appliance: not this socket's.
+    let other = temp_config("socket-other", &example_on(&listen));
+    let _server = serve_socket(&listen, &path, answer("200 OK", "reloaded (epoch 9)\n"));
+    let out = reload(&["-c", other.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--url"),
+        "{}",
+        show(&out)
+    );
     std::fs::remove_file(path).unwrap();
+    std::fs::remove_file(other).unwrap();
 }
 
 /// A socket that refuses this user leaves the listener to decide; both reasons are shown when
@@ -273,8 +285,8 @@ fn a_socket_refusing_this_user_falls_back_to_http() {
         "the control socket answers root and the appliance's own user (uid 0) only, not uid 1000\n";
     let (port, http) = serve(answer("200 OK", "reloaded (epoch 3)\n"));
     let listen = format!("127.0.0.1:{port}");
-    let socket = serve_socket(&listen, answer("403 Forbidden", socket_says));
     let path = temp_config("socket-refuses", &example_on(&listen));
+    let socket = serve_socket(&listen, &path, answer("403 Forbidden", socket_says));
     let out = reload(&["-c", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "reloaded (epoch 3)\n");
@@ -286,7 +298,7 @@ fn a_socket_refusing_this_user_falls_back_to_http() {
         "lifecycle endpoints are off over HTTP (metrics.lifecycle: off)\n",
     ));
     let listen = format!("127.0.0.1:{port}");
-    let socket = serve_socket(&listen, answer("403 Forbidden", socket_says));
+    let socket = serve_socket(&listen, &path, answer("403 Forbidden", socket_says));
     std::fs::write(&path, example_on(&listen)).unwrap();
     let out = reload(&["-c", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));

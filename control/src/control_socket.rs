@@ -16,7 +16,9 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{self, UnixListener, UnixStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -33,15 +35,31 @@ pub(crate) const READ_CHUNK: usize = 1024;
 /// How often the accept loop looks at the stop flag.
 const POLL_MS: libc::c_int = 100;
 
-/// The abstract socket name for an appliance whose `metrics.listen` is `listen`, as configured
-/// (port 0 included: the CLI cannot know the port the kernel picked, but it knows this).
-pub fn name(listen: SocketAddr) -> String {
-    format!("sluice/{listen}")
+/// The abstract socket name for an appliance whose `metrics.listen` is `listen`, as configured,
+/// started from the file `config` (port 0 included: the CLI cannot know the port the kernel
+/// picked, but it knows this). A listen address with a port is one appliance's in a namespace;
+/// port 0 is not (any number bind it), so its name also carries a fingerprint of the file's
+/// canonical path: `sluice reload -c B` must not reach appliance A because both say port 0.
+pub fn name(listen: SocketAddr, config: Option<&Path>) -> String {
+    let file = config
+        .filter(|_| listen.port() == 0)
+        .and_then(|p| std::fs::canonicalize(p).ok());
+    match file {
+        Some(f) => format!("sluice/{listen}/{:016x}", fnv1a(f.as_os_str().as_bytes())),
+        None => format!("sluice/{listen}"),
+    }
 }
 
 /// The socket address for [`name`].
-pub fn address(listen: SocketAddr) -> io::Result<net::SocketAddr> {
-    net::SocketAddr::from_abstract_name(name(listen).as_bytes())
+pub fn address(listen: SocketAddr, config: Option<&Path>) -> io::Result<net::SocketAddr> {
+    net::SocketAddr::from_abstract_name(name(listen, config).as_bytes())
+}
+
+/// 64-bit FNV-1a: the same in every build, so a CLI finds an appliance of another version.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Whether a process of user `uid` at the other end is trusted by one running as `own`: root or
@@ -78,10 +96,11 @@ impl ControlSocket {
     /// to `core` (control's CPU, as the HTTP threads are) when given.
     pub fn bind(
         listen: SocketAddr,
+        config: Option<&Path>,
         router: Router,
         core: Option<usize>,
     ) -> io::Result<ControlSocket> {
-        let listener = UnixListener::bind_addr(&address(listen)?)?;
+        let listener = UnixListener::bind_addr(&address(listen, config)?)?;
         listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
@@ -93,7 +112,7 @@ impl ControlSocket {
                 serve(&listener, &router, own, &flag)
             })?;
         Ok(ControlSocket {
-            name: name(listen),
+            name: name(listen, config),
             stop,
             thread: Some(thread),
         })
@@ -260,12 +279,28 @@ mod tests {
         assert_eq!(peer_uid(&a).unwrap_or_else(|e| panic!("{e}")), own_uid());
     }
 
+    /// The configured listen address; with port 0 also the file's fingerprint, the same for
+    /// every spelling of its path and different for another file.
     #[test]
     fn the_name_is_the_configured_listen_address() {
         let a: SocketAddr = "127.0.0.1:9610".parse().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(name(a), "sluice/127.0.0.1:9610");
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        assert_eq!(name(a, None), "sluice/127.0.0.1:9610");
+        assert_eq!(name(a, Some(&file)), "sluice/127.0.0.1:9610");
         let b: SocketAddr = "[2001:db8::1]:0".parse().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(name(b), "sluice/[2001:db8::1]:0");
+        assert_eq!(name(b, None), "sluice/[2001:db8::1]:0");
+        let named = name(b, Some(&file));
+        let hex = named
+            .strip_prefix("sluice/[2001:db8::1]:0/")
+            .unwrap_or_default();
+        assert!(
+            hex.len() == 16 && hex.bytes().all(|c| c.is_ascii_hexdigit()),
+            "{named}"
+        );
+        let roundabout = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/../Cargo.toml");
+        assert_eq!(name(b, Some(&roundabout)), named);
+        let other = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs");
+        assert_ne!(name(b, Some(&other)), named);
     }
 
     /// The head limit holds when one read brings a longer head and its blank line together.
@@ -287,12 +322,13 @@ mod tests {
         let router = Router::new().post("/-/reload", |r: &http::Request| {
             Response::text(200, format!("reloaded {}\n", r.path))
         });
-        let sock = ControlSocket::bind(listen, router, None).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(sock.name(), name(listen));
-        assert!(ControlSocket::bind(listen, Router::new(), None).is_err());
+        let sock =
+            ControlSocket::bind(listen, None, router, None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sock.name(), name(listen, None));
+        assert!(ControlSocket::bind(listen, None, Router::new(), None).is_err());
         let ask = |text: &str| {
             let mut s =
-                UnixStream::connect_addr(&address(listen).unwrap_or_else(|e| panic!("{e}")))
+                UnixStream::connect_addr(&address(listen, None).unwrap_or_else(|e| panic!("{e}")))
                     .unwrap_or_else(|e| panic!("{e}"));
             s.write_all(text.as_bytes())
                 .unwrap_or_else(|e| panic!("{e}"));
@@ -313,7 +349,7 @@ mod tests {
         assert!(garbage.starts_with("HTTP/1.1 400 "), "{garbage}");
         drop(sock);
         // Gone with the server: the name is free again.
-        let again = ControlSocket::bind(listen, Router::new(), None);
+        let again = ControlSocket::bind(listen, None, Router::new(), None);
         assert!(again.is_ok(), "the name was not released");
     }
 }

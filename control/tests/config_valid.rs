@@ -312,7 +312,7 @@ services:
         }),
         "gateway_mac belongs to gateway, not gateway6"
     );
-    let s = summary(&c);
+    let s = summary(&c, None);
     assert!(
         s.contains("gateway 192.0.2.1 at 02:00:00:00:00:04, gateway 2001:db8::1\n"),
         "{s}"
@@ -360,7 +360,7 @@ services:
 #[test]
 fn the_summary_names_every_service_and_backend() {
     let c = load_file(&fixture("design-example.yaml")).unwrap();
-    let s = summary(&c);
+    let s = summary(&c, None);
     for needle in [
         "uplink",
         "198.51.100.10:443/tcp",
@@ -412,7 +412,7 @@ fn nat_and_fullnat_services_load_with_their_ports_and_local_addresses() {
     assert_eq!(db6.forwarding, Forwarding::FullNat);
     assert_eq!(db6.local_addresses, [ip("2001:db8::201")]);
     assert!(db6.backends.iter().all(|b| b.address.is_ipv6()));
-    let s = summary(&c);
+    let s = summary(&c, None);
     for needle in [
         "db 198.51.100.20:5432/tcp: fullnat",
         "192.0.2.21:6432=100",

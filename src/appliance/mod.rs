@@ -454,6 +454,7 @@ impl Appliance {
         // The operator's way in whatever the policy says; its own check is the peer's uid.
         match ControlSocket::bind(
             listen,
+            self.config_path.as_deref(),
             lifecycle_routes(Router::new(), &self.shared, Lifecycle::Any),
             control_cpu(&self.eal),
         ) {
@@ -461,11 +462,11 @@ impl Appliance {
                 eprintln!("sluice: control socket @{}", sock.name());
                 self.control_socket = Some(sock);
             }
-            // Another appliance in this namespace configured with the same listen address
-            // (port 0): it keeps the name, this one is reached over HTTP only.
+            // Another appliance in this namespace started from the same file with port 0: it
+            // keeps the name, this one is reached over HTTP only.
             Err(e) => eprintln!(
                 "sluice: warning: no control socket @{} ({e}); sluice reload/drain will use HTTP, as metrics.lifecycle allows",
-                control::control_socket::name(listen)
+                control::control_socket::name(listen, self.config_path.as_deref())
             ),
         }
         Ok(())

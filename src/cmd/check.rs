@@ -15,7 +15,7 @@ pub fn main(config: &Path) -> ExitCode {
     }
     match checked.result {
         Ok(c) => {
-            print!("{}", summary(&c));
+            print!("{}", summary(&c, Some(config)));
             let (memory, memory_warnings) = memory_block(&c);
             print!("{memory}");
             let warnings = match checked.warnings.len() + memory_warnings.len() {

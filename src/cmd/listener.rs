@@ -52,8 +52,8 @@ pub fn post(
     let mut refused = None;
     if let Target::Config(file) = target {
         let listen = configured_listen(file)?;
-        let name = control_socket::name(listen);
-        let socket = control_socket::address(listen)
+        let name = control_socket::name(listen, Some(file));
+        let socket = control_socket::address(listen, Some(file))
             .map_err(|e| fail(2, format!("control socket @{name}: {e}")))?;
         let authority = format!("the control socket @{name}");
         match sluice::http_client::send_unix(&request("localhost"), &socket) {

@@ -107,18 +107,22 @@ e2e_stop 15
 
 # The name is first come, first served: another user who takes it before sluice starts gets no
 # request from root's CLI (which checks the holder's uid), and sluice starts without a socket.
+# With port 0 the name carries the file's fingerprint: `sluice check` prints it.
+sock=$("$SLUICE" check -c "$W/sluice.yaml" | grep -o 'control socket @sluice/198\.51\.100\.1:0/[0-9a-f]*' | cut -d@ -f2)
+[ -n "$sock" ] && e2e_pass "sluice check names the port-0 socket after the file: @$sock" \
+  || e2e_fail "sluice check printed no port-0 control socket name: $("$SLUICE" check -c "$W/sluice.yaml" 2>&1 | grep -i socket)"
 setpriv --reuid=65534 --regid=65534 --clear-groups "$PY" -c '
-import socket, time
+import socket, sys, time
 s = socket.socket(socket.AF_UNIX)
-s.bind("\0sluice/198.51.100.1:0")
+s.bind("\0" + sys.argv[1])
 s.listen()
-time.sleep(60)' &
+time.sleep(60)' "$sock" &
 squatter=$!
 E2E_PIDS+=("$squatter")
-for _ in $(seq 50); do grep -q '@sluice/198.51.100.1:0' /proc/net/unix && break; sleep 0.1; done
+for _ in $(seq 50); do grep -q "@$sock" /proc/net/unix && break; sleep 0.1; done
 run_with off
 # sluice logs the missing socket just after the metrics line run_with waited for: wait for it.
-e2e_wait_for -p "$SLUICE_PID" 10 grep -q "no control socket @sluice/198.51.100.1:0" "$W/run-off.log" \
+e2e_wait_for -p "$SLUICE_PID" 10 grep -q "no control socket @$sock" "$W/run-off.log" \
   && e2e_pass "off: sluice starts without the socket another user holds" \
   || e2e_fail "off: sluice did not say the socket was taken: $(grep -i socket "$W/run-off.log")"
 rc=0

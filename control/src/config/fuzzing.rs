@@ -11,7 +11,7 @@ pub fn fuzz_config(data: &[u8]) {
     let checked = check_str(text, "fuzz.yaml");
     match &checked.result {
         Ok(config) => {
-            let _ = summary(config);
+            let _ = summary(config, None);
             let lines = text.lines().count().max(1);
             for i in 0..config.interfaces.len() {
                 let path = format!("interfaces[{i}].mtu");

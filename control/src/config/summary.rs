@@ -1,20 +1,23 @@
 //! A one-screen, human summary of a valid config (what `sluice check` prints).
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::path::Path;
 
 use super::duration::format_duration;
 use super::lcores::{eal_cores, format_cores};
 use super::schema::{format_mac, CheckKind, Config};
 use super::validate::endpoint;
 
-pub fn summary(config: &Config) -> String {
+/// `file`: where `config` was read from, which names the control socket when the listen port
+/// is 0 (see `control_socket::name`).
+pub fn summary(config: &Config, file: Option<&Path>) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail.
-    let _ = write_summary(&mut out, config);
+    let _ = write_summary(&mut out, config, file);
     out
 }
 
-fn write_summary(out: &mut String, c: &Config) -> std::fmt::Result {
+fn write_summary(out: &mut String, c: &Config, file: Option<&Path>) -> std::fmt::Result {
     let cores = match eal_cores(&c.dpdk.args) {
         Ok(Some(cores)) => format!(
             "lcores {} (main {}, {} workers)",
@@ -134,6 +137,6 @@ fn write_summary(out: &mut String, c: &Config) -> std::fmt::Result {
         "metrics: http://{}/metrics (lifecycle endpoints: {}; control socket @{})",
         c.metrics.listen,
         c.metrics.lifecycle,
-        crate::control_socket::name(c.metrics.listen)
+        crate::control_socket::name(c.metrics.listen, file)
     )
 }

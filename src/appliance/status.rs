@@ -199,8 +199,15 @@ impl Shared {
                 counters: w.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             })
             .collect();
-        let total = Counters::sum(workers.iter().map(|w| &w.counters));
+        let mut total = Counters::sum(workers.iter().map(|w| &w.counters));
         let mut slow = self.slow();
+        // Every configured fullnat local address has a series, 0 until a worker uses it: an
+        // idle address is not a missing one to the nearly-full alert and the dashboard.
+        for s in &slow.services {
+            for a in &s.local_addresses {
+                total.nat_ports_in_use.entry(*a).or_insert(0);
+            }
+        }
         let Slow {
             services,
             fingerprints,
@@ -430,6 +437,12 @@ services:
                 ("192.0.2.21".to_owned(), 6432),
                 ("192.0.2.22".to_owned(), 5432)
             ]
+        );
+        // No worker has used the local address yet: its gauge is there, at 0.
+        let metrics = shared.render_metrics();
+        assert!(
+            metrics.contains("sluice_nat_ports_in_use{local_address=\"192.0.2.200\"} 0\n"),
+            "{metrics}"
         );
     }
 }

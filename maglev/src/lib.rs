@@ -2,6 +2,7 @@
 
 mod backend;
 pub mod diff;
+mod fill;
 pub mod flow;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

@@ -6,6 +6,7 @@
 //! for real), and reads what the appliance forwards to count each backend's share. Everything
 //! between the two ports is the production path: workers, pipeline, RCU, control loop.
 
+mod report;
 mod traffic;
 
 use std::ffi::CString;
@@ -82,15 +83,15 @@ fn run(cfg: control::config::Config, seconds: u64) -> ExitCode {
             .map(|a| format!("http://{a}/metrics"))
             .unwrap_or_default()
     );
-    traffic::print_header(&services);
+    report::print_header(&services);
     let started = Instant::now();
     let mut next_report = started + Duration::from_secs(1);
-    let mut last = traffic::Sample::take(&app, &gen_stats);
+    let mut last = report::Sample::take(&app, &gen_stats);
     app.run(|app| {
         let now = Instant::now();
         if now >= next_report {
-            let s = traffic::Sample::take(app, &gen_stats);
-            traffic::print_line(now.duration_since(started), &last, &s, &services);
+            let s = report::Sample::take(app, &gen_stats);
+            report::print_line(now.duration_since(started), &last, &s, &services);
             last = s;
             next_report += Duration::from_secs(1);
         }
@@ -100,8 +101,8 @@ fn run(cfg: control::config::Config, seconds: u64) -> ExitCode {
     generator.join();
     // Let the last frames in flight drain through the appliance before the summary.
     std::thread::sleep(Duration::from_millis(50));
-    let summary = traffic::Sample::take(&app, &gen_stats);
-    let ok = traffic::print_summary(started.elapsed(), &summary, &app, &services);
+    let summary = report::Sample::take(&app, &gen_stats);
+    let ok = report::print_summary(started.elapsed(), &summary, &app, &services);
     let failed = app.shutdown();
     if ok && failed == 0 && !signals::stop_requested() {
         ExitCode::SUCCESS

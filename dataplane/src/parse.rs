@@ -402,6 +402,10 @@ fn embedded_v4(b: &[u8]) -> Result<Embedded, DropReason> {
         .into());
     }
     crate::wire::need("icmp embedded ipv4", hl + PORTS_LEN, b.len())?;
+    // A later fragment's first bytes are the middle of its payload, not ports.
+    if p.frag_offset() != 0 {
+        return Err(DropReason::IcmpUnsupported);
+    }
     embedded(
         v4_mapped(p.src()),
         v4_mapped(p.dst()),

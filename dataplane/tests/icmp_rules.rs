@@ -243,3 +243,41 @@ mod packet_too_big {
         assert_eq!((p.counters().ptb_sent, p.counters().ptb_suppressed), (1, 8));
     }
 }
+
+/// An ICMP error quoting a later IPv4 fragment has no ports in its quote (its first bytes are
+/// the middle of the datagram's payload): not read as a flow's (RFC 792 quotes "the first 64
+/// bits of the original datagram's data", which only a first fragment's are).
+mod quoted_fragment {
+    use crate::common::nat::{ip_packet, port_unreachable, Hdr, L4};
+    use crate::common::*;
+    use dataplane::{DropReason, Pipeline, PipelineConfig, Verdict};
+
+    #[test]
+    fn an_error_quoting_a_later_fragment_is_not_forwarded() {
+        let snap = snapshot();
+        let mut p = Pipeline::new(&PipelineConfig::default());
+        let reply = Hdr {
+            smac: OUR_MAC,
+            dmac: CLIENT_MAC,
+            src: m4(VIP4),
+            dst: m4(CLIENT4),
+            ttl: 64,
+            sport: 80,
+            dport: 5353,
+            l4: L4::Udp,
+        };
+        let mut quote = ip_packet(&reply, b"answer");
+        let router = m4([203, 0, 113, 1]);
+        let error = |q: &[u8]| port_unreachable((CLIENT_MAC, OUR_MAC), router, m4(VIP4), 64, q, 28);
+        let first = each(&mut p, &snap, &[error(&quote)], PORT, 1);
+        assert!(
+            matches!(first[0].0, Verdict::Forward { .. }),
+            "{:?}",
+            first[0].0
+        );
+        // Offset 185 (1480 bytes in): the same bytes where the ports were.
+        quote[6..8].copy_from_slice(&185u16.to_be_bytes());
+        let later = each(&mut p, &snap, &[error(&quote)], PORT, 2);
+        assert_eq!(later[0].0, Verdict::Drop(DropReason::IcmpUnsupported));
+    }
+}

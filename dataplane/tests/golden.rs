@@ -154,31 +154,11 @@ fn advert(target: [u8; 16]) -> Vec<u8> {
     v
 }
 
-fn echo4(src: [u8; 4], dst: [u8; 4], ttl: u8) -> Vec<u8> {
-    let mut v = Vec::new();
-    PacketBuilder::ethernet2(CLIENT_MAC, OUR_MAC)
-        .ipv4(src, dst, ttl)
-        .icmpv4_echo_request(7, 1)
-        .write(&mut v, b"ping")
-        .unwrap();
-    v
-}
-
 fn echo4_reply(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
     let mut v = Vec::new();
     PacketBuilder::ethernet2(OUR_MAC, CLIENT_MAC)
         .ipv4(src, dst, 64)
         .icmpv4(Icmpv4Type::EchoReply(IcmpEchoHeader { id: 7, seq: 1 }))
-        .write(&mut v, b"ping")
-        .unwrap();
-    v
-}
-
-fn echo6(src: [u8; 16], dst: [u8; 16]) -> Vec<u8> {
-    let mut v = Vec::new();
-    PacketBuilder::ethernet2(CLIENT_MAC, OUR_MAC)
-        .ipv6(src, dst, 40)
-        .icmpv6_echo_request(7, 1)
         .write(&mut v, b"ping")
         .unwrap();
     v

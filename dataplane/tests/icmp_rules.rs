@@ -10,29 +10,7 @@ mod common;
 mod echo {
     use crate::common::*;
     use dataplane::{Pipeline, PipelineConfig, Verdict};
-    use etherparse::PacketBuilder;
 
-    fn echo4(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
-        let mut v = Vec::new();
-        PacketBuilder::ethernet2(CLIENT_MAC, OUR_MAC)
-            .ipv4(src, dst, 50)
-            .icmpv4_echo_request(7, 1)
-            .write(&mut v, b"ping")
-            .unwrap();
-        v
-    }
-
-    fn echo6(src: [u8; 16], dst: [u8; 16]) -> Vec<u8> {
-        let mut v = Vec::new();
-        PacketBuilder::ethernet2(CLIENT_MAC, OUR_MAC)
-            .ipv6(src, dst, 40)
-            .icmpv6_echo_request(7, 1)
-            .write(&mut v, b"ping")
-            .unwrap();
-        v
-    }
-
-    /// Whether the ICMP / ICMPv6 checksum of an untagged echo frame verifies.
     fn icmp_ok(f: &[u8]) -> bool {
         let p = &f[14..];
         let mut words: Vec<u8> = Vec::new();
@@ -62,7 +40,7 @@ mod echo {
         let snap = snapshot();
         let mut p = Pipeline::new(&PipelineConfig::default());
         for (req, icmp_at) in [
-            (echo4(CLIENT4, VIP4), 14 + 20),
+            (echo4(CLIENT4, VIP4, 50), 14 + 20),
             (echo6(CLIENT6, VIP6), 14 + 40),
         ] {
             // The good one is answered with a valid reply.

@@ -22,26 +22,6 @@ mod icmp_error_checksum {
         })
     }
 
-    fn udp(
-        smac: [u8; 6],
-        dmac: [u8; 6],
-        src: [u8; 16],
-        dst: [u8; 16],
-        sport: u16,
-        dport: u16,
-    ) -> Hdr {
-        Hdr {
-            smac,
-            dmac,
-            src,
-            dst,
-            ttl: 64,
-            sport,
-            dport,
-            l4: L4::Udp,
-        }
-    }
-
     /// Flips a bit of the ICMP checksum of an untagged frame (IPv4 without options or IPv6).
     fn corrupt_icmp(f: &mut [u8]) {
         let at = if f[14] >> 4 == 4 {
@@ -116,26 +96,6 @@ mod too_big_source {
     use crate::common::nat::*;
     use crate::common::*;
     use dataplane::{FlowConfig, Pipeline, PipelineConfig, Verdict};
-
-    fn udp(
-        smac: [u8; 6],
-        dmac: [u8; 6],
-        src: [u8; 16],
-        dst: [u8; 16],
-        sport: u16,
-        dport: u16,
-    ) -> Hdr {
-        Hdr {
-            smac,
-            dmac,
-            src,
-            dst,
-            ttl: 64,
-            sport,
-            dport,
-            l4: L4::Udp,
-        }
-    }
 
     fn check(v6: bool) {
         let snap = nat_snapshot(DrainState::Normal);

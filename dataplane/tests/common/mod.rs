@@ -574,3 +574,25 @@ pub fn assert_deltas(
         );
     }
 }
+
+/// An echo request from the client (id 7, seq 1, "ping").
+pub fn echo4(src: [u8; 4], dst: [u8; 4], ttl: u8) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, OUR_MAC)
+        .ipv4(src, dst, ttl)
+        .icmpv4_echo_request(7, 1)
+        .write(&mut v, b"ping")
+        .unwrap();
+    v
+}
+
+/// [`echo4`] over IPv6 (hop limit 40).
+pub fn echo6(src: [u8; 16], dst: [u8; 16]) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, OUR_MAC)
+        .ipv6(src, dst, 40)
+        .icmpv6_echo_request(7, 1)
+        .write(&mut v, b"ping")
+        .unwrap();
+    v
+}

@@ -380,3 +380,24 @@ pub fn nat_pipeline(worker: u16, workers: u16) -> Pipeline {
         ..PipelineConfig::default()
     })
 }
+
+/// A UDP packet's headers, TTL 64.
+pub fn udp(
+    smac: [u8; 6],
+    dmac: [u8; 6],
+    src: [u8; 16],
+    dst: [u8; 16],
+    sport: u16,
+    dport: u16,
+) -> Hdr {
+    Hdr {
+        smac,
+        dmac,
+        src,
+        dst,
+        ttl: 64,
+        sport,
+        dport,
+        l4: L4::Udp,
+    }
+}

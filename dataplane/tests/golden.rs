@@ -93,7 +93,6 @@ const UDP: u8 = 17;
 const ROUTER4: [u8; 4] = [203, 0, 113, 1];
 const ROUTER6: [u8; 16] = v6(9, 1);
 const LINK_CLIENT4: [u8; 4] = [192, 0, 2, 100];
-const LINK_CLIENT6: [u8; 16] = v6(0, 0x100);
 
 fn arp(
     op: u16,
@@ -111,29 +110,6 @@ fn arp(
     v.extend_from_slice(&spa);
     v.extend_from_slice(&tha);
     v.extend_from_slice(&tpa);
-    v
-}
-
-fn solicit(target: [u8; 16]) -> Vec<u8> {
-    let mut payload = target.to_vec();
-    payload.extend_from_slice(&[1, 1]);
-    payload.extend_from_slice(&CLIENT_MAC);
-    let snm = [
-        0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, target[13], target[14], target[15],
-    ];
-    let mut v = Vec::new();
-    PacketBuilder::ethernet2(
-        CLIENT_MAC,
-        [0x33, 0x33, 0xff, target[13], target[14], target[15]],
-    )
-    .ipv6(LINK_CLIENT6, snm, 255)
-    .icmpv6(Icmpv6Type::Unknown {
-        type_u8: 135,
-        code_u8: 0,
-        bytes5to8: [0; 4],
-    })
-    .write(&mut v, &payload)
-    .unwrap();
     v
 }
 

@@ -71,37 +71,12 @@ mod neighbour_discovery {
     use dataplane::{DropReason, Pipeline, PipelineConfig, Verdict};
     use etherparse::{Icmpv6Type, PacketBuilder};
 
-    const LINK_CLIENT6: [u8; 16] = v6(0, 0x100);
-
-    fn solicit(target: [u8; 16], code: u8) -> Vec<u8> {
-        let mut payload = target.to_vec();
-        payload.extend_from_slice(&[1, 1]);
-        payload.extend_from_slice(&CLIENT_MAC);
-        let snm = [
-            0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, target[13], target[14], target[15],
-        ];
-        let mut v = Vec::new();
-        PacketBuilder::ethernet2(
-            CLIENT_MAC,
-            [0x33, 0x33, 0xff, target[13], target[14], target[15]],
-        )
-        .ipv6(LINK_CLIENT6, snm, 255)
-        .icmpv6(Icmpv6Type::Unknown {
-            type_u8: 135,
-            code_u8: code,
-            bytes5to8: [0; 4],
-        })
-        .write(&mut v, &payload)
-        .unwrap();
-        v
-    }
-
     #[test]
     fn a_valid_solicitation_is_answered() {
         let snap = snapshot();
         let mut p = Pipeline::new(&PipelineConfig::default());
         for target in [OUR6, VIP6] {
-            let out = each(&mut p, &snap, &[solicit(target, 0)], PORT, 1);
+            let out = each(&mut p, &snap, &[solicit(target)], PORT, 1);
             assert_eq!(out[0].0, Verdict::Reply { port: PORT });
         }
     }
@@ -111,7 +86,7 @@ mod neighbour_discovery {
         let snap = snapshot();
         let mut p = Pipeline::new(&PipelineConfig::default());
         for target in [OUR6, VIP6] {
-            let mut ns = solicit(target, 0);
+            let mut ns = solicit(target);
             ns[14 + 40 + 2] ^= 0x01;
             let out = each(&mut p, &snap, &[ns], PORT, 1);
             assert_eq!(out[0].0, Verdict::Drop(DropReason::BadChecksum));
@@ -156,7 +131,7 @@ mod neighbour_discovery {
         let snap = snapshot();
         let mut p = Pipeline::new(&PipelineConfig::default());
         for target in [OUR6, VIP6] {
-            let out = each(&mut p, &snap, &[solicit(target, 1)], PORT, 1);
+            let out = each(&mut p, &snap, &[solicit_coded(target, 1)], PORT, 1);
             assert!(
                 !matches!(out[0].0, Verdict::Reply { .. }),
                 "answered: {:?}",

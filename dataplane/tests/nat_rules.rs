@@ -3,24 +3,46 @@
 
 mod common;
 
+use common::nat::*;
+use common::*;
+use dataplane::{FlowConfig, Pipeline, PipelineConfig, Snapshot, Verdict};
+
+/// A pipeline with connection tracking and room for 4,096 entries.
+fn tracking_pipeline() -> Pipeline {
+    Pipeline::new(&PipelineConfig {
+        flows: FlowConfig {
+            capacity: 4096,
+            ..FlowConfig::default()
+        },
+        nat: true,
+        ..PipelineConfig::default()
+    })
+}
+
+/// Opens a nat UDP connection client:40000 -> VIP:53 -> backend:53 at t = 1 ms; returns
+/// (client, VIP, backend).
+fn open_udp(p: &mut Pipeline, snap: &Snapshot, v6: bool) -> ([u8; 16], [u8; 16], [u8; 16]) {
+    let (client, vip, backend) = if v6 {
+        (CLIENT6, VIP6_NAT, be6(0x41))
+    } else {
+        (m4(CLIENT4), m4(VIP4_NAT), m4(be4(141)))
+    };
+    let c = build(&udp(ROUTER_MAC, OUR_MAC, client, vip, 40_000, 53), b"q");
+    assert_eq!(
+        each(p, snap, &[c], PORT, 1_000_000)[0].0,
+        Verdict::Forward { port: BE_PORT }
+    );
+    (client, vip, backend)
+}
+
 /// An ICMP error whose checksum does not verify must not leave translated with a checksum
 /// that does (RFC 5508 REQ-3 a: the NAT SHOULD silently drop it). Summing the message again
 /// after the rewrite would launder a corrupted error into a valid-looking one.
 mod icmp_error_checksum {
+    use super::{open_udp, tracking_pipeline};
     use crate::common::nat::*;
     use crate::common::*;
-    use dataplane::{DropReason, FlowConfig, Pipeline, PipelineConfig, Verdict};
-
-    fn pipeline() -> Pipeline {
-        Pipeline::new(&PipelineConfig {
-            flows: FlowConfig {
-                capacity: 4096,
-                ..FlowConfig::default()
-            },
-            nat: true,
-            ..PipelineConfig::default()
-        })
-    }
+    use dataplane::{DropReason, Verdict};
 
     /// Flips a bit of the ICMP checksum of an untagged frame (IPv4 without options or IPv6).
     fn corrupt_icmp(f: &mut [u8]) {
@@ -34,18 +56,8 @@ mod icmp_error_checksum {
 
     fn check(v6: bool) {
         let snap = nat_snapshot(DrainState::Normal);
-        let mut p = pipeline();
-        let (client, vip, backend) = if v6 {
-            (CLIENT6, VIP6_NAT, be6(0x41))
-        } else {
-            (m4(CLIENT4), m4(VIP4_NAT), m4(be4(141)))
-        };
-        // A nat UDP connection: client:40000 -> VIP:53 -> backend:53.
-        let c = build(&udp(ROUTER_MAC, OUR_MAC, client, vip, 40_000, 53), b"q");
-        assert_eq!(
-            each(&mut p, &snap, &[c], PORT, 1_000_000)[0].0,
-            Verdict::Forward { port: BE_PORT }
-        );
+        let mut p = tracking_pipeline();
+        let (client, vip, backend) = open_udp(&mut p, &snap, v6);
         // From the client side, about a reply (VIP -> client).
         let quote = ip_packet(&udp(OUR_MAC, ROUTER_MAC, vip, client, 53, 40_000), b"r");
         let mut e = port_unreachable((ROUTER_MAC, OUR_MAC), client, vip, 64, &quote, 200);
@@ -93,30 +105,15 @@ mod icmp_error_checksum {
 /// 4.3.2.4, RFC 4443 2.2), never the client's: in nat mode the reply's destination is the
 /// client, whose address the appliance would be forging.
 mod too_big_source {
+    use super::{open_udp, tracking_pipeline};
     use crate::common::nat::*;
     use crate::common::*;
-    use dataplane::{FlowConfig, Pipeline, PipelineConfig, Verdict};
+    use dataplane::Verdict;
 
     fn check(v6: bool) {
         let snap = nat_snapshot(DrainState::Normal);
-        let mut p = Pipeline::new(&PipelineConfig {
-            flows: FlowConfig {
-                capacity: 4096,
-                ..FlowConfig::default()
-            },
-            nat: true,
-            ..PipelineConfig::default()
-        });
-        let (client, vip, backend) = if v6 {
-            (CLIENT6, VIP6_NAT, be6(0x41))
-        } else {
-            (m4(CLIENT4), m4(VIP4_NAT), m4(be4(141)))
-        };
-        let c = build(&udp(ROUTER_MAC, OUR_MAC, client, vip, 40_000, 53), b"q");
-        assert_eq!(
-            each(&mut p, &snap, &[c], PORT, 1_000_000)[0].0,
-            Verdict::Forward { port: BE_PORT }
-        );
+        let mut p = tracking_pipeline();
+        let (client, vip, backend) = open_udp(&mut p, &snap, v6);
         // The backend's reply, larger than the client side's MTU.
         let big = vec![7u8; usize::from(MTU)];
         let r = build(

@@ -15,8 +15,8 @@ use dataplane::{
     Snapshot, SnapshotBuilder, Verdict, WhenAllDown,
 };
 use etherparse::{
-    EtherType, Ethernet2Header, IpNumber, Ipv4Dscp, Ipv4Ecn, Ipv4Header, Ipv6FlowLabel, Ipv6Header,
-    PacketBuilder, UdpHeader,
+    EtherType, Ethernet2Header, Icmpv6Type, IpNumber, Ipv4Dscp, Ipv4Ecn, Ipv4Header, Ipv6FlowLabel,
+    Ipv6Header, PacketBuilder, UdpHeader,
 };
 
 // The frame geometry, port and MACs of the fuzz bodies, so a golden input is a fuzz seed as is.
@@ -594,5 +594,38 @@ pub fn echo6(src: [u8; 16], dst: [u8; 16]) -> Vec<u8> {
         .icmpv6_echo_request(7, 1)
         .write(&mut v, b"ping")
         .unwrap();
+    v
+}
+
+/// The client's link-local address (neighbour discovery from the link).
+pub const LINK_CLIENT6: [u8; 16] = v6(0, 0x100);
+
+/// A neighbour solicitation for `target` from [`LINK_CLIENT6`] to its solicited-node group,
+/// with the client's MAC as source link-layer option.
+pub fn solicit(target: [u8; 16]) -> Vec<u8> {
+    solicit_coded(target, 0)
+}
+
+/// [`solicit`] with ICMPv6 code `code` (only 0 is valid, RFC 4861 7.1.1).
+pub fn solicit_coded(target: [u8; 16], code: u8) -> Vec<u8> {
+    let mut payload = target.to_vec();
+    payload.extend_from_slice(&[1, 1]);
+    payload.extend_from_slice(&CLIENT_MAC);
+    let snm = [
+        0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, target[13], target[14], target[15],
+    ];
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(
+        CLIENT_MAC,
+        [0x33, 0x33, 0xff, target[13], target[14], target[15]],
+    )
+    .ipv6(LINK_CLIENT6, snm, 255)
+    .icmpv6(Icmpv6Type::Unknown {
+        type_u8: 135,
+        code_u8: code,
+        bytes5to8: [0; 4],
+    })
+    .write(&mut v, &payload)
+    .unwrap();
     v
 }

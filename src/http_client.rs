@@ -31,7 +31,7 @@ pub struct Request<'a> {
 /// the answer, or what went wrong.
 pub fn send(req: &Request<'_>, addrs: &[SocketAddr]) -> Result<(u16, String), String> {
     let timeout = req.timeout;
-    let deadline = Instant::now() + timeout;
+    let deadline = deadline_after(timeout);
     let mut last = "no address".to_owned();
     let mut stream = None;
     for addr in addrs {
@@ -54,7 +54,7 @@ pub fn send_unix(
     req: &Request<'_>,
     addr: &std::os::unix::net::SocketAddr,
 ) -> Result<(u16, String), Option<String>> {
-    let deadline = Instant::now() + req.timeout;
+    let deadline = deadline_after(req.timeout);
     let stream = UnixStream::connect_addr(addr).map_err(|e| match e.kind() {
         std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound => None,
         _ => Some(e.to_string()),
@@ -67,6 +67,15 @@ pub fn send_unix(
         )));
     }
     exchange(stream, req, deadline).map_err(Some)
+}
+
+/// `timeout` from now; a timeout past what the clock can hold (`--timeout 1e19`) is a deadline
+/// that never comes rather than a panic.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(now)
 }
 
 /// What the exchange needs of a connected stream besides reading and writing.

@@ -143,8 +143,12 @@ fn main() -> ExitCode {
             url,
             timeout,
         } => {
-            let Ok(timeout) = Duration::try_from_secs_f64(timeout) else {
-                eprintln!("sluice: --timeout {timeout}: not a number of seconds");
+            // Above 0: a zero timeout cannot be set on a socket, and would give up at once.
+            let Some(timeout) = Duration::try_from_secs_f64(timeout)
+                .ok()
+                .filter(|t| !t.is_zero())
+            else {
+                eprintln!("sluice: --timeout {timeout}: not a positive number of seconds");
                 return ExitCode::from(2);
             };
             let target = match (&url, &config) {

@@ -343,3 +343,23 @@ fn config_and_url_are_exclusive_and_one_is_needed() {
         Some(2)
     );
 }
+
+/// `--timeout` is what the operator types: a very long one is as good as waiting for ever (no
+/// panic adding it to the clock), and 0 or a negative one is refused before anything is sent,
+/// naming the option.
+#[test]
+fn any_timeout_the_operator_types_is_an_answer_not_a_panic() {
+    let (port, server) = serve(answer("200 OK", "reloaded (epoch 5)\n"));
+    let url = format!("http://127.0.0.1:{port}");
+    let out = reload(&["--url", &url, "--timeout", "1e19"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "reloaded (epoch 5)\n");
+    server.join().unwrap();
+    for bad in ["0", "-1", "nan", "inf"] {
+        let out = reload(&["--url", &url, &format!("--timeout={bad}")]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--timeout"), "{bad}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{bad}: {stderr}");
+    }
+}

@@ -772,6 +772,11 @@ impl Appliance {
 
     /// Stops workers, frees every mbuf, stops and closes the ports. Returns how many workers failed.
     pub fn shutdown(mut self) -> usize {
+        // The control loop has ended: no reload will start. A `POST /-/reload` still waiting
+        // gets that answer now, rather than 202 after 10 s while the HTTP threads' stop waits.
+        self.shared
+            .reloads
+            .close("sluice is stopping (SIGTERM/SIGINT): no reload will run");
         let failed = self.workers.take().map(Workers::join).unwrap_or(0);
         // At once, so what the HTTP threads still render adds up.
         self.free_handed_over();

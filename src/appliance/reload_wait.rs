@@ -16,6 +16,8 @@ struct Log {
     started: u64,
     finished: u64,
     last: Option<Outcome>,
+    /// Set once control stops: no reload will start or end any more, and why.
+    closed: Option<String>,
 }
 
 /// Reloads started and finished, shared by control (writer) and the HTTP threads (waiters).
@@ -42,18 +44,31 @@ impl ReloadWaiter {
         self.done.notify_all();
     }
 
+    /// Control: it has stopped taking reloads (the appliance is stopping). Every request
+    /// waiting, and every later one, is answered at once with `why` instead of waiting out its
+    /// timeout for a reload that will never run (and holding up the HTTP threads' stop).
+    pub fn close(&self, why: &str) {
+        if let Ok(mut l) = self.log.lock() {
+            l.closed = Some(why.to_owned());
+        }
+        self.done.notify_all();
+    }
+
     /// Asks control for a reload and waits up to `timeout` for one that starts after this
     /// call; `None` if none ended in time (the request stays pending).
     pub fn request_and_wait(&self, timeout: Duration) -> Option<Outcome> {
         let log = self.log.lock().ok()?;
+        if let Some(why) = &log.closed {
+            return Some(Err(why.clone()));
+        }
         let want = log.started + 1;
         signals::request_reload();
         let (log, _) = self
             .done
-            .wait_timeout_while(log, timeout, |l| l.finished < want)
+            .wait_timeout_while(log, timeout, |l| l.finished < want && l.closed.is_none())
             .ok()?;
         if log.finished < want {
-            return None;
+            return log.closed.clone().map(Err);
         }
         log.last.clone()
     }
@@ -79,6 +94,27 @@ mod tests {
         w.finished(Err("bad file".into()));
         assert_eq!(asker.join().unwrap(), Some(Err("bad file".into())));
         // The flag is process-wide: leave it as found.
+        signals::take_reload_request();
+    }
+
+    /// Stopping answers the requests still waiting at once, with the reason, and refuses later
+    /// ones: none waits out its timeout for a reload that will never run.
+    #[test]
+    fn stopping_answers_every_waiting_request() {
+        let w = Arc::new(ReloadWaiter::default());
+        let waiter = Arc::clone(&w);
+        // Released by `close`, not by its timeout: that would be None.
+        let asker = std::thread::spawn(move || waiter.request_and_wait(Duration::from_secs(600)));
+        std::thread::sleep(Duration::from_millis(20));
+        w.close("sluice is stopping");
+        assert_eq!(
+            asker.join().unwrap(),
+            Some(Err("sluice is stopping".into()))
+        );
+        assert_eq!(
+            w.request_and_wait(Duration::from_secs(600)),
+            Some(Err("sluice is stopping".into()))
+        );
         signals::take_reload_request();
     }
 

@@ -162,22 +162,26 @@ pub fn set_routes(
     new: &[IpAddr],
 ) -> (Vec<IpAddr>, Vec<String>) {
     let table = table.to_string();
-    let mut installed: Vec<IpAddr> = Vec::new();
+    let (withdraw, add) = route_changes(old, new);
+    // What stays is not asked again: one `ip` process per change, not per VIP, so a health
+    // flip among hundreds of VIPs does not stall the control loop (`check_routes` repairs a
+    // route removed behind sluice's back from what the kernel holds).
+    let mut installed: Vec<IpAddr> = new.iter().filter(|v| old.contains(v)).copied().collect();
     let mut errors = Vec::new();
-    for vip in old.iter().filter(|v| !new.contains(v)) {
-        let prefix = host_prefix(*vip);
+    for vip in withdraw {
+        let prefix = host_prefix(vip);
         if let Err(e) = ip(&["route", "del", &prefix, "dev", dev, "table", &table]) {
             errors.push(e.to_string());
-            installed.push(*vip);
+            installed.push(vip);
         }
     }
-    for vip in new {
-        let prefix = host_prefix(*vip);
+    for vip in add {
+        let prefix = host_prefix(vip);
         let args = [
             "route", "replace", &prefix, "dev", dev, "table", &table, "proto", "static",
         ];
         match ip(&args) {
-            Ok(()) => installed.push(*vip),
+            Ok(()) => installed.push(vip),
             Err(e) => errors.push(e.to_string()),
         }
     }
@@ -203,6 +207,17 @@ pub fn routes_in(table: u32, dev: &str) -> Result<Vec<IpAddr>, StartError> {
     routes.sort();
     routes.dedup();
     Ok(routes)
+}
+
+/// The routes to withdraw (in `old`, not `new`) and to add (in `new`, not `old`), each once.
+fn route_changes(old: &[IpAddr], new: &[IpAddr]) -> (Vec<IpAddr>, Vec<IpAddr>) {
+    let only = |a: &[IpAddr], b: &[IpAddr]| {
+        let mut v: Vec<IpAddr> = a.iter().filter(|x| !b.contains(x)).copied().collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    (only(old, new), only(new, old))
 }
 
 fn host_prefix(vip: IpAddr) -> String {
@@ -238,6 +253,23 @@ fn ip_output(args: &[&str]) -> Result<String, StartError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only what changed is asked of `ip`: a VIP in both sets is neither withdrawn nor added.
+    #[test]
+    fn route_changes_are_the_difference() {
+        let a = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let old = [a("198.51.100.1"), a("198.51.100.2"), a("2001:db8::1")];
+        let new = [a("2001:db8::1"), a("198.51.100.3"), a("198.51.100.1")];
+        assert_eq!(
+            route_changes(&old, &new),
+            (vec![a("198.51.100.2")], vec![a("198.51.100.3")])
+        );
+        assert_eq!(route_changes(&new, &new), (vec![], vec![]));
+        assert_eq!(
+            route_changes(&[], &old[..1]),
+            (vec![], vec![a("198.51.100.1")])
+        );
+    }
 
     #[test]
     fn only_interfaces_with_a_kernel_get_a_tap() {

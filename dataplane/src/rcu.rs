@@ -31,6 +31,9 @@ struct Shared<T> {
     epoch: AtomicU64,
     /// The last epoch each reader reported, or [`OFFLINE`]; one cache line each, single writer.
     seen: Box<[CachePadded<AtomicU64>]>,
+    /// Values still retired when the publisher was dropped, which a reader may still hold:
+    /// freed with `Shared`, once the last reader is gone.
+    orphans: std::sync::Mutex<Vec<Box<T>>>,
 }
 
 impl<T> Drop for Shared<T> {
@@ -83,6 +86,7 @@ pub fn new<T: Send + Sync>(initial: T, readers: usize) -> (Publisher<T>, Vec<Rea
         seen: (0..readers)
             .map(|_| CachePadded::new(AtomicU64::new(1)))
             .collect(),
+        orphans: std::sync::Mutex::new(Vec::new()),
     });
     let readers = (0..readers)
         .map(|index| Reader {
@@ -146,6 +150,22 @@ impl<T> Publisher<T> {
         // SAFETY: only this publisher replaces `current`, and it needs `&mut self` to do so, so
         // the pointer stays valid for as long as `&self` is borrowed.
         unsafe { &*self.shared.current.load(Ordering::Acquire) }
+    }
+}
+
+impl<T> Drop for Publisher<T> {
+    /// What an online reader may still hold is not freed here (the readers' `read` relies on
+    /// the publisher waiting for them): it goes to `Shared`, freed after the last reader.
+    fn drop(&mut self) {
+        self.reclaim();
+        if !self.retired.is_empty() {
+            let mut orphans = self
+                .shared
+                .orphans
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            orphans.extend(self.retired.drain(..).map(|(_, v)| v));
+        }
     }
 }
 
@@ -292,6 +312,27 @@ mod tests {
             0,
             "everything freed exactly once"
         );
+    }
+
+    /// Dropping the publisher must not free a value an online reader may still hold (its
+    /// guard's reference outlives the publisher); it goes when the readers do.
+    #[test]
+    fn dropping_the_publisher_keeps_what_readers_may_hold() {
+        let live = Arc::new(AtomicU64::new(0));
+        let (mut publisher, mut readers) = new(Tracked::new(&live, 1), 1);
+        {
+            let g = readers[0].read();
+            publisher.publish(Tracked::new(&live, 2));
+            drop(publisher);
+            assert_eq!(
+                live.load(Ordering::SeqCst),
+                2,
+                "the value the reader holds was freed with the publisher"
+            );
+            assert_eq!(g.value, 1);
+        }
+        drop(readers);
+        assert_eq!(live.load(Ordering::SeqCst), 0, "freed with the last reader");
     }
 
     #[test]

@@ -263,7 +263,7 @@ pub fn ordinary_memory(host: &Host, c: &Config, needs: &Needs) -> Finding {
     if available >= e.ordinary() {
         Finding::ok("memory", found)
     } else {
-        Finding::fail("memory", found, crate::sizing::ordinary_fix())
+        Finding::fail("memory", found, crate::sizing::ordinary_fix(c))
     }
 }
 

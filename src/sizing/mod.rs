@@ -295,10 +295,11 @@ pub fn more_memory(args: &[String], from: &str, mb: u64) -> String {
 }
 
 /// What to change when the flow tables do not fit (doctor's fix and the start error's).
-pub fn ordinary_fix() -> String {
+pub fn ordinary_fix(c: &Config) -> String {
+    let nat = if uses_nat(c) { NAT_RECORD_BYTES } else { 0 };
     format!(
         "lower flows.capacity ({} B per slot per worker) or the queues, or free memory",
-        FLOW_ENTRY_BYTES + FLOW_BUCKET_BYTES / dataplane::flow::WAYS as u64
+        FLOW_ENTRY_BYTES + FLOW_BUCKET_BYTES / dataplane::flow::WAYS as u64 + nat
     )
 }
 
@@ -317,7 +318,7 @@ pub fn ordinary_shortfall(c: &Config, meminfo: &str) -> Option<String> {
             c.flows.capacity,
             bytes_text(e.ordinary()),
             bytes_text(available),
-            ordinary_fix()
+            ordinary_fix(c)
         )
     })
 }
@@ -442,6 +443,19 @@ mod tests {
         // No figure, no refusal: the start goes on (doctor says what it cannot read).
         assert_eq!(ordinary_shortfall(&c, "MemTotal: 1 kB\n"), None);
         assert_eq!(ordinary_shortfall(&c, ""), None);
+        // The figure per slot is the entry, its share of a bucket and, with nat, its record.
+        assert!(ordinary_fix(&c).contains("(68 B per slot per worker)"));
+        let nat = include_str!("../../control/tests/fixtures/minimal.yaml").replace(
+            "    protocol: tcp\n",
+            "    protocol: tcp\n    forwarding: nat\n",
+        );
+        let nat = control::config::load_str(&nat, "nat.yaml").unwrap();
+        let per_slot = 68 + NAT_RECORD_BYTES;
+        assert!(
+            ordinary_fix(&nat).contains(&format!("({per_slot} B per slot per worker)")),
+            "{}",
+            ordinary_fix(&nat)
+        );
     }
 
     #[test]

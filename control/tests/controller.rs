@@ -1091,3 +1091,29 @@ fn backend_churn_leaves_only_the_running_ids() {
         );
     }
 }
+
+/// `kind: none` is always up (design.md, Health checks): a reload that switches a check to
+/// `none` publishes its down backends up at once, not after the checker's next report.
+#[test]
+fn switching_a_check_to_none_brings_its_down_backends_back_at_once() {
+    let t0 = Instant::now();
+    let (mut c, _) = start(BASE);
+    resolve_all(&mut c, t0);
+    c.handle(Event::Health(report(&c, &["192.0.2.12"])), t0);
+    assert_eq!(c.down().len(), 1);
+    let none = BASE.replace("      kind: tcp\n", "      kind: none\n");
+    let a = reload(&mut c, &none, Ok(()), t0);
+    assert!(matches!(reload_outcome(&a), Some(Ok(()))));
+    let p = published(&a);
+    assert_eq!(p.len(), 1);
+    assert_eq!(
+        table_of(p[0]).unwrap().len(),
+        3,
+        "the reload's snapshot kept an unprobed backend down"
+    );
+    assert!(c.down().is_empty(), "{:?}", c.down());
+    // The checker's report before it took the new targets still says down: up anyway.
+    let stale = c.handle(Event::Health(report_of(&["192.0.2.12"])), t0);
+    assert!(published(&stale).is_empty(), "{stale:?}");
+    assert!(c.down().is_empty());
+}

@@ -12,6 +12,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use control::health::probe::{dns_query, probe_http, probe_tcp, probe_udp_dns};
+use control::health::runner::probers_needed;
 use control::health::{
     probe, CheckKind, CheckSettings, HealthCheckSpec, ProbeError, Scheduler, SchedulerOptions,
     Target,
@@ -596,4 +597,99 @@ fn checker_reload_keeps_state_and_drops_removed_targets() {
     assert_eq!(checker.is_up("a", LOCALHOST), None);
     assert_eq!(checker.statuses().len(), 1);
     checker.stop();
+}
+
+/// RFC 9110 15.2: a client must parse 1xx answers before the final one even if it did not
+/// ask for them (103 Early Hints, an unsolicited 100 Continue). A backend answering
+/// `103` then `200` answers 2xx; one answering `100` then `503` does not.
+#[test]
+fn http_probe_skips_interim_1xx_answers() {
+    let serve = |answer: &'static [u8]| {
+        let listener = TcpListener::bind((LOCALHOST, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            conn.set_read_timeout(Some(LONG)).unwrap();
+            let mut buf = [0u8; 1024];
+            let mut len = 0;
+            while !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf[len..]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => len += n,
+                }
+            }
+            // Byte by byte: every boundary falls between two reads somewhere.
+            for b in answer {
+                if conn.write_all(&[*b]).is_err() {
+                    break;
+                }
+            }
+            thread::sleep(Duration::from_millis(50));
+        });
+        (addr, handle)
+    };
+    let hints: &'static [u8] = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\nLink: </script.js>; rel=preload; as=script\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let (addr, handle) = serve(hints);
+    let result = probe_http(addr, "h", "/", LONG);
+    handle.join().unwrap();
+    assert!(
+        result.is_ok(),
+        "103 then 200 taken for a failure: {result:?}"
+    );
+
+    let (addr, handle) = serve(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Busy\r\n\r\n");
+    let result = probe_http(addr, "h", "/", LONG);
+    handle.join().unwrap();
+    assert!(
+        matches!(result, Err(ProbeError::HttpStatus { status: 503, .. })),
+        "{result:?}"
+    );
+
+    // Interim answers alone, then a hangup: no final status, a failure.
+    let (addr, handle) = serve(b"HTTP/1.1 103 Early Hints\r\n\r\n");
+    let result = probe_http(addr, "h", "/", LONG);
+    handle.join().unwrap();
+    assert!(result.is_err(), "{result:?}");
+}
+
+/// Probes never wait for a thread behind probes that run to their timeout: ten targets checked
+/// every 2 s (timeout 1 s) beside ten every 20 s. The pool sized by the sum of timeout /
+/// interval is below what the first targets' staggered probes need at once (their first
+/// probes go out 0.1 s apart and each holds its thread for 1 s against a silent server), so
+/// the scheduler must add threads while they are in flight.
+#[test]
+fn the_pool_grows_when_more_probes_are_in_flight_than_threads() {
+    // Silent UDP "DNS servers": bound, never read, never answering.
+    let sockets: Vec<UdpSocket> = (0..20)
+        .map(|_| UdpSocket::bind((LOCALHOST, 0)).unwrap())
+        .collect();
+    let targets: Vec<Target> = sockets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut spec = spec(CheckKind::UdpDns, s.local_addr().unwrap().port(), 1, 3);
+            spec.settings.interval = Duration::from_secs(if i < 10 { 2 } else { 20 });
+            spec.settings.timeout = Duration::from_secs(1);
+            Target {
+                service: format!("s{i}"),
+                backend: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)),
+                spec,
+            }
+        })
+        .collect();
+    let sized = probers_needed(&targets);
+    let (checker, _changes) = checker(targets);
+    assert_eq!(checker.probers(), sized);
+    // Bounded: the first ten probes are all out within a second of the start.
+    let until = Instant::now() + Duration::from_secs(10);
+    while checker.probers() <= sized && Instant::now() < until {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let grown = checker.probers();
+    drop(checker);
+    drop(sockets);
+    assert!(
+        grown > sized,
+        "the pool stayed at {grown} threads with more probes in flight"
+    );
 }

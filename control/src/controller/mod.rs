@@ -18,7 +18,7 @@ pub use reload::restart_only_changes;
 
 use crate::config::{self, Config};
 use crate::forwarding::{self, BuildError, Built, Ids, PortInfo, ServiceTable, TableCache};
-use crate::health::{Target, TargetStatus};
+use crate::health::{CheckKind, Target, TargetStatus};
 use crate::neighbour::{self, Neighbours};
 
 /// How often neighbour entries are expired and due requests sent.
@@ -472,8 +472,11 @@ fn down_now(
     statuses: &[TargetStatus],
     before: &HashSet<BackendKey>,
 ) -> HashSet<BackendKey> {
+    // A `none` check never probes: always up, whatever the checker said of the check it had
+    // before the reload (it forces the target up only once it takes the new targets).
     let checked: HashSet<BackendKey> = forwarding::health_targets(cfg)
         .into_iter()
+        .filter(|t| t.spec.settings.kind != CheckKind::None)
         .map(|t| (t.service, t.backend))
         .collect();
     let reported: HashSet<BackendKey> = statuses

@@ -66,7 +66,8 @@ pub fn probe_tcp(addr: SocketAddr, timeout: Duration) -> Result<(), ProbeError> 
     connect(addr, Deadline::new(addr, timeout)).map(drop)
 }
 
-/// Succeeds when `GET path` to `addr` is answered with a 2xx status line within `timeout`.
+/// Succeeds when `GET path` to `addr` is answered with a 2xx status line within `timeout`;
+/// interim 1xx answers before it are skipped.
 pub fn probe_http(
     addr: SocketAddr,
     host: &str,
@@ -101,19 +102,41 @@ pub fn probe_http(
 
     let mut buf = [0u8; MAX_STATUS_LINE];
     let mut len = 0;
+    // Inside an interim (1xx) answer, whose header section runs up to an empty line.
+    let mut interim = false;
     loop {
-        if let Some(end) = buf[..len].windows(2).position(|w| w == b"\r\n") {
+        if interim {
+            // RFC 9110 15.2: interim answers come before the final one even unasked (103
+            // Early Hints); their headers are skipped, as long as they are, within the deadline.
+            if let Some(p) = buf[..len].windows(4).position(|w| w == b"\r\n\r\n") {
+                buf.copy_within(p + 4..len, 0);
+                len -= p + 4;
+                interim = false;
+                continue;
+            }
+            if len == buf.len() {
+                // Keep what could start the empty line.
+                buf.copy_within(len - 3..len, 0);
+                len = 3;
+            }
+        } else if let Some(end) = buf[..len].windows(2).position(|w| w == b"\r\n") {
             let status = parse_status_line(&buf[..end]).ok_or(ProbeError::Malformed {
                 addr,
                 what: "not an HTTP/1.x status line",
             })?;
+            if (100..200).contains(&status) && status != 101 {
+                // From the status line's CRLF on, so an answer without headers ends at once.
+                buf.copy_within(end..len, 0);
+                len -= end;
+                interim = true;
+                continue;
+            }
             return if (200..300).contains(&status) {
                 Ok(())
             } else {
                 Err(ProbeError::HttpStatus { addr, status })
             };
-        }
-        if len == buf.len() {
+        } else if len == buf.len() {
             return Err(ProbeError::Malformed {
                 addr,
                 what: "status line longer than 1024 bytes",
@@ -126,7 +149,7 @@ pub fn probe_http(
             Ok(0) => {
                 return Err(ProbeError::Malformed {
                     addr,
-                    what: "connection closed before a status line",
+                    what: "connection closed before a final status line",
                 })
             }
             Ok(n) => len += n,

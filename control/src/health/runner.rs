@@ -67,10 +67,44 @@ enum Msg {
 pub struct Scheduler {
     engine: Arc<Mutex<Engine>>,
     tx: Sender<Msg>,
-    threads: Vec<JoinHandle<()>>,
+    scheduler: Option<JoinHandle<()>>,
+    pool: Pool,
+}
+
+/// The prober threads, grown by the owner (`set_targets`) and by the scheduler thread (when
+/// more probes are in flight than threads: the sum of timeout / interval is an average, and
+/// staggered grids of different intervals, or targets a reload adds, can bunch up above it).
+#[derive(Clone)]
+struct Pool {
+    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
     jobs: Arc<Mutex<Receiver<Job>>>,
-    probers: usize,
+    tx: Sender<Msg>,
     core: Option<usize>,
+}
+
+impl Pool {
+    /// Adds prober threads until there are `n` (at least one, at most [`MAX_PROBERS`] unless
+    /// `n` asks for more at start); never shrinks.
+    fn grow(&self, n: usize) -> std::io::Result<()> {
+        let mut threads = lock(&self.threads);
+        while threads.len() < n.max(1) {
+            let jobs = Arc::clone(&self.jobs);
+            let tx = self.tx.clone();
+            let core = self.core;
+            let handle = thread::Builder::new()
+                .name(format!("health-probe-{}", threads.len()))
+                .spawn(move || {
+                    pin(core);
+                    run_prober(&jobs, &tx)
+                })?;
+            threads.push(handle);
+        }
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        lock(&self.threads).len()
+    }
 }
 
 impl Scheduler {
@@ -93,57 +127,43 @@ impl Scheduler {
         let mut scheduler = Scheduler {
             engine: Arc::clone(&engine),
             tx: tx.clone(),
-            threads: Vec::new(),
-            jobs: job_rx,
-            probers: 0,
-            core: options.core,
+            scheduler: None,
+            pool: Pool {
+                threads: Arc::new(Mutex::new(Vec::new())),
+                jobs: job_rx,
+                tx: tx.clone(),
+                core: options.core,
+            },
         };
-        if let Err(e) = scheduler.grow(needed) {
+        if let Err(e) = scheduler.pool.grow(needed) {
             // The probers started so far exit once no job can come; then drop joins them.
             drop(job_tx);
             return Err(e);
         }
         let core = options.core;
+        let pool = scheduler.pool.clone();
         let handle = thread::Builder::new()
             .name("health-sched".to_string())
             .spawn(move || {
                 pin(core);
-                run_scheduler(&engine, &rx, job_tx, on_change)
+                run_scheduler(&engine, &rx, job_tx, &pool, on_change)
             })?;
-        scheduler.threads.push(handle);
+        scheduler.scheduler = Some(handle);
         if !initial.is_empty() {
             let _ = scheduler.tx.send(Msg::Changes(initial));
         }
         Ok(scheduler)
     }
 
-    /// Adds prober threads until there are `n` (at least one); never shrinks.
-    fn grow(&mut self, n: usize) -> std::io::Result<()> {
-        while self.probers < n.max(1) {
-            let jobs = Arc::clone(&self.jobs);
-            let tx = self.tx.clone();
-            let core = self.core;
-            let handle = thread::Builder::new()
-                .name(format!("health-probe-{}", self.probers))
-                .spawn(move || {
-                    pin(core);
-                    run_prober(&jobs, &tx)
-                })?;
-            self.threads.push(handle);
-            self.probers += 1;
-        }
-        Ok(())
-    }
-
     /// Prober threads running.
     pub fn probers(&self) -> usize {
-        self.probers
+        self.pool.len()
     }
 
     /// Replaces the target set (a reload): targets that stay keep their health. The prober pool
     /// grows if the new set needs more (a thread that cannot start is logged, not fatal).
     pub fn set_targets(&mut self, targets: Vec<Target>) {
-        if let Err(e) = self.grow(probers_needed(&targets)) {
+        if let Err(e) = self.pool.grow(probers_needed(&targets)) {
             eprintln!("sluice health: could not add prober threads ({e}); probes may queue");
         }
         let changes = lock(&self.engine).set_targets(targets, Instant::now());
@@ -170,7 +190,13 @@ impl Scheduler {
 impl Drop for Scheduler {
     fn drop(&mut self) {
         let _ = self.tx.send(Msg::Stop);
-        for handle in self.threads.drain(..) {
+        // The scheduler first: once it has returned no thread is added, and the probers exit
+        // as the job channel it held closes.
+        if let Some(handle) = self.scheduler.take() {
+            let _ = handle.join();
+        }
+        let threads = std::mem::take(&mut *lock(&self.pool.threads));
+        for handle in threads {
             let _ = handle.join();
         }
     }
@@ -180,16 +206,32 @@ fn run_scheduler<F>(
     engine: &Mutex<Engine>,
     rx: &Receiver<Msg>,
     job_tx: Sender<Job>,
+    pool: &Pool,
     mut on_change: F,
 ) where
     F: FnMut(&Change),
 {
+    // Jobs sent and not yet answered (each job sent gets exactly one `Done`).
+    let mut in_flight = 0usize;
+    let mut warned = false;
     loop {
         let (jobs, wakeup) = {
             let mut engine = lock(engine);
             let jobs = engine.due(Instant::now());
             (jobs, engine.next_wakeup())
         };
+        in_flight += jobs.len();
+        if in_flight > pool.len() && pool.len() < MAX_PROBERS {
+            // A job must not wait for a thread: it would start late, and fail late.
+            if let Err(e) = pool.grow(in_flight.min(MAX_PROBERS)) {
+                if !warned {
+                    eprintln!(
+                        "sluice health: could not add prober threads ({e}); probes may queue"
+                    );
+                    warned = true;
+                }
+            }
+        }
         for job in jobs {
             if job_tx.send(job).is_err() {
                 return;
@@ -204,10 +246,13 @@ fn run_scheduler<F>(
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => continue,
             Ok(Msg::Changes(changes)) => changes,
-            Ok(Msg::Done { id, target, result }) => lock(engine)
-                .complete(id, &target, result, Instant::now())
-                .into_iter()
-                .collect(),
+            Ok(Msg::Done { id, target, result }) => {
+                in_flight = in_flight.saturating_sub(1);
+                lock(engine)
+                    .complete(id, &target, result, Instant::now())
+                    .into_iter()
+                    .collect()
+            }
         };
         for change in &changes {
             log_change(change);

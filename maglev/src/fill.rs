@@ -513,6 +513,10 @@ mod tests {
         assert_eq!(ranked_from(65537, 16, 256), 0);
         assert_eq!(ranked_from(65537, 100, 256), 0);
         assert_eq!(ranked_from(655_373, 10, 809), 4096);
+        // The README's bounds: N < 16 at M = 65537, N < 48 at M = 655373 (sqrt(M) + N, not sqrt(M)).
+        assert_eq!(ranked_from(655_373, 47, 809), 871);
+        assert_eq!(ranked_from(655_373, 48, 809), 0);
+        assert_eq!(ranked_from(655_373, 50, 809), 0);
         assert_eq!(ranked_from(2, 1, 1), 0);
     }
 }

@@ -32,6 +32,7 @@ fn wire_addr(a: &[u8; 16], is_v6: bool) -> &[u8] {
 }
 
 /// Rewrites the IP header at the start of `p` to `src` and `dst` and decrements its TTL.
+#[inline(always)]
 fn translate_ip(p: &mut [u8], is_v6: bool, src: &[u8; 16], dst: &[u8; 16]) {
     if is_v6 {
         let mut h = Ipv6Packet::new_unchecked(p);

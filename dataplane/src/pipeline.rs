@@ -904,6 +904,8 @@ impl Pipeline {
     /// The packet is dropped; the client learns the usable MTU (rate-limited). IPv4 without
     /// DF gets the message too: Linux lowers its path MTU and fragments locally.
     #[allow(clippy::too_many_arguments)]
+    #[cold]
+    #[inline(never)]
     fn too_big(
         &mut self,
         frame: &mut Frame<'_>,

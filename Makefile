@@ -78,6 +78,8 @@ unit: deps
 	# The RCU protocol under loom's model checker (its own target dir: --cfg loom rebuilds deps).
 	RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/loom \
 	  $(CARGO) test -p dataplane --lib --release rcu::loom_tests
+	# bench/run.sh's scenario wiring against stand-in generator and testpmd (no DPDK).
+	python3 bench/tests/test_run_sh.py
 
 fuzz-smoke: deps
 	@bash tests/fuzz-smoke.sh $(FUZZ_SECONDS)

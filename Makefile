@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 DEB_PACKAGES := dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev \
-	python3-scapy python3-prometheus-client python3-matplotlib lua5.4 tshark iproute2 iputils-ping curl socat valgrind ethtool \
+	python3-scapy python3-prometheus-client python3-matplotlib python3-pip lua5.4 tshark iproute2 iputils-ping curl socat valgrind ethtool \
 	prometheus tmux bird2 postgresql dnsmasq-base bind9-dnsutils \
 	podman runc podman-compose debootstrap haproxy nftables wrk
 FUZZ_SECONDS ?= 15

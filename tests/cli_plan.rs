@@ -4,7 +4,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn config(name: &str, backends: &[&str]) -> PathBuf {
+fn config(name: &str, backends: &[&str]) -> TempFile {
     let mut text = String::from(
         "interfaces:\n  - name: uplink\n    device: net_null0\n    address: 192.0.2.10/24\n    gateway: 192.0.2.1\nservices:\n  - name: web\n    vip: 198.51.100.10\n    port: 443\n    protocol: tcp\n    backends:\n",
     );
@@ -14,9 +14,31 @@ fn config(name: &str, backends: &[&str]) -> PathBuf {
     write(name, &text)
 }
 
-/// `text` in a temporary file of this process named after `name`.
-fn write(name: &str, text: &str) -> PathBuf {
-    common::temp_config("cli-plan", name, text)
+/// `text` in a temporary file of this process named after `name`, removed when the test ends
+/// (a failed assertion included).
+fn write(name: &str, text: &str) -> TempFile {
+    TempFile(common::temp_config("cli-plan", name, text))
+}
+
+struct TempFile(PathBuf);
+
+impl std::ops::Deref for TempFile {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TempFile {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn plan(new: &PathBuf, old: &PathBuf, extra: &[&str]) -> Output {

@@ -42,6 +42,26 @@ e2e_require dig dnsmasq runuser
 [ -x "$PG_BIN/postgres" ] && [ -x "$PG_BIN/pgbench" ] || e2e_die "no PostgreSQL server binaries (make deps installs postgresql)"
 e2e_binary
 chmod 755 "$E2E_WORK"  # the postgres user reaches its data directories below it
+# A PostgreSQL that does not shut down cleanly (runuser SIGKILLs it 2 s after a SIGTERM, while a
+# smart shutdown still waits for its clients; e2e_cleanup after 5 s) leaves its SysV segment and
+# its dynamic shared memory behind. The latter goes into the data directory
+# (dynamic_shared_memory_type=mmap below), removed with the work directory; the former is named
+# in postmaster.pid (line 7: key and id), which a postmaster that died leaves behind.
+pg_cleanup() {
+  local pidfile key id
+  for pidfile in "$E2E_WORK"/pg-*/data/postmaster.pid; do
+    [ -f "$pidfile" ] || continue
+    runuser -u postgres -- "$PG_BIN/pg_ctl" stop -D "${pidfile%/*}" -m immediate -t 5 >/dev/null 2>&1
+    [ -f "$pidfile" ] || continue
+    read -r key id < <(sed -n 7p "$pidfile") || continue
+    [ -n "$id" ] || continue
+    # Only that segment: the same id with the same key, owned by postgres (IPC_RMID frees it once
+    # the last process still attached is gone).
+    ipcs -m | awk -v k="$(printf '0x%08x' "$key")" -v i="$id" '$1 == k && $2 == i && $3 == "postgres" { f = 1 } END { exit !f }' \
+      && ipcrm -m "$id"
+  done
+}
+trap 'rc=$?; set +e; pg_cleanup; (exit $rc); e2e_cleanup' EXIT
 
 # ---- topology
 for h in client r lb sw "${FULL[@]}" "${NAT[@]}"; do e2e_add_ns "$h"; done
@@ -92,7 +112,7 @@ start_pg() { # host
   local h=$1 dir="$E2E_WORK/pg-$1"
   e2e_spawn "$h" "$E2E_WORK/pg-$h.log" runuser -u postgres -- "$PG_BIN/postgres" -D "$dir/data" \
     -c listen_addresses="$(addr4 "$h")" -c port=5432 -c unix_socket_directories="$dir" \
-    -c fsync=off -c max_connections=100
+    -c fsync=off -c max_connections=100 -c dynamic_shared_memory_type=mmap
   pg_pid[$h]=$E2E_PID
   e2e_wait_for 20 e2e_exec "$h" runuser -u postgres -- "$PG_BIN/pg_isready" -q -h "$(addr4 "$h")" -p 5432 \
     || e2e_die "PostgreSQL on $h is not ready after 20s"

@@ -24,6 +24,8 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use maglev::hash::hash64;
+
 use crate::http::{self, RequestError, Response, Router};
 
 /// How long a client may take to send its request.
@@ -35,17 +37,24 @@ pub(crate) const READ_CHUNK: usize = 1024;
 /// How often the accept loop looks at the stop flag.
 const POLL_MS: libc::c_int = 100;
 
+/// Seed of a port-0 socket name's file fingerprint (maglev's fixed hash: the same in every build,
+/// so a CLI finds an appliance of another version): ASCII "sluicesk".
+const SOCKET_SEED: u64 = u64::from_be_bytes(*b"sluicesk");
+
 /// The abstract socket name for an appliance whose `metrics.listen` is `listen`, as configured,
 /// started from the file `config` (port 0 included: the CLI cannot know the port the kernel
 /// picked, but it knows this). A listen address with a port is one appliance's in a namespace;
 /// port 0 is not (any number bind it), so its name also carries a fingerprint of the file's
-/// canonical path: `sluice reload -c B` must not reach appliance A because both say port 0.
+/// canonical path (64-bit, hex): `sluice reload -c B` must not reach appliance A because both say port 0.
 pub fn name(listen: SocketAddr, config: Option<&Path>) -> String {
     let file = config
         .filter(|_| listen.port() == 0)
         .and_then(|p| std::fs::canonicalize(p).ok());
     match file {
-        Some(f) => format!("sluice/{listen}/{:016x}", fnv1a(f.as_os_str().as_bytes())),
+        Some(f) => format!(
+            "sluice/{listen}/{:016x}",
+            hash64(SOCKET_SEED, f.as_os_str().as_bytes())
+        ),
         None => format!("sluice/{listen}"),
     }
 }
@@ -53,13 +62,6 @@ pub fn name(listen: SocketAddr, config: Option<&Path>) -> String {
 /// The socket address for [`name`].
 pub fn address(listen: SocketAddr, config: Option<&Path>) -> io::Result<net::SocketAddr> {
     net::SocketAddr::from_abstract_name(name(listen, config).as_bytes())
-}
-
-/// 64-bit FNV-1a: the same in every build, so a CLI finds an appliance of another version.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 /// Whether a process of user `uid` at the other end is trusted by one running as `own`: root or

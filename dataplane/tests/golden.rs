@@ -114,20 +114,7 @@ fn arp(
 }
 
 fn advert(target: [u8; 16]) -> Vec<u8> {
-    let mut payload = target.to_vec();
-    payload.extend_from_slice(&[2, 1]);
-    payload.extend_from_slice(&OUR_MAC);
-    let mut v = Vec::new();
-    PacketBuilder::ethernet2(OUR_MAC, CLIENT_MAC)
-        .ipv6(target, LINK_CLIENT6, 255)
-        .icmpv6(Icmpv6Type::Unknown {
-            type_u8: 136,
-            code_u8: 0,
-            bytes5to8: [0x60, 0, 0, 0],
-        })
-        .write(&mut v, &payload)
-        .unwrap();
-    v
+    neighbour_advert((OUR_MAC, CLIENT_MAC), target, LINK_CLIENT6, 0)
 }
 
 fn echo4_reply(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {

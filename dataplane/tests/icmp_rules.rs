@@ -69,7 +69,6 @@ mod echo {
 mod neighbour_discovery {
     use crate::common::*;
     use dataplane::{DropReason, Pipeline, PipelineConfig, Verdict};
-    use etherparse::{Icmpv6Type, PacketBuilder};
 
     #[test]
     fn a_valid_solicitation_is_answered() {
@@ -94,20 +93,7 @@ mod neighbour_discovery {
     }
 
     fn advert(code: u8) -> Vec<u8> {
-        let mut payload = LINK_CLIENT6.to_vec();
-        payload.extend_from_slice(&[2, 1]);
-        payload.extend_from_slice(&CLIENT_MAC);
-        let mut v = Vec::new();
-        PacketBuilder::ethernet2(CLIENT_MAC, OUR_MAC)
-            .ipv6(LINK_CLIENT6, OUR6, 255)
-            .icmpv6(Icmpv6Type::Unknown {
-                type_u8: 136,
-                code_u8: code,
-                bytes5to8: [0x60, 0, 0, 0],
-            })
-            .write(&mut v, &payload)
-            .unwrap();
-        v
+        neighbour_advert((CLIENT_MAC, OUR_MAC), LINK_CLIENT6, OUR6, code)
     }
 
     /// RFC 4861 7.1.2: control learns a neighbour only from an advertisement with a valid
@@ -167,15 +153,6 @@ mod packet_too_big {
             [255, 255, 255, 255],
             [240, 0, 0, 1],
         ];
-        for src in v4 {
-            let pkt = udp4(src, VIP4, 5353, 80, &big);
-            let out = each(&mut p, &snap, &[pkt], PORT, 2);
-            assert_eq!(
-                out[0].0,
-                Verdict::Drop(DropReason::MtuExceeded),
-                "PTB sent to {src:?}"
-            );
-        }
         let big6 = vec![0u8; usize::from(MTU) - 48];
         let mut ff02 = [0u8; 16];
         ff02[0] = 0xff;
@@ -183,13 +160,20 @@ mod packet_too_big {
         ff02[15] = 1;
         let mut lo = [0u8; 16];
         lo[15] = 1;
-        for src in [[0u8; 16], lo, ff02] {
-            let pkt = udp6(src, VIP6, 5353, 80, &big6);
-            let out = each(&mut p, &snap, &[pkt], PORT, 3);
+        let v6 = [[0u8; 16], lo, ff02];
+        let packets = v4
+            .iter()
+            .map(|&src| (format!("{src:?}"), udp4(src, VIP4, 5353, 80, &big)))
+            .chain(
+                v6.iter()
+                    .map(|&src| (format!("{src:?}"), udp6(src, VIP6, 5353, 80, &big6))),
+            );
+        for (src, pkt) in packets {
+            let out = each(&mut p, &snap, &[pkt], PORT, 2);
             assert_eq!(
                 out[0].0,
                 Verdict::Drop(DropReason::MtuExceeded),
-                "PTB sent to {src:?}"
+                "PTB sent to {src}"
             );
         }
         // Refused before taking a token of the PTB rate: one sent, the other eight suppressed.

@@ -58,35 +58,34 @@ mod icmp_error_checksum {
         let snap = nat_snapshot(DrainState::Normal);
         let mut p = tracking_pipeline();
         let (client, vip, backend) = open_udp(&mut p, &snap, v6);
-        // From the client side, about a reply (VIP -> client).
-        let quote = ip_packet(&udp(OUR_MAC, ROUTER_MAC, vip, client, 53, 40_000), b"r");
-        let mut e = port_unreachable((ROUTER_MAC, OUR_MAC), client, vip, 64, &quote, 200);
-        let good = each(&mut p, &snap, &[e.clone()], PORT, 2_000_000);
-        assert_eq!(good[0].0, Verdict::Forward { port: BE_PORT });
-        corrupt_icmp(&mut e);
-        let bad = each(&mut p, &snap, &[e], PORT, 3_000_000);
-        assert_eq!(
-            bad[0].0,
-            Verdict::Drop(DropReason::BadChecksum),
-            "client side: out {:?}",
-            verify_checksums(&bad[0].1)
+        // From the client side about a reply (VIP -> client), then from the backend side about
+        // a translated packet (client -> backend): each forwarded whole, dropped corrupted.
+        let client_side = (
+            udp(OUR_MAC, ROUTER_MAC, vip, client, 53, 40_000),
+            (ROUTER_MAC, OUR_MAC, client, vip),
+            (PORT, BE_PORT),
         );
-        // From the backend side, about a translated packet (client -> backend).
-        let quote = ip_packet(
-            &udp(BE_IF_MAC, BE_GW_MAC, client, backend, 40_000, 53),
-            b"q",
+        let backend_side = (
+            udp(BE_IF_MAC, BE_GW_MAC, client, backend, 40_000, 53),
+            (BE_GW_MAC, BE_IF_MAC, backend, client),
+            (BE_PORT, PORT),
         );
-        let mut e = port_unreachable((BE_GW_MAC, BE_IF_MAC), backend, client, 64, &quote, 200);
-        let good = each(&mut p, &snap, &[e.clone()], BE_PORT, 4_000_000);
-        assert_eq!(good[0].0, Verdict::Forward { port: PORT });
-        corrupt_icmp(&mut e);
-        let bad = each(&mut p, &snap, &[e], BE_PORT, 5_000_000);
-        assert_eq!(
-            bad[0].0,
-            Verdict::Drop(DropReason::BadChecksum),
-            "backend side: out {:?}",
-            verify_checksums(&bad[0].1)
-        );
+        let mut t = 2_000_000;
+        for (quoted, (smac, dmac, src, dst), (in_port, out_port)) in [client_side, backend_side] {
+            let quote = ip_packet(&quoted, b"r");
+            let mut e = port_unreachable((smac, dmac), src, dst, 64, &quote, 200);
+            let good = each(&mut p, &snap, std::slice::from_ref(&e), in_port, t);
+            assert_eq!(good[0].0, Verdict::Forward { port: out_port });
+            corrupt_icmp(&mut e);
+            let bad = each(&mut p, &snap, &[e], in_port, t + 1_000_000);
+            assert_eq!(
+                bad[0].0,
+                Verdict::Drop(DropReason::BadChecksum),
+                "from port {in_port}: out {:?}",
+                verify_checksums(&bad[0].1)
+            );
+            t += 2_000_000;
+        }
     }
 
     #[test]

@@ -629,3 +629,27 @@ pub fn solicit_coded(target: [u8; 16], code: u8) -> Vec<u8> {
     .unwrap();
     v
 }
+
+/// A neighbour advertisement from `src` (the target, with the source MAC as its target
+/// link-layer option; solicited and override) to `dst`, ICMPv6 code `code` (valid: 0).
+pub fn neighbour_advert(
+    (smac, dmac): ([u8; 6], [u8; 6]),
+    src: [u8; 16],
+    dst: [u8; 16],
+    code: u8,
+) -> Vec<u8> {
+    let mut payload = src.to_vec();
+    payload.extend_from_slice(&[2, 1]);
+    payload.extend_from_slice(&smac);
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(smac, dmac)
+        .ipv6(src, dst, 255)
+        .icmpv6(Icmpv6Type::Unknown {
+            type_u8: 136,
+            code_u8: code,
+            bytes5to8: [0x60, 0, 0, 0],
+        })
+        .write(&mut v, &payload)
+        .unwrap();
+    v
+}
